@@ -1,0 +1,524 @@
+//! The `invocations` table: one row per function invocation.
+//!
+//! Several sources can report the same invocation: an OTLP server span, the Lambda `REPORT`
+//! line, Powertools logs. Each source yields a partial [`Invocation`] (a fragment); fragments with
+//! the same `request_id` are combined by [`Invocation::merge`], whose rules decide which source is
+//! trusted for which column. Merging is associative and commutative on everything but the
+//! free-text error columns (first non-empty wins), so fragments can be combined in any order: when
+//! a segment is flushed, when partitions are compacted, and when the analyzer reads.
+
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array,
+    Int64Array, StringArray,
+};
+use arrow::datatypes::{
+    DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimestampNanosecondType,
+};
+use arrow::record_batch::RecordBatch;
+
+use super::columns::{fixed_binary, timestamps};
+use super::timestamp_type;
+
+/// How an invocation ended, as the data model's `status` column spells it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum InvocationStatus {
+    #[default]
+    Success,
+    Error,
+    Throttled,
+    Timeout,
+    OutOfMemory,
+    InitError,
+}
+
+impl InvocationStatus {
+    pub const ALL: [InvocationStatus; 6] = [
+        InvocationStatus::Success,
+        InvocationStatus::Error,
+        InvocationStatus::Throttled,
+        InvocationStatus::Timeout,
+        InvocationStatus::OutOfMemory,
+        InvocationStatus::InitError,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            InvocationStatus::Success => "success",
+            InvocationStatus::Error => "error",
+            InvocationStatus::Throttled => "throttled",
+            InvocationStatus::Timeout => "timeout",
+            InvocationStatus::OutOfMemory => "out_of_memory",
+            InvocationStatus::InitError => "init_error",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<InvocationStatus> {
+        InvocationStatus::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// When two sources disagree, the more specific failure wins: a span may only know "error"
+    /// where the `REPORT` line knows "timeout". The declaration order is that ranking.
+    fn more_specific(self, other: InvocationStatus) -> InvocationStatus {
+        self.max(other)
+    }
+}
+
+/// The kinds of source that can report an invocation, stored as the `sources` column.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// An OTLP server span with `faas.*` attributes.
+    OtlpSpan,
+    /// A Lambda platform report: a `REPORT` line or a `platform.report` event.
+    PlatformReport,
+    /// Function logs that name the invocation (Powertools, `START`/`END` lines).
+    FunctionLog,
+    /// A client span that shows the invocation was refused (throttled) before it ran.
+    CallerSpan,
+}
+
+impl Source {
+    const ALL: [Source; 4] = [
+        Source::OtlpSpan,
+        Source::PlatformReport,
+        Source::FunctionLog,
+        Source::CallerSpan,
+    ];
+
+    fn bit(self) -> u8 {
+        match self {
+            Source::OtlpSpan => 1,
+            Source::PlatformReport => 2,
+            Source::FunctionLog => 4,
+            Source::CallerSpan => 8,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::OtlpSpan => "otlp_span",
+            Source::PlatformReport => "platform_report",
+            Source::FunctionLog => "function_log",
+            Source::CallerSpan => "caller_span",
+        }
+    }
+}
+
+/// A set of [`Source`]s.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Sources(u8);
+
+impl Sources {
+    pub fn of(source: Source) -> Sources {
+        Sources(source.bit())
+    }
+
+    pub fn contains(self, source: Source) -> bool {
+        self.0 & source.bit() != 0
+    }
+
+    pub fn union(self, other: Sources) -> Sources {
+        Sources(self.0 | other.0)
+    }
+
+    /// Comma-separated names, in a fixed order.
+    pub fn to_text(self) -> String {
+        Source::ALL
+            .into_iter()
+            .filter(|s| self.contains(*s))
+            .map(Source::as_str)
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    pub fn parse(text: &str) -> Sources {
+        text.split(',')
+            .filter_map(|name| Source::ALL.into_iter().find(|s| s.as_str() == name))
+            .fold(Sources::default(), |acc, s| acc.union(Sources::of(s)))
+    }
+}
+
+/// One function invocation, or a fragment of one that a single source reported.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Invocation {
+    pub function_name: String,
+    pub function_version: Option<String>,
+    pub provider: Option<String>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub runtime: Option<String>,
+    pub architecture: Option<String>,
+    pub memory_size_mb: Option<i32>,
+    pub request_id: String,
+    pub trace_id: Option<[u8; 16]>,
+    pub span_id: Option<[u8; 8]>,
+    pub instance_id: Option<String>,
+    pub trigger: Option<String>,
+    /// Start of the invocation, ns since the Unix epoch (UTC).
+    pub start_time: i64,
+    /// End of the invocation, ns since the Unix epoch; `None` while no source reported the end.
+    pub end_time: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub billed_duration_ms: Option<i64>,
+    pub init_duration_ms: Option<f64>,
+    pub cold_start: bool,
+    pub max_memory_used_mb: Option<i32>,
+    pub status: InvocationStatus,
+    pub error_type: Option<String>,
+    pub error_message: Option<String>,
+    pub sources: Sources,
+}
+
+fn take_if_none<T>(mine: &mut Option<T>, theirs: Option<T>) {
+    if mine.is_none() {
+        *mine = theirs;
+    }
+}
+
+fn prefer<T>(mine: &mut Option<T>, theirs: Option<T>, theirs_is_authoritative: bool) {
+    if theirs.is_some() && (theirs_is_authoritative || mine.is_none()) {
+        *mine = theirs;
+    }
+}
+
+impl Invocation {
+    /// Combines another fragment of the same invocation into this one.
+    ///
+    /// The platform report is authoritative for what the platform measures (durations, billed
+    /// duration, memory, init); the span for what only tracing knows precisely (ids, trigger,
+    /// nanosecond start and end). Otherwise a known value beats an unknown one. A cold start seen
+    /// by any source is a cold start, and the most specific failure status wins.
+    pub fn merge(&mut self, other: Invocation) {
+        let report_wins = other.sources.contains(Source::PlatformReport)
+            && !self.sources.contains(Source::PlatformReport);
+        let span_wins = other.sources.contains(Source::OtlpSpan)
+            && !self.sources.contains(Source::OtlpSpan);
+
+        if self.function_name.is_empty() {
+            self.function_name = other.function_name;
+        }
+        take_if_none(&mut self.function_version, other.function_version);
+        take_if_none(&mut self.provider, other.provider);
+        take_if_none(&mut self.region, other.region);
+        take_if_none(&mut self.account_id, other.account_id);
+        take_if_none(&mut self.runtime, other.runtime);
+        take_if_none(&mut self.architecture, other.architecture);
+        prefer(&mut self.memory_size_mb, other.memory_size_mb, report_wins);
+        prefer(&mut self.trace_id, other.trace_id, span_wins);
+        prefer(&mut self.span_id, other.span_id, span_wins);
+        take_if_none(&mut self.instance_id, other.instance_id);
+        prefer(&mut self.trigger, other.trigger, span_wins);
+        if span_wins || (self.end_time.is_none() && other.end_time.is_some()) {
+            self.start_time = other.start_time;
+            self.end_time = other.end_time;
+        }
+        prefer(&mut self.duration_ms, other.duration_ms, report_wins);
+        prefer(&mut self.billed_duration_ms, other.billed_duration_ms, report_wins);
+        prefer(&mut self.init_duration_ms, other.init_duration_ms, report_wins);
+        prefer(&mut self.max_memory_used_mb, other.max_memory_used_mb, report_wins);
+        self.cold_start |= other.cold_start;
+        self.status = self.status.more_specific(other.status);
+        take_if_none(&mut self.error_type, other.error_type);
+        take_if_none(&mut self.error_message, other.error_message);
+        self.sources = self.sources.union(other.sources);
+    }
+}
+
+/// Merges fragments by request id, keeping the order in which request ids first appear.
+pub fn merge_fragments(fragments: impl IntoIterator<Item = Invocation>) -> Vec<Invocation> {
+    let mut index: HashMap<String, usize> = HashMap::new();
+    let mut merged: Vec<Invocation> = Vec::new();
+    for fragment in fragments {
+        match index.get(&fragment.request_id) {
+            Some(&i) => merged[i].merge(fragment),
+            None => {
+                index.insert(fragment.request_id.clone(), merged.len());
+                merged.push(fragment);
+            }
+        }
+    }
+    merged
+}
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("function_name", DataType::Utf8, false),
+        Field::new("function_version", DataType::Utf8, true),
+        Field::new("provider", DataType::Utf8, true),
+        Field::new("region", DataType::Utf8, true),
+        Field::new("account_id", DataType::Utf8, true),
+        Field::new("runtime", DataType::Utf8, true),
+        Field::new("architecture", DataType::Utf8, true),
+        Field::new("memory_size_mb", DataType::Int32, true),
+        Field::new("request_id", DataType::Utf8, false),
+        Field::new("trace_id", DataType::FixedSizeBinary(16), true),
+        Field::new("span_id", DataType::FixedSizeBinary(8), true),
+        Field::new("instance_id", DataType::Utf8, true),
+        Field::new("trigger", DataType::Utf8, true),
+        Field::new("start_time", timestamp_type(), false),
+        Field::new("end_time", timestamp_type(), true),
+        Field::new("duration_ms", DataType::Float64, true),
+        Field::new("billed_duration_ms", DataType::Int64, true),
+        Field::new("init_duration_ms", DataType::Float64, true),
+        Field::new("cold_start", DataType::Boolean, false),
+        Field::new("max_memory_used_mb", DataType::Int32, true),
+        Field::new("status", DataType::Utf8, false),
+        Field::new("error_type", DataType::Utf8, true),
+        Field::new("error_message", DataType::Utf8, true),
+        Field::new("sources", DataType::Utf8, false),
+    ]))
+});
+
+/// The fixed schema of the `invocations` table.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+fn strings<'a>(rows: &'a [Invocation], f: impl Fn(&'a Invocation) -> Option<&'a str>) -> ArrayRef {
+    Arc::new(rows.iter().map(f).collect::<StringArray>())
+}
+
+/// Builds the Arrow batch of the `invocations` table for these rows.
+pub fn to_batch(rows: &[Invocation]) -> RecordBatch {
+    let columns: Vec<ArrayRef> = vec![
+        strings(rows, |r| Some(r.function_name.as_str())),
+        strings(rows, |r| r.function_version.as_deref()),
+        strings(rows, |r| r.provider.as_deref()),
+        strings(rows, |r| r.region.as_deref()),
+        strings(rows, |r| r.account_id.as_deref()),
+        strings(rows, |r| r.runtime.as_deref()),
+        strings(rows, |r| r.architecture.as_deref()),
+        Arc::new(rows.iter().map(|r| r.memory_size_mb).collect::<Int32Array>()),
+        strings(rows, |r| Some(r.request_id.as_str())),
+        fixed_binary(rows.iter().map(|r| r.trace_id.as_ref().map(|t| &t[..])), 16),
+        fixed_binary(rows.iter().map(|r| r.span_id.as_ref().map(|s| &s[..])), 8),
+        strings(rows, |r| r.instance_id.as_deref()),
+        strings(rows, |r| r.trigger.as_deref()),
+        timestamps(rows.iter().map(|r| Some(r.start_time))),
+        timestamps(rows.iter().map(|r| r.end_time)),
+        Arc::new(rows.iter().map(|r| r.duration_ms).collect::<Float64Array>()),
+        Arc::new(rows.iter().map(|r| r.billed_duration_ms).collect::<Int64Array>()),
+        Arc::new(rows.iter().map(|r| r.init_duration_ms).collect::<Float64Array>()),
+        Arc::new(rows.iter().map(|r| Some(r.cold_start)).collect::<BooleanArray>()),
+        Arc::new(rows.iter().map(|r| r.max_memory_used_mb).collect::<Int32Array>()),
+        strings(rows, |r| Some(r.status.as_str())),
+        strings(rows, |r| r.error_type.as_deref()),
+        strings(rows, |r| r.error_message.as_deref()),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.sources.to_text()))
+                .collect::<StringArray>(),
+        ),
+    ];
+    RecordBatch::try_new(schema(), columns).expect("columns follow the invocations schema")
+}
+
+/// Errors reading invocation rows back from a batch that does not follow the schema.
+#[derive(Debug, thiserror::Error)]
+#[error("batch does not follow the invocations schema: column {column} {problem}")]
+pub struct SchemaMismatch {
+    column: &'static str,
+    problem: &'static str,
+}
+
+/// Reads invocation rows back from a batch of the `invocations` schema.
+pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch> {
+    fn col<'a>(batch: &'a RecordBatch, column: &'static str) -> Result<&'a ArrayRef, SchemaMismatch> {
+        batch.column_by_name(column).ok_or(SchemaMismatch {
+            column,
+            problem: "is missing",
+        })
+    }
+    macro_rules! typed {
+        ($column:literal, $method:ident $(::<$t:ty>)?) => {
+            col(batch, $column)?
+                .$method$(::<$t>)?()
+                .ok_or(SchemaMismatch { column: $column, problem: "has the wrong type" })?
+        };
+    }
+    fn opt_str(array: &arrow::array::StringArray, i: usize) -> Option<String> {
+        array.is_valid(i).then(|| array.value(i).to_string())
+    }
+    fn opt<T: arrow::datatypes::ArrowPrimitiveType>(
+        array: &arrow::array::PrimitiveArray<T>,
+        i: usize,
+    ) -> Option<T::Native> {
+        array.is_valid(i).then(|| array.value(i))
+    }
+    fn opt_fixed<const N: usize>(array: &FixedSizeBinaryArray, i: usize) -> Option<[u8; N]> {
+        if array.is_valid(i) {
+            array.value(i).try_into().ok()
+        } else {
+            None
+        }
+    }
+    let function_name = typed!("function_name", as_string_opt::<i32>);
+    let function_version = typed!("function_version", as_string_opt::<i32>);
+    let provider = typed!("provider", as_string_opt::<i32>);
+    let region = typed!("region", as_string_opt::<i32>);
+    let account_id = typed!("account_id", as_string_opt::<i32>);
+    let runtime = typed!("runtime", as_string_opt::<i32>);
+    let architecture = typed!("architecture", as_string_opt::<i32>);
+    let memory_size_mb = typed!("memory_size_mb", as_primitive_opt::<Int32Type>);
+    let request_id = typed!("request_id", as_string_opt::<i32>);
+    let trace_id = typed!("trace_id", as_fixed_size_binary_opt);
+    let span_id = typed!("span_id", as_fixed_size_binary_opt);
+    let instance_id = typed!("instance_id", as_string_opt::<i32>);
+    let trigger = typed!("trigger", as_string_opt::<i32>);
+    let start_time = typed!("start_time", as_primitive_opt::<TimestampNanosecondType>);
+    let end_time = typed!("end_time", as_primitive_opt::<TimestampNanosecondType>);
+    let duration_ms = typed!("duration_ms", as_primitive_opt::<Float64Type>);
+    let billed = typed!("billed_duration_ms", as_primitive_opt::<Int64Type>);
+    let init = typed!("init_duration_ms", as_primitive_opt::<Float64Type>);
+    let cold_start = typed!("cold_start", as_boolean_opt);
+    let max_memory = typed!("max_memory_used_mb", as_primitive_opt::<Int32Type>);
+    let status = typed!("status", as_string_opt::<i32>);
+    let error_type = typed!("error_type", as_string_opt::<i32>);
+    let error_message = typed!("error_message", as_string_opt::<i32>);
+    let sources = typed!("sources", as_string_opt::<i32>);
+
+    let mut rows = Vec::with_capacity(batch.num_rows());
+    for i in 0..batch.num_rows() {
+        rows.push(Invocation {
+            function_name: function_name.value(i).to_string(),
+            function_version: opt_str(function_version, i),
+            provider: opt_str(provider, i),
+            region: opt_str(region, i),
+            account_id: opt_str(account_id, i),
+            runtime: opt_str(runtime, i),
+            architecture: opt_str(architecture, i),
+            memory_size_mb: opt(memory_size_mb, i),
+            request_id: request_id.value(i).to_string(),
+            trace_id: opt_fixed(trace_id, i),
+            span_id: opt_fixed(span_id, i),
+            instance_id: opt_str(instance_id, i),
+            trigger: opt_str(trigger, i),
+            start_time: start_time.value(i),
+            end_time: opt(end_time, i),
+            duration_ms: opt(duration_ms, i),
+            billed_duration_ms: opt(billed, i),
+            init_duration_ms: opt(init, i),
+            cold_start: cold_start.value(i),
+            max_memory_used_mb: opt(max_memory, i),
+            status: InvocationStatus::parse(status.value(i)).ok_or(SchemaMismatch {
+                column: "status",
+                problem: "holds a value outside the documented set",
+            })?,
+            error_type: opt_str(error_type, i),
+            error_message: opt_str(error_message, i),
+            sources: Sources::parse(sources.value(i)),
+        });
+    }
+    Ok(rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn span_fragment() -> Invocation {
+        Invocation {
+            function_name: "checkout".into(),
+            request_id: "r-1".into(),
+            trace_id: Some([7; 16]),
+            span_id: Some([1; 8]),
+            trigger: Some("http".into()),
+            start_time: 1_000,
+            end_time: Some(11_000_000),
+            duration_ms: Some(11.0),
+            cold_start: false,
+            status: InvocationStatus::Error,
+            error_type: Some("TypeError".into()),
+            sources: Sources::of(Source::OtlpSpan),
+            ..Default::default()
+        }
+    }
+
+    fn report_fragment() -> Invocation {
+        Invocation {
+            function_name: "checkout".into(),
+            request_id: "r-1".into(),
+            memory_size_mb: Some(512),
+            start_time: 0,
+            end_time: Some(12_000_000),
+            duration_ms: Some(11.42),
+            billed_duration_ms: Some(12),
+            init_duration_ms: Some(180.5),
+            cold_start: true,
+            max_memory_used_mb: Some(80),
+            status: InvocationStatus::Timeout,
+            sources: Sources::of(Source::PlatformReport),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn report_and_span_merge_into_one_row_with_each_source_trusted_for_its_columns() {
+        let merged = merge_fragments([span_fragment(), report_fragment()]);
+        assert_eq!(merged.len(), 1);
+        let row = &merged[0];
+        assert_eq!(row.duration_ms, Some(11.42), "report measures duration");
+        assert_eq!(row.billed_duration_ms, Some(12));
+        assert_eq!(row.start_time, 1_000, "span knows the start to the nanosecond");
+        assert_eq!(row.trace_id, Some([7; 16]));
+        assert!(row.cold_start);
+        assert_eq!(row.status, InvocationStatus::Timeout);
+        assert_eq!(row.error_type.as_deref(), Some("TypeError"));
+        assert_eq!(row.sources.to_text(), "otlp_span,platform_report");
+    }
+
+    #[test]
+    fn merge_order_does_not_change_the_row() {
+        let a = merge_fragments([span_fragment(), report_fragment()]);
+        let b = merge_fragments([report_fragment(), span_fragment()]);
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn rows_survive_an_arrow_round_trip() {
+        let rows = vec![span_fragment(), report_fragment()];
+        let batch = to_batch(&rows);
+        assert_eq!(batch.schema(), schema());
+        assert_eq!(from_batch(&batch).unwrap(), rows);
+    }
+
+    fn arbitrary_fragment() -> impl Strategy<Value = Invocation> {
+        (
+            0u8..4,
+            prop::option::of(1.0f64..1000.0),
+            prop::option::of(1i64..2000),
+            any::<bool>(),
+            0usize..6,
+            0i64..1_000_000,
+        )
+            .prop_map(|(source, duration, billed, cold, status, start)| Invocation {
+                function_name: "f".into(),
+                request_id: "same".into(),
+                start_time: start,
+                end_time: duration.map(|d| start + (d * 1e6) as i64),
+                duration_ms: duration,
+                billed_duration_ms: billed,
+                cold_start: cold,
+                status: InvocationStatus::ALL[status],
+                sources: Sources::of(Source::ALL[source as usize]),
+                ..Default::default()
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn any_fragments_of_one_request_merge_into_exactly_one_row(
+            fragments in prop::collection::vec(arbitrary_fragment(), 1..8)
+        ) {
+            let cold = fragments.iter().any(|f| f.cold_start);
+            let worst = fragments.iter().map(|f| f.status).max().unwrap();
+            let merged = merge_fragments(fragments);
+            prop_assert_eq!(merged.len(), 1);
+            prop_assert_eq!(merged[0].cold_start, cold);
+            prop_assert_eq!(merged[0].status, worst);
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! The data model: the typed records faasobs stores and the fixed Arrow schemas of its three tables.
+//!
+//! This module is the one place that both sides of the pipeline share. The collector normalizes
+//! every input into [`Invocation`], [`SpanRecord`] and [`LogRecord`] values and turns them into
+//! Arrow record batches with [`Table::schema`]; the analyzer registers the same schemas in
+//! DataFusion. Schemas are fixed here and documented column by column in `docs/schema.md`; they are
+//! never inferred from input.
+//!
+//! Conventions shared by every table:
+//! - times are `Timestamp(Nanosecond, "UTC")`, counted from the Unix epoch;
+//! - trace ids are `FixedSizeBinary(16)` and span ids `FixedSizeBinary(8)`, never hex strings;
+//! - attributes are a typed map (see [`attributes`]), never stringified.
+
+pub mod attributes;
+mod columns;
+pub mod invocation;
+pub mod log;
+pub mod span;
+
+use std::sync::Arc;
+
+use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+
+pub use attributes::{AttributeValue, Attributes};
+pub use invocation::{Invocation, InvocationStatus, Source};
+pub use log::LogRecord;
+pub use span::{SpanEvent, SpanRecord};
+
+/// Version of the table schemas, written into every Parquet file's metadata.
+pub const SCHEMA_VERSION: u32 = 1;
+
+/// Nanoseconds in one hour; partitions are one hour wide.
+pub const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
+
+/// The timestamp type of every time column.
+pub fn timestamp_type() -> DataType {
+    DataType::Timestamp(TimeUnit::Nanosecond, Some(Arc::from("UTC")))
+}
+
+/// The three tables of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Table {
+    /// One row per function invocation, merged across sources by request id.
+    Invocations,
+    /// OTLP spans with their typed attributes.
+    Spans,
+    /// OTLP log records and structured function logs.
+    Logs,
+}
+
+impl Table {
+    /// Every table, in a fixed order.
+    pub const ALL: [Table; 3] = [Table::Invocations, Table::Spans, Table::Logs];
+
+    /// The table's name, also its folder in the data directory.
+    pub fn name(self) -> &'static str {
+        match self {
+            Table::Invocations => "invocations",
+            Table::Spans => "spans",
+            Table::Logs => "logs",
+        }
+    }
+
+    /// Parses a table name as [`Table::name`] prints it.
+    pub fn from_name(name: &str) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.name() == name)
+    }
+
+    /// The fixed Arrow schema of the table.
+    pub fn schema(self) -> SchemaRef {
+        match self {
+            Table::Invocations => invocation::schema(),
+            Table::Spans => span::schema(),
+            Table::Logs => log::schema(),
+        }
+    }
+
+    /// The one-byte tag that names the table in a write-ahead-log record.
+    pub fn wal_tag(self) -> u8 {
+        match self {
+            Table::Invocations => 1,
+            Table::Spans => 2,
+            Table::Logs => 3,
+        }
+    }
+
+    /// The table a write-ahead-log tag names.
+    pub fn from_wal_tag(tag: u8) -> Option<Table> {
+        Table::ALL.into_iter().find(|t| t.wal_tag() == tag)
+    }
+
+    /// The time column that decides a row's hourly partition.
+    pub fn time_column(self) -> &'static str {
+        match self {
+            Table::Invocations | Table::Spans => "start_time",
+            Table::Logs => "time",
+        }
+    }
+
+    /// The columns each Parquet file is sorted by, in order.
+    pub fn sort_columns(self) -> [&'static str; 2] {
+        ["function_name", self.time_column()]
+    }
+}
+
+/// Records of all three tables, as one receiver call or one input file produces them.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Records {
+    pub invocations: Vec<Invocation>,
+    pub spans: Vec<SpanRecord>,
+    pub logs: Vec<LogRecord>,
+}
+
+impl Records {
+    /// True when there is nothing to store.
+    pub fn is_empty(&self) -> bool {
+        self.invocations.is_empty() && self.spans.is_empty() && self.logs.is_empty()
+    }
+
+    /// Total number of records of all tables.
+    pub fn len(&self) -> usize {
+        self.invocations.len() + self.spans.len() + self.logs.len()
+    }
+
+    /// Moves all records of `other` into `self`.
+    pub fn append(&mut self, mut other: Records) {
+        self.invocations.append(&mut other.invocations);
+        self.spans.append(&mut other.spans);
+        self.logs.append(&mut other.logs);
+    }
+
+    /// The records as one Arrow batch per non-empty table.
+    pub fn to_batches(&self) -> Vec<(Table, RecordBatch)> {
+        let mut batches = Vec::with_capacity(3);
+        if !self.invocations.is_empty() {
+            batches.push((Table::Invocations, invocation::to_batch(&self.invocations)));
+        }
+        if !self.spans.is_empty() {
+            batches.push((Table::Spans, span::to_batch(&self.spans)));
+        }
+        if !self.logs.is_empty() {
+            batches.push((Table::Logs, log::to_batch(&self.logs)));
+        }
+        batches
+    }
+}

@@ -1,0 +1,287 @@
+//! OTLP traces → `spans` rows, and `invocations` fragments from the spans that show an invocation.
+//!
+//! A span is an invocation when it carries a request id (`faas.invocation_id`, or the obsolete
+//! `faas.execution`). Function identity comes from the span's and its resource's `faas.*` and
+//! `cloud.*` attributes, accepting the renamed and obsolete forms seen in real instrumentation:
+//! `faas.max_memory` in bytes (the spec), in MB, or as a string; `cloud.platform`
+//! `azure_functions` and `azure.functions`.
+//!
+//! A client span that invoked a function (`faas.invoked_name`) and was refused with a throttling
+//! error (`TooManyRequestsException`, HTTP 429) is the only trace of a throttled invocation, which
+//! never ran: it becomes a `throttled` fragment keyed by `aws.request_id` (or the span id).
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
+
+use super::NormalizeError;
+use super::otlp_common::{attributes_of, fixed_id, optional_id};
+use crate::model::attributes::find;
+use crate::model::{
+    AttributeValue, Attributes, Invocation, InvocationStatus, Records, Source, SpanEvent,
+    SpanRecord, invocation::Sources,
+};
+
+/// Normalizes one OTLP trace export request.
+pub fn normalize_traces(request: &ExportTraceServiceRequest) -> Result<Records, NormalizeError> {
+    let mut records = Records::default();
+    for resource_spans in &request.resource_spans {
+        let resource = resource_spans
+            .resource
+            .as_ref()
+            .map(|r| attributes_of(&r.attributes))
+            .unwrap_or_default();
+        for scope_spans in &resource_spans.scope_spans {
+            let scope_name = scope_spans
+                .scope
+                .as_ref()
+                .map(|s| s.name.clone())
+                .filter(|n| !n.is_empty());
+            for span in &scope_spans.spans {
+                let record = span_record(span, &resource, scope_name.clone())?;
+                if let Some(invocation) = invocation_of(&record) {
+                    records.invocations.push(invocation);
+                }
+                records.spans.push(record);
+            }
+        }
+    }
+    Ok(records)
+}
+
+fn kind_name(kind: i32) -> &'static str {
+    match SpanKind::try_from(kind).unwrap_or(SpanKind::Unspecified) {
+        SpanKind::Unspecified => "unspecified",
+        SpanKind::Internal => "internal",
+        SpanKind::Server => "server",
+        SpanKind::Client => "client",
+        SpanKind::Producer => "producer",
+        SpanKind::Consumer => "consumer",
+    }
+}
+
+/// Looks a key up in the span's attributes, then in its resource's.
+fn lookup<'a>(record: &'a SpanRecord, key: &str) -> Option<&'a AttributeValue> {
+    find(&record.attributes, key).or_else(|| find(&record.resource_attributes, key))
+}
+
+fn text(record: &SpanRecord, key: &str) -> Option<String> {
+    lookup(record, key).and_then(|v| match v {
+        AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
+        AttributeValue::Int(i) => Some(i.to_string()),
+        _ => None,
+    })
+}
+
+fn span_record(
+    span: &Span,
+    resource: &Attributes,
+    scope_name: Option<String>,
+) -> Result<SpanRecord, NormalizeError> {
+    let trace_id = fixed_id::<16>(&span.trace_id, "trace_id")?;
+    let span_id = fixed_id::<8>(&span.span_id, "span_id")?;
+    let parent_span_id = optional_id::<8>(&span.parent_span_id, "parent_span_id")?;
+    let start = nanos(span.start_time_unix_nano, "start_time_unix_nano")?;
+    let end = nanos(span.end_time_unix_nano, "end_time_unix_nano")?.max(start);
+    let (status_code, status_message) = match &span.status {
+        Some(s) => (
+            match StatusCode::try_from(s.code).unwrap_or(StatusCode::Unset) {
+                StatusCode::Unset => "unset",
+                StatusCode::Ok => "ok",
+                StatusCode::Error => "error",
+            },
+            Some(s.message.clone()).filter(|m| !m.is_empty()),
+        ),
+        None => ("unset", None),
+    };
+    let attributes = attributes_of(&span.attributes);
+    let events = span
+        .events
+        .iter()
+        .map(|e| {
+            Ok(SpanEvent {
+                time: nanos(e.time_unix_nano, "event time_unix_nano")?,
+                name: e.name.clone(),
+                attributes: attributes_of(&e.attributes),
+            })
+        })
+        .collect::<Result<Vec<_>, NormalizeError>>()?;
+    let mut record = SpanRecord {
+        trace_id,
+        span_id,
+        parent_span_id,
+        trace_state: Some(span.trace_state.clone()).filter(|s| !s.is_empty()),
+        name: span.name.clone(),
+        kind: kind_name(span.kind),
+        start_time: start,
+        end_time: end,
+        status_code,
+        status_message,
+        service_name: None,
+        function_name: None,
+        request_id: None,
+        scope_name,
+        attributes,
+        resource_attributes: resource.clone(),
+        events,
+    };
+    record.service_name = text(&record, "service.name");
+    record.function_name = text(&record, "faas.name").or_else(|| record.service_name.clone());
+    record.request_id = text(&record, "faas.invocation_id").or_else(|| text(&record, "faas.execution"));
+    Ok(record)
+}
+
+/// OTLP times are u64 ns; the store keeps i64 ns, which reaches the year 2262.
+fn nanos(value: u64, field: &'static str) -> Result<i64, NormalizeError> {
+    i64::try_from(value).map_err(|_| NormalizeError::OutOfRange {
+        field,
+        value: value.to_string(),
+    })
+}
+
+/// `faas.max_memory` is bytes per the spec; some instrumentations send MB, some a string.
+fn memory_mb(value: &AttributeValue) -> Option<i32> {
+    let raw = value.as_f64()?;
+    let mb = if raw >= 1024.0 * 1024.0 {
+        raw / (1024.0 * 1024.0)
+    } else {
+        raw
+    };
+    (mb > 0.0 && mb < 1e6).then(|| mb.round() as i32)
+}
+
+/// Normalizes `host.arch` values (`amd64`, `x86_64`, `arm64`, `aarch64`) to the data model's two.
+pub fn architecture_name(raw: &str) -> Option<&'static str> {
+    match raw.to_ascii_lowercase().as_str() {
+        "amd64" | "x86_64" | "x86" | "x64" => Some("x86_64"),
+        "arm64" | "aarch64" => Some("arm64"),
+        _ => None,
+    }
+}
+
+fn provider_of(record: &SpanRecord) -> Option<String> {
+    if let Some(p) = text(record, "cloud.provider") {
+        return Some(p);
+    }
+    match text(record, "cloud.platform")?.as_str() {
+        "aws_lambda" => Some("aws".into()),
+        "azure_functions" | "azure.functions" => Some("azure".into()),
+        "gcp_cloud_functions" | "gcp_cloud_run" => Some("gcp".into()),
+        _ => None,
+    }
+}
+
+fn exception(record: &SpanRecord) -> (Option<String>, Option<String>) {
+    for event in &record.events {
+        if event.name == "exception" {
+            let ty = find(&event.attributes, "exception.type").and_then(|v| v.as_str().map(String::from));
+            let msg = find(&event.attributes, "exception.message").and_then(|v| v.as_str().map(String::from));
+            return (ty, msg);
+        }
+    }
+    (
+        text(record, "error.type").or_else(|| text(record, "exception.type")),
+        record.status_message.clone(),
+    )
+}
+
+fn is_throttle(record: &SpanRecord, error_type: Option<&str>) -> bool {
+    let by_type = error_type.is_some_and(|t| t.contains("TooManyRequests") || t.contains("Throttl"));
+    let by_status = lookup(record, "http.response.status_code")
+        .or_else(|| lookup(record, "http.status_code"))
+        .and_then(AttributeValue::as_i64)
+        == Some(429);
+    by_type || by_status
+}
+
+fn invocation_of(record: &SpanRecord) -> Option<Invocation> {
+    if let Some(request_id) = record.request_id.clone() {
+        return Some(server_invocation(record, request_id));
+    }
+    if record.kind == "client" && record.status_code == "error" {
+        let invoked = text(record, "faas.invoked_name")?;
+        let (error_type, error_message) = exception(record);
+        if is_throttle(record, error_type.as_deref()) {
+            return Some(Invocation {
+                function_name: invoked,
+                provider: text(record, "faas.invoked_provider"),
+                region: text(record, "faas.invoked_region"),
+                request_id: text(record, "aws.request_id").unwrap_or_else(|| hex::encode(record.span_id)),
+                trace_id: Some(record.trace_id),
+                start_time: record.start_time,
+                end_time: Some(record.start_time),
+                duration_ms: Some(0.0),
+                billed_duration_ms: Some(0),
+                status: InvocationStatus::Throttled,
+                error_type: error_type.or(Some("TooManyRequestsException".into())),
+                error_message,
+                sources: Sources::of(Source::CallerSpan),
+                ..Default::default()
+            });
+        }
+    }
+    None
+}
+
+fn server_invocation(record: &SpanRecord, request_id: String) -> Invocation {
+    let (error_type, error_message) = exception(record);
+    let status = if record.status_code == "error" || error_type.is_some() {
+        InvocationStatus::Error
+    } else {
+        InvocationStatus::Success
+    };
+    let runtime = text(record, "faas.runtime").or_else(|| {
+        let name = text(record, "process.runtime.name")?;
+        Some(match text(record, "process.runtime.version") {
+            Some(v) => format!("{name}{v}"),
+            None => name,
+        })
+    });
+    Invocation {
+        function_name: record.function_name.clone().unwrap_or_default(),
+        function_version: text(record, "faas.version"),
+        provider: provider_of(record),
+        region: text(record, "cloud.region"),
+        account_id: text(record, "cloud.account.id"),
+        runtime,
+        architecture: text(record, "host.arch")
+            .and_then(|a| architecture_name(&a))
+            .map(String::from),
+        memory_size_mb: lookup(record, "faas.max_memory").and_then(memory_mb),
+        request_id,
+        trace_id: Some(record.trace_id),
+        span_id: Some(record.span_id),
+        instance_id: text(record, "faas.instance"),
+        trigger: text(record, "faas.trigger"),
+        start_time: record.start_time,
+        end_time: Some(record.end_time),
+        duration_ms: Some((record.end_time - record.start_time) as f64 / 1e6),
+        cold_start: lookup(record, "faas.coldstart")
+            .and_then(AttributeValue::as_bool)
+            .unwrap_or(false),
+        status,
+        error_type,
+        error_message,
+        sources: Sources::of(Source::OtlpSpan),
+        ..Default::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn faas_max_memory_is_read_in_bytes_mb_or_text() {
+        assert_eq!(memory_mb(&AttributeValue::Int(134_217_728)), Some(128));
+        assert_eq!(memory_mb(&AttributeValue::Int(1024)), Some(1024));
+        assert_eq!(memory_mb(&AttributeValue::String("512".into())), Some(512));
+        assert_eq!(memory_mb(&AttributeValue::Bool(true)), None);
+    }
+
+    #[test]
+    fn host_arch_values_map_to_the_two_architectures() {
+        assert_eq!(architecture_name("amd64"), Some("x86_64"));
+        assert_eq!(architecture_name("AARCH64"), Some("arm64"));
+        assert_eq!(architecture_name("s390x"), None);
+    }
+}

@@ -1,0 +1,435 @@
+//! AWS Lambda's text log format: `START`/`END`/`REPORT`/`INIT_START` platform lines, the
+//! `Task timed out` line, and function log lines, as CloudWatch Logs stores them.
+//!
+//! [`LambdaLogStream`] reads the lines of one log stream (one execution environment) in order and
+//! yields `invocations` fragments (from `REPORT`, completed by `START` and the timeout line) and a
+//! `logs` row per line. Fields may be separated by tabs or spaces, and the tabs and newlines inside
+//! a message may arrive escaped (`\t`, `\n`) or even escaped twice, as some forwarders deliver them.
+
+use std::collections::HashMap;
+
+use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, invocation::Sources};
+
+/// One platform line, parsed.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformLine {
+    Start { request_id: String, version: Option<String> },
+    End { request_id: String },
+    Report(Report),
+    InitStart { runtime_version: Option<String> },
+    TimedOut { request_id: Option<String>, seconds: f64 },
+}
+
+/// The fields of a `REPORT` line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Report {
+    pub request_id: String,
+    pub duration_ms: f64,
+    pub billed_duration_ms: Option<i64>,
+    pub memory_size_mb: Option<i32>,
+    pub max_memory_used_mb: Option<i32>,
+    pub init_duration_ms: Option<f64>,
+    pub status: Option<String>,
+    pub error_type: Option<String>,
+    pub xray_trace_id: Option<String>,
+}
+
+/// Undoes the escaping some forwarders apply to tabs and newlines (once or twice).
+pub fn unescape(message: &str) -> String {
+    message
+        .replace("\\\\t", "\t")
+        .replace("\\\\n", "\n")
+        .replace("\\t", "\t")
+        .replace("\\n", "\n")
+}
+
+/// Splits `Key: value` fields separated by tabs (or by two or more spaces, or by a single space
+/// before a known key, as some copies of the format have).
+fn fields(rest: &str) -> Vec<(String, String)> {
+    const KEYS: [&str; 13] = [
+        "RequestId:", "Version:", "Duration:", "Billed Duration:", "Memory Size:",
+        "Max Memory Used:", "Init Duration:", "Status:", "Error Type:", "XRAY TraceId:",
+        "SegmentId:", "Sampled:", "Runtime Version:",
+    ];
+    let mut starts: Vec<(usize, &str)> = Vec::new();
+    for key in KEYS {
+        let mut from = 0;
+        while let Some(pos) = rest[from..].find(key) {
+            let at = from + pos;
+            let boundary = at == 0 || rest[..at].ends_with([' ', '\t']);
+            // `Duration:` also occurs inside `Billed Duration:` and `Init Duration:`.
+            let inside_longer = key == "Duration:"
+                && (rest[..at].ends_with("Billed ") || rest[..at].ends_with("Init "));
+            if boundary && !inside_longer {
+                starts.push((at, key));
+            }
+            from = at + key.len();
+        }
+    }
+    starts.sort();
+    let mut out = Vec::new();
+    for (i, (at, key)) in starts.iter().enumerate() {
+        let end = starts.get(i + 1).map_or(rest.len(), |(next, _)| *next);
+        let value = rest[at + key.len()..end].trim();
+        out.push((key.trim_end_matches(':').to_string(), value.to_string()));
+    }
+    out
+}
+
+fn number_with_unit(value: &str, unit: &str) -> Option<f64> {
+    value.strip_suffix(unit).unwrap_or(value).trim().parse().ok()
+}
+
+/// Parses one platform line (without a leading timestamp); `None` for any other line.
+pub fn parse_platform_line(line: &str) -> Option<PlatformLine> {
+    let line = line.trim();
+    if let Some(rest) = line.strip_prefix("START ") {
+        let f = fields(rest);
+        let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        return Some(PlatformLine::Start {
+            request_id: get("RequestId")?,
+            version: get("Version"),
+        });
+    }
+    if let Some(rest) = line.strip_prefix("END ") {
+        let f = fields(rest);
+        return Some(PlatformLine::End {
+            request_id: f.into_iter().find(|(k, _)| k == "RequestId")?.1,
+        });
+    }
+    if let Some(rest) = line.strip_prefix("REPORT ") {
+        let f = fields(rest);
+        let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.as_str());
+        return Some(PlatformLine::Report(Report {
+            request_id: get("RequestId")?.split_whitespace().next()?.to_string(),
+            duration_ms: number_with_unit(get("Duration")?, "ms")?,
+            billed_duration_ms: get("Billed Duration")
+                .and_then(|v| number_with_unit(v, "ms"))
+                .map(|v| v as i64),
+            memory_size_mb: get("Memory Size")
+                .and_then(|v| number_with_unit(v, "MB"))
+                .map(|v| v as i32),
+            max_memory_used_mb: get("Max Memory Used")
+                .and_then(|v| number_with_unit(v, "MB"))
+                .map(|v| v as i32),
+            init_duration_ms: get("Init Duration").and_then(|v| number_with_unit(v, "ms")),
+            status: get("Status").map(String::from),
+            error_type: get("Error Type").map(String::from),
+            xray_trace_id: get("XRAY TraceId").map(String::from),
+        }));
+    }
+    if let Some(rest) = line.strip_prefix("INIT_START ") {
+        let f = fields(rest);
+        return Some(PlatformLine::InitStart {
+            runtime_version: f.into_iter().find(|(k, _)| k == "Runtime Version").map(|(_, v)| v),
+        });
+    }
+    if let Some(pos) = line.find("Task timed out after ") {
+        let seconds = line[pos + "Task timed out after ".len()..]
+            .trim_end_matches('.')
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()?;
+        let request_id = line[..pos]
+            .split_whitespace()
+            .rev()
+            .find(|w| looks_like_request_id(w))
+            .map(String::from);
+        return Some(PlatformLine::TimedOut { request_id, seconds });
+    }
+    None
+}
+
+fn looks_like_request_id(word: &str) -> bool {
+    word.len() == 36 && word.chars().filter(|c| *c == '-').count() == 4
+}
+
+/// Splits a leading RFC 3339 timestamp off a line, as CloudWatch exports and runtimes print it.
+pub fn split_timestamp(line: &str) -> (Option<i64>, &str) {
+    let first = line.split(['\t', ' ']).next().unwrap_or("");
+    match chrono::DateTime::parse_from_rfc3339(first) {
+        Ok(t) => (
+            t.timestamp_nanos_opt(),
+            line[first.len()..].trim_start_matches(['\t', ' ']),
+        ),
+        Err(_) => (None, line),
+    }
+}
+
+/// Maps a `REPORT` status and error type to the data model's status.
+fn status_of(report: &Report) -> InvocationStatus {
+    match (report.status.as_deref(), report.error_type.as_deref()) {
+        (_, Some(t)) if t.contains("OutOfMemory") => InvocationStatus::OutOfMemory,
+        (Some("timeout"), _) => InvocationStatus::Timeout,
+        (Some(s), _) if s.contains("init") => InvocationStatus::InitError,
+        (Some("error"), _) | (Some("failure"), _) => InvocationStatus::Error,
+        _ => InvocationStatus::Success,
+    }
+}
+
+/// The function a log group belongs to: `/aws/lambda/NAME` → `NAME`.
+pub fn function_of_log_group(log_group: &str) -> &str {
+    log_group.strip_prefix("/aws/lambda/").unwrap_or(log_group)
+}
+
+/// Reads the lines of one Lambda log stream, in order.
+pub struct LambdaLogStream {
+    function_name: String,
+    instance_id: Option<String>,
+    region: Option<String>,
+    starts: HashMap<String, (i64, Option<String>)>,
+    timed_out: HashMap<String, f64>,
+    errors: HashMap<String, (Option<String>, Option<String>)>,
+    init_seen: bool,
+    last_time: i64,
+    records: Records,
+}
+
+impl LambdaLogStream {
+    /// A stream of `function_name`; `instance_id` is the log stream name when known.
+    pub fn new(function_name: &str, instance_id: Option<String>, region: Option<String>) -> Self {
+        LambdaLogStream {
+            function_name: function_name.to_string(),
+            instance_id,
+            region,
+            starts: HashMap::new(),
+            timed_out: HashMap::new(),
+            errors: HashMap::new(),
+            init_seen: false,
+            last_time: 0,
+            records: Records::default(),
+        }
+    }
+
+    /// Reads one message. `time` is the event's timestamp when the transport gives one (CloudWatch
+    /// does); otherwise a leading timestamp in the line is used, else the previous line's time.
+    /// Returns false when the line has no time at all (nothing can be stored for it).
+    pub fn push(&mut self, time: Option<i64>, message: &str) -> bool {
+        let message = unescape(message);
+        for line in message.lines().filter(|l| !l.trim().is_empty()) {
+            let (inline_time, rest) = split_timestamp(line);
+            let Some(t) = time.or(inline_time).or((self.last_time > 0).then_some(self.last_time)) else {
+                return false;
+            };
+            self.last_time = t;
+            self.push_line(t, rest);
+        }
+        true
+    }
+
+    fn push_line(&mut self, time: i64, line: &str) {
+        let platform = parse_platform_line(line);
+        let mut request_id = None;
+        match &platform {
+            Some(PlatformLine::Start { request_id: id, version }) => {
+                self.starts.insert(id.clone(), (time, version.clone()));
+                request_id = Some(id.clone());
+            }
+            Some(PlatformLine::End { request_id: id }) => request_id = Some(id.clone()),
+            Some(PlatformLine::InitStart { .. }) => self.init_seen = true,
+            Some(PlatformLine::TimedOut { request_id: id, seconds }) => {
+                if let Some(id) = id {
+                    self.timed_out.insert(id.clone(), *seconds);
+                    // The timeout line may come after the REPORT: fix the fragment already made.
+                    if let Some(inv) = self.records.invocations.iter_mut().rev().find(|i| &i.request_id == id) {
+                        inv.status = inv.status.max(InvocationStatus::Timeout);
+                        inv.error_type.get_or_insert_with(|| "Sandbox.Timedout".into());
+                        inv.error_message.get_or_insert_with(|| format!("Task timed out after {seconds:.2} seconds"));
+                    }
+                }
+                request_id = id.clone();
+            }
+            Some(PlatformLine::Report(report)) => {
+                request_id = Some(report.request_id.clone());
+                let fragment = self.fragment(time, report);
+                self.records.invocations.push(fragment);
+            }
+            None if line.starts_with("XRAY TraceId:") => {
+                // Printed right after the REPORT line of the invocation it belongs to.
+                let trace = fields(line).into_iter().find(|(k, _)| k == "XRAY TraceId");
+                if let (Some((_, xray)), Some(last)) = (trace, self.records.invocations.last_mut()) {
+                    if last.trace_id.is_none() {
+                        last.trace_id = xray_trace_id(&xray);
+                    }
+                    request_id = Some(last.request_id.clone());
+                }
+            }
+            None => {
+                // Runtime log lines: `TIME\tREQUEST_ID\tLEVEL\tmessage`.
+                let mut parts = line.splitn(3, '\t');
+                if let (Some(id), Some(level), Some(message)) = (parts.next(), parts.next(), parts.next()) {
+                    if looks_like_request_id(id) {
+                        request_id = Some(id.to_string());
+                        if let Some(error) = invoke_error(level, message) {
+                            self.errors.insert(id.to_string(), error);
+                        }
+                    }
+                }
+            }
+        }
+        let severity = match platform {
+            Some(_) => None,
+            None => line
+                .split('\t')
+                .nth(1)
+                .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(l))
+                .map(String::from),
+        };
+        self.records.logs.push(LogRecord {
+            time,
+            observed_time: None,
+            trace_id: None,
+            span_id: None,
+            severity_number: None,
+            severity_text: severity,
+            body: Some(line.to_string()),
+            service_name: None,
+            function_name: Some(self.function_name.clone()),
+            request_id,
+            source: "lambda_text",
+            attributes: Vec::new(),
+            resource_attributes: Vec::new(),
+        });
+    }
+
+    fn fragment(&mut self, report_time: i64, report: &Report) -> Invocation {
+        let (start, version) = match self.starts.remove(&report.request_id) {
+            Some((t, v)) => (t, v),
+            None => (report_time - (report.duration_ms * 1e6) as i64, None),
+        };
+        let mut status = status_of(report);
+        let mut error_type = report.error_type.clone();
+        let mut error_message = None;
+        if let Some(seconds) = self.timed_out.remove(&report.request_id) {
+            status = status.max(InvocationStatus::Timeout);
+            error_type.get_or_insert_with(|| "Sandbox.Timedout".into());
+            error_message = Some(format!("Task timed out after {seconds:.2} seconds"));
+        }
+        if let Some((ty, message)) = self.errors.remove(&report.request_id) {
+            status = status.max(InvocationStatus::Error);
+            if error_type.is_none() {
+                error_type = ty;
+            }
+            error_message = error_message.or(message);
+        }
+        let cold_start = report.init_duration_ms.is_some() || std::mem::take(&mut self.init_seen);
+        Invocation {
+            function_name: self.function_name.clone(),
+            function_version: version,
+            provider: Some("aws".into()),
+            region: self.region.clone(),
+            memory_size_mb: report.memory_size_mb,
+            request_id: report.request_id.clone(),
+            trace_id: report.xray_trace_id.as_deref().and_then(xray_trace_id),
+            instance_id: self.instance_id.clone(),
+            start_time: start,
+            end_time: Some(start + (report.duration_ms * 1e6) as i64),
+            duration_ms: Some(report.duration_ms),
+            billed_duration_ms: report.billed_duration_ms,
+            init_duration_ms: report.init_duration_ms,
+            cold_start,
+            max_memory_used_mb: report.max_memory_used_mb,
+            status,
+            error_type,
+            error_message,
+            sources: Sources::of(Source::PlatformReport),
+            ..Default::default()
+        }
+    }
+
+    /// The records read so far.
+    pub fn finish(self) -> Records {
+        self.records
+    }
+}
+
+/// The error a runtime reports in an `ERROR\tInvoke Error \t{"errorType":…}` line.
+fn invoke_error(level: &str, message: &str) -> Option<(Option<String>, Option<String>)> {
+    if level == "ERROR" {
+        if let Some(json) = message.trim_start().strip_prefix("Invoke Error") {
+            let value: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+            let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+            return Some((text("errorType"), text("errorMessage")));
+        }
+    }
+    None
+}
+
+/// An X-Ray trace id (`1-5e34a614-10bdxmplf1fb44f07bc535a1`) as the 16-byte W3C trace id.
+pub fn xray_trace_id(xray: &str) -> Option<[u8; 16]> {
+    let mut parts = xray.trim().split('-');
+    let (Some("1"), Some(epoch), Some(unique)) = (parts.next(), parts.next(), parts.next()) else {
+        return None;
+    };
+    hex::decode(format!("{epoch}{unique}")).ok()?.try_into().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_cold_report_line_with_tabs_parses() {
+        let line = "REPORT RequestId: db275f87-a934-471a-8980-b63bf4dc1beb\tDuration: 1.76 ms\tBilled Duration: 100 ms\tMemory Size: 128 MB\tMax Memory Used: 48 MB\tInit Duration: 120.96 ms\t";
+        let Some(PlatformLine::Report(r)) = parse_platform_line(line) else {
+            panic!("not a report")
+        };
+        assert_eq!(r.request_id, "db275f87-a934-471a-8980-b63bf4dc1beb");
+        assert_eq!(r.duration_ms, 1.76);
+        assert_eq!(r.billed_duration_ms, Some(100));
+        assert_eq!(r.memory_size_mb, Some(128));
+        assert_eq!(r.max_memory_used_mb, Some(48));
+        assert_eq!(r.init_duration_ms, Some(120.96));
+    }
+
+    #[test]
+    fn space_separated_reports_with_status_parse() {
+        let line = "REPORT RequestId: 11111111-2222-3333-4444-555555555555 Duration: 3000.00 ms Billed Duration: 3000 ms Memory Size: 256 MB Max Memory Used: 256 MB Status: error Error Type: Runtime.OutOfMemory";
+        let Some(PlatformLine::Report(r)) = parse_platform_line(line) else {
+            panic!("not a report")
+        };
+        assert_eq!(r.memory_size_mb, Some(256));
+        assert_eq!(r.error_type.as_deref(), Some("Runtime.OutOfMemory"));
+        assert_eq!(status_of(&r), InvocationStatus::OutOfMemory);
+    }
+
+    #[test]
+    fn a_timeout_line_after_the_report_marks_the_invocation() {
+        let mut stream = LambdaLogStream::new("f", None, None);
+        let id = "7c9567b5-107b-4a6c-8798-0157ac21db52";
+        assert!(stream.push(Some(1_000), &format!("START RequestId: {id} Version: $LATEST\\n")));
+        stream.push(Some(3_000), &format!("REPORT RequestId: {id}\\\\tDuration: 3003.16 ms\\\\tBilled Duration: 3000 ms\\\\t"));
+        stream.push(Some(3_000), &format!("2020-06-09T15:02:26.150Z {id} Task timed out after 3.00 seconds\\n\\n"));
+        let records = stream.finish();
+        assert_eq!(records.invocations.len(), 1);
+        assert_eq!(records.invocations[0].status, InvocationStatus::Timeout);
+        assert_eq!(records.invocations[0].start_time, 1_000);
+        assert_eq!(records.logs.len(), 3);
+    }
+
+    #[test]
+    fn an_invoke_error_line_makes_the_invocation_an_error() {
+        let mut stream = LambdaLogStream::new("f", None, None);
+        let id = "8f507cfc-aaaa-4697-b07a-ac58fc914c95";
+        stream.push(None, &format!("2026-11-23T09:00:00.000Z START RequestId: {id} Version: $LATEST"));
+        stream.push(None, &format!("2026-11-23T09:00:00.020Z\t{id}\tERROR\tInvoke Error \t{{\"errorType\":\"TypeError\",\"errorMessage\":\"x is undefined\"}}"));
+        stream.push(None, &format!("2026-11-23T09:00:00.030Z REPORT RequestId: {id}\tDuration: 30.00 ms\tBilled Duration: 30 ms\t"));
+        stream.push(None, "XRAY TraceId: 1-5e61292c-cc1229a4dfbeae1043928548\tSegmentId: 07f5a2d1f6f85e11\tSampled: true");
+        let records = stream.finish();
+        let inv = &records.invocations[0];
+        assert_eq!(inv.status, InvocationStatus::Error);
+        assert_eq!(inv.error_type.as_deref(), Some("TypeError"));
+        assert_eq!(inv.error_message.as_deref(), Some("x is undefined"));
+        assert!(inv.trace_id.is_some());
+        assert_eq!(inv.start_time, 1_795_424_400_000_000_000);
+    }
+
+    #[test]
+    fn xray_ids_become_w3c_trace_ids() {
+        let id = xray_trace_id("1-5e34a614-10bdxmplf1fb44f07bc535a1");
+        assert!(id.is_none(), "the documentation's example is not hex");
+        let id = xray_trace_id("1-5e61292c-cc1229a4dfbeae1043928548").unwrap();
+        assert_eq!(hex::encode(id), "5e61292ccc1229a4dfbeae1043928548");
+    }
+}

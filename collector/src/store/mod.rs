@@ -1,0 +1,639 @@
+//! The durable store: a data directory with a write-ahead log and hourly Parquet partitions.
+//!
+//! ```text
+//!  receivers ──write()──▶ [bounded queue] ──▶ WAL writer thread ──rotate──▶ flusher thread
+//!                 ▲                             append + fsync              segment → Parquet
+//!                 └──────── ack after fsync ◀───┘                           compaction, retention
+//! ```
+//!
+//! - [`StoreHandle::write`] resolves only when the records are synced to the WAL. Writes that
+//!   arrive while a sync is running share the next one (group commit).
+//! - The queue in front of the WAL writer is bounded: [`StoreHandle::try_write`] answers
+//!   [`StoreError::Overloaded`] when it is full, so receivers can tell senders to retry; and the
+//!   writer waits for the flusher when closed segments pile up, so memory and disk stay bounded.
+//! - The active segment is closed when it reaches `segment_max_bytes` or is older than
+//!   `flush_interval`; the flusher writes it to Parquet, then deletes it.
+//! - At open, leftover temporary files are deleted, every segment on disk is replayed into Parquet
+//!   (a torn last write is dropped: it was never acknowledged), and compaction finishes any
+//!   compaction a crash interrupted.
+//! - One process at a time writes a data directory: `DATA/LOCK` is locked while a store is open.
+
+pub mod compaction;
+pub mod flush;
+pub mod layout;
+pub mod retention;
+pub mod writer;
+
+use std::collections::BTreeSet;
+use std::fs::{self, File};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::mpsc as std_mpsc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use object_store::local::LocalFileSystem;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::model::{Records, Table};
+use crate::wal::{self, SegmentWriter, WalError, encode_frame};
+pub use compaction::CompactionOutcome;
+pub use layout::{Partition, WAL_DIR};
+pub use writer::Objects;
+
+/// Errors of the store.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object store: {0}")]
+    ObjectStore(#[from] object_store::Error),
+    #[error("parquet: {0}")]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error("arrow: {0}")]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Schema(#[from] crate::model::invocation::SchemaMismatch),
+    #[error("the store is overloaded: its write queue is full, retry later")]
+    Overloaded,
+    #[error("the store is closed")]
+    Closed,
+    #[error("data directory {path} is in use by another faasobs process (its LOCK file is held)")]
+    Locked { path: PathBuf },
+}
+
+impl StoreError {
+    /// True when the same write may succeed later (overload, a full disk, an I/O error).
+    pub fn is_retryable(&self) -> bool {
+        !matches!(self, StoreError::Schema(_) | StoreError::Locked { .. })
+    }
+}
+
+/// How a store is opened.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// The data directory.
+    pub data_dir: PathBuf,
+    /// A WAL segment is closed and flushed when it grows past this many bytes.
+    pub segment_max_bytes: u64,
+    /// A WAL segment with records is closed and flushed when it is this old.
+    pub flush_interval: Duration,
+    /// Writes waiting for the WAL writer before `try_write` answers `Overloaded`.
+    pub queue_depth: usize,
+    /// Closed segments waiting for the flusher before the writer stops taking writes.
+    pub max_pending_segments: usize,
+    /// A partition is compacted once it has this many files.
+    pub compact_after_files: usize,
+    /// Partitions whose hour ended longer ago than this are deleted; `None` keeps everything.
+    pub retention: Option<Duration>,
+}
+
+impl StoreConfig {
+    pub fn new(data_dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            data_dir: data_dir.into(),
+            segment_max_bytes: 32 * 1024 * 1024,
+            flush_interval: Duration::from_secs(10),
+            queue_depth: 256,
+            max_pending_segments: 4,
+            compact_after_files: 16,
+            retention: None,
+        }
+    }
+}
+
+/// The object store of a local data directory, creating the directory if needed.
+pub fn local_objects(data_dir: &Path) -> Result<Objects, StoreError> {
+    fs::create_dir_all(data_dir).map_err(|source| StoreError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    let root = fs::canonicalize(data_dir).map_err(|source| StoreError::Io {
+        path: data_dir.to_path_buf(),
+        source,
+    })?;
+    Ok(Objects {
+        store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
+        local_root: Some(root),
+    })
+}
+
+/// What [`Store::close`] and [`StoreHandle::flush`] report.
+#[derive(Debug, Default, Clone)]
+pub struct FlushReport {
+    pub segments: usize,
+    pub rows: std::collections::BTreeMap<Table, usize>,
+}
+
+/// What happened when the store was opened.
+#[derive(Debug, Default, Clone)]
+pub struct RecoveryReport {
+    pub segments_replayed: usize,
+    pub rows_replayed: usize,
+    pub temporary_files_removed: usize,
+    pub partitions_expired: usize,
+}
+
+enum Command {
+    Write {
+        frames: Vec<Vec<u8>>,
+        ack: oneshot::Sender<Result<(), StoreError>>,
+    },
+    Flush {
+        ack: oneshot::Sender<Result<FlushReport, StoreError>>,
+    },
+    Close {
+        ack: oneshot::Sender<Result<FlushReport, StoreError>>,
+    },
+    Tick,
+}
+
+enum FlushJob {
+    Segment(u64),
+    /// Answered once every segment sent before it is flushed; `final_compaction` compacts all.
+    Barrier {
+        final_compaction: bool,
+        ack: oneshot::Sender<Result<FlushReport, StoreError>>,
+    },
+}
+
+/// A cheap, cloneable handle for writing to an open store.
+#[derive(Clone)]
+pub struct StoreHandle {
+    commands: mpsc::Sender<Command>,
+}
+
+impl StoreHandle {
+    fn encode(records: &Records) -> Result<Vec<Vec<u8>>, StoreError> {
+        records
+            .to_batches()
+            .iter()
+            .map(|(table, batch)| encode_frame(*table, batch).map_err(StoreError::from))
+            .collect()
+    }
+
+    /// Stores `records`, waiting for room in the queue; resolves once they are durable in the WAL.
+    pub async fn write(&self, records: &Records) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let (ack, done) = oneshot::channel();
+        let frames = Self::encode(records)?;
+        self.commands
+            .send(Command::Write { frames, ack })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stores `records` if the queue has room, else fails at once with [`StoreError::Overloaded`];
+    /// resolves once they are durable in the WAL.
+    pub async fn try_write(&self, records: &Records) -> Result<(), StoreError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let permit = self.commands.try_reserve().map_err(|e| match e {
+            mpsc::error::TrySendError::Full(()) => StoreError::Overloaded,
+            mpsc::error::TrySendError::Closed(()) => StoreError::Closed,
+        })?;
+        let (ack, done) = oneshot::channel();
+        permit.send(Command::Write {
+            frames: Self::encode(records)?,
+            ack,
+        });
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Writes everything acknowledged so far to Parquet.
+    pub async fn flush(&self) -> Result<FlushReport, StoreError> {
+        let (ack, done) = oneshot::channel();
+        self.commands
+            .send(Command::Flush { ack })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        done.await.map_err(|_| StoreError::Closed)?
+    }
+}
+
+/// An open store. Dropping it without [`Store::close`] is safe: what was acknowledged is in the
+/// WAL and is replayed at the next open.
+pub struct Store {
+    handle: StoreHandle,
+    objects: Objects,
+    data_dir: PathBuf,
+    recovery: RecoveryReport,
+    threads: Vec<thread::JoinHandle<()>>,
+    _lock: File,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `config.data_dir`, replaying its WAL.
+    pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
+        let objects = local_objects(&config.data_dir)?;
+        let data_dir = objects.local_root.clone().expect("local store");
+        let lock_path = data_dir.join("LOCK");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|source| StoreError::Io {
+                path: lock_path.clone(),
+                source,
+            })?;
+        if lock.try_lock().is_err() {
+            return Err(StoreError::Locked { path: data_dir });
+        }
+        let wal_dir = data_dir.join(WAL_DIR);
+        fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {
+            path: wal_dir.clone(),
+            source,
+        })?;
+
+        let (jobs, job_queue) = std_mpsc::sync_channel::<FlushJob>(config.max_pending_segments);
+        let (opened, on_open) = oneshot::channel();
+        let flusher = {
+            let objects = objects.clone();
+            let wal_dir = wal_dir.clone();
+            let config = config.clone();
+            thread::Builder::new()
+                .name("faasobs-flusher".into())
+                .spawn(move || run_flusher(objects, wal_dir, config, job_queue, opened))
+                .map_err(|source| StoreError::Io {
+                    path: data_dir.clone(),
+                    source,
+                })?
+        };
+        let (next_segment, recovery) = on_open.await.map_err(|_| StoreError::Closed)??;
+
+        let active = SegmentWriter::create(&wal_dir, next_segment)?;
+        let (commands, command_queue) = mpsc::channel(config.queue_depth.max(1));
+        let writer = {
+            let config = config.clone();
+            let wal_dir = wal_dir.clone();
+            thread::Builder::new()
+                .name("faasobs-wal".into())
+                .spawn(move || run_wal_writer(active, wal_dir, config, command_queue, jobs))
+                .map_err(|source| StoreError::Io {
+                    path: data_dir.clone(),
+                    source,
+                })?
+        };
+        let ticker = {
+            let commands = commands.downgrade();
+            thread::Builder::new()
+                .name("faasobs-tick".into())
+                .spawn(move || {
+                    while let Some(commands) = commands.upgrade() {
+                        let _ = commands.try_send(Command::Tick);
+                        drop(commands);
+                        thread::sleep(Duration::from_millis(250));
+                    }
+                })
+                .map_err(|source| StoreError::Io {
+                    path: data_dir.clone(),
+                    source,
+                })?
+        };
+        Ok(Store {
+            handle: StoreHandle { commands },
+            objects,
+            data_dir,
+            recovery,
+            threads: vec![writer, flusher, ticker],
+            _lock: lock,
+        })
+    }
+
+    /// A handle for writing.
+    pub fn handle(&self) -> StoreHandle {
+        self.handle.clone()
+    }
+
+    /// The store's objects (for readers in the same process).
+    pub fn objects(&self) -> &Objects {
+        &self.objects
+    }
+
+    /// The data directory, canonicalized.
+    pub fn data_dir(&self) -> &Path {
+        &self.data_dir
+    }
+
+    /// What replay found at open.
+    pub fn recovery(&self) -> &RecoveryReport {
+        &self.recovery
+    }
+
+    /// Flushes everything to Parquet, compacts every partition with more than one file and stops.
+    pub async fn close(self) -> Result<FlushReport, StoreError> {
+        let (ack, done) = oneshot::channel();
+        let sent = self.handle.commands.send(Command::Close { ack }).await;
+        let Store {
+            handle, threads, ..
+        } = self;
+        drop(handle);
+        let report = match sent {
+            Ok(()) => done.await.map_err(|_| StoreError::Closed)?,
+            Err(_) => Err(StoreError::Closed),
+        };
+        tokio::task::spawn_blocking(move || {
+            for t in threads {
+                let _ = t.join();
+            }
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
+        report
+    }
+}
+
+fn run_wal_writer(
+    mut active: SegmentWriter,
+    wal_dir: PathBuf,
+    config: StoreConfig,
+    mut commands: mpsc::Receiver<Command>,
+    jobs: std_mpsc::SyncSender<FlushJob>,
+) {
+    const MAX_GROUP: usize = 1024;
+    let rotate = |active: &mut SegmentWriter| -> Result<(), StoreError> {
+        if active.is_empty() {
+            return Ok(());
+        }
+        active.sync()?;
+        let next = SegmentWriter::create(&wal_dir, active.id() + 1)?;
+        let closed = std::mem::replace(active, next);
+        // Blocks while the flusher is `max_pending_segments` behind: backpressure.
+        jobs.send(FlushJob::Segment(closed.id()))
+            .map_err(|_| StoreError::Closed)
+    };
+    while let Some(first) = commands.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match commands.try_recv() {
+                Ok(c) => group.push(c),
+                Err(_) => break,
+            }
+        }
+        let mut acks = Vec::new();
+        let mut barriers = Vec::new();
+        let mut closing = None;
+        for command in group {
+            match command {
+                Command::Write { frames, ack } => match active.append(&frames) {
+                    Ok(()) => acks.push(ack),
+                    Err(e) => {
+                        let _ = ack.send(Err(e.into()));
+                    }
+                },
+                Command::Flush { ack } => barriers.push(ack),
+                Command::Close { ack } => closing = Some(ack),
+                Command::Tick => {}
+            }
+        }
+        if !acks.is_empty() {
+            match active.sync() {
+                Ok(()) => acks.into_iter().for_each(|a| {
+                    let _ = a.send(Ok(()));
+                }),
+                Err(e) => {
+                    let message = e.to_string();
+                    tracing::error!("WAL sync failed: {message}");
+                    for a in acks {
+                        let _ = a.send(Err(StoreError::Io {
+                            path: wal_dir.clone(),
+                            source: std::io::Error::other(message.clone()),
+                        }));
+                    }
+                }
+            }
+        }
+        let due = active.len() >= config.segment_max_bytes
+            || (!active.is_empty() && active.opened().elapsed() >= config.flush_interval);
+        if due || !barriers.is_empty() || closing.is_some() {
+            if let Err(e) = rotate(&mut active) {
+                tracing::error!("could not close WAL segment {}: {e}", active.id());
+            }
+        }
+        for ack in barriers {
+            let _ = jobs.send(FlushJob::Barrier {
+                final_compaction: false,
+                ack,
+            });
+        }
+        if let Some(ack) = closing {
+            let _ = jobs.send(FlushJob::Barrier {
+                final_compaction: true,
+                ack,
+            });
+            break;
+        }
+    }
+    // The active segment is empty or synced; an empty one is removed so it is not replayed.
+    if active.is_empty() {
+        let _ = wal::remove_segment(&wal_dir, active.id());
+    }
+}
+
+struct Flusher {
+    objects: Objects,
+    wal_dir: PathBuf,
+    config: StoreConfig,
+    runtime: tokio::runtime::Runtime,
+    /// Segments whose flush failed (a full disk, say), retried on every tick.
+    failed: BTreeSet<u64>,
+    report: FlushReport,
+}
+
+impl Flusher {
+    fn flush(&mut self, id: u64, newest_at_open: bool) -> Result<BTreeSet<Partition>, StoreError> {
+        let path = self.wal_dir.join(wal::segment_file_name(id));
+        let outcome = self
+            .runtime
+            .block_on(flush::flush_segment(&self.objects, id, &path))?;
+        match &outcome.trailing {
+            Some((bytes, why)) if !newest_at_open => {
+                let aside = wal::set_aside_damaged(&path)?;
+                tracing::error!(
+                    "WAL segment {id} is damaged ({why}, {bytes} bytes after the last whole record); \
+                     its whole records are stored and the file is kept as {}",
+                    aside.display()
+                );
+            }
+            other => {
+                if let Some((bytes, why)) = other {
+                    tracing::warn!(
+                        "WAL segment {id}: dropped a torn last write ({why}, {bytes} bytes) that was never acknowledged"
+                    );
+                }
+                wal::remove_segment(&self.wal_dir, id)?;
+            }
+        }
+        self.report.segments += 1;
+        for (table, rows) in outcome.rows {
+            *self.report.rows.entry(table).or_default() += rows;
+        }
+        Ok(outcome.partitions)
+    }
+
+    fn compact_if(&self, wanted: impl Fn(&Partition, usize) -> bool) {
+        match self.runtime.block_on(compaction::compact(&self.objects, wanted)) {
+            Ok(o) if o.partitions > 0 => tracing::debug!(
+                "compacted {} partitions: {} files into {} rows",
+                o.partitions,
+                o.files_in,
+                o.rows_out
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::error!("compaction failed (will retry): {e}"),
+        }
+    }
+
+    fn retention(&self) -> Result<usize, StoreError> {
+        let Some(keep) = self.config.retention else {
+            return Ok(0);
+        };
+        let cutoff = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+            - i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX);
+        let deleted = self
+            .runtime
+            .block_on(retention::apply_retention(&self.objects, cutoff))?;
+        if !deleted.is_empty() {
+            tracing::info!("retention deleted {} expired partitions", deleted.len());
+        }
+        Ok(deleted.len())
+    }
+
+    fn retry_failed(&mut self) {
+        for id in std::mem::take(&mut self.failed) {
+            if let Err(e) = self.flush(id, false) {
+                tracing::error!("flushing WAL segment {id} failed again (will retry): {e}");
+                self.failed.insert(id);
+            }
+        }
+    }
+
+    /// Replays the segments on disk; returns the next segment id and what was done.
+    fn recover(&mut self) -> Result<(u64, RecoveryReport), StoreError> {
+        let mut report = RecoveryReport::default();
+        let mut max_seen = 0u64;
+        for table in Table::ALL {
+            let listing = self
+                .runtime
+                .block_on(layout::list_table(self.objects.store.as_ref(), table))?;
+            report.temporary_files_removed += listing.temporary.len();
+            self.runtime
+                .block_on(self.objects.delete_all(listing.temporary.iter()))?;
+            for f in listing.live.iter().chain(listing.superseded.iter()) {
+                max_seen = max_seen.max(f.range.hi);
+            }
+        }
+        let segments = wal::list_segments(&self.wal_dir)?;
+        let newest = segments.last().map(|(id, _)| *id);
+        for (id, _) in &segments {
+            max_seen = max_seen.max(*id);
+            self.flush(*id, Some(*id) == newest)?;
+            report.segments_replayed += 1;
+        }
+        report.rows_replayed = self.report.rows.values().sum();
+        self.report = FlushReport::default();
+        // Finish compactions a crash interrupted, and merge what replay wrote.
+        self.compact_if(|_, _| true);
+        report.partitions_expired = self.retention()?;
+        Ok((max_seen + 1, report))
+    }
+}
+
+fn run_flusher(
+    objects: Objects,
+    wal_dir: PathBuf,
+    config: StoreConfig,
+    jobs: std_mpsc::Receiver<FlushJob>,
+    opened: oneshot::Sender<Result<(u64, RecoveryReport), StoreError>>,
+) {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(source) => {
+            let _ = opened.send(Err(StoreError::Io {
+                path: wal_dir,
+                source,
+            }));
+            return;
+        }
+    };
+    let mut flusher = Flusher {
+        objects,
+        wal_dir,
+        config,
+        runtime,
+        failed: BTreeSet::new(),
+        report: FlushReport::default(),
+    };
+    match flusher.recover() {
+        Ok(next) => {
+            let _ = opened.send(Ok(next));
+        }
+        Err(e) => {
+            let _ = opened.send(Err(e));
+            return;
+        }
+    }
+    let mut last_maintenance = Instant::now();
+    loop {
+        match jobs.recv_timeout(Duration::from_secs(1)) {
+            Ok(FlushJob::Segment(id)) => match flusher.flush(id, false) {
+                Ok(partitions) => {
+                    let threshold = flusher.config.compact_after_files;
+                    flusher.compact_if(|p, files| partitions.contains(p) && files >= threshold);
+                }
+                Err(e) => {
+                    tracing::error!("flushing WAL segment {id} failed (will retry): {e}");
+                    flusher.failed.insert(id);
+                }
+            },
+            Ok(FlushJob::Barrier {
+                final_compaction,
+                ack,
+            }) => {
+                flusher.retry_failed();
+                let result = match flusher.failed.first() {
+                    Some(id) => Err(StoreError::Io {
+                        path: flusher.wal_dir.join(wal::segment_file_name(*id)),
+                        source: std::io::Error::other("segment could not be flushed yet"),
+                    }),
+                    None => {
+                        if final_compaction {
+                            flusher.compact_if(|_, _| true);
+                        }
+                        Ok(std::mem::take(&mut flusher.report))
+                    }
+                };
+                let _ = ack.send(result);
+                if final_compaction {
+                    return;
+                }
+            }
+            Err(std_mpsc::RecvTimeoutError::Timeout) => {}
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return,
+        }
+        if last_maintenance.elapsed() >= Duration::from_secs(60) {
+            last_maintenance = Instant::now();
+            flusher.retry_failed();
+            // Partitions whose hour is over get no more files in the normal course: merge them.
+            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+            flusher.compact_if(|p, _| p.end_ns() + 60_000_000_000 < now);
+            if let Err(e) = flusher.retention() {
+                tracing::error!("retention failed (will retry): {e}");
+            }
+        }
+    }
+}

@@ -1,0 +1,307 @@
+//! One WAL segment file: appending frames, syncing, and reading them back.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
+use arrow::record_batch::RecordBatch;
+
+use super::{WalError, segment_file_name, sync_dir};
+use crate::model::Table;
+
+const SEGMENT_MAGIC: &[u8; 8] = b"FAASWAL\n";
+const SEGMENT_VERSION: u32 = 1;
+const SEGMENT_HEADER_LEN: u64 = 12;
+const RECORD_MAGIC: u32 = 0xFAA5_0B5E;
+const RECORD_VERSION: u8 = 1;
+const FRAME_HEADER_LEN: usize = 16;
+
+/// Encodes one record frame (header and Arrow IPC payload) for `batch` of `table`.
+pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalError> {
+    let mut payload = Vec::with_capacity(batch.get_array_memory_size() / 2 + 256);
+    {
+        let mut writer =
+            StreamWriter::try_new(&mut payload, &batch.schema()).map_err(WalError::Encode)?;
+        writer.write(batch).map_err(WalError::Encode)?;
+        writer.finish().map_err(WalError::Encode)?;
+    }
+    let len = u32::try_from(payload.len()).map_err(|_| {
+        WalError::Encode(arrow::error::ArrowError::InvalidArgumentError(
+            "a single write is larger than 4 GiB".into(),
+        ))
+    })?;
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
+    frame.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
+    frame.push(RECORD_VERSION);
+    frame.push(table.wal_tag());
+    frame.extend_from_slice(&[0, 0]);
+    frame.extend_from_slice(&len.to_le_bytes());
+    let mut crc = crc32fast::Hasher::new();
+    crc.update(&frame[4..12]);
+    crc.update(&payload);
+    frame.extend_from_slice(&crc.finalize().to_le_bytes());
+    frame.extend_from_slice(&payload);
+    Ok(frame)
+}
+
+/// The open segment that writes are appended to.
+pub struct SegmentWriter {
+    id: u64,
+    path: PathBuf,
+    file: File,
+    len: u64,
+    records: u64,
+    opened: Instant,
+}
+
+impl SegmentWriter {
+    /// Creates segment `id` in `dir`, writes its header and makes the file's existence durable.
+    pub fn create(dir: &Path, id: u64) -> Result<SegmentWriter, WalError> {
+        fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
+        let path = dir.join(segment_file_name(id));
+        let mut file = OpenOptions::new()
+            .create_new(true)
+            .write(true)
+            .open(&path)
+            .map_err(|e| WalError::io(&path, e))?;
+        let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
+        header.extend_from_slice(SEGMENT_MAGIC);
+        header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
+        file.write_all(&header)
+            .and_then(|()| file.sync_all())
+            .map_err(|e| WalError::io(&path, e))?;
+        sync_dir(dir)?;
+        Ok(SegmentWriter {
+            id,
+            path,
+            file,
+            len: SEGMENT_HEADER_LEN,
+            records: 0,
+            opened: Instant::now(),
+        })
+    }
+
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Bytes in the segment, header included.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    /// True while no record has been appended.
+    pub fn is_empty(&self) -> bool {
+        self.records == 0
+    }
+
+    /// When the segment was created.
+    pub fn opened(&self) -> Instant {
+        self.opened
+    }
+
+    /// Appends the frames of one write, all or nothing. Not durable until [`Self::sync`].
+    pub fn append(&mut self, frames: &[Vec<u8>]) -> Result<(), WalError> {
+        let start = self.len;
+        let mut result = Ok(());
+        for frame in frames {
+            result = self.file.write_all(frame);
+            if result.is_err() {
+                break;
+            }
+        }
+        match result {
+            Ok(()) => {
+                self.len += frames.iter().map(|f| f.len() as u64).sum::<u64>();
+                self.records += frames.len() as u64;
+                Ok(())
+            }
+            Err(e) => {
+                // Cut the partial write off so the segment holds only whole writes.
+                let _ = self.file.set_len(start);
+                let _ = self.file.seek(SeekFrom::Start(start));
+                Err(WalError::io(&self.path, e))
+            }
+        }
+    }
+
+    /// Makes everything appended so far durable.
+    pub fn sync(&mut self) -> Result<(), WalError> {
+        self.file
+            .sync_data()
+            .map_err(|e| WalError::io(&self.path, e))
+    }
+}
+
+/// What a segment holds, as far as it could be read.
+#[derive(Debug)]
+pub struct SegmentContents {
+    /// The records that were read whole, in order.
+    pub records: Vec<(Table, RecordBatch)>,
+    /// Bytes that were read as whole records, header included.
+    pub valid_len: u64,
+    /// Bytes after the last whole record (a torn write or damage), with the reason reading stopped.
+    pub trailing: Option<(u64, String)>,
+}
+
+/// Reads a segment, stopping at the first frame that is incomplete or fails its CRC.
+pub fn read_segment(path: &Path) -> Result<SegmentContents, WalError> {
+    let bytes = fs::read(path).map_err(|e| WalError::io(path, e))?;
+    if bytes.len() < SEGMENT_HEADER_LEN as usize {
+        // A crash while creating the segment: nothing was ever appended to it.
+        return Ok(SegmentContents {
+            records: Vec::new(),
+            valid_len: 0,
+            trailing: (!bytes.is_empty()).then(|| (bytes.len() as u64, "incomplete header".into())),
+        });
+    }
+    if &bytes[0..8] != SEGMENT_MAGIC {
+        return Err(WalError::BadHeader {
+            path: path.to_path_buf(),
+        });
+    }
+    let version = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
+    if version != SEGMENT_VERSION {
+        return Err(WalError::UnsupportedVersion {
+            path: path.to_path_buf(),
+            version,
+        });
+    }
+    let mut records = Vec::new();
+    let mut offset = SEGMENT_HEADER_LEN as usize;
+    let stop = |offset: usize, why: &str| Some(((bytes.len() - offset) as u64, why.to_string()));
+    let trailing = loop {
+        if offset == bytes.len() {
+            break None;
+        }
+        if bytes.len() - offset < FRAME_HEADER_LEN {
+            break stop(offset, "incomplete frame header");
+        }
+        let header = &bytes[offset..offset + FRAME_HEADER_LEN];
+        if u32::from_le_bytes(header[0..4].try_into().expect("4 bytes")) != RECORD_MAGIC {
+            break stop(offset, "bad record magic");
+        }
+        if header[4] != RECORD_VERSION {
+            break stop(offset, "unsupported record version");
+        }
+        let Some(table) = Table::from_wal_tag(header[5]) else {
+            break stop(offset, "unknown table tag");
+        };
+        let len = u32::from_le_bytes(header[8..12].try_into().expect("4 bytes")) as usize;
+        let expected_crc = u32::from_le_bytes(header[12..16].try_into().expect("4 bytes"));
+        let payload_start = offset + FRAME_HEADER_LEN;
+        if bytes.len() - payload_start < len {
+            break stop(offset, "incomplete payload");
+        }
+        let payload = &bytes[payload_start..payload_start + len];
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(&header[4..12]);
+        crc.update(payload);
+        if crc.finalize() != expected_crc {
+            break stop(offset, "CRC mismatch");
+        }
+        match decode_payload(payload) {
+            Ok(batches) => records.extend(batches.into_iter().map(|b| (table, b))),
+            Err(e) => break stop(offset, &format!("undecodable payload: {e}")),
+        }
+        offset = payload_start + len;
+    };
+    Ok(SegmentContents {
+        records,
+        valid_len: offset as u64,
+        trailing,
+    })
+}
+
+fn decode_payload(payload: &[u8]) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+    StreamReader::try_new(payload, None)?.collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Invocation, Records};
+
+    fn records(n: usize) -> Records {
+        Records {
+            invocations: (0..n)
+                .map(|i| Invocation {
+                    function_name: "f".into(),
+                    request_id: format!("r{i}"),
+                    start_time: i as i64,
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        }
+    }
+
+    fn frames(n: usize) -> Vec<Vec<u8>> {
+        records(n)
+            .to_batches()
+            .iter()
+            .map(|(t, b)| encode_frame(*t, b).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn appended_records_read_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 1).unwrap();
+        w.append(&frames(3)).unwrap();
+        w.append(&frames(2)).unwrap();
+        w.sync().unwrap();
+        let contents = read_segment(&dir.path().join(segment_file_name(1))).unwrap();
+        assert!(contents.trailing.is_none());
+        assert_eq!(contents.records.len(), 2);
+        assert_eq!(contents.records[0].1.num_rows(), 3);
+        assert_eq!(contents.records[1].1.num_rows(), 2);
+        assert_eq!(contents.valid_len, w.len());
+    }
+
+    #[test]
+    fn a_torn_last_record_is_cut_off_and_earlier_ones_survive() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 7).unwrap();
+        w.append(&frames(4)).unwrap();
+        w.sync().unwrap();
+        let whole = w.len();
+        let path = dir.path().join(segment_file_name(7));
+        // Simulate a crash in the middle of the next write.
+        let torn = &frames(5)[0];
+        let mut f = OpenOptions::new().append(true).open(&path).unwrap();
+        f.write_all(&torn[..torn.len() / 2]).unwrap();
+        let contents = read_segment(&path).unwrap();
+        assert_eq!(contents.records.len(), 1);
+        assert_eq!(contents.valid_len, whole);
+        assert_eq!(contents.trailing.unwrap().1, "incomplete payload");
+    }
+
+    #[test]
+    fn a_flipped_bit_fails_the_crc() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 2).unwrap();
+        w.append(&frames(1)).unwrap();
+        w.append(&frames(1)).unwrap();
+        w.sync().unwrap();
+        let path = dir.path().join(segment_file_name(2));
+        let mut bytes = fs::read(&path).unwrap();
+        let last = bytes.len() - 10;
+        bytes[last] ^= 0x01;
+        fs::write(&path, &bytes).unwrap();
+        let contents = read_segment(&path).unwrap();
+        assert_eq!(contents.records.len(), 1);
+        assert_eq!(contents.trailing.unwrap().1, "CRC mismatch");
+    }
+
+    #[test]
+    fn a_file_that_is_not_a_segment_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.wal");
+        fs::write(&path, b"definitely not a wal segment").unwrap();
+        assert!(matches!(read_segment(&path), Err(WalError::BadHeader { .. })));
+    }
+}

@@ -1,0 +1,32 @@
+//! `faasobs compact`: replay, compact and apply retention without receiving anything.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Context;
+use faasobs_collector::store::{Store, StoreConfig};
+
+#[derive(Debug, clap::Args)]
+pub struct CompactConfig {
+    /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
+    #[arg(long, value_parser = super::parse_duration, env = "FAASOBS_RETENTION")]
+    pub retention: Option<Duration>,
+}
+
+pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
+    let mut store_config = StoreConfig::new(data);
+    store_config.retention = config.retention;
+    let store = Store::open(store_config)
+        .await
+        .with_context(|| format!("opening the store in {}", data.display()))?;
+    let recovery = store.recovery().clone();
+    store.close().await.context("compacting")?;
+    println!(
+        "replayed {} WAL segments ({} rows), removed {} temporary files, deleted {} expired partitions",
+        recovery.segments_replayed,
+        recovery.rows_replayed,
+        recovery.temporary_files_removed,
+        recovery.partitions_expired
+    );
+    Ok(())
+}

@@ -1,0 +1,156 @@
+//! `faasobs ingest`: import files into the store.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use faasobs_collector::ingest::{InputFormat, IngestError, ingest_bytes, ingest_file};
+use faasobs_collector::model::Records;
+use faasobs_collector::store::{Store, StoreConfig, StoreHandle};
+use faasobs_sample_traces::output::render_files;
+use faasobs_sample_traces::workload::SAMPLE_SEED;
+use faasobs_sample_traces::{Workload, simulate};
+
+/// Records are stored in writes of at most this many.
+const WRITE_CHUNK: usize = 20_000;
+
+#[derive(Debug, clap::Args)]
+pub struct IngestConfig {
+    /// Files or folders (read recursively) to import; `-` reads standard input. With none, the
+    /// built-in sample workload is imported.
+    pub files: Vec<PathBuf>,
+    /// The function a Lambda text log belongs to (default: the name of the file's folder).
+    #[arg(long)]
+    pub function: Option<String>,
+}
+
+fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.as_os_str() == "-" || !path.is_dir() {
+            files.push(path.clone());
+            continue;
+        }
+        let mut stack = vec![path.clone()];
+        while let Some(dir) = stack.pop() {
+            let mut entries: Vec<_> = std::fs::read_dir(&dir)
+                .with_context(|| format!("reading folder {}", dir.display()))?
+                .collect::<Result<_, _>>()
+                .with_context(|| format!("reading folder {}", dir.display()))?;
+            entries.sort_by_key(|e| e.path());
+            for entry in entries {
+                let p = entry.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.file_name().is_some_and(|n| n != "manifest.json") {
+                    files.push(p);
+                }
+            }
+        }
+    }
+    Ok(files)
+}
+
+/// Tallies what an import read, for the closing summary.
+#[derive(Default)]
+struct Tally {
+    by_format: BTreeMap<InputFormat, (usize, usize)>,
+    rejected: Vec<String>,
+    failed: Vec<String>,
+    stored: usize,
+}
+
+async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
+    let total = records.len();
+    let Records { invocations, spans, logs } = records;
+    for chunk in invocations.chunks(WRITE_CHUNK) {
+        store.write(&Records { invocations: chunk.to_vec(), ..Default::default() }).await?;
+    }
+    for chunk in spans.chunks(WRITE_CHUNK) {
+        store.write(&Records { spans: chunk.to_vec(), ..Default::default() }).await?;
+    }
+    for chunk in logs.chunks(WRITE_CHUNK) {
+        store.write(&Records { logs: chunk.to_vec(), ..Default::default() }).await?;
+    }
+    Ok(total)
+}
+
+impl Tally {
+    async fn take(
+        &mut self,
+        name: &str,
+        result: Result<faasobs_collector::ingest::FileIngest, IngestError>,
+        store: &StoreHandle,
+    ) -> anyhow::Result<()> {
+        match result {
+            Ok(file) => {
+                let entry = self.by_format.entry(file.format).or_default();
+                entry.0 += 1;
+                entry.1 += file.records.len();
+                for r in &file.rejected {
+                    self.rejected.push(format!("{name}:{}: {}", r.line, r.reason));
+                }
+                self.stored += store_records(store, file.records)
+                    .await
+                    .with_context(|| format!("storing {name}"))?;
+            }
+            Err(e) => self.failed.push(e.to_string()),
+        }
+        Ok(())
+    }
+}
+
+pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
+    let store = Store::open(StoreConfig::new(data))
+        .await
+        .with_context(|| format!("opening the store in {}", data.display()))?;
+    let handle = store.handle();
+    let mut tally = Tally::default();
+    if config.files.is_empty() {
+        eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
+        let workload = Workload::sample(SAMPLE_SEED);
+        for (path, bytes) in render_files(&workload, &simulate(&workload)) {
+            let function = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+            let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+            let result = ingest_bytes(&bytes, config.function.as_deref().or(function.as_deref()), stream);
+            tally.take(&path.display().to_string(), result, &handle).await?;
+        }
+    } else {
+        let files = expand(&config.files)?;
+        let count = files.len();
+        for (n, file) in files.iter().enumerate() {
+            let name = file.display().to_string();
+            let result = if file.as_os_str() == "-" {
+                let mut bytes = Vec::new();
+                std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+                ingest_bytes(&bytes, config.function.as_deref(), None)
+            } else {
+                ingest_file(file, config.function.as_deref())
+            };
+            tally.take(&name, result, &handle).await?;
+            if count > 20 && (n + 1) % 50 == 0 {
+                eprintln!("{}/{count} files read", n + 1);
+            }
+        }
+    }
+    drop(handle);
+    store.close().await.context("flushing the store")?;
+    for (format, (files, records)) in &tally.by_format {
+        println!("{:<32} {files:>6} files {records:>10} records", format.name());
+    }
+    println!("stored {} records in {}", tally.stored, data.display());
+    if !tally.rejected.is_empty() {
+        println!("{} lines rejected:", tally.rejected.len());
+        for r in tally.rejected.iter().take(50) {
+            println!("  {r}");
+        }
+    }
+    if !tally.failed.is_empty() {
+        for f in &tally.failed {
+            eprintln!("error: {f}");
+        }
+        anyhow::bail!("{} of the inputs could not be read", tally.failed.len());
+    }
+    Ok(())
+}

@@ -1,0 +1,64 @@
+//! `faasobs query` and `faasobs summary`: SQL over the store.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use faasobs_analyzer::query::{OutputFormat, render};
+use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::Analyzer;
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum Format {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct QueryConfig {
+    /// The SQL query (read-only: SELECT, EXPLAIN, SHOW, DESCRIBE).
+    pub sql: String,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Write the result to this file instead of standard output.
+    #[arg(long)]
+    pub output: Option<PathBuf>,
+    /// Memory a query may use, in MiB, before it fails cleanly.
+    #[arg(long, default_value_t = 2048, env = "FAASOBS_QUERY_MEMORY_MB")]
+    pub memory_limit_mb: usize,
+}
+
+pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
+    let analyzer = Analyzer::open(
+        data,
+        AnalyzerConfig {
+            memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
+            ..Default::default()
+        },
+    )
+    .await
+    .with_context(|| format!("opening {}", data.display()))?;
+    let batches = analyzer.query(&config.sql).await?;
+    let format = match config.format {
+        Format::Table => OutputFormat::Table,
+        Format::Csv => OutputFormat::Csv,
+        Format::Json => OutputFormat::Json,
+        Format::Ndjson => OutputFormat::Ndjson,
+    };
+    let text = render(&batches, format)?;
+    match config.output {
+        Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+        None => println!("{text}"),
+    }
+    Ok(())
+}
+
+pub async fn summary(data: &Path) -> anyhow::Result<()> {
+    let analyzer = Analyzer::open(data, AnalyzerConfig::default())
+        .await
+        .with_context(|| format!("opening {}", data.display()))?;
+    println!("{}", render(&analyzer.summary().await?, OutputFormat::Table)?);
+    Ok(())
+}

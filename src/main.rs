@@ -1,0 +1,84 @@
+//! `faasobs`: observability and cost analysis for serverless functions.
+//!
+//! The binary is a thin clap front: each subcommand owns one config struct in [`commands`] and
+//! calls into the library crates (`faasobs-collector`, `faasobs-analyzer`,
+//! `faasobs-sample-traces`).
+
+mod commands;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Observability and cost analysis for serverless functions.
+#[derive(Debug, Parser)]
+#[command(name = "faasobs", version, about, long_about = None)]
+struct Cli {
+    /// The data directory (write-ahead log and Parquet files).
+    #[arg(long, global = true, env = "FAASOBS_DATA", default_value = "faasobs-data")]
+    data: PathBuf,
+
+    /// Log more (-v: debug, -vv: trace). `RUST_LOG` overrides.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    verbose: u8,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Generate the sample workload, send it through the OpenTelemetry SDK to a collector on
+    /// loopback, store it, and print the summary report.
+    Demo(commands::demo::DemoConfig),
+    /// Receive OTLP over gRPC and store it until interrupted (Ctrl-C).
+    Collect(commands::collect::CollectConfig),
+    /// Import files (OTLP protobuf/JSON, Lambda text logs, CloudWatch payloads); with no files,
+    /// the built-in sample workload.
+    Ingest(commands::ingest::IngestConfig),
+    /// Run one read-only SQL query over the invocations, spans and logs tables.
+    Query(commands::query::QueryConfig),
+    /// Per function: invocations, errors, cold starts, duration percentiles, memory.
+    Summary,
+    /// Replay the WAL, compact partitions and apply retention, then exit.
+    Compact(commands::compact::CompactConfig),
+    /// Write a sample workload as input files (OTLP and Lambda logs) with a manifest.
+    Gen(commands::generate::GenConfig),
+}
+
+fn init_logging(verbose: u8) {
+    let default = match verbose {
+        0 => "info",
+        1 => "debug",
+        _ => "trace",
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(cli.verbose);
+    let result = match cli.command {
+        Command::Demo(c) => commands::demo::run(&cli.data, c).await,
+        Command::Collect(c) => commands::collect::run(&cli.data, c).await,
+        Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
+        Command::Query(c) => commands::query::run(&cli.data, c).await,
+        Command::Summary => commands::query::summary(&cli.data).await,
+        Command::Compact(c) => commands::compact::run(&cli.data, c).await,
+        Command::Gen(c) => commands::generate::run(c),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,124 @@
+//! Compaction keeps query results identical; retention drops exactly the expired partitions.
+
+use std::time::Duration;
+
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::query::{OutputFormat, render};
+use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_collector::model::invocation::Sources;
+use faasobs_collector::model::{Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table};
+use faasobs_collector::store::layout::list_table;
+use faasobs_collector::store::{Store, StoreConfig};
+
+fn fragment(id: usize, start: i64, source: Source) -> Invocation {
+    let report = source == Source::PlatformReport;
+    Invocation {
+        function_name: format!("fn-{}", id % 3),
+        request_id: format!("req-{id}"),
+        region: Some("us-east-1".into()),
+        memory_size_mb: report.then_some(512),
+        trace_id: (!report).then_some([id as u8; 16]),
+        trigger: (!report).then(|| "http".into()),
+        start_time: start + id as i64 * 1_000_000,
+        end_time: Some(start + id as i64 * 1_000_000 + 20_000_000),
+        duration_ms: Some(if report { 19.5 } else { 20.0 }),
+        billed_duration_ms: report.then_some(20),
+        init_duration_ms: (report && id % 7 == 0).then_some(150.0),
+        cold_start: report && id % 7 == 0,
+        max_memory_used_mb: report.then_some(90),
+        status: if id % 11 == 0 { InvocationStatus::Error } else { InvocationStatus::Success },
+        error_type: (id % 11 == 0 && !report).then(|| "TypeError".into()),
+        sources: Sources::of(source),
+        ..Default::default()
+    }
+}
+
+async fn snapshot(data: &std::path::Path) -> String {
+    let analyzer = Analyzer::open(data, AnalyzerConfig::default()).await.unwrap();
+    let batches = analyzer
+        .query("SELECT * FROM invocations ORDER BY request_id")
+        .await
+        .unwrap();
+    let summary = analyzer.summary().await.unwrap();
+    format!("{}\n{}", render(&batches, OutputFormat::Csv).unwrap(), render(&summary, OutputFormat::Csv).unwrap())
+}
+
+async fn file_count(data: &std::path::Path) -> usize {
+    let objects = faasobs_collector::store::local_objects(data).unwrap();
+    list_table(objects.store.as_ref(), Table::Invocations).await.unwrap().live.len()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_merges_files_without_changing_any_query_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.compact_after_files = usize::MAX;
+    config.flush_interval = Duration::from_secs(3600);
+    let store = Store::open(config).await.unwrap();
+    let start = 1_795_424_400_000_000_000;
+    // Spans first, their reports in a later file, then new invocations: three files per partition.
+    let batches = [
+        (0..300).map(|i| fragment(i, start, Source::OtlpSpan)).collect::<Vec<_>>(),
+        (0..300).map(|i| fragment(i, start, Source::PlatformReport)).collect(),
+        (300..500).map(|i| fragment(i, start, Source::PlatformReport)).collect(),
+    ];
+    for invocations in batches {
+        store.handle().write(&Records { invocations, ..Default::default() }).await.unwrap();
+        store.handle().flush().await.unwrap();
+    }
+    let files_before = file_count(dir.path()).await;
+    assert_eq!(files_before, 3);
+    let before = snapshot(dir.path()).await;
+    assert!(before.contains("req-299"));
+
+    store.close().await.unwrap(); // compacts every partition with more than one file
+    assert_eq!(file_count(dir.path()).await, 1);
+    let after = snapshot(dir.path()).await;
+    assert_eq!(before, after, "compaction changed a query result");
+
+    // And the merged rows are what the merge rules say.
+    let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default()).await.unwrap();
+    let rows = analyzer
+        .query("SELECT count(*) AS n, sum(CASE WHEN sources = 'otlp_span,platform_report' THEN 1 ELSE 0 END) AS both, \
+                max(duration_ms) AS d FROM invocation_fragments")
+        .await
+        .unwrap();
+    let text = render(&rows, OutputFormat::Csv).unwrap();
+    assert_eq!(text.lines().nth(1), Some("500,300,19.5"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_deletes_only_partitions_that_ended_before_the_cutoff() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap();
+    let old = now - 40 * 24 * NANOS_PER_HOUR;
+    let recent = now - 2 * NANOS_PER_HOUR;
+    {
+        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let invocations = (0..50)
+            .map(|i| fragment(i, old, Source::PlatformReport))
+            .chain((50..120).map(|i| fragment(i, recent, Source::PlatformReport)))
+            .collect();
+        store.handle().write(&Records { invocations, ..Default::default() }).await.unwrap();
+        store.close().await.unwrap();
+    }
+    let count = |sql: &'static str| {
+        let data = dir.path().to_path_buf();
+        async move {
+            let analyzer = Analyzer::open(&data, AnalyzerConfig::default()).await.unwrap();
+            render(&analyzer.query(sql).await.unwrap(), OutputFormat::Csv).unwrap()
+        }
+    };
+    let recent_before = count("SELECT * FROM invocations WHERE request_id >= 'req-50' ORDER BY request_id").await;
+    assert!(count("SELECT count(*) FROM invocations").await.contains("\n120"));
+
+    let mut config = StoreConfig::new(dir.path());
+    config.retention = Some(Duration::from_secs(30 * 24 * 3600));
+    let store = Store::open(config).await.unwrap();
+    assert!(store.recovery().partitions_expired >= 1);
+    store.close().await.unwrap();
+
+    assert!(count("SELECT count(*) FROM invocations").await.contains("\n70"));
+    let recent_after = count("SELECT * FROM invocations WHERE request_id >= 'req-50' ORDER BY request_id").await;
+    assert_eq!(recent_before, recent_after, "retention touched a partition inside the window");
+}

@@ -1,0 +1,129 @@
+//! A collector killed with SIGKILL in the middle of a stream of acknowledged writes loses
+//! nothing it acknowledged and stores nothing twice.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
+
+use crate::support::{faasobs, query_json};
+
+fn start_collector(data: &std::path::Path) -> (Child, String) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
+        .arg("--data")
+        .arg(data)
+        .args(["collect", "--grpc-addr", "127.0.0.1:0", "--flush-interval", "200ms"])
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("collector starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let addr = line
+        .split_whitespace()
+        .find(|w| w.starts_with("127.0.0.1:"))
+        .unwrap_or_else(|| panic!("no address in {line:?}"))
+        .trim_end_matches(',')
+        .to_string();
+    (child, format!("http://{addr}"))
+}
+
+fn attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
+        ..Default::default()
+    }
+}
+
+/// A request of `n` invocation spans whose request ids start with `prefix`.
+fn request(prefix: &str, n: usize, seq: u64) -> (ExportTraceServiceRequest, Vec<String>) {
+    let base = 1_795_424_400_000_000_000u64 + seq * 1_000_000;
+    let mut ids = Vec::new();
+    let spans = (0..n)
+        .map(|k| {
+            let id = format!("{prefix}-{k}");
+            ids.push(id.clone());
+            let mut trace_id = [0u8; 16];
+            trace_id[..8].copy_from_slice(&seq.to_be_bytes());
+            trace_id[8..].copy_from_slice(&(k as u64 + 1).to_be_bytes());
+            Span {
+                trace_id: trace_id.to_vec(),
+                span_id: (seq * 1000 + k as u64 + 1).to_be_bytes().to_vec(),
+                name: "handler".into(),
+                kind: SpanKind::Server as i32,
+                start_time_unix_nano: base,
+                end_time_unix_nano: base + 5_000_000,
+                attributes: vec![attr("faas.invocation_id", &id)],
+                ..Default::default()
+            }
+        })
+        .collect();
+    let request = ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            resource: Some(Resource { attributes: vec![attr("faas.name", "crashy")], ..Default::default() }),
+            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            ..Default::default()
+        }],
+    };
+    (request, ids)
+}
+
+#[test]
+fn every_acknowledged_record_survives_sigkill_exactly_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let mut acknowledged: Vec<String> = Vec::new();
+    let mut seq = 0u64;
+    for round in 0..3u64 {
+        let (mut child, endpoint) = start_collector(&data);
+        // Kill at a different moment each round, while writes are in flight.
+        let kill_after = Duration::from_millis(400 + 350 * round);
+        let started = Instant::now();
+        let mut killed = false;
+        runtime.block_on(async {
+            let mut client = TraceServiceClient::connect(endpoint).await.expect("connects");
+            loop {
+                if !killed && started.elapsed() >= kill_after {
+                    child.kill().expect("SIGKILL");
+                    killed = true;
+                }
+                seq += 1;
+                let (req, ids) = request(&format!("r{round}-{seq}"), 25, seq);
+                match client.export(req).await {
+                    Ok(_) => acknowledged.extend(ids),
+                    Err(_) if killed => break,
+                    Err(e) => panic!("the collector refused a write before the kill: {e}"),
+                }
+            }
+        });
+        child.wait().unwrap();
+    }
+    assert!(acknowledged.len() > 100, "the stream was too short to test anything");
+
+    // Open the store again (replaying the WAL), then read what it holds.
+    faasobs().arg("--data").arg(&data).arg("compact").assert().success();
+    let rows = query_json(&data, "SELECT request_id, count(*) AS n FROM invocation_fragments GROUP BY request_id");
+    let counts: HashMap<String, i64> = rows
+        .iter()
+        .map(|r| (r["request_id"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
+        .collect();
+    let spans = query_json(&data, "SELECT request_id, count(*) AS n FROM spans GROUP BY request_id");
+    let span_counts: HashMap<String, i64> = spans
+        .iter()
+        .map(|r| (r["request_id"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
+        .collect();
+    let unique: HashSet<&String> = acknowledged.iter().collect();
+    assert_eq!(unique.len(), acknowledged.len());
+    for id in &acknowledged {
+        assert_eq!(counts.get(id), Some(&1), "invocation {id} was acknowledged but is stored {:?} times", counts.get(id));
+        assert_eq!(span_counts.get(id), Some(&1), "span of {id}");
+    }
+}

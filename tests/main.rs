@@ -1,0 +1,9 @@
+//! Integration tests: the real `faasobs` binary, real files, real sockets, and tools nobody
+//! here wrote (DuckDB from PyPI, the OpenTelemetry exporters, real captured Lambda logs).
+
+mod support;
+
+mod compaction_retention;
+mod crash_recovery;
+mod real_fixtures;
+mod sample_to_duckdb;

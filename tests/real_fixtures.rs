@@ -1,0 +1,83 @@
+//! Real captured Lambda logs (see ../shared/fixtures/real/SOURCES.md) through `faasobs ingest`.
+
+use crate::support::{faasobs, query_json, real_fixture};
+
+fn ingest(name: &str) -> (tempfile::TempDir, Vec<serde_json::Map<String, serde_json::Value>>) {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs().arg("--data").arg(dir.path()).arg("ingest").arg(real_fixture(name)).assert().success();
+    let rows = query_json(
+        dir.path(),
+        "SELECT function_name, request_id, duration_ms, billed_duration_ms, memory_size_mb, \
+         max_memory_used_mb, init_duration_ms, cold_start, status, instance_id, \
+         encode(trace_id, 'hex') AS trace FROM invocations ORDER BY request_id",
+    );
+    (dir, rows)
+}
+
+#[test]
+fn a_cold_start_report_from_cloudwatch() {
+    let (_dir, rows) = ingest("datadog-cloudwatch-log-coldstart.json");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["function_name"], "storms-cloudwatch-event");
+    assert_eq!(r["request_id"], "db275f87-a934-471a-8980-b63bf4dc1beb");
+    assert_eq!(r["duration_ms"], 1.76);
+    assert_eq!(r["billed_duration_ms"], 100);
+    assert_eq!(r["memory_size_mb"], 128);
+    assert_eq!(r["max_memory_used_mb"], 48);
+    assert_eq!(r["init_duration_ms"], 120.96);
+    assert_eq!(r["cold_start"], true);
+    assert_eq!(r["status"], "success");
+    assert_eq!(r["instance_id"], "2020/06/04/[$LATEST]af2b1e1843b84a2d80c67840ae3ffa72");
+}
+
+#[test]
+fn a_timeout_from_cloudwatch() {
+    let (_dir, rows) = ingest("datadog-cloudwatch-log-timeout.json");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["status"], "timeout");
+    assert_eq!(rows[0]["billed_duration_ms"], 3000);
+    assert_eq!(rows[0]["duration_ms"], 3003.16);
+}
+
+#[test]
+fn a_node_invocation_with_its_xray_trace_and_log_lines() {
+    let (dir, rows) = ingest("datadog-cloudwatch-logs-node.json");
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["function_name"], "hello-dog-node-dev-hello12x");
+    assert_eq!(rows[0]["cold_start"], false);
+    assert_eq!(rows[0]["trace"], "5e61292ccc1229a4dfbeae1043928548");
+    let logs = query_json(
+        dir.path(),
+        "SELECT count(*) AS n, count(request_id) AS with_id FROM logs",
+    );
+    assert_eq!(logs[0]["n"], 19);
+    assert!(logs[0]["with_id"].as_i64().unwrap() >= 18);
+}
+
+#[test]
+fn the_awslogs_envelope_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .arg(real_fixture("awslambda-rust-runtime-cloudwatch-logs-event.json"))
+        .assert()
+        .success();
+    let logs = query_json(dir.path(), "SELECT function_name, body FROM logs ORDER BY time");
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["function_name"], "testLogGroup");
+    assert_eq!(logs[0]["body"], "[ERROR] First test message");
+}
+
+#[test]
+fn a_file_of_no_known_format_is_named_in_the_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("notes.txt");
+    std::fs::write(&bad, "just some words\n").unwrap();
+    let out = faasobs().arg("--data").arg(dir.path().join("d")).arg("ingest").arg(&bad).output().unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("notes.txt") && stderr.contains("not a format"), "{stderr}");
+}

@@ -1,0 +1,110 @@
+//! `faasobs gen` → `faasobs ingest` → Parquet that DuckDB reads, with the documented columns and
+//! exactly the generated invocations.
+
+use crate::support::{faasobs, query_json, root, run_python};
+use faasobs_collector::model::Table;
+
+const DUCKDB_CHECK: &str = r#"
+import duckdb, json, sys
+glob = sys.argv[1] + "/invocations/**/*.parquet"
+con = duckdb.connect()
+rel = con.sql(f"SELECT * FROM read_parquet('{glob}')")
+count = con.sql(f"SELECT count(*) FROM '{glob}'").fetchone()[0]
+cold = con.sql(f"SELECT count(*) FROM '{glob}' WHERE cold_start").fetchone()[0]
+by_status = dict(con.sql(f"SELECT status, count(*) FROM '{glob}' GROUP BY status").fetchall())
+ids = con.sql(f"SELECT count(DISTINCT request_id) FROM '{glob}'").fetchone()[0]
+types = dict(zip(rel.columns, [str(t) for t in rel.types]))
+spans = con.sql(f"SELECT count(*), min(octet_length(trace_id)) FROM '{sys.argv[1]}/spans/**/*.parquet'").fetchone()
+print(json.dumps({"count": count, "distinct": ids, "cold": cold, "by_status": by_status,
+                  "columns": rel.columns, "types": types, "spans": spans[0], "trace_id_len": spans[1]}))
+"#;
+
+#[test]
+fn generated_sample_ingested_is_read_by_duckdb_with_every_invocation_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sample = dir.path().join("sample");
+    let data = dir.path().join("data");
+    faasobs().args(["gen", "--out"]).arg(&sample).assert().success();
+    faasobs().arg("--data").arg(&data).arg("ingest").arg(&sample).assert().success();
+
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(sample.join("manifest.json")).unwrap()).unwrap();
+    let out = run_python(DUCKDB_CHECK, &[data.to_str().unwrap()]);
+    let duck: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+
+    assert_eq!(duck["count"], manifest["invocations"], "one row per generated invocation");
+    assert_eq!(duck["distinct"], manifest["invocations"]);
+    assert_eq!(duck["cold"], manifest["cold_starts"]);
+    assert_eq!(duck["by_status"], manifest["by_status"]);
+    let expected: Vec<String> = Table::Invocations
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect();
+    let columns: Vec<String> = serde_json::from_value(duck["columns"].clone()).unwrap();
+    assert_eq!(columns, expected);
+    assert_eq!(duck["types"]["trace_id"], "BLOB");
+    assert_eq!(duck["types"]["start_time"], "TIMESTAMP WITH TIME ZONE");
+    assert_eq!(duck["trace_id_len"], 16, "trace ids are 16 raw bytes, not hex");
+    assert!(duck["spans"].as_i64().unwrap() > 0);
+
+    // faasobs itself agrees with DuckDB.
+    let rows = query_json(&data, "SELECT count(*) AS n FROM invocations");
+    assert_eq!(rows[0]["n"], manifest["invocations"]);
+}
+
+#[test]
+fn the_checked_in_sample_is_what_the_generator_makes_with_seed_42() {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs().args(["gen", "--seed", "42", "--out"]).arg(dir.path()).assert().success();
+    let checked_in = root().join("sample-traces/data");
+    let mut compared = 0;
+    for entry in walk(dir.path()) {
+        let relative = entry.strip_prefix(dir.path()).unwrap();
+        let theirs = std::fs::read(checked_in.join(relative))
+            .unwrap_or_else(|_| panic!("{} is not checked in", relative.display()));
+        assert!(theirs == std::fs::read(&entry).unwrap(), "{} differs", relative.display());
+        compared += 1;
+    }
+    assert_eq!(compared, walk(&checked_in).len(), "the checked-in sample has extra files");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+#[test]
+fn ingest_without_files_imports_the_builtin_sample() {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs().arg("--data").arg(dir.path()).arg("ingest").assert().success();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("sample-traces/data/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    let rows = query_json(dir.path(), "SELECT count(*) AS n FROM invocations");
+    assert_eq!(rows[0]["n"], manifest["invocations"]);
+}
+
+#[test]
+fn sql_that_writes_files_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    for sql in [
+        "COPY (SELECT 1) TO '/tmp/faasobs-should-not-exist.csv'",
+        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
+        "INSERT INTO invocation_fragments SELECT * FROM invocation_fragments",
+    ] {
+        let out = faasobs().arg("--data").arg(dir.path()).args(["query", sql]).output().unwrap();
+        assert!(!out.status.success(), "{sql} was allowed");
+    }
+    assert!(!std::path::Path::new("/tmp/faasobs-should-not-exist.csv").exists());
+}
