@@ -16,7 +16,12 @@ use clap::{Parser, Subcommand};
 #[command(name = "faasobs", version, about, long_about = None)]
 struct Cli {
     /// The data directory (write-ahead log and Parquet files).
-    #[arg(long, global = true, env = "FAASOBS_DATA", default_value = "faasobs-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "FAASOBS_DATA",
+        default_value = "faasobs-data"
+    )]
     data: PathBuf,
 
     /// Log more (-v: debug, -vv: trace). `RUST_LOG` overrides.

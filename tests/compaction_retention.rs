@@ -6,7 +6,9 @@ use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_collector::model::invocation::Sources;
-use faasobs_collector::model::{Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table};
+use faasobs_collector::model::{
+    Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table,
+};
 use faasobs_collector::store::layout::list_table;
 use faasobs_collector::store::{Store, StoreConfig};
 
@@ -26,7 +28,11 @@ fn fragment(id: usize, start: i64, source: Source) -> Invocation {
         init_duration_ms: (report && id % 7 == 0).then_some(150.0),
         cold_start: report && id % 7 == 0,
         max_memory_used_mb: report.then_some(90),
-        status: if id % 11 == 0 { InvocationStatus::Error } else { InvocationStatus::Success },
+        status: if id % 11 == 0 {
+            InvocationStatus::Error
+        } else {
+            InvocationStatus::Success
+        },
         error_type: (id % 11 == 0 && !report).then(|| "TypeError".into()),
         sources: Sources::of(source),
         ..Default::default()
@@ -34,18 +40,28 @@ fn fragment(id: usize, start: i64, source: Source) -> Invocation {
 }
 
 async fn snapshot(data: &std::path::Path) -> String {
-    let analyzer = Analyzer::open(data, AnalyzerConfig::default()).await.unwrap();
+    let analyzer = Analyzer::open(data, AnalyzerConfig::default())
+        .await
+        .unwrap();
     let batches = analyzer
         .query("SELECT * FROM invocations ORDER BY request_id")
         .await
         .unwrap();
     let summary = analyzer.summary().await.unwrap();
-    format!("{}\n{}", render(&batches, OutputFormat::Csv).unwrap(), render(&summary, OutputFormat::Csv).unwrap())
+    format!(
+        "{}\n{}",
+        render(&batches, OutputFormat::Csv).unwrap(),
+        render(&summary, OutputFormat::Csv).unwrap()
+    )
 }
 
 async fn file_count(data: &std::path::Path) -> usize {
     let objects = faasobs_collector::store::local_objects(data).unwrap();
-    list_table(objects.store.as_ref(), Table::Invocations).await.unwrap().live.len()
+    list_table(objects.store.as_ref(), Table::Invocations)
+        .await
+        .unwrap()
+        .live
+        .len()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -58,12 +74,25 @@ async fn compaction_merges_files_without_changing_any_query_result() {
     let start = 1_795_424_400_000_000_000;
     // Spans first, their reports in a later file, then new invocations: three files per partition.
     let batches = [
-        (0..300).map(|i| fragment(i, start, Source::OtlpSpan)).collect::<Vec<_>>(),
-        (0..300).map(|i| fragment(i, start, Source::PlatformReport)).collect(),
-        (300..500).map(|i| fragment(i, start, Source::PlatformReport)).collect(),
+        (0..300)
+            .map(|i| fragment(i, start, Source::OtlpSpan))
+            .collect::<Vec<_>>(),
+        (0..300)
+            .map(|i| fragment(i, start, Source::PlatformReport))
+            .collect(),
+        (300..500)
+            .map(|i| fragment(i, start, Source::PlatformReport))
+            .collect(),
     ];
     for invocations in batches {
-        store.handle().write(&Records { invocations, ..Default::default() }).await.unwrap();
+        store
+            .handle()
+            .write(&Records {
+                invocations,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         store.handle().flush().await.unwrap();
     }
     let files_before = file_count(dir.path()).await;
@@ -77,7 +106,9 @@ async fn compaction_merges_files_without_changing_any_query_result() {
     assert_eq!(before, after, "compaction changed a query result");
 
     // And the merged rows are what the merge rules say.
-    let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default()).await.unwrap();
+    let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+        .await
+        .unwrap();
     let rows = analyzer
         .query("SELECT count(*) AS n, sum(CASE WHEN sources = 'otlp_span,platform_report' THEN 1 ELSE 0 END) AS both, \
                 max(duration_ms) AS d FROM invocation_fragments")
@@ -99,18 +130,32 @@ async fn retention_deletes_only_partitions_that_ended_before_the_cutoff() {
             .map(|i| fragment(i, old, Source::PlatformReport))
             .chain((50..120).map(|i| fragment(i, recent, Source::PlatformReport)))
             .collect();
-        store.handle().write(&Records { invocations, ..Default::default() }).await.unwrap();
+        store
+            .handle()
+            .write(&Records {
+                invocations,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
         store.close().await.unwrap();
     }
     let count = |sql: &'static str| {
         let data = dir.path().to_path_buf();
         async move {
-            let analyzer = Analyzer::open(&data, AnalyzerConfig::default()).await.unwrap();
+            let analyzer = Analyzer::open(&data, AnalyzerConfig::default())
+                .await
+                .unwrap();
             render(&analyzer.query(sql).await.unwrap(), OutputFormat::Csv).unwrap()
         }
     };
-    let recent_before = count("SELECT * FROM invocations WHERE request_id >= 'req-50' ORDER BY request_id").await;
-    assert!(count("SELECT count(*) FROM invocations").await.contains("\n120"));
+    let recent_before =
+        count("SELECT * FROM invocations WHERE CAST(substr(request_id, 5) AS INT) >= 50 ORDER BY request_id").await;
+    assert!(
+        count("SELECT count(*) FROM invocations")
+            .await
+            .contains("\n120")
+    );
 
     let mut config = StoreConfig::new(dir.path());
     config.retention = Some(Duration::from_secs(30 * 24 * 3600));
@@ -118,7 +163,15 @@ async fn retention_deletes_only_partitions_that_ended_before_the_cutoff() {
     assert!(store.recovery().partitions_expired >= 1);
     store.close().await.unwrap();
 
-    assert!(count("SELECT count(*) FROM invocations").await.contains("\n70"));
-    let recent_after = count("SELECT * FROM invocations WHERE request_id >= 'req-50' ORDER BY request_id").await;
-    assert_eq!(recent_before, recent_after, "retention touched a partition inside the window");
+    assert!(
+        count("SELECT count(*) FROM invocations")
+            .await
+            .contains("\n70")
+    );
+    let recent_after =
+        count("SELECT * FROM invocations WHERE CAST(substr(request_id, 5) AS INT) >= 50 ORDER BY request_id").await;
+    assert_eq!(
+        recent_before, recent_after,
+        "retention touched a partition inside the window"
+    );
 }

@@ -18,13 +18,21 @@ fn start_collector(data: &std::path::Path) -> (Child, String) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
         .arg("--data")
         .arg(data)
-        .args(["collect", "--grpc-addr", "127.0.0.1:0", "--flush-interval", "200ms"])
+        .args([
+            "collect",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--flush-interval",
+            "200ms",
+        ])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
         .spawn()
         .expect("collector starts");
     let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
     let addr = line
         .split_whitespace()
         .find(|w| w.starts_with("127.0.0.1:"))
@@ -37,7 +45,9 @@ fn start_collector(data: &std::path::Path) -> (Child, String) {
 fn attr(key: &str, value: &str) -> KeyValue {
     KeyValue {
         key: key.into(),
-        value: Some(AnyValue { value: Some(Value::StringValue(value.into())) }),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
         ..Default::default()
     }
 }
@@ -67,8 +77,14 @@ fn request(prefix: &str, n: usize, seq: u64) -> (ExportTraceServiceRequest, Vec<
         .collect();
     let request = ExportTraceServiceRequest {
         resource_spans: vec![ResourceSpans {
-            resource: Some(Resource { attributes: vec![attr("faas.name", "crashy")], ..Default::default() }),
-            scope_spans: vec![ScopeSpans { spans, ..Default::default() }],
+            resource: Some(Resource {
+                attributes: vec![attr("faas.name", "crashy")],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
             ..Default::default()
         }],
     };
@@ -89,7 +105,9 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         let started = Instant::now();
         let mut killed = false;
         runtime.block_on(async {
-            let mut client = TraceServiceClient::connect(endpoint).await.expect("connects");
+            let mut client = TraceServiceClient::connect(endpoint)
+                .await
+                .expect("connects");
             loop {
                 if !killed && started.elapsed() >= kill_after {
                     child.kill().expect("SIGKILL");
@@ -106,24 +124,53 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         });
         child.wait().unwrap();
     }
-    assert!(acknowledged.len() > 100, "the stream was too short to test anything");
+    assert!(
+        acknowledged.len() > 100,
+        "the stream was too short to test anything"
+    );
 
     // Open the store again (replaying the WAL), then read what it holds.
-    faasobs().arg("--data").arg(&data).arg("compact").assert().success();
-    let rows = query_json(&data, "SELECT request_id, count(*) AS n FROM invocation_fragments GROUP BY request_id");
+    faasobs()
+        .arg("--data")
+        .arg(&data)
+        .arg("compact")
+        .assert()
+        .success();
+    let rows = query_json(
+        &data,
+        "SELECT request_id, count(*) AS n FROM invocation_fragments GROUP BY request_id",
+    );
     let counts: HashMap<String, i64> = rows
         .iter()
-        .map(|r| (r["request_id"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap().to_string(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
         .collect();
-    let spans = query_json(&data, "SELECT request_id, count(*) AS n FROM spans GROUP BY request_id");
+    let spans = query_json(
+        &data,
+        "SELECT request_id, count(*) AS n FROM spans GROUP BY request_id",
+    );
     let span_counts: HashMap<String, i64> = spans
         .iter()
-        .map(|r| (r["request_id"].as_str().unwrap().to_string(), r["n"].as_i64().unwrap()))
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap().to_string(),
+                r["n"].as_i64().unwrap(),
+            )
+        })
         .collect();
     let unique: HashSet<&String> = acknowledged.iter().collect();
     assert_eq!(unique.len(), acknowledged.len());
     for id in &acknowledged {
-        assert_eq!(counts.get(id), Some(&1), "invocation {id} was acknowledged but is stored {:?} times", counts.get(id));
+        assert_eq!(
+            counts.get(id),
+            Some(&1),
+            "invocation {id} was acknowledged but is stored {:?} times",
+            counts.get(id)
+        );
         assert_eq!(span_counts.get(id), Some(&1), "span of {id}");
     }
 }

@@ -24,15 +24,28 @@ fn generated_sample_ingested_is_read_by_duckdb_with_every_invocation_once() {
     let dir = tempfile::tempdir().unwrap();
     let sample = dir.path().join("sample");
     let data = dir.path().join("data");
-    faasobs().args(["gen", "--out"]).arg(&sample).assert().success();
-    faasobs().arg("--data").arg(&data).arg("ingest").arg(&sample).assert().success();
+    faasobs()
+        .args(["gen", "--out"])
+        .arg(&sample)
+        .assert()
+        .success();
+    faasobs()
+        .arg("--data")
+        .arg(&data)
+        .arg("ingest")
+        .arg(&sample)
+        .assert()
+        .success();
 
     let manifest: serde_json::Value =
         serde_json::from_slice(&std::fs::read(sample.join("manifest.json")).unwrap()).unwrap();
     let out = run_python(DUCKDB_CHECK, &[data.to_str().unwrap()]);
     let duck: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
 
-    assert_eq!(duck["count"], manifest["invocations"], "one row per generated invocation");
+    assert_eq!(
+        duck["count"], manifest["invocations"],
+        "one row per generated invocation"
+    );
     assert_eq!(duck["distinct"], manifest["invocations"]);
     assert_eq!(duck["cold"], manifest["cold_starts"]);
     assert_eq!(duck["by_status"], manifest["by_status"]);
@@ -46,7 +59,10 @@ fn generated_sample_ingested_is_read_by_duckdb_with_every_invocation_once() {
     assert_eq!(columns, expected);
     assert_eq!(duck["types"]["trace_id"], "BLOB");
     assert_eq!(duck["types"]["start_time"], "TIMESTAMP WITH TIME ZONE");
-    assert_eq!(duck["trace_id_len"], 16, "trace ids are 16 raw bytes, not hex");
+    assert_eq!(
+        duck["trace_id_len"], 16,
+        "trace ids are 16 raw bytes, not hex"
+    );
     assert!(duck["spans"].as_i64().unwrap() > 0);
 
     // faasobs itself agrees with DuckDB.
@@ -57,17 +73,29 @@ fn generated_sample_ingested_is_read_by_duckdb_with_every_invocation_once() {
 #[test]
 fn the_checked_in_sample_is_what_the_generator_makes_with_seed_42() {
     let dir = tempfile::tempdir().unwrap();
-    faasobs().args(["gen", "--seed", "42", "--out"]).arg(dir.path()).assert().success();
+    faasobs()
+        .args(["gen", "--seed", "42", "--out"])
+        .arg(dir.path())
+        .assert()
+        .success();
     let checked_in = root().join("sample-traces/data");
     let mut compared = 0;
     for entry in walk(dir.path()) {
         let relative = entry.strip_prefix(dir.path()).unwrap();
         let theirs = std::fs::read(checked_in.join(relative))
             .unwrap_or_else(|_| panic!("{} is not checked in", relative.display()));
-        assert!(theirs == std::fs::read(&entry).unwrap(), "{} differs", relative.display());
+        assert!(
+            theirs == std::fs::read(&entry).unwrap(),
+            "{} differs",
+            relative.display()
+        );
         compared += 1;
     }
-    assert_eq!(compared, walk(&checked_in).len(), "the checked-in sample has extra files");
+    assert_eq!(
+        compared,
+        walk(&checked_in).len(),
+        "the checked-in sample has extra files"
+    );
 }
 
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
@@ -86,7 +114,12 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 #[test]
 fn ingest_without_files_imports_the_builtin_sample() {
     let dir = tempfile::tempdir().unwrap();
-    faasobs().arg("--data").arg(dir.path()).arg("ingest").assert().success();
+    faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .assert()
+        .success();
     let manifest: serde_json::Value = serde_json::from_slice(
         &std::fs::read(root().join("sample-traces/data/manifest.json")).unwrap(),
     )
@@ -103,7 +136,12 @@ fn sql_that_writes_files_is_refused() {
         "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
         "INSERT INTO invocation_fragments SELECT * FROM invocation_fragments",
     ] {
-        let out = faasobs().arg("--data").arg(dir.path()).args(["query", sql]).output().unwrap();
+        let out = faasobs()
+            .arg("--data")
+            .arg(dir.path())
+            .args(["query", sql])
+            .output()
+            .unwrap();
         assert!(!out.status.success(), "{sql} was allowed");
     }
     assert!(!std::path::Path::new("/tmp/faasobs-should-not-exist.csv").exists());

@@ -55,14 +55,21 @@ pub fn real_fixture(name: &str) -> PathBuf {
 }
 
 /// Runs a query through the binary and returns its rows as JSON objects.
-pub fn query_json(data: &std::path::Path, sql: &str) -> Vec<serde_json::Map<String, serde_json::Value>> {
+pub fn query_json(
+    data: &std::path::Path,
+    sql: &str,
+) -> Vec<serde_json::Map<String, serde_json::Value>> {
     let out = faasobs()
         .arg("--data")
         .arg(data)
         .args(["query", "--format", "json", sql])
         .output()
         .expect("faasobs runs");
-    assert!(out.status.success(), "query failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "query failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let text = String::from_utf8(out.stdout).expect("utf-8");
     let text = text.trim();
     if text.is_empty() {

@@ -10,4 +10,4 @@ pub mod query;
 pub mod reports;
 pub mod session;
 
-pub use session::{AnalyzerError, Analyzer};
+pub use session::{Analyzer, AnalyzerError};

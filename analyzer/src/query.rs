@@ -46,7 +46,9 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
         OutputFormat::Csv => {
             let mut out = Vec::new();
             {
-                let mut writer = arrow::csv::WriterBuilder::new().with_header(true).build(&mut out);
+                let mut writer = arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(&mut out);
                 for b in batches {
                     writer.write(b)?;
                 }

@@ -14,7 +14,9 @@ use std::sync::Arc;
 
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
-use datafusion::datasource::listing::{ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl};
+use datafusion::datasource::listing::{
+    ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
+};
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
@@ -106,7 +108,11 @@ impl Analyzer {
                 .live
                 .iter()
                 .map(|f| {
-                    let path = f.meta.location.parts().fold(root.clone(), |acc, p| acc.join(p.as_ref()));
+                    let path = f
+                        .meta
+                        .location
+                        .parts()
+                        .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
                     ListingTableUrl::parse(format!("file://{}", path.display()))
                 })
                 .collect::<Result<Vec<_>, _>>()?;

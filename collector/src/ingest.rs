@@ -14,10 +14,10 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
 
 use crate::model::Records;
+use crate::normalize::NormalizeError;
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::otlp_trace::normalize_traces;
 use crate::normalize::report_line::LambdaLogStream;
-use crate::normalize::NormalizeError;
 
 /// The formats `faasobs ingest` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -69,7 +69,9 @@ pub enum IngestError {
         #[source]
         source: NormalizeError,
     },
-    #[error("{path}: not a format faasobs reads (OTLP traces as protobuf or JSON, CloudWatch Logs subscription JSON, or Lambda text logs)")]
+    #[error(
+        "{path}: not a format faasobs reads (OTLP traces as protobuf or JSON, CloudWatch Logs subscription JSON, or Lambda text logs)"
+    )]
     UnknownFormat { path: String },
 }
 
@@ -84,9 +86,7 @@ pub fn ingest_file(path: &Path, function: Option<&str>) -> Result<FileIngest, In
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
     });
-    let stream = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned());
+    let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
     ingest_bytes(&bytes, default_function.as_deref(), stream).map_err(|e| match e {
         IngestError::Invalid { source, .. } => IngestError::Invalid {
             path: path.display().to_string(),
@@ -126,7 +126,9 @@ pub fn ingest_bytes(
                 rejected: Vec::new(),
             });
         }
-        return Err(IngestError::UnknownFormat { path: String::new() });
+        return Err(IngestError::UnknownFormat {
+            path: String::new(),
+        });
     }
     if let Some(text) = text {
         if looks_like_lambda_text(text) {
@@ -139,7 +141,9 @@ pub fn ingest_bytes(
             records: normalize_traces(&request).map_err(invalid)?,
             rejected: Vec::new(),
         }),
-        _ => Err(IngestError::UnknownFormat { path: String::new() }),
+        _ => Err(IngestError::UnknownFormat {
+            path: String::new(),
+        }),
     }
 }
 
@@ -155,7 +159,11 @@ fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
     let mut records = Records::default();
     let mut rejected = Vec::new();
     let mut any = false;
-    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+    for (i, line) in text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+    {
         let parsed = serde_json::from_str::<ExportTraceServiceRequest>(line)
             .map_err(NormalizeError::from)
             .and_then(|r| normalize_traces(&r));
@@ -171,7 +179,9 @@ fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
         }
     }
     if !any {
-        let reason = rejected.first().map_or("empty".to_string(), |r| r.reason.clone());
+        let reason = rejected
+            .first()
+            .map_or("empty".to_string(), |r| r.reason.clone());
         return Err(invalid(NormalizeError::Format {
             what: "OTLP JSON",
             why: reason,
@@ -187,9 +197,14 @@ fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
 fn looks_like_lambda_text(text: &str) -> bool {
     text.lines().take(50).any(|l| {
         let (_, rest) = crate::normalize::report_line::split_timestamp(l);
-        ["START RequestId:", "END RequestId:", "REPORT RequestId:", "INIT_START "]
-            .iter()
-            .any(|p| rest.trim_start().starts_with(p))
+        [
+            "START RequestId:",
+            "END RequestId:",
+            "REPORT RequestId:",
+            "INIT_START ",
+        ]
+        .iter()
+        .any(|p| rest.trim_start().starts_with(p))
     })
 }
 

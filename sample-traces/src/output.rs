@@ -81,11 +81,19 @@ fn s(key: &str, value: impl Into<String>) -> KeyValue {
 }
 
 fn host_arch(architecture: &str) -> &'static str {
-    if architecture == "arm64" { "arm64" } else { "amd64" }
+    if architecture == "arm64" {
+        "arm64"
+    } else {
+        "amd64"
+    }
 }
 
 /// The resource of one execution environment, as the OpenTelemetry Lambda detector reports it.
-pub fn resource_attributes(workload: &Workload, f: &FunctionProfile, instance: &str) -> Vec<KeyValue> {
+pub fn resource_attributes(
+    workload: &Workload,
+    f: &FunctionProfile,
+    instance: &str,
+) -> Vec<KeyValue> {
     vec![
         s("service.name", f.name),
         s("cloud.provider", "aws"),
@@ -95,7 +103,10 @@ pub fn resource_attributes(workload: &Workload, f: &FunctionProfile, instance: &
         s("faas.name", f.name),
         s("faas.version", "$LATEST"),
         s("faas.instance", instance),
-        kv("faas.max_memory", Value::IntValue(f.memory_mb as i64 * 1024 * 1024)),
+        kv(
+            "faas.max_memory",
+            Value::IntValue(f.memory_mb as i64 * 1024 * 1024),
+        ),
         s("host.arch", host_arch(f.architecture)),
         s("process.runtime.name", f.runtime_name),
         s("process.runtime.version", f.runtime_version),
@@ -111,7 +122,11 @@ pub fn invocation_attributes(f: &FunctionProfile, i: &SimulatedInvocation) -> Ve
     ];
     if f.trigger == "http" {
         attributes.push(s("http.request.method", "POST"));
-        let code = if i.outcome == Outcome::Success { 200 } else { 500 };
+        let code = if i.outcome == Outcome::Success {
+            200
+        } else {
+            500
+        };
         attributes.push(kv("http.response.status_code", Value::IntValue(code)));
     }
     attributes
@@ -126,7 +141,10 @@ fn server_span(f: &FunctionProfile, i: &SimulatedInvocation) -> Vec<Span> {
             name: "exception".into(),
             attributes: vec![
                 s("exception.type", ty),
-                s("exception.message", i.error_message.clone().unwrap_or_default()),
+                s(
+                    "exception.message",
+                    i.error_message.clone().unwrap_or_default(),
+                ),
             ],
             dropped_attributes_count: 0,
         }],
@@ -142,8 +160,16 @@ fn server_span(f: &FunctionProfile, i: &SimulatedInvocation) -> Vec<Span> {
         attributes: invocation_attributes(f, i),
         events,
         status: Some(Status {
-            code: if failed { StatusCode::Error } else { StatusCode::Ok } as i32,
-            message: if failed { i.error_message.clone().unwrap_or_default() } else { String::new() },
+            code: if failed {
+                StatusCode::Error
+            } else {
+                StatusCode::Ok
+            } as i32,
+            message: if failed {
+                i.error_message.clone().unwrap_or_default()
+            } else {
+                String::new()
+            },
         }),
         ..Default::default()
     };
@@ -216,10 +242,12 @@ fn request(groups: BTreeMap<String, (Vec<KeyValue>, Vec<Span>)>) -> ExportTraceS
                     ..Default::default()
                 }),
                 scope_spans: vec![ScopeSpans {
-                    scope: Some(opentelemetry_proto::tonic::common::v1::InstrumentationScope {
-                        name: "faasobs-sample-traces".into(),
-                        ..Default::default()
-                    }),
+                    scope: Some(
+                        opentelemetry_proto::tonic::common::v1::InstrumentationScope {
+                            name: "faasobs-sample-traces".into(),
+                            ..Default::default()
+                        },
+                    ),
                     spans,
                     schema_url: String::new(),
                 }],
@@ -255,11 +283,22 @@ pub fn otlp_requests(
                     .1
                     .extend(server_span(f, i));
             }
-            let ext = if f.instrumentation == Instrumentation::OtlpJson { "json" } else { "pb" };
-            out.push((format!("{}-{n:04}.{ext}", f.name), f.instrumentation, request(groups)));
+            let ext = if f.instrumentation == Instrumentation::OtlpJson {
+                "json"
+            } else {
+                "pb"
+            };
+            out.push((
+                format!("{}-{n:04}.{ext}", f.name),
+                f.instrumentation,
+                request(groups),
+            ));
         }
     }
-    let throttled: Vec<_> = invocations.iter().filter(|i| i.outcome == Outcome::Throttled).collect();
+    let throttled: Vec<_> = invocations
+        .iter()
+        .filter(|i| i.outcome == Outcome::Throttled)
+        .collect();
     for (n, chunk) in throttled.chunks(INVOCATIONS_PER_REQUEST).enumerate() {
         let caller = vec![s("service.name", "frontend"), s("cloud.provider", "aws")];
         let spans = chunk
@@ -267,16 +306,25 @@ pub fn otlp_requests(
             .map(|i| throttle_span(workload, &workload.functions[i.function], i))
             .collect();
         let groups = BTreeMap::from([("frontend".to_string(), (caller, spans))]);
-        out.push((format!("frontend-{n:04}.json"), Instrumentation::OtlpJson, request(groups)));
+        out.push((
+            format!("frontend-{n:04}.json"),
+            Instrumentation::OtlpJson,
+            request(groups),
+        ));
     }
     out
 }
 
 /// The Lambda log streams of a workload: `(function, instance, text)`.
-pub fn lambda_logs(workload: &Workload, invocations: &[SimulatedInvocation]) -> Vec<(String, String, String)> {
+pub fn lambda_logs(
+    workload: &Workload,
+    invocations: &[SimulatedInvocation],
+) -> Vec<(String, String, String)> {
     let mut streams: BTreeMap<(usize, String), String> = BTreeMap::new();
     for i in invocations {
-        let Some(instance) = &i.instance_id else { continue };
+        let Some(instance) = &i.instance_id else {
+            continue;
+        };
         let f = &workload.functions[i.function];
         let text = streams.entry((i.function, instance.clone())).or_default();
         let at = |ns: i64| rfc3339(ns);
@@ -293,8 +341,17 @@ pub fn lambda_logs(workload: &Workload, invocations: &[SimulatedInvocation]) -> 
             );
         }
         let end = i.end_ns();
-        let _ = writeln!(text, "{} START RequestId: {id} Version: $LATEST", at(i.start_ns));
-        let _ = writeln!(text, "{}\t{id}\tINFO\thandling {} event", at(i.start_ns + 1_000_000), f.trigger);
+        let _ = writeln!(
+            text,
+            "{} START RequestId: {id} Version: $LATEST",
+            at(i.start_ns)
+        );
+        let _ = writeln!(
+            text,
+            "{}\t{id}\tINFO\thandling {} event",
+            at(i.start_ns + 1_000_000),
+            f.trigger
+        );
         match i.outcome {
             Outcome::Error => {
                 let _ = writeln!(
@@ -332,12 +389,20 @@ pub fn lambda_logs(workload: &Workload, invocations: &[SimulatedInvocation]) -> 
         }
         match i.outcome {
             Outcome::Timeout => report.push_str("Status: timeout\t"),
-            Outcome::OutOfMemory => report.push_str("Status: error\tError Type: Runtime.OutOfMemory\t"),
+            Outcome::OutOfMemory => {
+                report.push_str("Status: error\tError Type: Runtime.OutOfMemory\t")
+            }
             _ => {}
         }
         if f.instrumentation != Instrumentation::None {
             let t = hex::encode(i.trace_id);
-            let _ = write!(report, "\nXRAY TraceId: 1-{}-{}\tSegmentId: {}\tSampled: true\t", &t[..8], &t[8..], hex::encode(i.span_id));
+            let _ = write!(
+                report,
+                "\nXRAY TraceId: 1-{}-{}\tSegmentId: {}\tSampled: true\t",
+                &t[..8],
+                &t[8..],
+                hex::encode(i.span_id)
+            );
         }
         let _ = writeln!(text, "{report}");
     }
@@ -349,7 +414,10 @@ pub fn lambda_logs(workload: &Workload, invocations: &[SimulatedInvocation]) -> 
 
 /// The workload's input files, as `(relative path, bytes)`, in the layout described above
 /// (the manifest excluded).
-pub fn render_files(workload: &Workload, invocations: &[SimulatedInvocation]) -> Vec<(PathBuf, Vec<u8>)> {
+pub fn render_files(
+    workload: &Workload,
+    invocations: &[SimulatedInvocation],
+) -> Vec<(PathBuf, Vec<u8>)> {
     let mut files = Vec::new();
     for (name, instrumentation, request) in otlp_requests(workload, invocations) {
         let bytes = if instrumentation == Instrumentation::OtlpJson {
@@ -360,7 +428,9 @@ pub fn render_files(workload: &Workload, invocations: &[SimulatedInvocation]) ->
         files.push((Path::new("otlp").join(name), bytes));
     }
     for (function, instance, text) in lambda_logs(workload, invocations) {
-        let path = Path::new("lambda-logs").join(function).join(format!("{instance}.log"));
+        let path = Path::new("lambda-logs")
+            .join(function)
+            .join(format!("{instance}.log"));
         files.push((path, text.into_bytes()));
     }
     files

@@ -7,8 +7,10 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use opentelemetry::trace::{Span as _, SpanBuilder, SpanKind, Status, Tracer as _, TracerProvider as _};
 use opentelemetry::KeyValue;
+use opentelemetry::trace::{
+    Span as _, SpanBuilder, SpanKind, Status, Tracer as _, TracerProvider as _,
+};
 use opentelemetry_otlp::{SpanExporter, WithExportConfig};
 use opentelemetry_sdk::Resource;
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
@@ -95,12 +97,18 @@ pub fn replay_otlp(
             .collect();
         let provider = provider(endpoint, resource)?;
         let tracer = provider.tracer("faasobs-sample-traces");
-        for i in invocations.iter().filter(|i| i.function == index && i.outcome != Outcome::Throttled) {
+        for i in invocations
+            .iter()
+            .filter(|i| i.function == index && i.outcome != Outcome::Throttled)
+        {
             let mut attributes: Vec<KeyValue> = crate::output::invocation_attributes(f, i)
                 .iter()
                 .filter_map(to_sdk)
                 .collect();
-            attributes.push(KeyValue::new("faas.instance", i.instance_id.clone().unwrap_or_default()));
+            attributes.push(KeyValue::new(
+                "faas.instance",
+                i.instance_id.clone().unwrap_or_default(),
+            ));
             let mut span = tracer.build(
                 SpanBuilder::from_name(f.name)
                     .with_kind(SpanKind::Server)
@@ -124,7 +132,10 @@ pub fn replay_otlp(
         }
         flush(provider, endpoint)?;
     }
-    let throttled: Vec<_> = invocations.iter().filter(|i| i.outcome == Outcome::Throttled).collect();
+    let throttled: Vec<_> = invocations
+        .iter()
+        .filter(|i| i.outcome == Outcome::Throttled)
+        .collect();
     if !throttled.is_empty() {
         let provider = provider(endpoint, vec![KeyValue::new("service.name", "frontend")])?;
         let tracer = provider.tracer("faasobs-sample-traces");

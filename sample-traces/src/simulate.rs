@@ -71,7 +71,14 @@ struct Environment {
 fn uuid(rng: &mut StdRng) -> String {
     let b: [u8; 16] = rng.random();
     let h = hex::encode(b);
-    format!("{}-{}-4{}-{}-{}", &h[0..8], &h[8..12], &h[13..16], &h[16..20], &h[20..32])
+    format!(
+        "{}-{}-4{}-{}-{}",
+        &h[0..8],
+        &h[8..12],
+        &h[13..16],
+        &h[16..20],
+        &h[20..32]
+    )
 }
 
 fn arrivals(profile: &FunctionProfile, workload: &Workload, rng: &mut StdRng) -> Vec<i64> {
@@ -101,7 +108,11 @@ fn arrivals(profile: &FunctionProfile, workload: &Workload, rng: &mut StdRng) ->
             let mut bursting = false;
             let mut state_end = t + Exp::new(1.0 / mean_gap_s).expect("positive").sample(rng) * 1e9;
             while t < end as f64 {
-                let rate = if bursting { burst_per_second } else { base_per_second } * workload.scale;
+                let rate = if bursting {
+                    burst_per_second
+                } else {
+                    base_per_second
+                } * workload.scale;
                 let next = t + Exp::new(rate).expect("positive rate").sample(rng) * 1e9;
                 if next >= state_end {
                     t = state_end;
@@ -177,7 +188,10 @@ pub fn simulate(workload: &Workload) -> Vec<SimulatedInvocation> {
                         last_used: t,
                         keep_alive_ns: rng.random_range(300..900) as i64 * 1_000_000_000,
                     });
-                    (pool.last_mut().expect("just pushed"), Some(init.sample(&mut rng)))
+                    (
+                        pool.last_mut().expect("just pushed"),
+                        Some(init.sample(&mut rng)),
+                    )
                 }
             };
             // A long tail: most invocations follow the log-normal, a few are many times slower.
@@ -205,7 +219,8 @@ pub fn simulate(workload: &Workload) -> Vec<SimulatedInvocation> {
                 outcome = Outcome::Error;
                 let (ty, msg) = profile.errors[rng.random_range(0..profile.errors.len())];
                 error_type = Some(ty);
-                error_message = Some(msg.replace("{n}", &rng.random_range(1000..99999).to_string()));
+                error_message =
+                    Some(msg.replace("{n}", &rng.random_range(1000..99999).to_string()));
             }
             let memory_mb = profile.memory_mb;
             let max_memory_mb = if outcome == Outcome::OutOfMemory {
@@ -253,15 +268,23 @@ mod tests {
         let a = simulate(&w);
         let b = simulate(&w);
         assert_eq!(a.len(), b.len());
-        assert!(a.iter().zip(&b).all(|(x, y)| x.request_id == y.request_id && x.start_ns == y.start_ns));
+        assert!(
+            a.iter()
+                .zip(&b)
+                .all(|(x, y)| x.request_id == y.request_id && x.start_ns == y.start_ns)
+        );
     }
 
     #[test]
     fn cold_starts_follow_from_the_environment_pool() {
         let invocations = simulate(&Workload::sample(1));
         for f in 0..Workload::sample(1).functions.len() {
-            let mine: Vec<_> = invocations.iter().filter(|i| i.function == f && i.instance_id.is_some()).collect();
-            let environments: std::collections::HashSet<_> = mine.iter().map(|i| i.instance_id.clone()).collect();
+            let mine: Vec<_> = invocations
+                .iter()
+                .filter(|i| i.function == f && i.instance_id.is_some())
+                .collect();
+            let environments: std::collections::HashSet<_> =
+                mine.iter().map(|i| i.instance_id.clone()).collect();
             let cold = mine.iter().filter(|i| i.init_ms.is_some()).count();
             // Every environment starts with exactly one cold invocation.
             assert_eq!(cold, environments.len(), "function {f}");

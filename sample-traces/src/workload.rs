@@ -110,7 +110,10 @@ fn default_functions() -> Vec<FunctionProfile> {
             error_rate: 0.015,
             oom_rate: 0.0,
             errors: &[
-                ("TypeError", "Cannot read properties of undefined (reading 'sku')"),
+                (
+                    "TypeError",
+                    "Cannot read properties of undefined (reading 'sku')",
+                ),
                 ("PaymentDeclined", "card declined for order {n}"),
             ],
             concurrency_limit: 1000,
@@ -137,7 +140,10 @@ fn default_functions() -> Vec<FunctionProfile> {
             init_median_ms: 900.0,
             error_rate: 0.01,
             oom_rate: 0.008,
-            errors: &[("PIL.UnidentifiedImageError", "cannot identify image file uploads/{n}.jpg")],
+            errors: &[(
+                "PIL.UnidentifiedImageError",
+                "cannot identify image file uploads/{n}.jpg",
+            )],
             concurrency_limit: 1000,
             instrumentation: Instrumentation::OtlpJson,
         },

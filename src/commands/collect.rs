@@ -41,7 +41,10 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
         .with_context(|| format!("binding the OTLP/gRPC receiver to {}", config.grpc_addr))?;
     let addr = listener.local_addr()?;
     // The first line on standard output, for scripts and tests that start the collector.
-    println!("listening for OTLP/gRPC on {addr}, storing into {}", store.data_dir().display());
+    println!(
+        "listening for OTLP/gRPC on {addr}, storing into {}",
+        store.data_dir().display()
+    );
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
         tracing::info!("shutting down: flushing to Parquet");

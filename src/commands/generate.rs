@@ -28,7 +28,8 @@ pub struct GenConfig {
 
 pub fn run(config: GenConfig) -> anyhow::Result<()> {
     let mut workload = Workload::sample(config.seed);
-    workload.duration_ns = i64::try_from(config.duration.as_nanos()).context("duration too long")?;
+    workload.duration_ns =
+        i64::try_from(config.duration.as_nanos()).context("duration too long")?;
     anyhow::ensure!(config.scale > 0.0, "--scale must be positive");
     workload.scale = config.scale;
     if let Some(start) = &config.start {

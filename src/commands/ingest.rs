@@ -5,7 +5,7 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use faasobs_collector::ingest::{InputFormat, IngestError, ingest_bytes, ingest_file};
+use faasobs_collector::ingest::{IngestError, InputFormat, ingest_bytes, ingest_file};
 use faasobs_collector::model::Records;
 use faasobs_collector::store::{Store, StoreConfig, StoreHandle};
 use faasobs_sample_traces::output::render_files;
@@ -63,15 +63,34 @@ struct Tally {
 
 async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
     let total = records.len();
-    let Records { invocations, spans, logs } = records;
+    let Records {
+        invocations,
+        spans,
+        logs,
+    } = records;
     for chunk in invocations.chunks(WRITE_CHUNK) {
-        store.write(&Records { invocations: chunk.to_vec(), ..Default::default() }).await?;
+        store
+            .write(&Records {
+                invocations: chunk.to_vec(),
+                ..Default::default()
+            })
+            .await?;
     }
     for chunk in spans.chunks(WRITE_CHUNK) {
-        store.write(&Records { spans: chunk.to_vec(), ..Default::default() }).await?;
+        store
+            .write(&Records {
+                spans: chunk.to_vec(),
+                ..Default::default()
+            })
+            .await?;
     }
     for chunk in logs.chunks(WRITE_CHUNK) {
-        store.write(&Records { logs: chunk.to_vec(), ..Default::default() }).await?;
+        store
+            .write(&Records {
+                logs: chunk.to_vec(),
+                ..Default::default()
+            })
+            .await?;
     }
     Ok(total)
 }
@@ -89,7 +108,8 @@ impl Tally {
                 entry.0 += 1;
                 entry.1 += file.records.len();
                 for r in &file.rejected {
-                    self.rejected.push(format!("{name}:{}: {}", r.line, r.reason));
+                    self.rejected
+                        .push(format!("{name}:{}: {}", r.line, r.reason));
                 }
                 self.stored += store_records(store, file.records)
                     .await
@@ -111,10 +131,19 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
         let workload = Workload::sample(SAMPLE_SEED);
         for (path, bytes) in render_files(&workload, &simulate(&workload)) {
-            let function = path.parent().and_then(|p| p.file_name()).map(|n| n.to_string_lossy().into_owned());
+            let function = path
+                .parent()
+                .and_then(|p| p.file_name())
+                .map(|n| n.to_string_lossy().into_owned());
             let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let result = ingest_bytes(&bytes, config.function.as_deref().or(function.as_deref()), stream);
-            tally.take(&path.display().to_string(), result, &handle).await?;
+            let result = ingest_bytes(
+                &bytes,
+                config.function.as_deref().or(function.as_deref()),
+                stream,
+            );
+            tally
+                .take(&path.display().to_string(), result, &handle)
+                .await?;
         }
     } else {
         let files = expand(&config.files)?;
@@ -123,7 +152,9 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             let name = file.display().to_string();
             let result = if file.as_os_str() == "-" {
                 let mut bytes = Vec::new();
-                std::io::stdin().read_to_end(&mut bytes).context("reading standard input")?;
+                std::io::stdin()
+                    .read_to_end(&mut bytes)
+                    .context("reading standard input")?;
                 ingest_bytes(&bytes, config.function.as_deref(), None)
             } else {
                 ingest_file(file, config.function.as_deref())
@@ -137,7 +168,10 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     drop(handle);
     store.close().await.context("flushing the store")?;
     for (format, (files, records)) in &tally.by_format {
-        println!("{:<32} {files:>6} files {records:>10} records", format.name());
+        println!(
+            "{:<32} {files:>6} files {records:>10} records",
+            format.name()
+        );
     }
     println!("stored {} records in {}", tally.stored, data.display());
     if !tally.rejected.is_empty() {

@@ -3,9 +3,9 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
 use faasobs_analyzer::session::AnalyzerConfig;
-use faasobs_analyzer::Analyzer;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -49,7 +49,9 @@ pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
     };
     let text = render(&batches, format)?;
     match config.output {
-        Some(path) => std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?,
+        Some(path) => {
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+        }
         None => println!("{text}"),
     }
     Ok(())
@@ -59,6 +61,9 @@ pub async fn summary(data: &Path) -> anyhow::Result<()> {
     let analyzer = Analyzer::open(data, AnalyzerConfig::default())
         .await
         .with_context(|| format!("opening {}", data.display()))?;
-    println!("{}", render(&analyzer.summary().await?, OutputFormat::Table)?);
+    println!(
+        "{}",
+        render(&analyzer.summary().await?, OutputFormat::Table)?
+    );
     Ok(())
 }

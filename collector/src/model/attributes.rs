@@ -197,7 +197,10 @@ mod tests {
         assert_eq!(map.value_length(0), 2);
         assert_eq!(map.value_length(1), 0);
         let values = map.values().as_struct();
-        let ints = values.column_by_name("int").unwrap().as_primitive::<arrow::datatypes::Int64Type>();
+        let ints = values
+            .column_by_name("int")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Int64Type>();
         assert_eq!(ints.value(0), 7);
         assert!(ints.is_null(1));
         let bools = values.column_by_name("bool").unwrap().as_boolean();

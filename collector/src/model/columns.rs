@@ -6,7 +6,10 @@ use arrow::array::{ArrayRef, FixedSizeBinaryArray, TimestampNanosecondArray};
 use arrow::datatypes::DataType;
 
 /// A `FixedSizeBinary(size)` column; every present value must be `size` bytes long.
-pub(crate) fn fixed_binary<'a>(values: impl Iterator<Item = Option<&'a [u8]>>, size: i32) -> ArrayRef {
+pub(crate) fn fixed_binary<'a>(
+    values: impl Iterator<Item = Option<&'a [u8]>>,
+    size: i32,
+) -> ArrayRef {
     let values: Vec<Option<&[u8]>> = values.collect();
     if values.iter().all(Option::is_none) {
         // The sparse constructor cannot infer a width from no values.
@@ -20,5 +23,9 @@ pub(crate) fn fixed_binary<'a>(values: impl Iterator<Item = Option<&'a [u8]>>, s
 
 /// A `Timestamp(Nanosecond, "UTC")` column.
 pub(crate) fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef {
-    Arc::new(values.collect::<TimestampNanosecondArray>().with_timezone("UTC"))
+    Arc::new(
+        values
+            .collect::<TimestampNanosecondArray>()
+            .with_timezone("UTC"),
+    )
 }

@@ -56,7 +56,9 @@ impl InvocationStatus {
     }
 
     pub fn parse(text: &str) -> Option<InvocationStatus> {
-        InvocationStatus::ALL.into_iter().find(|s| s.as_str() == text)
+        InvocationStatus::ALL
+            .into_iter()
+            .find(|s| s.as_str() == text)
     }
 
     /// When two sources disagree, the more specific failure wins: a span may only know "error"
@@ -193,8 +195,8 @@ impl Invocation {
     pub fn merge(&mut self, other: Invocation) {
         let report_wins = other.sources.contains(Source::PlatformReport)
             && !self.sources.contains(Source::PlatformReport);
-        let span_wins = other.sources.contains(Source::OtlpSpan)
-            && !self.sources.contains(Source::OtlpSpan);
+        let span_wins =
+            other.sources.contains(Source::OtlpSpan) && !self.sources.contains(Source::OtlpSpan);
 
         if self.function_name.is_empty() {
             self.function_name = other.function_name;
@@ -215,9 +217,21 @@ impl Invocation {
             self.end_time = other.end_time;
         }
         prefer(&mut self.duration_ms, other.duration_ms, report_wins);
-        prefer(&mut self.billed_duration_ms, other.billed_duration_ms, report_wins);
-        prefer(&mut self.init_duration_ms, other.init_duration_ms, report_wins);
-        prefer(&mut self.max_memory_used_mb, other.max_memory_used_mb, report_wins);
+        prefer(
+            &mut self.billed_duration_ms,
+            other.billed_duration_ms,
+            report_wins,
+        );
+        prefer(
+            &mut self.init_duration_ms,
+            other.init_duration_ms,
+            report_wins,
+        );
+        prefer(
+            &mut self.max_memory_used_mb,
+            other.max_memory_used_mb,
+            report_wins,
+        );
         self.cold_start |= other.cold_start;
         self.status = self.status.more_specific(other.status);
         take_if_none(&mut self.error_type, other.error_type);
@@ -290,7 +304,11 @@ pub fn to_batch(rows: &[Invocation]) -> RecordBatch {
         strings(rows, |r| r.account_id.as_deref()),
         strings(rows, |r| r.runtime.as_deref()),
         strings(rows, |r| r.architecture.as_deref()),
-        Arc::new(rows.iter().map(|r| r.memory_size_mb).collect::<Int32Array>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.memory_size_mb)
+                .collect::<Int32Array>(),
+        ),
         strings(rows, |r| Some(r.request_id.as_str())),
         fixed_binary(rows.iter().map(|r| r.trace_id.as_ref().map(|t| &t[..])), 16),
         fixed_binary(rows.iter().map(|r| r.span_id.as_ref().map(|s| &s[..])), 8),
@@ -299,10 +317,26 @@ pub fn to_batch(rows: &[Invocation]) -> RecordBatch {
         timestamps(rows.iter().map(|r| Some(r.start_time))),
         timestamps(rows.iter().map(|r| r.end_time)),
         Arc::new(rows.iter().map(|r| r.duration_ms).collect::<Float64Array>()),
-        Arc::new(rows.iter().map(|r| r.billed_duration_ms).collect::<Int64Array>()),
-        Arc::new(rows.iter().map(|r| r.init_duration_ms).collect::<Float64Array>()),
-        Arc::new(rows.iter().map(|r| Some(r.cold_start)).collect::<BooleanArray>()),
-        Arc::new(rows.iter().map(|r| r.max_memory_used_mb).collect::<Int32Array>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.billed_duration_ms)
+                .collect::<Int64Array>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.init_duration_ms)
+                .collect::<Float64Array>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| Some(r.cold_start))
+                .collect::<BooleanArray>(),
+        ),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.max_memory_used_mb)
+                .collect::<Int32Array>(),
+        ),
         strings(rows, |r| Some(r.status.as_str())),
         strings(rows, |r| r.error_type.as_deref()),
         strings(rows, |r| r.error_message.as_deref()),
@@ -325,7 +359,10 @@ pub struct SchemaMismatch {
 
 /// Reads invocation rows back from a batch of the `invocations` schema.
 pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch> {
-    fn col<'a>(batch: &'a RecordBatch, column: &'static str) -> Result<&'a ArrayRef, SchemaMismatch> {
+    fn col<'a>(
+        batch: &'a RecordBatch,
+        column: &'static str,
+    ) -> Result<&'a ArrayRef, SchemaMismatch> {
         batch.column_by_name(column).ok_or(SchemaMismatch {
             column,
             problem: "is missing",
@@ -462,7 +499,10 @@ mod tests {
         let row = &merged[0];
         assert_eq!(row.duration_ms, Some(11.42), "report measures duration");
         assert_eq!(row.billed_duration_ms, Some(12));
-        assert_eq!(row.start_time, 1_000, "span knows the start to the nanosecond");
+        assert_eq!(
+            row.start_time, 1_000,
+            "span knows the start to the nanosecond"
+        );
         assert_eq!(row.trace_id, Some([7; 16]));
         assert!(row.cold_start);
         assert_eq!(row.status, InvocationStatus::Timeout);
@@ -494,18 +534,20 @@ mod tests {
             0usize..6,
             0i64..1_000_000,
         )
-            .prop_map(|(source, duration, billed, cold, status, start)| Invocation {
-                function_name: "f".into(),
-                request_id: "same".into(),
-                start_time: start,
-                end_time: duration.map(|d| start + (d * 1e6) as i64),
-                duration_ms: duration,
-                billed_duration_ms: billed,
-                cold_start: cold,
-                status: InvocationStatus::ALL[status],
-                sources: Sources::of(Source::ALL[source as usize]),
-                ..Default::default()
-            })
+            .prop_map(
+                |(source, duration, billed, cold, status, start)| Invocation {
+                    function_name: "f".into(),
+                    request_id: "same".into(),
+                    start_time: start,
+                    end_time: duration.map(|d| start + (d * 1e6) as i64),
+                    duration_ms: duration,
+                    billed_duration_ms: billed,
+                    cold_start: cold,
+                    status: InvocationStatus::ALL[status],
+                    sources: Sources::of(Source::ALL[source as usize]),
+                    ..Default::default()
+                },
+            )
     }
 
     proptest! {

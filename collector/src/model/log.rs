@@ -66,7 +66,11 @@ pub fn to_batch(rows: &[LogRecord]) -> RecordBatch {
         timestamps(rows.iter().map(|r| r.observed_time)),
         fixed_binary(rows.iter().map(|r| r.trace_id.as_ref().map(|t| &t[..])), 16),
         fixed_binary(rows.iter().map(|r| r.span_id.as_ref().map(|s| &s[..])), 8),
-        Arc::new(rows.iter().map(|r| r.severity_number).collect::<Int32Array>()),
+        Arc::new(
+            rows.iter()
+                .map(|r| r.severity_number)
+                .collect::<Int32Array>(),
+        ),
         strings(rows, |r| r.severity_text.as_deref()),
         strings(rows, |r| r.body.as_deref()),
         strings(rows, |r| r.service_name.as_deref()),

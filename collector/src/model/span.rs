@@ -6,8 +6,7 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{
-ArrayRef, Float64Array, ListArray, StringArray, StructArray};
+use arrow::array::{ArrayRef, Float64Array, ListArray, StringArray, StructArray};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
@@ -56,9 +55,8 @@ fn event_fields() -> Fields {
     ])
 }
 
-static EVENT_ITEM: LazyLock<FieldRef> = LazyLock::new(|| {
-    Arc::new(Field::new("item", DataType::Struct(event_fields()), false))
-});
+static EVENT_ITEM: LazyLock<FieldRef> =
+    LazyLock::new(|| Arc::new(Field::new("item", DataType::Struct(event_fields()), false)));
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
     Arc::new(Schema::new(vec![
@@ -98,7 +96,12 @@ fn events_array(rows: &[SpanRecord]) -> ArrayRef {
         event_fields(),
         vec![
             timestamps(events.iter().map(|e| Some(e.time))),
-            Arc::new(events.iter().map(|e| Some(e.name.as_str())).collect::<StringArray>()),
+            Arc::new(
+                events
+                    .iter()
+                    .map(|e| Some(e.name.as_str()))
+                    .collect::<StringArray>(),
+            ),
             attributes::to_array(events.iter().map(|e| &e.attributes)),
         ],
         None,
@@ -116,7 +119,11 @@ pub fn to_batch(rows: &[SpanRecord]) -> RecordBatch {
     let columns: Vec<ArrayRef> = vec![
         fixed_binary(rows.iter().map(|r| Some(&r.trace_id[..])), 16),
         fixed_binary(rows.iter().map(|r| Some(&r.span_id[..])), 8),
-        fixed_binary(rows.iter().map(|r| r.parent_span_id.as_ref().map(|p| &p[..])), 8),
+        fixed_binary(
+            rows.iter()
+                .map(|r| r.parent_span_id.as_ref().map(|p| &p[..])),
+            8,
+        ),
         strings(rows, |r| r.trace_state.as_deref()),
         strings(rows, |r| Some(r.name.as_str())),
         strings(rows, |r| Some(r.kind)),

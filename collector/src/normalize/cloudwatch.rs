@@ -79,7 +79,10 @@ pub fn normalize_subscription(json: &[u8]) -> Result<Records, NormalizeError> {
         region,
     );
     for event in &payload.log_events {
-        stream.push(Some(event.timestamp.saturating_mul(1_000_000)), &event.message);
+        stream.push(
+            Some(event.timestamp.saturating_mul(1_000_000)),
+            &event.message,
+        );
     }
     Ok(stream.finish())
 }

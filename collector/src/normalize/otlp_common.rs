@@ -51,7 +51,10 @@ pub fn json_of(value: &Value) -> serde_json::Value {
 }
 
 /// A required id of exactly `N` bytes.
-pub fn fixed_id<const N: usize>(bytes: &[u8], field: &'static str) -> Result<[u8; N], NormalizeError> {
+pub fn fixed_id<const N: usize>(
+    bytes: &[u8],
+    field: &'static str,
+) -> Result<[u8; N], NormalizeError> {
     bytes.try_into().map_err(|_| NormalizeError::InvalidId {
         field,
         expected: N,

@@ -126,7 +126,8 @@ fn span_record(
     };
     record.service_name = text(&record, "service.name");
     record.function_name = text(&record, "faas.name").or_else(|| record.service_name.clone());
-    record.request_id = text(&record, "faas.invocation_id").or_else(|| text(&record, "faas.execution"));
+    record.request_id =
+        text(&record, "faas.invocation_id").or_else(|| text(&record, "faas.execution"));
     Ok(record)
 }
 
@@ -173,8 +174,10 @@ fn provider_of(record: &SpanRecord) -> Option<String> {
 fn exception(record: &SpanRecord) -> (Option<String>, Option<String>) {
     for event in &record.events {
         if event.name == "exception" {
-            let ty = find(&event.attributes, "exception.type").and_then(|v| v.as_str().map(String::from));
-            let msg = find(&event.attributes, "exception.message").and_then(|v| v.as_str().map(String::from));
+            let ty = find(&event.attributes, "exception.type")
+                .and_then(|v| v.as_str().map(String::from));
+            let msg = find(&event.attributes, "exception.message")
+                .and_then(|v| v.as_str().map(String::from));
             return (ty, msg);
         }
     }
@@ -185,7 +188,8 @@ fn exception(record: &SpanRecord) -> (Option<String>, Option<String>) {
 }
 
 fn is_throttle(record: &SpanRecord, error_type: Option<&str>) -> bool {
-    let by_type = error_type.is_some_and(|t| t.contains("TooManyRequests") || t.contains("Throttl"));
+    let by_type =
+        error_type.is_some_and(|t| t.contains("TooManyRequests") || t.contains("Throttl"));
     let by_status = lookup(record, "http.response.status_code")
         .or_else(|| lookup(record, "http.status_code"))
         .and_then(AttributeValue::as_i64)
@@ -205,7 +209,8 @@ fn invocation_of(record: &SpanRecord) -> Option<Invocation> {
                 function_name: invoked,
                 provider: text(record, "faas.invoked_provider"),
                 region: text(record, "faas.invoked_region"),
-                request_id: text(record, "aws.request_id").unwrap_or_else(|| hex::encode(record.span_id)),
+                request_id: text(record, "aws.request_id")
+                    .unwrap_or_else(|| hex::encode(record.span_id)),
                 trace_id: Some(record.trace_id),
                 start_time: record.start_time,
                 end_time: Some(record.start_time),

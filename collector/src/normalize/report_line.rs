@@ -13,11 +13,21 @@ use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, inv
 /// One platform line, parsed.
 #[derive(Debug, Clone, PartialEq)]
 pub enum PlatformLine {
-    Start { request_id: String, version: Option<String> },
-    End { request_id: String },
+    Start {
+        request_id: String,
+        version: Option<String>,
+    },
+    End {
+        request_id: String,
+    },
     Report(Report),
-    InitStart { runtime_version: Option<String> },
-    TimedOut { request_id: Option<String>, seconds: f64 },
+    InitStart {
+        runtime_version: Option<String>,
+    },
+    TimedOut {
+        request_id: Option<String>,
+        seconds: f64,
+    },
 }
 
 /// The fields of a `REPORT` line.
@@ -47,9 +57,19 @@ pub fn unescape(message: &str) -> String {
 /// before a known key, as some copies of the format have).
 fn fields(rest: &str) -> Vec<(String, String)> {
     const KEYS: [&str; 13] = [
-        "RequestId:", "Version:", "Duration:", "Billed Duration:", "Memory Size:",
-        "Max Memory Used:", "Init Duration:", "Status:", "Error Type:", "XRAY TraceId:",
-        "SegmentId:", "Sampled:", "Runtime Version:",
+        "RequestId:",
+        "Version:",
+        "Duration:",
+        "Billed Duration:",
+        "Memory Size:",
+        "Max Memory Used:",
+        "Init Duration:",
+        "Status:",
+        "Error Type:",
+        "XRAY TraceId:",
+        "SegmentId:",
+        "Sampled:",
+        "Runtime Version:",
     ];
     let mut starts: Vec<(usize, &str)> = Vec::new();
     for key in KEYS {
@@ -67,6 +87,17 @@ fn fields(rest: &str) -> Vec<(String, String)> {
         }
     }
     starts.sort();
+    // Drop keys found inside a longer key (`Version:` inside `Runtime Version:`).
+    let mut kept: Vec<(usize, &str)> = Vec::new();
+    for (at, key) in starts {
+        if kept
+            .last()
+            .is_none_or(|(prev, prev_key)| at >= prev + prev_key.len())
+        {
+            kept.push((at, key));
+        }
+    }
+    let starts = kept;
     let mut out = Vec::new();
     for (i, (at, key)) in starts.iter().enumerate() {
         let end = starts.get(i + 1).map_or(rest.len(), |(next, _)| *next);
@@ -77,7 +108,12 @@ fn fields(rest: &str) -> Vec<(String, String)> {
 }
 
 fn number_with_unit(value: &str, unit: &str) -> Option<f64> {
-    value.strip_suffix(unit).unwrap_or(value).trim().parse().ok()
+    value
+        .strip_suffix(unit)
+        .unwrap_or(value)
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Parses one platform line (without a leading timestamp); `None` for any other line.
@@ -121,7 +157,10 @@ pub fn parse_platform_line(line: &str) -> Option<PlatformLine> {
     if let Some(rest) = line.strip_prefix("INIT_START ") {
         let f = fields(rest);
         return Some(PlatformLine::InitStart {
-            runtime_version: f.into_iter().find(|(k, _)| k == "Runtime Version").map(|(_, v)| v),
+            runtime_version: f
+                .into_iter()
+                .find(|(k, _)| k == "Runtime Version")
+                .map(|(_, v)| v),
         });
     }
     if let Some(pos) = line.find("Task timed out after ") {
@@ -136,7 +175,10 @@ pub fn parse_platform_line(line: &str) -> Option<PlatformLine> {
             .rev()
             .find(|w| looks_like_request_id(w))
             .map(String::from);
-        return Some(PlatformLine::TimedOut { request_id, seconds });
+        return Some(PlatformLine::TimedOut {
+            request_id,
+            seconds,
+        });
     }
     None
 }
@@ -209,7 +251,10 @@ impl LambdaLogStream {
         let message = unescape(message);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
             let (inline_time, rest) = split_timestamp(line);
-            let Some(t) = time.or(inline_time).or((self.last_time > 0).then_some(self.last_time)) else {
+            let Some(t) = time
+                .or(inline_time)
+                .or((self.last_time > 0).then_some(self.last_time))
+            else {
                 return false;
             };
             self.last_time = t;
@@ -222,20 +267,35 @@ impl LambdaLogStream {
         let platform = parse_platform_line(line);
         let mut request_id = None;
         match &platform {
-            Some(PlatformLine::Start { request_id: id, version }) => {
+            Some(PlatformLine::Start {
+                request_id: id,
+                version,
+            }) => {
                 self.starts.insert(id.clone(), (time, version.clone()));
                 request_id = Some(id.clone());
             }
             Some(PlatformLine::End { request_id: id }) => request_id = Some(id.clone()),
             Some(PlatformLine::InitStart { .. }) => self.init_seen = true,
-            Some(PlatformLine::TimedOut { request_id: id, seconds }) => {
+            Some(PlatformLine::TimedOut {
+                request_id: id,
+                seconds,
+            }) => {
                 if let Some(id) = id {
                     self.timed_out.insert(id.clone(), *seconds);
                     // The timeout line may come after the REPORT: fix the fragment already made.
-                    if let Some(inv) = self.records.invocations.iter_mut().rev().find(|i| &i.request_id == id) {
+                    if let Some(inv) = self
+                        .records
+                        .invocations
+                        .iter_mut()
+                        .rev()
+                        .find(|i| &i.request_id == id)
+                    {
                         inv.status = inv.status.max(InvocationStatus::Timeout);
-                        inv.error_type.get_or_insert_with(|| "Sandbox.Timedout".into());
-                        inv.error_message.get_or_insert_with(|| format!("Task timed out after {seconds:.2} seconds"));
+                        inv.error_type
+                            .get_or_insert_with(|| "Sandbox.Timedout".into());
+                        inv.error_message.get_or_insert_with(|| {
+                            format!("Task timed out after {seconds:.2} seconds")
+                        });
                     }
                 }
                 request_id = id.clone();
@@ -248,7 +308,8 @@ impl LambdaLogStream {
             None if line.starts_with("XRAY TraceId:") => {
                 // Printed right after the REPORT line of the invocation it belongs to.
                 let trace = fields(line).into_iter().find(|(k, _)| k == "XRAY TraceId");
-                if let (Some((_, xray)), Some(last)) = (trace, self.records.invocations.last_mut()) {
+                if let (Some((_, xray)), Some(last)) = (trace, self.records.invocations.last_mut())
+                {
                     if last.trace_id.is_none() {
                         last.trace_id = xray_trace_id(&xray);
                     }
@@ -258,7 +319,9 @@ impl LambdaLogStream {
             None => {
                 // Runtime log lines: `TIME\tREQUEST_ID\tLEVEL\tmessage`.
                 let mut parts = line.splitn(3, '\t');
-                if let (Some(id), Some(level), Some(message)) = (parts.next(), parts.next(), parts.next()) {
+                if let (Some(id), Some(level), Some(message)) =
+                    (parts.next(), parts.next(), parts.next())
+                {
                     if looks_like_request_id(id) {
                         request_id = Some(id.to_string());
                         if let Some(error) = invoke_error(level, message) {
@@ -313,7 +376,9 @@ impl LambdaLogStream {
             }
             error_message = error_message.or(message);
         }
-        let cold_start = report.init_duration_ms.is_some() || std::mem::take(&mut self.init_seen);
+        // Consume the INIT_START evidence even when the report itself proves the cold start.
+        let init_phase_seen = std::mem::take(&mut self.init_seen);
+        let cold_start = report.init_duration_ms.is_some() || init_phase_seen;
         Invocation {
             function_name: self.function_name.clone(),
             function_version: version,
@@ -362,7 +427,10 @@ pub fn xray_trace_id(xray: &str) -> Option<[u8; 16]> {
     let (Some("1"), Some(epoch), Some(unique)) = (parts.next(), parts.next(), parts.next()) else {
         return None;
     };
-    hex::decode(format!("{epoch}{unique}")).ok()?.try_into().ok()
+    hex::decode(format!("{epoch}{unique}"))
+        .ok()?
+        .try_into()
+        .ok()
 }
 
 #[cfg(test)]
@@ -398,9 +466,20 @@ mod tests {
     fn a_timeout_line_after_the_report_marks_the_invocation() {
         let mut stream = LambdaLogStream::new("f", None, None);
         let id = "7c9567b5-107b-4a6c-8798-0157ac21db52";
-        assert!(stream.push(Some(1_000), &format!("START RequestId: {id} Version: $LATEST\\n")));
-        stream.push(Some(3_000), &format!("REPORT RequestId: {id}\\\\tDuration: 3003.16 ms\\\\tBilled Duration: 3000 ms\\\\t"));
-        stream.push(Some(3_000), &format!("2020-06-09T15:02:26.150Z {id} Task timed out after 3.00 seconds\\n\\n"));
+        assert!(stream.push(
+            Some(1_000),
+            &format!("START RequestId: {id} Version: $LATEST\\n")
+        ));
+        stream.push(
+            Some(3_000),
+            &format!(
+                "REPORT RequestId: {id}\\\\tDuration: 3003.16 ms\\\\tBilled Duration: 3000 ms\\\\t"
+            ),
+        );
+        stream.push(
+            Some(3_000),
+            &format!("2020-06-09T15:02:26.150Z {id} Task timed out after 3.00 seconds\\n\\n"),
+        );
         let records = stream.finish();
         assert_eq!(records.invocations.len(), 1);
         assert_eq!(records.invocations[0].status, InvocationStatus::Timeout);
@@ -412,7 +491,10 @@ mod tests {
     fn an_invoke_error_line_makes_the_invocation_an_error() {
         let mut stream = LambdaLogStream::new("f", None, None);
         let id = "8f507cfc-aaaa-4697-b07a-ac58fc914c95";
-        stream.push(None, &format!("2026-11-23T09:00:00.000Z START RequestId: {id} Version: $LATEST"));
+        stream.push(
+            None,
+            &format!("2026-11-23T09:00:00.000Z START RequestId: {id} Version: $LATEST"),
+        );
         stream.push(None, &format!("2026-11-23T09:00:00.020Z\t{id}\tERROR\tInvoke Error \t{{\"errorType\":\"TypeError\",\"errorMessage\":\"x is undefined\"}}"));
         stream.push(None, &format!("2026-11-23T09:00:00.030Z REPORT RequestId: {id}\tDuration: 30.00 ms\tBilled Duration: 30 ms\t"));
         stream.push(None, "XRAY TraceId: 1-5e61292c-cc1229a4dfbeae1043928548\tSegmentId: 07f5a2d1f6f85e11\tSampled: true");

@@ -20,8 +20,12 @@ pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
 /// The gRPC status a store failure is answered with.
 pub fn status_of(error: StoreError) -> Status {
     match error {
-        StoreError::Overloaded => Status::unavailable("collector overloaded: write queue full, retry later"),
-        e if e.is_retryable() => Status::unavailable(format!("collector could not store the data, retry later: {e}")),
+        StoreError::Overloaded => {
+            Status::unavailable("collector overloaded: write queue full, retry later")
+        }
+        e if e.is_retryable() => Status::unavailable(format!(
+            "collector could not store the data, retry later: {e}"
+        )),
         e => Status::internal(e.to_string()),
     }
 }

@@ -60,7 +60,10 @@ async fn compact_partition(
     let table = partition.table;
     let mut batches = Vec::with_capacity(files.len());
     for file in files {
-        batches.push(decode_parquet(table, objects.get(&file.meta.location).await?)?);
+        batches.push(decode_parquet(
+            table,
+            objects.get(&file.meta.location).await?,
+        )?);
     }
     let merged = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
     let sorted = sort_batch(table, &merged)?;

@@ -67,7 +67,11 @@ pub fn merge_rows(table: Table, batch: RecordBatch) -> Result<RecordBatch, Store
 }
 
 /// Writes the records of segment `id` at `path` to Parquet. The caller deletes the segment after.
-pub async fn flush_segment(objects: &Objects, id: u64, path: &Path) -> Result<FlushOutcome, StoreError> {
+pub async fn flush_segment(
+    objects: &Objects,
+    id: u64,
+    path: &Path,
+) -> Result<FlushOutcome, StoreError> {
     let contents = read_segment(path)?;
     let mut by_table: BTreeMap<Table, Vec<RecordBatch>> = BTreeMap::new();
     for (table, batch) in contents.records {

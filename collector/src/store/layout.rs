@@ -14,10 +14,10 @@
 //! and replaying segment `n` after a crash rewrites `{n}-{n}` under the same name.
 
 use chrono::{DateTime, Utc};
-use object_store::ObjectStore;
-use object_store::ObjectMeta;
-use object_store::path::Path as ObjectPath;
 use futures::TryStreamExt;
+use object_store::ObjectMeta;
+use object_store::ObjectStore;
+use object_store::path::Path as ObjectPath;
 
 use crate::model::{NANOS_PER_HOUR, Table};
 
@@ -206,11 +206,8 @@ mod tests {
         let p = Partition::of(Table::Invocations, ns);
         assert_eq!(p.prefix().as_ref(), "invocations/2026-11-24/13");
         assert!(p.end_ns() > ns && p.end_ns() - NANOS_PER_HOUR <= ns);
-        let (parsed, _) = parse_partition(
-            Table::Invocations,
-            &p.file(SegmentRange::single(3)),
-        )
-        .unwrap();
+        let (parsed, _) =
+            parse_partition(Table::Invocations, &p.file(SegmentRange::single(3))).unwrap();
         assert_eq!(parsed, p);
     }
 

@@ -483,7 +483,10 @@ impl Flusher {
     }
 
     fn compact_if(&self, wanted: impl Fn(&Partition, usize) -> bool) {
-        match self.runtime.block_on(compaction::compact(&self.objects, wanted)) {
+        match self
+            .runtime
+            .block_on(compaction::compact(&self.objects, wanted))
+        {
             Ok(o) if o.partitions > 0 => tracing::debug!(
                 "compacted {} partitions: {} files into {} rows",
                 o.partitions,

@@ -67,7 +67,9 @@ fn writer_properties(table: Table) -> WriterProperties {
         })
         .collect();
     WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(3).expect("valid level"),
+        ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(Some(sorting))
@@ -81,7 +83,8 @@ fn writer_properties(table: Table) -> WriterProperties {
 /// Encodes sorted rows of `table` as a Parquet file in memory.
 pub fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buffer, table.schema(), Some(writer_properties(table)))?;
+    let mut writer =
+        ArrowWriter::try_new(&mut buffer, table.schema(), Some(writer_properties(table)))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
@@ -151,7 +154,10 @@ impl Objects {
     }
 
     /// Deletes objects; ones already gone are fine.
-    pub async fn delete_all(&self, paths: impl IntoIterator<Item = &ObjectPath>) -> Result<(), StoreError> {
+    pub async fn delete_all(
+        &self,
+        paths: impl IntoIterator<Item = &ObjectPath>,
+    ) -> Result<(), StoreError> {
         for path in paths {
             match self.store.delete(path).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}

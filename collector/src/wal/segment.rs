@@ -302,6 +302,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.wal");
         fs::write(&path, b"definitely not a wal segment").unwrap();
-        assert!(matches!(read_segment(&path), Err(WalError::BadHeader { .. })));
+        assert!(matches!(
+            read_segment(&path),
+            Err(WalError::BadHeader { .. })
+        ));
     }
 }
