@@ -25,15 +25,15 @@ fn fragment(id: usize, start: i64, source: Source) -> Invocation {
         end_time: Some(start + id as i64 * 1_000_000 + 20_000_000),
         duration_ms: Some(if report { 19.5 } else { 20.0 }),
         billed_duration_ms: report.then_some(20),
-        init_duration_ms: (report && id % 7 == 0).then_some(150.0),
-        cold_start: report && id % 7 == 0,
+        init_duration_ms: (report && id.is_multiple_of(7)).then_some(150.0),
+        cold_start: report && id.is_multiple_of(7),
         max_memory_used_mb: report.then_some(90),
-        status: if id % 11 == 0 {
+        status: if id.is_multiple_of(11) {
             InvocationStatus::Error
         } else {
             InvocationStatus::Success
         },
-        error_type: (id % 11 == 0 && !report).then(|| "TypeError".into()),
+        error_type: (id.is_multiple_of(11) && !report).then(|| "TypeError".into()),
         sources: Sources::of(source),
         ..Default::default()
     }

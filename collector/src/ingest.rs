@@ -130,10 +130,10 @@ pub fn ingest_bytes(
             path: String::new(),
         });
     }
-    if let Some(text) = text {
-        if looks_like_lambda_text(text) {
-            return Ok(lambda_text(text, function, stream));
-        }
+    if let Some(text) = text
+        && looks_like_lambda_text(text)
+    {
+        return Ok(lambda_text(text, function, stream));
     }
     match ExportTraceServiceRequest::decode(bytes) {
         Ok(request) if !request.resource_spans.is_empty() => Ok(FileIngest {

@@ -183,7 +183,7 @@ mod tests {
 
     #[test]
     fn typed_values_land_in_their_own_field() {
-        let rows = vec![
+        let rows = [
             vec![
                 ("a".to_string(), AttributeValue::Int(7)),
                 ("b".to_string(), AttributeValue::Bool(true)),

@@ -321,12 +321,11 @@ impl LambdaLogStream {
                 let mut parts = line.splitn(3, '\t');
                 if let (Some(id), Some(level), Some(message)) =
                     (parts.next(), parts.next(), parts.next())
+                    && looks_like_request_id(id)
                 {
-                    if looks_like_request_id(id) {
-                        request_id = Some(id.to_string());
-                        if let Some(error) = invoke_error(level, message) {
-                            self.errors.insert(id.to_string(), error);
-                        }
+                    request_id = Some(id.to_string());
+                    if let Some(error) = invoke_error(level, message) {
+                        self.errors.insert(id.to_string(), error);
                     }
                 }
             }
@@ -411,12 +410,12 @@ impl LambdaLogStream {
 
 /// The error a runtime reports in an `ERROR\tInvoke Error \t{"errorType":…}` line.
 fn invoke_error(level: &str, message: &str) -> Option<(Option<String>, Option<String>)> {
-    if level == "ERROR" {
-        if let Some(json) = message.trim_start().strip_prefix("Invoke Error") {
-            let value: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
-            let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
-            return Some((text("errorType"), text("errorMessage")));
-        }
+    if level == "ERROR"
+        && let Some(json) = message.trim_start().strip_prefix("Invoke Error")
+    {
+        let value: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
+        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+        return Some((text("errorType"), text("errorMessage")));
     }
     None
 }

@@ -416,10 +416,10 @@ fn run_wal_writer(
         }
         let due = active.len() >= config.segment_max_bytes
             || (!active.is_empty() && active.opened().elapsed() >= config.flush_interval);
-        if due || !barriers.is_empty() || closing.is_some() {
-            if let Err(e) = rotate(&mut active) {
-                tracing::error!("could not close WAL segment {}: {e}", active.id());
-            }
+        if (due || !barriers.is_empty() || closing.is_some())
+            && let Err(e) = rotate(&mut active)
+        {
+            tracing::error!("could not close WAL segment {}: {e}", active.id());
         }
         for ack in barriers {
             let _ = jobs.send(FlushJob::Barrier {
