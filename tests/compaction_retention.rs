@@ -64,6 +64,17 @@ async fn file_count(data: &std::path::Path) -> usize {
         .len()
 }
 
+async fn write_invocations(store: &Store, invocations: Vec<Invocation>) {
+    store
+        .handle()
+        .write(&Records {
+            invocations,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_merges_files_without_changing_any_query_result() {
     let dir = tempfile::tempdir().unwrap();
@@ -85,14 +96,7 @@ async fn compaction_merges_files_without_changing_any_query_result() {
             .collect(),
     ];
     for invocations in batches {
-        store
-            .handle()
-            .write(&Records {
-                invocations,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        write_invocations(&store, invocations).await;
         store.handle().flush().await.unwrap();
     }
     let files_before = file_count(dir.path()).await;
@@ -130,14 +134,7 @@ async fn retention_deletes_only_partitions_that_ended_before_the_cutoff() {
             .map(|i| fragment(i, old, Source::PlatformReport))
             .chain((50..120).map(|i| fragment(i, recent, Source::PlatformReport)))
             .collect();
-        store
-            .handle()
-            .write(&Records {
-                invocations,
-                ..Default::default()
-            })
-            .await
-            .unwrap();
+        write_invocations(&store, invocations).await;
         store.close().await.unwrap();
     }
     let count = |sql: &'static str| {
