@@ -28,8 +28,18 @@ struct Cli {
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
 
+    /// The format of faasobs' own log on standard error.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, env = "FAASOBS_LOG_FORMAT")]
+    log_format: LogFormat,
+
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
 }
 
 #[derive(Debug, Subcommand)]
@@ -37,10 +47,11 @@ enum Command {
     /// Generate the sample workload, send it through the OpenTelemetry SDK to a collector on
     /// loopback, store it, and print the summary report.
     Demo(commands::demo::DemoConfig),
-    /// Receive OTLP over gRPC and store it until interrupted (Ctrl-C).
+    /// Receive OTLP (gRPC and HTTP), Lambda and CloudWatch logs and store them until interrupted
+    /// (Ctrl-C or SIGTERM).
     Collect(commands::collect::CollectConfig),
-    /// Import files (OTLP protobuf/JSON, Lambda text logs, CloudWatch payloads); with no files,
-    /// the built-in sample workload.
+    /// Import files (OTLP protobuf/JSON, Lambda text and JSON logs, CloudWatch payloads and
+    /// exports, Powertools logs); with no files, the built-in sample workload.
     Ingest(commands::ingest::IngestConfig),
     /// Run one read-only SQL query over the invocations, spans and logs tables.
     Query(commands::query::QueryConfig),
@@ -52,7 +63,7 @@ enum Command {
     Gen(commands::generate::GenConfig),
 }
 
-fn init_logging(verbose: u8) {
+fn init_logging(verbose: u8, format: LogFormat) {
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -60,16 +71,19 @@ fn init_logging(verbose: u8) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose);
+    init_logging(cli.verbose, cli.log_format);
     let result = match cli.command {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,

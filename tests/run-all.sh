@@ -3,9 +3,10 @@
 # packages in tests/requirements.txt), then the whole cargo test suite against it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ ! -x .venv/bin/python ] || ! .venv/bin/python -c 'import duckdb' 2>/dev/null; then
+if [ ! -x .venv/bin/python ] || ! cmp -s tests/requirements.txt .venv/requirements.txt; then
   python3 -m venv .venv
   .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
+  cp tests/requirements.txt .venv/requirements.txt
 fi
 export FAASOBS_PYTHON="$PWD/.venv/bin/python"
 # Dependencies (DataFusion above all) take long to build: keep them in a cache outside the clone.

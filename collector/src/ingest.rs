@@ -1,31 +1,45 @@
 //! Offline import: reading input files, detecting each one's format, and normalizing it.
 //!
 //! Formats recognized, by content (not by file name):
-//! - OTLP trace export requests as protobuf (`ExportTraceServiceRequest`), or as OTLP JSON: one
-//!   request per file, or one per line (as the OpenTelemetry Collector's file exporter writes);
-//! - CloudWatch Logs subscription payloads, decoded or in the `{"awslogs":{"data":…}}` envelope;
+//! - OTLP trace or logs export requests as protobuf, or as OTLP JSON: one request per file, or
+//!   one per line (as the OpenTelemetry Collector's file exporter writes);
+//! - CloudWatch Logs subscription payloads, decoded or in the `{"awslogs":{"data":…}}` envelope,
+//!   and CloudWatch exports (`aws logs filter-log-events` / `get-log-events` output, `{"events":[…]}`);
 //! - Lambda text logs: `START`/`END`/`REPORT`/`INIT_START` and function log lines, each starting
 //!   with an RFC 3339 timestamp, as CloudWatch exports them. A text file is one log stream: the
-//!   function is named by the file's folder (`…/FUNCTION/STREAM.log`) unless given explicitly.
+//!   function is named by the file's folder (`…/FUNCTION/STREAM.log`) unless given explicitly;
+//! - Lambda JSON records, as a JSON array or one per line: the JSON log format and Telemetry/Logs
+//!   API events (`platform.report`, …), and structured function logs such as Powertools' (v1
+//!   `lambda_function_*` and v2 `function_*` keys).
 
 use std::path::Path;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
+use serde::Deserialize;
+use serde_json::Value;
 
 use crate::model::Records;
-use crate::normalize::NormalizeError;
 use crate::normalize::cloudwatch::normalize_subscription;
+use crate::normalize::lambda_json::{LambdaJson, classify, is_lambda_json};
+use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::normalize_traces;
 use crate::normalize::report_line::LambdaLogStream;
+use crate::normalize::{NormalizeError, Normalized};
 
 /// The formats `faasobs ingest` reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum InputFormat {
     OtlpTracesProtobuf,
     OtlpTracesJson,
+    OtlpLogsProtobuf,
+    OtlpLogsJson,
     CloudWatchSubscription,
+    CloudWatchExport,
     LambdaText,
+    LambdaJson,
+    Powertools,
 }
 
 impl InputFormat {
@@ -33,8 +47,13 @@ impl InputFormat {
         match self {
             InputFormat::OtlpTracesProtobuf => "OTLP traces (protobuf)",
             InputFormat::OtlpTracesJson => "OTLP traces (JSON)",
+            InputFormat::OtlpLogsProtobuf => "OTLP logs (protobuf)",
+            InputFormat::OtlpLogsJson => "OTLP logs (JSON)",
             InputFormat::CloudWatchSubscription => "CloudWatch Logs subscription",
+            InputFormat::CloudWatchExport => "CloudWatch Logs export",
             InputFormat::LambdaText => "Lambda text log",
+            InputFormat::LambdaJson => "Lambda JSON log / Telemetry API",
+            InputFormat::Powertools => "Powertools JSON log",
         }
     }
 }
@@ -70,7 +89,7 @@ pub enum IngestError {
         source: NormalizeError,
     },
     #[error(
-        "{path}: not a format faasobs reads (OTLP traces as protobuf or JSON, CloudWatch Logs subscription JSON, or Lambda text logs)"
+        "{path}: not a format faasobs reads (OTLP traces or logs as protobuf or JSON, CloudWatch Logs subscription or export JSON, Lambda text or JSON logs, Powertools JSON logs)"
     )]
     UnknownFormat { path: String },
 }
@@ -106,7 +125,8 @@ fn invalid(source: NormalizeError) -> IngestError {
     }
 }
 
-/// Detects the format of `bytes` and normalizes them.
+/// Detects the format of `bytes` and normalizes them. `function` names the function of a log
+/// that does not name it itself; `stream` is the log stream (execution environment) it came from.
 pub fn ingest_bytes(
     bytes: &[u8],
     function: Option<&str>,
@@ -114,47 +134,155 @@ pub fn ingest_bytes(
 ) -> Result<FileIngest, IngestError> {
     let text = std::str::from_utf8(bytes).ok();
     let trimmed = text.map(str::trim_start).unwrap_or("");
-    if trimmed.starts_with('{') {
-        let head = &trimmed[..trimmed.len().min(4096)];
-        if head.contains("\"resourceSpans\"") {
-            return otlp_json_traces(trimmed);
+    if trimmed.starts_with('{') || trimmed.starts_with('[') {
+        if let Some(found) = json_input(trimmed, function, stream.clone())? {
+            return Ok(found);
         }
-        if head.contains("\"awslogs\"") || head.contains("\"logEvents\"") {
-            return Ok(FileIngest {
-                format: InputFormat::CloudWatchSubscription,
-                records: normalize_subscription(trimmed.as_bytes()).map_err(invalid)?,
-                rejected: Vec::new(),
-            });
-        }
-        return Err(IngestError::UnknownFormat {
-            path: String::new(),
-        });
+        return Err(unknown());
     }
     if let Some(text) = text
         && looks_like_lambda_text(text)
     {
         return Ok(lambda_text(text, function, stream));
     }
-    match ExportTraceServiceRequest::decode(bytes) {
-        Ok(request) if !request.resource_spans.is_empty() => Ok(FileIngest {
-            format: InputFormat::OtlpTracesProtobuf,
-            records: normalize_traces(&request).map_err(invalid)?,
-            rejected: Vec::new(),
-        }),
-        _ => Err(IngestError::UnknownFormat {
-            path: String::new(),
-        }),
+    if let Ok(request) = ExportTraceServiceRequest::decode(bytes)
+        && !request.resource_spans.is_empty()
+    {
+        return Ok(from_normalized(
+            InputFormat::OtlpTracesProtobuf,
+            normalize_traces(&request),
+        ));
+    }
+    if let Ok(request) = ExportLogsServiceRequest::decode(bytes)
+        && !request.resource_logs.is_empty()
+    {
+        return Ok(from_normalized(
+            InputFormat::OtlpLogsProtobuf,
+            normalize_logs(&request),
+        ));
+    }
+    Err(unknown())
+}
+
+fn unknown() -> IngestError {
+    IngestError::UnknownFormat {
+        path: String::new(),
     }
 }
 
-fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
+/// A whole-request result: records that could not be read are reported on line 0 (the file).
+fn from_normalized(format: InputFormat, normalized: Normalized) -> FileIngest {
+    let rejected = match normalized.rejected {
+        0 => Vec::new(),
+        n => vec![Rejection {
+            line: 0,
+            reason: format!(
+                "{n} records rejected, the first because {}",
+                normalized.first_error.unwrap_or_default()
+            ),
+        }],
+    };
+    FileIngest {
+        format,
+        records: normalized.records,
+        rejected,
+    }
+}
+
+fn json_input(
+    text: &str,
+    function: Option<&str>,
+    stream: Option<String>,
+) -> Result<Option<FileIngest>, IngestError> {
+    let head = &text[..text.floor_char_boundary(4096)];
+    if text.starts_with('{') {
+        if head.contains("\"resourceSpans\"") {
+            return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
+                serde_json::from_str::<ExportTraceServiceRequest>(line)
+                    .map(|r| normalize_traces(&r))
+            })
+            .map(Some);
+        }
+        if head.contains("\"resourceLogs\"") {
+            return otlp_json(text, InputFormat::OtlpLogsJson, |line| {
+                serde_json::from_str::<ExportLogsServiceRequest>(line).map(|r| normalize_logs(&r))
+            })
+            .map(Some);
+        }
+        if head.contains("\"awslogs\"") || head.contains("\"logEvents\"") {
+            return Ok(Some(FileIngest {
+                format: InputFormat::CloudWatchSubscription,
+                records: normalize_subscription(text.as_bytes()).map_err(invalid)?,
+                rejected: Vec::new(),
+            }));
+        }
+        if head.contains("\"events\"")
+            && let Ok(export) = serde_json::from_str::<CloudWatchExport>(text)
+        {
+            return Ok(Some(cloudwatch_export(export, function, stream)));
+        }
+    }
+    // Lambda JSON records: one JSON array, or one object per line.
+    let values: Vec<(usize, Result<Value, String>)> = match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => items.into_iter().map(|v| (0, Ok(v))).collect(),
+        Ok(one @ Value::Object(_)) => vec![(1, Ok(one))],
+        Ok(_) => return Ok(None),
+        Err(_) => text
+            .lines()
+            .enumerate()
+            .filter(|(_, l)| !l.trim().is_empty())
+            .map(|(i, l)| {
+                (
+                    i + 1,
+                    serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
+                )
+            })
+            .collect(),
+    };
+    let Some(first) = values.iter().find_map(|(_, v)| v.as_ref().ok()) else {
+        return Ok(None);
+    };
+    if !is_lambda_json(first) {
+        return Ok(None);
+    }
+    let format = match classify(first) {
+        Some(LambdaJson::Log(log)) if log.context.is_some() => InputFormat::Powertools,
+        _ => InputFormat::LambdaJson,
+    };
+    let mut reader = LambdaLogStream::new(function, stream, None);
+    let mut rejected = Vec::new();
+    for (line, value) in values {
+        match value {
+            Ok(value) if value.is_object() => {
+                if !reader.push_value(None, &value) {
+                    rejected.push(Rejection {
+                        line,
+                        reason: "no time on this record or any record before it".into(),
+                    });
+                }
+            }
+            Ok(_) => rejected.push(Rejection {
+                line,
+                reason: "not a JSON object".into(),
+            }),
+            Err(reason) => rejected.push(Rejection { line, reason }),
+        }
+    }
+    Ok(Some(FileIngest {
+        format,
+        records: reader.finish(),
+        rejected,
+    }))
+}
+
+fn otlp_json(
+    text: &str,
+    format: InputFormat,
+    parse: impl Fn(&str) -> Result<Normalized, serde_json::Error>,
+) -> Result<FileIngest, IngestError> {
     // One request per file, or one per line.
-    if let Ok(request) = serde_json::from_str::<ExportTraceServiceRequest>(text) {
-        return Ok(FileIngest {
-            format: InputFormat::OtlpTracesJson,
-            records: normalize_traces(&request).map_err(invalid)?,
-            rejected: Vec::new(),
-        });
+    if let Ok(normalized) = parse(text) {
+        return Ok(from_normalized(format, normalized));
     }
     let mut records = Records::default();
     let mut rejected = Vec::new();
@@ -164,17 +292,24 @@ fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
     {
-        let parsed = serde_json::from_str::<ExportTraceServiceRequest>(line)
-            .map_err(NormalizeError::from)
-            .and_then(|r| normalize_traces(&r));
-        match parsed {
-            Ok(r) => {
+        match parse(line) {
+            Ok(normalized) => {
                 any = true;
-                records.append(r);
+                if normalized.rejected > 0 {
+                    rejected.push(Rejection {
+                        line: i + 1,
+                        reason: format!(
+                            "{} records rejected, the first because {}",
+                            normalized.rejected,
+                            normalized.first_error.unwrap_or_default()
+                        ),
+                    });
+                }
+                records.append(normalized.records);
             }
             Err(e) => rejected.push(Rejection {
                 line: i + 1,
-                reason: e.to_string(),
+                reason: NormalizeError::from(e).to_string(),
             }),
         }
     }
@@ -188,10 +323,51 @@ fn otlp_json_traces(text: &str) -> Result<FileIngest, IngestError> {
         }));
     }
     Ok(FileIngest {
-        format: InputFormat::OtlpTracesJson,
+        format,
         records,
         rejected,
     })
+}
+
+/// The output of `aws logs filter-log-events` or `get-log-events`.
+#[derive(Deserialize)]
+struct CloudWatchExport {
+    events: Vec<ExportedEvent>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ExportedEvent {
+    #[serde(default)]
+    log_stream_name: Option<String>,
+    timestamp: i64,
+    message: String,
+}
+
+fn cloudwatch_export(
+    export: CloudWatchExport,
+    function: Option<&str>,
+    stream: Option<String>,
+) -> FileIngest {
+    // Events of several streams may interleave: read each stream on its own, in order.
+    let mut streams: std::collections::BTreeMap<Option<String>, LambdaLogStream> =
+        Default::default();
+    for event in &export.events {
+        let name = event.log_stream_name.clone().or(stream.clone());
+        streams
+            .entry(name.clone())
+            .or_insert_with(|| LambdaLogStream::new(function, name, None))
+            .push(Some(event.timestamp.saturating_mul(1_000_000)), &event.message);
+    }
+    let mut records = Records::default();
+    for reader in streams.into_values() {
+        records.append(reader.finish());
+    }
+    FileIngest {
+        format: InputFormat::CloudWatchExport,
+        records,
+        rejected: Vec::new(),
+    }
 }
 
 fn looks_like_lambda_text(text: &str) -> bool {
@@ -202,6 +378,7 @@ fn looks_like_lambda_text(text: &str) -> bool {
             "END RequestId:",
             "REPORT RequestId:",
             "INIT_START ",
+            "INIT_REPORT ",
         ]
         .iter()
         .any(|p| rest.trim_start().starts_with(p))
@@ -209,7 +386,7 @@ fn looks_like_lambda_text(text: &str) -> bool {
 }
 
 fn lambda_text(text: &str, function: Option<&str>, stream: Option<String>) -> FileIngest {
-    let mut reader = LambdaLogStream::new(function.unwrap_or("unknown"), stream, None);
+    let mut reader = LambdaLogStream::new(function, stream, None);
     let mut rejected = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {

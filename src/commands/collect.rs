@@ -1,18 +1,44 @@
-//! `faasobs collect`: the long-running receiver.
+//! `faasobs collect`: the long-running receiver (OTLP/gRPC, OTLP/HTTP, Lambda and CloudWatch logs).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context;
-use faasobs_collector::receiver::otlp_grpc;
+use faasobs_collector::receiver::tls::TlsFiles;
+use faasobs_collector::receiver::{Intake, ReceiverConfig, http, otlp_grpc};
 use faasobs_collector::store::{Store, StoreConfig};
+use tokio::sync::watch;
 
 #[derive(Debug, clap::Args)]
 pub struct CollectConfig {
     /// Address of the OTLP/gRPC receiver (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:4317", env = "FAASOBS_GRPC_ADDR")]
     pub grpc_addr: SocketAddr,
+    /// Address of the HTTP receiver: OTLP/HTTP, Lambda logs, CloudWatch, /healthz and /metrics.
+    #[arg(long, default_value = "127.0.0.1:4318", env = "FAASOBS_HTTP_ADDR")]
+    pub http_addr: SocketAddr,
+    /// Require `Authorization: Bearer TOKEN` on every request (except GET /healthz).
+    #[arg(long, env = "FAASOBS_AUTH_TOKEN", hide_env_values = true)]
+    pub auth_token: Option<String>,
+    /// Serve both receivers over TLS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key", env = "FAASOBS_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert", env = "FAASOBS_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// The largest request accepted as sent (compressed, if it is), e.g. 4MiB.
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub max_request_size: usize,
+    /// The largest request accepted once decompressed; a gzip bomb is refused at this size.
+    #[arg(long, default_value = "32MiB", value_parser = parse_size)]
+    pub max_decompressed_size: usize,
+    /// Requests decoded and stored at once; more are told to retry (gRPC UNAVAILABLE, HTTP 503).
+    #[arg(long, default_value_t = 64)]
+    pub max_in_flight: usize,
+    /// Writes that may wait for the WAL before senders are told to retry.
+    #[arg(long, default_value_t = 256)]
+    pub queue_depth: usize,
     /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
     #[arg(long, value_parser = super::parse_duration, env = "FAASOBS_RETENTION")]
     pub retention: Option<Duration>,
@@ -21,10 +47,36 @@ pub struct CollectConfig {
     pub flush_interval: Duration,
 }
 
+/// Parses sizes such as `4MiB`, `512KiB`, `1GB` or a plain byte count.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let number: usize = number
+        .parse()
+        .map_err(|_| format!("{text:?} is not a size (e.g. 4MiB, 512KiB, 1048576)"))?;
+    let factor: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" => 1_000,
+        "kib" => 1 << 10,
+        "m" | "mb" => 1_000_000,
+        "mib" => 1 << 20,
+        "g" | "gb" => 1_000_000_000,
+        "gib" => 1 << 30,
+        other => return Err(format!("unknown size unit {other:?} (use B, KiB, MiB, GiB)")),
+    };
+    number
+        .checked_mul(factor)
+        .ok_or_else(|| format!("{text:?} is too large"))
+}
+
 pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
     let mut store_config = StoreConfig::new(data);
     store_config.retention = config.retention;
     store_config.flush_interval = config.flush_interval;
+    store_config.queue_depth = config.queue_depth;
     let store = Store::open(store_config)
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
@@ -36,22 +88,89 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
             recovery.rows_replayed
         );
     }
-    let listener = tokio::net::TcpListener::bind(config.grpc_addr)
+    let tls = match (&config.tls_cert, &config.tls_key) {
+        (Some(cert), Some(key)) => Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        }),
+        _ => None,
+    };
+    let intake = Intake::new(
+        store.handle(),
+        ReceiverConfig {
+            max_request_bytes: config.max_request_size,
+            max_decompressed_bytes: config.max_decompressed_size,
+            max_in_flight: config.max_in_flight,
+            auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
+        },
+    );
+    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
         .await
         .with_context(|| format!("binding the OTLP/gRPC receiver to {}", config.grpc_addr))?;
-    let addr = listener.local_addr()?;
+    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
+        .await
+        .with_context(|| format!("binding the HTTP receiver to {}", config.http_addr))?;
+    let grpc_addr = grpc_listener.local_addr()?;
+    let http_addr = http_listener.local_addr()?;
+    for addr in [grpc_addr, http_addr] {
+        if !addr.ip().is_loopback() {
+            tracing::warn!(
+                "listening on {addr}, which is reachable from other hosts{}",
+                if intake.config().auth_token.is_none() {
+                    "; no --auth-token is set, so anyone who can reach it can write"
+                } else {
+                    ""
+                }
+            );
+        }
+    }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     // The first line on standard output, for scripts and tests that start the collector.
     println!(
-        "listening for OTLP/gRPC on {addr}, storing into {}",
+        "listening for OTLP/gRPC on {grpc_addr} and HTTP on {scheme}://{http_addr}, storing into {}",
         store.data_dir().display()
     );
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-        tracing::info!("shutting down: flushing to Parquet");
+    let (stop, stopped) = watch::channel(false);
+    let wait = |mut stopped: watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|s| *s).await;
     };
-    otlp_grpc::serve(listener, store.handle(), shutdown)
-        .await
+    let grpc = tokio::spawn(otlp_grpc::serve(
+        grpc_listener,
+        intake.clone(),
+        tls.clone(),
+        wait(stopped.clone()),
+    ));
+    let http = tokio::spawn(http::serve(
+        http_listener,
+        intake,
+        tls,
+        wait(stopped.clone()),
+    ));
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate() => {}
+    }
+    tracing::info!("shutting down: finishing requests in progress, then flushing to Parquet");
+    let _ = stop.send(true);
+    grpc.await
+        .context("the OTLP/gRPC task failed")?
         .context("OTLP/gRPC receiver failed")?;
-    store.close().await.context("flushing the store")?;
+    http.await
+        .context("the HTTP task failed")?
+        .context("HTTP receiver failed")?;
+    let report = store.close().await.context("flushing the store")?;
+    tracing::info!("stored {} WAL segments into Parquet", report.segments);
     Ok(())
+}
+
+/// Resolves on SIGTERM (how service managers stop a process); never on other platforms.
+async fn terminate() {
+    #[cfg(unix)]
+    if let Ok(mut signal) =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+    {
+        signal.recv().await;
+        return;
+    }
+    std::future::pending::<()>().await
 }

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use anyhow::Context;
 use faasobs_collector::ingest::ingest_bytes;
-use faasobs_collector::receiver::otlp_grpc;
+use faasobs_collector::receiver::{Intake, ReceiverConfig, otlp_grpc};
 use faasobs_collector::store::{Store, StoreConfig};
 use faasobs_sample_traces::output::lambda_logs;
 use faasobs_sample_traces::replay::replay_otlp;
@@ -32,7 +32,8 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
         .context("binding a loopback port for the collector")?;
     let endpoint = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(otlp_grpc::serve(listener, store.handle(), async {
+    let intake = Intake::new(store.handle(), ReceiverConfig::default());
+    let server = tokio::spawn(otlp_grpc::serve(listener, intake, None, async {
         let _ = stopped.await;
     }));
 

@@ -147,9 +147,25 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
     } else {
         let files = expand(&config.files)?;
-        let count = files.len();
-        for (n, file) in files.iter().enumerate() {
-            let name = file.display().to_string();
+        let total_bytes: u64 = files
+            .iter()
+            .filter_map(|f| std::fs::metadata(f).ok())
+            .map(|m| m.len())
+            .sum();
+        // Drawn on standard error, and only when it is a terminal.
+        let progress = indicatif::ProgressBar::new(total_bytes).with_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+            )
+            .expect("a valid progress template"),
+        );
+        for file in &files {
+            let name = if file.as_os_str() == "-" {
+                "<stdin>".to_string()
+            } else {
+                file.display().to_string()
+            };
+            progress.set_message(name.clone());
             let result = if file.as_os_str() == "-" {
                 let mut bytes = Vec::new();
                 std::io::stdin()
@@ -160,10 +176,9 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 ingest_file(file, config.function.as_deref())
             };
             tally.take(&name, result, &handle).await?;
-            if count > 20 && (n + 1) % 50 == 0 {
-                eprintln!("{}/{count} files read", n + 1);
-            }
+            progress.inc(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
         }
+        progress.finish_and_clear();
     }
     drop(handle);
     store.close().await.context("flushing the store")?;
@@ -178,6 +193,9 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         println!("{} lines rejected:", tally.rejected.len());
         for r in tally.rejected.iter().take(50) {
             println!("  {r}");
+        }
+        if tally.rejected.len() > 50 {
+            println!("  ... and {} more", tally.rejected.len() - 50);
         }
     }
     if !tally.failed.is_empty() {

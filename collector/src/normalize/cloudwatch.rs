@@ -74,7 +74,7 @@ pub fn normalize_subscription(json: &[u8]) -> Result<Records, NormalizeError> {
     }
     let region = None;
     let mut stream = LambdaLogStream::new(
-        function_of_log_group(&payload.log_group),
+        Some(function_of_log_group(&payload.log_group)),
         Some(payload.log_stream.clone()),
         region,
     );

@@ -13,17 +13,18 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
-use super::NormalizeError;
+use super::{NormalizeError, Normalized};
 use super::otlp_common::{attributes_of, fixed_id, optional_id};
 use crate::model::attributes::find;
 use crate::model::{
-    AttributeValue, Attributes, Invocation, InvocationStatus, Records, Source, SpanEvent,
+    AttributeValue, Attributes, Invocation, InvocationStatus, Source, SpanEvent,
     SpanRecord, invocation::Sources,
 };
 
-/// Normalizes one OTLP trace export request.
-pub fn normalize_traces(request: &ExportTraceServiceRequest) -> Result<Records, NormalizeError> {
-    let mut records = Records::default();
+/// Normalizes one OTLP trace export request. A span that cannot be read (an id of the wrong
+/// width, a time out of range) is counted as rejected; the others are kept.
+pub fn normalize_traces(request: &ExportTraceServiceRequest) -> Normalized {
+    let mut out = Normalized::default();
     for resource_spans in &request.resource_spans {
         let resource = resource_spans
             .resource
@@ -37,15 +38,19 @@ pub fn normalize_traces(request: &ExportTraceServiceRequest) -> Result<Records, 
                 .map(|s| s.name.clone())
                 .filter(|n| !n.is_empty());
             for span in &scope_spans.spans {
-                let record = span_record(span, &resource, scope_name.clone())?;
-                if let Some(invocation) = invocation_of(&record) {
-                    records.invocations.push(invocation);
+                match span_record(span, &resource, scope_name.clone()) {
+                    Ok(record) => {
+                        if let Some(invocation) = invocation_of(&record) {
+                            out.records.invocations.push(invocation);
+                        }
+                        out.records.spans.push(record);
+                    }
+                    Err(e) => out.reject(e),
                 }
-                records.spans.push(record);
             }
         }
     }
-    Ok(records)
+    out
 }
 
 fn kind_name(kind: i32) -> &'static str {

@@ -5,8 +5,16 @@
 //! yields `invocations` fragments (from `REPORT`, completed by `START` and the timeout line) and a
 //! `logs` row per line. Fields may be separated by tabs or spaces, and the tabs and newlines inside
 //! a message may arrive escaped (`\t`, `\n`) or even escaped twice, as some forwarders deliver them.
+//!
+//! The same stream reads the JSON shapes of [`lambda_json`](super::lambda_json): lines of the JSON
+//! log format, Telemetry/Logs API events and Powertools' structured logs, so a log stream that
+//! mixes them yields one fragment per source and invocation.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+
+use serde_json::Value;
+
+use super::lambda_json::{FunctionLog, LambdaJson, PlatformEvent, classify};
 
 use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, invocation::Sources};
 
@@ -23,6 +31,11 @@ pub enum PlatformLine {
     Report(Report),
     InitStart {
         runtime_version: Option<String>,
+    },
+    /// `INIT_REPORT`: printed when the init phase ended abnormally (or under SnapStart).
+    InitReport {
+        status: Option<String>,
+        error_type: Option<String>,
     },
     TimedOut {
         request_id: Option<String>,
@@ -56,7 +69,8 @@ pub fn unescape(message: &str) -> String {
 /// Splits `Key: value` fields separated by tabs (or by two or more spaces, or by a single space
 /// before a known key, as some copies of the format have).
 fn fields(rest: &str) -> Vec<(String, String)> {
-    const KEYS: [&str; 13] = [
+    const KEYS: [&str; 14] = [
+        "Phase:",
         "RequestId:",
         "Version:",
         "Duration:",
@@ -163,6 +177,14 @@ pub fn parse_platform_line(line: &str) -> Option<PlatformLine> {
                 .map(|(_, v)| v),
         });
     }
+    if let Some(rest) = line.strip_prefix("INIT_REPORT ") {
+        let f = fields(rest);
+        let get = |k: &str| f.iter().find(|(key, _)| key == k).map(|(_, v)| v.clone());
+        return Some(PlatformLine::InitReport {
+            status: get("Status"),
+            error_type: get("Error Type"),
+        });
+    }
     if let Some(pos) = line.find("Task timed out after ") {
         let seconds = line[pos + "Task timed out after ".len()..]
             .trim_end_matches('.')
@@ -217,50 +239,248 @@ pub fn function_of_log_group(log_group: &str) -> &str {
 
 /// Reads the lines of one Lambda log stream, in order.
 pub struct LambdaLogStream {
-    function_name: String,
+    function_name: Option<String>,
     instance_id: Option<String>,
     region: Option<String>,
     starts: HashMap<String, (i64, Option<String>)>,
     timed_out: HashMap<String, f64>,
     errors: HashMap<String, (Option<String>, Option<String>)>,
+    /// Request ids a structured log already made a fragment for.
+    logged: HashSet<String>,
     init_seen: bool,
+    /// The status and error type of an init phase that failed, for the invocation it belongs to.
+    init_failure: Option<Option<String>>,
     last_time: i64,
     records: Records,
 }
 
 impl LambdaLogStream {
-    /// A stream of `function_name`; `instance_id` is the log stream name when known.
-    pub fn new(function_name: &str, instance_id: Option<String>, region: Option<String>) -> Self {
+    /// A stream of `function_name` (when known: a platform event or a structured log may name it
+    /// later); `instance_id` is the log stream name when known.
+    pub fn new(
+        function_name: Option<&str>,
+        instance_id: Option<String>,
+        region: Option<String>,
+    ) -> Self {
         LambdaLogStream {
-            function_name: function_name.to_string(),
+            function_name: function_name.map(String::from),
             instance_id,
             region,
             starts: HashMap::new(),
             timed_out: HashMap::new(),
             errors: HashMap::new(),
+            logged: HashSet::new(),
             init_seen: false,
+            init_failure: None,
             last_time: 0,
             records: Records::default(),
         }
+    }
+
+    fn function_name(&self) -> String {
+        self.function_name
+            .clone()
+            .unwrap_or_else(|| "unknown".to_string())
+    }
+
+    fn time_or_last(&mut self, time: Option<i64>) -> Option<i64> {
+        let t = time.or((self.last_time > 0).then_some(self.last_time))?;
+        self.last_time = t;
+        Some(t)
     }
 
     /// Reads one message. `time` is the event's timestamp when the transport gives one (CloudWatch
     /// does); otherwise a leading timestamp in the line is used, else the previous line's time.
     /// Returns false when the line has no time at all (nothing can be stored for it).
     pub fn push(&mut self, time: Option<i64>, message: &str) -> bool {
+        let trimmed = message.trim();
+        if trimmed.starts_with('{')
+            && let Ok(value) = serde_json::from_str::<Value>(trimmed)
+        {
+            return self.push_json(time, &value, trimmed);
+        }
         let message = unescape(message);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
             let (inline_time, rest) = split_timestamp(line);
-            let Some(t) = time
-                .or(inline_time)
-                .or((self.last_time > 0).then_some(self.last_time))
-            else {
+            let Some(t) = self.time_or_last(time.or(inline_time)) else {
                 return false;
             };
-            self.last_time = t;
-            self.push_line(t, rest);
+            let rest = rest.trim();
+            if rest.starts_with('{')
+                && let Ok(value) = serde_json::from_str::<Value>(rest)
+            {
+                self.push_json(Some(t), &value, rest);
+            } else {
+                self.push_line(t, rest);
+            }
         }
         true
+    }
+
+    /// Reads one JSON record: a platform event (Telemetry API, Logs API, JSON log format), a
+    /// `function` event, or a structured function log. `time` is the transport's timestamp, used
+    /// when the record has none. Returns false when no time is known for it.
+    pub fn push_value(&mut self, time: Option<i64>, value: &Value) -> bool {
+        self.push_json(time, value, &value.to_string())
+    }
+
+    fn push_json(&mut self, time: Option<i64>, value: &Value, raw: &str) -> bool {
+        match classify(value) {
+            Some(LambdaJson::Platform {
+                time: own,
+                kind,
+                event,
+            }) => {
+                let Some(t) = self.time_or_last(own.or(time)) else {
+                    return false;
+                };
+                self.push_platform_event(t, &kind, event, raw);
+                true
+            }
+            Some(LambdaJson::FunctionEvent { time: own, record }) => match record {
+                Value::String(line) => self.push(own.or(time), &line),
+                other => self.push_json(own.or(time), &other, &other.to_string()),
+            },
+            Some(LambdaJson::Log(log)) => {
+                let Some(t) = self.time_or_last(log.time.or(time)) else {
+                    return false;
+                };
+                self.push_function_log(t, log, raw);
+                true
+            }
+            None => {
+                let Some(t) = self.time_or_last(time) else {
+                    return false;
+                };
+                self.push_line(t, raw);
+                true
+            }
+        }
+    }
+
+    fn push_platform_event(&mut self, time: i64, kind: &str, event: PlatformEvent, raw: &str) {
+        let request_id = match event {
+            PlatformEvent::Start {
+                request_id,
+                version,
+            } => {
+                self.starts.insert(request_id.clone(), (time, version));
+                Some(request_id)
+            }
+            PlatformEvent::Done {
+                request_id,
+                status,
+                error_type,
+            } => {
+                if let Some(status) = status.filter(|s| s != "success") {
+                    let message = Some(format!("runtime finished with status {status}"));
+                    self.errors
+                        .entry(request_id.clone())
+                        .or_insert((error_type, message));
+                }
+                Some(request_id)
+            }
+            PlatformEvent::Report(report) => {
+                let fragment = self.fragment(time, &report);
+                self.records.invocations.push(fragment);
+                Some(report.request_id)
+            }
+            PlatformEvent::InitStart {
+                function_name,
+                ..
+            } => {
+                self.init_seen = true;
+                if self.function_name.is_none() {
+                    self.function_name = function_name;
+                }
+                None
+            }
+            PlatformEvent::InitReport { status, error_type } => {
+                if status.as_deref().is_some_and(|s| s != "success") {
+                    self.init_failure = Some(error_type);
+                }
+                self.init_seen = true;
+                None
+            }
+            PlatformEvent::Other => None,
+        };
+        self.push_log(LogRecord {
+            severity_text: None,
+            body: Some(raw.to_string()),
+            request_id,
+            source: "lambda_json",
+            attributes: vec![(
+                "lambda.event_type".to_string(),
+                crate::model::AttributeValue::String(kind.to_string()),
+            )],
+            ..self.log_at(time)
+        });
+    }
+
+    fn push_function_log(&mut self, time: i64, log: FunctionLog, raw: &str) {
+        if let (Some(request_id), Some(context)) = (&log.request_id, &log.context)
+            && self.logged.insert(request_id.clone())
+        {
+            let function_name = context
+                .function_name
+                .clone()
+                .unwrap_or_else(|| self.function_name());
+            self.records.invocations.push(Invocation {
+                function_name,
+                provider: Some("aws".into()),
+                region: context.region.clone().or(self.region.clone()),
+                account_id: context.account_id.clone(),
+                memory_size_mb: context.memory_size_mb,
+                request_id: request_id.clone(),
+                trace_id: context.trace_id,
+                instance_id: self.instance_id.clone(),
+                start_time: time,
+                cold_start: context.cold_start.unwrap_or(false),
+                sources: Sources::of(Source::FunctionLog),
+                ..Default::default()
+            });
+        }
+        let function_name = log
+            .context
+            .as_ref()
+            .and_then(|c| c.function_name.clone())
+            .or(self.function_name.clone());
+        let body = log.message.clone().or_else(|| Some(raw.to_string()));
+        self.push_log(LogRecord {
+            severity_text: log.level,
+            body,
+            function_name: function_name.or(Some(self.function_name())),
+            request_id: log.request_id,
+            source: if log.context.is_some() {
+                "powertools"
+            } else {
+                "lambda_json"
+            },
+            attributes: log.attributes,
+            ..self.log_at(time)
+        });
+    }
+
+    fn log_at(&self, time: i64) -> LogRecord {
+        LogRecord {
+            time,
+            observed_time: None,
+            trace_id: None,
+            span_id: None,
+            severity_number: None,
+            severity_text: None,
+            body: None,
+            service_name: None,
+            function_name: Some(self.function_name()),
+            request_id: None,
+            source: "lambda_text",
+            attributes: Vec::new(),
+            resource_attributes: Vec::new(),
+        }
+    }
+
+    fn push_log(&mut self, record: LogRecord) {
+        self.records.logs.push(record);
     }
 
     fn push_line(&mut self, time: i64, line: &str) {
@@ -276,6 +496,12 @@ impl LambdaLogStream {
             }
             Some(PlatformLine::End { request_id: id }) => request_id = Some(id.clone()),
             Some(PlatformLine::InitStart { .. }) => self.init_seen = true,
+            Some(PlatformLine::InitReport { status, error_type }) => {
+                self.init_seen = true;
+                if status.as_deref().is_some_and(|s| s != "success") {
+                    self.init_failure = Some(error_type.clone());
+                }
+            }
             Some(PlatformLine::TimedOut {
                 request_id: id,
                 seconds,
@@ -288,7 +514,7 @@ impl LambdaLogStream {
                         .invocations
                         .iter_mut()
                         .rev()
-                        .find(|i| &i.request_id == id)
+                        .find(|i| &i.request_id == id && i.sources.contains(Source::PlatformReport))
                     {
                         inv.status = inv.status.max(InvocationStatus::Timeout);
                         inv.error_type
@@ -308,8 +534,14 @@ impl LambdaLogStream {
             None if line.starts_with("XRAY TraceId:") => {
                 // Printed right after the REPORT line of the invocation it belongs to.
                 let trace = fields(line).into_iter().find(|(k, _)| k == "XRAY TraceId");
-                if let (Some((_, xray)), Some(last)) = (trace, self.records.invocations.last_mut())
-                {
+                if let (Some((_, xray)), Some(last)) = (
+                    trace,
+                    self.records
+                        .invocations
+                        .iter_mut()
+                        .rev()
+                        .find(|i| i.sources.contains(Source::PlatformReport)),
+                ) {
                     if last.trace_id.is_none() {
                         last.trace_id = xray_trace_id(&xray);
                     }
@@ -338,20 +570,11 @@ impl LambdaLogStream {
                 .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(l))
                 .map(String::from),
         };
-        self.records.logs.push(LogRecord {
-            time,
-            observed_time: None,
-            trace_id: None,
-            span_id: None,
-            severity_number: None,
+        self.push_log(LogRecord {
             severity_text: severity,
             body: Some(line.to_string()),
-            service_name: None,
-            function_name: Some(self.function_name.clone()),
             request_id,
-            source: "lambda_text",
-            attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            ..self.log_at(time)
         });
     }
 
@@ -375,11 +598,17 @@ impl LambdaLogStream {
             }
             error_message = error_message.or(message);
         }
+        if let Some(init_error_type) = self.init_failure.take() {
+            status = status.max(InvocationStatus::InitError);
+            if error_type.is_none() {
+                error_type = init_error_type.or(Some("Runtime.InitError".into()));
+            }
+        }
         // Consume the INIT_START evidence even when the report itself proves the cold start.
         let init_phase_seen = std::mem::take(&mut self.init_seen);
         let cold_start = report.init_duration_ms.is_some() || init_phase_seen;
         Invocation {
-            function_name: self.function_name.clone(),
+            function_name: self.function_name(),
             function_version: version,
             provider: Some("aws".into()),
             region: self.region.clone(),
@@ -463,7 +692,7 @@ mod tests {
 
     #[test]
     fn a_timeout_line_after_the_report_marks_the_invocation() {
-        let mut stream = LambdaLogStream::new("f", None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None, None);
         let id = "7c9567b5-107b-4a6c-8798-0157ac21db52";
         assert!(stream.push(
             Some(1_000),
@@ -488,7 +717,7 @@ mod tests {
 
     #[test]
     fn an_invoke_error_line_makes_the_invocation_an_error() {
-        let mut stream = LambdaLogStream::new("f", None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None, None);
         let id = "8f507cfc-aaaa-4697-b07a-ac58fc914c95";
         stream.push(
             None,

@@ -1,26 +1,46 @@
-//! OTLP over gRPC: the trace service of `opentelemetry-proto`, served with tonic.
+//! OTLP over gRPC: the trace, logs and metrics services of `opentelemetry-proto`, served with tonic.
+//!
+//! Traces and logs are normalized and stored; metrics are accepted and counted (faasobs keeps no
+//! metrics table). Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a request
+//! that cannot be read (not retried by exporters), `UNAVAILABLE` when the collector is overloaded
+//! (retried with backoff), `UNAUTHENTICATED` without the configured token, and a partial success
+//! with counts when some records of a request were rejected.
 
 use std::future::Future;
 
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
+    LogsService, LogsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
+    MetricsService, MetricsServiceServer,
+};
+use opentelemetry_proto::tonic::collector::metrics::v1::{
+    ExportMetricsServiceRequest, ExportMetricsServiceResponse,
+};
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
+use super::tls::{TlsError, TlsFiles, read_pem};
+use super::{Intake, IntakeError, Signal};
+use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::normalize_traces;
-use crate::store::{StoreError, StoreHandle};
+use crate::store::StoreError;
 
-/// The largest request accepted, after decompression.
-pub const MAX_REQUEST_BYTES: usize = 16 * 1024 * 1024;
-
-/// The gRPC status a store failure is answered with.
-pub fn status_of(error: StoreError) -> Status {
+/// The gRPC status an intake failure is answered with.
+pub fn status_of(error: IntakeError) -> Status {
     match error {
-        StoreError::Overloaded => {
+        IntakeError::Busy | IntakeError::Store(StoreError::Overloaded) => {
             Status::unavailable("collector overloaded: write queue full, retry later")
         }
         e if e.is_retryable() => Status::unavailable(format!(
@@ -30,46 +50,171 @@ pub fn status_of(error: StoreError) -> Status {
     }
 }
 
-/// The OTLP trace service, writing into a store.
-pub struct OtlpTraceReceiver {
-    store: StoreHandle,
+/// Counts the data points of a metrics request (faasobs counts metrics; it does not store them).
+pub fn metric_points(request: &ExportMetricsServiceRequest) -> u64 {
+    use opentelemetry_proto::tonic::metrics::v1::metric::Data;
+    request
+        .resource_metrics
+        .iter()
+        .flat_map(|r| &r.scope_metrics)
+        .flat_map(|s| &s.metrics)
+        .map(|m| match &m.data {
+            Some(Data::Gauge(g)) => g.data_points.len(),
+            Some(Data::Sum(s)) => s.data_points.len(),
+            Some(Data::Histogram(h)) => h.data_points.len(),
+            Some(Data::ExponentialHistogram(h)) => h.data_points.len(),
+            Some(Data::Summary(s)) => s.data_points.len(),
+            None => 0,
+        } as u64)
+        .sum()
 }
 
-impl OtlpTraceReceiver {
-    pub fn new(store: StoreHandle) -> OtlpTraceReceiver {
-        OtlpTraceReceiver { store }
-    }
+/// The OTLP services, writing through one [`Intake`].
+#[derive(Clone)]
+pub struct OtlpGrpcReceiver {
+    intake: Intake,
 }
 
 #[tonic::async_trait]
-impl TraceService for OtlpTraceReceiver {
+impl TraceService for OtlpGrpcReceiver {
     async fn export(
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let records = normalize_traces(request.get_ref())
-            .map_err(|e| Status::invalid_argument(format!("rejected the whole request: {e}")))?;
-        self.store.try_write(&records).await.map_err(status_of)?;
+        let _permit = self.intake.admit().map_err(status_of)?;
+        let normalized = normalize_traces(request.get_ref());
+        if normalized.records.spans.is_empty() && normalized.rejected > 0 {
+            return Err(Status::invalid_argument(format!(
+                "every span was rejected: {}",
+                normalized.first_error.unwrap_or_default()
+            )));
+        }
+        self.intake
+            .store(Signal::Traces, &normalized)
+            .await
+            .map_err(status_of)?;
         Ok(Response::new(ExportTraceServiceResponse {
+            partial_success: (normalized.rejected > 0).then(|| ExportTracePartialSuccess {
+                rejected_spans: normalized.rejected as i64,
+                error_message: normalized.first_error.unwrap_or_default(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl LogsService for OtlpGrpcReceiver {
+    async fn export(
+        &self,
+        request: Request<ExportLogsServiceRequest>,
+    ) -> Result<Response<ExportLogsServiceResponse>, Status> {
+        let _permit = self.intake.admit().map_err(status_of)?;
+        let normalized = normalize_logs(request.get_ref());
+        if normalized.records.logs.is_empty() && normalized.rejected > 0 {
+            return Err(Status::invalid_argument(format!(
+                "every log record was rejected: {}",
+                normalized.first_error.unwrap_or_default()
+            )));
+        }
+        self.intake
+            .store(Signal::Logs, &normalized)
+            .await
+            .map_err(status_of)?;
+        Ok(Response::new(ExportLogsServiceResponse {
+            partial_success: (normalized.rejected > 0).then(|| ExportLogsPartialSuccess {
+                rejected_log_records: normalized.rejected as i64,
+                error_message: normalized.first_error.unwrap_or_default(),
+            }),
+        }))
+    }
+}
+
+#[tonic::async_trait]
+impl MetricsService for OtlpGrpcReceiver {
+    async fn export(
+        &self,
+        request: Request<ExportMetricsServiceRequest>,
+    ) -> Result<Response<ExportMetricsServiceResponse>, Status> {
+        self.intake
+            .metrics()
+            .metric_points(metric_points(request.get_ref()));
+        Ok(Response::new(ExportMetricsServiceResponse {
             partial_success: None,
         }))
     }
 }
 
-/// Serves OTLP/gRPC on an already bound listener (lets callers bind port 0 and learn the port).
+/// Checks the bearer token of every call (when one is configured).
+#[derive(Clone)]
+pub struct BearerAuth {
+    intake: Intake,
+}
+
+impl tonic::service::Interceptor for BearerAuth {
+    fn call(&mut self, request: Request<()>) -> Result<Request<()>, Status> {
+        let header = request
+            .metadata()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok());
+        if self.intake.authorized(header) {
+            Ok(request)
+        } else {
+            Err(Status::unauthenticated(
+                "missing or wrong bearer token (send `authorization: Bearer TOKEN`)",
+            ))
+        }
+    }
+}
+
+/// Why the gRPC receiver stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum GrpcServeError {
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error("OTLP/gRPC server: {0}")]
+    Transport(#[from] tonic::transport::Error),
+}
+
+/// Serves OTLP/gRPC on an already bound listener (lets callers bind port 0 and learn the port),
+/// with TLS when `tls` names a certificate and key.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    store: StoreHandle,
+    intake: Intake,
+    tls: Option<TlsFiles>,
     shutdown: impl Future<Output = ()>,
-) -> Result<(), tonic::transport::Error> {
-    let traces = TraceServiceServer::new(OtlpTraceReceiver::new(store))
+) -> Result<(), GrpcServeError> {
+    let limit = intake.config().max_decompressed_bytes;
+    let receiver = OtlpGrpcReceiver {
+        intake: intake.clone(),
+    };
+    let auth = BearerAuth { intake };
+    let traces = TraceServiceServer::new(receiver.clone())
         .accept_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(MAX_REQUEST_BYTES);
-    tonic::transport::Server::builder()
-        .add_service(traces)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+    let logs = LogsServiceServer::new(receiver.clone())
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+    let metrics = MetricsServiceServer::new(receiver)
+        .accept_compressed(CompressionEncoding::Gzip)
+        .send_compressed(CompressionEncoding::Gzip)
+        .max_decoding_message_size(limit);
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(files) = &tls {
+        let (cert, key) = read_pem(files)?;
+        builder = builder.tls_config(
+            ServerTlsConfig::new().identity(Identity::from_pem(cert, key)),
+        )?;
+    }
+    builder
+        .add_service(InterceptedService::new(traces, auth.clone()))
+        .add_service(InterceptedService::new(logs, auth.clone()))
+        .add_service(InterceptedService::new(metrics, auth))
         .serve_with_incoming_shutdown(
             tokio_stream::wrappers::TcpListenerStream::new(listener),
             shutdown,
         )
-        .await
+        .await?;
+    Ok(())
 }

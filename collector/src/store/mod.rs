@@ -28,6 +28,7 @@ use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -163,10 +164,36 @@ enum FlushJob {
     },
 }
 
+/// Counters the flusher keeps, read by the collector's `/metrics`.
+#[derive(Debug, Default)]
+struct FlushCounters {
+    segments: AtomicU64,
+    micros_total: AtomicU64,
+    last_micros: AtomicU64,
+}
+
+/// A snapshot of the store's state, for health and metrics.
+#[derive(Debug, Clone, Default)]
+pub struct StoreStats {
+    /// Writes waiting for the WAL writer.
+    pub queue_depth: usize,
+    /// The most writes that can wait before writes are refused as overloaded.
+    pub queue_capacity: usize,
+    /// Bytes in WAL segments not yet written to Parquet.
+    pub wal_bytes: u64,
+    /// WAL segments written to Parquet since the store opened.
+    pub segments_flushed: u64,
+    /// Total and last time spent writing a segment to Parquet.
+    pub flush_seconds_total: f64,
+    pub last_flush_seconds: f64,
+}
+
 /// A cheap, cloneable handle for writing to an open store.
 #[derive(Clone)]
 pub struct StoreHandle {
     commands: mpsc::Sender<Command>,
+    wal_dir: Arc<PathBuf>,
+    flushes: Arc<FlushCounters>,
 }
 
 impl StoreHandle {
@@ -208,6 +235,28 @@ impl StoreHandle {
             ack,
         });
         done.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// The queue, WAL and flush figures right now.
+    pub fn stats(&self) -> StoreStats {
+        let wal_bytes = fs::read_dir(self.wal_dir.as_path())
+            .map(|entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter_map(|e| e.metadata().ok())
+                    .filter(|m| m.is_file())
+                    .map(|m| m.len())
+                    .sum()
+            })
+            .unwrap_or(0);
+        StoreStats {
+            queue_depth: self.commands.max_capacity() - self.commands.capacity(),
+            queue_capacity: self.commands.max_capacity(),
+            wal_bytes,
+            segments_flushed: self.flushes.segments.load(Ordering::Relaxed),
+            flush_seconds_total: self.flushes.micros_total.load(Ordering::Relaxed) as f64 / 1e6,
+            last_flush_seconds: self.flushes.last_micros.load(Ordering::Relaxed) as f64 / 1e6,
+        }
     }
 
     /// Writes everything acknowledged so far to Parquet.
@@ -258,13 +307,15 @@ impl Store {
 
         let (jobs, job_queue) = std_mpsc::sync_channel::<FlushJob>(config.max_pending_segments);
         let (opened, on_open) = oneshot::channel();
+        let flushes = Arc::new(FlushCounters::default());
         let flusher = {
             let objects = objects.clone();
             let wal_dir = wal_dir.clone();
             let config = config.clone();
+            let flushes = flushes.clone();
             thread::Builder::new()
                 .name("faasobs-flusher".into())
-                .spawn(move || run_flusher(objects, wal_dir, config, job_queue, opened))
+                .spawn(move || run_flusher(objects, wal_dir, config, flushes, job_queue, opened))
                 .map_err(|source| StoreError::Io {
                     path: data_dir.clone(),
                     source,
@@ -302,7 +353,11 @@ impl Store {
                 })?
         };
         Ok(Store {
-            handle: StoreHandle { commands },
+            handle: StoreHandle {
+                commands,
+                wal_dir: Arc::new(wal_dir),
+                flushes,
+            },
             objects,
             data_dir,
             recovery,
@@ -445,6 +500,7 @@ struct Flusher {
     objects: Objects,
     wal_dir: PathBuf,
     config: StoreConfig,
+    counters: Arc<FlushCounters>,
     runtime: tokio::runtime::Runtime,
     /// Segments whose flush failed (a full disk, say), retried on every tick.
     failed: BTreeSet<u64>,
@@ -454,9 +510,16 @@ struct Flusher {
 impl Flusher {
     fn flush(&mut self, id: u64, newest_at_open: bool) -> Result<BTreeSet<Partition>, StoreError> {
         let path = self.wal_dir.join(wal::segment_file_name(id));
+        let started = Instant::now();
         let outcome = self
             .runtime
             .block_on(flush::flush_segment(&self.objects, id, &path))?;
+        let micros = started.elapsed().as_micros() as u64;
+        self.counters.segments.fetch_add(1, Ordering::Relaxed);
+        self.counters
+            .micros_total
+            .fetch_add(micros, Ordering::Relaxed);
+        self.counters.last_micros.store(micros, Ordering::Relaxed);
         match &outcome.trailing {
             Some((bytes, why)) if !newest_at_open => {
                 let aside = wal::set_aside_damaged(&path)?;
@@ -557,6 +620,7 @@ fn run_flusher(
     objects: Objects,
     wal_dir: PathBuf,
     config: StoreConfig,
+    counters: Arc<FlushCounters>,
     jobs: std_mpsc::Receiver<FlushJob>,
     opened: oneshot::Sender<Result<(u64, RecoveryReport), StoreError>>,
 ) {
@@ -577,6 +641,7 @@ fn run_flusher(
         objects,
         wal_dir,
         config,
+        counters,
         runtime,
         failed: BTreeSet::new(),
         report: FlushReport::default(),

@@ -1,0 +1,394 @@
+//! Lambda's JSON shapes: the platform events of the Telemetry API, the Logs API and the JSON log
+//! format (`{"time", "type": "platform.report", "record": {...}}`), and structured function logs,
+//! AWS Lambda Powertools' above all (v1 `lambda_function_*` keys, v2+ `function_*` keys).
+//!
+//! Parsing only: [`classify`] says what one JSON value is; the stateful reading of a log stream
+//! (pairing `start` with `report`, carrying init evidence to the next invocation) is
+//! [`LambdaLogStream`](super::report_line::LambdaLogStream)'s job.
+
+use serde_json::{Map, Value};
+
+use super::report_line::{Report, xray_trace_id};
+use crate::model::{AttributeValue, Attributes};
+
+/// A platform event, whatever API delivered it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PlatformEvent {
+    Start {
+        request_id: String,
+        version: Option<String>,
+    },
+    /// `platform.runtimeDone` (Telemetry API) and `platform.end` (Logs API).
+    Done {
+        request_id: String,
+        status: Option<String>,
+        error_type: Option<String>,
+    },
+    Report(Report),
+    InitStart {
+        function_name: Option<String>,
+        function_version: Option<String>,
+        runtime_version: Option<String>,
+    },
+    InitReport {
+        status: Option<String>,
+        error_type: Option<String>,
+    },
+    /// Any other `platform.*` event (`logsDropped`, `extension`, `restoreStart`, ...): kept as a log.
+    Other,
+}
+
+/// The invocation context a structured function log carries (Powertools and similar loggers).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FunctionContext {
+    pub function_name: Option<String>,
+    pub memory_size_mb: Option<i32>,
+    pub region: Option<String>,
+    pub account_id: Option<String>,
+    pub cold_start: Option<bool>,
+    pub trace_id: Option<[u8; 16]>,
+}
+
+/// A structured function log line.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct FunctionLog {
+    pub time: Option<i64>,
+    pub level: Option<String>,
+    pub request_id: Option<String>,
+    /// The message: a string as it is, anything else as its JSON text.
+    pub message: Option<String>,
+    /// Present when the line names the function (Powertools' context keys).
+    pub context: Option<FunctionContext>,
+    /// The remaining keys, typed.
+    pub attributes: Attributes,
+}
+
+/// What one JSON value of a Lambda log is.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LambdaJson {
+    Platform {
+        time: Option<i64>,
+        kind: String,
+        event: PlatformEvent,
+    },
+    /// A `function` (or `extension`) event of the Telemetry/Logs API: its record is a log line
+    /// (text) or a structured log (object).
+    FunctionEvent { time: Option<i64>, record: Value },
+    Log(FunctionLog),
+}
+
+/// Parses a time as Lambda and its loggers write them: RFC 3339, Python's logging format
+/// (`2021-05-03 11:47:12,494+0200`), or milliseconds since the epoch.
+pub fn parse_time(value: &Value) -> Option<i64> {
+    match value {
+        Value::Number(n) => {
+            let ms = n.as_f64()?;
+            // Seconds, milliseconds or nanoseconds since the epoch, told apart by magnitude.
+            let nanos = if ms > 1e17 {
+                ms
+            } else if ms > 1e11 {
+                ms * 1e6
+            } else {
+                ms * 1e9
+            };
+            Some(nanos as i64)
+        }
+        Value::String(s) => {
+            let s = s.trim();
+            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+                return t.timestamp_nanos_opt();
+            }
+            for format in ["%Y-%m-%d %H:%M:%S,%3f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+                if let Ok(t) = chrono::DateTime::parse_from_str(s, format) {
+                    return t.timestamp_nanos_opt();
+                }
+            }
+            s.parse::<f64>()
+                .ok()
+                .and_then(|n| parse_time(&Value::from(n)))
+        }
+        _ => None,
+    }
+}
+
+fn text(map: &Map<String, Value>, key: &str) -> Option<String> {
+    match map.get(key)? {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+fn number(map: &Map<String, Value>, key: &str) -> Option<f64> {
+    match map.get(key)? {
+        Value::Number(n) => n.as_f64(),
+        Value::String(s) => s.trim().parse().ok(),
+        _ => None,
+    }
+}
+
+fn boolean(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::String(s) => s.parse().ok(),
+        _ => None,
+    }
+}
+
+/// The X-Ray root of a `tracing.value` (`Root=1-…;Parent=…;Sampled=1`) or a bare X-Ray id.
+fn xray_root(value: &str) -> Option<String> {
+    let root = value
+        .split(';')
+        .find_map(|part| part.trim().strip_prefix("Root="))
+        .unwrap_or(value);
+    Some(root.trim().to_string()).filter(|r| r.starts_with("1-"))
+}
+
+fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
+    let request_id = text(record, "requestId");
+    let tracing = record
+        .get("tracing")
+        .and_then(Value::as_object)
+        .and_then(|t| text(t, "value"))
+        .and_then(|v| xray_root(&v));
+    match (kind, request_id) {
+        ("platform.start", Some(request_id)) => PlatformEvent::Start {
+            request_id,
+            version: text(record, "version"),
+        },
+        ("platform.runtimeDone" | "platform.end", Some(request_id)) => PlatformEvent::Done {
+            request_id,
+            status: text(record, "status"),
+            error_type: text(record, "errorType"),
+        },
+        ("platform.report", Some(request_id)) => {
+            let empty = Map::new();
+            let metrics = record
+                .get("metrics")
+                .and_then(Value::as_object)
+                .unwrap_or(&empty);
+            PlatformEvent::Report(Report {
+                request_id,
+                duration_ms: number(metrics, "durationMs").unwrap_or(0.0),
+                billed_duration_ms: number(metrics, "billedDurationMs").map(|v| v as i64),
+                memory_size_mb: number(metrics, "memorySizeMB").map(|v| v as i32),
+                max_memory_used_mb: number(metrics, "maxMemoryUsedMB").map(|v| v as i32),
+                init_duration_ms: number(metrics, "initDurationMs"),
+                status: text(record, "status"),
+                error_type: text(record, "errorType"),
+                xray_trace_id: tracing,
+            })
+        }
+        ("platform.initStart", _) => PlatformEvent::InitStart {
+            function_name: text(record, "functionName"),
+            function_version: text(record, "functionVersion"),
+            runtime_version: text(record, "runtimeVersion"),
+        },
+        ("platform.initReport" | "platform.initRuntimeDone", _) => PlatformEvent::InitReport {
+            status: text(record, "status"),
+            error_type: text(record, "errorType"),
+        },
+        _ => PlatformEvent::Other,
+    }
+}
+
+/// The keys Powertools (and similar loggers) use for the invocation context, v1 then v2+.
+const REQUEST_ID_KEYS: [&str; 4] = [
+    "function_request_id",
+    "lambda_request_id",
+    "requestId",
+    "AWSRequestId",
+];
+const CONTEXT_KEYS: [&str; 15] = [
+    "function_name",
+    "lambda_function_name",
+    "function_memory_size",
+    "lambda_function_memory_size",
+    "function_arn",
+    "lambda_function_arn",
+    "cold_start",
+    "coldStart",
+    "xray_trace_id",
+    "function_request_id",
+    "lambda_request_id",
+    "requestId",
+    "AWSRequestId",
+    "level",
+    "message",
+];
+
+fn first_text(map: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| text(map, k))
+}
+
+/// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → (region, account, name).
+fn split_function_arn(arn: &str) -> Option<(String, String, String)> {
+    let parts: Vec<&str> = arn.split(':').collect();
+    if parts.len() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
+        return Some((parts[3].into(), parts[4].into(), parts[6].into()));
+    }
+    None
+}
+
+fn function_log(map: &Map<String, Value>) -> FunctionLog {
+    let arn = first_text(map, &["function_arn", "lambda_function_arn"]);
+    let from_arn = arn.as_deref().and_then(split_function_arn);
+    let function_name = first_text(map, &["function_name", "lambda_function_name"])
+        .or_else(|| from_arn.as_ref().map(|(_, _, name)| name.clone()));
+    let memory = number(map, "function_memory_size")
+        .or_else(|| number(map, "lambda_function_memory_size"))
+        .map(|m| m as i32);
+    let cold_start = map
+        .get("cold_start")
+        .or_else(|| map.get("coldStart"))
+        .and_then(boolean);
+    let context = function_name.map(|name| FunctionContext {
+        function_name: Some(name),
+        memory_size_mb: memory,
+        region: from_arn.as_ref().map(|(r, _, _)| r.clone()),
+        account_id: from_arn.as_ref().map(|(_, a, _)| a.clone()),
+        cold_start,
+        trace_id: text(map, "xray_trace_id")
+            .and_then(|x| xray_root(&x))
+            .and_then(|x| xray_trace_id(&x)),
+    });
+    let time = ["timestamp", "time", "@timestamp"]
+        .iter()
+        .find_map(|k| map.get(*k).and_then(parse_time));
+    let message = map.get("message").or_else(|| map.get("msg")).map(|m| match m {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    let attributes = map
+        .iter()
+        .filter(|(k, _)| {
+            !CONTEXT_KEYS.contains(&k.as_str())
+                && !["timestamp", "time", "@timestamp", "msg"].contains(&k.as_str())
+        })
+        .map(|(k, v)| (k.clone(), attribute_of(v)))
+        .collect();
+    FunctionLog {
+        time,
+        level: first_text(map, &["level", "levelname", "severity"]),
+        request_id: first_text(map, &REQUEST_ID_KEYS),
+        message,
+        context,
+        attributes,
+    }
+}
+
+fn attribute_of(value: &Value) -> AttributeValue {
+    match value {
+        Value::String(s) => AttributeValue::String(s.clone()),
+        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => AttributeValue::Int(i),
+            None => AttributeValue::Double(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        other => AttributeValue::Json(other.to_string()),
+    }
+}
+
+/// Says what one JSON value from a Lambda log is; `None` for a value that is not an object.
+pub fn classify(value: &Value) -> Option<LambdaJson> {
+    let map = value.as_object()?;
+    let kind = map.get("type").and_then(Value::as_str);
+    let time = map.get("time").and_then(parse_time);
+    match (kind, map.get("record")) {
+        (Some(kind), Some(record)) if kind.starts_with("platform.") => {
+            let empty = Map::new();
+            let event = platform_event(kind, record.as_object().unwrap_or(&empty));
+            Some(LambdaJson::Platform {
+                time,
+                kind: kind.to_string(),
+                event,
+            })
+        }
+        (Some("function" | "extension"), Some(record)) => Some(LambdaJson::FunctionEvent {
+            time,
+            record: record.clone(),
+        }),
+        _ => Some(LambdaJson::Log(function_log(map))),
+    }
+}
+
+/// True when a JSON value looks like a Lambda log record this module reads: a platform event or
+/// a structured log that names its invocation (used to detect file formats).
+pub fn is_lambda_json(value: &Value) -> bool {
+    match classify(value) {
+        Some(LambdaJson::Platform { .. } | LambdaJson::FunctionEvent { .. }) => true,
+        Some(LambdaJson::Log(log)) => log.request_id.is_some() && log.context.is_some(),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_telemetry_api_report_parses() {
+        let event = json!({"time": "2022-10-12T00:01:15.000Z", "type": "platform.report",
+            "record": {"requestId": "6d68ca91-49c9-448d-89b8-7ca3e6dc66aa",
+              "metrics": {"durationMs": 1010.5, "billedDurationMs": 1011, "memorySizeMB": 128,
+                          "maxMemoryUsedMB": 90, "initDurationMs": 200.25},
+              "tracing": {"type": "X-Amzn-Trace-Id", "value": "Root=1-5e61292c-cc1229a4dfbeae1043928548;Parent=1;Sampled=1"},
+              "status": "timeout"}});
+        let Some(LambdaJson::Platform {
+            time,
+            event: PlatformEvent::Report(report),
+            ..
+        }) = classify(&event)
+        else {
+            panic!("not a report");
+        };
+        assert_eq!(time, Some(1_665_532_875_000_000_000));
+        assert_eq!(report.billed_duration_ms, Some(1011));
+        assert_eq!(report.init_duration_ms, Some(200.25));
+        assert_eq!(report.status.as_deref(), Some("timeout"));
+        assert_eq!(
+            report.xray_trace_id.as_deref(),
+            Some("1-5e61292c-cc1229a4dfbeae1043928548")
+        );
+    }
+
+    #[test]
+    fn powertools_v1_and_v2_keys_name_the_function() {
+        let v1 = json!({"level": "INFO", "message": "Collecting payment",
+            "timestamp": "2021-05-03 11:47:12,494+0200", "cold_start": true,
+            "lambda_function_name": "test", "lambda_function_memory_size": 128,
+            "lambda_function_arn": "arn:aws:lambda:eu-west-1:12345678910:function:test",
+            "lambda_request_id": "52fdfc07-2182-154f-163f-5f0f9a621d72", "service": "payment"});
+        let v2 = json!({"level": "INFO", "message": {"k": 1},
+            "timestamp": "2021-05-03T09:47:12.494Z", "cold_start": "false",
+            "function_name": "test", "function_memory_size": "256",
+            "function_arn": "arn:aws:lambda:eu-west-1:12345678910:function:test:live",
+            "function_request_id": "52fdfc07-2182-154f-163f-5f0f9a621d72"});
+        for (value, memory, cold) in [(v1, 128, true), (v2, 256, false)] {
+            let Some(LambdaJson::Log(log)) = classify(&value) else {
+                panic!("not a log")
+            };
+            let context = log.context.expect("context");
+            assert_eq!(context.function_name.as_deref(), Some("test"));
+            assert_eq!(context.memory_size_mb, Some(memory));
+            assert_eq!(context.cold_start, Some(cold));
+            assert_eq!(context.region.as_deref(), Some("eu-west-1"));
+            assert_eq!(context.account_id.as_deref(), Some("12345678910"));
+            assert_eq!(log.time, Some(1_620_035_232_494_000_000));
+            assert_eq!(
+                log.request_id.as_deref(),
+                Some("52fdfc07-2182-154f-163f-5f0f9a621d72")
+            );
+        }
+    }
+
+    #[test]
+    fn a_plain_json_object_is_not_a_lambda_record() {
+        assert!(!is_lambda_json(&json!({"hello": "world"})));
+        assert!(!is_lambda_json(&json!([1, 2])));
+        assert!(is_lambda_json(
+            &json!({"type": "function", "record": "hello", "time": "2022-10-12T00:01:15.000Z"})
+        ));
+    }
+}

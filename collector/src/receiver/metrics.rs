@@ -1,0 +1,196 @@
+//! The collector's own metrics, in the Prometheus text format at `GET /metrics`.
+//!
+//! Records accepted per table and rejected per signal, requests refused for overload, metric data
+//! points received, and the store's queue depth, WAL bytes and flush latency (read from the store
+//! at each scrape).
+
+use std::sync::atomic::AtomicU64;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::model::{Records, Table};
+use crate::store::StoreHandle;
+
+/// The kind of telemetry a request carried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    Traces,
+    Logs,
+    Metrics,
+    LambdaLogs,
+    CloudWatch,
+}
+
+impl Signal {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Signal::Traces => "traces",
+            Signal::Logs => "logs",
+            Signal::Metrics => "metrics",
+            Signal::LambdaLogs => "lambda_logs",
+            Signal::CloudWatch => "cloudwatch",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TableLabel {
+    table: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SignalLabel {
+    signal: String,
+}
+
+/// The counters every receiver updates.
+pub struct ReceiverMetrics {
+    registry: Registry,
+    store: StoreHandle,
+    accepted: Family<TableLabel, Counter>,
+    rejected: Family<SignalLabel, Counter>,
+    refused: Counter,
+    metric_points: Counter,
+    queue_depth: Gauge,
+    queue_capacity: Gauge,
+    wal_bytes: Gauge,
+    segments_flushed: Gauge,
+    flush_seconds_last: Gauge<f64, AtomicU64>,
+    flush_seconds_sum: Gauge<f64, AtomicU64>,
+}
+
+impl ReceiverMetrics {
+    pub fn new(store: StoreHandle) -> ReceiverMetrics {
+        let mut registry = Registry::with_prefix("faasobs");
+        let accepted = Family::<TableLabel, Counter>::default();
+        let rejected = Family::<SignalLabel, Counter>::default();
+        let refused = Counter::default();
+        let metric_points = Counter::default();
+        let queue_depth = Gauge::default();
+        let queue_capacity = Gauge::default();
+        let wal_bytes = Gauge::default();
+        let segments_flushed = Gauge::default();
+        let flush_seconds_last = Gauge::<f64, AtomicU64>::default();
+        let flush_seconds_sum = Gauge::<f64, AtomicU64>::default();
+        registry.register(
+            "records_accepted",
+            "Records stored durably, per table",
+            accepted.clone(),
+        );
+        registry.register(
+            "records_rejected",
+            "Records refused as malformed (the rest of their request was kept), per signal",
+            rejected.clone(),
+        );
+        registry.register(
+            "requests_refused_overload",
+            "Requests answered 'retry later' because a queue was full",
+            refused.clone(),
+        );
+        registry.register(
+            "metric_points_received",
+            "OTLP metric data points received and counted (not stored)",
+            metric_points.clone(),
+        );
+        registry.register(
+            "queue_depth",
+            "Writes waiting for the WAL writer",
+            queue_depth.clone(),
+        );
+        registry.register(
+            "queue_capacity",
+            "Writes that can wait before senders are told to retry",
+            queue_capacity.clone(),
+        );
+        registry.register(
+            "wal_bytes",
+            "Bytes in WAL segments not yet written to Parquet",
+            wal_bytes.clone(),
+        );
+        registry.register(
+            "segments_flushed",
+            "WAL segments written to Parquet since start",
+            segments_flushed.clone(),
+        );
+        registry.register(
+            "flush_seconds_last",
+            "Seconds the last WAL segment took to write to Parquet",
+            flush_seconds_last.clone(),
+        );
+        registry.register(
+            "flush_seconds_sum",
+            "Seconds spent writing WAL segments to Parquet since start",
+            flush_seconds_sum.clone(),
+        );
+        ReceiverMetrics {
+            registry,
+            store,
+            accepted,
+            rejected,
+            refused,
+            metric_points,
+            queue_depth,
+            queue_capacity,
+            wal_bytes,
+            segments_flushed,
+            flush_seconds_last,
+            flush_seconds_sum,
+        }
+    }
+
+    pub fn accepted(&self, records: &Records) {
+        for (table, rows) in [
+            (Table::Invocations, records.invocations.len()),
+            (Table::Spans, records.spans.len()),
+            (Table::Logs, records.logs.len()),
+        ] {
+            if rows > 0 {
+                self.accepted
+                    .get_or_create(&TableLabel {
+                        table: table.name().to_string(),
+                    })
+                    .inc_by(rows as u64);
+            }
+        }
+    }
+
+    pub fn rejected(&self, signal: Signal, count: u64) {
+        self.rejected
+            .get_or_create(&SignalLabel {
+                signal: signal.as_str().to_string(),
+            })
+            .inc_by(count);
+    }
+
+    pub fn overloaded(&self) {
+        self.refused.inc();
+    }
+
+    pub fn metric_points(&self, count: u64) {
+        self.metric_points.inc_by(count);
+    }
+
+    /// The store's queue, WAL and flush figures right now.
+    pub fn store_stats(&self) -> crate::store::StoreStats {
+        self.store.stats()
+    }
+
+    /// The Prometheus text exposition of every metric, with the store's figures as of now.
+    pub fn render(&self) -> String {
+        let stats = self.store.stats();
+        self.queue_depth.set(stats.queue_depth as i64);
+        self.queue_capacity.set(stats.queue_capacity as i64);
+        self.wal_bytes.set(stats.wal_bytes as i64);
+        self.segments_flushed.set(stats.segments_flushed as i64);
+        self.flush_seconds_last.set(stats.last_flush_seconds);
+        self.flush_seconds_sum.set(stats.flush_seconds_total);
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
