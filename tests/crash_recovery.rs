@@ -2,8 +2,7 @@
 //! nothing it acknowledged and stores nothing twice.
 
 use std::collections::{HashMap, HashSet};
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
@@ -12,34 +11,17 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Valu
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
 
-use crate::support::{faasobs, query_json};
+use crate::support::{RunningCollector, faasobs, query_json};
 
 fn start_collector(data: &std::path::Path) -> (Child, String) {
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
-        .arg("--data")
-        .arg(data)
-        .args([
-            "collect",
-            "--grpc-addr",
-            "127.0.0.1:0",
-            "--flush-interval",
-            "200ms",
-        ])
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("collector starts");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .split_whitespace()
-        .find(|w| w.starts_with("127.0.0.1:"))
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-        .trim_end_matches(',')
-        .to_string();
-    (child, format!("http://{addr}"))
+    let mut collector = RunningCollector::start(data, &[]);
+    let endpoint = collector.grpc.clone();
+    // The test kills the process itself; take it out of the guard that would kill it on drop.
+    let child = std::mem::replace(
+        &mut collector.child,
+        Command::new("true").spawn().expect("true runs"),
+    );
+    (child, endpoint)
 }
 
 fn attr(key: &str, value: &str) -> KeyValue {
@@ -173,4 +155,28 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         );
         assert_eq!(span_counts.get(id), Some(&1), "span of {id}");
     }
+}
+
+#[test]
+fn a_request_retried_by_its_exporter_is_stored_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let collector = RunningCollector::start(&data, &[]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(collector.grpc.clone())
+            .await
+            .unwrap();
+        let (request, _) = request("retried", 3, 7);
+        for _ in 0..2 {
+            client.export(request.clone()).await.unwrap();
+        }
+    });
+    collector.stop();
+    let rows = query_json(
+        &data,
+        "SELECT (SELECT count(*) FROM invocations) AS invocations, (SELECT count(*) FROM spans) AS spans",
+    );
+    assert_eq!(rows[0]["invocations"], 3);
+    assert_eq!(rows[0]["spans"], 3);
 }

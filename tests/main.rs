@@ -6,4 +6,6 @@ mod support;
 mod compaction_retention;
 mod crash_recovery;
 mod real_fixtures;
+mod receiver_inputs;
 mod sample_to_duckdb;
+mod sdk_exporters;

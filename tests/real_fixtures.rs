@@ -111,3 +111,115 @@ fn a_file_of_no_known_format_is_named_in_the_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_datadog_instrumented_invocation_with_its_report() {
+    let (_dir, rows) = ingest("datadog-cloudwatch-log-lambda_invocation.json");
+    assert_eq!(rows.len(), 1);
+    let r = &rows[0];
+    assert_eq!(r["function_name"], "hello-dog-node-dev-hello12x");
+    assert_eq!(r["request_id"], "f08bb4c8-d6b2-4f05-ac17-af7e2ba005fb");
+    assert_eq!(r["duration_ms"], 619.31);
+    assert_eq!(r["billed_duration_ms"], 700);
+    assert_eq!(r["memory_size_mb"], 128);
+    assert_eq!(r["max_memory_used_mb"], 118);
+    assert_eq!(r["status"], "success");
+    assert_eq!(r["trace"], "5e61292ccc1229a4dfbeae1043928548");
+}
+
+#[test]
+fn powertools_logs_name_their_invocation() {
+    let (dir, rows) = ingest("powertools-python-logger-output.json");
+    assert_eq!(rows.len(), 1, "two log lines of one invocation: {rows:?}");
+    let r = &rows[0];
+    assert_eq!(r["function_name"], "test");
+    assert_eq!(r["request_id"], "52fdfc07-2182-154f-163f-5f0f9a621d72");
+    assert_eq!(r["memory_size_mb"], 128);
+    assert_eq!(r["cold_start"], true);
+    let more = query_json(
+        dir.path(),
+        "SELECT region, account_id, sources, start_time FROM invocations",
+    );
+    assert_eq!(more[0]["region"], "eu-west-1");
+    assert_eq!(more[0]["account_id"], "12345678910");
+    assert_eq!(more[0]["sources"], "function_log");
+    let logs = query_json(
+        dir.path(),
+        "SELECT body, severity_text, source, request_id FROM logs ORDER BY body",
+    );
+    assert_eq!(logs.len(), 2);
+    assert_eq!(logs[0]["body"], "Collecting payment");
+    assert_eq!(logs[0]["severity_text"], "INFO");
+    assert_eq!(logs[0]["source"], "powertools");
+    assert_eq!(
+        logs[1]["body"],
+        r#"{"charge_id":"ch_AZFlk2345C0","operation":"collect_payment"}"#
+    );
+}
+
+#[test]
+fn every_real_fixture_ingests_in_one_run_with_a_summary_per_format() {
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = real_fixture("SOURCES.md").parent().unwrap().to_path_buf();
+    let mut files: Vec<_> = std::fs::read_dir(&fixtures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    files.sort();
+    assert_eq!(files.len(), 6);
+    let out = faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        summary.contains("CloudWatch Logs subscription") && summary.contains("Powertools JSON log"),
+        "{summary}"
+    );
+    let rows = query_json(
+        dir.path(),
+        "SELECT count(*) AS n, sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold FROM invocations",
+    );
+    // coldstart, timeout (both cold), node (the same invocation as lambda_invocation),
+    // powertools (cold).
+    assert_eq!(rows[0]["n"], 4);
+    assert_eq!(rows[0]["cold"], 3);
+}
+
+#[test]
+fn standard_input_is_read_and_rejected_lines_are_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = "no timestamp here\n\
+        2026-11-23T09:00:00.000Z START RequestId: 11111111-2222-3333-4444-555555555555 Version: $LATEST\n\
+        2026-11-23T09:00:00.010Z REPORT RequestId: 11111111-2222-3333-4444-555555555555\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t\n";
+    let out = faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .args(["ingest", "--function", "stdin-fn", "-"])
+        .write_stdin(log)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("<stdin>:1: no timestamp"), "{summary}");
+    let rows = query_json(
+        dir.path(),
+        "SELECT function_name, memory_size_mb FROM invocations",
+    );
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0]["function_name"], "stdin-fn");
+    assert_eq!(rows[0]["memory_size_mb"], 256);
+}

@@ -77,3 +77,91 @@ pub fn query_json(
     }
     serde_json::from_str(text).expect("JSON rows")
 }
+
+/// A `faasobs collect` process on loopback ports chosen by the system.
+pub struct RunningCollector {
+    pub child: std::process::Child,
+    /// `http://127.0.0.1:PORT` of the OTLP/gRPC receiver.
+    pub grpc: String,
+    /// `http://127.0.0.1:PORT` (or `https://…` with TLS) of the HTTP receiver.
+    pub http: String,
+}
+
+impl RunningCollector {
+    /// Starts a collector on `data` with extra `collect` arguments, once its ports are bound.
+    pub fn start(data: &std::path::Path, extra: &[&str]) -> RunningCollector {
+        use std::io::{BufRead, BufReader};
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
+            .arg("--data")
+            .arg(data)
+            .args([
+                "collect",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+                "--flush-interval",
+                "200ms",
+            ])
+            .args(extra)
+            .env("RUST_LOG", "warn")
+            .env_remove("FAASOBS_AUTH_TOKEN")
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("collector starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        // "listening for OTLP/gRPC on ADDR and HTTP on SCHEME://ADDR, storing into DIR"
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let grpc_addr = words
+            .iter()
+            .find(|w| w.starts_with("127.0.0.1:"))
+            .unwrap_or_else(|| panic!("no gRPC address in {line:?}"));
+        let http = words
+            .iter()
+            .find(|w| w.starts_with("http://") || w.starts_with("https://"))
+            .unwrap_or_else(|| panic!("no HTTP address in {line:?}"))
+            .trim_end_matches(',');
+        RunningCollector {
+            child,
+            grpc: format!("http://{grpc_addr}"),
+            http: http.to_string(),
+        }
+    }
+
+    /// The gRPC address without the scheme (what the Python gRPC exporter takes).
+    pub fn grpc_host_port(&self) -> &str {
+        self.grpc.trim_start_matches("http://")
+    }
+
+    /// Stops the collector as a service manager would (SIGTERM) and waits until it has flushed.
+    pub fn stop(mut self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = self.child.wait().expect("collector exits");
+        assert!(exit.success(), "collector exited with {exit}");
+    }
+}
+
+impl Drop for RunningCollector {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// An HTTP client that returns error statuses as responses (tests look at them).
+pub fn http_client() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(std::time::Duration::from_secs(30)))
+        .build()
+        .into()
+}

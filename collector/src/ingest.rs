@@ -357,7 +357,10 @@ fn cloudwatch_export(
         streams
             .entry(name.clone())
             .or_insert_with(|| LambdaLogStream::new(function, name, None))
-            .push(Some(event.timestamp.saturating_mul(1_000_000)), &event.message);
+            .push(
+                Some(event.timestamp.saturating_mul(1_000_000)),
+                &event.message,
+            );
     }
     let mut records = Records::default();
     for reader in streams.into_values() {

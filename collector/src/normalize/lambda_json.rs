@@ -73,7 +73,10 @@ pub enum LambdaJson {
     },
     /// A `function` (or `extension`) event of the Telemetry/Logs API: its record is a log line
     /// (text) or a structured log (object).
-    FunctionEvent { time: Option<i64>, record: Value },
+    FunctionEvent {
+        time: Option<i64>,
+        record: Value,
+    },
     Log(FunctionLog),
 }
 
@@ -255,10 +258,13 @@ fn function_log(map: &Map<String, Value>) -> FunctionLog {
     let time = ["timestamp", "time", "@timestamp"]
         .iter()
         .find_map(|k| map.get(*k).and_then(parse_time));
-    let message = map.get("message").or_else(|| map.get("msg")).map(|m| match m {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+    let message = map
+        .get("message")
+        .or_else(|| map.get("msg"))
+        .map(|m| match m {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
     let attributes = map
         .iter()
         .filter(|(k, _)| {

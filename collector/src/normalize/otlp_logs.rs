@@ -62,9 +62,7 @@ pub fn normalize_logs(request: &ExportLogsServiceRequest) -> Normalized {
         }
         for stream in streams.into_values() {
             // The log rows are already stored as OTLP records; keep only the invocations.
-            out.records
-                .invocations
-                .extend(stream.finish().invocations);
+            out.records.invocations.extend(stream.finish().invocations);
         }
     }
     out
@@ -81,9 +79,14 @@ fn text(attributes: &Attributes, key: &str) -> Option<String> {
 /// True for the bodies a [`LambdaLogStream`] makes invocations from.
 fn looks_like_lambda_log(body: &str) -> bool {
     let body = body.trim_start();
-    ["START RequestId:", "REPORT RequestId:", "INIT_START", "INIT_REPORT"]
-        .iter()
-        .any(|p| body.starts_with(p))
+    [
+        "START RequestId:",
+        "REPORT RequestId:",
+        "INIT_START",
+        "INIT_REPORT",
+    ]
+    .iter()
+    .any(|p| body.starts_with(p))
         || body.contains("Task timed out after")
         || (body.starts_with('{')
             && (body.contains("\"platform.")
@@ -159,6 +162,7 @@ mod tests {
             value: Some(AnyValue {
                 value: Some(Value::StringValue(value.into())),
             }),
+            ..Default::default()
         }
     }
 
@@ -185,9 +189,14 @@ mod tests {
                 }),
                 scope_logs: vec![ScopeLogs {
                     log_records: vec![
-                        body(&format!("START RequestId: {id} Version: $LATEST"), 1_000_000),
                         body(
-                            &format!("REPORT RequestId: {id}\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 100.50 ms"),
+                            &format!("START RequestId: {id} Version: $LATEST"),
+                            1_000_000,
+                        ),
+                        body(
+                            &format!(
+                                "REPORT RequestId: {id}\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\tInit Duration: 100.50 ms"
+                            ),
                             3_000_000,
                         ),
                         bad,

@@ -13,12 +13,12 @@
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
-use super::{NormalizeError, Normalized};
 use super::otlp_common::{attributes_of, fixed_id, optional_id};
+use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
 use crate::model::{
-    AttributeValue, Attributes, Invocation, InvocationStatus, Source, SpanEvent,
-    SpanRecord, invocation::Sources,
+    AttributeValue, Attributes, Invocation, InvocationStatus, Source, SpanEvent, SpanRecord,
+    invocation::Sources,
 };
 
 /// Normalizes one OTLP trace export request. A span that cannot be read (an id of the wrong

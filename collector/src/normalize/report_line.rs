@@ -385,10 +385,7 @@ impl LambdaLogStream {
                 self.records.invocations.push(fragment);
                 Some(report.request_id)
             }
-            PlatformEvent::InitStart {
-                function_name,
-                ..
-            } => {
+            PlatformEvent::InitStart { function_name, .. } => {
                 self.init_seen = true;
                 if self.function_name.is_none() {
                     self.function_name = function_name;
@@ -509,12 +506,10 @@ impl LambdaLogStream {
                 if let Some(id) = id {
                     self.timed_out.insert(id.clone(), *seconds);
                     // The timeout line may come after the REPORT: fix the fragment already made.
-                    if let Some(inv) = self
-                        .records
-                        .invocations
-                        .iter_mut()
-                        .rev()
-                        .find(|i| &i.request_id == id && i.sources.contains(Source::PlatformReport))
+                    if let Some(inv) =
+                        self.records.invocations.iter_mut().rev().find(|i| {
+                            &i.request_id == id && i.sources.contains(Source::PlatformReport)
+                        })
                     {
                         inv.status = inv.status.max(InvocationStatus::Timeout);
                         inv.error_type

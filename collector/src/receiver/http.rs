@@ -99,9 +99,9 @@ impl HttpError {
 
     fn rpc_code(&self) -> i32 {
         match self.status {
-            StatusCode::BAD_REQUEST => 3,         // INVALID_ARGUMENT
-            StatusCode::PAYLOAD_TOO_LARGE => 8,   // RESOURCE_EXHAUSTED
-            StatusCode::UNAUTHORIZED => 16,       // UNAUTHENTICATED
+            StatusCode::BAD_REQUEST => 3,          // INVALID_ARGUMENT
+            StatusCode::PAYLOAD_TOO_LARGE => 8,    // RESOURCE_EXHAUSTED
+            StatusCode::UNAUTHORIZED => 16,        // UNAUTHENTICATED
             StatusCode::SERVICE_UNAVAILABLE => 14, // UNAVAILABLE
             StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
             _ => 13, // INTERNAL
@@ -143,10 +143,10 @@ impl IntoResponse for HttpError {
         };
         let body = match self.encoding {
             Encoding::Protobuf => status.encode_to_vec(),
-            Encoding::Json => {
-                serde_json::to_vec(&serde_json::json!({"code": status.code, "message": status.message}))
-                    .unwrap_or_default()
-            }
+            Encoding::Json => serde_json::to_vec(
+                &serde_json::json!({"code": status.code, "message": status.message}),
+            )
+            .unwrap_or_default(),
         };
         let mut response = (
             self.status,
@@ -513,7 +513,10 @@ pub fn router(intake: Intake) -> Router {
         .route("/cloudwatch", post(cloudwatch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
-        .layer(middleware::from_fn_with_state(intake.clone(), require_token))
+        .layer(middleware::from_fn_with_state(
+            intake.clone(),
+            require_token,
+        ))
         .with_state(intake)
 }
 
@@ -553,7 +556,8 @@ pub async fn serve(
         tokio::spawn(async move {
             let result = match acceptor {
                 None => {
-                    let conn = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+                    let conn =
+                        builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
                     watcher.watch(conn.into_owned()).await
                 }
                 Some(acceptor) => match acceptor.accept(stream).await {
@@ -580,4 +584,65 @@ pub async fn serve(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receiver::ReceiverConfig;
+    use crate::store::{Store, StoreConfig, StoreError};
+    use tower::ServiceExt;
+
+    fn export_request() -> axum::http::Request<Body> {
+        axum::http::Request::post("/v1/traces")
+            .header("content-type", "application/x-protobuf")
+            .body(Body::from(
+                ExportTraceServiceRequest::default().encode_to_vec(),
+            ))
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn a_full_intake_asks_senders_to_retry_and_takes_them_once_there_is_room() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let intake = Intake::new(
+            store.handle(),
+            ReceiverConfig {
+                max_in_flight: 1,
+                ..Default::default()
+            },
+        );
+        let held = intake.admit().unwrap();
+        let response = router(intake.clone())
+            .oneshot(export_request())
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        assert_eq!(RpcStatus::decode(body).unwrap().code, 14);
+        assert!(
+            intake
+                .metrics()
+                .render()
+                .contains("faasobs_requests_refused_overload_total 1")
+        );
+        drop(held);
+        let response = router(intake).oneshot(export_request()).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        store.close().await.unwrap();
+    }
+
+    #[test]
+    fn a_full_store_queue_is_a_503_and_a_broken_store_a_500() {
+        let overloaded = HttpError::from(IntakeError::Store(StoreError::Overloaded));
+        assert_eq!(overloaded.status, StatusCode::SERVICE_UNAVAILABLE);
+        let response = overloaded.into_response();
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
+        let broken = HttpError::from(IntakeError::Store(StoreError::Locked {
+            path: std::path::PathBuf::from("data"),
+        }));
+        assert_eq!(broken.status, StatusCode::INTERNAL_SERVER_ERROR);
+    }
 }

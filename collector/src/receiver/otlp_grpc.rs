@@ -166,6 +166,28 @@ impl tonic::service::Interceptor for BearerAuth {
     }
 }
 
+/// tonic answers a request body that is not valid protobuf with `INTERNAL`; OTLP asks for
+/// `INVALID_ARGUMENT` (exporters must not retry a request that can never be read).
+fn invalid_argument_for_undecodable<B>(
+    mut response: tonic::codegen::http::Response<B>,
+) -> tonic::codegen::http::Response<B> {
+    let headers = response.headers_mut();
+    let undecodable = headers.get("grpc-status").is_some_and(|s| s == "13")
+        && headers
+            .get("grpc-message")
+            .and_then(|m| m.to_str().ok())
+            .is_some_and(|m| {
+                m.starts_with("failed%20to%20decode") || m.starts_with("failed to decode")
+            });
+    if undecodable {
+        headers.insert(
+            "grpc-status",
+            tonic::codegen::http::HeaderValue::from_static("3"),
+        );
+    }
+    response
+}
+
 /// Why the gRPC receiver stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum GrpcServeError {
@@ -203,11 +225,13 @@ pub async fn serve(
     let mut builder = tonic::transport::Server::builder();
     if let Some(files) = &tls {
         let (cert, key) = read_pem(files)?;
-        builder = builder.tls_config(
-            ServerTlsConfig::new().identity(Identity::from_pem(cert, key)),
-        )?;
+        builder =
+            builder.tls_config(ServerTlsConfig::new().identity(Identity::from_pem(cert, key)))?;
     }
     builder
+        .layer(tower::util::MapResponseLayer::new(
+            invalid_argument_for_undecodable,
+        ))
         .add_service(InterceptedService::new(traces, auth.clone()))
         .add_service(InterceptedService::new(logs, auth.clone()))
         .add_service(InterceptedService::new(metrics, auth))
@@ -217,4 +241,67 @@ pub async fn serve(
         )
         .await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::receiver::ReceiverConfig;
+    use crate::store::{Store, StoreConfig};
+
+    #[tokio::test]
+    async fn a_full_intake_answers_unavailable() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let intake = Intake::new(
+            store.handle(),
+            ReceiverConfig {
+                max_in_flight: 1,
+                ..Default::default()
+            },
+        );
+        let receiver = OtlpGrpcReceiver {
+            intake: intake.clone(),
+        };
+        let held = intake.admit().unwrap();
+        let status = TraceService::export(
+            &receiver,
+            Request::new(ExportTraceServiceRequest::default()),
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Unavailable);
+        drop(held);
+        TraceService::export(
+            &receiver,
+            Request::new(ExportTraceServiceRequest::default()),
+        )
+        .await
+        .expect("room again");
+        assert_eq!(
+            status_of(IntakeError::Store(StoreError::Overloaded)).code(),
+            tonic::Code::Unavailable
+        );
+        store.close().await.unwrap();
+    }
+
+    #[test]
+    fn undecodable_bodies_are_invalid_arguments() {
+        let response = tonic::codegen::http::Response::builder()
+            .header("grpc-status", "13")
+            .header("grpc-message", "failed%20to%20decode%20Protobuf%20message")
+            .body(())
+            .unwrap();
+        let response = invalid_argument_for_undecodable(response);
+        assert_eq!(response.headers()["grpc-status"], "3");
+        let other = tonic::codegen::http::Response::builder()
+            .header("grpc-status", "13")
+            .header("grpc-message", "disk%20full")
+            .body(())
+            .unwrap();
+        assert_eq!(
+            invalid_argument_for_undecodable(other).headers()["grpc-status"],
+            "13"
+        );
+    }
 }

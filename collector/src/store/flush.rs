@@ -1,7 +1,7 @@
 //! Flushing: turning one closed WAL segment into Parquet files, one per table and hour.
 //!
-//! Invocation fragments in the segment are merged by request id before they are written; spans
-//! and logs are written as they came. Each file is sorted by function and time and named by the
+//! Invocation fragments in the segment are merged by request id before they are written, a span
+//! sent twice (same trace and span id) is kept once, and logs are written as they came. Each file is sorted by function and time and named by the
 //! segment's id (`{id}-{id}.parquet`), so flushing the same segment twice writes the same files.
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -57,13 +57,37 @@ pub fn split_by_partition(
     Ok(out)
 }
 
-/// Merges invocation fragments that share a request id; other tables pass through.
+/// Merges invocation fragments that share a request id, and drops spans sent twice (an exporter
+/// retrying a request whose answer it did not see): a span is identified by trace and span id.
+/// Logs pass through.
 pub fn merge_rows(table: Table, batch: RecordBatch) -> Result<RecordBatch, StoreError> {
-    if table != Table::Invocations {
+    match table {
+        Table::Invocations => {
+            let merged = invocation::merge_fragments(invocation::from_batch(&batch)?);
+            Ok(invocation::to_batch(&merged))
+        }
+        Table::Spans => drop_repeated_spans(batch),
+        Table::Logs => Ok(batch),
+    }
+}
+
+fn drop_repeated_spans(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
+    use arrow::array::BooleanArray;
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .map(|c| c.as_fixed_size_binary().clone())
+            .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("spans has no {name}")))
+    };
+    let (trace_ids, span_ids) = (column("trace_id")?, column("span_id")?);
+    let mut seen = std::collections::HashSet::with_capacity(batch.num_rows());
+    let keep: BooleanArray = (0..batch.num_rows())
+        .map(|i| Some(seen.insert((trace_ids.value(i), span_ids.value(i)))))
+        .collect();
+    if keep.true_count() == batch.num_rows() {
         return Ok(batch);
     }
-    let merged = invocation::merge_fragments(invocation::from_batch(&batch)?);
-    Ok(invocation::to_batch(&merged))
+    Ok(arrow::compute::filter_record_batch(&batch, &keep)?)
 }
 
 /// Writes the records of segment `id` at `path` to Parquet. The caller deletes the segment after.

@@ -341,8 +341,14 @@ impl Store {
             thread::Builder::new()
                 .name("faasobs-tick".into())
                 .spawn(move || {
+                    // Ends when every handle is gone, or when the writer has stopped (closed)
+                    // even though some handles are still held.
                     while let Some(commands) = commands.upgrade() {
-                        let _ = commands.try_send(Command::Tick);
+                        if let Err(mpsc::error::TrySendError::Closed(_)) =
+                            commands.try_send(Command::Tick)
+                        {
+                            break;
+                        }
                         drop(commands);
                         thread::sleep(Duration::from_millis(250));
                     }

@@ -1,0 +1,593 @@
+//! The collector's receivers against bad input, tokens, TLS, and the Lambda and CloudWatch
+//! endpoints: each bad-input class gets its documented error, and the collector keeps serving.
+
+use std::io::Write;
+
+use opentelemetry_proto::tonic::collector::metrics::v1::ExportMetricsServiceRequest;
+use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_client::MetricsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::metrics::v1::{
+    Gauge, Metric, NumberDataPoint, ResourceMetrics, ScopeMetrics, metric::Data,
+};
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
+use prost::Message;
+
+use crate::support::{RunningCollector, http_client, query_json, real_fixture, run_python};
+
+/// `google.rpc.Status`, as OTLP/HTTP error bodies carry it in protobuf.
+#[derive(Clone, PartialEq, prost::Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+struct Reply {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> serde_json::Value {
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
+    }
+
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+fn post(url: &str, headers: &[(&str, &str)], body: &[u8]) -> Reply {
+    let mut request = http_client().post(url);
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let mut response = request.send(body).expect("the collector answers");
+    Reply {
+        status: response.status().as_u16(),
+        body: response
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap(),
+    }
+}
+
+fn get(url: &str, token: Option<&str>) -> Reply {
+    let mut request = http_client().get(url);
+    if let Some(t) = token {
+        request = request.header("authorization", &format!("Bearer {t}"));
+    }
+    let mut response = request.call().expect("the collector answers");
+    Reply {
+        status: response.status().as_u16(),
+        body: response.body_mut().read_to_vec().unwrap(),
+    }
+}
+
+const PROTOBUF: (&str, &str) = ("content-type", "application/x-protobuf");
+const JSON: (&str, &str) = ("content-type", "application/json");
+
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
+    e.write_all(data).unwrap();
+    e.finish().unwrap()
+}
+
+fn string_attr(key: &str, value: &str) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::StringValue(value.into())),
+        }),
+        ..Default::default()
+    }
+}
+
+/// An invocation span; `trace_id_len` other than 16 makes it invalid.
+fn span(request_id: &str, trace_id_len: usize, extra: Vec<KeyValue>) -> Span {
+    let mut attributes = vec![
+        string_attr("faas.invocation_id", request_id),
+        string_attr("faas.name", "limits-fn"),
+    ];
+    attributes.extend(extra);
+    Span {
+        trace_id: vec![7; trace_id_len],
+        span_id: request_id.len().to_be_bytes().to_vec(),
+        name: "handler".into(),
+        kind: SpanKind::Server as i32,
+        start_time_unix_nano: 1_795_428_000_000_000_000,
+        end_time_unix_nano: 1_795_428_000_020_000_000,
+        attributes,
+        ..Default::default()
+    }
+}
+
+fn traces(spans: Vec<Span>) -> ExportTraceServiceRequest {
+    ExportTraceServiceRequest {
+        resource_spans: vec![ResourceSpans {
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// One `resourceSpans` element in OTLP JSON as the specification writes it: hex ids, int64 as
+/// strings, enum ints.
+fn resource_spans_json(request_id: &str, trace_id_hex: &str) -> String {
+    format!(
+        r#"{{"resource":{{"attributes":[{{"key":"faas.name","value":{{"stringValue":"limits-fn"}}}}]}},
+        "scopeSpans":[{{"spans":[{{"traceId":"{trace_id_hex}","spanId":"0102030405060708","name":"handler",
+        "kind":2,"startTimeUnixNano":"1795428000000000000","endTimeUnixNano":"1795428000030000000",
+        "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{request_id}"}}}},
+                      {{"key":"faas.max_memory","value":{{"intValue":"536870912"}}}}],
+        "status":{{"code":2,"message":"boom"}}}}]}}]}}"#
+    )
+}
+
+fn otlp_json_request(resource_spans: &[String]) -> String {
+    format!("{{\"resourceSpans\":[{}]}}", resource_spans.join(","))
+}
+
+#[test]
+fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(
+        dir.path(),
+        &[
+            "--max-request-size",
+            "64KiB",
+            "--max-decompressed-size",
+            "1MiB",
+        ],
+    );
+    let traces_url = format!("{}/v1/traces", collector.http);
+
+    // Malformed protobuf: 400, with a google.rpc.Status in protobuf.
+    let reply = post(&traces_url, &[PROTOBUF], b"\xff\xff\xff\xff\x0f");
+    assert_eq!(reply.status, 400);
+    let status = RpcStatus::decode(reply.body.as_slice()).expect("a protobuf Status");
+    assert_eq!(status.code, 3);
+    assert!(
+        status.message.contains("malformed OTLP traces"),
+        "{status:?}"
+    );
+
+    // Malformed JSON: 400, with the Status as JSON.
+    let reply = post(&traces_url, &[JSON], b"{\"resourceSpans\": [");
+    assert_eq!(reply.status, 400);
+    assert_eq!(reply.json()["code"], 3);
+
+    // Over the request size: 413.
+    let reply = post(&traces_url, &[PROTOBUF], &vec![0u8; 100 * 1024]);
+    assert_eq!(reply.status, 413, "{}", reply.text());
+
+    // A gzip bomb: 20 KiB that would inflate to 20 MiB is refused, not inflated.
+    let bomb = gzip(&vec![0u8; 20 * 1024 * 1024]);
+    assert!(bomb.len() < 64 * 1024);
+    let reply = post(
+        &traces_url,
+        &[PROTOBUF, ("content-encoding", "gzip")],
+        &bomb,
+    );
+    assert_eq!(reply.status, 413);
+    assert!(
+        RpcStatus::decode(reply.body.as_slice())
+            .unwrap()
+            .message
+            .contains("inflates past the limit")
+    );
+
+    // Not gzip although it says so: 400. An unknown encoding or content type: 415.
+    let reply = post(
+        &traces_url,
+        &[PROTOBUF, ("content-encoding", "gzip")],
+        b"plain",
+    );
+    assert_eq!(reply.status, 400);
+    let reply = post(&traces_url, &[PROTOBUF, ("content-encoding", "br")], b"x");
+    assert_eq!(reply.status, 415);
+    let reply = post(&traces_url, &[("content-type", "text/plain")], b"x");
+    assert_eq!(reply.status, 415);
+
+    // One bad span beside a good one: the good one is kept, a partial success counts the other.
+    let request = traces(vec![
+        span("http-good-1", 16, vec![]),
+        span("http-bad", 3, vec![]),
+    ]);
+    let reply = post(&traces_url, &[PROTOBUF], &request.encode_to_vec());
+    assert_eq!(reply.status, 200);
+    let response =
+        opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse::decode(
+            reply.body.as_slice(),
+        )
+        .unwrap();
+    let partial = response.partial_success.expect("a partial success");
+    assert_eq!(partial.rejected_spans, 1);
+    assert!(partial.error_message.contains("trace_id"));
+
+    // The same over JSON, gzipped, answered in JSON.
+    let body = otlp_json_request(&[
+        resource_spans_json("http-good-2", "5b8efff798038103d269b633813fc60c"),
+        resource_spans_json("http-bad-2", "abcd"),
+    ]);
+    let reply = post(
+        &traces_url,
+        &[JSON, ("content-encoding", "gzip")],
+        &gzip(body.as_bytes()),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    let partial = &reply.json()["partialSuccess"];
+    assert!(
+        partial["rejectedSpans"] == 1 || partial["rejectedSpans"] == "1",
+        "{partial}"
+    );
+
+    // Still serving.
+    let reply = post(
+        &traces_url,
+        &[JSON],
+        otlp_json_request(&[resource_spans_json(
+            "http-good-3",
+            "5b8efff798038103d269b633813fc60d",
+        )])
+        .as_bytes(),
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(
+        get(&format!("{}/healthz", collector.http), None).status,
+        200
+    );
+    let metrics = get(&format!("{}/metrics", collector.http), None).text();
+    assert!(
+        metrics.contains("faasobs_records_rejected_total{signal=\"traces\"} 2"),
+        "{metrics}"
+    );
+    collector.stop();
+
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id, status, memory_size_mb, duration_ms FROM invocations ORDER BY request_id",
+    );
+    let ids: Vec<_> = rows.iter().map(|r| r["request_id"].clone()).collect();
+    assert_eq!(ids, ["http-good-1", "http-good-2", "http-good-3"]);
+    assert_eq!(rows[1]["status"], "error");
+    assert_eq!(rows[1]["memory_size_mb"], 512);
+    assert_eq!(rows[1]["duration_ms"], 30.0);
+}
+
+#[test]
+fn grpc_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &["--max-decompressed-size", "1MiB"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let endpoint = collector.grpc.clone();
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(endpoint.clone()).await.unwrap();
+        // Over the size limit.
+        let huge = span(
+            "grpc-huge",
+            16,
+            vec![string_attr("blob", &"x".repeat(2 * 1024 * 1024))],
+        );
+        let err = client.export(traces(vec![huge])).await.unwrap_err();
+        assert!(
+            matches!(
+                err.code(),
+                tonic::Code::OutOfRange | tonic::Code::ResourceExhausted
+            ),
+            "{err:?}"
+        );
+        // A partial success.
+        let response = client
+            .export(traces(vec![
+                span("grpc-good-1", 16, vec![]),
+                span("grpc-bad", 5, vec![]),
+            ]))
+            .await
+            .unwrap()
+            .into_inner();
+        let partial = response.partial_success.expect("a partial success");
+        assert_eq!(partial.rejected_spans, 1);
+        // Only bad spans: INVALID_ARGUMENT.
+        let err = client
+            .export(traces(vec![span("grpc-bad-2", 1, vec![])]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        // Metrics are accepted and counted.
+        let mut metrics = MetricsServiceClient::connect(endpoint.clone())
+            .await
+            .unwrap();
+        let point = NumberDataPoint {
+            time_unix_nano: 1_795_428_000_000_000_000,
+            ..Default::default()
+        };
+        metrics
+            .export(ExportMetricsServiceRequest {
+                resource_metrics: vec![ResourceMetrics {
+                    scope_metrics: vec![ScopeMetrics {
+                        metrics: vec![Metric {
+                            name: "queue.depth".into(),
+                            data: Some(Data::Gauge(Gauge {
+                                data_points: vec![point.clone(), point],
+                            })),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            })
+            .await
+            .unwrap();
+    });
+    // Bytes that are not protobuf at all, from grpcio: INVALID_ARGUMENT.
+    let code = run_python(
+        r#"
+import grpc, sys
+channel = grpc.insecure_channel(sys.argv[1])
+export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Export")
+try:
+    export(b"\xff\xff\xff\xff\x0f", timeout=30)
+    print("OK")
+except grpc.RpcError as e:
+    print(e.code().name)
+"#,
+        &[collector.grpc_host_port()],
+    );
+    assert_eq!(code.trim(), "INVALID_ARGUMENT");
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(endpoint).await.unwrap();
+        client
+            .export(traces(vec![span("grpc-good-2", 16, vec![])]))
+            .await
+            .expect("still serving");
+    });
+    let metrics = get(&format!("{}/metrics", collector.http), None).text();
+    assert!(
+        metrics.contains("faasobs_metric_points_received_total 2"),
+        "{metrics}"
+    );
+    collector.stop();
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id FROM invocations ORDER BY request_id",
+    );
+    let ids: Vec<_> = rows.iter().map(|r| r["request_id"].clone()).collect();
+    assert_eq!(ids, ["grpc-good-1", "grpc-good-2"]);
+}
+
+#[test]
+fn a_bearer_token_guards_every_receiver() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &["--auth-token", "s3cret"]);
+    let traces_url = format!("{}/v1/traces", collector.http);
+    let body = traces(vec![span("auth-1", 16, vec![])]).encode_to_vec();
+    assert_eq!(post(&traces_url, &[PROTOBUF], &body).status, 401);
+    assert_eq!(
+        post(
+            &traces_url,
+            &[PROTOBUF, ("authorization", "Bearer wrong")],
+            &body
+        )
+        .status,
+        401
+    );
+    assert_eq!(
+        post(
+            &traces_url,
+            &[PROTOBUF, ("authorization", "Bearer s3cret")],
+            &body
+        )
+        .status,
+        200
+    );
+    assert_eq!(
+        post(&format!("{}/cloudwatch", collector.http), &[JSON], b"{}").status,
+        401
+    );
+    assert_eq!(
+        get(&format!("{}/metrics", collector.http), None).status,
+        401
+    );
+    assert_eq!(
+        get(&format!("{}/metrics", collector.http), Some("s3cret")).status,
+        200
+    );
+    assert_eq!(
+        get(&format!("{}/healthz", collector.http), None).status,
+        200
+    );
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(collector.grpc.clone())
+            .await
+            .unwrap();
+        let err = client
+            .export(traces(vec![span("auth-2", 16, vec![])]))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), tonic::Code::Unauthenticated);
+        let mut request = tonic::Request::new(traces(vec![span("auth-3", 16, vec![])]));
+        request
+            .metadata_mut()
+            .insert("authorization", "Bearer s3cret".parse().unwrap());
+        client.export(request).await.expect("the token lets it in");
+    });
+    collector.stop();
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id FROM invocations ORDER BY request_id",
+    );
+    let ids: Vec<_> = rows.iter().map(|r| r["request_id"].clone()).collect();
+    assert_eq!(ids, ["auth-1", "auth-3"]);
+}
+
+#[test]
+fn both_receivers_serve_tls_to_the_python_exporters() {
+    let dir = tempfile::tempdir().unwrap();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+            .unwrap();
+    let cert = dir.path().join("cert.pem");
+    let key = dir.path().join("key.pem");
+    std::fs::write(&cert, certified.cert.pem()).unwrap();
+    std::fs::write(&key, certified.signing_key.serialize_pem()).unwrap();
+    let data = dir.path().join("data");
+    let collector = RunningCollector::start(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+        ],
+    );
+    assert!(collector.http.starts_with("https://"));
+    let out = run_python(
+        r#"
+import sys, grpc
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+
+grpc_endpoint, http_endpoint, cert = sys.argv[1], sys.argv[2], sys.argv[3]
+credentials = grpc.ssl_channel_credentials(root_certificates=open(cert, "rb").read())
+for name, exporter in [
+    ("tls-grpc", GrpcSpans(endpoint=grpc_endpoint, insecure=False, credentials=credentials)),
+    ("tls-http", HttpSpans(endpoint=http_endpoint + "/v1/traces", certificate_file=cert)),
+]:
+    provider = TracerProvider(resource=Resource.create({"faas.name": name}))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    span = provider.get_tracer("t").start_span("handler", kind=SpanKind.SERVER,
+        attributes={"faas.invocation_id": name + "-1"})
+    span.end()
+    provider.shutdown()
+print("sent")
+"#,
+        &[
+            collector.grpc_host_port(),
+            &collector.http,
+            cert.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.trim(), "sent");
+    collector.stop();
+    let rows = query_json(
+        &data,
+        "SELECT function_name, request_id FROM invocations ORDER BY request_id",
+    );
+    assert_eq!(rows.len(), 2, "{rows:?}");
+    assert_eq!(rows[0]["request_id"], "tls-grpc-1");
+    assert_eq!(rows[1]["request_id"], "tls-http-1");
+}
+
+#[test]
+fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let batch = serde_json::json!([
+        {"time": "2026-11-23T10:00:00.000Z", "type": "platform.initStart",
+         "record": {"initializationType": "on-demand", "phase": "init",
+                    "runtimeVersion": "python:3.12.v25", "functionName": "telemetry-fn",
+                    "functionVersion": "$LATEST"}},
+        {"time": "2026-11-23T10:00:00.300Z", "type": "platform.initReport",
+         "record": {"initializationType": "on-demand", "phase": "init", "status": "success",
+                    "metrics": {"durationMs": 300.5}}},
+        {"time": "2026-11-23T10:00:00.301Z", "type": "platform.start",
+         "record": {"requestId": "tel-1", "version": "$LATEST"}},
+        {"time": "2026-11-23T10:00:00.302Z", "type": "function",
+         "record": "2026-11-23T10:00:00.302Z\ttel-1\tINFO\thandling\n"},
+        {"time": "2026-11-23T10:00:03.301Z", "type": "platform.runtimeDone",
+         "record": {"requestId": "tel-1", "status": "timeout"}},
+        {"time": "2026-11-23T10:00:03.302Z", "type": "platform.report",
+         "record": {"requestId": "tel-1", "status": "timeout",
+                    "metrics": {"durationMs": 3000.0, "billedDurationMs": 3000,
+                                "memorySizeMB": 512, "maxMemoryUsedMB": 80,
+                                "initDurationMs": 300.5}}},
+        {"time": "2026-11-23T10:00:04.000Z", "type": "platform.start",
+         "record": {"requestId": "tel-2", "version": "$LATEST"}},
+        {"time": "2026-11-23T10:00:04.500Z", "type": "platform.report",
+         "record": {"requestId": "tel-2", "status": "error", "errorType": "Runtime.OutOfMemory",
+                    "metrics": {"durationMs": 500.0, "billedDurationMs": 500,
+                                "memorySizeMB": 512, "maxMemoryUsedMB": 512}}}
+    ]);
+    let reply = post(
+        &format!(
+            "{}/lambda/logs?function=telemetry-fn&instance=env-1",
+            collector.http
+        ),
+        &[JSON],
+        batch.to_string().as_bytes(),
+    );
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    assert_eq!(reply.json()["invocations"], 2);
+    let reply = post(
+        &format!("{}/lambda/logs?function=telemetry-fn", collector.http),
+        &[JSON],
+        b"[{\"time\": 1, \"type\":",
+    );
+    assert_eq!(reply.status, 400);
+
+    // Every real CloudWatch capture, decoded or enveloped, through the HTTP endpoint.
+    for name in [
+        "datadog-cloudwatch-log-coldstart.json",
+        "datadog-cloudwatch-log-timeout.json",
+        "datadog-cloudwatch-logs-node.json",
+        "awslambda-rust-runtime-cloudwatch-logs-event.json",
+    ] {
+        let body = std::fs::read(real_fixture(name)).unwrap();
+        let reply = post(&format!("{}/cloudwatch", collector.http), &[JSON], &body);
+        assert_eq!(reply.status, 200, "{name}: {}", reply.text());
+    }
+    let reply = post(
+        &format!("{}/cloudwatch", collector.http),
+        &[JSON],
+        b"{\"awslogs\": {\"data\": \"not base64!\"}}",
+    );
+    assert_eq!(reply.status, 400);
+    collector.stop();
+
+    let rows = query_json(
+        dir.path(),
+        "SELECT function_name, request_id, status, cold_start, init_duration_ms, \
+         billed_duration_ms, memory_size_mb, instance_id, error_type FROM invocations \
+         ORDER BY request_id",
+    );
+    let by_id = |id: &str| {
+        rows.iter()
+            .find(|r| r["request_id"] == id)
+            .unwrap_or_else(|| panic!("no {id} in {rows:#?}"))
+    };
+    let timeout = by_id("tel-1");
+    assert_eq!(timeout["function_name"], "telemetry-fn");
+    assert_eq!(timeout["status"], "timeout");
+    assert_eq!(timeout["cold_start"], true);
+    assert_eq!(timeout["init_duration_ms"], 300.5);
+    assert_eq!(timeout["memory_size_mb"], 512);
+    assert_eq!(timeout["instance_id"], "env-1");
+    let oom = by_id("tel-2");
+    assert_eq!(oom["status"], "out_of_memory");
+    assert_eq!(oom["cold_start"], false);
+    let cold = by_id("db275f87-a934-471a-8980-b63bf4dc1beb");
+    assert_eq!(cold["init_duration_ms"], 120.96);
+    assert_eq!(cold["billed_duration_ms"], 100);
+    assert_eq!(cold["memory_size_mb"], 128);
+    assert_eq!(cold["cold_start"], true);
+    assert_eq!(rows.len(), 5, "{rows:#?}");
+    let timeouts = rows.iter().filter(|r| r["status"] == "timeout").count();
+    assert_eq!(timeouts, 2);
+}

@@ -1,0 +1,198 @@
+//! The collector fed by OpenTelemetry SDK exporters nobody here wrote: Python's
+//! `opentelemetry-exporter-otlp` (gRPC and HTTP/protobuf, traces and logs, from PyPI) and the
+//! Rust `opentelemetry-otlp` exporter (through `faasobs demo`).
+
+use crate::support::{RunningCollector, faasobs, query_json, root, run_python};
+
+/// Sends five invocation spans per function through each Python exporter, and a `REPORT` line per
+/// transport through the Python logs exporters. Times are fixed so durations are exact.
+const PYTHON_EXPORTERS: &str = r#"
+import logging, sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import BatchLogRecordProcessor
+from opentelemetry.trace import SpanKind, Status, StatusCode
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcSpans
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
+from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+
+grpc_endpoint, http_endpoint = sys.argv[1], sys.argv[2]
+BASE = 1_795_428_000 * 10**9  # 2026-11-23T10:00:00Z
+
+def resource(function):
+    return Resource.create({
+        "service.name": function, "faas.name": function, "cloud.provider": "aws",
+        "cloud.platform": "aws_lambda", "cloud.region": "eu-west-1",
+        "faas.max_memory": 268435456,  # bytes, per the semantic conventions
+    })
+
+def spans(function, exporter):
+    provider = TracerProvider(resource=resource(function))
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("faasobs-interop-test")
+    for k in range(5):
+        start = BASE + k * 1_000_000_000
+        if k == 4:  # the obsolete name of the request id
+            attributes = {"faas.execution": f"{function}-{k}", "faas.coldstart": False}
+        else:
+            attributes = {"faas.invocation_id": f"{function}-{k}", "faas.trigger": "http",
+                          "faas.coldstart": k == 0}
+        span = tracer.start_span("handler", kind=SpanKind.SERVER, start_time=start,
+                                 attributes=attributes)
+        if k == 3:
+            span.record_exception(ValueError("bad input 42"))
+            span.set_status(Status(StatusCode.ERROR, "bad input 42"))
+        span.end(end_time=start + (k + 1) * 10_000_000)
+    provider.shutdown()
+
+def report(function, exporter, line):
+    provider = LoggerProvider(resource=resource(function))
+    provider.add_log_record_processor(BatchLogRecordProcessor(exporter))
+    logger = logging.getLogger(function)
+    logger.propagate = False
+    logger.setLevel(logging.INFO)
+    logger.addHandler(LoggingHandler(logger_provider=provider))
+    logger.info(line)
+    provider.shutdown()
+
+spans("py-grpc", GrpcSpans(endpoint=grpc_endpoint, insecure=True))
+spans("py-http", HttpSpans(endpoint=http_endpoint + "/v1/traces"))
+report("py-grpc", GrpcLogs(endpoint=grpc_endpoint, insecure=True),
+       "REPORT RequestId: py-grpc-0\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tInit Duration: 250.00 ms\t")
+report("py-http", HttpLogs(endpoint=http_endpoint + "/v1/logs"),
+       "REPORT RequestId: py-http-0\tDuration: 15.25 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 61 MB\tInit Duration: 300.00 ms\t")
+print("sent")
+"#;
+
+#[test]
+fn python_otlp_exporters_over_grpc_and_http_become_exact_invocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let out = run_python(
+        PYTHON_EXPORTERS,
+        &[collector.grpc_host_port(), &collector.http],
+    );
+    assert_eq!(out.trim(), "sent");
+    collector.stop();
+
+    let rows = query_json(
+        dir.path(),
+        "SELECT function_name, request_id, duration_ms, cold_start, status, memory_size_mb, \
+         billed_duration_ms, init_duration_ms, max_memory_used_mb, \"trigger\", provider, region, \
+         error_type, sources FROM invocations ORDER BY request_id",
+    );
+    assert_eq!(rows.len(), 10, "{rows:#?}");
+    for (i, row) in rows.iter().enumerate() {
+        let function = if i < 5 { "py-grpc" } else { "py-http" };
+        let k = i % 5;
+        assert_eq!(row["function_name"], function);
+        assert_eq!(row["request_id"], format!("{function}-{k}"));
+        assert_eq!(row["cold_start"], k == 0, "{row:?}");
+        assert_eq!(
+            row["status"],
+            if k == 3 { "error" } else { "success" },
+            "{row:?}"
+        );
+        assert_eq!(row["provider"], "aws");
+        assert_eq!(row["region"], "eu-west-1");
+        if k == 0 {
+            // The REPORT line sent as an OTLP log merged into the span's invocation; the
+            // platform's figures win.
+            let (duration, billed, init, used) = if i < 5 {
+                (12.5, 13, 250.0, 60)
+            } else {
+                (15.25, 16, 300.0, 61)
+            };
+            assert_eq!(row["duration_ms"], duration);
+            assert_eq!(row["billed_duration_ms"], billed);
+            assert_eq!(row["init_duration_ms"], init);
+            assert_eq!(row["max_memory_used_mb"], used);
+            assert_eq!(row["memory_size_mb"], 128);
+            assert_eq!(row["sources"], "otlp_span,platform_report");
+        } else {
+            assert_eq!(row["duration_ms"], (k + 1) as f64 * 10.0, "{row:?}");
+            assert_eq!(row["memory_size_mb"], 256, "faas.max_memory in bytes");
+            assert_eq!(row["sources"], "otlp_span");
+        }
+        if k == 3 {
+            assert_eq!(row["error_type"], "ValueError");
+        }
+        if k < 4 {
+            assert_eq!(row["trigger"], "http");
+        }
+    }
+    let counts = query_json(
+        dir.path(),
+        "SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs, \
+         (SELECT count(*) FROM logs WHERE source = 'otlp' AND body LIKE 'REPORT%') AS reports",
+    );
+    assert_eq!(counts[0]["spans"], 10);
+    assert_eq!(counts[0]["logs"], 2);
+    assert_eq!(counts[0]["reports"], 2);
+}
+
+/// The whole table but trace ids (the SDK makes its own), for comparing two stores.
+fn invocations(data: &std::path::Path) -> Vec<serde_json::Map<String, serde_json::Value>> {
+    query_json(
+        data,
+        "SELECT function_name, request_id, start_time, end_time, duration_ms, billed_duration_ms, \
+         init_duration_ms, cold_start, status, memory_size_mb, error_type, sources \
+         FROM invocations ORDER BY request_id",
+    )
+}
+
+#[test]
+fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
+    // `faasobs demo` sends the sample's spans through the `opentelemetry-otlp` SDK exporter to a
+    // loopback collector and imports its Lambda logs; importing the checked-in files of the same
+    // sample must give the very same tables.
+    let via_sdk = tempfile::tempdir().unwrap();
+    let out = faasobs()
+        .arg("--data")
+        .arg(via_sdk.path())
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let summary = String::from_utf8_lossy(&out.stdout);
+    assert!(summary.contains("checkout-api"), "{summary}");
+
+    let via_files = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(via_files.path())
+        .arg("ingest")
+        .arg(root().join("sample-traces/data"))
+        .assert()
+        .success();
+
+    let sdk_rows = invocations(via_sdk.path());
+    assert_eq!(sdk_rows.len(), 2415);
+    assert_eq!(sdk_rows, invocations(via_files.path()));
+    // The files also hold each caller's client span; the replay sends the functions' own spans
+    // (and the callers' spans of throttled calls, which are in the invocations compared above).
+    let count_spans = "SELECT count(*) AS n FROM spans WHERE kind = 'server'";
+    assert_eq!(
+        query_json(via_sdk.path(), count_spans),
+        query_json(via_files.path(), count_spans)
+    );
+    let statuses = query_json(
+        via_sdk.path(),
+        "SELECT status, count(*) AS n FROM invocations GROUP BY status ORDER BY status",
+    );
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("sample-traces/data/manifest.json")).unwrap(),
+    )
+    .unwrap();
+    for row in statuses {
+        let status = row["status"].as_str().unwrap();
+        assert_eq!(row["n"], manifest["by_status"][status], "{status}");
+    }
+}
