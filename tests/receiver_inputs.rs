@@ -231,6 +231,14 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
         "{partial}"
     );
 
+    // Metrics are accepted and answered.
+    let reply = post(
+        &format!("{}/v1/metrics", collector.http),
+        &[PROTOBUF],
+        &ExportMetricsServiceRequest::default().encode_to_vec(),
+    );
+    assert_eq!(reply.status, 200);
+
     // Still serving.
     let reply = post(
         &traces_url,

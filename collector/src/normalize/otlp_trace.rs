@@ -289,6 +289,44 @@ mod tests {
     }
 
     #[test]
+    fn cloud_platforms_old_and_new_name_their_provider() {
+        for (platform, provider) in [
+            ("aws_lambda", "aws"),
+            ("azure_functions", "azure"),
+            ("azure.functions", "azure"),
+            ("gcp_cloud_functions", "gcp"),
+        ] {
+            let record = SpanRecord {
+                trace_id: [1; 16],
+                span_id: [1; 8],
+                parent_span_id: None,
+                trace_state: None,
+                name: "h".into(),
+                kind: "server",
+                start_time: 0,
+                end_time: 0,
+                status_code: "unset",
+                status_message: None,
+                service_name: None,
+                function_name: None,
+                request_id: None,
+                scope_name: None,
+                attributes: vec![(
+                    "cloud.platform".into(),
+                    AttributeValue::String(platform.into()),
+                )],
+                resource_attributes: Vec::new(),
+                events: Vec::new(),
+            };
+            assert_eq!(
+                provider_of(&record).as_deref(),
+                Some(provider),
+                "{platform}"
+            );
+        }
+    }
+
+    #[test]
     fn host_arch_values_map_to_the_two_architectures() {
         assert_eq!(architecture_name("amd64"), Some("x86_64"));
         assert_eq!(architecture_name("AARCH64"), Some("arm64"));

@@ -731,6 +731,39 @@ mod tests {
     }
 
     #[test]
+    fn a_failed_init_makes_the_next_invocation_an_init_error_in_text_and_json() {
+        let id = "0e2d6a51-8a3e-4b31-9b0a-3b7b1e8f9c11";
+        let mut text = LambdaLogStream::new(Some("f"), None, None);
+        text.push(Some(1_000), "INIT_START Runtime Version: python:3.12.v25\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:abc");
+        text.push(Some(2_000), "INIT_REPORT Init Duration: 10000.10 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError");
+        text.push(
+            Some(3_000),
+            &format!("START RequestId: {id} Version: $LATEST"),
+        );
+        text.push(
+            Some(4_000),
+            &format!("REPORT RequestId: {id}\tDuration: 1.00 ms\tBilled Duration: 1 ms\t"),
+        );
+        let inv = &text.finish().invocations[0];
+        assert_eq!(inv.status, InvocationStatus::InitError);
+        assert_eq!(inv.error_type.as_deref(), Some("Runtime.ExitError"));
+        assert!(inv.cold_start);
+
+        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        for event in [
+            serde_json::json!({"time": "2026-11-23T09:00:00Z", "type": "platform.initReport",
+                "record": {"phase": "init", "status": "timeout"}}),
+            serde_json::json!({"time": "2026-11-23T09:00:01Z", "type": "platform.report",
+                "record": {"requestId": id, "status": "error", "metrics": {"durationMs": 5.0}}}),
+        ] {
+            assert!(json.push_value(None, &event));
+        }
+        let records = json.finish();
+        assert_eq!(records.invocations[0].status, InvocationStatus::InitError);
+        assert_eq!(records.logs.len(), 2);
+    }
+
+    #[test]
     fn xray_ids_become_w3c_trace_ids() {
         let id = xray_trace_id("1-5e34a614-10bdxmplf1fb44f07bc535a1");
         assert!(id.is_none(), "the documentation's example is not hex");
