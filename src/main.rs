@@ -55,7 +55,10 @@ enum Command {
     Ingest(commands::ingest::IngestConfig),
     /// Run one read-only SQL query over the invocations, spans and logs tables.
     Query(commands::query::QueryConfig),
-    /// Per function: invocations, errors, cold starts, duration percentiles, memory.
+    /// Reports: summary, coldstarts, errors, concurrency (`--format table|json|csv`).
+    Report(commands::report::ReportConfig),
+    /// Per function: invocations, errors, cold starts, duration percentiles, memory (the same as
+    /// `report summary`).
     Summary,
     /// Replay the WAL, compact partitions and apply retention, then exit.
     Compact(commands::compact::CompactConfig),
@@ -89,6 +92,7 @@ async fn main() -> ExitCode {
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
         Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
         Command::Query(c) => commands::query::run(&cli.data, c).await,
+        Command::Report(c) => commands::report::run(&cli.data, c).await,
         Command::Summary => commands::query::summary(&cli.data).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),

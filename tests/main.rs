@@ -7,5 +7,6 @@ mod compaction_retention;
 mod crash_recovery;
 mod real_fixtures;
 mod receiver_inputs;
+mod reports_golden;
 mod sample_to_duckdb;
 mod sdk_exporters;

@@ -4,8 +4,10 @@
 //!   a memory limit) with the `invocations`, `spans` and `logs` tables registered over the current
 //!   Parquet files of a data directory;
 //! - [`query`]: running user SQL read-only, and printing results;
-//! - [`reports`]: the built-in reports (the summary per function, so far).
+//! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);
+//! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates.
 
+pub mod concurrency;
 pub mod query;
 pub mod reports;
 pub mod session;

@@ -1,29 +1,397 @@
-//! Built-in reports, each one SQL query over the registered tables.
+//! Built-in reports: `summary`, `coldstarts`, `errors` and `concurrency`.
+//!
+//! A report is a list of named [`Section`]s, each a table. The SQL reports run over the
+//! `invocations` view with the report's filters (function, time window); the concurrency report
+//! reads each invocation's interval once and runs the sweep of [`crate::concurrency`]. Column
+//! names are stable and documented in `docs/reports.md`. Percentiles are exact unless
+//! [`ReportOptions::approximate`] asks for the t-digest estimate.
 
-use arrow::record_batch::RecordBatch;
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
+use arrow::array::{
+    ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+};
+use arrow::datatypes::{DataType, Field, Int64Type, Schema};
+
+use crate::concurrency::{MAX_BUCKETS, peak, series};
 use crate::session::{Analyzer, AnalyzerError};
 
-/// Per function: invocations, errors, cold starts, duration percentiles and memory.
-pub const SUMMARY_SQL: &str = "\
-SELECT function_name,
+/// The reports `faasobs report` prints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportKind {
+    Summary,
+    Coldstarts,
+    Errors,
+    Concurrency,
+}
+
+/// What a report covers and how it is computed.
+#[derive(Debug, Clone)]
+pub struct ReportOptions {
+    /// Only this function.
+    pub function: Option<String>,
+    /// Invocations that started at or after this instant (ns since the epoch).
+    pub since: Option<i64>,
+    /// Invocations that started before this instant (ns since the epoch).
+    pub until: Option<i64>,
+    /// The width of the time buckets of series, in ns (default: 1 h, 1 min for concurrency).
+    pub step: Option<i64>,
+    /// The concurrency limit headroom is measured against.
+    pub limit: i64,
+    /// Approximate percentiles (t-digest) instead of exact ones.
+    pub approximate: bool,
+}
+
+impl Default for ReportOptions {
+    fn default() -> Self {
+        ReportOptions {
+            function: None,
+            since: None,
+            until: None,
+            step: None,
+            limit: 1000,
+            approximate: false,
+        }
+    }
+}
+
+/// One table of a report.
+#[derive(Debug)]
+pub struct Section {
+    pub name: &'static str,
+    pub batches: Vec<RecordBatch>,
+}
+
+/// The name the account-wide rows of the concurrency report carry as `function_name`.
+pub const ALL_FUNCTIONS: &str = "(all)";
+
+const HOUR_NS: i64 = 3_600_000_000_000;
+const MINUTE_NS: i64 = 60_000_000_000;
+
+/// Parses a time bound: an RFC 3339 time, or a duration before `now` such as `1h` or `7d`.
+pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, String> {
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
+        return t
+            .timestamp_nanos_opt()
+            .ok_or_else(|| format!("{text:?} is out of range"));
+    }
+    match humantime::parse_duration(text.trim()) {
+        Ok(d) => Ok(now_ns - i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
+        Err(_) => Err(format!(
+            "{text:?} is neither an RFC 3339 time (2026-11-23T09:00:00Z) nor a duration ago (1h, 7d)"
+        )),
+    }
+}
+
+fn sql_string(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+impl ReportOptions {
+    /// The SQL condition selecting the report's invocations.
+    fn filter(&self) -> String {
+        let mut conditions = vec!["true".to_string()];
+        if let Some(f) = &self.function {
+            conditions.push(format!("function_name = {}", sql_string(f)));
+        }
+        if let Some(t) = self.since {
+            conditions.push(format!("start_time >= to_timestamp_nanos({t})"));
+        }
+        if let Some(t) = self.until {
+            conditions.push(format!("start_time < to_timestamp_nanos({t})"));
+        }
+        conditions.join(" AND ")
+    }
+
+    fn percentile(&self, column: &str, p: f64) -> String {
+        if self.approximate {
+            format!("approx_percentile_cont({column}, {p})")
+        } else {
+            format!("percentile_cont({column}, {p})")
+        }
+    }
+
+    fn step_interval(&self, default: i64) -> String {
+        format!("INTERVAL '{} nanoseconds'", self.step.unwrap_or(default))
+    }
+}
+
+fn summary_sql(o: &ReportOptions) -> String {
+    format!(
+        "SELECT function_name,
        count(*) AS invocations,
        sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS errors,
-       round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END) * 100, 2) AS error_pct,
+       round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END), 4) AS error_rate,
        sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
-       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END) * 100, 2) AS cold_start_pct,
-       round(approx_percentile_cont(duration_ms, 0.5), 1) AS p50_ms,
-       round(approx_percentile_cont(duration_ms, 0.95), 1) AS p95_ms,
-       round(approx_percentile_cont(duration_ms, 0.99), 1) AS p99_ms,
-       max(max_memory_used_mb) AS max_memory_mb,
+       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round({p50}, 3) AS p50_ms,
+       round({p95}, 3) AS p95_ms,
+       round({p99}, 3) AS p99_ms,
+       peak_concurrency(start_time, end_time) AS peak_concurrency,
+       round(avg(max_memory_used_mb), 1) AS mean_memory_used_mb,
+       max(max_memory_used_mb) AS max_memory_used_mb,
        max(memory_size_mb) AS memory_size_mb
-FROM invocations
+FROM invocations WHERE {filter}
 GROUP BY function_name
-ORDER BY invocations DESC, function_name";
+ORDER BY invocations DESC, function_name",
+        p50 = o.percentile("duration_ms", 0.5),
+        p95 = o.percentile("duration_ms", 0.95),
+        p99 = o.percentile("duration_ms", 0.99),
+        filter = o.filter(),
+    )
+}
+
+fn coldstart_columns(o: &ReportOptions) -> String {
+    format!(
+        "count(*) AS invocations,
+       sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
+       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round({p50}, 3) AS init_p50_ms,
+       round({p95}, 3) AS init_p95_ms,
+       round({p99}, 3) AS init_p99_ms,
+       max(init_duration_ms) AS init_max_ms,
+       round(coalesce(sum(init_duration_ms), 0) / nullif(coalesce(sum(duration_ms), 0) + coalesce(sum(init_duration_ms), 0), 0), 4) AS init_latency_share",
+        p50 = o.percentile("CASE WHEN cold_start THEN init_duration_ms END", 0.5),
+        p95 = o.percentile("CASE WHEN cold_start THEN init_duration_ms END", 0.95),
+        p99 = o.percentile("CASE WHEN cold_start THEN init_duration_ms END", 0.99),
+    )
+}
+
+fn coldstarts_sql(o: &ReportOptions) -> Vec<(&'static str, String)> {
+    let filter = o.filter();
+    let columns = coldstart_columns(o);
+    vec![
+        (
+            "by_function",
+            format!(
+                "SELECT function_name, {columns} FROM invocations WHERE {filter} \
+                 GROUP BY function_name ORDER BY cold_starts DESC, function_name"
+            ),
+        ),
+        (
+            "by_configuration",
+            format!(
+                "SELECT runtime, memory_size_mb, architecture, {columns} FROM invocations \
+                 WHERE {filter} GROUP BY runtime, memory_size_mb, architecture \
+                 ORDER BY runtime, memory_size_mb, architecture"
+            ),
+        ),
+        (
+            "over_time",
+            format!(
+                "SELECT date_bin({step}, start_time, TIMESTAMP '1970-01-01T00:00:00Z') AS time, \
+                 function_name, count(*) AS invocations, \
+                 sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts \
+                 FROM invocations WHERE {filter} GROUP BY 1, 2 ORDER BY 1, 2",
+                step = o.step_interval(HOUR_NS)
+            ),
+        ),
+    ]
+}
+
+/// The error message with what varies between occurrences taken out: ids, hex, numbers.
+const NORMALIZED_MESSAGE: &str = "regexp_replace(regexp_replace(regexp_replace(\
+coalesce(error_message, ''), \
+'[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<id>', 'g'), \
+'\\b(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\\b|\\b(0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\\b', '<hex>', 'g'), \
+'[0-9]+(\\.[0-9]+)?', '<n>', 'g')";
+
+fn errors_sql(o: &ReportOptions) -> Vec<(&'static str, String)> {
+    let filter = o.filter();
+    vec![
+        (
+            "over_time",
+            format!(
+                "SELECT date_bin({step}, start_time, TIMESTAMP '1970-01-01T00:00:00Z') AS time, \
+                 function_name, count(*) AS invocations, \
+                 sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS errors, \
+                 round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END), 4) AS error_rate \
+                 FROM invocations WHERE {filter} GROUP BY 1, 2 ORDER BY 1, 2",
+                step = o.step_interval(HOUR_NS)
+            ),
+        ),
+        (
+            "groups",
+            format!(
+                "SELECT function_name, status AS class, coalesce(error_type, '') AS error_type, \
+                 {NORMALIZED_MESSAGE} AS message, count(*) AS count, \
+                 min(start_time) AS first_seen, max(start_time) AS last_seen, \
+                 first_value(request_id ORDER BY start_time, request_id) AS sample_request_id, \
+                 first_value(encode(trace_id, 'hex') ORDER BY start_time, request_id) AS sample_trace_id \
+                 FROM invocations WHERE {filter} AND status <> 'success' \
+                 GROUP BY 1, 2, 3, 4 ORDER BY count DESC, 1, 2, 3, 4"
+            ),
+        ),
+    ]
+}
 
 impl Analyzer {
-    /// The summary report.
+    /// The summary report with default options (all functions, all time, exact percentiles).
     pub async fn summary(&self) -> Result<Vec<RecordBatch>, AnalyzerError> {
-        self.query(SUMMARY_SQL).await
+        self.query(&summary_sql(&ReportOptions::default())).await
+    }
+
+    /// Runs a report.
+    pub async fn report(
+        &self,
+        kind: ReportKind,
+        options: &ReportOptions,
+    ) -> Result<Vec<Section>, AnalyzerError> {
+        let queries = match kind {
+            ReportKind::Summary => vec![("by_function", summary_sql(options))],
+            ReportKind::Coldstarts => coldstarts_sql(options),
+            ReportKind::Errors => errors_sql(options),
+            ReportKind::Concurrency => return self.concurrency(options).await,
+        };
+        let mut sections = Vec::new();
+        for (name, sql) in queries {
+            sections.push(Section {
+                name,
+                batches: self.query(&sql).await?,
+            });
+        }
+        Ok(sections)
+    }
+
+    async fn concurrency(&self, o: &ReportOptions) -> Result<Vec<Section>, AnalyzerError> {
+        let sql = format!(
+            "SELECT function_name, arrow_cast(start_time, 'Int64') AS s, arrow_cast(end_time, 'Int64') AS e \
+             FROM invocations WHERE {} AND end_time IS NOT NULL",
+            o.filter()
+        );
+        let mut by_function: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+        for batch in self.query(&sql).await? {
+            let names = batch.column(0).as_string::<i32>();
+            let starts = batch.column(1).as_primitive::<Int64Type>();
+            let ends = batch.column(2).as_primitive::<Int64Type>();
+            for i in 0..batch.num_rows() {
+                by_function
+                    .entry(names.value(i).to_string())
+                    .or_default()
+                    .push((starts.value(i), ends.value(i)));
+            }
+        }
+        let all: Vec<(i64, i64)> = by_function.values().flatten().copied().collect();
+        let step = o.step.unwrap_or(MINUTE_NS).max(1);
+        let from = o
+            .since
+            .or_else(|| all.iter().map(|i| i.0).min())
+            .map(|t| t.div_euclid(step) * step);
+        let to = o.until.or_else(|| all.iter().map(|i| i.1).max());
+        if let (Some(from), Some(to)) = (from, to)
+            && (to - from) / step > MAX_BUCKETS
+        {
+            return Err(AnalyzerError::InvalidReport(format!(
+                "a step of {step} ns gives more than {MAX_BUCKETS} buckets; choose a larger --step or a shorter window"
+            )));
+        }
+        let mut groups: Vec<(String, Vec<(i64, i64)>)> = by_function.into_iter().collect();
+        if groups.len() > 1 || o.function.is_none() {
+            groups.push((ALL_FUNCTIONS.to_string(), all));
+        }
+        let (mut names, mut peaks, mut times, mut limits, mut headrooms) =
+            (vec![], vec![], vec![], vec![], vec![]);
+        let (mut series_names, mut series_times, mut series_values) = (vec![], vec![], vec![]);
+        for (name, intervals) in &groups {
+            let p = peak(intervals);
+            names.push(name.clone());
+            peaks.push(p.concurrency);
+            times.push(p.at);
+            limits.push(o.limit);
+            headrooms.push(o.limit - p.concurrency);
+            if let (Some(from), Some(to)) = (from, to) {
+                for (t, v) in series(intervals, from, to, step) {
+                    series_names.push(name.clone());
+                    series_times.push(t);
+                    series_values.push(v);
+                }
+            }
+        }
+        let timestamp = |values: Vec<Option<i64>>| -> ArrayRef {
+            Arc::new(TimestampNanosecondArray::from(values).with_timezone("UTC"))
+        };
+        let ts_type =
+            DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some("UTC".into()));
+        let peaks_batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("function_name", DataType::Utf8, false),
+                Field::new("peak_concurrency", DataType::Int64, false),
+                Field::new("peak_time", ts_type.clone(), true),
+                Field::new("limit", DataType::Int64, false),
+                Field::new("headroom", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(names)),
+                Arc::new(Int64Array::from(peaks)),
+                timestamp(times),
+                Arc::new(Int64Array::from(limits)),
+                Arc::new(Int64Array::from(headrooms)),
+            ],
+        )?;
+        let series_batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![
+                Field::new("function_name", DataType::Utf8, false),
+                Field::new("time", ts_type, false),
+                Field::new("concurrency", DataType::Int64, false),
+            ])),
+            vec![
+                Arc::new(StringArray::from(series_names)),
+                timestamp(series_times.into_iter().map(Some).collect()),
+                Arc::new(Int64Array::from(series_values)),
+            ],
+        )?;
+        Ok(vec![
+            Section {
+                name: "peaks",
+                batches: vec![peaks_batch],
+            },
+            Section {
+                name: "series",
+                batches: vec![series_batch],
+            },
+        ])
+    }
+}
+
+/// Renders a report: `table` prints each section under its name, `csv` each section after a
+/// `# name` line, `json` one object with an array of rows per section.
+pub fn render_report(
+    sections: &[Section],
+    format: crate::query::OutputFormat,
+) -> Result<String, AnalyzerError> {
+    use crate::query::{OutputFormat, render};
+    match format {
+        OutputFormat::Json => {
+            let mut object = serde_json::Map::new();
+            for s in sections {
+                let text = render(&s.batches, OutputFormat::Json)?;
+                let rows: serde_json::Value = if text.trim().is_empty() {
+                    serde_json::Value::Array(vec![])
+                } else {
+                    serde_json::from_str(&text).map_err(|e| {
+                        AnalyzerError::InvalidReport(format!("rendering {}: {e}", s.name))
+                    })?
+                };
+                object.insert(s.name.to_string(), rows);
+            }
+            Ok(
+                serde_json::to_string_pretty(&serde_json::Value::Object(object))
+                    .unwrap_or_default(),
+            )
+        }
+        other => {
+            let mut out = String::new();
+            for s in sections {
+                let heading = match other {
+                    OutputFormat::Csv => format!("# {}\n", s.name),
+                    _ => format!("{}\n", s.name),
+                };
+                out.push_str(&heading);
+                out.push_str(&render(&s.batches, other)?);
+                out.push('\n');
+            }
+            Ok(out)
+        }
     }
 }

@@ -42,6 +42,8 @@ pub enum AnalyzerError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("queries are read-only: {0}")]
     NotReadOnly(String),
+    #[error("{0}")]
+    InvalidReport(String),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -92,6 +94,8 @@ impl Analyzer {
             .with_memory_limit(config.memory_limit_bytes, 1.0)
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(session, runtime);
+        ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
+        ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
         for table in Table::ALL {
             let listing = list_table(objects.store.as_ref(), table).await?;
             let schema = table.schema();

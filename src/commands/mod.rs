@@ -6,6 +6,7 @@ pub mod demo;
 pub mod generate;
 pub mod ingest;
 pub mod query;
+pub mod report;
 
 use std::time::Duration;
 

@@ -1,0 +1,274 @@
+//! Concurrency: how many invocations of a function run at once.
+//!
+//! By the definition in PRODUCT.md, the concurrency at instant `t` is the number of invocations
+//! with `start_time <= t < end_time` (half-open: an invocation that ends at `t` no longer counts at
+//! `t`, one that starts at `t` does, and one that starts and ends at `t` never counts).
+//!
+//! It is computed by a sweep over start (+1) and end (−1) events sorted by time, O(n log n), never
+//! by a self-join. All events at one timestamp are applied before the count is read, which is what
+//! makes the intervals half-open. The sweep backs the `peak_concurrency` and
+//! `peak_concurrency_time` SQL aggregates and the `concurrency` report's time series.
+
+use std::fmt::Debug;
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+use arrow::datatypes::{DataType, Field, Int64Type};
+use datafusion::common::ScalarValue;
+use datafusion::error::Result;
+use datafusion::logical_expr::{Accumulator, AggregateUDF, Volatility, create_udaf};
+
+/// The highest concurrency and the first instant it was reached.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Peak {
+    pub concurrency: i64,
+    /// ns since the epoch; `None` when no interval has a positive length.
+    pub at: Option<i64>,
+}
+
+/// Start (+1) and end (−1) events, sorted by time, ends before starts at the same time.
+fn events(intervals: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut events = Vec::with_capacity(intervals.len() * 2);
+    for &(start, end) in intervals {
+        if end > start {
+            events.push((start, 1));
+            events.push((end, -1));
+        }
+    }
+    events.sort_unstable();
+    events
+}
+
+/// The peak concurrency of `(start, end)` intervals (ns), O(n log n).
+pub fn peak(intervals: &[(i64, i64)]) -> Peak {
+    let events = events(intervals);
+    let mut best = Peak::default();
+    let mut current = 0i64;
+    let mut i = 0;
+    while i < events.len() {
+        let t = events[i].0;
+        while i < events.len() && events[i].0 == t {
+            current += events[i].1;
+            i += 1;
+        }
+        if current > best.concurrency {
+            best = Peak {
+                concurrency: current,
+                at: Some(t),
+            };
+        }
+    }
+    best
+}
+
+/// The most buckets a series may have.
+pub const MAX_BUCKETS: i64 = 1_000_000;
+
+/// The highest concurrency within each bucket `[from + k*step, from + (k+1)*step)` up to `to`.
+pub fn series(intervals: &[(i64, i64)], from: i64, to: i64, step: i64) -> Vec<(i64, i64)> {
+    assert!(step > 0, "the step must be positive");
+    if to <= from {
+        return Vec::new();
+    }
+    let buckets = ((to - from - 1) / step + 1).min(MAX_BUCKETS);
+    let mut out: Vec<(i64, i64)> = (0..buckets).map(|k| (from + k * step, 0)).collect();
+    let events = events(intervals);
+    let mut current = 0i64;
+    let mut i = 0;
+    // Apply everything before `from`.
+    while i < events.len() && events[i].0 < from {
+        current += events[i].1;
+        i += 1;
+    }
+    for (bucket_start, max) in out.iter_mut() {
+        let bucket_end = *bucket_start + step;
+        // The count carried into the bucket holds at its first instant, unless events at that
+        // very instant change it (they are applied below, before being read).
+        let carried_holds = events.get(i).is_none_or(|e| e.0 > *bucket_start);
+        if carried_holds {
+            *max = current;
+        }
+        while i < events.len() && events[i].0 < bucket_end {
+            let t = events[i].0;
+            while i < events.len() && events[i].0 == t {
+                current += events[i].1;
+                i += 1;
+            }
+            *max = (*max).max(current);
+        }
+    }
+    out
+}
+
+/// Collects the (start, end) pairs of a group.
+#[derive(Debug, Default)]
+struct IntervalsAccumulator {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+    want_time: bool,
+}
+
+fn as_i64(array: &ArrayRef) -> Result<Int64Array> {
+    let cast = arrow::compute::cast(array, &DataType::Int64)?;
+    Ok(cast.as_primitive::<Int64Type>().clone())
+}
+
+impl Accumulator for IntervalsAccumulator {
+    fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
+        let (starts, ends) = (as_i64(&values[0])?, as_i64(&values[1])?);
+        for i in 0..starts.len() {
+            if starts.is_valid(i) && ends.is_valid(i) {
+                self.starts.push(starts.value(i));
+                self.ends.push(ends.value(i));
+            }
+        }
+        Ok(())
+    }
+
+    fn evaluate(&mut self) -> Result<ScalarValue> {
+        let intervals: Vec<(i64, i64)> = self
+            .starts
+            .iter()
+            .copied()
+            .zip(self.ends.iter().copied())
+            .collect();
+        let peak = peak(&intervals);
+        Ok(if self.want_time {
+            ScalarValue::TimestampNanosecond(peak.at, Some(Arc::from("UTC")))
+        } else {
+            ScalarValue::Int64(Some(peak.concurrency))
+        })
+    }
+
+    fn size(&self) -> usize {
+        size_of_val(self) + (self.starts.capacity() + self.ends.capacity()) * size_of::<i64>()
+    }
+
+    fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        let list = |values: &mut Vec<i64>| {
+            let values = std::mem::take(values);
+            ScalarValue::List(Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(
+                [Some(values.into_iter().map(Some))],
+            )))
+        };
+        Ok(vec![list(&mut self.starts), list(&mut self.ends)])
+    }
+
+    fn merge_batch(&mut self, states: &[ArrayRef]) -> Result<()> {
+        for (column, into) in [(&states[0], &mut self.starts), (&states[1], &mut self.ends)] {
+            for list in column.as_list::<i32>().iter().flatten() {
+                into.extend(list.as_primitive::<Int64Type>().iter().flatten());
+            }
+        }
+        Ok(())
+    }
+}
+
+fn udaf(name: &str, want_time: bool) -> AggregateUDF {
+    let timestamp = DataType::Timestamp(arrow::datatypes::TimeUnit::Nanosecond, Some("UTC".into()));
+    let list = DataType::List(Arc::new(Field::new_list_field(DataType::Int64, true)));
+    create_udaf(
+        name,
+        vec![timestamp.clone(), timestamp.clone()],
+        Arc::new(if want_time {
+            timestamp
+        } else {
+            DataType::Int64
+        }),
+        Volatility::Immutable,
+        Arc::new(move |_| {
+            Ok(Box::new(IntervalsAccumulator {
+                want_time,
+                ..Default::default()
+            }))
+        }),
+        Arc::new(vec![list.clone(), list]),
+    )
+}
+
+/// `peak_concurrency(start_time, end_time)`: the highest number of rows whose half-open
+/// intervals overlap.
+pub fn peak_concurrency_udaf() -> AggregateUDF {
+    udaf("peak_concurrency", false)
+}
+
+/// `peak_concurrency_time(start_time, end_time)`: the first instant of that peak.
+pub fn peak_concurrency_time_udaf() -> AggregateUDF {
+    udaf("peak_concurrency_time", true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, evaluated at every instant where the count can change.
+    fn brute_force_peak(intervals: &[(i64, i64)]) -> Peak {
+        let mut instants: Vec<i64> = intervals.iter().flat_map(|&(s, e)| [s, e]).collect();
+        instants.sort_unstable();
+        instants.dedup();
+        let mut best = Peak::default();
+        for t in instants {
+            let n = intervals.iter().filter(|&&(s, e)| s <= t && t < e).count() as i64;
+            if n > best.concurrency {
+                best = Peak {
+                    concurrency: n,
+                    at: Some(t),
+                };
+            }
+        }
+        best
+    }
+
+    fn brute_force_series(
+        intervals: &[(i64, i64)],
+        from: i64,
+        to: i64,
+        step: i64,
+    ) -> Vec<(i64, i64)> {
+        let mut out = Vec::new();
+        let mut b = from;
+        while b < to {
+            let mut instants: Vec<i64> = vec![b];
+            instants.extend(
+                intervals
+                    .iter()
+                    .flat_map(|&(s, e)| [s, e])
+                    .filter(|&t| t >= b && t < b + step),
+            );
+            let max = instants
+                .iter()
+                .map(|&t| intervals.iter().filter(|&&(s, e)| s <= t && t < e).count() as i64)
+                .max()
+                .unwrap_or(0);
+            out.push((b, max));
+            b += step;
+        }
+        out
+    }
+
+    #[test]
+    fn back_to_back_invocations_do_not_overlap() {
+        assert_eq!(peak(&[(0, 10), (10, 20)]).concurrency, 1);
+        assert_eq!(
+            peak(&[(0, 10), (5, 20)]),
+            Peak {
+                concurrency: 2,
+                at: Some(5)
+            }
+        );
+        assert_eq!(peak(&[(5, 5)]), Peak::default());
+    }
+
+    proptest! {
+        #[test]
+        fn the_sweep_matches_the_definition(
+            intervals in proptest::collection::vec((0i64..50, 0i64..20), 0..60)
+                .prop_map(|v| v.into_iter().map(|(s, len)| (s, s + len)).collect::<Vec<_>>())
+        ) {
+            prop_assert_eq!(peak(&intervals), brute_force_peak(&intervals));
+            prop_assert_eq!(series(&intervals, 0, 80, 7), brute_force_series(&intervals, 0, 80, 7));
+            prop_assert_eq!(series(&intervals, 13, 40, 1), brute_force_series(&intervals, 13, 40, 1));
+        }
+    }
+}

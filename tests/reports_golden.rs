@@ -1,0 +1,204 @@
+//! Golden tests: every report and a set of SQL queries over the checked-in sample data, compared
+//! with the JSON files in `tests/golden/`. After an intended change, regenerate them with
+//! `FAASOBS_UPDATE_GOLDEN=1 cargo test --test integration reports_golden` and review the diff.
+
+use std::path::Path;
+
+use crate::support::{faasobs, query_json, root};
+
+fn sample_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .arg(root().join("sample-traces/data"))
+        .assert()
+        .success();
+    dir
+}
+
+fn check_golden(name: &str, actual: &serde_json::Value) {
+    let path = root().join("tests/golden").join(format!("{name}.json"));
+    let text = serde_json::to_string_pretty(actual).unwrap() + "\n";
+    if std::env::var_os("FAASOBS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, &text).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (FAASOBS_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    let expected: serde_json::Value = serde_json::from_str(&expected).unwrap();
+    assert!(
+        &expected == actual,
+        "{name} differs from {}:\n{text}",
+        path.display()
+    );
+}
+
+fn report(data: &Path, args: &[&str]) -> serde_json::Value {
+    let out = faasobs()
+        .arg("--data")
+        .arg(data)
+        .arg("report")
+        .args(args)
+        .args(["--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("a JSON report")
+}
+
+fn total(rows: &serde_json::Value, column: &str) -> i64 {
+    rows.as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r[column].as_i64().unwrap())
+        .sum()
+}
+
+#[test]
+fn every_report_over_the_sample_matches_its_golden_file() {
+    let store = sample_store();
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(root().join("sample-traces/data/manifest.json")).unwrap(),
+    )
+    .unwrap();
+
+    let summary = report(store.path(), &["summary"]);
+    assert_eq!(
+        total(&summary["by_function"], "invocations"),
+        manifest["invocations"]
+    );
+    assert_eq!(
+        total(&summary["by_function"], "cold_starts"),
+        manifest["cold_starts"]
+    );
+    check_golden("report-summary", &summary);
+
+    let coldstarts = report(store.path(), &["coldstarts"]);
+    assert_eq!(
+        total(&coldstarts["by_function"], "cold_starts"),
+        manifest["cold_starts"]
+    );
+    let first = &coldstarts["by_function"][0];
+    for field in [
+        "function_name",
+        "invocations",
+        "cold_starts",
+        "cold_start_rate",
+        "init_p50_ms",
+        "init_p99_ms",
+    ] {
+        assert!(first.get(field).is_some(), "coldstarts rows carry {field}");
+    }
+    check_golden("report-coldstarts", &coldstarts);
+
+    let errors = report(store.path(), &["errors"]);
+    let by_status = &manifest["by_status"];
+    let failures = total(&errors["groups"], "count");
+    assert_eq!(failures, 2415 - by_status["success"].as_i64().unwrap());
+    check_golden("report-errors", &errors);
+
+    let concurrency = report(store.path(), &["concurrency", "--step", "1m"]);
+    let peaks = concurrency["peaks"].as_array().unwrap();
+    assert!(peaks.iter().any(|p| p["function_name"] == "(all)"));
+    for field in ["function_name", "peak_concurrency", "peak_time"] {
+        assert!(
+            peaks[0].get(field).is_some(),
+            "concurrency rows carry {field}"
+        );
+    }
+    check_golden("report-concurrency", &concurrency);
+
+    let filtered = report(
+        store.path(),
+        &[
+            "summary",
+            "--function",
+            "image-resize",
+            "--since",
+            "2026-11-23T09:02:00Z",
+            "--until",
+            "2026-11-23T09:05:00Z",
+        ],
+    );
+    check_golden("report-summary-filtered", &filtered);
+}
+
+#[test]
+fn the_concurrency_sweep_agrees_with_a_brute_force_self_join_on_the_sample() {
+    let store = sample_store();
+    // The definition, written as the self-join faasobs itself never runs: the concurrency at
+    // each start instant, maximised.
+    let brute = query_json(
+        store.path(),
+        "SELECT a.function_name, max(c) AS peak FROM (\
+           SELECT a.function_name, a.start_time, count(*) AS c FROM invocations a \
+           JOIN invocations b ON a.function_name = b.function_name \
+             AND b.start_time <= a.start_time AND a.start_time < b.end_time \
+           WHERE a.end_time > a.start_time GROUP BY a.function_name, a.start_time) a \
+         GROUP BY a.function_name ORDER BY a.function_name",
+    );
+    let sweep = query_json(
+        store.path(),
+        "SELECT function_name, peak_concurrency(start_time, end_time) AS peak FROM invocations \
+         GROUP BY function_name ORDER BY function_name",
+    );
+    assert_eq!(brute, sweep);
+    let report = report(store.path(), &["concurrency"]);
+    for row in &sweep {
+        let peak = report["peaks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["function_name"] == row["function_name"])
+            .unwrap();
+        assert_eq!(peak["peak_concurrency"], row["peak"]);
+    }
+}
+
+#[test]
+fn sql_queries_over_the_sample_match_their_golden_files() {
+    let store = sample_store();
+    let queries = [
+        (
+            "sql-status-counts",
+            "SELECT status, count(*) AS n FROM invocations GROUP BY status ORDER BY status",
+        ),
+        (
+            "sql-cold-by-function",
+            "SELECT function_name, sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold, round(avg(init_duration_ms), 3) AS mean_init_ms FROM invocations GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "sql-peak-concurrency",
+            "SELECT function_name, peak_concurrency(start_time, end_time) AS peak, peak_concurrency_time(start_time, end_time) AS at FROM invocations GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "sql-spans-by-kind",
+            "SELECT kind, status_code, count(*) AS n FROM spans GROUP BY 1, 2 ORDER BY 1, 2",
+        ),
+        (
+            "sql-log-sources",
+            "SELECT source, count(*) AS n, count(request_id) AS with_request FROM logs GROUP BY 1 ORDER BY 1",
+        ),
+        (
+            "sql-exact-percentiles",
+            "SELECT function_name, percentile_cont(duration_ms, 0.5) AS p50, percentile_cont(duration_ms, 0.99) AS p99 FROM invocations GROUP BY 1 ORDER BY 1",
+        ),
+    ];
+    for (name, sql) in queries {
+        let rows = query_json(store.path(), sql);
+        check_golden(
+            name,
+            &serde_json::Value::Array(rows.into_iter().map(serde_json::Value::Object).collect()),
+        );
+    }
+}
