@@ -180,3 +180,52 @@ fn a_request_retried_by_its_exporter_is_stored_once() {
     assert_eq!(rows[0]["invocations"], 3);
     assert_eq!(rows[0]["spans"], 3);
 }
+
+#[test]
+fn acknowledged_rows_still_in_the_wal_are_visible_to_queries() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A flush interval of an hour: everything stays in the WAL while the collector runs.
+    let collector = RunningCollector::start(&data, &["--flush-interval", "1h"]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (request, ids) = request("in-wal", 4, 9);
+    runtime.block_on(async {
+        let mut client = TraceServiceClient::connect(collector.grpc.clone())
+            .await
+            .unwrap();
+        client.export(request).await.unwrap();
+    });
+    let parquet_files = walk(&data)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+        .count();
+    assert_eq!(parquet_files, 0, "nothing is flushed yet");
+    let rows = query_json(
+        &data,
+        "SELECT request_id FROM invocations ORDER BY request_id",
+    );
+    let seen: Vec<_> = rows
+        .iter()
+        .map(|r| r["request_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(seen, ids);
+    let spans = query_json(&data, "SELECT count(*) AS n FROM spans");
+    assert_eq!(spans[0]["n"], 4);
+    collector.stop();
+    // After the flush the same rows come from Parquet, once.
+    let spans = query_json(&data, "SELECT count(*) AS n FROM spans");
+    assert_eq!(spans[0]["n"], 4);
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            out.extend(walk(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}

@@ -146,3 +146,44 @@ fn sql_that_writes_files_is_refused() {
     }
     assert!(!std::path::Path::new("/tmp/faasobs-should-not-exist.csv").exists());
 }
+
+#[test]
+fn a_query_result_written_as_parquet_reads_in_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    faasobs()
+        .arg("--data")
+        .arg(&data)
+        .arg("ingest")
+        .arg(root().join("sample-traces/data"))
+        .assert()
+        .success();
+    let out = dir.path().join("cold.parquet");
+    faasobs()
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "query",
+            "--format",
+            "parquet",
+            "--output",
+            out.to_str().unwrap(),
+            "SELECT function_name, count(*) AS cold FROM invocations WHERE cold_start GROUP BY 1",
+        ])
+        .assert()
+        .success();
+    let total = run_python(
+        "import duckdb, sys; print(duckdb.sql(f\"SELECT sum(cold) FROM '{sys.argv[1]}'\").fetchone()[0])",
+        &[out.to_str().unwrap()],
+    );
+    assert_eq!(total.trim(), "23");
+    // Without --output, parquet is refused with a clear message.
+    let refused = faasobs()
+        .arg("--data")
+        .arg(&data)
+        .args(["query", "--format", "parquet", "SELECT 1"])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--output"));
+}

@@ -100,9 +100,13 @@ impl RunningCollector {
                 "127.0.0.1:0",
                 "--http-addr",
                 "127.0.0.1:0",
-                "--flush-interval",
-                "200ms",
             ])
+            // Flush often unless the test chooses.
+            .args(if extra.contains(&"--flush-interval") {
+                &[][..]
+            } else {
+                &["--flush-interval", "200ms"][..]
+            })
             .args(extra)
             .env("RUST_LOG", "warn")
             .env_remove("FAASOBS_AUTH_TOKEN")

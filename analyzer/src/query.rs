@@ -21,6 +21,14 @@ pub enum OutputFormat {
 impl Analyzer {
     /// Runs one read-only SQL statement and collects its result.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, AnalyzerError> {
+        Ok(self.query_with_schema(sql).await?.1)
+    }
+
+    /// Like [`Analyzer::query`], with the result's schema (known even when there are no rows).
+    pub async fn query_with_schema(
+        &self,
+        sql: &str,
+    ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), AnalyzerError> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -35,8 +43,38 @@ impl Analyzer {
                 }
                 other => AnalyzerError::DataFusion(other),
             })?;
-        Ok(frame.collect().await?)
+        let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+        Ok((schema, frame.collect().await?))
     }
+}
+
+/// Writes a result as a Parquet file (ZSTD), readable by any Parquet reader.
+pub fn write_parquet(
+    path: &std::path::Path,
+    schema: arrow::datatypes::SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<(), AnalyzerError> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, ZstdLevel};
+    use datafusion::parquet::file::properties::WriterProperties;
+    let file = std::fs::File::create(path).map_err(|source| AnalyzerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
+        .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    for batch in batches {
+        writer
+            .write(batch)
+            .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    }
+    writer
+        .close()
+        .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    Ok(())
 }
 
 /// Renders batches in the chosen format.

@@ -5,13 +5,19 @@
 //! schema from `faasobs_collector::model`, never inferred. Files are sorted by `function_name` and
 //! time and carry page statistics, so filters on those columns prune row groups and pages.
 //!
+//! Rows acknowledged by a running collector but still only in its write-ahead log are read from
+//! the WAL segments and added to each table, so nothing acknowledged is invisible to a query.
+//!
 //! `invocations` is a view over `invocation_fragments` (the stored rows) that merges the rows of
 //! one request id, so a query never sees an invocation twice, whether or not compaction has
 //! merged its fragments yet (`views/invocations.sql`).
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -21,7 +27,9 @@ use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::prelude::{SessionConfig, SessionContext};
 use faasobs_collector::model::Table;
-use faasobs_collector::store::{StoreError, layout::list_table, local_objects};
+use faasobs_collector::store::layout::{Listing, list_table};
+use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
+use faasobs_collector::wal::{list_segments, read_segment};
 
 /// The table of invocation rows as stored, fragments not yet merged by compaction included.
 pub const FRAGMENTS_TABLE: &str = "invocation_fragments";
@@ -96,36 +104,50 @@ impl Analyzer {
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
+        let mut listings = Vec::new();
         for table in Table::ALL {
-            let listing = list_table(objects.store.as_ref(), table).await?;
+            listings.push((table, list_table(objects.store.as_ref(), table).await?));
+        }
+        let mut unflushed = unflushed_wal_rows(&root, &listings);
+        for (table, listing) in listings {
             let schema = table.schema();
             // Invocation rows on disk may still be fragments; `invocations` is the merging view.
             let name = match table {
                 Table::Invocations => FRAGMENTS_TABLE,
                 other => other.name(),
             };
-            if listing.live.is_empty() {
-                ctx.register_table(name, Arc::new(MemTable::try_new(schema, vec![vec![]])?))?;
-                continue;
-            }
-            let urls = listing
-                .live
-                .iter()
-                .map(|f| {
-                    let path = f
-                        .meta
-                        .location
-                        .parts()
-                        .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
-                    ListingTableUrl::parse(format!("file://{}", path.display()))
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let format = ParquetFormat::default().with_enable_pruning(true);
-            let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
-            let config = ListingTableConfig::new_with_multi_paths(urls)
-                .with_listing_options(options)
-                .with_schema(schema);
-            ctx.register_table(name, Arc::new(ListingTable::try_new(config)?))?;
+            let wal_rows = unflushed.remove(&table).unwrap_or_default();
+            let stored: Arc<dyn TableProvider> = if listing.live.is_empty() {
+                Arc::new(MemTable::try_new(schema.clone(), vec![wal_rows])?)
+            } else {
+                let urls = listing
+                    .live
+                    .iter()
+                    .map(|f| {
+                        let path = f
+                            .meta
+                            .location
+                            .parts()
+                            .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
+                        ListingTableUrl::parse(format!("file://{}", path.display()))
+                    })
+                    .collect::<Result<Vec<_>, _>>()?;
+                let format = ParquetFormat::default().with_enable_pruning(true);
+                let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+                let config = ListingTableConfig::new_with_multi_paths(urls)
+                    .with_listing_options(options)
+                    .with_schema(schema.clone());
+                let parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+                if wal_rows.is_empty() {
+                    parquet
+                } else {
+                    // Acknowledged rows not yet in Parquet: the files plus the WAL's rows.
+                    ctx.read_table(parquet)?
+                        .union(ctx.read_batches(wal_rows)?)?
+                        .into_view()
+                }
+            };
+            ctx.register_table(name, stored)?;
         }
         let view = ctx.sql(INVOCATIONS_VIEW).await?.into_view();
         ctx.register_table(Table::Invocations.name(), view)?;
@@ -144,4 +166,42 @@ impl Analyzer {
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
+}
+
+/// The rows of WAL segments that no Parquet file holds yet (acknowledged, not yet flushed), by
+/// table. A segment is flushed when some live file's segment range covers its id; the flusher
+/// writes those files before it deletes the segment, so no row is read twice. A segment being
+/// appended to is read up to its last whole record.
+fn unflushed_wal_rows(
+    root: &Path,
+    listings: &[(Table, Listing)],
+) -> HashMap<Table, Vec<RecordBatch>> {
+    let flushed: Vec<_> = listings
+        .iter()
+        .flat_map(|(_, l)| l.live.iter().map(|f| f.range))
+        .collect();
+    let mut rows: HashMap<Table, Vec<RecordBatch>> = HashMap::new();
+    let segments = match list_segments(&root.join(WAL_DIR)) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::warn!("could not list the WAL, querying Parquet only: {e}");
+            return rows;
+        }
+    };
+    for (id, path) in segments {
+        if flushed.iter().any(|r| r.lo <= id && id <= r.hi) {
+            continue;
+        }
+        match read_segment(&path) {
+            Ok(contents) => {
+                for (table, batch) in contents.records {
+                    rows.entry(table).or_default().push(batch);
+                }
+            }
+            // Flushed and deleted since the listing: its rows are in a file this session
+            // did not list; the next query sees them.
+            Err(e) => tracing::debug!("WAL segment {id} not read: {e}"),
+        }
+    }
+    rows
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
-use faasobs_analyzer::query::{OutputFormat, render};
+use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::AnalyzerConfig;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -13,6 +13,8 @@ pub enum Format {
     Csv,
     Json,
     Ndjson,
+    /// A Parquet file (needs --output).
+    Parquet,
 }
 
 #[derive(Debug, clap::Args)]
@@ -40,12 +42,20 @@ pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
     )
     .await
     .with_context(|| format!("opening {}", data.display()))?;
-    let batches = analyzer.query(&config.sql).await?;
+    let (schema, batches) = analyzer.query_with_schema(&config.sql).await?;
     let format = match config.format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
         Format::Ndjson => OutputFormat::Ndjson,
+        Format::Parquet => {
+            let Some(path) = &config.output else {
+                anyhow::bail!("--format parquet writes a file: give it with --output FILE");
+            };
+            write_parquet(path, schema, &batches)
+                .with_context(|| format!("writing {}", path.display()))?;
+            return Ok(());
+        }
     };
     let text = render(&batches, format)?;
     match config.output {
