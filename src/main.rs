@@ -55,6 +55,8 @@ enum Command {
     Ingest(commands::ingest::IngestConfig),
     /// Run one read-only SQL query over the invocations, spans and logs tables.
     Query(commands::query::QueryConfig),
+    /// An interactive SQL shell (line editing, history, \dt, \d TABLE).
+    Sql(commands::sql::SqlConfig),
     /// Reports: summary, coldstarts, errors, concurrency (`--format table|json|csv`).
     Report(commands::report::ReportConfig),
     /// Per function: invocations, errors, cold starts, duration percentiles, memory (the same as
@@ -92,6 +94,7 @@ async fn main() -> ExitCode {
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
         Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
         Command::Query(c) => commands::query::run(&cli.data, c).await,
+        Command::Sql(c) => commands::sql::run(&cli.data, c).await,
         Command::Report(c) => commands::report::run(&cli.data, c).await,
         Command::Summary => commands::query::summary(&cli.data).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,

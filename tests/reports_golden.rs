@@ -202,3 +202,29 @@ fn sql_queries_over_the_sample_match_their_golden_files() {
         );
     }
 }
+
+#[test]
+fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only() {
+    let store = sample_store();
+    let out = faasobs()
+        .arg("--data")
+        .arg(store.path())
+        .arg("sql")
+        .write_stdin(
+            "SELECT count(*) AS n\nFROM invocations;\n\\dt\n\\d invocations\n\\d nope\nDROP TABLE spans;\nSELECT 41 + 1 AS answer\n",
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("| 2415 |"), "{stdout}");
+    assert!(stdout.contains("| invocations          | VIEW"), "{stdout}");
+    assert!(stdout.contains("| cold_start "), "{stdout}");
+    assert!(
+        stdout.contains("| 42 "),
+        "the last statement runs without a ';': {stdout}"
+    );
+    assert!(stderr.contains("no table named \"nope\""), "{stderr}");
+    assert!(stderr.contains("read-only"), "{stderr}");
+}

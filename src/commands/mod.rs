@@ -7,6 +7,7 @@ pub mod generate;
 pub mod ingest;
 pub mod query;
 pub mod report;
+pub mod sql;
 
 use std::time::Duration;
 
