@@ -228,3 +228,19 @@ fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only
     assert!(stderr.contains("no table named \"nope\""), "{stderr}");
     assert!(stderr.contains("read-only"), "{stderr}");
 }
+
+#[test]
+fn a_query_over_its_memory_limit_fails_cleanly_and_the_same_query_runs_with_room() {
+    let store = sample_store();
+    let sql = "SELECT body, count(*) AS n FROM logs GROUP BY body ORDER BY n DESC, body LIMIT 3";
+    let out = faasobs()
+        .arg("--data")
+        .arg(store.path())
+        .args(["query", "--memory-limit-mb", "1", sql])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.starts_with("error: Resources exhausted"), "{stderr}");
+    assert_eq!(query_json(store.path(), sql).len(), 3);
+}
