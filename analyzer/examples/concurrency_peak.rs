@@ -15,8 +15,12 @@ use faasobs_analyzer::concurrency::{peak_concurrency_time_udaf, peak_concurrency
 #[tokio::main]
 async fn main() -> datafusion::error::Result<()> {
     let mut args = std::env::args().skip(1);
-    let path = args.next().expect("usage: concurrency_peak FILE.parquet [RUNS]");
-    let runs: usize = args.next().map_or(3, |r| r.parse().expect("RUNS is a number"));
+    let path = args
+        .next()
+        .expect("usage: concurrency_peak FILE.parquet [RUNS]");
+    let runs: usize = args
+        .next()
+        .map_or(3, |r| r.parse().expect("RUNS is a number"));
     let ctx = SessionContext::new();
     ctx.register_udaf(peak_concurrency_udaf());
     ctx.register_udaf(peak_concurrency_time_udaf());

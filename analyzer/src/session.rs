@@ -67,6 +67,31 @@ pub struct AnalyzerConfig {
     pub target_partitions: usize,
     /// Memory a query may use before it fails cleanly.
     pub memory_limit_bytes: usize,
+    /// When set, only the hourly partitions near this window are registered (partition pruning
+    /// by time); queries must still filter on time themselves.
+    pub window: Option<TimeWindow>,
+}
+
+/// A time window, ns since the epoch; either end may be open.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TimeWindow {
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+}
+
+impl TimeWindow {
+    /// Fragments of one invocation may sit in neighbouring hours (their sources disagree a little
+    /// on its start), so partitions within this margin of the window are kept.
+    const MARGIN_NS: i64 = 3_600_000_000_000;
+
+    fn keeps(&self, partition: &faasobs_collector::store::Partition) -> bool {
+        let start = partition.hour.saturating_mul(3_600_000_000_000);
+        self.since
+            .is_none_or(|since| partition.end_ns() > since.saturating_sub(Self::MARGIN_NS))
+            && self
+                .until
+                .is_none_or(|until| start < until.saturating_add(Self::MARGIN_NS))
+    }
 }
 
 impl Default for AnalyzerConfig {
@@ -74,6 +99,7 @@ impl Default for AnalyzerConfig {
         AnalyzerConfig {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_limit_bytes: 2 * 1024 * 1024 * 1024,
+            window: None,
         }
     }
 }
@@ -109,7 +135,10 @@ impl Analyzer {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
-        for (table, listing) in listings {
+        for (table, mut listing) in listings {
+            if let Some(window) = config.window {
+                listing.live.retain(|f| window.keeps(&f.partition));
+            }
             let schema = table.schema();
             // Invocation rows on disk may still be fragments; `invocations` is the merging view.
             let name = match table {
@@ -204,4 +233,26 @@ fn unflushed_wal_rows(
         }
     }
     rows
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faasobs_collector::store::Partition;
+
+    #[test]
+    fn a_window_keeps_its_hours_and_one_hour_either_side() {
+        const HOUR: i64 = 3_600_000_000_000;
+        let hour = |h: i64| Partition {
+            table: Table::Invocations,
+            hour: h,
+        };
+        let window = TimeWindow {
+            since: Some(10 * HOUR + 5),
+            until: Some(12 * HOUR),
+        };
+        let kept: Vec<i64> = (0..20).filter(|h| window.keeps(&hour(*h))).collect();
+        assert_eq!(kept, vec![9, 10, 11, 12]);
+        assert!((0..20).all(|h| TimeWindow::default().keeps(&hour(h))));
+    }
 }

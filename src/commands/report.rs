@@ -92,6 +92,10 @@ pub async fn run(data: &Path, config: ReportConfig) -> anyhow::Result<()> {
         data,
         AnalyzerConfig {
             memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
+            window: Some(faasobs_analyzer::session::TimeWindow {
+                since: options.since,
+                until: options.until,
+            }),
             ..Default::default()
         },
     )
