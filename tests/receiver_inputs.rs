@@ -599,3 +599,130 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     let timeouts = rows.iter().filter(|r| r["status"] == "timeout").count();
     assert_eq!(timeouts, 2);
 }
+
+fn double_attr(key: &str, value: f64) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue {
+            value: Some(Value::DoubleValue(value)),
+        }),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn hostile_named_cases_get_clear_answers_and_the_collector_keeps_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let url = format!("{}/v1/traces", collector.http);
+    let send =
+        |request: &ExportTraceServiceRequest| post(&url, &[PROTOBUF], &request.encode_to_vec());
+
+    // Deeply nested JSON: refused, not a stack overflow.
+    let nested = format!("{{\"resourceSpans\":{}", "[".repeat(200_000));
+    assert_eq!(post(&url, &[JSON], nested.as_bytes()).status, 400);
+
+    // Invalid UTF-8 inside a protobuf string.
+    let mut named = span("hostile-utf8", 16, vec![]);
+    named.name = "QQQQ".into();
+    let mut bytes = traces(vec![named]).encode_to_vec();
+    let at = bytes.windows(4).position(|w| w == b"QQQQ").unwrap();
+    bytes[at..at + 4].copy_from_slice(&[0xff, 0xfe, 0xfd, 0xfc]);
+    let reply = post(&url, &[PROTOBUF], &bytes);
+    assert_eq!(reply.status, 400);
+    assert!(
+        RpcStatus::decode(reply.body.as_slice())
+            .unwrap()
+            .message
+            .contains("UTF-8")
+    );
+
+    // A time in the year 9999 is out of the store's range: that span is rejected, not the others.
+    let mut far = span("hostile-9999", 16, vec![]);
+    far.start_time_unix_nano = 253_402_300_799_000_000_000u128.min(u64::MAX as u128) as u64;
+    far.end_time_unix_nano = u64::MAX;
+    let reply = send(&traces(vec![far, span("hostile-ok-1", 16, vec![])]));
+    assert_eq!(reply.status, 200);
+
+    // Time 0, a negative duration, NaN and infinity: stored, sanitized where needed.
+    let mut epoch = span("hostile-epoch", 16, vec![double_attr("x", f64::NAN)]);
+    epoch.start_time_unix_nano = 0;
+    epoch.end_time_unix_nano = 0;
+    let mut backwards = span(
+        "hostile-backwards",
+        16,
+        vec![double_attr("y", f64::INFINITY)],
+    );
+    backwards.end_time_unix_nano = backwards.start_time_unix_nano - 5_000_000;
+    assert_eq!(send(&traces(vec![epoch, backwards])).status, 200);
+
+    // 100k attributes on one span.
+    let many: Vec<KeyValue> = (0..100_000)
+        .map(|i| string_attr(&format!("k{i}"), "v"))
+        .collect();
+    assert_eq!(
+        send(&traces(vec![span("hostile-many-attrs", 16, many)])).status,
+        200
+    );
+
+    // A 10 MB attribute value: over the request limit. The collector answers 413 from the
+    // declared length without reading the body, so a client still writing may see the
+    // connection closed instead of the answer; either way nothing is stored.
+    let big = span(
+        "hostile-big",
+        16,
+        vec![string_attr("blob", &"x".repeat(10 << 20))],
+    );
+    match http_client()
+        .post(&url)
+        .header("content-type", "application/x-protobuf")
+        .send(&traces(vec![big]).encode_to_vec()[..])
+    {
+        Ok(response) => assert_eq!(response.status().as_u16(), 413),
+        Err(ureq::Error::Io(e)) => assert!(
+            matches!(
+                e.kind(),
+                std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset
+            ),
+            "{e}"
+        ),
+        Err(other) => panic!("{other}"),
+    }
+
+    // A huge batch: 20k spans in one request.
+    let batch: Vec<Span> = (0..20_000)
+        .map(|i| {
+            let mut s = span(&format!("hostile-batch-{i}"), 16, vec![]);
+            s.span_id = (i as u64 + 1_000_000).to_be_bytes().to_vec();
+            s
+        })
+        .collect();
+    assert_eq!(send(&traces(batch)).status, 200);
+
+    assert_eq!(
+        get(&format!("{}/healthz", collector.http), None).status,
+        200
+    );
+    assert_eq!(
+        send(&traces(vec![span("hostile-ok-2", 16, vec![])])).status,
+        200
+    );
+    collector.stop();
+
+    let rows = query_json(
+        dir.path(),
+        "SELECT count(*) AS n, \
+         sum(CASE WHEN request_id LIKE 'hostile-batch-%' THEN 1 ELSE 0 END) AS batch, \
+         max(CASE WHEN request_id = 'hostile-backwards' THEN duration_ms END) AS backwards_ms, \
+         max(CASE WHEN request_id = 'hostile-epoch' THEN arrow_cast(start_time, 'Int64') END) AS epoch \
+         FROM invocations",
+    );
+    // ok-1, epoch, backwards, many-attrs, 20k batch, ok-2.
+    assert_eq!(rows[0]["n"], 20_005);
+    assert_eq!(rows[0]["batch"], 20_000);
+    assert_eq!(
+        rows[0]["backwards_ms"], 0.0,
+        "an end before the start is clamped"
+    );
+    assert_eq!(rows[0]["epoch"], 0);
+}

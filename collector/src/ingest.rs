@@ -408,3 +408,137 @@ fn lambda_text(text: &str, function: Option<&str>, stream: Option<String>) -> Fi
         rejected,
     }
 }
+
+/// Hostile input: whatever the bytes, the parsers answer with records or an error, never a panic.
+#[cfg(test)]
+mod hostile_input {
+    use super::*;
+    use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+    use proptest::prelude::*;
+
+    /// Lines built from the pieces the Lambda parsers look for, so they reach deep paths.
+    fn lambda_line() -> impl Strategy<Value = String> {
+        let piece = prop_oneof![
+            Just("START RequestId: ".to_string()),
+            Just("REPORT RequestId: ".to_string()),
+            Just("END RequestId: ".to_string()),
+            Just("INIT_START Runtime Version: ".to_string()),
+            Just("INIT_REPORT Init Duration: ".to_string()),
+            Just("Duration: ".to_string()),
+            Just("Billed Duration: ".to_string()),
+            Just("Init Duration: ".to_string()),
+            Just("Memory Size: ".to_string()),
+            Just("Status: ".to_string()),
+            Just("XRAY TraceId: 1-".to_string()),
+            Just("Task timed out after ".to_string()),
+            Just("2026-11-23T09:00:00.000Z ".to_string()),
+            Just("11111111-2222-3333-4444-555555555555".to_string()),
+            Just("{\"type\":\"platform.report\",\"record\":".to_string()),
+            Just("\\t".to_string()),
+            Just("\\\\n".to_string()),
+            "[ -~\t\u{e9}\u{1F600}]{0,12}",
+            "-?[0-9]{1,25}(\\.[0-9]{0,4})?",
+        ];
+        proptest::collection::vec(piece, 0..12).prop_map(|p| p.concat())
+    }
+
+    fn json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "[a-z_.]{0,12}".prop_map(serde_json::Value::from),
+            Just(serde_json::Value::from("platform.report")),
+            Just(serde_json::Value::from("2026-11-23T09:00:00Z")),
+        ];
+        leaf.prop_recursive(4, 32, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::vec(
+                    (
+                        prop_oneof![
+                            Just("type".to_string()),
+                            Just("record".to_string()),
+                            Just("time".to_string()),
+                            Just("requestId".to_string()),
+                            Just("metrics".to_string()),
+                            Just("durationMs".to_string()),
+                            Just("function_request_id".to_string()),
+                            Just("function_name".to_string()),
+                            Just("cold_start".to_string()),
+                            Just("timestamp".to_string()),
+                            "[a-z]{1,6}",
+                        ],
+                        inner
+                    ),
+                    0..6
+                )
+                .prop_map(|kv| serde_json::Value::Object(kv.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn any_bytes_are_read_or_refused(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
+            let _ = ingest_bytes(&bytes, Some("f"), None);
+        }
+
+        #[test]
+        fn any_lambda_log_lines_are_read(lines in proptest::collection::vec(lambda_line(), 0..16)) {
+            let text = lines.join("\n");
+            let _ = ingest_bytes(text.as_bytes(), Some("f"), Some("s".into()));
+            let mut stream = LambdaLogStream::new(None, None, None);
+            for line in &lines {
+                stream.push(Some(1), line);
+            }
+            let records = stream.finish();
+            for invocation in &records.invocations {
+                prop_assert!(!invocation.request_id.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_json_records_are_read(values in proptest::collection::vec(json_value(), 0..8)) {
+            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            for value in &values {
+                stream.push_value(None, value);
+            }
+            stream.finish();
+            let array = serde_json::Value::Array(values).to_string();
+            let _ = ingest_bytes(array.as_bytes(), None, None);
+            let _ = crate::normalize::cloudwatch::normalize_subscription(array.as_bytes());
+        }
+
+        #[test]
+        fn any_spans_are_kept_or_counted_as_rejected(
+            spans in proptest::collection::vec(
+                (0usize..20, 0usize..10, any::<u64>(), any::<u64>()), 0..20)
+        ) {
+            let total = spans.len();
+            let request = ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    scope_spans: vec![ScopeSpans {
+                        spans: spans
+                            .into_iter()
+                            .map(|(t, s, start, end)| Span {
+                                trace_id: vec![1; t],
+                                span_id: vec![2; s],
+                                start_time_unix_nano: start,
+                                end_time_unix_nano: end,
+                                ..Default::default()
+                            })
+                            .collect(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            };
+            let normalized = normalize_traces(&request);
+            prop_assert_eq!(normalized.records.spans.len() + normalized.rejected as usize, total);
+        }
+    }
+}
