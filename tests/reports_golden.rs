@@ -4,19 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{faasobs, query_json, root};
-
-fn sample_store() -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    faasobs()
-        .arg("--data")
-        .arg(dir.path())
-        .arg("ingest")
-        .arg(root().join("sample-traces/data"))
-        .assert()
-        .success();
-    dir
-}
+use crate::support::{faasobs, query_json, root, sample_store};
 
 fn check_golden(name: &str, actual: &serde_json::Value) {
     let path = root().join("tests/golden").join(format!("{name}.json"));

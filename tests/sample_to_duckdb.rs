@@ -1,7 +1,7 @@
 //! `faasobs gen` → `faasobs ingest` → Parquet that DuckDB reads, with the documented columns and
 //! exactly the generated invocations.
 
-use crate::support::{faasobs, query_json, root, run_python};
+use crate::support::{faasobs, query_json, root, run_python, sample_store};
 use faasobs_collector::model::Table;
 
 const DUCKDB_CHECK: &str = r#"
@@ -149,16 +149,10 @@ fn sql_that_writes_files_is_refused() {
 
 #[test]
 fn a_query_result_written_as_parquet_reads_in_duckdb() {
-    let dir = tempfile::tempdir().unwrap();
-    let data = dir.path().join("data");
-    faasobs()
-        .arg("--data")
-        .arg(&data)
-        .arg("ingest")
-        .arg(root().join("sample-traces/data"))
-        .assert()
-        .success();
-    let out = dir.path().join("cold.parquet");
+    let dir = sample_store();
+    let data = dir.path().to_path_buf();
+    let scratch = tempfile::tempdir().unwrap();
+    let out = scratch.path().join("cold.parquet");
     faasobs()
         .arg("--data")
         .arg(&data)

@@ -2,7 +2,7 @@
 //! `opentelemetry-exporter-otlp` (gRPC and HTTP/protobuf, traces and logs, from PyPI) and the
 //! Rust `opentelemetry-otlp` exporter (through `faasobs demo`).
 
-use crate::support::{RunningCollector, faasobs, query_json, root, run_python};
+use crate::support::{RunningCollector, faasobs, query_json, root, run_python, sample_store};
 
 /// Sends five invocation spans per function through each Python exporter, and a `REPORT` line per
 /// transport through the Python logs exporters. Times are fixed so durations are exact.
@@ -164,14 +164,7 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("checkout-api"), "{summary}");
 
-    let via_files = tempfile::tempdir().unwrap();
-    faasobs()
-        .arg("--data")
-        .arg(via_files.path())
-        .arg("ingest")
-        .arg(root().join("sample-traces/data"))
-        .assert()
-        .success();
+    let via_files = sample_store();
 
     let sdk_rows = invocations(via_sdk.path());
     assert_eq!(sdk_rows.len(), 2415);

@@ -169,3 +169,16 @@ pub fn http_client() -> ureq::Agent {
         .build()
         .into()
 }
+
+/// A fresh store holding the checked-in sample (`sample-traces/data`), imported with `ingest`.
+pub fn sample_store() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(dir.path())
+        .arg("ingest")
+        .arg(root().join("sample-traces/data"))
+        .assert()
+        .success();
+    dir
+}

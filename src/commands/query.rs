@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
-use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -32,16 +32,26 @@ pub struct QueryConfig {
     pub memory_limit_mb: usize,
 }
 
-pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
-    let analyzer = Analyzer::open(
+/// Opens the analyzer over `data` with a memory limit (MiB) and, for reports, a time window.
+pub async fn open_analyzer(
+    data: &Path,
+    memory_limit_mb: usize,
+    window: Option<TimeWindow>,
+) -> anyhow::Result<Analyzer> {
+    Analyzer::open(
         data,
         AnalyzerConfig {
-            memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
+            memory_limit_bytes: memory_limit_mb * 1024 * 1024,
+            window,
             ..Default::default()
         },
     )
     .await
-    .with_context(|| format!("opening {}", data.display()))?;
+    .with_context(|| format!("opening {}", data.display()))
+}
+
+pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
+    let analyzer = open_analyzer(data, config.memory_limit_mb, None).await?;
     let (schema, batches) = analyzer.query_with_schema(&config.sql).await?;
     let format = match config.format {
         Format::Table => OutputFormat::Table,

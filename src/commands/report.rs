@@ -3,11 +3,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Context;
-use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::OutputFormat;
 use faasobs_analyzer::reports::{ReportKind, ReportOptions, parse_time_bound, render_report};
-use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::session::TimeWindow;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Kind {
@@ -88,19 +86,11 @@ pub async fn run(data: &Path, config: ReportConfig) -> anyhow::Result<()> {
         Format::Json => OutputFormat::Json,
         Format::Csv => OutputFormat::Csv,
     };
-    let analyzer = Analyzer::open(
-        data,
-        AnalyzerConfig {
-            memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
-            window: Some(faasobs_analyzer::session::TimeWindow {
-                since: options.since,
-                until: options.until,
-            }),
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening {}", data.display()))?;
+    let window = TimeWindow {
+        since: options.since,
+        until: options.until,
+    };
+    let analyzer = super::query::open_analyzer(data, config.memory_limit_mb, Some(window)).await?;
     let sections = analyzer.report(kind, &options).await?;
     println!("{}", render_report(&sections, format)?);
     Ok(())

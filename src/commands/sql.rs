@@ -13,7 +13,6 @@ use std::time::Instant;
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
-use faasobs_analyzer::session::AnalyzerConfig;
 use rustyline::error::ReadlineError;
 
 #[derive(Debug, clap::Args)]
@@ -98,15 +97,7 @@ impl Shell {
 }
 
 pub async fn run(data: &Path, config: SqlConfig) -> anyhow::Result<()> {
-    let analyzer = Analyzer::open(
-        data,
-        AnalyzerConfig {
-            memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
-            ..Default::default()
-        },
-    )
-    .await
-    .with_context(|| format!("opening {}", data.display()))?;
+    let analyzer = super::query::open_analyzer(data, config.memory_limit_mb, None).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
     let history = analyzer.data_dir().join(".sql_history");

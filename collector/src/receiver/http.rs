@@ -589,8 +589,7 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::ReceiverConfig;
-    use crate::store::{Store, StoreConfig, StoreError};
+    use crate::store::StoreError;
     use tower::ServiceExt;
 
     fn export_request() -> axum::http::Request<Body> {
@@ -605,14 +604,7 @@ mod tests {
     #[tokio::test]
     async fn a_full_intake_asks_senders_to_retry_and_takes_them_once_there_is_room() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
-        let intake = Intake::new(
-            store.handle(),
-            ReceiverConfig {
-                max_in_flight: 1,
-                ..Default::default()
-            },
-        );
+        let (store, intake) = crate::receiver::test_intake(dir.path(), 1).await;
         let held = intake.admit().unwrap();
         let response = router(intake.clone())
             .oneshot(export_request())

@@ -142,3 +142,22 @@ impl Intake {
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
+
+/// A store in `dir` and an intake over it that admits `max_in_flight` requests (for tests).
+#[cfg(test)]
+pub(crate) async fn test_intake(
+    dir: &std::path::Path,
+    max_in_flight: usize,
+) -> (crate::store::Store, Intake) {
+    let store = crate::store::Store::open(crate::store::StoreConfig::new(dir))
+        .await
+        .unwrap();
+    let intake = Intake::new(
+        store.handle(),
+        ReceiverConfig {
+            max_in_flight,
+            ..Default::default()
+        },
+    );
+    (store, intake)
+}

@@ -246,20 +246,11 @@ pub async fn serve(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::receiver::ReceiverConfig;
-    use crate::store::{Store, StoreConfig};
 
     #[tokio::test]
     async fn a_full_intake_answers_unavailable() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
-        let intake = Intake::new(
-            store.handle(),
-            ReceiverConfig {
-                max_in_flight: 1,
-                ..Default::default()
-            },
-        );
+        let (store, intake) = crate::receiver::test_intake(dir.path(), 1).await;
         let receiver = OtlpGrpcReceiver {
             intake: intake.clone(),
         };
