@@ -170,22 +170,24 @@ fn unknown() -> IngestError {
     }
 }
 
+/// The records of one request that could not be read, reported on `line` (0: the whole file).
+fn rejection_of(line: usize, normalized: &Normalized) -> Option<Rejection> {
+    (normalized.rejected > 0).then(|| Rejection {
+        line,
+        reason: format!(
+            "{} records rejected, the first because {}",
+            normalized.rejected,
+            normalized.first_error.as_deref().unwrap_or_default()
+        ),
+    })
+}
+
 /// A whole-request result: records that could not be read are reported on line 0 (the file).
 fn from_normalized(format: InputFormat, normalized: Normalized) -> FileIngest {
-    let rejected = match normalized.rejected {
-        0 => Vec::new(),
-        n => vec![Rejection {
-            line: 0,
-            reason: format!(
-                "{n} records rejected, the first because {}",
-                normalized.first_error.unwrap_or_default()
-            ),
-        }],
-    };
     FileIngest {
         format,
+        rejected: rejection_of(0, &normalized).into_iter().collect(),
         records: normalized.records,
-        rejected,
     }
 }
 
@@ -295,16 +297,7 @@ fn otlp_json(
         match parse(line) {
             Ok(normalized) => {
                 any = true;
-                if normalized.rejected > 0 {
-                    rejected.push(Rejection {
-                        line: i + 1,
-                        reason: format!(
-                            "{} records rejected, the first because {}",
-                            normalized.rejected,
-                            normalized.first_error.unwrap_or_default()
-                        ),
-                    });
-                }
+                rejected.extend(rejection_of(i + 1, &normalized));
                 records.append(normalized.records);
             }
             Err(e) => rejected.push(Rejection {

@@ -11,6 +11,7 @@ use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
+use arrow::record_batch::RecordBatch;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
 use rustyline::error::ReadlineError;
@@ -50,21 +51,23 @@ impl Shell {
     async fn run_sql(&self, sql: &str) {
         let started = Instant::now();
         match self.analyzer.query(sql).await {
-            Ok(batches) => {
-                let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
-                match render(&batches, OutputFormat::Table) {
-                    Ok(text) if rows > 0 => println!("{text}"),
-                    Ok(_) => {}
-                    Err(e) => eprintln!("error: {e}"),
-                }
-                let noun = if rows == 1 { "row" } else { "rows" };
-                if self.timing {
-                    println!("({rows} {noun}, {:.3} s)", started.elapsed().as_secs_f64());
-                } else {
-                    println!("({rows} {noun})");
-                }
-            }
+            Ok(batches) => self.print(&batches, started),
             Err(e) => eprintln!("error: {e}"),
+        }
+    }
+
+    fn print(&self, batches: &[RecordBatch], started: Instant) {
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        match render(batches, OutputFormat::Table) {
+            Ok(text) if rows > 0 => println!("{text}"),
+            Ok(_) => {}
+            Err(e) => eprintln!("error: {e}"),
+        }
+        let noun = if rows == 1 { "row" } else { "rows" };
+        if self.timing {
+            println!("({rows} {noun}, {:.3} s)", started.elapsed().as_secs_f64());
+        } else {
+            println!("({rows} {noun})");
         }
     }
 
@@ -81,11 +84,12 @@ impl Shell {
             (Some("\\dt") | Some("\\d"), None) => self.run_sql(LIST_TABLES).await,
             (Some("\\d"), Some(table)) => {
                 let table = table.trim_end_matches(';');
+                let started = Instant::now();
                 match self.analyzer.query(&describe_sql(table)).await {
                     Ok(b) if b.iter().map(|b| b.num_rows()).sum::<usize>() == 0 => {
                         eprintln!("error: no table named {table:?} (\\dt lists them)")
                     }
-                    Ok(_) => self.run_sql(&describe_sql(table)).await,
+                    Ok(batches) => self.print(&batches, started),
                     Err(e) => eprintln!("error: {e}"),
                 }
             }

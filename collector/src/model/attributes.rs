@@ -36,6 +36,16 @@ impl AttributeValue {
         }
     }
 
+    /// The value as an identifier-like text: a non-empty string, or an int written out (ids and
+    /// names sometimes arrive as numbers).
+    pub fn as_text(&self) -> Option<String> {
+        match self {
+            AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
+            AttributeValue::Int(i) => Some(i.to_string()),
+            _ => None,
+        }
+    }
+
     /// The value as an integer: ints, and strings and doubles that hold a whole number (some
     /// instrumentations send numbers as strings).
     pub fn as_i64(&self) -> Option<i64> {

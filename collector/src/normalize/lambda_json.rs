@@ -202,7 +202,9 @@ const REQUEST_ID_KEYS: [&str; 4] = [
     "requestId",
     "AWSRequestId",
 ];
-const CONTEXT_KEYS: [&str; 15] = [
+/// The other keys read into the log's own columns (with [`REQUEST_ID_KEYS`] and the time keys),
+/// so they are not repeated as attributes.
+const CONTEXT_KEYS: [&str; 11] = [
     "function_name",
     "lambda_function_name",
     "function_memory_size",
@@ -212,10 +214,6 @@ const CONTEXT_KEYS: [&str; 15] = [
     "cold_start",
     "coldStart",
     "xray_trace_id",
-    "function_request_id",
-    "lambda_request_id",
-    "requestId",
-    "AWSRequestId",
     "level",
     "message",
 ];
@@ -269,6 +267,7 @@ fn function_log(map: &Map<String, Value>) -> FunctionLog {
         .iter()
         .filter(|(k, _)| {
             !CONTEXT_KEYS.contains(&k.as_str())
+                && !REQUEST_ID_KEYS.contains(&k.as_str())
                 && !["timestamp", "time", "@timestamp", "msg"].contains(&k.as_str())
         })
         .map(|(k, v)| (k.clone(), attribute_of(v)))

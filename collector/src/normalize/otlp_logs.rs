@@ -69,11 +69,7 @@ pub fn normalize_logs(request: &ExportLogsServiceRequest) -> Normalized {
 }
 
 fn text(attributes: &Attributes, key: &str) -> Option<String> {
-    find(attributes, key).and_then(|v| match v {
-        AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
-        AttributeValue::Int(i) => Some(i.to_string()),
-        _ => None,
-    })
+    find(attributes, key).and_then(AttributeValue::as_text)
 }
 
 /// True for the bodies a [`LambdaLogStream`] makes invocations from.

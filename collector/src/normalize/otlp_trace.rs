@@ -70,11 +70,7 @@ fn lookup<'a>(record: &'a SpanRecord, key: &str) -> Option<&'a AttributeValue> {
 }
 
 fn text(record: &SpanRecord, key: &str) -> Option<String> {
-    lookup(record, key).and_then(|v| match v {
-        AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
-        AttributeValue::Int(i) => Some(i.to_string()),
-        _ => None,
-    })
+    lookup(record, key).and_then(AttributeValue::as_text)
 }
 
 fn span_record(

@@ -401,7 +401,7 @@ impl LambdaLogStream {
             }
             PlatformEvent::Other => None,
         };
-        self.push_log(LogRecord {
+        self.records.logs.push(LogRecord {
             severity_text: None,
             body: Some(raw.to_string()),
             request_id,
@@ -443,7 +443,7 @@ impl LambdaLogStream {
             .and_then(|c| c.function_name.clone())
             .or(self.function_name.clone());
         let body = log.message.clone().or_else(|| Some(raw.to_string()));
-        self.push_log(LogRecord {
+        self.records.logs.push(LogRecord {
             severity_text: log.level,
             body,
             function_name: function_name.or(Some(self.function_name())),
@@ -474,10 +474,6 @@ impl LambdaLogStream {
             attributes: Vec::new(),
             resource_attributes: Vec::new(),
         }
-    }
-
-    fn push_log(&mut self, record: LogRecord) {
-        self.records.logs.push(record);
     }
 
     fn push_line(&mut self, time: i64, line: &str) {
@@ -565,7 +561,7 @@ impl LambdaLogStream {
                 .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(l))
                 .map(String::from),
         };
-        self.push_log(LogRecord {
+        self.records.logs.push(LogRecord {
             severity_text: severity,
             body: Some(line.to_string()),
             request_id,

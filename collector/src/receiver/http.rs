@@ -27,13 +27,13 @@ use http_body_util::BodyExt;
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use hyper_util::service::TowerToHyperService;
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use prost::Message;
 use serde::Deserialize;
@@ -42,7 +42,7 @@ use serde_json::Value;
 use super::body::{BodyError, decode_content};
 use super::otlp_grpc::metric_points;
 use super::tls::{TlsError, TlsFiles, server_config};
-use super::{Intake, IntakeError, Signal};
+use super::{Intake, IntakeError, Signal, logs_partial_success, traces_partial_success};
 use crate::model::Records;
 use crate::normalize::Normalized;
 use crate::normalize::cloudwatch::normalize_subscription;
@@ -124,7 +124,9 @@ impl From<BodyError> for HttpError {
 
 impl From<IntakeError> for HttpError {
     fn from(e: IntakeError) -> HttpError {
-        if e.is_retryable() {
+        if let IntakeError::AllRejected(_) = e {
+            HttpError::new(StatusCode::BAD_REQUEST, e.to_string())
+        } else if e.is_retryable() {
             HttpError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 format!("collector overloaded or unable to store, retry later: {e}"),
@@ -270,17 +272,6 @@ where
         .map_err(|e| e.encoded(encoding))?;
     let request: Req = decode(encoding, &bytes, signal.as_str())?;
     let normalized = normalize(&request);
-    if normalized.records.is_empty() && normalized.rejected > 0 {
-        intake.metrics().rejected(signal, normalized.rejected);
-        return Err(HttpError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "every record was rejected: {}",
-                normalized.first_error.unwrap_or_default()
-            ),
-        )
-        .encoded(encoding));
-    }
     intake
         .store(signal, &normalized)
         .await
@@ -304,10 +295,7 @@ async fn traces(
     Ok(respond(
         encoding,
         &ExportTraceServiceResponse {
-            partial_success: (n.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: n.rejected as i64,
-                error_message: n.first_error.unwrap_or_default(),
-            }),
+            partial_success: traces_partial_success(&n),
         },
     ))
 }
@@ -328,10 +316,7 @@ async fn logs(
     Ok(respond(
         encoding,
         &ExportLogsServiceResponse {
-            partial_success: (n.rejected > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: n.rejected as i64,
-                error_message: n.first_error.unwrap_or_default(),
-            }),
+            partial_success: logs_partial_success(&n),
         },
     ))
 }
@@ -422,15 +407,6 @@ async fn lambda_logs(
         }
     }
     normalized.records = stream.finish();
-    if normalized.records.is_empty() && normalized.rejected > 0 {
-        return Err(HttpError::new(
-            StatusCode::BAD_REQUEST,
-            format!(
-                "every event was rejected: {}",
-                normalized.first_error.unwrap_or_default()
-            ),
-        ));
-    }
     intake.store(Signal::LambdaLogs, &normalized).await?;
     Ok(stored(&normalized.records, normalized.rejected as usize))
 }

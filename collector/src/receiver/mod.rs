@@ -20,6 +20,8 @@ pub mod tls;
 
 use std::sync::Arc;
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::normalize::Normalized;
@@ -55,6 +57,9 @@ impl Default for ReceiverConfig {
 pub enum IntakeError {
     #[error("too many requests in flight; retry later")]
     Busy,
+    /// Every record of the request was malformed: nothing to store, and retrying cannot help.
+    #[error("every record was rejected: {0}")]
+    AllRejected(String),
     #[error("{0}")]
     Store(#[from] StoreError),
 }
@@ -64,6 +69,7 @@ impl IntakeError {
     pub fn is_retryable(&self) -> bool {
         match self {
             IntakeError::Busy => true,
+            IntakeError::AllRejected(_) => false,
             IntakeError::Store(e) => e.is_retryable(),
         }
     }
@@ -118,10 +124,15 @@ impl Intake {
     }
 
     /// Stores what a request normalized to; resolves once it is durable. Counts accepted and
-    /// rejected records.
+    /// rejected records; a request whose every record was rejected is refused as a whole.
     pub async fn store(&self, signal: Signal, normalized: &Normalized) -> Result<(), IntakeError> {
         if normalized.rejected > 0 {
             self.metrics.rejected(signal, normalized.rejected);
+            if normalized.records.is_empty() {
+                return Err(IntakeError::AllRejected(
+                    normalized.first_error.clone().unwrap_or_default(),
+                ));
+            }
         }
         match self.store.try_write(&normalized.records).await {
             Ok(()) => {
@@ -136,6 +147,22 @@ impl Intake {
             }
         }
     }
+}
+
+/// The OTLP partial success of a traces request, when some spans were rejected.
+pub fn traces_partial_success(normalized: &Normalized) -> Option<ExportTracePartialSuccess> {
+    (normalized.rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: normalized.rejected as i64,
+        error_message: normalized.first_error.clone().unwrap_or_default(),
+    })
+}
+
+/// The OTLP partial success of a logs request, when some log records were rejected.
+pub fn logs_partial_success(normalized: &Normalized) -> Option<ExportLogsPartialSuccess> {
+    (normalized.rejected > 0).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: normalized.rejected as i64,
+        error_message: normalized.first_error.clone().unwrap_or_default(),
+    })
 }
 
 /// Compares secrets without an early exit that would leak how much of a guess was right.

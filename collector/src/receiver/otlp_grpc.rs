@@ -12,7 +12,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::{
     LogsService, LogsServiceServer,
 };
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::{
     MetricsService, MetricsServiceServer,
@@ -24,7 +24,7 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
     TraceService, TraceServiceServer,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::codec::CompressionEncoding;
 use tonic::service::interceptor::InterceptedService;
@@ -32,7 +32,7 @@ use tonic::transport::{Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
 
 use super::tls::{TlsError, TlsFiles, read_pem};
-use super::{Intake, IntakeError, Signal};
+use super::{Intake, IntakeError, Signal, logs_partial_success, traces_partial_success};
 use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::normalize_traces;
 use crate::store::StoreError;
@@ -40,6 +40,7 @@ use crate::store::StoreError;
 /// The gRPC status an intake failure is answered with.
 pub fn status_of(error: IntakeError) -> Status {
     match error {
+        IntakeError::AllRejected(_) => Status::invalid_argument(error.to_string()),
         IntakeError::Busy | IntakeError::Store(StoreError::Overloaded) => {
             Status::unavailable("collector overloaded: write queue full, retry later")
         }
@@ -83,21 +84,12 @@ impl TraceService for OtlpGrpcReceiver {
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
         let normalized = normalize_traces(request.get_ref());
-        if normalized.records.spans.is_empty() && normalized.rejected > 0 {
-            return Err(Status::invalid_argument(format!(
-                "every span was rejected: {}",
-                normalized.first_error.unwrap_or_default()
-            )));
-        }
         self.intake
             .store(Signal::Traces, &normalized)
             .await
             .map_err(status_of)?;
         Ok(Response::new(ExportTraceServiceResponse {
-            partial_success: (normalized.rejected > 0).then(|| ExportTracePartialSuccess {
-                rejected_spans: normalized.rejected as i64,
-                error_message: normalized.first_error.unwrap_or_default(),
-            }),
+            partial_success: traces_partial_success(&normalized),
         }))
     }
 }
@@ -110,21 +102,12 @@ impl LogsService for OtlpGrpcReceiver {
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
         let normalized = normalize_logs(request.get_ref());
-        if normalized.records.logs.is_empty() && normalized.rejected > 0 {
-            return Err(Status::invalid_argument(format!(
-                "every log record was rejected: {}",
-                normalized.first_error.unwrap_or_default()
-            )));
-        }
         self.intake
             .store(Signal::Logs, &normalized)
             .await
             .map_err(status_of)?;
         Ok(Response::new(ExportLogsServiceResponse {
-            partial_success: (normalized.rejected > 0).then(|| ExportLogsPartialSuccess {
-                rejected_log_records: normalized.rejected as i64,
-                error_message: normalized.first_error.unwrap_or_default(),
-            }),
+            partial_success: logs_partial_success(&normalized),
         }))
     }
 }
