@@ -26,78 +26,85 @@ pub struct Peak {
     pub at: Option<i64>,
 }
 
-/// Start (+1) and end (−1) events, sorted by time, ends before starts at the same time.
-fn events(intervals: &[(i64, i64)]) -> Vec<(i64, i64)> {
-    let mut events = Vec::with_capacity(intervals.len() * 2);
-    for &(start, end) in intervals {
-        if end > start {
-            events.push((start, 1));
-            events.push((end, -1));
-        }
-    }
-    events.sort_unstable();
-    events
-}
-
-/// The peak concurrency of `(start, end)` intervals (ns), O(n log n).
-pub fn peak(intervals: &[(i64, i64)]) -> Peak {
-    let events = events(intervals);
-    let mut best = Peak::default();
-    let mut current = 0i64;
-    let mut i = 0;
-    while i < events.len() {
-        let t = events[i].0;
-        while i < events.len() && events[i].0 == t {
-            current += events[i].1;
-            i += 1;
-        }
-        if current > best.concurrency {
-            best = Peak {
-                concurrency: current,
-                at: Some(t),
-            };
-        }
-    }
-    best
-}
-
 /// The most buckets a series may have.
 pub const MAX_BUCKETS: i64 = 1_000_000;
 
-/// The highest concurrency within each bucket `[from + k*step, from + (k+1)*step)` up to `to`.
-pub fn series(intervals: &[(i64, i64)], from: i64, to: i64, step: i64) -> Vec<(i64, i64)> {
-    assert!(step > 0, "the step must be positive");
-    if to <= from {
-        return Vec::new();
-    }
-    let buckets = ((to - from - 1) / step + 1).min(MAX_BUCKETS);
-    let mut out: Vec<(i64, i64)> = (0..buckets).map(|k| (from + k * step, 0)).collect();
-    let events = events(intervals);
-    let mut current = 0i64;
-    let mut i = 0;
-    // Apply everything before `from`.
-    while i < events.len() && events[i].0 < from {
-        current += events[i].1;
-        i += 1;
-    }
-    for (bucket_start, max) in out.iter_mut() {
-        let bucket_end = *bucket_start + step;
-        // The count carried into the bucket holds at its first instant, unless events at that
-        // very instant change it (they are applied below, before being read).
-        let carried_holds = events.get(i).is_none_or(|e| e.0 > *bucket_start);
-        if carried_holds {
-            *max = current;
+/// The start (+1) and end (−1) events of `(start, end)` intervals (ns), sorted by time, ends
+/// before starts at the same time. Sorting is the O(n log n) step; the peak and the series are
+/// each one pass over the same events.
+pub struct Events(Vec<(i64, i64)>);
+
+impl Events {
+    pub fn of(intervals: &[(i64, i64)]) -> Events {
+        let mut events = Vec::with_capacity(intervals.len() * 2);
+        for &(start, end) in intervals {
+            if end > start {
+                events.push((start, 1));
+                events.push((end, -1));
+            }
         }
-        while i < events.len() && events[i].0 < bucket_end {
+        events.sort_unstable();
+        Events(events)
+    }
+
+    /// The peak concurrency.
+    pub fn peak(&self) -> Peak {
+        let events = &self.0;
+        let mut best = Peak::default();
+        let mut current = 0i64;
+        let mut i = 0;
+        while i < events.len() {
             let t = events[i].0;
             while i < events.len() && events[i].0 == t {
                 current += events[i].1;
                 i += 1;
             }
-            *max = (*max).max(current);
+            if current > best.concurrency {
+                best = Peak {
+                    concurrency: current,
+                    at: Some(t),
+                };
+            }
         }
+        best
     }
-    out
+
+    /// The highest concurrency within each bucket `[from + k*step, from + (k+1)*step)` up to
+    /// `to`.
+    pub fn series(&self, from: i64, to: i64, step: i64) -> Vec<(i64, i64)> {
+        assert!(step > 0, "the step must be positive");
+        if to <= from {
+            return Vec::new();
+        }
+        let buckets = ((to - from - 1) / step + 1).min(MAX_BUCKETS);
+        let mut out: Vec<(i64, i64)> = (0..buckets).map(|k| (from + k * step, 0)).collect();
+        let events = &self.0;
+        let mut current = 0i64;
+        let mut i = 0;
+        // Apply everything before `from`.
+        while i < events.len() && events[i].0 < from {
+            current += events[i].1;
+            i += 1;
+        }
+        for (bucket_start, max) in out.iter_mut() {
+            let bucket_end = *bucket_start + step;
+            // The count carried into the bucket holds at its first instant, unless events at that
+            // very instant change it (they are applied below, before being read).
+            let carried_holds = events.get(i).is_none_or(|e| e.0 > *bucket_start);
+            if carried_holds {
+                *max = current;
+            }
+            while i < events.len() && events[i].0 < bucket_end {
+                let t = events[i].0;
+                while i < events.len() && events[i].0 == t {
+                    current += events[i].1;
+                    i += 1;
+                }
+                *max = (*max).max(current);
+            }
+        }
+        out
+    }
 }
 
 /// Collects the (start, end) pairs of a group.
@@ -132,7 +139,7 @@ impl Accumulator for IntervalsAccumulator {
             .copied()
             .zip(self.ends.iter().copied())
             .collect();
-        let peak = peak(&intervals);
+        let peak = Events::of(&intervals).peak();
         Ok(if self.want_time {
             ScalarValue::TimestampNanosecond(peak.at, Some(Arc::from("UTC")))
         } else {
@@ -249,15 +256,15 @@ mod tests {
 
     #[test]
     fn back_to_back_invocations_do_not_overlap() {
-        assert_eq!(peak(&[(0, 10), (10, 20)]).concurrency, 1);
+        assert_eq!(Events::of(&[(0, 10), (10, 20)]).peak().concurrency, 1);
         assert_eq!(
-            peak(&[(0, 10), (5, 20)]),
+            Events::of(&[(0, 10), (5, 20)]).peak(),
             Peak {
                 concurrency: 2,
                 at: Some(5)
             }
         );
-        assert_eq!(peak(&[(5, 5)]), Peak::default());
+        assert_eq!(Events::of(&[(5, 5)]).peak(), Peak::default());
     }
 
     proptest! {
@@ -266,9 +273,10 @@ mod tests {
             intervals in proptest::collection::vec((0i64..50, 0i64..20), 0..60)
                 .prop_map(|v| v.into_iter().map(|(s, len)| (s, s + len)).collect::<Vec<_>>())
         ) {
-            prop_assert_eq!(peak(&intervals), brute_force_peak(&intervals));
-            prop_assert_eq!(series(&intervals, 0, 80, 7), brute_force_series(&intervals, 0, 80, 7));
-            prop_assert_eq!(series(&intervals, 13, 40, 1), brute_force_series(&intervals, 13, 40, 1));
+            let events = Events::of(&intervals);
+            prop_assert_eq!(events.peak(), brute_force_peak(&intervals));
+            prop_assert_eq!(events.series(0, 80, 7), brute_force_series(&intervals, 0, 80, 7));
+            prop_assert_eq!(events.series(13, 40, 1), brute_force_series(&intervals, 13, 40, 1));
         }
     }
 }

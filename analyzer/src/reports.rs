@@ -14,7 +14,7 @@ use arrow::array::{
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
-use crate::concurrency::{MAX_BUCKETS, peak, series};
+use crate::concurrency::{Events, MAX_BUCKETS};
 use crate::session::{Analyzer, AnalyzerError};
 
 /// The reports `faasobs report` prints.
@@ -294,14 +294,15 @@ impl Analyzer {
             (vec![], vec![], vec![], vec![], vec![]);
         let (mut series_names, mut series_times, mut series_values) = (vec![], vec![], vec![]);
         for (name, intervals) in &groups {
-            let p = peak(intervals);
+            let events = Events::of(intervals);
+            let p = events.peak();
             names.push(name.clone());
             peaks.push(p.concurrency);
             times.push(p.at);
             limits.push(o.limit);
             headrooms.push(o.limit - p.concurrency);
             if let (Some(from), Some(to)) = (from, to) {
-                for (t, v) in series(intervals, from, to, step) {
+                for (t, v) in events.series(from, to, step) {
                     series_names.push(name.clone());
                     series_times.push(t);
                     series_values.push(v);
