@@ -24,6 +24,11 @@ struct Cli {
     )]
     data: PathBuf,
 
+    /// A pricing catalog (TOML) to use instead of the built-in one (`faasobs cost catalog` prints
+    /// the built-in one to start from).
+    #[arg(long, global = true, env = "FAASOBS_PRICING")]
+    pricing: Option<PathBuf>,
+
     /// Log more (-v: debug, -vv: trace). `RUST_LOG` overrides.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     verbose: u8,
@@ -62,6 +67,10 @@ enum Command {
     /// Per function: invocations, errors, cold starts, duration percentiles, memory (the same as
     /// `report summary`).
     Summary,
+    /// Cost: spend from history (`report`), scenarios side by side with break-even volumes
+    /// (`compare`), and the built-in pricing catalog (`catalog`).
+    #[command(subcommand)]
+    Cost(commands::cost::CostCommand),
     /// Replay the WAL, compact partitions and apply retention, then exit.
     Compact(commands::compact::CompactConfig),
     /// Write a sample workload as input files (OTLP and Lambda logs) with a manifest.
@@ -93,10 +102,11 @@ async fn main() -> ExitCode {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
         Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
-        Command::Query(c) => commands::query::run(&cli.data, c).await,
-        Command::Sql(c) => commands::sql::run(&cli.data, c).await,
-        Command::Report(c) => commands::report::run(&cli.data, c).await,
-        Command::Summary => commands::query::summary(&cli.data).await,
+        Command::Query(c) => commands::query::run(&cli.data, cli.pricing.as_deref(), c).await,
+        Command::Sql(c) => commands::sql::run(&cli.data, cli.pricing.as_deref(), c).await,
+        Command::Report(c) => commands::report::run(&cli.data, cli.pricing.as_deref(), c).await,
+        Command::Cost(c) => commands::cost::run(&cli.data, cli.pricing.as_deref(), c).await,
+        Command::Summary => commands::query::summary(&cli.data, cli.pricing.as_deref()).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),
     };

@@ -5,9 +5,11 @@
 //!   Parquet files of a data directory;
 //! - [`query`]: running user SQL read-only, and printing results;
 //! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);
-//! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates.
+//! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates;
+//! - [`cost`]: the pricing catalog, per-invocation and monthly cost, and the what-if scenarios.
 
 pub mod concurrency;
+pub mod cost;
 pub mod query;
 pub mod reports;
 pub mod session;

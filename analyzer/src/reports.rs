@@ -90,7 +90,7 @@ fn sql_string(text: &str) -> String {
 
 impl ReportOptions {
     /// The SQL condition selecting the report's invocations.
-    fn filter(&self) -> String {
+    pub(crate) fn filter(&self) -> String {
         let mut conditions = vec!["true".to_string()];
         if let Some(f) = &self.function {
             conditions.push(format!("function_name = {}", sql_string(f)));

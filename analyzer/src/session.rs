@@ -16,6 +16,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use crate::cost::Catalog;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
 use datafusion::datasource::MemTable;
@@ -52,6 +53,8 @@ pub enum AnalyzerError {
     NotReadOnly(String),
     #[error("{0}")]
     InvalidReport(String),
+    #[error(transparent)]
+    Pricing(#[from] crate::cost::CatalogError),
     #[error("{path}: {source}")]
     Io {
         path: PathBuf,
@@ -70,6 +73,8 @@ pub struct AnalyzerConfig {
     /// When set, only the hourly partitions near this window are registered (partition pruning
     /// by time); queries must still filter on time themselves.
     pub window: Option<TimeWindow>,
+    /// The prices the cost functions and views use.
+    pub catalog: Arc<Catalog>,
 }
 
 /// A time window, ns since the epoch; either end may be open.
@@ -100,6 +105,7 @@ impl Default for AnalyzerConfig {
             target_partitions: std::thread::available_parallelism().map_or(2, |n| n.get()),
             memory_limit_bytes: 2 * 1024 * 1024 * 1024,
             window: None,
+            catalog: Arc::new(Catalog::builtin()),
         }
     }
 }
@@ -108,6 +114,7 @@ impl Default for AnalyzerConfig {
 pub struct Analyzer {
     ctx: SessionContext,
     data_dir: PathBuf,
+    catalog: Arc<Catalog>,
 }
 
 impl Analyzer {
@@ -180,15 +187,22 @@ impl Analyzer {
         }
         let view = ctx.sql(INVOCATIONS_VIEW).await?.into_view();
         ctx.register_table(Table::Invocations.name(), view)?;
+        crate::cost::sql::register(&ctx, config.catalog.clone()).await?;
         Ok(Analyzer {
             ctx,
             data_dir: root,
+            catalog: config.catalog,
         })
     }
 
     /// The session, for running queries.
     pub fn context(&self) -> &SessionContext {
         &self.ctx
+    }
+
+    /// The pricing catalog of this session.
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
     }
 
     /// The data directory, canonicalized.

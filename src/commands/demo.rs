@@ -64,7 +64,7 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
     server.await.context("the collector task failed")??;
     drop(handle);
     store.close().await.context("flushing the store")?;
-    super::query::summary(data).await?;
+    super::query::summary(data, None).await?;
     eprintln!(
         "data is in {}; try: faasobs query \"SELECT status, count(*) FROM invocations GROUP BY status\"",
         data.display()

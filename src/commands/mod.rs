@@ -2,6 +2,7 @@
 
 pub mod collect;
 pub mod compact;
+pub mod cost;
 pub mod demo;
 pub mod generate;
 pub mod ingest;

@@ -1,9 +1,11 @@
 //! `faasobs query` and `faasobs summary`: SQL over the store.
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
 
@@ -32,9 +34,19 @@ pub struct QueryConfig {
     pub memory_limit_mb: usize,
 }
 
-/// Opens the analyzer over `data` with a memory limit (MiB) and, for reports, a time window.
+/// The pricing catalog: the file given with `--pricing`, else the built-in one.
+pub fn load_catalog(pricing: Option<&Path>) -> anyhow::Result<Arc<Catalog>> {
+    Ok(Arc::new(match pricing {
+        Some(path) => Catalog::load(path)?,
+        None => Catalog::builtin(),
+    }))
+}
+
+/// Opens the analyzer over `data` with a pricing catalog, a memory limit (MiB) and, for reports,
+/// a time window.
 pub async fn open_analyzer(
     data: &Path,
+    pricing: Option<&Path>,
     memory_limit_mb: usize,
     window: Option<TimeWindow>,
 ) -> anyhow::Result<Analyzer> {
@@ -43,6 +55,7 @@ pub async fn open_analyzer(
         AnalyzerConfig {
             memory_limit_bytes: memory_limit_mb * 1024 * 1024,
             window,
+            catalog: load_catalog(pricing)?,
             ..Default::default()
         },
     )
@@ -50,8 +63,8 @@ pub async fn open_analyzer(
     .with_context(|| format!("opening {}", data.display()))
 }
 
-pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
-    let analyzer = open_analyzer(data, config.memory_limit_mb, None).await?;
+pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> anyhow::Result<()> {
+    let analyzer = open_analyzer(data, pricing, config.memory_limit_mb, None).await?;
     let (schema, batches) = analyzer.query_with_schema(&config.sql).await?;
     let format = match config.format {
         Format::Table => OutputFormat::Table,
@@ -77,10 +90,8 @@ pub async fn run(data: &Path, config: QueryConfig) -> anyhow::Result<()> {
     Ok(())
 }
 
-pub async fn summary(data: &Path) -> anyhow::Result<()> {
-    let analyzer = Analyzer::open(data, AnalyzerConfig::default())
-        .await
-        .with_context(|| format!("opening {}", data.display()))?;
+pub async fn summary(data: &Path, pricing: Option<&Path>) -> anyhow::Result<()> {
+    let analyzer = open_analyzer(data, pricing, 2048, None).await?;
     println!(
         "{}",
         render(&analyzer.summary().await?, OutputFormat::Table)?

@@ -58,17 +58,35 @@ pub struct ReportConfig {
     pub memory_limit_mb: usize,
 }
 
-pub async fn run(data: &Path, config: ReportConfig) -> anyhow::Result<()> {
+/// Parses `--since` and `--until` (RFC 3339, or a duration ago) into ns since the epoch.
+pub fn time_bounds(
+    since: &Option<String>,
+    until: &Option<String>,
+) -> anyhow::Result<(Option<i64>, Option<i64>)> {
     let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
     let bound = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
         text.as_deref()
             .map(|t| parse_time_bound(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
             .transpose()
     };
+    Ok((bound(since, "since")?, bound(until, "until")?))
+}
+
+/// The analyzer's rendering of a report format.
+pub fn output_format(format: Format) -> OutputFormat {
+    match format {
+        Format::Table => OutputFormat::Table,
+        Format::Json => OutputFormat::Json,
+        Format::Csv => OutputFormat::Csv,
+    }
+}
+
+pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> anyhow::Result<()> {
+    let (since, until) = time_bounds(&config.since, &config.until)?;
     let options = ReportOptions {
         function: config.function.clone(),
-        since: bound(&config.since, "since")?,
-        until: bound(&config.until, "until")?,
+        since,
+        until,
         step: config
             .step
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX).max(1)),
@@ -81,16 +99,13 @@ pub async fn run(data: &Path, config: ReportConfig) -> anyhow::Result<()> {
         Kind::Errors => ReportKind::Errors,
         Kind::Concurrency => ReportKind::Concurrency,
     };
-    let format = match config.format {
-        Format::Table => OutputFormat::Table,
-        Format::Json => OutputFormat::Json,
-        Format::Csv => OutputFormat::Csv,
-    };
+    let format = output_format(config.format);
     let window = TimeWindow {
         since: options.since,
         until: options.until,
     };
-    let analyzer = super::query::open_analyzer(data, config.memory_limit_mb, Some(window)).await?;
+    let analyzer =
+        super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
     let sections = analyzer.report(kind, &options).await?;
     println!("{}", render_report(&sections, format)?);
     Ok(())

@@ -100,8 +100,8 @@ impl Shell {
     }
 }
 
-pub async fn run(data: &Path, config: SqlConfig) -> anyhow::Result<()> {
-    let analyzer = super::query::open_analyzer(data, config.memory_limit_mb, None).await?;
+pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyhow::Result<()> {
+    let analyzer = super::query::open_analyzer(data, pricing, config.memory_limit_mb, None).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
     let history = analyzer.data_dir().join(".sql_history");

@@ -1,0 +1,506 @@
+//! Pricing: one invocation at the marginal price, and a month of an account's use with tiers and
+//! the free tier.
+//!
+//! These are plain functions of the catalog and the numbers, so that the SQL functions, the
+//! reports and the scenarios all price the same way, and tests can check them by hand.
+
+use std::collections::BTreeMap;
+
+use super::catalog::{Catalog, CatalogError, FunctionPrice, Tier};
+
+/// What pricing needs to know about one invocation.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct InvocationFacts<'a> {
+    pub provider: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub architecture: Option<&'a str>,
+    pub memory_size_mb: Option<f64>,
+    pub max_memory_used_mb: Option<f64>,
+    /// ns since the epoch: picks the prices and rules in effect.
+    pub start_ns: i64,
+    pub duration_ms: Option<f64>,
+    /// The billed duration the platform reported, which is trusted when present.
+    pub billed_duration_ms: Option<i64>,
+    pub init_duration_ms: Option<f64>,
+    pub cold_start: bool,
+    pub status: &'a str,
+    /// The configured timeout, when known: a timed-out invocation is billed up to it.
+    pub timeout_ms: Option<f64>,
+}
+
+/// The cost of one invocation.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct InvocationCost<'c> {
+    pub price: &'c FunctionPrice,
+    /// Whether the provider, region or architecture came from the catalog's defaults.
+    pub defaulted: bool,
+    pub billed_ms: f64,
+    /// The part of `billed_ms` that is the init phase.
+    pub init_billed_ms: f64,
+    pub billed_memory_mb: f64,
+    pub gb_s: f64,
+    pub ghz_s: f64,
+    pub request_usd: f64,
+    /// Duration charge at the first tier's (marginal) price, init included.
+    pub duration_usd: f64,
+    /// The part of `duration_usd` that pays for the init phase.
+    pub init_usd: f64,
+    pub total_usd: f64,
+}
+
+/// The configured timeout, read from Lambda's `Task timed out after 6.00 seconds` message.
+pub fn timeout_from_message(message: &str) -> Option<f64> {
+    let rest = &message[message.find("timed out after ")? + "timed out after ".len()..];
+    let seconds: f64 = rest.split_whitespace().next()?.parse().ok()?;
+    (seconds.is_finite() && seconds > 0.0).then_some(seconds * 1000.0)
+}
+
+/// Rounds a duration up to the billing granularity, and to at least the minimum.
+pub fn round_up_to_granularity(ms: f64, granularity_ms: u32, minimum_ms: u32) -> f64 {
+    let g = granularity_ms.max(1) as f64;
+    // A hair below a step is floating-point noise, not a reason to bill one more step.
+    let steps = ((ms.max(0.0) - 1e-9) / g).ceil().max(0.0);
+    (steps * g).max(minimum_ms as f64)
+}
+
+/// The cost of one invocation, or `None` when it cannot be priced because its memory size or its
+/// duration (measured or billed) is unknown; a throttled invocation is always free. A provider,
+/// region or architecture the catalog has no price for is an error.
+pub fn price_invocation<'c>(
+    catalog: &'c Catalog,
+    facts: &InvocationFacts,
+) -> Result<Option<InvocationCost<'c>>, CatalogError> {
+    let defaults = &catalog.defaults;
+    let defaulted =
+        facts.provider.is_none() || facts.region.is_none() || facts.architecture.is_none();
+    let provider = facts.provider.unwrap_or(&defaults.provider);
+    let region = facts.region.unwrap_or(&defaults.region);
+    let architecture = facts.architecture.unwrap_or(&defaults.architecture);
+    let rule = catalog.billing_rule(provider, facts.start_ns)?;
+    let price = catalog.function_price(provider, region, architecture, facts.start_ns)?;
+
+    let configured = facts.memory_size_mb.filter(|m| *m > 0.0);
+    let memory = if rule.bills_observed_memory {
+        facts.max_memory_used_mb.filter(|m| *m > 0.0).or(configured)
+    } else {
+        configured
+    };
+    let memory = memory.map(|mut m| {
+        if let Some(step) = rule.memory_step_mb.filter(|s| *s > 0) {
+            m = (m / step as f64).ceil() * step as f64;
+        }
+        if let Some(cap) = rule.max_billed_memory_mb {
+            m = m.min(cap as f64);
+        }
+        m
+    });
+
+    if facts.status == "throttled" {
+        // A throttled request never ran and is not billed, whatever is known of it.
+        return Ok(Some(InvocationCost {
+            price,
+            defaulted,
+            billed_ms: 0.0,
+            init_billed_ms: 0.0,
+            billed_memory_mb: memory.unwrap_or(0.0),
+            gb_s: 0.0,
+            ghz_s: 0.0,
+            request_usd: 0.0,
+            duration_usd: 0.0,
+            init_usd: 0.0,
+            total_usd: 0.0,
+        }));
+    }
+    let Some(memory) = memory else {
+        return Ok(None);
+    };
+    let init_ms = if facts.cold_start && rule.init_billed_on_demand {
+        facts.init_duration_ms.unwrap_or(0.0).max(0.0)
+    } else {
+        0.0
+    };
+    let billed_ms = match (facts.billed_duration_ms, facts.duration_ms) {
+        (Some(reported), _) => reported.max(0) as f64,
+        (None, Some(duration)) => {
+            let mut run = duration.max(0.0);
+            if facts.status == "timeout"
+                && let Some(timeout) = facts.timeout_ms
+            {
+                run = run.min(timeout);
+            }
+            round_up_to_granularity(run + init_ms, rule.granularity_ms, rule.minimum_billed_ms)
+        }
+        (None, None) => return Ok(None),
+    };
+    let init_billed_ms = init_ms.min(billed_ms);
+    let gb_s = billed_ms / 1000.0 * memory / 1024.0;
+    let ghz_s = match price.usd_per_ghz_s {
+        Some(_) => billed_ms / 1000.0 * catalog.cpu_ghz(provider, memory).unwrap_or(0.0),
+        None => 0.0,
+    };
+    let duration_usd =
+        gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0);
+    let init_usd = if billed_ms > 0.0 {
+        duration_usd * init_billed_ms / billed_ms
+    } else {
+        0.0
+    };
+    let request_usd = price.usd_per_request();
+    Ok(Some(InvocationCost {
+        price,
+        defaulted,
+        billed_ms,
+        init_billed_ms,
+        billed_memory_mb: memory,
+        gb_s,
+        ghz_s,
+        request_usd,
+        duration_usd,
+        init_usd,
+        total_usd: request_usd + duration_usd,
+    }))
+}
+
+/// The price of a month's GB-seconds through the tiers.
+pub fn tiered_usd(tiers: &[Tier], gb_s: f64) -> f64 {
+    let mut usd = 0.0;
+    let mut lower = 0.0;
+    for tier in tiers {
+        let upper = tier.up_to_gb_s.unwrap_or(f64::INFINITY);
+        if gb_s > lower {
+            usd += (gb_s.min(upper) - lower) * tier.usd_per_gb_s;
+        }
+        lower = upper;
+    }
+    usd
+}
+
+/// One month of use of one account in one provider, region and architecture.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthlyUsage {
+    pub month: String,
+    /// An instant in the month (ns), which picks the prices in effect.
+    pub month_start_ns: i64,
+    pub account: String,
+    pub provider: String,
+    pub region: String,
+    pub architecture: String,
+    /// Billed requests (throttled ones excluded).
+    pub requests: f64,
+    pub gb_s: f64,
+    pub ghz_s: f64,
+}
+
+/// The bill of one [`MonthlyUsage`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct MonthlyBill {
+    pub usage: MonthlyUsage,
+    pub free_requests: f64,
+    pub free_gb_s: f64,
+    pub request_usd: f64,
+    pub duration_usd: f64,
+    pub total_usd: f64,
+}
+
+/// Bills months of use: requests at their price, GB-seconds through the tiers of their region and
+/// architecture, and, with `free_tier`, each account's monthly free allowance deducted first.
+///
+/// Providers do not say how the free allowance is split when an account uses several regions or
+/// architectures in a month; here it goes to the usage with the highest first-tier price first
+/// (the split that saves the most), in a stable order.
+pub fn bill_months(
+    catalog: &Catalog,
+    usages: &[MonthlyUsage],
+    free_tier: bool,
+) -> Result<Vec<MonthlyBill>, CatalogError> {
+    let mut prices = Vec::with_capacity(usages.len());
+    for u in usages {
+        prices.push(catalog.function_price(
+            &u.provider,
+            &u.region,
+            &u.architecture,
+            u.month_start_ns,
+        )?);
+    }
+    let mut free = vec![(0.0, 0.0, 0.0); usages.len()];
+    if free_tier {
+        let mut groups: BTreeMap<(&str, &str, &str), Vec<usize>> = BTreeMap::new();
+        for (i, u) in usages.iter().enumerate() {
+            groups
+                .entry((&u.month, &u.account, &u.provider))
+                .or_default()
+                .push(i);
+        }
+        for ((_, _, provider), mut members) in groups {
+            let Some(allowance) = catalog.free_tier(provider) else {
+                continue;
+            };
+            members.sort_by(|&a, &b| {
+                prices[b]
+                    .tier1_usd_per_gb_s()
+                    .total_cmp(&prices[a].tier1_usd_per_gb_s())
+                    .then_with(|| usages[a].region.cmp(&usages[b].region))
+                    .then_with(|| usages[a].architecture.cmp(&usages[b].architecture))
+            });
+            let mut requests_left = allowance.requests_per_month as f64;
+            let mut gb_s_left = allowance.gb_s_per_month;
+            let mut ghz_s_left = allowance.ghz_s_per_month.unwrap_or(0.0);
+            for i in members {
+                let take = |left: &mut f64, used: f64| {
+                    let t = used.min(*left).max(0.0);
+                    *left -= t;
+                    t
+                };
+                free[i] = (
+                    take(&mut requests_left, usages[i].requests),
+                    take(&mut gb_s_left, usages[i].gb_s),
+                    take(&mut ghz_s_left, usages[i].ghz_s),
+                );
+            }
+        }
+    }
+    Ok(usages
+        .iter()
+        .zip(prices)
+        .zip(free)
+        .map(|((u, price), (free_requests, free_gb_s, free_ghz_s))| {
+            let request_usd = (u.requests - free_requests) * price.usd_per_request();
+            let duration_usd = tiered_usd(&price.tiers, u.gb_s - free_gb_s)
+                + (u.ghz_s - free_ghz_s) * price.usd_per_ghz_s.unwrap_or(0.0);
+            MonthlyBill {
+                usage: u.clone(),
+                free_requests,
+                free_gb_s,
+                request_usd,
+                duration_usd,
+                total_usd: request_usd + duration_usd,
+            }
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    //! Every expected value here is computed by hand from the catalog's list prices.
+    use super::*;
+
+    /// 2026-03-10T12:00:00Z.
+    const MARCH_2026: i64 = 1_773_144_000_000_000_000;
+    /// 2020-06-09T15:02:26Z.
+    const JUNE_2020: i64 = 1_591_714_946_000_000_000;
+    /// 2024-05-01T00:00:00Z.
+    const MAY_2024: i64 = 1_714_521_600_000_000_000;
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() <= 1e-12 + 1e-9 * b.abs()
+    }
+
+    fn facts(start_ns: i64) -> InvocationFacts<'static> {
+        InvocationFacts {
+            provider: Some("aws"),
+            region: Some("us-east-1"),
+            architecture: Some("x86_64"),
+            memory_size_mb: Some(1024.0),
+            start_ns,
+            duration_ms: Some(250.4),
+            status: "success",
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn x86_and_arm64_invocations_at_the_marginal_price() {
+        let c = Catalog::builtin();
+        // x86, 1024 MB, 250.4 ms -> billed 251 ms = 0.251 GB-s.
+        let x86 = price_invocation(&c, &facts(MARCH_2026)).unwrap().unwrap();
+        assert_eq!(x86.billed_ms, 251.0);
+        assert!(close(x86.gb_s, 0.251));
+        assert!(close(x86.duration_usd, 0.251 * 0.0000166667));
+        assert!(close(x86.total_usd, 0.0000002 + 0.251 * 0.0000166667));
+        // arm64, 512 MB, 100 ms -> 0.05 GB-s at $0.0000133334.
+        let arm = price_invocation(
+            &c,
+            &InvocationFacts {
+                architecture: Some("arm64"),
+                memory_size_mb: Some(512.0),
+                duration_ms: Some(100.0),
+                ..facts(MARCH_2026)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(arm.billed_ms, 100.0);
+        assert!(close(arm.total_usd, 0.0000002 + 0.05 * 0.0000133334));
+    }
+
+    #[test]
+    fn a_2020_invocation_is_rounded_up_to_100_ms() {
+        let c = Catalog::builtin();
+        let cost = price_invocation(
+            &c,
+            &InvocationFacts {
+                duration_ms: Some(101.3),
+                memory_size_mb: Some(128.0),
+                ..facts(JUNE_2020)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        // 101.3 ms -> 200 ms; 0.2 s * 0.125 GB = 0.025 GB-s.
+        assert_eq!(cost.billed_ms, 200.0);
+        assert!(close(cost.gb_s, 0.025));
+        assert!(close(cost.total_usd, 0.0000002 + 0.025 * 0.0000166667));
+        // Even a 3 ms invocation was billed 100 ms.
+        let short = price_invocation(
+            &c,
+            &InvocationFacts {
+                duration_ms: Some(3.0),
+                ..facts(JUNE_2020)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(short.billed_ms, 100.0);
+    }
+
+    #[test]
+    fn init_is_billed_for_a_cold_on_demand_invocation_in_2026_but_not_in_2024() {
+        let c = Catalog::builtin();
+        let cold = |start| InvocationFacts {
+            duration_ms: Some(1233.96),
+            init_duration_ms: Some(463.512),
+            cold_start: true,
+            ..facts(start)
+        };
+        let cost_2026 = price_invocation(&c, &cold(MARCH_2026)).unwrap().unwrap();
+        // The observed Lambda REPORT: billed 1698 ms = ceil(1233.96 + 463.512).
+        assert_eq!(cost_2026.billed_ms, 1698.0);
+        assert!(close(cost_2026.init_billed_ms, 463.512));
+        assert!(close(cost_2026.gb_s, 1.698));
+        assert!(close(cost_2026.init_usd, 0.463512 * 0.0000166667));
+        let cost_2024 = price_invocation(&c, &cold(MAY_2024)).unwrap().unwrap();
+        assert_eq!(cost_2024.billed_ms, 1234.0);
+        assert_eq!(cost_2024.init_usd, 0.0);
+        // A billed duration the platform reported is trusted as is.
+        let reported = price_invocation(
+            &c,
+            &InvocationFacts {
+                billed_duration_ms: Some(12),
+                ..cold(MAY_2024)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(reported.billed_ms, 12.0);
+    }
+
+    #[test]
+    fn a_timeout_is_billed_up_to_the_configured_timeout() {
+        let c = Catalog::builtin();
+        let timeout =
+            timeout_from_message("2026-03-10T12:00:03Z abc Task timed out after 3.00 seconds");
+        assert_eq!(timeout, Some(3000.0));
+        let cost = price_invocation(
+            &c,
+            &InvocationFacts {
+                duration_ms: Some(3003.52),
+                status: "timeout",
+                timeout_ms: timeout,
+                ..facts(MARCH_2026)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(cost.billed_ms, 3000.0);
+        assert!(close(cost.gb_s, 3.0));
+    }
+
+    #[test]
+    fn throttles_are_free_and_unknown_memory_is_unpriced_not_zero() {
+        let c = Catalog::builtin();
+        let throttled = price_invocation(
+            &c,
+            &InvocationFacts {
+                status: "throttled",
+                ..facts(MARCH_2026)
+            },
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(throttled.total_usd, 0.0);
+        // Throttles are free even when nothing else is known of them (they never ran).
+        let bare_throttle = InvocationFacts {
+            status: "throttled",
+            memory_size_mb: None,
+            duration_ms: None,
+            billed_duration_ms: None,
+            ..facts(MARCH_2026)
+        };
+        assert_eq!(
+            price_invocation(&c, &bare_throttle)
+                .unwrap()
+                .unwrap()
+                .total_usd,
+            0.0
+        );
+        let unknown = InvocationFacts {
+            memory_size_mb: None,
+            ..facts(MARCH_2026)
+        };
+        assert_eq!(price_invocation(&c, &unknown).unwrap(), None);
+        let defaulted = InvocationFacts {
+            region: None,
+            ..facts(MARCH_2026)
+        };
+        assert!(price_invocation(&c, &defaulted).unwrap().unwrap().defaulted);
+    }
+
+    fn usage(architecture: &str, requests: f64, gb_s: f64) -> MonthlyUsage {
+        MonthlyUsage {
+            month: "2026-03".into(),
+            month_start_ns: MARCH_2026,
+            account: "123456789012".into(),
+            provider: "aws".into(),
+            region: "us-east-1".into(),
+            architecture: architecture.into(),
+            requests,
+            gb_s,
+            ghz_s: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_month_crossing_the_first_tier_boundary() {
+        let c = Catalog::builtin();
+        // 7 billion GB-s on x86: 6e9 at tier 1, 1e9 at tier 2.
+        let bills = bill_months(&c, &[usage("x86_64", 10_000_000.0, 7e9)], false).unwrap();
+        let expected_duration = 6e9 * 0.0000166667 + 1e9 * 0.000015;
+        assert!(close(bills[0].duration_usd, expected_duration));
+        assert!(close(bills[0].request_usd, 2.0));
+        assert!(close(bills[0].total_usd, expected_duration + 2.0));
+        assert!(close(expected_duration, 115_000.2));
+    }
+
+    #[test]
+    fn the_free_tier_on_and_off() {
+        let c = Catalog::builtin();
+        // 3M requests and 1.2M GB-s on x86 plus 500k GB-s on arm64.
+        let usages = [
+            usage("x86_64", 3_000_000.0, 1_200_000.0),
+            usage("arm64", 500_000.0, 500_000.0),
+        ];
+        let off = bill_months(&c, &usages, false).unwrap();
+        assert!(close(off[0].total_usd, 0.6 + 1_200_000.0 * 0.0000166667));
+        assert!(close(off[1].total_usd, 0.1 + 500_000.0 * 0.0000133334));
+        let on = bill_months(&c, &usages, true).unwrap();
+        // The 400k GB-s and 1M requests go to x86 (the higher price) first.
+        assert_eq!(on[0].free_gb_s, 400_000.0);
+        assert_eq!(on[0].free_requests, 1_000_000.0);
+        assert!(close(on[0].total_usd, 0.4 + 800_000.0 * 0.0000166667));
+        assert_eq!(on[1].free_gb_s, 0.0);
+        assert!(close(on[1].total_usd, off[1].total_usd));
+        // A small month is free.
+        let small = bill_months(&c, &[usage("x86_64", 900_000.0, 300_000.0)], true).unwrap();
+        assert_eq!(small[0].total_usd, 0.0);
+    }
+}

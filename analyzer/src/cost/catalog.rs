@@ -1,0 +1,530 @@
+//! The pricing catalog: what serverless functions, servers and containers cost, with the dates
+//! and sources of each figure.
+//!
+//! A catalog is a TOML file (`default-pricing.toml` is built in; `--pricing FILE` replaces it).
+//! Parsing rejects unknown keys, and [`Catalog::validate`] rejects what cannot be priced
+//! consistently: tiers out of order, overlapping date ranges, a function price without billing
+//! rules for its dates. Lookups that find nothing are errors that say what is missing, never a
+//! zero.
+
+use std::path::Path;
+
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::Deserialize;
+
+/// The catalog shipped with faasobs.
+pub const DEFAULT_CATALOG: &str = include_str!("default-pricing.toml");
+
+/// Errors of loading a catalog or looking a price up in it.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    #[error("pricing catalog {origin}: {message}")]
+    Invalid { origin: String, message: String },
+    #[error(
+        "no {what} in pricing catalog {version} for {key} on {date}; add one to a copy of the catalog \
+         (`faasobs cost catalog > pricing.toml`) and pass it with --pricing"
+    )]
+    Missing {
+        what: &'static str,
+        key: String,
+        date: String,
+        version: String,
+    },
+}
+
+/// A whole catalog.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Catalog {
+    pub catalog_version: String,
+    pub currency: String,
+    pub hours_per_month: f64,
+    pub defaults: Defaults,
+    pub billing_rules: Vec<BillingRule>,
+    pub function_prices: Vec<FunctionPrice>,
+    #[serde(default)]
+    pub cpu_allocations: Vec<CpuAllocation>,
+    #[serde(default)]
+    pub free_tiers: Vec<FreeTier>,
+    #[serde(default)]
+    pub servers: Vec<Server>,
+    pub fleet: Fleet,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+}
+
+/// What an invocation that does not say where it ran is priced as.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    pub provider: String,
+    pub region: String,
+    pub architecture: String,
+}
+
+/// How a provider turns durations into billed durations, over a span of dates.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BillingRule {
+    pub provider: String,
+    pub effective_from: Option<NaiveDate>,
+    pub effective_until: Option<NaiveDate>,
+    /// Billed durations are rounded up to a multiple of this.
+    pub granularity_ms: u32,
+    /// No invocation is billed less than this.
+    pub minimum_billed_ms: u32,
+    /// Whether a cold on-demand invocation's init duration is billed with it.
+    pub init_billed_on_demand: bool,
+    /// Memory is billed in steps of this many MB (Azure).
+    pub memory_step_mb: Option<u32>,
+    /// Billed memory is capped at this (Azure: 1.5 GB).
+    pub max_billed_memory_mb: Option<u32>,
+    /// The memory the invocation used is billed, not the configured size (Azure Consumption).
+    #[serde(default)]
+    pub bills_observed_memory: bool,
+    pub source: String,
+}
+
+/// One tier of the monthly GB-second price.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Tier {
+    /// The tier covers monthly GB-s up to this total; `None` for the last tier.
+    pub up_to_gb_s: Option<f64>,
+    pub usd_per_gb_s: f64,
+}
+
+/// The prices of functions of one provider, region and architecture over a span of dates.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionPrice {
+    pub provider: String,
+    pub region: String,
+    pub architecture: String,
+    pub effective_from: Option<NaiveDate>,
+    pub effective_until: Option<NaiveDate>,
+    pub request_usd_per_million: f64,
+    pub tiers: Vec<Tier>,
+    pub usd_per_ghz_s: Option<f64>,
+    pub provisioned_allocated_usd_per_gb_s: Option<f64>,
+    pub provisioned_duration_usd_per_gb_s: Option<f64>,
+    pub ephemeral_storage_usd_per_gb_s: Option<f64>,
+    pub source: String,
+}
+
+impl FunctionPrice {
+    /// The marginal price of the first tier, which per-invocation costs use.
+    pub fn tier1_usd_per_gb_s(&self) -> f64 {
+        self.tiers[0].usd_per_gb_s
+    }
+
+    /// The price of one request.
+    pub fn usd_per_request(&self) -> f64 {
+        self.request_usd_per_million / 1e6
+    }
+}
+
+/// The CPU clock a provider allocates with a memory size (Google Cloud Functions 1st gen).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CpuAllocation {
+    pub provider: String,
+    pub memory_mb: u32,
+    pub ghz: f64,
+}
+
+/// A provider's monthly free tier, per account.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FreeTier {
+    pub provider: String,
+    pub requests_per_month: u64,
+    pub gb_s_per_month: f64,
+    pub ghz_s_per_month: Option<f64>,
+    pub source: String,
+}
+
+/// A dedicated server type.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Server {
+    pub name: String,
+    pub vcpu: u32,
+    pub memory_gib: f64,
+    pub usd_per_hour: f64,
+    /// For burstable types: the share of each vCPU it may use on average without extra charge.
+    pub burstable_baseline: Option<f64>,
+    pub source: String,
+}
+
+/// What a fleet of servers needs besides the servers.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Fleet {
+    pub load_balancer_usd_per_hour: f64,
+    pub load_balancer_source: String,
+    pub volume_gb_per_server: f64,
+    pub volume_usd_per_gb_month: f64,
+    pub volume_source: String,
+}
+
+/// A container platform priced per vCPU-hour and GB-hour.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Container {
+    pub name: String,
+    pub architecture: String,
+    pub usd_per_vcpu_hour: f64,
+    pub usd_per_gb_hour: f64,
+    pub source: String,
+}
+
+fn date_of(time_ns: i64) -> NaiveDate {
+    DateTime::<Utc>::from_timestamp_nanos(time_ns).date_naive()
+}
+
+/// `v > 0`, false for NaN.
+pub(crate) fn positive(v: f64) -> bool {
+    v > 0.0
+}
+
+/// `v >= 0`, false for NaN.
+pub(crate) fn non_negative(v: f64) -> bool {
+    v >= 0.0
+}
+
+fn covers(from: Option<NaiveDate>, until: Option<NaiveDate>, date: NaiveDate) -> bool {
+    from.is_none_or(|f| f <= date) && until.is_none_or(|u| date < u)
+}
+
+fn overlap(
+    a: (Option<NaiveDate>, Option<NaiveDate>),
+    b: (Option<NaiveDate>, Option<NaiveDate>),
+) -> bool {
+    let starts_before_end = |from: Option<NaiveDate>, until: Option<NaiveDate>| match (from, until)
+    {
+        (Some(f), Some(u)) => f < u,
+        _ => true,
+    };
+    starts_before_end(a.0, b.1) && starts_before_end(b.0, a.1)
+}
+
+impl Catalog {
+    /// The built-in catalog.
+    pub fn builtin() -> Catalog {
+        Catalog::parse(DEFAULT_CATALOG, "(built in)").expect("the built-in catalog is valid")
+    }
+
+    /// Reads and validates a catalog file.
+    pub fn load(path: &Path) -> Result<Catalog, CatalogError> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| CatalogError::Invalid {
+            origin: origin.clone(),
+            message: e.to_string(),
+        })?;
+        Catalog::parse(&text, &origin)
+    }
+
+    /// Parses and validates a catalog; `origin` names it in errors.
+    pub fn parse(text: &str, origin: &str) -> Result<Catalog, CatalogError> {
+        let invalid = |message: String| CatalogError::Invalid {
+            origin: origin.to_string(),
+            message,
+        };
+        let catalog: Catalog = toml::from_str(text).map_err(|e| invalid(e.to_string()))?;
+        catalog.validate().map_err(invalid)?;
+        Ok(catalog)
+    }
+
+    /// Checks what the types cannot: ordering, ranges, and that every price can be billed.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.currency != "USD" {
+            return Err(format!(
+                "currency {:?}: only USD is supported",
+                self.currency
+            ));
+        }
+        if !positive(self.hours_per_month) {
+            return Err("hours_per_month must be positive".into());
+        }
+        for (i, rule) in self.billing_rules.iter().enumerate() {
+            if rule.granularity_ms == 0 {
+                return Err(format!(
+                    "billing_rules[{i}] ({}): granularity_ms must be at least 1",
+                    rule.provider
+                ));
+            }
+            for other in &self.billing_rules[..i] {
+                if other.provider == rule.provider
+                    && overlap(
+                        (other.effective_from, other.effective_until),
+                        (rule.effective_from, rule.effective_until),
+                    )
+                {
+                    return Err(format!(
+                        "billing_rules[{i}] ({}): its dates overlap another rule of the same provider",
+                        rule.provider
+                    ));
+                }
+            }
+        }
+        for (i, price) in self.function_prices.iter().enumerate() {
+            let name = format!(
+                "function_prices[{i}] ({} {} {})",
+                price.provider, price.region, price.architecture
+            );
+            if price.tiers.is_empty() {
+                return Err(format!("{name}: no tiers"));
+            }
+            let optional = [
+                price.usd_per_ghz_s,
+                price.provisioned_allocated_usd_per_gb_s,
+                price.provisioned_duration_usd_per_gb_s,
+                price.ephemeral_storage_usd_per_gb_s,
+            ];
+            if !non_negative(price.request_usd_per_million)
+                || optional.iter().flatten().any(|p| !non_negative(*p))
+            {
+                return Err(format!("{name}: prices must not be negative"));
+            }
+            let mut previous = 0.0;
+            for (t, tier) in price.tiers.iter().enumerate() {
+                let last = t + 1 == price.tiers.len();
+                match (tier.up_to_gb_s, last) {
+                    (None, true) => {}
+                    (None, false) => {
+                        return Err(format!("{name}: only the last tier may omit up_to_gb_s"));
+                    }
+                    (Some(_), true) => {
+                        return Err(format!(
+                            "{name}: the last tier must omit up_to_gb_s (it covers all further use)"
+                        ));
+                    }
+                    (Some(up_to), false) if up_to <= previous => {
+                        return Err(format!("{name}: tier up_to_gb_s values must increase"));
+                    }
+                    (Some(up_to), false) => previous = up_to,
+                }
+                if !non_negative(tier.usd_per_gb_s) {
+                    return Err(format!("{name}: a negative or missing tier price"));
+                }
+            }
+            for other in &self.function_prices[..i] {
+                if (&other.provider, &other.region, &other.architecture)
+                    == (&price.provider, &price.region, &price.architecture)
+                    && overlap(
+                        (other.effective_from, other.effective_until),
+                        (price.effective_from, price.effective_until),
+                    )
+                {
+                    return Err(format!(
+                        "{name}: its dates overlap another price of the same provider, region and architecture"
+                    ));
+                }
+            }
+            if !self
+                .billing_rules
+                .iter()
+                .any(|r| r.provider == price.provider)
+            {
+                return Err(format!(
+                    "{name}: no billing_rules for provider {}",
+                    price.provider
+                ));
+            }
+            if price.usd_per_ghz_s.is_some()
+                && !self
+                    .cpu_allocations
+                    .iter()
+                    .any(|c| c.provider == price.provider)
+            {
+                return Err(format!(
+                    "{name}: usd_per_ghz_s needs cpu_allocations for provider {}",
+                    price.provider
+                ));
+            }
+        }
+        for server in &self.servers {
+            if server.vcpu == 0
+                || !positive(server.memory_gib)
+                || !non_negative(server.usd_per_hour)
+            {
+                return Err(format!(
+                    "servers {}: vcpu, memory_gib and usd_per_hour must be positive",
+                    server.name
+                ));
+            }
+            if server
+                .burstable_baseline
+                .is_some_and(|b| !(b > 0.0 && b <= 1.0))
+            {
+                return Err(format!(
+                    "servers {}: burstable_baseline is a fraction of each vCPU, in (0, 1]",
+                    server.name
+                ));
+            }
+        }
+        for c in &self.containers {
+            if !(non_negative(c.usd_per_vcpu_hour) && non_negative(c.usd_per_gb_hour)) {
+                return Err(format!(
+                    "containers {} {}: prices must not be negative",
+                    c.name, c.architecture
+                ));
+            }
+        }
+        let fleet = &self.fleet;
+        if ![
+            fleet.load_balancer_usd_per_hour,
+            fleet.volume_gb_per_server,
+            fleet.volume_usd_per_gb_month,
+        ]
+        .iter()
+        .all(|v| non_negative(*v))
+        {
+            return Err("fleet: prices and sizes must not be negative".into());
+        }
+        Ok(())
+    }
+
+    fn missing(&self, what: &'static str, key: String, time_ns: i64) -> CatalogError {
+        CatalogError::Missing {
+            what,
+            key,
+            date: date_of(time_ns).to_string(),
+            version: self.catalog_version.clone(),
+        }
+    }
+
+    /// The billing rule of a provider at an instant (ns since the epoch).
+    pub fn billing_rule(&self, provider: &str, time_ns: i64) -> Result<&BillingRule, CatalogError> {
+        let date = date_of(time_ns);
+        self.billing_rules
+            .iter()
+            .find(|r| r.provider == provider && covers(r.effective_from, r.effective_until, date))
+            .ok_or_else(|| self.missing("billing rule", format!("provider {provider}"), time_ns))
+    }
+
+    /// The function prices of a provider, region and architecture at an instant.
+    pub fn function_price(
+        &self,
+        provider: &str,
+        region: &str,
+        architecture: &str,
+        time_ns: i64,
+    ) -> Result<&FunctionPrice, CatalogError> {
+        let date = date_of(time_ns);
+        self.function_prices
+            .iter()
+            .find(|p| {
+                p.provider == provider
+                    && p.region == region
+                    && p.architecture == architecture
+                    && covers(p.effective_from, p.effective_until, date)
+            })
+            .ok_or_else(|| {
+                self.missing(
+                    "function price",
+                    format!("{provider} {region} {architecture}"),
+                    time_ns,
+                )
+            })
+    }
+
+    /// The GHz a provider allocates with a memory size: that of the smallest listed size at least
+    /// as large.
+    pub fn cpu_ghz(&self, provider: &str, memory_mb: f64) -> Option<f64> {
+        self.cpu_allocations
+            .iter()
+            .filter(|c| c.provider == provider && c.memory_mb as f64 >= memory_mb)
+            .min_by_key(|c| c.memory_mb)
+            .or_else(|| {
+                self.cpu_allocations
+                    .iter()
+                    .filter(|c| c.provider == provider)
+                    .max_by_key(|c| c.memory_mb)
+            })
+            .map(|c| c.ghz)
+    }
+
+    /// A provider's free tier.
+    pub fn free_tier(&self, provider: &str) -> Option<&FreeTier> {
+        self.free_tiers.iter().find(|f| f.provider == provider)
+    }
+
+    /// A container platform's prices for an architecture.
+    pub fn container(&self, name: &str, architecture: &str) -> Option<&Container> {
+        self.containers
+            .iter()
+            .find(|c| c.name == name && c.architecture == architecture)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOON_2026: i64 = 1_780_000_000_000_000_000; // 2026-05-28
+
+    #[test]
+    fn the_builtin_catalog_is_valid_and_dated() {
+        let c = Catalog::builtin();
+        let x86 = c
+            .function_price("aws", "us-east-1", "x86_64", NOON_2026)
+            .unwrap();
+        assert_eq!(x86.tier1_usd_per_gb_s(), 0.0000166667);
+        assert!(
+            c.billing_rule("aws", NOON_2026)
+                .unwrap()
+                .init_billed_on_demand
+        );
+        // 2020-06-01: 100 ms rounding, init not billed.
+        let rule_2020 = c.billing_rule("aws", 1_590_969_600_000_000_000).unwrap();
+        assert_eq!(rule_2020.granularity_ms, 100);
+        assert!(!rule_2020.init_billed_on_demand);
+        // arm64 did not exist in 2020.
+        assert!(
+            c.function_price("aws", "us-east-1", "arm64", 1_590_969_600_000_000_000)
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn a_missing_region_is_an_error_naming_it() {
+        let err = Catalog::builtin()
+            .function_price("aws", "eu-north-9", "x86_64", NOON_2026)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("aws eu-north-9 x86_64"), "{err}");
+        assert!(err.contains("--pricing"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_and_inconsistent_tiers_are_refused() {
+        let typo = DEFAULT_CATALOG.replacen("granularity_ms = 100", "granularity = 100", 1);
+        let err = Catalog::parse(&typo, "typo.toml").unwrap_err().to_string();
+        assert!(
+            err.contains("typo.toml") && err.contains("granularity"),
+            "{err}"
+        );
+
+        let unordered = DEFAULT_CATALOG.replacen(
+            "up_to_gb_s = 15_000_000_000.0",
+            "up_to_gb_s = 5_000_000_000.0",
+            1,
+        );
+        let err = Catalog::parse(&unordered, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("must increase"), "{err}");
+
+        let overlapping = DEFAULT_CATALOG.replacen(
+            "effective_until = \"2020-12-01\"",
+            "effective_until = \"2021-12-01\"",
+            1,
+        );
+        let err = Catalog::parse(&overlapping, "t.toml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("overlap"), "{err}");
+    }
+}

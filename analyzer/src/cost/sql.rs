@@ -1,0 +1,351 @@
+//! Cost in SQL: the `invocation_cost` and `tiered_duration_usd` functions and the
+//! `invocation_costs` and `monthly_costs` views, registered in every analyzer session.
+//!
+//! - `invocation_cost(provider, region, architecture, memory_size_mb, max_memory_used_mb,
+//!   start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, status,
+//!   error_message)` returns a struct with the price of one invocation at the marginal (first
+//!   tier) price; see [`super::billing::price_invocation`].
+//! - `invocation_costs`: every column of `invocations` plus that struct's fields.
+//! - `tiered_duration_usd(provider, region, architecture, time, gb_seconds, ghz_seconds)`: a
+//!   month's duration charge through the tiers.
+//! - `monthly_costs`: per month, account, provider, region and architecture, with tiers applied
+//!   (the free tier is applied by `faasobs cost report --free-tier`, which knows the whole month).
+
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Float64Builder, StringBuilder,
+    StructArray,
+};
+use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, TimeUnit};
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+
+use super::billing::{InvocationFacts, price_invocation, tiered_usd, timeout_from_message};
+use super::catalog::Catalog;
+
+/// The fields `invocation_cost` returns, in order.
+pub const COST_FIELDS: [(&str, DataType); 12] = [
+    ("pricing_provider", DataType::Utf8),
+    ("pricing_region", DataType::Utf8),
+    ("pricing_architecture", DataType::Utf8),
+    ("pricing_defaulted", DataType::Boolean),
+    ("billed_ms", DataType::Float64),
+    ("init_billed_ms", DataType::Float64),
+    ("billed_memory_mb", DataType::Float64),
+    ("gb_seconds", DataType::Float64),
+    ("ghz_seconds", DataType::Float64),
+    ("request_usd", DataType::Float64),
+    ("duration_usd", DataType::Float64),
+    ("init_usd", DataType::Float64),
+];
+
+/// The view of every invocation with its price.
+pub const INVOCATION_COSTS_VIEW: &str = "invocation_costs";
+/// The view of monthly totals with tiers.
+pub const MONTHLY_COSTS_VIEW: &str = "monthly_costs";
+
+fn cost_struct_fields() -> Fields {
+    let mut fields: Vec<Field> = COST_FIELDS
+        .iter()
+        .map(|(name, t)| Field::new(*name, t.clone(), true))
+        .collect();
+    fields.push(Field::new("cost_usd", DataType::Float64, true));
+    Fields::from(fields)
+}
+
+/// Registers the cost functions and views over `invocations`.
+pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
+    ctx.register_udf(ScalarUDF::from(InvocationCostUdf::new(catalog.clone())));
+    ctx.register_udf(ScalarUDF::from(TieredDurationUdf::new(catalog)));
+    let fields: Vec<String> = cost_struct_fields()
+        .iter()
+        .map(|f| format!("c['{0}'] AS {0}", f.name()))
+        .collect();
+    let costs = ctx
+        .sql(&format!(
+            "SELECT * EXCLUDE (c), {fields} FROM (SELECT *, invocation_cost(provider, region, \
+             architecture, memory_size_mb, max_memory_used_mb, start_time, duration_ms, \
+             billed_duration_ms, init_duration_ms, cold_start, status, error_message) AS c \
+             FROM invocations)",
+            fields = fields.join(", ")
+        ))
+        .await?
+        .into_view();
+    ctx.register_table(INVOCATION_COSTS_VIEW, costs)?;
+    let monthly = ctx
+        .sql(
+            "SELECT date_trunc('month', start_time) AS month, coalesce(account_id, '') AS account_id, \
+             pricing_provider AS provider, pricing_region AS region, \
+             pricing_architecture AS architecture, \
+             sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END) AS requests, \
+             sum(gb_seconds) AS gb_seconds, sum(ghz_seconds) AS ghz_seconds, \
+             sum(request_usd) AS request_usd, \
+             tiered_duration_usd(pricing_provider, pricing_region, pricing_architecture, \
+               date_trunc('month', start_time), sum(gb_seconds), sum(ghz_seconds)) AS duration_usd, \
+             sum(request_usd) + tiered_duration_usd(pricing_provider, pricing_region, \
+               pricing_architecture, date_trunc('month', start_time), sum(gb_seconds), \
+               sum(ghz_seconds)) AS total_usd, \
+             sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_invocations \
+             FROM invocation_costs WHERE pricing_provider IS NOT NULL \
+             GROUP BY 1, 2, 3, 4, 5",
+        )
+        .await?
+        .into_view();
+    ctx.register_table(MONTHLY_COSTS_VIEW, monthly)?;
+    Ok(())
+}
+
+fn text_at(array: &ArrayRef, i: usize) -> Option<&str> {
+    let strings = array.as_string::<i32>();
+    strings.is_valid(i).then(|| strings.value(i))
+}
+
+fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
+    Ok(arrow::compute::cast(array, to)?)
+}
+
+/// `invocation_cost(...)`: the price of one invocation.
+#[derive(Debug)]
+struct InvocationCostUdf {
+    catalog: Arc<Catalog>,
+    signature: Signature,
+}
+
+impl InvocationCostUdf {
+    fn new(catalog: Arc<Catalog>) -> Self {
+        InvocationCostUdf {
+            catalog,
+            signature: Signature::any(12, Volatility::Immutable),
+        }
+    }
+}
+
+impl PartialEq for InvocationCostUdf {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.catalog, &other.catalog)
+    }
+}
+impl Eq for InvocationCostUdf {}
+impl Hash for InvocationCostUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.catalog.catalog_version.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for InvocationCostUdf {
+    fn name(&self) -> &str {
+        "invocation_cost"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Struct(cost_struct_fields()))
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let utf8 = DataType::Utf8;
+        let f64t = DataType::Float64;
+        let provider = cast(&arrays[0], &utf8)?;
+        let region = cast(&arrays[1], &utf8)?;
+        let architecture = cast(&arrays[2], &utf8)?;
+        let memory = cast(&arrays[3], &f64t)?;
+        let max_memory = cast(&arrays[4], &f64t)?;
+        let start = cast(
+            &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+            &DataType::Int64,
+        )?;
+        let duration = cast(&arrays[6], &f64t)?;
+        let billed = cast(&arrays[7], &DataType::Int64)?;
+        let init = cast(&arrays[8], &f64t)?;
+        let cold = cast(&arrays[9], &DataType::Boolean)?;
+        let status = cast(&arrays[10], &utf8)?;
+        let message = cast(&arrays[11], &utf8)?;
+        let (memory, max_memory, duration, init) = (
+            memory.as_primitive::<Float64Type>(),
+            max_memory.as_primitive::<Float64Type>(),
+            duration.as_primitive::<Float64Type>(),
+            init.as_primitive::<Float64Type>(),
+        );
+        let (start, billed) = (
+            start.as_primitive::<Int64Type>(),
+            billed.as_primitive::<Int64Type>(),
+        );
+        let cold = cold.as_boolean();
+        let opt = |a: &arrow::array::PrimitiveArray<Float64Type>, i: usize| {
+            a.is_valid(i).then(|| a.value(i))
+        };
+
+        let rows = args.number_rows.max(start.len());
+        let mut names = [
+            StringBuilder::new(),
+            StringBuilder::new(),
+            StringBuilder::new(),
+        ];
+        let mut defaulted = BooleanBuilder::with_capacity(rows);
+        let mut numbers: Vec<Float64Builder> = (0..9)
+            .map(|_| Float64Builder::with_capacity(rows))
+            .collect();
+        for i in 0..rows {
+            let priced = if start.is_valid(i) {
+                let facts = InvocationFacts {
+                    provider: text_at(&provider, i),
+                    region: text_at(&region, i),
+                    architecture: text_at(&architecture, i),
+                    memory_size_mb: opt(memory, i),
+                    max_memory_used_mb: opt(max_memory, i),
+                    start_ns: start.value(i),
+                    duration_ms: opt(duration, i),
+                    billed_duration_ms: billed.is_valid(i).then(|| billed.value(i)),
+                    init_duration_ms: opt(init, i),
+                    cold_start: cold.is_valid(i) && cold.value(i),
+                    status: text_at(&status, i).unwrap_or("success"),
+                    timeout_ms: text_at(&message, i).and_then(timeout_from_message),
+                };
+                price_invocation(&self.catalog, &facts)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
+            } else {
+                None
+            };
+            match priced {
+                Some(c) => {
+                    names[0].append_value(&c.price.provider);
+                    names[1].append_value(&c.price.region);
+                    names[2].append_value(&c.price.architecture);
+                    defaulted.append_value(c.defaulted);
+                    let values = [
+                        c.billed_ms,
+                        c.init_billed_ms,
+                        c.billed_memory_mb,
+                        c.gb_s,
+                        c.ghz_s,
+                        c.request_usd,
+                        c.duration_usd,
+                        c.init_usd,
+                        c.total_usd,
+                    ];
+                    for (builder, v) in numbers.iter_mut().zip(values) {
+                        builder.append_value(v);
+                    }
+                }
+                None => {
+                    names.iter_mut().for_each(|b| b.append_null());
+                    defaulted.append_null();
+                    numbers.iter_mut().for_each(|b| b.append_null());
+                }
+            }
+        }
+        let mut columns: Vec<ArrayRef> = names
+            .iter_mut()
+            .map(|b| Arc::new(b.finish()) as ArrayRef)
+            .collect();
+        columns.push(Arc::new(defaulted.finish()));
+        columns.extend(numbers.iter_mut().map(|b| Arc::new(b.finish()) as ArrayRef));
+        Ok(ColumnarValue::Array(Arc::new(StructArray::try_new(
+            cost_struct_fields(),
+            columns,
+            None,
+        )?)))
+    }
+}
+
+/// `tiered_duration_usd(provider, region, architecture, time, gb_seconds, ghz_seconds)`.
+#[derive(Debug)]
+struct TieredDurationUdf {
+    catalog: Arc<Catalog>,
+    signature: Signature,
+}
+
+impl TieredDurationUdf {
+    fn new(catalog: Arc<Catalog>) -> Self {
+        TieredDurationUdf {
+            catalog,
+            signature: Signature::any(6, Volatility::Immutable),
+        }
+    }
+}
+
+impl PartialEq for TieredDurationUdf {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.catalog, &other.catalog)
+    }
+}
+impl Eq for TieredDurationUdf {}
+impl Hash for TieredDurationUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.catalog.catalog_version.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for TieredDurationUdf {
+    fn name(&self) -> &str {
+        "tiered_duration_usd"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let utf8 = DataType::Utf8;
+        let (provider, region, architecture) = (
+            cast(&arrays[0], &utf8)?,
+            cast(&arrays[1], &utf8)?,
+            cast(&arrays[2], &utf8)?,
+        );
+        let time = cast(
+            &cast(&arrays[3], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+            &DataType::Int64,
+        )?;
+        let time = time.as_primitive::<Int64Type>();
+        let gb_s = cast(&arrays[4], &DataType::Float64)?;
+        let ghz_s = cast(&arrays[5], &DataType::Float64)?;
+        let (gb_s, ghz_s) = (
+            gb_s.as_primitive::<Float64Type>(),
+            ghz_s.as_primitive::<Float64Type>(),
+        );
+        let mut out = Float64Builder::with_capacity(time.len());
+        for i in 0..time.len() {
+            let key = (
+                text_at(&provider, i),
+                text_at(&region, i),
+                text_at(&architecture, i),
+            );
+            let (Some(p), Some(r), Some(a)) = key else {
+                out.append_null();
+                continue;
+            };
+            if !time.is_valid(i) || !gb_s.is_valid(i) {
+                out.append_null();
+                continue;
+            }
+            let price = self
+                .catalog
+                .function_price(p, r, a, time.value(i))
+                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+            let ghz = if ghz_s.is_valid(i) {
+                ghz_s.value(i)
+            } else {
+                0.0
+            };
+            out.append_value(
+                tiered_usd(&price.tiers, gb_s.value(i)) + ghz * price.usd_per_ghz_s.unwrap_or(0.0),
+            );
+        }
+        let result: Float64Array = out.finish();
+        Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
