@@ -4,6 +4,7 @@
 mod support;
 
 mod compaction_retention;
+mod cost;
 mod crash_recovery;
 mod real_fixtures;
 mod receiver_inputs;

@@ -1,9 +1,11 @@
-//! `faasobs cost`: spend from the observed history and the built-in pricing catalog.
+//! `faasobs cost`: spend from the observed history, scenarios side by side, and the built-in
+//! pricing catalog.
 
 use std::path::Path;
 
 use faasobs_analyzer::cost::catalog::DEFAULT_CATALOG;
 use faasobs_analyzer::cost::report::{CostReport, CostReportOptions, SpendGrouping};
+use faasobs_analyzer::cost::scenarios::CompareOptions;
 use faasobs_analyzer::reports::{ReportOptions, render_report};
 use faasobs_analyzer::session::TimeWindow;
 
@@ -14,6 +16,9 @@ pub enum CostCommand {
     /// Spend from the observed history: requests, GB-s, duration and request cost, cost per 1M
     /// invocations and the share INIT billing adds; and each month's bill with tiers.
     Report(CostReportConfig),
+    /// Scenarios side by side, projected to a month: as observed, memory right-sized, arm64,
+    /// provisioned concurrency, dedicated servers, containers, and the break-even volumes.
+    Compare(CompareConfig),
     /// Print the built-in pricing catalog (TOML), to edit and pass back with `--pricing FILE`.
     Catalog,
 }
@@ -57,6 +62,43 @@ pub struct CostReportConfig {
     pub selection: Selection,
 }
 
+#[derive(Debug, clap::Args)]
+pub struct CompareConfig {
+    #[command(flatten)]
+    pub selection: Selection,
+    /// The fraction of a duration that scales with CPU (0 to 1). Default: fitted per function
+    /// from history at two or more memory sizes, else 0.5.
+    #[arg(long)]
+    pub cpu_bound_fraction: Option<f64>,
+    /// The p95 duration (ms) a memory size must keep. Default: each function's observed p95.
+    #[arg(long)]
+    pub max_p95_ms: Option<f64>,
+    /// arm64 duration as a multiple of x86_64's (0.9: 10 % faster on arm64).
+    #[arg(long, default_value_t = 1.0)]
+    pub arm_duration_factor: f64,
+    /// Provisioned concurrency levels to price, per function.
+    #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 5])]
+    pub provisioned: Vec<u32>,
+    /// Size servers for this percentile of the per-minute peak concurrency (100: the peak).
+    #[arg(long, default_value_t = 100.0)]
+    pub percentile: f64,
+    /// CPU utilization servers and tasks are sized for at that concurrency.
+    #[arg(long, default_value_t = 0.5)]
+    pub target_utilization: f64,
+    /// The fewest servers or tasks; the load still fits with one fewer.
+    #[arg(long, default_value_t = 2)]
+    pub redundancy: u32,
+    /// Memory of each server kept for the OS, runtime and application (GiB).
+    #[arg(long, default_value_t = 1.0)]
+    pub server_reserved_memory_gib: f64,
+    /// Fargate task vCPU.
+    #[arg(long, default_value_t = 0.25)]
+    pub task_vcpu: f64,
+    /// Fargate task memory (GB).
+    #[arg(long, default_value_t = 0.5)]
+    pub task_memory_gb: f64,
+}
+
 pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> anyhow::Result<()> {
     match command {
         CostCommand::Catalog => {
@@ -85,6 +127,27 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 analyzer.cost_report(&options).await?,
                 config.selection.format,
             )
+        }
+        CostCommand::Compare(config) => {
+            let s = &config.selection;
+            let (filter, window) = selection_filter(s)?;
+            let analyzer =
+                super::query::open_analyzer(data, pricing, s.memory_limit_mb, Some(window)).await?;
+            let options = CompareOptions {
+                filter,
+                free_tier: s.free_tier,
+                cpu_bound_fraction: config.cpu_bound_fraction,
+                max_p95_ms: config.max_p95_ms,
+                arm_duration_factor: config.arm_duration_factor,
+                provisioned: config.provisioned,
+                percentile: config.percentile,
+                target_utilization: config.target_utilization,
+                redundancy: config.redundancy,
+                server_reserved_memory_gib: config.server_reserved_memory_gib,
+                task_vcpu: config.task_vcpu,
+                task_memory_gb: config.task_memory_gb,
+            };
+            print_report(analyzer.cost_compare(&options).await?, s.format)
         }
     }
 }

@@ -5,12 +5,14 @@
 //! - [`billing`]: pricing one invocation and billing a month (tiers, free tier);
 //! - [`sql`]: the same in SQL: `invocation_cost(...)`, `invocation_costs`, `monthly_costs`;
 //! - [`report`]: `faasobs cost report`, spend by function, day or month;
+//! - [`scenarios`]: `faasobs cost compare`, the what-ifs and the dedicated alternatives.
 //!
 //! Every formula is stated in `docs/cost.md`.
 
 pub mod billing;
 pub mod catalog;
 pub mod report;
+pub mod scenarios;
 pub mod sql;
 
 use std::sync::Arc;

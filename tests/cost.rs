@@ -1,0 +1,349 @@
+//! `faasobs cost`: the seeds' reference case and a steady high-traffic workload come out of the
+//! tool end to end (simulated Lambda logs → ingest → Parquet → DataFusion → compare), the cost
+//! views agree with hand-computed prices, and a bad pricing catalog is a clear error.
+
+use std::path::Path;
+
+use faasobs_sample_traces::workload::{Arrivals, FunctionProfile, Instrumentation, Workload};
+use faasobs_sample_traces::{simulate, write_workload};
+use serde_json::Value;
+
+use crate::support::{faasobs, query_json, sample_store};
+
+/// One function of the given shape, as platform logs, imported into a fresh store.
+fn store_with(
+    name: &'static str,
+    memory_mb: i32,
+    median_ms: f64,
+    arrivals: Arrivals,
+    minutes: i64,
+) -> tempfile::TempDir {
+    let function = FunctionProfile {
+        name,
+        runtime: "nodejs20.x",
+        runtime_name: "nodejs",
+        runtime_version: "20.18.1",
+        runtime_arn_version: "nodejs:20.v42",
+        architecture: "x86_64",
+        memory_mb,
+        timeout_ms: 6000.0,
+        trigger: "http",
+        arrivals,
+        median_ms,
+        sigma: 0.15,
+        init_median_ms: 300.0,
+        error_rate: 0.0,
+        oom_rate: 0.0,
+        errors: &[],
+        concurrency_limit: 1000,
+        instrumentation: Instrumentation::None,
+    };
+    let mut workload = Workload::sample(7);
+    workload.duration_ns = minutes * 60_000_000_000;
+    workload.functions = vec![function];
+    let files = tempfile::tempdir().unwrap();
+    write_workload(&workload, &simulate(&workload), files.path()).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .arg("ingest")
+        .arg(files.path())
+        .assert()
+        .success();
+    data
+}
+
+fn compare(data: &Path, extra: &[&str]) -> Value {
+    let out = faasobs()
+        .arg("--data")
+        .arg(data)
+        .args(["cost", "compare", "--format", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("compare prints JSON")
+}
+
+fn rows<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
+    report[section]
+        .as_array()
+        .unwrap_or_else(|| panic!("section {section} in {report:#}"))
+}
+
+fn scenario<'a>(report: &'a Value, starts_with: &str) -> &'a Value {
+    rows(report, "scenarios")
+        .iter()
+        .find(|r| r["scenario"].as_str().unwrap().starts_with(starts_with))
+        .unwrap_or_else(|| panic!("no scenario {starts_with}: {report:#}"))
+}
+
+fn number(v: &Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"))
+}
+
+fn assumption<'a>(report: &'a Value, name: &str) -> &'a str {
+    rows(report, "assumptions")
+        .iter()
+        .find(|r| r["assumption"] == name)
+        .and_then(|r| r["value"].as_str())
+        .unwrap_or_else(|| panic!("no assumption {name}"))
+}
+
+#[test]
+fn reference_api_costs_a_few_dollars_serverless_against_tens_on_dedicated_servers() {
+    // 1M requests a month is 0.38 per second; 150 ms at 256 MB; one hour of history.
+    let data = store_with(
+        "orders-api",
+        256,
+        150.0,
+        Arrivals::Poisson {
+            per_second: 1e6 / (730.0 * 3600.0),
+        },
+        60,
+    );
+    let report = compare(data.path(), &[]);
+
+    let observed = number(&scenario(&report, "serverless as observed")["monthly_usd"]);
+    assert!((0.0..=20.0).contains(&observed), "serverless ${observed}");
+    let dedicated = scenario(&report, "dedicated servers");
+    let dedicated_usd = number(&dedicated["monthly_usd"]);
+    assert!(
+        (40.0..=100.0).contains(&dedicated_usd),
+        "dedicated ${dedicated_usd}: {dedicated}"
+    );
+    let fleet = &rows(&report, "dedicated")[0];
+    assert!(number(&fleet["count"]) >= 2.0, "redundant: {fleet}");
+    assert_eq!(fleet["limited_by"], "redundancy");
+
+    // The projection and the assumptions are printed with the numbers.
+    let requests: f64 = assumption(&report, "monthly requests (projected)")
+        .parse()
+        .unwrap();
+    assert!((850_000.0..=1_150_000.0).contains(&requests), "{requests}");
+    assert!(assumption(&report, "load balancer").contains("Load Balancer"));
+    assert!(assumption(&report, "redundancy").contains("at least 2"));
+    // Serverless is cheaper here, so dedicated only breaks even at a higher volume.
+    let servers = &rows(&report, "break_even")[0];
+    assert!(
+        number(&servers["break_even_monthly_requests"]) > requests,
+        "{servers}"
+    );
+
+    // The memory what-if tries every size and recommends one that keeps the observed p95.
+    let memory = rows(&report, "memory");
+    assert_eq!(memory.len(), 12);
+    let recommended: Vec<&Value> = memory.iter().filter(|r| r["recommended"] == true).collect();
+    assert_eq!(recommended.len(), 1, "{memory:#?}");
+    assert_eq!(recommended[0]["meets_p95"], true);
+    // Provisioned concurrency is priced at each level and costs more for a quiet API.
+    let provisioned = rows(&report, "provisioned");
+    assert_eq!(provisioned.len(), 3);
+    assert!(
+        provisioned
+            .iter()
+            .all(|r| number(&r["difference_usd"]) > 0.0)
+    );
+}
+
+#[test]
+fn steady_high_traffic_is_cheaper_on_dedicated_servers_with_its_break_even_volume() {
+    // 50 requests a second, evenly spaced, 200 ms at 1024 MB: ten in flight all the time.
+    let data = store_with(
+        "ingest-worker",
+        1024,
+        200.0,
+        Arrivals::Every { seconds: 0.02 },
+        10,
+    );
+    let report = compare(data.path(), &[]);
+
+    let observed = number(&scenario(&report, "serverless as observed")["monthly_usd"]);
+    let dedicated = number(&scenario(&report, "dedicated servers")["monthly_usd"]);
+    assert!(
+        dedicated < observed,
+        "dedicated ${dedicated} vs serverless ${observed}"
+    );
+
+    let requests: f64 = assumption(&report, "monthly requests (projected)")
+        .parse()
+        .unwrap();
+    let servers = &rows(&report, "break_even")[0];
+    let break_even = number(&servers["break_even_monthly_requests"]);
+    assert!(
+        break_even > 0.0 && break_even < requests,
+        "{break_even} vs {requests}"
+    );
+    assert_eq!(
+        servers["note"],
+        "cheaper than serverless at the observed volume"
+    );
+    // At the break-even volume the two cost the same.
+    let (s, d) = (
+        number(&servers["serverless_usd"]),
+        number(&servers["dedicated_usd"]),
+    );
+    assert!((s - d).abs() / d < 0.01, "{servers}");
+}
+
+#[test]
+fn cost_views_price_each_invocation_as_computed_by_hand() {
+    let data = sample_store();
+    // Every invocation with a billed duration reported by the platform, on x86_64 in us-east-1:
+    // request $0.20 per 1M plus the reported billed GB-s at $0.0000166667 (INIT, when billed, is
+    // inside the reported figure).
+    let rows = query_json(
+        data.path(),
+        "SELECT billed_duration_ms, memory_size_mb, cost_usd, init_usd FROM invocation_costs \
+         WHERE pricing_architecture = 'x86_64' AND pricing_region = 'us-east-1' \
+         AND billed_duration_ms IS NOT NULL AND status <> 'throttled' LIMIT 50",
+    );
+    assert!(!rows.is_empty());
+    for r in &rows {
+        let billed = r["billed_duration_ms"].as_f64().unwrap();
+        let memory = r["memory_size_mb"].as_f64().unwrap();
+        let expected = 0.2e-6 + billed / 1000.0 * memory / 1024.0 * 0.0000166667;
+        let cost = r["cost_usd"].as_f64().unwrap();
+        assert!(
+            (cost - expected).abs() < 1e-12,
+            "{r:?}: expected {expected}"
+        );
+    }
+
+    // The report's spend adds up to the view, and the months section bills the same use.
+    let out = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .args(["cost", "report", "--format", "json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let spend: f64 = rows_of(&report, "spend")
+        .iter()
+        .map(|r| number(&r["total_usd"]))
+        .sum();
+    let total = query_json(
+        data.path(),
+        "SELECT sum(cost_usd) AS total FROM invocation_costs",
+    );
+    let total = total[0]["total"].as_f64().unwrap();
+    assert!(
+        total > 0.0 && (spend - total).abs() < 1e-5,
+        "{spend} vs {total}"
+    );
+    for r in rows_of(&report, "spend") {
+        let share = number(&r["init_share"]);
+        assert!((0.0..=1.0).contains(&share), "{r}");
+    }
+    // No month of the sample is past the first tier, so months cost what the spend does; the free
+    // tier then covers the sample entirely.
+    let months: f64 = rows_of(&report, "months")
+        .iter()
+        .map(|r| number(&r["total_usd"]))
+        .sum();
+    assert!((months - total).abs() < 1e-5, "{months} vs {total}");
+    let monthly = query_json(
+        data.path(),
+        "SELECT sum(total_usd) AS total FROM monthly_costs",
+    );
+    assert!((monthly[0]["total"].as_f64().unwrap() - total).abs() < 1e-5);
+
+    let out = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .args([
+            "cost",
+            "report",
+            "--by",
+            "month",
+            "--free-tier",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(
+        rows_of(&report, "months")
+            .iter()
+            .all(|r| number(&r["total_usd"]) == 0.0)
+    );
+}
+
+fn rows_of<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
+    rows(report, section)
+}
+
+#[test]
+fn the_printed_catalog_round_trips_and_a_bad_one_is_a_clear_error() {
+    let data = sample_store();
+    let dir = tempfile::tempdir().unwrap();
+    let printed = faasobs().args(["cost", "catalog"]).output().unwrap();
+    assert!(printed.status.success());
+    let catalog = String::from_utf8(printed.stdout).unwrap();
+    let good = dir.path().join("pricing.toml");
+    std::fs::write(&good, &catalog).unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .arg("--pricing")
+        .arg(&good)
+        .args(["cost", "report"])
+        .assert()
+        .success();
+
+    // A typo is an unknown key, named with its file.
+    let typo = dir.path().join("typo.toml");
+    std::fs::write(
+        &typo,
+        catalog.replacen("request_usd_per_million", "request_usd_per_milion", 1),
+    )
+    .unwrap();
+    let out = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .arg("--pricing")
+        .arg(&typo)
+        .args(["cost", "report"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("typo.toml") && err.contains("request_usd_per_milion"),
+        "{err}"
+    );
+
+    // A region the data ran in but the catalog does not price is an error, not a zero.
+    let elsewhere = dir.path().join("elsewhere.toml");
+    std::fs::write(
+        &elsewhere,
+        catalog.replace("\"us-east-1\"", "\"eu-south-9\""),
+    )
+    .unwrap();
+    let out = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .arg("--pricing")
+        .arg(&elsewhere)
+        .args(["cost", "report"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("us-east-1") && err.contains("--pricing"),
+        "{err}"
+    );
+}
