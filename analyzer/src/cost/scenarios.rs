@@ -162,7 +162,10 @@ struct Invocation {
 /// The invocations of the window and how they project to a month.
 struct History {
     keys: Vec<FunctionKey>,
+    /// Sorted by key, then start time.
     invocations: Vec<Invocation>,
+    /// The range of `invocations` of each key.
+    ranges: Vec<std::ops::Range<usize>>,
     from_ns: i64,
     to_ns: i64,
     /// Months per window: multiplies anything counted in the window.
@@ -174,8 +177,9 @@ impl History {
         (self.to_ns - self.from_ns) as f64 / 3.6e12
     }
 
+    /// A function's invocations in start order.
     fn of_key(&self, key: usize) -> impl Iterator<Item = &Invocation> {
-        self.invocations.iter().filter(move |i| i.key == key)
+        self.invocations[self.ranges[key].clone()].iter()
     }
 }
 
@@ -706,9 +710,19 @@ impl Analyzer {
             })
             .max(from_ns + 1_000_000_000);
         let window_hours = (to_ns - from_ns) as f64 / 3.6e12;
+        invocations.sort_by_key(|i| (i.key, i.start_ns));
+        let mut ranges = vec![0..0; ordered.len()];
+        let mut first = 0;
+        for (n, i) in invocations.iter().enumerate() {
+            if n + 1 == invocations.len() || invocations[n + 1].key != i.key {
+                ranges[i.key] = first..n + 1;
+                first = n + 1;
+            }
+        }
         Ok(History {
             keys: ordered.into_iter().map(|(k, _)| k).collect(),
             invocations,
+            ranges,
             from_ns,
             to_ns,
             month_factor: self.catalog().hours_per_month / window_hours,
