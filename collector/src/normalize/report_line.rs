@@ -570,9 +570,12 @@ impl LambdaLogStream {
     }
 
     fn fragment(&mut self, report_time: i64, report: &Report) -> Invocation {
+        // A negative or NaN duration (hostile or corrupt input) counts as 0; huge ones saturate.
+        let duration_ms = report.duration_ms.max(0.0);
+        let duration_ns = (duration_ms * 1e6) as i64;
         let (start, version) = match self.starts.remove(&report.request_id) {
             Some((t, v)) => (t, v),
-            None => (report_time - (report.duration_ms * 1e6) as i64, None),
+            None => (report_time.saturating_sub(duration_ns), None),
         };
         let mut status = status_of(report);
         let mut error_type = report.error_type.clone();
@@ -608,8 +611,8 @@ impl LambdaLogStream {
             trace_id: report.xray_trace_id.as_deref().and_then(xray_trace_id),
             instance_id: self.instance_id.clone(),
             start_time: start,
-            end_time: Some(start + (report.duration_ms * 1e6) as i64),
-            duration_ms: Some(report.duration_ms),
+            end_time: Some(start.saturating_add(duration_ns)),
+            duration_ms: Some(duration_ms),
             billed_duration_ms: report.billed_duration_ms,
             init_duration_ms: report.init_duration_ms,
             cold_start,
@@ -679,6 +682,29 @@ mod tests {
         assert_eq!(r.memory_size_mb, Some(256));
         assert_eq!(r.error_type.as_deref(), Some("Runtime.OutOfMemory"));
         assert_eq!(status_of(&r), InvocationStatus::OutOfMemory);
+    }
+
+    #[test]
+    fn a_negative_nan_or_huge_duration_is_clamped_not_a_panic() {
+        // The first line is what proptest found: it used to overflow an i64 subtraction.
+        for line in [
+            "REPORT RequestId: START RequestId: Duration: -10000000000000\t",
+            "REPORT RequestId: r1\tDuration: NaN ms\t",
+            "REPORT RequestId: r2\tDuration: 1e300 ms\t",
+        ] {
+            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            stream.push(Some(i64::MIN + 5), line);
+            stream.push(Some(1), line);
+            let invocations = stream.finish().invocations;
+            assert!(!invocations.is_empty(), "{line}");
+            for invocation in &invocations {
+                assert!(invocation.duration_ms.unwrap() >= 0.0, "{line}");
+                assert!(
+                    invocation.end_time.unwrap() >= invocation.start_time,
+                    "{line}"
+                );
+            }
+        }
     }
 
     #[test]
