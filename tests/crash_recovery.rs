@@ -35,7 +35,11 @@ fn attr(key: &str, value: &str) -> KeyValue {
 }
 
 /// A request of `n` invocation spans whose request ids start with `prefix`.
-fn request(prefix: &str, n: usize, seq: u64) -> (ExportTraceServiceRequest, Vec<String>) {
+pub(crate) fn request(
+    prefix: &str,
+    n: usize,
+    seq: u64,
+) -> (ExportTraceServiceRequest, Vec<String>) {
     let base = 1_795_424_400_000_000_000u64 + seq * 1_000_000;
     let mut ids = Vec::new();
     let spans = (0..n)
@@ -111,13 +115,48 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         "the stream was too short to test anything"
     );
 
+    // What a crash in the middle of a write leaves behind, on top: a newest WAL segment whose only
+    // frame is torn (the segment header, then a frame header announcing 1000 bytes and 10 of
+    // them), and a half-written Parquet temp file.
+    let newest = data.join("wal/00000000000099999999.wal");
+    let mut torn = b"FAASWAL\n".to_vec();
+    torn.extend_from_slice(&1u32.to_le_bytes());
+    torn.extend_from_slice(&0xFAA5_0B5Eu32.to_le_bytes());
+    torn.extend_from_slice(&[1, 1, 0, 0]);
+    torn.extend_from_slice(&1000u32.to_le_bytes());
+    torn.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    torn.extend_from_slice(&[7; 10]);
+    std::fs::write(&newest, &torn).unwrap();
+    let partition = data.join("invocations/2026-11-23/09");
+    std::fs::create_dir_all(&partition).unwrap();
+    let temp = partition.join("00000000000000000099-00000000000000000099.parquet.tmp");
+    std::fs::write(&temp, b"PAR1\x15\x04half a file").unwrap();
+
     // Open the store again (replaying the WAL), then read what it holds.
-    faasobs()
+    let compact = faasobs()
         .arg("--data")
         .arg(&data)
         .arg("compact")
-        .assert()
-        .success();
+        .env("RUST_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        compact.status.success(),
+        "{}",
+        String::from_utf8_lossy(&compact.stderr)
+    );
+    let log = String::from_utf8_lossy(&compact.stderr);
+    assert!(log.contains("dropped a torn last write"), "{log}");
+    assert!(
+        !temp.exists(),
+        "the half-written temp file is removed at start"
+    );
+    assert!(
+        !walk(&data)
+            .iter()
+            .any(|p| p.to_string_lossy().ends_with(".damaged")),
+        "a torn last write is not damage"
+    );
     let rows = query_json(
         &data,
         "SELECT request_id, count(*) AS n FROM invocation_fragments GROUP BY request_id",

@@ -6,6 +6,7 @@ mod support;
 mod compaction_retention;
 mod cost;
 mod crash_recovery;
+mod disk_full;
 mod real_fixtures;
 mod receiver_inputs;
 mod reports_golden;

@@ -726,3 +726,17 @@ fn hostile_named_cases_get_clear_answers_and_the_collector_keeps_serving() {
     );
     assert_eq!(rows[0]["epoch"], 0);
 }
+
+#[test]
+fn the_receivers_listen_only_on_loopback_unless_told_otherwise() {
+    let help = crate::support::faasobs()
+        .env_remove("FAASOBS_GRPC_ADDR")
+        .env_remove("FAASOBS_HTTP_ADDR")
+        .args(["collect", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8(help.stdout).unwrap();
+    assert!(help.contains("[default: 127.0.0.1:4317]"), "{help}");
+    assert!(help.contains("[default: 127.0.0.1:4318]"), "{help}");
+    assert!(!help.contains("0.0.0.0"), "{help}");
+}

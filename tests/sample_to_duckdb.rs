@@ -129,22 +129,42 @@ fn ingest_without_files_imports_the_builtin_sample() {
 }
 
 #[test]
-fn sql_that_writes_files_is_refused() {
+fn sql_that_reads_or_writes_files_outside_the_store_is_refused() {
     let dir = tempfile::tempdir().unwrap();
-    for sql in [
-        "COPY (SELECT 1) TO '/tmp/faasobs-should-not-exist.csv'",
-        "CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '/etc/passwd'",
-        "INSERT INTO invocation_fragments SELECT * FROM invocation_fragments",
-    ] {
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret.csv");
+    std::fs::write(&secret, "canary\nfaasobs-secret-canary\n").unwrap();
+    let secret = secret.display().to_string();
+    let written = outside.path().join("written.csv");
+    let statements = [
+        format!("COPY (SELECT 1) TO '{}'", written.display()),
+        format!("CREATE EXTERNAL TABLE t STORED AS CSV LOCATION '{secret}'"),
+        "INSERT INTO invocation_fragments SELECT * FROM invocation_fragments".to_string(),
+        format!("SELECT * FROM '{secret}'"),
+        format!("SELECT * FROM \"{secret}\""),
+        format!("SELECT * FROM read_csv('{secret}')"),
+        format!("SELECT * FROM read_parquet('{secret}')"),
+        format!("SELECT * FROM read_json('{secret}')"),
+        format!(
+            "SET datafusion.catalog.location = '{}'",
+            outside.path().display()
+        ),
+    ];
+    for sql in &statements {
         let out = faasobs()
             .arg("--data")
             .arg(dir.path())
-            .args(["query", sql])
+            .args(["query", "--format", "csv", sql])
             .output()
             .unwrap();
         assert!(!out.status.success(), "{sql} was allowed");
+        let all = [out.stdout, out.stderr].concat();
+        assert!(
+            !String::from_utf8_lossy(&all).contains("faasobs-secret-canary"),
+            "{sql} read the file"
+        );
     }
-    assert!(!std::path::Path::new("/tmp/faasobs-should-not-exist.csv").exists());
+    assert!(!written.exists());
 }
 
 #[test]
