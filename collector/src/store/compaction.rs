@@ -1,10 +1,19 @@
-//! Compaction: rewriting the many small files of a partition as one.
+//! Compaction: rewriting the many small files of a partition as fewer, larger ones.
 //!
-//! All live files of a partition are read, invocation fragments that landed in different files
-//! are merged by request id, the rows are sorted again and written as one file named by the union
-//! of the inputs' segment ranges; then the inputs are deleted. Until they are, the new file's
-//! range supersedes theirs (see `layout`), so no reader ever counts a row twice and a crash at any
-//! point leaves a correct store. Query results are identical before and after.
+//! The live files of a partition, in segment order, are cut into runs of neighbouring files that
+//! together hold at most [`COMPACTION_INPUT_BUDGET_BYTES`] of Parquet; a file that large on its own
+//! is done and never read again. A run stops early once what it has read decodes to more than
+//! [`COMPACTION_DECODED_BUDGET_BYTES`]. Each run of two or more files is read, invocation fragments that
+//! landed in different files are merged by request id, the rows are sorted again and written as
+//! one file named by the union of the run's segment ranges; then the inputs are deleted. Runs are
+//! neighbours in segment order, so that union covers no file outside the run. Until the inputs are
+//! deleted, the new file's range supersedes theirs (see `layout`), so no reader ever counts a row
+//! twice and a crash at any point leaves a correct store. Query results are identical before and
+//! after (the `invocations` view merges fragments left in different files).
+//!
+//! The budget bounds a compaction's memory and the bytes it rewrites, whatever the size of the
+//! partition: a busy hour ends as a few files of about the budget's size, not one file rewritten
+//! over and over.
 
 use std::collections::BTreeMap;
 
@@ -15,6 +24,38 @@ use super::flush::merge_rows;
 use super::layout::{DataFile, Partition, list_table};
 use super::writer::{Objects, decode_parquet, encode_parquet, sort_batch};
 use crate::model::Table;
+
+/// The most Parquet bytes one compaction reads.
+pub const COMPACTION_INPUT_BUDGET_BYTES: u64 = 32 << 20;
+
+/// The most decoded (Arrow) bytes one compaction holds before it stops reading more files; its
+/// peak memory is a small multiple of this (merging and sorting copy the rows).
+pub const COMPACTION_DECODED_BUDGET_BYTES: usize = 64 << 20;
+
+/// Cuts a partition's files into runs of neighbours (in segment order) within `budget` bytes;
+/// only runs of two or more files are returned.
+fn runs_within_budget(mut files: Vec<DataFile>, budget: u64) -> Vec<Vec<DataFile>> {
+    files.sort_by_key(|f| f.range.lo);
+    let mut runs = Vec::new();
+    let mut run: Vec<DataFile> = Vec::new();
+    let mut bytes = 0u64;
+    for file in files {
+        let size = file.meta.size;
+        if bytes + size > budget && !run.is_empty() {
+            runs.push(std::mem::take(&mut run));
+            bytes = 0;
+        }
+        if size >= budget {
+            // Done: on its own it is as large as a compaction makes files.
+            continue;
+        }
+        bytes += size;
+        run.push(file);
+    }
+    runs.push(run);
+    runs.retain(|r| r.len() >= 2);
+    runs
+}
 
 /// What a compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -44,27 +85,38 @@ pub async fn compact(
             if files.len() < 2 || !wanted(&partition, files.len()) {
                 continue;
             }
-            outcome.rows_out += compact_partition(objects, partition, &files).await?;
-            outcome.partitions += 1;
-            outcome.files_in += files.len();
+            let runs = runs_within_budget(files, COMPACTION_INPUT_BUDGET_BYTES);
+            if !runs.is_empty() {
+                outcome.partitions += 1;
+            }
+            for run in runs {
+                outcome.rows_out += compact_run(objects, partition, &run).await?;
+                outcome.files_in += run.len();
+            }
         }
     }
     Ok(outcome)
 }
 
-async fn compact_partition(
+async fn compact_run(
     objects: &Objects,
     partition: Partition,
     files: &[DataFile],
 ) -> Result<usize, StoreError> {
     let table = partition.table;
     let mut batches = Vec::with_capacity(files.len());
+    let mut decoded_bytes = 0;
     for file in files {
-        batches.push(decode_parquet(
-            table,
-            objects.get(&file.meta.location).await?,
-        )?);
+        let batch = decode_parquet(table, objects.get(&file.meta.location).await?)?;
+        decoded_bytes += batch.get_array_memory_size();
+        batches.push(batch);
+        if decoded_bytes > COMPACTION_DECODED_BUDGET_BYTES && batches.len() >= 2 {
+            // Well-compressed files can decode far larger than their size: stop at the memory
+            // budget and compact the files read so far (still neighbours).
+            break;
+        }
     }
+    let files = &files[..batches.len()];
     let merged = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
     let sorted = sort_batch(table, &merged)?;
     let range = files
@@ -79,4 +131,66 @@ async fn compact_partition(
         .delete_all(files.iter().map(|f| &f.meta.location))
         .await?;
     Ok(sorted.num_rows())
+}
+
+#[cfg(test)]
+mod tests {
+    use object_store::ObjectMeta;
+
+    use super::*;
+    use crate::store::layout::SegmentRange;
+
+    fn file(lo: u64, hi: u64, size: u64) -> DataFile {
+        let partition = Partition {
+            table: Table::Spans,
+            hour: 0,
+        };
+        let range = SegmentRange { lo, hi };
+        DataFile {
+            partition,
+            range,
+            meta: ObjectMeta {
+                location: partition.file(range),
+                last_modified: chrono::DateTime::UNIX_EPOCH,
+                size,
+                e_tag: None,
+                version: None,
+            },
+        }
+    }
+
+    fn ranges(runs: &[Vec<DataFile>]) -> Vec<Vec<(u64, u64)>> {
+        runs.iter()
+            .map(|r| r.iter().map(|f| (f.range.lo, f.range.hi)).collect())
+            .collect()
+    }
+
+    #[test]
+    fn runs_are_neighbours_within_the_budget_and_skip_files_already_that_large() {
+        // A done file (1-10) between small ones, out of order as listed.
+        let files = vec![
+            file(12, 12, 30),
+            file(1, 10, 100),
+            file(11, 11, 30),
+            file(13, 13, 30),
+            file(14, 14, 30),
+            file(15, 15, 30),
+            file(0, 0, 5),
+        ];
+        let runs = runs_within_budget(files, 100);
+        // 0-0 alone before the done file is no run; 11..13 fill the budget (90), 14 and 15 follow.
+        assert_eq!(
+            ranges(&runs),
+            vec![vec![(11, 11), (12, 12), (13, 13)], vec![(14, 14), (15, 15)]]
+        );
+        // No run's union covers a file outside it.
+        for run in &runs {
+            let union = run
+                .iter()
+                .map(|f| f.range)
+                .reduce(|a, b| a.union(&b))
+                .unwrap();
+            assert!(!SegmentRange { lo: 1, hi: 10 }.superseded_by(&union));
+        }
+    }
 }
