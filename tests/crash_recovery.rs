@@ -5,9 +5,12 @@ use std::collections::{HashMap, HashSet};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
 
@@ -77,12 +80,43 @@ pub(crate) fn request(
     (request, ids)
 }
 
+/// A request with one log line for each of `ids`, carrying the id as `faas.invocation_id`.
+fn log_request(ids: &[String], seq: u64) -> ExportLogsServiceRequest {
+    let time = 1_795_424_400_000_000_000u64 + seq * 1_000_000;
+    let log_records = ids
+        .iter()
+        .map(|id| LogRecord {
+            time_unix_nano: time,
+            severity_text: "INFO".into(),
+            body: Some(AnyValue {
+                value: Some(Value::StringValue(format!("handled {id}"))),
+            }),
+            attributes: vec![attr("faas.invocation_id", id)],
+            ..Default::default()
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![attr("faas.name", "crashy")],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
 #[test]
 fn every_acknowledged_record_survives_sigkill_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let mut acknowledged: Vec<String> = Vec::new();
+    let mut acknowledged_logs: Vec<String> = Vec::new();
     let mut seq = 0u64;
     for round in 0..3u64 {
         let (mut child, endpoint) = start_collector(&data);
@@ -91,7 +125,10 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
         let started = Instant::now();
         let mut killed = false;
         runtime.block_on(async {
-            let mut client = TraceServiceClient::connect(endpoint)
+            let mut client = TraceServiceClient::connect(endpoint.clone())
+                .await
+                .expect("connects");
+            let mut logs = LogsServiceClient::connect(endpoint)
                 .await
                 .expect("connects");
             loop {
@@ -102,9 +139,14 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
                 seq += 1;
                 let (req, ids) = request(&format!("r{round}-{seq}"), 25, seq);
                 match client.export(req).await {
-                    Ok(_) => acknowledged.extend(ids),
+                    Ok(_) => acknowledged.extend(ids.iter().cloned()),
                     Err(_) if killed => break,
                     Err(e) => panic!("the collector refused a write before the kill: {e}"),
+                }
+                match logs.export(log_request(&ids, seq)).await {
+                    Ok(_) => acknowledged_logs.extend(ids),
+                    Err(_) if killed => break,
+                    Err(e) => panic!("the collector refused logs before the kill: {e}"),
                 }
             }
         });
@@ -193,6 +235,21 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
             counts.get(id)
         );
         assert_eq!(span_counts.get(id), Some(&1), "span of {id}");
+    }
+    let logs = query_json(
+        &data,
+        "SELECT request_id, count(*) AS n FROM logs GROUP BY request_id",
+    );
+    let log_counts: HashMap<&str, i64> = logs
+        .iter()
+        .map(|r| (r["request_id"].as_str().unwrap(), r["n"].as_i64().unwrap()))
+        .collect();
+    assert!(
+        acknowledged_logs.len() > 100,
+        "too few logs to test anything"
+    );
+    for id in &acknowledged_logs {
+        assert_eq!(log_counts.get(id.as_str()), Some(&1), "log line of {id}");
     }
 }
 
