@@ -60,7 +60,7 @@ fn a_steady_stream_does_not_grow_memory_or_file_handles() {
         // About 1,000 spans a second: 50 per request, a request every 50 ms, gRPC and HTTP in turn.
         seq += 1;
         let (req, ids) = request(&format!("soak-{seq}"), 50, seq);
-        if seq % 2 == 0 {
+        if seq.is_multiple_of(2) {
             runtime
                 .block_on(client.export(req))
                 .expect("a steady stream is accepted");
