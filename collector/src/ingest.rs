@@ -406,8 +406,150 @@ fn lambda_text(text: &str, function: Option<&str>, stream: Option<String>) -> Fi
 #[cfg(test)]
 mod hostile_input {
     use super::*;
+    use base64::Engine;
+    use opentelemetry_proto::tonic::common::v1::{
+        AnyValue, ArrayValue, KeyValue, KeyValueList, any_value,
+    };
+    use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+    use opentelemetry_proto::tonic::resource::v1::Resource;
     use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
     use proptest::prelude::*;
+    use std::io::Write;
+
+    fn kv(key: &str, value: any_value::Value) -> KeyValue {
+        KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        }
+    }
+
+    /// Valid OTLP traces and logs requests (protobuf) with every attribute shape the normalizers
+    /// read, for mutation.
+    fn valid_otlp_protobuf() -> [Vec<u8>; 2] {
+        use any_value::Value as V;
+        let resource = Resource {
+            attributes: vec![
+                kv("faas.name", V::StringValue("f".into())),
+                kv("cloud.region", V::StringValue("us-east-1".into())),
+                kv("faas.max_memory", V::IntValue(268_435_456)),
+                kv("host.arch", V::StringValue("arm64".into())),
+            ],
+            ..Default::default()
+        };
+        let attributes = vec![
+            kv("faas.invocation_id", V::StringValue("r-1".into())),
+            kv("faas.coldstart", V::BoolValue(true)),
+            kv("ratio", V::DoubleValue(0.5)),
+            kv(
+                "list",
+                V::ArrayValue(ArrayValue {
+                    values: vec![AnyValue {
+                        value: Some(V::IntValue(1)),
+                    }],
+                }),
+            ),
+            kv(
+                "map",
+                V::KvlistValue(KeyValueList {
+                    values: vec![kv("k", V::BytesValue(vec![1, 2]))],
+                }),
+            ),
+        ];
+        let traces = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(resource.clone()),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        name: "handler".into(),
+                        kind: 2,
+                        start_time_unix_nano: 1_795_424_400_000_000_000,
+                        end_time_unix_nano: 1_795_424_400_100_000_000,
+                        attributes: attributes.clone(),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let logs = ExportLogsServiceRequest {
+            resource_logs: vec![ResourceLogs {
+                resource: Some(resource),
+                scope_logs: vec![ScopeLogs {
+                    log_records: vec![LogRecord {
+                        time_unix_nano: 1_795_424_400_000_000_000,
+                        severity_text: "INFO".into(),
+                        body: Some(AnyValue {
+                            value: Some(V::StringValue(
+                                "REPORT RequestId: r-1\tDuration: 1.5 ms\tBilled Duration: 2 ms\t"
+                                    .into(),
+                            )),
+                        }),
+                        attributes,
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        [traces.encode_to_vec(), logs.encode_to_vec()]
+    }
+
+    /// JSON built from the keys of OTLP/JSON, so random documents reach the OTLP/JSON paths.
+    fn otlp_json_value() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_map(serde_json::Value::from),
+            "[0-9a-f]{0,34}".prop_map(serde_json::Value::from),
+            "-?[0-9]{1,22}".prop_map(serde_json::Value::from),
+        ];
+        let key = prop_oneof![
+            Just("resource"),
+            Just("attributes"),
+            Just("key"),
+            Just("value"),
+            Just("stringValue"),
+            Just("intValue"),
+            Just("doubleValue"),
+            Just("boolValue"),
+            Just("bytesValue"),
+            Just("arrayValue"),
+            Just("kvlistValue"),
+            Just("values"),
+            Just("scopeSpans"),
+            Just("spans"),
+            Just("traceId"),
+            Just("spanId"),
+            Just("parentSpanId"),
+            Just("name"),
+            Just("kind"),
+            Just("startTimeUnixNano"),
+            Just("endTimeUnixNano"),
+            Just("status"),
+            Just("events"),
+            Just("scopeLogs"),
+            Just("logRecords"),
+            Just("timeUnixNano"),
+            Just("body"),
+            Just("severityText"),
+        ];
+        leaf.prop_recursive(5, 48, 6, move |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                proptest::collection::vec((key.clone(), inner), 0..6).prop_map(|kv| {
+                    serde_json::Value::Object(
+                        kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect(),
+                    )
+                }),
+            ]
+        })
+    }
 
     /// Lines built from the pieces the Lambda parsers look for, so they reach deep paths.
     fn lambda_line() -> impl Strategy<Value = String> {
@@ -504,6 +646,58 @@ mod hostile_input {
             let array = serde_json::Value::Array(values).to_string();
             let _ = ingest_bytes(array.as_bytes(), None, None);
             let _ = crate::normalize::cloudwatch::normalize_subscription(array.as_bytes());
+        }
+
+        #[test]
+        fn mutated_otlp_protobuf_is_read_or_refused(
+            edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 0..8),
+            cut in any::<usize>(),
+        ) {
+            for valid in valid_otlp_protobuf() {
+                let mut bytes = valid.clone();
+                for (at, value) in &edits {
+                    let n = bytes.len();
+                    bytes[at % n] = *value;
+                }
+                bytes.truncate(cut % (valid.len() + 1));
+                let _ = ingest_bytes(&bytes, None, None);
+                if let Ok(request) = ExportTraceServiceRequest::decode(&bytes[..]) {
+                    let _ = normalize_traces(&request);
+                }
+                if let Ok(request) = ExportLogsServiceRequest::decode(&bytes[..]) {
+                    let _ = normalize_logs(&request);
+                }
+            }
+        }
+
+        #[test]
+        fn any_otlp_json_is_read_or_refused(inner in otlp_json_value()) {
+            for wrapper in ["resourceSpans", "resourceLogs"] {
+                let document = serde_json::json!({ wrapper: [inner.clone()] }).to_string();
+                let _ = ingest_bytes(document.as_bytes(), None, None);
+            }
+            let _ = ingest_bytes(inner.to_string().as_bytes(), None, None);
+        }
+
+        #[test]
+        fn any_cloudwatch_envelope_is_read_or_refused(
+            events in proptest::collection::vec(json_value(), 0..4),
+            garbage in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let payload = serde_json::json!({
+                "messageType": "DATA_MESSAGE", "owner": "123456789012",
+                "logGroup": "/aws/lambda/f", "logStream": "2026/11/23/[$LATEST]abc",
+                "logEvents": events,
+            })
+            .to_string();
+            for inside in [payload.as_bytes(), &garbage[..]] {
+                let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+                gz.write_all(inside).unwrap();
+                let data = base64::engine::general_purpose::STANDARD.encode(gz.finish().unwrap());
+                let envelope = serde_json::json!({ "awslogs": { "data": data } }).to_string();
+                let _ = ingest_bytes(envelope.as_bytes(), None, None);
+                let _ = normalize_subscription(inside);
+            }
         }
 
         #[test]
