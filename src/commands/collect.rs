@@ -9,6 +9,7 @@ use faasobs_collector::receiver::tls::TlsFiles;
 use faasobs_collector::receiver::{Intake, ReceiverConfig, http, otlp_grpc};
 use faasobs_collector::store::{Store, StoreConfig};
 use tokio::sync::watch;
+use tokio::task::JoinHandle;
 
 #[derive(Debug, clap::Args)]
 pub struct CollectConfig {
@@ -76,7 +77,20 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{text:?} is too large"))
 }
 
-pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
+/// Receivers serving a store, until [`RunningReceivers::shutdown`].
+pub struct RunningReceivers {
+    pub grpc_addr: SocketAddr,
+    pub http_addr: SocketAddr,
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    stop: watch::Sender<bool>,
+    grpc: JoinHandle<Result<(), otlp_grpc::GrpcServeError>>,
+    http: JoinHandle<Result<(), faasobs_collector::receiver::tls::TlsError>>,
+    store: Store,
+}
+
+/// Opens the store in `data` (replaying its WAL) and starts both receivers.
+pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<RunningReceivers> {
     let mut store_config = StoreConfig::new(data);
     store_config.retention = config.retention;
     store_config.flush_interval = config.flush_interval;
@@ -108,12 +122,24 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
             auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
         },
     );
-    let grpc_listener = tokio::net::TcpListener::bind(config.grpc_addr)
-        .await
-        .with_context(|| format!("binding the OTLP/gRPC receiver to {}", config.grpc_addr))?;
-    let http_listener = tokio::net::TcpListener::bind(config.http_addr)
-        .await
-        .with_context(|| format!("binding the HTTP receiver to {}", config.http_addr))?;
+    let bound = async {
+        let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("binding the OTLP/gRPC receiver to {}", config.grpc_addr))?;
+        let http = tokio::net::TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("binding the HTTP receiver to {}", config.http_addr))?;
+        anyhow::Ok((grpc, http))
+    }
+    .await;
+    let (grpc_listener, http_listener) = match bound {
+        Ok(listeners) => listeners,
+        Err(e) => {
+            // Nothing was received: close the store cleanly before giving up.
+            store.close().await.context("closing the store")?;
+            return Err(e);
+        }
+    };
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     for addr in [grpc_addr, http_addr] {
@@ -129,11 +155,6 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
         }
     }
     let scheme = if tls.is_some() { "https" } else { "http" };
-    // The first line on standard output, for scripts and tests that start the collector.
-    println!(
-        "listening for OTLP/gRPC on {grpc_addr} and HTTP on {scheme}://{http_addr}, storing into {}",
-        store.data_dir().display()
-    );
     let (stop, stopped) = watch::channel(false);
     let wait = |mut stopped: watch::Receiver<bool>| async move {
         let _ = stopped.wait_for(|s| *s).await;
@@ -150,21 +171,51 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
         tls,
         wait(stopped.clone()),
     ));
+    Ok(RunningReceivers {
+        grpc_addr,
+        http_addr,
+        scheme,
+        stop,
+        grpc,
+        http,
+        store,
+    })
+}
+
+impl RunningReceivers {
+    /// Finishes the requests in progress, stops receiving and flushes the store to Parquet.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        tracing::info!("shutting down: finishing requests in progress, then flushing to Parquet");
+        let _ = self.stop.send(true);
+        self.grpc
+            .await
+            .context("the OTLP/gRPC task failed")?
+            .context("OTLP/gRPC receiver failed")?;
+        self.http
+            .await
+            .context("the HTTP task failed")?
+            .context("HTTP receiver failed")?;
+        let report = self.store.close().await.context("flushing the store")?;
+        tracing::info!("stored {} WAL segments into Parquet", report.segments);
+        Ok(())
+    }
+}
+
+pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
+    let receivers = start(data, &config).await?;
+    // The first line on standard output, for scripts and tests that start the collector.
+    println!(
+        "listening for OTLP/gRPC on {} and HTTP on {}://{}, storing into {}",
+        receivers.grpc_addr,
+        receivers.scheme,
+        receivers.http_addr,
+        receivers.store.data_dir().display()
+    );
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = terminate() => {}
     }
-    tracing::info!("shutting down: finishing requests in progress, then flushing to Parquet");
-    let _ = stop.send(true);
-    grpc.await
-        .context("the OTLP/gRPC task failed")?
-        .context("OTLP/gRPC receiver failed")?;
-    http.await
-        .context("the HTTP task failed")?
-        .context("HTTP receiver failed")?;
-    let report = store.close().await.context("flushing the store")?;
-    tracing::info!("stored {} WAL segments into Parquet", report.segments);
-    Ok(())
+    receivers.shutdown().await
 }
 
 /// Resolves on SIGTERM (how service managers stop a process); never on other platforms.
