@@ -71,13 +71,18 @@ enum Command {
     /// (`compare`), and the built-in pricing catalog (`catalog`).
     #[command(subcommand)]
     Cost(commands::cost::CostCommand),
+    /// A live terminal dashboard: functions, cold starts, errors, concurrency and cost. Also
+    /// receives, as `collect` does, unless --no-listen (its own log goes to DATA/faasobs-tui.log).
+    Tui(commands::tui::TuiConfig),
     /// Replay the WAL, compact partitions and apply retention, then exit.
     Compact(commands::compact::CompactConfig),
     /// Write a sample workload as input files (OTLP and Lambda logs) with a manifest.
     Gen(commands::generate::GenConfig),
 }
 
-fn init_logging(verbose: u8, format: LogFormat) {
+/// Sets up faasobs' own log: on standard error, or appended to `file` (the dashboard owns the
+/// terminal, so its log goes to a file).
+fn init_logging(verbose: u8, format: LogFormat, file: Option<PathBuf>) {
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -85,9 +90,23 @@ fn init_logging(verbose: u8, format: LogFormat) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let writer = match file.map(|path| {
+        if let Some(dir) = path.parent() {
+            let _ = std::fs::create_dir_all(dir);
+        }
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+    }) {
+        Some(Ok(file)) => {
+            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
+        }
+        _ => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+    };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),
         LogFormat::Json => builder.json().init(),
@@ -97,7 +116,8 @@ fn init_logging(verbose: u8, format: LogFormat) {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_logging(cli.verbose, cli.log_format);
+    let log_file = matches!(cli.command, Command::Tui(_)).then(|| cli.data.join("faasobs-tui.log"));
+    init_logging(cli.verbose, cli.log_format, log_file);
     let result = match cli.command {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
@@ -107,6 +127,7 @@ async fn main() -> ExitCode {
         Command::Report(c) => commands::report::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Cost(c) => commands::cost::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Summary => commands::query::summary(&cli.data, cli.pricing.as_deref()).await,
+        Command::Tui(c) => commands::tui::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),
     };

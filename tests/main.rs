@@ -14,3 +14,4 @@ mod reports_golden;
 mod sample_to_duckdb;
 mod sdk_exporters;
 mod soak;
+mod tui;

@@ -9,6 +9,7 @@ pub mod ingest;
 pub mod query;
 pub mod report;
 pub mod sql;
+pub mod tui;
 
 use std::time::Duration;
 

@@ -1,0 +1,265 @@
+//! The dashboard. Each screen is drawn from the sample store into ratatui's `TestBackend` and
+//! compared with a reviewed snapshot in `tests/golden/tui-*.txt` (after an intended change:
+//! `FAASOBS_UPDATE_GOLDEN=1 cargo test --test integration tui` and review the diff). Then the real
+//! binary runs in a tmux pane while a Python OpenTelemetry exporter sends it spans: the numbers on
+//! screen change, a function's screen opens and closes, and `q` quits cleanly.
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_tui::data::{load_detail, load_snapshot};
+use faasobs_tui::model::{Command as TuiCommand, Key, Model, Msg, Window};
+use faasobs_tui::update::update;
+use faasobs_tui::view::view;
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+
+use crate::support::{root, run_python, sample_store};
+
+fn screen(model: &Model, width: u16, height: u16) -> String {
+    let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
+    terminal.draw(|frame| view(model, frame)).unwrap();
+    let buffer = terminal.backend().buffer();
+    (0..height)
+        .map(|y| {
+            (0..width)
+                .map(|x| buffer[(x, y)].symbol())
+                .collect::<String>()
+                .trim_end()
+                .to_string()
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+        + "\n"
+}
+
+fn check_snapshot(name: &str, actual: &str) {
+    let path = root().join("tests/golden").join(format!("tui-{name}.txt"));
+    if std::env::var_os("FAASOBS_UPDATE_GOLDEN").is_some() {
+        std::fs::write(&path, actual).unwrap();
+        return;
+    }
+    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (FAASOBS_UPDATE_GOLDEN=1 writes it)",
+            path.display()
+        )
+    });
+    assert_eq!(
+        actual,
+        expected,
+        "the {name} screen differs from {}:\n{actual}",
+        path.display()
+    );
+}
+
+fn open(data: &Path, runtime: &tokio::runtime::Runtime) -> Analyzer {
+    runtime
+        .block_on(Analyzer::open(data, AnalyzerConfig::default()))
+        .unwrap()
+}
+
+#[test]
+fn every_screen_of_the_sample_matches_its_snapshot() {
+    let data = sample_store();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let analyzer = open(data.path(), &runtime);
+    let now = 1_795_500_000_000_000_000; // only the relative windows use it
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, now))
+        .unwrap();
+    assert_eq!(snapshot.functions.len(), 6);
+
+    let mut model = Model::new("viewing the sample");
+    update(&mut model, Msg::Loaded(snapshot));
+    check_snapshot("overview-160x30", &screen(&model, 160, 30));
+    check_snapshot("overview-80x24", &screen(&model, 80, 24));
+
+    // Sorting by the next column (errors) and filtering by name change the rows shown.
+    update(&mut model, Msg::Key(Key::Char('s')));
+    update(&mut model, Msg::Key(Key::Char('/')));
+    for c in "ch".chars() {
+        update(&mut model, Msg::Key(Key::Char(c)));
+    }
+    update(&mut model, Msg::Key(Key::Enter));
+    check_snapshot("overview-sorted-filtered", &screen(&model, 120, 16));
+
+    // Enter on the first row asks for its screen; load it as the runtime would.
+    update(&mut model, Msg::Key(Key::Esc));
+    let commands = update(&mut model, Msg::Key(Key::Enter));
+    let [TuiCommand::LoadDetail(function, window)] = &commands[..] else {
+        panic!("Enter did not open a function: {commands:?}");
+    };
+    let detail = runtime
+        .block_on(load_detail(&analyzer, function, *window, now))
+        .unwrap();
+    update(&mut model, Msg::DetailLoaded(detail));
+    check_snapshot("detail", &screen(&model, 140, 40));
+
+    update(&mut model, Msg::Key(Key::Char('?')));
+    check_snapshot("help", &screen(&model, 100, 30));
+    update(&mut model, Msg::Key(Key::Char('x')));
+    let commands = update(&mut model, Msg::Key(Key::Esc));
+    assert_eq!(commands, vec![TuiCommand::LoadOverview(Window::All)]);
+    assert_eq!(
+        update(&mut model, Msg::Key(Key::Char('q'))),
+        vec![TuiCommand::Quit]
+    );
+}
+
+/// A tmux server of the test's own, so nothing else's sessions are touched.
+struct Tmux {
+    socket: String,
+}
+
+impl Tmux {
+    fn run(&self, args: &[&str]) -> String {
+        let out = Command::new("tmux")
+            .arg("-L")
+            .arg(&self.socket)
+            .args(args)
+            .output()
+            .expect("tmux runs (installed by .ci/run)");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn screen(&self) -> String {
+        self.run(&["capture-pane", "-p", "-t", "dash"])
+    }
+
+    fn keys(&self, keys: &[&str]) {
+        for key in keys {
+            self.run(&["send-keys", "-t", "dash", key]);
+            std::thread::sleep(Duration::from_millis(150));
+        }
+    }
+
+    /// Waits until the screen satisfies `ready`; returns it.
+    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+        let started = Instant::now();
+        loop {
+            let screen = self.screen();
+            if ready(&screen) {
+                return screen;
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "the dashboard never showed {what}:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["-L", &self.socket, "kill-server"])
+            .output();
+    }
+}
+
+/// Sends `n` invocation spans of function `tui-e2e` through the Python OTLP/gRPC exporter.
+const EXPORT: &str = r#"
+import sys, time
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+
+endpoint, first, n = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+provider = TracerProvider(resource=Resource.create({"faas.name": "tui-e2e", "cloud.provider": "aws"}))
+provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+tracer = provider.get_tracer("faasobs-tui-test")
+now = time.time_ns()
+for k in range(first, first + n):
+    span = tracer.start_span("handler", kind=SpanKind.SERVER, start_time=now - 2_000_000_000,
+                             attributes={"faas.invocation_id": f"tui-e2e-{k}", "faas.coldstart": k == 0})
+    span.end(end_time=now - 2_000_000_000 + 40_000_000)
+provider.shutdown()
+print("sent")
+"#;
+
+/// The `N invocations` figure of the header.
+fn invocations_shown(screen: &str) -> Option<u64> {
+    let words: Vec<&str> = screen.split_whitespace().collect();
+    words
+        .windows(2)
+        .find(|w| w[1] == "invocations")
+        .and_then(|w| w[0].parse().ok())
+}
+
+#[test]
+fn the_dashboard_shows_live_spans_opens_a_function_and_quits_cleanly() {
+    let data = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("faasobs-test-{}", std::process::id()),
+    };
+    let exit_file = data.path().join("exit-status");
+    let command = format!(
+        "{} --data {} tui --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms; echo $? > {}",
+        assert_cmd::cargo::cargo_bin("faasobs").display(),
+        data.path().join("store").display(),
+        exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    let screen = tmux.wait_for("the receivers' address", |s| {
+        s.contains("receiving OTLP/gRPC on")
+    });
+    let grpc = screen
+        .split_whitespace()
+        .skip_while(|w| *w != "OTLP/gRPC")
+        .nth(2)
+        .expect("the gRPC address in the header")
+        .to_string();
+    assert!(grpc.starts_with("127.0.0.1:"), "{screen}");
+
+    assert_eq!(
+        run_python(EXPORT, &[&format!("http://{grpc}"), "0", "5"]).trim(),
+        "sent"
+    );
+    tmux.wait_for("5 invocations of tui-e2e", |s| {
+        s.contains("tui-e2e") && invocations_shown(s) == Some(5)
+    });
+    assert_eq!(
+        run_python(EXPORT, &[&format!("http://{grpc}"), "5", "7"]).trim(),
+        "sent"
+    );
+    tmux.wait_for("the count rising to 12", |s| {
+        invocations_shown(s) == Some(12)
+    });
+
+    // Open the function's screen and come back.
+    tmux.keys(&["Enter"]);
+    tmux.wait_for("the function's screen", |s| {
+        s.contains("duration histogram") && s.contains("latest invocations")
+    });
+    tmux.keys(&["Escape"]);
+    tmux.wait_for("the overview again", |s| s.contains("functions 1 of 1"));
+
+    tmux.keys(&["q"]);
+    let started = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "q did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = std::fs::read_to_string(&exit_file).unwrap();
+    assert_eq!(status.trim(), "0", "the dashboard exited with {status}");
+}

@@ -1,0 +1,402 @@
+//! What the dashboard shows, loaded with SQL through the analyzer, off the UI thread.
+//!
+//! A [`Snapshot`] is the overview (one row per function, with sparklines); a [`Detail`] is one
+//! function's screen. Both are plain data: loading them is the only I/O, and `view` only reads
+//! them. Costs come from the `invocation_costs` view; when the pricing catalog cannot price the
+//! data (a region it does not list) the numbers are still shown, without cost, and the reason is
+//! kept in `notice`.
+
+use std::collections::BTreeMap;
+
+use arrow::array::{Array, AsArray, RecordBatch};
+use arrow::datatypes::{Float64Type, Int64Type};
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::concurrency::Events;
+
+use crate::model::{Column, Window};
+
+/// Buckets in a sparkline or a series.
+pub const SERIES_BUCKETS: i64 = 60;
+
+/// One function in the overview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FunctionRow {
+    pub name: String,
+    pub invocations: i64,
+    pub per_minute: f64,
+    pub error_rate: f64,
+    pub cold_rate: f64,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub peak_concurrency: i64,
+    pub memory_used_mb: Option<f64>,
+    pub memory_size_mb: Option<f64>,
+    pub usd_per_million: Option<f64>,
+    pub usd_per_hour: Option<f64>,
+    /// Invocations and errors per bucket of the window.
+    pub invocations_series: Vec<u64>,
+    pub errors_series: Vec<u64>,
+}
+
+impl FunctionRow {
+    /// The value a column sorts by (not used for the name column).
+    pub fn sort_key(&self, column: Column) -> f64 {
+        match column {
+            Column::Function => 0.0,
+            Column::PerMinute => self.per_minute,
+            Column::ErrorRate => self.error_rate,
+            Column::ColdRate => self.cold_rate,
+            Column::P50 => self.p50_ms,
+            Column::P95 => self.p95_ms,
+            Column::P99 => self.p99_ms,
+            Column::Concurrency => self.peak_concurrency as f64,
+            Column::Memory => self.memory_used_mb.unwrap_or(-1.0),
+            Column::UsdPerMillion => self.usd_per_million.unwrap_or(-1.0),
+            Column::UsdPerHour => self.usd_per_hour.unwrap_or(-1.0),
+        }
+    }
+}
+
+/// The overview.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Snapshot {
+    pub window: Window,
+    /// The span the numbers cover (ns since the epoch).
+    pub from_ns: i64,
+    pub to_ns: i64,
+    pub functions: Vec<FunctionRow>,
+    pub invocations: i64,
+    pub errors: i64,
+    pub cold_starts: i64,
+    pub cost_usd: Option<f64>,
+    /// Why something is missing (e.g. costs), shown in the footer.
+    pub notice: Option<String>,
+}
+
+/// One function's screen.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detail {
+    pub function: String,
+    pub window: Window,
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// (label, invocations) per power-of-two duration bucket.
+    pub histogram: Vec<(String, u64)>,
+    /// Cold starts per bucket of the window, and their mean INIT duration (ms).
+    pub cold_series: Vec<u64>,
+    pub init_mean_ms: Option<f64>,
+    pub init_p95_ms: Option<f64>,
+    /// Peak concurrency per bucket of the window.
+    pub concurrency_series: Vec<u64>,
+    pub memory_used_mean_mb: Option<f64>,
+    pub memory_used_max_mb: Option<f64>,
+    pub memory_size_mb: Option<f64>,
+    /// (error type, count, an example message).
+    pub errors: Vec<(String, i64, String)>,
+    /// The latest invocations: (start RFC 3339, request id, duration ms, status, cold).
+    pub recent: Vec<(String, String, Option<f64>, String, bool)>,
+}
+
+fn sql_text(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+fn float(batch: &RecordBatch, column: usize, row: usize) -> Option<f64> {
+    let a =
+        arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Float64).ok()?;
+    let a = a.as_primitive::<Float64Type>();
+    a.is_valid(row).then(|| a.value(row))
+}
+
+fn int(batch: &RecordBatch, column: usize, row: usize) -> Option<i64> {
+    let a = arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Int64).ok()?;
+    let a = a.as_primitive::<Int64Type>();
+    a.is_valid(row).then(|| a.value(row))
+}
+
+fn text(batch: &RecordBatch, column: usize, row: usize) -> Option<String> {
+    let a = arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Utf8).ok()?;
+    let a = a.as_string::<i32>();
+    a.is_valid(row).then(|| a.value(row).to_string())
+}
+
+fn rows(batches: &[RecordBatch]) -> impl Iterator<Item = (&RecordBatch, usize)> {
+    batches
+        .iter()
+        .flat_map(|b| (0..b.num_rows()).map(move |r| (b, r)))
+}
+
+/// The span a window covers: the last `length` before `now_ns`, or all the data.
+async fn span(analyzer: &Analyzer, window: Window, now_ns: i64) -> Result<(i64, i64), String> {
+    if let Some(length) = window.length_ns() {
+        return Ok((now_ns - length, now_ns));
+    }
+    let batches = analyzer
+        .query(
+            "SELECT CAST(min(start_time) AS BIGINT), \
+             CAST(max(coalesce(end_time, start_time)) AS BIGINT) FROM invocations",
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+    let (from, to) = rows(&batches)
+        .next()
+        .map(|(b, r)| (int(b, 0, r), int(b, 1, r)))
+        .unwrap_or((None, None));
+    let to = to.unwrap_or(now_ns);
+    Ok((from.unwrap_or(to - 60_000_000_000), to))
+}
+
+/// The bucket width (ns) of a series over `[from, to)`: whole seconds, [`SERIES_BUCKETS`] at most.
+fn step(from: i64, to: i64) -> i64 {
+    let raw = ((to - from).max(1) + SERIES_BUCKETS - 1) / SERIES_BUCKETS;
+    ((raw + 999_999_999) / 1_000_000_000).max(1) * 1_000_000_000
+}
+
+fn condition(from: i64, to: i64) -> String {
+    format!("start_time >= to_timestamp_nanos({from}) AND start_time <= to_timestamp_nanos({to})")
+}
+
+/// Loads the overview over `window`, as of `now_ns`.
+pub async fn load_snapshot(
+    analyzer: &Analyzer,
+    window: Window,
+    now_ns: i64,
+) -> Result<Snapshot, String> {
+    let (from, to) = span(analyzer, window, now_ns).await?;
+    let filter = condition(from, to);
+    let per_function = |table: &str, cost: &str| {
+        format!(
+            "SELECT function_name, count(*), \
+             sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END), \
+             sum(CASE WHEN cold_start THEN 1 ELSE 0 END), \
+             percentile_cont(duration_ms, 0.5), percentile_cont(duration_ms, 0.95), \
+             percentile_cont(duration_ms, 0.99), peak_concurrency(start_time, end_time), \
+             max(max_memory_used_mb), max(memory_size_mb), {cost} \
+             FROM {table} WHERE {filter} AND function_name IS NOT NULL GROUP BY function_name"
+        )
+    };
+    let (batches, notice) = match analyzer
+        .query(&per_function(
+            "invocation_costs",
+            "sum(cost_usd), count(cost_usd)",
+        ))
+        .await
+    {
+        Ok(b) => (b, None),
+        Err(e) => (
+            analyzer
+                .query(&per_function("invocations", "NULL, 0"))
+                .await
+                .map_err(|e| e.to_string())?,
+            Some(format!("no costs: {e}")),
+        ),
+    };
+    let minutes = ((to - from) as f64 / 60e9).max(1.0 / 60.0);
+    let hours = minutes / 60.0;
+    let step = step(from, to);
+    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let series = analyzer
+        .query(&format!(
+            "SELECT function_name, CAST((CAST(start_time AS BIGINT) - {from}) / {step} AS BIGINT), \
+             count(*), sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) \
+             FROM invocations WHERE {filter} AND function_name IS NOT NULL GROUP BY 1, 2"
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut by_function: BTreeMap<String, (Vec<u64>, Vec<u64>)> = BTreeMap::new();
+    for (b, r) in rows(&series) {
+        let (Some(name), Some(bucket)) = (text(b, 0, r), int(b, 1, r)) else {
+            continue;
+        };
+        let entry = by_function
+            .entry(name)
+            .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
+        let i = (bucket.max(0) as usize).min(buckets - 1);
+        entry.0[i] += int(b, 2, r).unwrap_or(0) as u64;
+        entry.1[i] += int(b, 3, r).unwrap_or(0) as u64;
+    }
+
+    let mut snapshot = Snapshot {
+        window,
+        from_ns: from,
+        to_ns: to,
+        functions: Vec::new(),
+        invocations: 0,
+        errors: 0,
+        cold_starts: 0,
+        cost_usd: None,
+        notice,
+    };
+    for (b, r) in rows(&batches) {
+        let name = text(b, 0, r).unwrap_or_default();
+        let invocations = int(b, 1, r).unwrap_or(0);
+        let errors = int(b, 2, r).unwrap_or(0);
+        let cold = int(b, 3, r).unwrap_or(0);
+        let cost = float(b, 10, r);
+        let priced = int(b, 11, r).unwrap_or(0);
+        let (invocations_series, errors_series) = by_function
+            .remove(&name)
+            .unwrap_or_else(|| (vec![0; buckets], vec![0; buckets]));
+        snapshot.invocations += invocations;
+        snapshot.errors += errors;
+        snapshot.cold_starts += cold;
+        if let Some(c) = cost {
+            *snapshot.cost_usd.get_or_insert(0.0) += c;
+        }
+        let share = |n: i64| {
+            if invocations > 0 {
+                n as f64 / invocations as f64
+            } else {
+                0.0
+            }
+        };
+        snapshot.functions.push(FunctionRow {
+            name,
+            invocations,
+            per_minute: invocations as f64 / minutes,
+            error_rate: share(errors),
+            cold_rate: share(cold),
+            p50_ms: float(b, 4, r).unwrap_or(0.0),
+            p95_ms: float(b, 5, r).unwrap_or(0.0),
+            p99_ms: float(b, 6, r).unwrap_or(0.0),
+            peak_concurrency: int(b, 7, r).unwrap_or(0),
+            memory_used_mb: float(b, 8, r),
+            memory_size_mb: float(b, 9, r),
+            usd_per_million: cost.filter(|_| priced > 0).map(|c| c / priced as f64 * 1e6),
+            usd_per_hour: cost.map(|c| c / hours),
+            invocations_series,
+            errors_series,
+        });
+    }
+    snapshot.functions.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(snapshot)
+}
+
+/// Loads one function's screen over `window`, as of `now_ns`.
+pub async fn load_detail(
+    analyzer: &Analyzer,
+    function: &str,
+    window: Window,
+    now_ns: i64,
+) -> Result<Detail, String> {
+    let (from, to) = span(analyzer, window, now_ns).await?;
+    let filter = format!(
+        "{} AND function_name = {}",
+        condition(from, to),
+        sql_text(function)
+    );
+    let q = |sql: String| async move { analyzer.query(&sql).await.map_err(|e| e.to_string()) };
+
+    let histogram = q(format!(
+        "SELECT CAST(floor(log2(greatest(duration_ms, 1))) AS BIGINT) AS b, count(*) \
+         FROM invocations WHERE {filter} AND duration_ms IS NOT NULL GROUP BY 1 ORDER BY 1"
+    ))
+    .await?;
+    let counts: BTreeMap<i64, u64> = rows(&histogram)
+        .filter_map(|(b, r)| Some((int(b, 0, r)?.clamp(0, 40), int(b, 1, r).unwrap_or(0) as u64)))
+        .collect();
+    // Every bucket from the fastest to the slowest, empty ones included, so the shape is true.
+    let histogram = match (counts.keys().next(), counts.keys().next_back()) {
+        (Some(&lo), Some(&hi)) => (lo..=hi)
+            .map(|k| {
+                let upper = 1i64 << (k + 1);
+                let label = if upper < 1000 {
+                    format!("<{upper}ms")
+                } else {
+                    format!("<{:.0}s", upper as f64 / 1000.0)
+                };
+                (label, counts.get(&k).copied().unwrap_or(0))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
+
+    let step = step(from, to);
+    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let cold = q(format!(
+        "SELECT CAST((CAST(start_time AS BIGINT) - {from}) / {step} AS BIGINT), count(*) \
+         FROM invocations WHERE {filter} AND cold_start GROUP BY 1"
+    ))
+    .await?;
+    let mut cold_series = vec![0u64; buckets];
+    for (b, r) in rows(&cold) {
+        let i = (int(b, 0, r).unwrap_or(0).max(0) as usize).min(buckets - 1);
+        cold_series[i] += int(b, 1, r).unwrap_or(0) as u64;
+    }
+
+    let stats = q(format!(
+        "SELECT avg(init_duration_ms), percentile_cont(init_duration_ms, 0.95), \
+         avg(max_memory_used_mb), max(max_memory_used_mb), max(memory_size_mb) \
+         FROM invocations WHERE {filter}"
+    ))
+    .await?;
+    let stat = |c: usize| rows(&stats).next().and_then(|(b, r)| float(b, c, r));
+
+    let intervals = q(format!(
+        "SELECT CAST(start_time AS BIGINT), CAST(end_time AS BIGINT) FROM invocations \
+         WHERE {filter} AND end_time IS NOT NULL"
+    ))
+    .await?;
+    let pairs: Vec<(i64, i64)> = rows(&intervals)
+        .filter_map(|(b, r)| Some((int(b, 0, r)?, int(b, 1, r)?)))
+        .collect();
+    let mut concurrency_series: Vec<u64> = Events::of(&pairs)
+        .series(from, to + 1, step)
+        .into_iter()
+        .map(|(_, n)| n.max(0) as u64)
+        .collect();
+    concurrency_series.truncate(buckets);
+
+    let errors = q(format!(
+        "SELECT coalesce(error_type, status), count(*), max(coalesce(error_message, '')) \
+         FROM invocations WHERE {filter} AND status <> 'success' GROUP BY 1 \
+         ORDER BY 2 DESC, 1 LIMIT 8"
+    ))
+    .await?;
+    let errors = rows(&errors)
+        .map(|(b, r)| {
+            (
+                text(b, 0, r).unwrap_or_default(),
+                int(b, 1, r).unwrap_or(0),
+                text(b, 2, r).unwrap_or_default(),
+            )
+        })
+        .collect();
+
+    let recent = q(format!(
+        "SELECT to_char(start_time, '%Y-%m-%dT%H:%M:%S%.3fZ'), request_id, duration_ms, status, \
+         coalesce(cold_start, false) FROM invocations WHERE {filter} \
+         ORDER BY start_time DESC, request_id LIMIT 50"
+    ))
+    .await?;
+    let recent = rows(&recent)
+        .map(|(b, r)| {
+            let cold = b.column(4).as_boolean();
+            (
+                text(b, 0, r).unwrap_or_default(),
+                text(b, 1, r).unwrap_or_default(),
+                float(b, 2, r),
+                text(b, 3, r).unwrap_or_default(),
+                cold.is_valid(r) && cold.value(r),
+            )
+        })
+        .collect();
+
+    Ok(Detail {
+        function: function.to_string(),
+        window,
+        from_ns: from,
+        to_ns: to,
+        histogram,
+        cold_series,
+        init_mean_ms: stat(0),
+        init_p95_ms: stat(1),
+        concurrency_series,
+        memory_used_mean_mb: stat(2),
+        memory_used_max_mb: stat(3),
+        memory_size_mb: stat(4),
+        errors,
+        recent,
+    })
+}

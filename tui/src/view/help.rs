@@ -1,0 +1,43 @@
+//! The help overlay (`?`): every key, over whatever is shown.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Flex, Layout};
+use ratatui::text::Line;
+use ratatui::widgets::{Block, Clear, Paragraph};
+
+use super::heading;
+
+const KEYS: [(&str, &str); 14] = [
+    ("↑ ↓  k j", "move the selection"),
+    ("PgUp PgDn", "move a page"),
+    ("g G  Home End", "first, last"),
+    ("Enter  l", "open the selected function"),
+    ("Esc  h", "back to the overview (clears the filter there)"),
+    ("/", "filter functions by name"),
+    ("s  Tab", "sort by the next column"),
+    ("S", "reverse the sort"),
+    ("w", "time window: last 5m, 1h, 24h, all"),
+    ("r", "refresh now"),
+    ("?", "this help (any key closes it)"),
+    ("q  Ctrl-C", "quit"),
+    ("", ""),
+    ("", "numbers refresh on their own (--refresh)"),
+];
+
+pub fn draw(frame: &mut Frame) {
+    let [area] = Layout::vertical([Constraint::Length(KEYS.len() as u16 + 2)])
+        .flex(Flex::Center)
+        .areas(frame.area());
+    let [area] = Layout::horizontal([Constraint::Length(64)])
+        .flex(Flex::Center)
+        .areas(area);
+    let lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(key, what)| Line::raw(format!(" {key:<15} {what}")))
+        .collect();
+    frame.render_widget(Clear, area);
+    frame.render_widget(
+        Paragraph::new(lines).block(Block::bordered().title(Line::styled(" keys ", heading()))),
+        area,
+    );
+}
