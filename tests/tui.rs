@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::session::AnalyzerConfig;
-use faasobs_tui::data::{load_detail, load_snapshot};
+use faasobs_tui::data::{load_concurrency, load_cost, load_detail, load_snapshot, run_sql};
 use faasobs_tui::model::{Command as TuiCommand, Key, Model, Msg, Window};
 use faasobs_tui::update::update;
 use faasobs_tui::view::view;
@@ -104,6 +104,62 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
     update(&mut model, Msg::Key(Key::Char('x')));
     let commands = update(&mut model, Msg::Key(Key::Esc));
     assert_eq!(commands, vec![TuiCommand::LoadOverview(Window::All)]);
+
+    // Concurrency, cost and SQL, each loaded as the runtime would on its key.
+    assert_eq!(
+        update(&mut model, Msg::Key(Key::Char('2'))),
+        vec![TuiCommand::LoadConcurrency(Window::All)]
+    );
+    let concurrency = runtime
+        .block_on(load_concurrency(&analyzer, Window::All, now))
+        .unwrap();
+    assert_eq!(concurrency.functions[0].0, "image-resize");
+    update(&mut model, Msg::ConcurrencyLoaded(concurrency));
+    check_snapshot("concurrency", &screen(&model, 120, 30));
+
+    assert_eq!(
+        update(&mut model, Msg::Key(Key::Char('3'))),
+        vec![TuiCommand::LoadCost(Window::All)]
+    );
+    let cost = runtime
+        .block_on(load_cost(&analyzer, Window::All, now))
+        .unwrap();
+    assert!(
+        cost.scenarios
+            .iter()
+            .any(|(s, _)| s.starts_with("dedicated servers"))
+    );
+    update(&mut model, Msg::CostLoaded(cost));
+    check_snapshot("cost", &screen(&model, 140, 36));
+
+    assert!(update(&mut model, Msg::Key(Key::Char('4'))).is_empty());
+    for c in "SELECT status, count(*) AS n FROM invocations GROUP BY status ORDER BY n DESC".chars()
+    {
+        update(&mut model, Msg::Key(Key::Char(c)));
+    }
+    let commands = update(&mut model, Msg::Key(Key::Enter));
+    let [TuiCommand::RunSql(query)] = &commands[..] else {
+        panic!("Enter did not run the query: {commands:?}");
+    };
+    let result = runtime.block_on(run_sql(&analyzer, query)).unwrap();
+    update(&mut model, Msg::SqlDone(result));
+    check_snapshot("sql", &screen(&model, 100, 14));
+    // A query that writes is refused, and the refusal is shown.
+    update(&mut model, Msg::Key(Key::Enter));
+    for _ in 0..200 {
+        update(&mut model, Msg::Key(Key::Backspace));
+    }
+    for c in "DROP TABLE spans".chars() {
+        update(&mut model, Msg::Key(Key::Char(c)));
+    }
+    let commands = update(&mut model, Msg::Key(Key::Enter));
+    let [TuiCommand::RunSql(query)] = &commands[..] else {
+        panic!("{commands:?}");
+    };
+    let refused = runtime.block_on(run_sql(&analyzer, query)).unwrap_err();
+    update(&mut model, Msg::Failed(refused));
+    assert!(screen(&model, 100, 14).contains("error: queries are read-only"));
+
     assert_eq!(
         update(&mut model, Msg::Key(Key::Char('q'))),
         vec![TuiCommand::Quit]
@@ -262,4 +318,47 @@ fn the_dashboard_shows_live_spans_opens_a_function_and_quits_cleanly() {
     }
     let status = std::fs::read_to_string(&exit_file).unwrap();
     assert_eq!(status.trim(), "0", "the dashboard exited with {status}");
+}
+
+#[test]
+fn the_demo_moves_within_seconds_of_starting() {
+    let data = tempfile::tempdir().unwrap();
+    let tmux = Tmux {
+        socket: format!("faasobs-demo-test-{}", std::process::id()),
+    };
+    let exit_file = data.path().join("exit-status");
+    let command = format!(
+        "{} --data {} tui --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms; echo $? > {}",
+        assert_cmd::cargo::cargo_bin("faasobs").display(),
+        data.path().join("store").display(),
+        exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    let first = tmux.wait_for("the first replayed invocations", |s| {
+        invocations_shown(s).is_some_and(|n| n > 0)
+    });
+    let first = invocations_shown(&first).unwrap();
+    tmux.wait_for("more invocations arriving", |s| {
+        invocations_shown(s).is_some_and(|n| n > first)
+    });
+    tmux.keys(&["q"]);
+    let started = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "q did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
 }

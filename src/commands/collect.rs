@@ -11,7 +11,7 @@ use faasobs_collector::store::{Store, StoreConfig};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-#[derive(Debug, clap::Args)]
+#[derive(Debug, Clone, clap::Args)]
 pub struct CollectConfig {
     /// Address of the OTLP/gRPC receiver (loopback by default; port 0 picks a free port).
     #[arg(long, default_value = "127.0.0.1:4317", env = "FAASOBS_GRPC_ADDR")]
@@ -183,6 +183,11 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
 }
 
 impl RunningReceivers {
+    /// A handle that writes into the store the receivers serve.
+    pub fn store_handle(&self) -> faasobs_collector::store::StoreHandle {
+        self.store.handle()
+    }
+
     /// Finishes the requests in progress, stops receiving and flushes the store to Parquet.
     pub async fn shutdown(self) -> anyhow::Result<()> {
         tracing::info!("shutting down: finishing requests in progress, then flushing to Parquet");

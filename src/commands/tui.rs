@@ -12,8 +12,12 @@ use super::collect::CollectConfig;
 #[derive(Debug, clap::Args)]
 pub struct TuiConfig {
     /// Only view the data directory; do not start the receivers.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "demo")]
     pub no_listen: bool,
+    /// Replay the sample workload in real time through the receivers (spans over OTLP/gRPC, the
+    /// platform logs as a subscription delivers them), so the dashboard moves at once.
+    #[arg(long)]
+    pub demo: bool,
     /// How often the numbers refresh.
     #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
     pub refresh: Duration,
@@ -30,7 +34,15 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
     let mut receivers = None;
     let mut source = format!("viewing {}", data.display());
     if !config.no_listen {
-        match super::collect::start(data, &config.collect).await {
+        let mut started = super::collect::start(data, &config.collect).await;
+        if config.demo && started.is_err() {
+            // The demo only sends to itself: any free loopback ports will do.
+            let mut own = config.collect.clone();
+            own.grpc_addr = "127.0.0.1:0".parse().expect("a socket address");
+            own.http_addr = "127.0.0.1:0".parse().expect("a socket address");
+            started = super::collect::start(data, &own).await;
+        }
+        match started {
             Ok(r) => {
                 source = format!(
                     "receiving OTLP/gRPC on {} and HTTP on {}://{} into {}",
@@ -41,6 +53,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
                 );
                 receivers = Some(r);
             }
+            Err(e) if config.demo => return Err(e.context("--demo needs its receivers")),
             Err(e) => {
                 // Most often the ports are taken by a running collector: show what it stores.
                 eprintln!("not receiving ({e:#}); viewing {} only", data.display());
@@ -49,6 +62,13 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
             }
         }
     }
+    let demo = match (&receivers, config.demo) {
+        (Some(r), true) => Some(tokio::spawn(replay_in_real_time(
+            format!("http://{}", r.grpc_addr),
+            r.store_handle(),
+        ))),
+        _ => None,
+    };
     let dashboard = faasobs_tui::run(DashboardConfig {
         data_dir: data.to_path_buf(),
         catalog,
@@ -57,9 +77,56 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
         source,
     })
     .await;
+    if let Some(demo) = demo {
+        demo.abort();
+    }
     if let Some(r) = receivers {
         r.shutdown().await?;
     }
     dashboard?;
     Ok(())
+}
+
+/// Sends the sample workload as it happens: each invocation once it has ended, its span through
+/// the OpenTelemetry SDK's OTLP exporter and its platform log lines into the store, then the next
+/// ten minutes with the next seed, until the dashboard closes.
+async fn replay_in_real_time(endpoint: String, store: faasobs_collector::store::StoreHandle) {
+    use faasobs_collector::ingest::ingest_bytes;
+    use faasobs_sample_traces::output::lambda_logs;
+    use faasobs_sample_traces::replay::replay_otlp;
+    use faasobs_sample_traces::workload::SAMPLE_SEED;
+    use faasobs_sample_traces::{Workload, simulate};
+
+    let now = || chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+    for seed in SAMPLE_SEED.. {
+        let mut workload = Workload::sample(seed);
+        workload.start_ns = now();
+        let mut pending = simulate(&workload);
+        pending.sort_by_key(|i| i.end_ns());
+        while !pending.is_empty() {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            let t = now();
+            let due = pending.partition_point(|i| i.end_ns() <= t);
+            let batch: Vec<_> = pending.drain(..due).collect();
+            if batch.is_empty() {
+                continue;
+            }
+            for (function, instance, text) in lambda_logs(&workload, &batch) {
+                match ingest_bytes(text.as_bytes(), Some(&function), Some(instance)) {
+                    Ok(file) => {
+                        if let Err(e) = store.write(&file.records).await {
+                            tracing::warn!("demo: storing platform logs failed: {e}");
+                        }
+                    }
+                    Err(e) => tracing::warn!("demo: reading platform logs failed: {e}"),
+                }
+            }
+            let (w, endpoint) = (workload.clone(), endpoint.clone());
+            match tokio::task::spawn_blocking(move || replay_otlp(&w, &batch, &endpoint)).await {
+                Ok(Ok(_)) => {}
+                Ok(Err(e)) => tracing::warn!("demo: sending spans failed: {e}"),
+                Err(e) => tracing::warn!("demo: the replay task failed: {e}"),
+            }
+        }
+    }
 }

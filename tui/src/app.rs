@@ -15,7 +15,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::data::{load_detail, load_snapshot};
+use crate::data::{load_concurrency, load_cost, load_detail, load_snapshot, run_sql};
 use crate::model::{Command, Key, Model, Msg};
 use crate::update::update;
 use crate::view::view;
@@ -75,6 +75,20 @@ impl Loader {
                         Err(e) => Msg::Failed(e),
                     }
                 }
+                (Ok(a), Command::LoadConcurrency(window)) => {
+                    match load_concurrency(&a, window, now).await {
+                        Ok(v) => Msg::ConcurrencyLoaded(v),
+                        Err(e) => Msg::Failed(e),
+                    }
+                }
+                (Ok(a), Command::LoadCost(window)) => match load_cost(&a, window, now).await {
+                    Ok(v) => Msg::CostLoaded(v),
+                    Err(e) => Msg::Failed(e),
+                },
+                (Ok(a), Command::RunSql(query)) => match run_sql(&a, &query).await {
+                    Ok(r) => Msg::SqlDone(r),
+                    Err(e) => Msg::Failed(e),
+                },
                 (Ok(_), Command::Quit) => return,
             };
             let _ = tx.send(msg);

@@ -400,3 +400,226 @@ pub async fn load_detail(
         recent,
     })
 }
+
+/// The concurrency screen: account-wide and per function over the window.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConcurrencyView {
+    pub window: Window,
+    pub from_ns: i64,
+    pub to_ns: i64,
+    /// Width of a bucket (ns).
+    pub step_ns: i64,
+    /// The account's peak concurrency per bucket.
+    pub account: Vec<u64>,
+    /// Per function (busiest first): name, peak, peak per bucket.
+    pub functions: Vec<(String, u64, Vec<u64>)>,
+}
+
+/// Loads the concurrency screen over `window`, as of `now_ns`.
+pub async fn load_concurrency(
+    analyzer: &Analyzer,
+    window: Window,
+    now_ns: i64,
+) -> Result<ConcurrencyView, String> {
+    let (from, to) = span(analyzer, window, now_ns).await?;
+    let step = step(from, to);
+    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let batches = analyzer
+        .query(&format!(
+            "SELECT function_name, CAST(start_time AS BIGINT), CAST(end_time AS BIGINT) \
+             FROM invocations WHERE {} AND end_time IS NOT NULL AND function_name IS NOT NULL",
+            condition(from, to)
+        ))
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut all = Vec::new();
+    let mut by_function: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
+    for (b, r) in rows(&batches) {
+        let (Some(name), Some(start), Some(end)) = (text(b, 0, r), int(b, 1, r), int(b, 2, r))
+        else {
+            continue;
+        };
+        all.push((start, end));
+        by_function.entry(name).or_default().push((start, end));
+    }
+    let series = |intervals: &[(i64, i64)]| -> Vec<u64> {
+        let mut s: Vec<u64> = Events::of(intervals)
+            .series(from, to + 1, step)
+            .into_iter()
+            .map(|(_, n)| n.max(0) as u64)
+            .collect();
+        s.truncate(buckets);
+        s
+    };
+    let mut functions: Vec<(String, u64, Vec<u64>)> = by_function
+        .into_iter()
+        .map(|(name, intervals)| {
+            let peak = Events::of(&intervals).peak().concurrency.max(0) as u64;
+            (name, peak, series(&intervals))
+        })
+        .collect();
+    functions.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    Ok(ConcurrencyView {
+        window,
+        from_ns: from,
+        to_ns: to,
+        step_ns: step,
+        account: series(&all),
+        functions,
+    })
+}
+
+/// The cost screen: spend by function and the scenarios of `faasobs cost compare`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CostView {
+    pub window: Window,
+    /// Function, invocations, total $ over the window, $ per 1M invocations.
+    pub spend: Vec<(String, i64, f64, Option<f64>)>,
+    /// Scenario, projected $ per month.
+    pub scenarios: Vec<(String, f64)>,
+    /// Option, monthly requests at break-even (if any), note.
+    pub break_even: Vec<(String, Option<f64>, String)>,
+    /// Monthly requests the window projects to.
+    pub monthly_requests: Option<String>,
+}
+
+fn section<'a>(
+    sections: &'a [faasobs_analyzer::reports::Section],
+    name: &str,
+) -> &'a [RecordBatch] {
+    sections
+        .iter()
+        .find(|s| s.name == name)
+        .map(|s| &s.batches[..])
+        .unwrap_or(&[])
+}
+
+/// The index of a column by name in a batch.
+fn column(batch: &RecordBatch, name: &str) -> Option<usize> {
+    batch.schema().index_of(name).ok()
+}
+
+/// Loads the cost screen over `window`, as of `now_ns`.
+pub async fn load_cost(
+    analyzer: &Analyzer,
+    window: Window,
+    now_ns: i64,
+) -> Result<CostView, String> {
+    use faasobs_analyzer::cost::report::{CostReportOptions, SpendGrouping};
+    use faasobs_analyzer::cost::scenarios::CompareOptions;
+    use faasobs_analyzer::reports::ReportOptions;
+    let (from, to) = span(analyzer, window, now_ns).await?;
+    let filter = ReportOptions {
+        since: Some(from),
+        until: Some(to + 1),
+        ..Default::default()
+    };
+    let report = analyzer
+        .cost_report(&CostReportOptions {
+            by: SpendGrouping::Function,
+            filter: filter.clone(),
+            free_tier: false,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut spend = Vec::new();
+    for (b, r) in rows(section(&report.sections, "spend")) {
+        let get = |name: &str| column(b, name);
+        spend.push((
+            get("function_name")
+                .and_then(|c| text(b, c, r))
+                .unwrap_or_default(),
+            get("invocations").and_then(|c| int(b, c, r)).unwrap_or(0),
+            get("total_usd").and_then(|c| float(b, c, r)).unwrap_or(0.0),
+            get("usd_per_million_invocations").and_then(|c| float(b, c, r)),
+        ));
+    }
+    let compare = analyzer
+        .cost_compare(&CompareOptions {
+            filter,
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let scenarios = rows(section(&compare.sections, "scenarios"))
+        .map(|(b, r)| {
+            (
+                column(b, "scenario")
+                    .and_then(|c| text(b, c, r))
+                    .unwrap_or_default(),
+                column(b, "monthly_usd")
+                    .and_then(|c| float(b, c, r))
+                    .unwrap_or(0.0),
+            )
+        })
+        .collect();
+    let break_even = rows(section(&compare.sections, "break_even"))
+        .map(|(b, r)| {
+            (
+                column(b, "option")
+                    .and_then(|c| text(b, c, r))
+                    .unwrap_or_default(),
+                column(b, "break_even_monthly_requests").and_then(|c| float(b, c, r)),
+                column(b, "note")
+                    .and_then(|c| text(b, c, r))
+                    .unwrap_or_default(),
+            )
+        })
+        .collect();
+    let monthly_requests = rows(section(&compare.sections, "assumptions"))
+        .find(|(b, r)| text(b, 0, *r).as_deref() == Some("monthly requests (projected)"))
+        .and_then(|(b, r)| text(b, 1, r));
+    Ok(CostView {
+        window,
+        spend,
+        scenarios,
+        break_even,
+        monthly_requests,
+    })
+}
+
+/// The result of a query typed on the SQL screen, as text cells.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SqlResult {
+    pub query: String,
+    pub columns: Vec<String>,
+    pub rows: Vec<Vec<String>>,
+    /// Rows beyond those kept.
+    pub more: usize,
+}
+
+/// Rows of a SQL result the screen keeps.
+pub const SQL_MAX_ROWS: usize = 1000;
+
+/// Runs a read-only query (the same checks as `faasobs query`).
+pub async fn run_sql(analyzer: &Analyzer, query: &str) -> Result<SqlResult, String> {
+    let (schema, batches) = analyzer
+        .query_with_schema(query)
+        .await
+        .map_err(|e| e.to_string())?;
+    let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
+    let options = arrow::util::display::FormatOptions::default().with_null("NULL");
+    let mut out = Vec::new();
+    let mut more = 0;
+    for batch in &batches {
+        let formatters: Vec<_> = batch
+            .columns()
+            .iter()
+            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &options))
+            .collect::<Result<_, _>>()
+            .map_err(|e| e.to_string())?;
+        for r in 0..batch.num_rows() {
+            if out.len() >= SQL_MAX_ROWS {
+                more += 1;
+                continue;
+            }
+            out.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
+        }
+    }
+    Ok(SqlResult {
+        query: query.to_string(),
+        columns,
+        rows: out,
+        more,
+    })
+}

@@ -2,13 +2,16 @@
 //! (the Elm architecture: `update` turns a message into a new state and commands; `view` only
 //! reads the state).
 
-use crate::data::{Detail, Snapshot};
+use crate::data::{ConcurrencyView, CostView, Detail, Snapshot, SqlResult};
 
 /// Which screen is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Screen {
     Overview,
     Detail,
+    Concurrency,
+    Cost,
+    Sql,
 }
 
 /// The time window the numbers cover, relative to now (or to the newest data with `All`).
@@ -107,6 +110,9 @@ pub enum Msg {
     Tick,
     Loaded(Snapshot),
     DetailLoaded(Detail),
+    ConcurrencyLoaded(ConcurrencyView),
+    CostLoaded(CostView),
+    SqlDone(SqlResult),
     Failed(String),
     Resized,
 }
@@ -133,6 +139,9 @@ pub enum Key {
 pub enum Command {
     LoadOverview(Window),
     LoadDetail(String, Window),
+    LoadConcurrency(Window),
+    LoadCost(Window),
+    RunSql(String),
     Quit,
 }
 
@@ -150,6 +159,16 @@ pub struct Model {
     pub selected: usize,
     pub snapshot: Option<Snapshot>,
     pub detail: Option<Detail>,
+    pub concurrency: Option<ConcurrencyView>,
+    pub cost: Option<CostView>,
+    /// The SQL screen: the query being typed, whether keys go to it, the last result and how far
+    /// it is scrolled.
+    pub sql_input: String,
+    pub sql_editing: bool,
+    pub sql_result: Option<SqlResult>,
+    pub sql_scroll: usize,
+    /// The concurrency limit the concurrency screen measures headroom against.
+    pub concurrency_limit: u64,
     pub error: Option<String>,
     pub show_help: bool,
     /// What the dashboard watches, for the header ("data dir …, receiving on …").
@@ -170,6 +189,13 @@ impl Model {
             selected: 0,
             snapshot: None,
             detail: None,
+            concurrency: None,
+            cost: None,
+            sql_input: String::new(),
+            sql_editing: true,
+            sql_result: None,
+            sql_scroll: 0,
+            concurrency_limit: 1000,
             error: None,
             show_help: false,
             source: source.into(),

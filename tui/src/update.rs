@@ -24,6 +24,25 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
             model.detail = Some(detail);
             Vec::new()
         }
+        Msg::ConcurrencyLoaded(view) => {
+            model.loading = false;
+            model.error = None;
+            model.concurrency = Some(view);
+            Vec::new()
+        }
+        Msg::CostLoaded(view) => {
+            model.loading = false;
+            model.error = None;
+            model.cost = Some(view);
+            Vec::new()
+        }
+        Msg::SqlDone(result) => {
+            model.loading = false;
+            model.error = None;
+            model.sql_result = Some(result);
+            model.sql_scroll = 0;
+            Vec::new()
+        }
         Msg::Failed(error) => {
             model.loading = false;
             model.error = Some(error);
@@ -33,18 +52,31 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
     }
 }
 
-/// What to load for the screen shown, unless a load is already running.
+/// What a tick reloads for the screen shown, unless a load is already running. The cost screen
+/// (a replay of every invocation) and the SQL screen reload only when asked (`r`, Enter).
 fn refresh(model: &mut Model) -> Vec<Command> {
-    if model.loading {
+    if model.loading || matches!(model.screen, Screen::Cost | Screen::Sql) {
         return Vec::new();
     }
-    model.loading = true;
-    match (model.screen, &model.detail) {
+    reload(model)
+}
+
+/// What to load for the screen shown, now.
+fn reload(model: &mut Model) -> Vec<Command> {
+    let command = match (model.screen, &model.detail) {
         (Screen::Detail, Some(detail)) => {
-            vec![Command::LoadDetail(detail.function.clone(), model.window)]
+            Command::LoadDetail(detail.function.clone(), model.window)
         }
-        _ => vec![Command::LoadOverview(model.window)],
-    }
+        (Screen::Detail, None) | (Screen::Overview, _) => Command::LoadOverview(model.window),
+        (Screen::Concurrency, _) => Command::LoadConcurrency(model.window),
+        (Screen::Cost, _) => Command::LoadCost(model.window),
+        (Screen::Sql, _) => match &model.sql_result {
+            Some(result) => Command::RunSql(result.query.clone()),
+            None => return Vec::new(),
+        },
+    };
+    model.loading = true;
+    vec![command]
 }
 
 fn clamp_selection(model: &mut Model) {
@@ -55,6 +87,9 @@ fn clamp_selection(model: &mut Model) {
 fn on_key(model: &mut Model, key: Key) -> Vec<Command> {
     if key == Key::CtrlC {
         return vec![Command::Quit];
+    }
+    if model.screen == Screen::Sql && model.sql_editing {
+        return on_sql_input(model, key);
     }
     if model.filtering {
         match key {
@@ -85,16 +120,38 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Command> {
         }
         Key::Char('w') => {
             model.window = model.window.next();
-            model.loading = false;
-            refresh(model)
+            reload(model)
         }
-        Key::Char('r') => {
-            model.loading = false;
-            refresh(model)
+        Key::Char('r') => reload(model),
+        Key::Char(c @ '1'..='4') => {
+            let screen = match c {
+                '1' => Screen::Overview,
+                '2' => Screen::Concurrency,
+                '3' => Screen::Cost,
+                _ => Screen::Sql,
+            };
+            if screen == model.screen {
+                return Vec::new();
+            }
+            model.screen = screen;
+            model.detail = None;
+            if screen == Screen::Sql {
+                model.sql_editing = true;
+                return Vec::new();
+            }
+            reload(model)
         }
         _ => match model.screen {
             Screen::Overview => on_overview_key(model, key),
             Screen::Detail => on_detail_key(model, key),
+            Screen::Sql => on_sql_result_key(model, key),
+            Screen::Concurrency | Screen::Cost => {
+                if key == Key::Esc {
+                    model.screen = Screen::Overview;
+                    return reload(model);
+                }
+                Vec::new()
+            }
         },
     }
 }
@@ -142,8 +199,51 @@ fn on_detail_key(model: &mut Model, key: Key) -> Vec<Command> {
     if matches!(key, Key::Esc | Key::Backspace | Key::Char('h')) {
         model.screen = Screen::Overview;
         model.detail = None;
-        model.loading = false;
-        return refresh(model);
+        return reload(model);
+    }
+    Vec::new()
+}
+
+/// Keys while a query is typed: text goes into it, Enter runs it, Esc stops typing.
+fn on_sql_input(model: &mut Model, key: Key) -> Vec<Command> {
+    match key {
+        Key::Char(c) => model.sql_input.push(c),
+        Key::Backspace => {
+            model.sql_input.pop();
+        }
+        Key::Esc => model.sql_editing = false,
+        Key::Enter => {
+            let query = model.sql_input.trim().trim_end_matches(';').to_string();
+            if !query.is_empty() {
+                model.sql_editing = false;
+                model.loading = true;
+                return vec![Command::RunSql(query)];
+            }
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Keys on a SQL result: scroll it, or go back to typing.
+fn on_sql_result_key(model: &mut Model, key: Key) -> Vec<Command> {
+    let last = model
+        .sql_result
+        .as_ref()
+        .map_or(0, |r| r.rows.len().saturating_sub(1));
+    match key {
+        Key::Up | Key::Char('k') => model.sql_scroll = model.sql_scroll.saturating_sub(1),
+        Key::Down | Key::Char('j') => model.sql_scroll = (model.sql_scroll + 1).min(last),
+        Key::PageUp => model.sql_scroll = model.sql_scroll.saturating_sub(PAGE),
+        Key::PageDown => model.sql_scroll = (model.sql_scroll + PAGE).min(last),
+        Key::Home | Key::Char('g') => model.sql_scroll = 0,
+        Key::End | Key::Char('G') => model.sql_scroll = last,
+        Key::Enter | Key::Char('e') | Key::Char('/') => model.sql_editing = true,
+        Key::Esc => {
+            model.screen = Screen::Overview;
+            return reload(model);
+        }
+        _ => {}
     }
     Vec::new()
 }

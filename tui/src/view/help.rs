@@ -7,7 +7,8 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::heading;
 
-const KEYS: [(&str, &str); 14] = [
+const KEYS: [(&str, &str); 15] = [
+    ("1 2 3 4", "functions, concurrency, cost, SQL"),
     ("↑ ↓  k j", "move the selection"),
     ("PgUp PgDn", "move a page"),
     ("g G  Home End", "first, last"),

@@ -5,9 +5,12 @@
 //! error. [`help`] draws over everything. Colours are few and paired with bold or reverse, so they
 //! read on dark and light terminals.
 
+pub mod concurrency;
+pub mod cost;
 pub mod detail;
 pub mod help;
 pub mod overview;
+pub mod sql;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -55,6 +58,19 @@ pub(crate) fn number(value: f64, decimals: usize) -> String {
     }
 }
 
+/// A whole number with thousands separators: 52,909,744.
+pub(crate) fn thousands(value: f64) -> String {
+    let digits = format!("{:.0}", value.abs());
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if value < 0.0 { format!("-{out}") } else { out }
+}
+
 /// Dollars: more decimals for small amounts.
 pub(crate) fn dollars(value: Option<f64>) -> String {
     match value {
@@ -87,6 +103,9 @@ pub fn view(model: &Model, frame: &mut Frame) {
     match model.screen {
         Screen::Overview => overview::draw(model, frame, body),
         Screen::Detail => detail::draw(model, frame, body),
+        Screen::Concurrency => concurrency::draw(model, frame, body),
+        Screen::Cost => cost::draw(model, frame, body),
+        Screen::Sql => sql::draw(model, frame, body),
     }
     draw_footer(model, frame, footer);
     if model.show_help {
@@ -95,14 +114,32 @@ pub fn view(model: &Model, frame: &mut Frame) {
 }
 
 fn draw_header(model: &Model, frame: &mut Frame, area: Rect) {
-    let mut title = vec![
-        Span::styled(" faasobs ", heading().add_modifier(Modifier::REVERSED)),
-        Span::raw(format!(" {}  ", model.source)),
-        Span::styled(format!("window: {}", model.window.label()), heading()),
-    ];
-    if model.loading {
-        title.push(Span::raw("  loading…"));
+    let mut title = vec![Span::styled(
+        " faasobs ",
+        heading().add_modifier(Modifier::REVERSED),
+    )];
+    for (key, name, screen) in [
+        ('1', "functions", Screen::Overview),
+        ('2', "concurrency", Screen::Concurrency),
+        ('3', "cost", Screen::Cost),
+        ('4', "sql", Screen::Sql),
+    ] {
+        let current = model.screen == screen
+            || (screen == Screen::Overview && model.screen == Screen::Detail);
+        let style = if current {
+            heading().add_modifier(Modifier::REVERSED)
+        } else {
+            Style::default()
+        };
+        title.push(Span::raw(" "));
+        title.push(Span::styled(format!("{key} {name}"), style));
     }
+    title.push(Span::styled(
+        format!("  window: {}", model.window.label()),
+        heading(),
+    ));
+    title.push(Span::raw(if model.loading { " ⟳ " } else { "   " }));
+    title.push(Span::raw(model.source.clone()));
     let totals = match &model.snapshot {
         None => Line::raw(" no data yet"),
         Some(s) => {
@@ -159,6 +196,13 @@ fn draw_footer(model: &Model, frame: &mut Frame, area: Rect) {
                 " ↑↓ move  Enter open  / filter  s sort  w window  ? help  q quit"
             }
             (Screen::Detail, _) => " Esc back  w window  r refresh  ? help  q quit",
+            (Screen::Concurrency, _) => {
+                " 1 functions  2 concurrency  3 cost  4 sql  w window  r refresh  ? help  q quit"
+            }
+            (Screen::Cost, _) => {
+                " 1 functions  2 concurrency  3 cost  4 sql  w window  r recompute  ? help  q quit"
+            }
+            (Screen::Sql, _) => " Enter edit/run  ↑↓ scroll  Esc back  1-4 screens  ? help  q quit",
         };
         let mut spans = vec![Span::raw(keys)];
         if !model.filter.is_empty() && model.screen == Screen::Overview {
@@ -184,5 +228,12 @@ mod tests {
         assert_eq!(sparkline(&[0, 1, 2, 4, 8], 10), " ▁▂▄█");
         assert_eq!(sparkline(&[8, 0, 8], 2), " █");
         assert_eq!(sparkline(&[], 5), "");
+    }
+
+    #[test]
+    fn thousands_are_separated() {
+        assert_eq!(thousands(52_909_744.4), "52,909,744");
+        assert_eq!(thousands(999.0), "999");
+        assert_eq!(thousands(-1000.0), "-1,000");
     }
 }

@@ -1,0 +1,98 @@
+//! Cost: spend by function over the window, and the scenarios of `faasobs cost compare`
+//! (serverless as observed and its what-ifs against dedicated servers and containers) as a chart
+//! of projected monthly cost, with the break-even volumes.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::text::Line;
+use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Table};
+
+use super::{dollars, heading, thousands};
+use crate::model::Model;
+
+pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
+    let Some(view) = &model.cost else {
+        frame.render_widget(
+            Paragraph::new(" pricing every invocation and the scenarios… (r reloads)")
+                .block(Block::bordered()),
+            area,
+        );
+        return;
+    };
+    let [chart_area, bottom] =
+        Layout::vertical([Constraint::Percentage(55), Constraint::Percentage(45)]).areas(area);
+    let bars: Vec<Bar> = view
+        .scenarios
+        .iter()
+        .map(|(name, usd)| {
+            Bar::default()
+                .label(Line::raw(name.clone()))
+                .value(usd.round().max(0.0) as u64)
+                .text_value(format!("${}", dollars(Some(*usd))))
+        })
+        .collect();
+    let requests = view
+        .monthly_requests
+        .as_deref()
+        .and_then(|r| r.parse::<f64>().ok())
+        .map_or("?".to_string(), thousands);
+    let title = format!(" projected monthly cost at {requests} requests a month ");
+    frame.render_widget(
+        BarChart::default()
+            .direction(Direction::Horizontal)
+            .block(Block::bordered().title(Line::styled(title, heading())))
+            .data(BarGroup::default().bars(&bars))
+            .bar_width(1)
+            .bar_gap(0),
+        chart_area,
+    );
+    let [spend_area, break_even_area] =
+        Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(bottom);
+    let visible = spend_area.height.saturating_sub(3) as usize;
+    let spend: Vec<Row> = view
+        .spend
+        .iter()
+        .take(visible)
+        .map(|(name, n, usd, per_million)| {
+            Row::new(vec![
+                Cell::from(name.clone()),
+                Cell::from(n.to_string()),
+                Cell::from(format!("${}", dollars(Some(*usd)))),
+                Cell::from(format!("${}", dollars(*per_million))),
+            ])
+        })
+        .collect();
+    frame.render_widget(
+        Table::new(
+            spend,
+            [
+                Constraint::Min(14),
+                Constraint::Length(8),
+                Constraint::Length(10),
+                Constraint::Length(10),
+            ],
+        )
+        .header(Row::new(vec!["function", "inv", "spend", "$/1M"]).style(heading()))
+        .block(Block::bordered().title(Line::styled(" spend in the window ", heading()))),
+        spend_area,
+    );
+    let lines: Vec<Line> = view
+        .break_even
+        .iter()
+        .flat_map(|(option, requests, note)| {
+            [
+                Line::styled(format!(" {option}"), heading()),
+                Line::raw(match requests {
+                    Some(r) => format!("   breaks even at {} requests a month", thousands(*r)),
+                    None => String::new(),
+                }),
+                Line::raw(format!("   {note}")),
+            ]
+        })
+        .collect();
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(Block::bordered().title(Line::styled(" break-even ", heading()))),
+        break_even_area,
+    );
+}
