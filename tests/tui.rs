@@ -10,7 +10,9 @@ use std::time::{Duration, Instant};
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::session::AnalyzerConfig;
-use faasobs_tui::data::{load_concurrency, load_cost, load_detail, load_snapshot, run_sql};
+use faasobs_tui::data::{
+    load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
+};
 use faasobs_tui::model::{Command as TuiCommand, Key, Model, Msg, Window};
 use faasobs_tui::update::update;
 use faasobs_tui::view::view;
@@ -98,6 +100,18 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
         .unwrap();
     update(&mut model, Msg::DetailLoaded(detail));
     check_snapshot("detail", &screen(&model, 140, 40));
+
+    // The second latest invocation's trace, as a waterfall with its log lines.
+    update(&mut model, Msg::Key(Key::Down));
+    let commands = update(&mut model, Msg::Key(Key::Enter));
+    let [TuiCommand::LoadTrace(request)] = &commands[..] else {
+        panic!("Enter did not open a trace: {commands:?}");
+    };
+    let trace = runtime.block_on(load_trace(&analyzer, request)).unwrap();
+    assert!(!trace.spans.is_empty(), "{trace:?}");
+    update(&mut model, Msg::TraceLoaded(trace));
+    check_snapshot("trace", &screen(&model, 140, 30));
+    assert!(update(&mut model, Msg::Key(Key::Esc)).is_empty());
 
     update(&mut model, Msg::Key(Key::Char('?')));
     check_snapshot("help", &screen(&model, 100, 30));

@@ -15,7 +15,7 @@ use ratatui::backend::Backend;
 use ratatui::crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
-use crate::data::{load_concurrency, load_cost, load_detail, load_snapshot, run_sql};
+use crate::data::{load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql};
 use crate::model::{Command, Key, Model, Msg};
 use crate::update::update;
 use crate::view::view;
@@ -83,6 +83,10 @@ impl Loader {
                 }
                 (Ok(a), Command::LoadCost(window)) => match load_cost(&a, window, now).await {
                     Ok(v) => Msg::CostLoaded(v),
+                    Err(e) => Msg::Failed(e),
+                },
+                (Ok(a), Command::LoadTrace(request)) => match load_trace(&a, &request).await {
+                    Ok(t) => Msg::TraceLoaded(t),
                     Err(e) => Msg::Failed(e),
                 },
                 (Ok(a), Command::RunSql(query)) => match run_sql(&a, &query).await {

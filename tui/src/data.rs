@@ -623,3 +623,124 @@ pub async fn run_sql(analyzer: &Analyzer, query: &str) -> Result<SqlResult, Stri
         more,
     })
 }
+
+/// One span of a trace, placed for a waterfall.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WaterfallSpan {
+    pub name: String,
+    pub kind: String,
+    pub status: String,
+    /// Nesting under its parent (0: a root, or a span whose parent is not stored).
+    pub depth: usize,
+    /// Start after the trace's first span, and length (ms).
+    pub offset_ms: f64,
+    pub duration_ms: f64,
+}
+
+/// An invocation's trace as a waterfall, with its log lines.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceView {
+    pub request_id: String,
+    pub trace_id: Option<String>,
+    pub total_ms: f64,
+    pub spans: Vec<WaterfallSpan>,
+    /// Offset from the first span (ms; negative when before it), severity, body.
+    pub logs: Vec<(f64, String, String)>,
+}
+
+/// Loads an invocation's trace (every span of its trace id, else the spans naming its request id)
+/// and its log lines.
+pub async fn load_trace(analyzer: &Analyzer, request_id: &str) -> Result<TraceView, String> {
+    let id = sql_text(request_id);
+    let q = |sql: String| async move { analyzer.query(&sql).await.map_err(|e| e.to_string()) };
+    let trace = q(format!(
+        "SELECT encode(trace_id, 'hex') FROM invocations WHERE request_id = {id} \
+         AND trace_id IS NOT NULL LIMIT 1"
+    ))
+    .await?;
+    let trace_id = rows(&trace).next().and_then(|(b, r)| text(b, 0, r));
+    let which = match &trace_id {
+        Some(t) => format!("encode(trace_id, 'hex') = {}", sql_text(t)),
+        None => format!("request_id = {id}"),
+    };
+    let spans = q(format!(
+        "SELECT encode(span_id, 'hex'), encode(parent_span_id, 'hex'), name, kind, status_code, \
+         CAST(start_time AS BIGINT) AS start_ns, duration_ms FROM spans WHERE {which} \
+         ORDER BY start_time, name LIMIT 500"
+    ))
+    .await?;
+    struct Raw {
+        id: String,
+        parent: Option<String>,
+        name: String,
+        kind: String,
+        status: String,
+        start: i64,
+        duration: f64,
+    }
+    let raw: Vec<Raw> = rows(&spans)
+        .map(|(b, r)| Raw {
+            id: text(b, 0, r).unwrap_or_default(),
+            parent: text(b, 1, r),
+            name: text(b, 2, r).unwrap_or_default(),
+            kind: text(b, 3, r).unwrap_or_default(),
+            status: text(b, 4, r).unwrap_or_default(),
+            start: int(b, 5, r).unwrap_or(0),
+            duration: float(b, 6, r).unwrap_or(0.0),
+        })
+        .collect();
+    let first = raw.iter().map(|s| s.start).min().unwrap_or(0);
+    let end = raw
+        .iter()
+        .map(|s| (s.start - first) as f64 / 1e6 + s.duration)
+        .fold(0.0, f64::max);
+    // Depth by walking up the parents that are stored (a cycle or a missing parent stops it).
+    let parent_of: BTreeMap<&str, Option<&str>> = raw
+        .iter()
+        .map(|s| (s.id.as_str(), s.parent.as_deref()))
+        .collect();
+    let depth = |id: &str| {
+        let mut depth = 0;
+        let mut at = id;
+        while let Some(Some(parent)) = parent_of.get(at) {
+            if !parent_of.contains_key(parent) || depth > 32 {
+                break;
+            }
+            depth += 1;
+            at = parent;
+        }
+        depth
+    };
+    let spans = raw
+        .iter()
+        .map(|s| WaterfallSpan {
+            name: s.name.clone(),
+            kind: s.kind.clone(),
+            status: s.status.clone(),
+            depth: depth(&s.id),
+            offset_ms: (s.start - first) as f64 / 1e6,
+            duration_ms: s.duration,
+        })
+        .collect();
+    let logs = q(format!(
+        "SELECT CAST(time AS BIGINT) AS t, coalesce(severity_text, ''), coalesce(body, '') FROM logs \
+         WHERE request_id = {id} ORDER BY time LIMIT 200"
+    ))
+    .await?;
+    let logs = rows(&logs)
+        .map(|(b, r)| {
+            (
+                (int(b, 0, r).unwrap_or(first) - first) as f64 / 1e6,
+                text(b, 1, r).unwrap_or_default(),
+                text(b, 2, r).unwrap_or_default(),
+            )
+        })
+        .collect();
+    Ok(TraceView {
+        request_id: request_id.to_string(),
+        trace_id,
+        total_ms: end,
+        spans,
+        logs,
+    })
+}

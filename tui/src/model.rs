@@ -2,7 +2,7 @@
 //! (the Elm architecture: `update` turns a message into a new state and commands; `view` only
 //! reads the state).
 
-use crate::data::{ConcurrencyView, CostView, Detail, Snapshot, SqlResult};
+use crate::data::{ConcurrencyView, CostView, Detail, Snapshot, SqlResult, TraceView};
 
 /// Which screen is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -12,6 +12,8 @@ pub enum Screen {
     Concurrency,
     Cost,
     Sql,
+    /// One invocation's trace, opened from a function's latest invocations.
+    Trace,
 }
 
 /// The time window the numbers cover, relative to now (or to the newest data with `All`).
@@ -113,6 +115,7 @@ pub enum Msg {
     ConcurrencyLoaded(ConcurrencyView),
     CostLoaded(CostView),
     SqlDone(SqlResult),
+    TraceLoaded(TraceView),
     Failed(String),
     Resized,
 }
@@ -142,6 +145,7 @@ pub enum Command {
     LoadConcurrency(Window),
     LoadCost(Window),
     RunSql(String),
+    LoadTrace(String),
     Quit,
 }
 
@@ -159,6 +163,9 @@ pub struct Model {
     pub selected: usize,
     pub snapshot: Option<Snapshot>,
     pub detail: Option<Detail>,
+    /// The selected row of a function's latest invocations.
+    pub invocation_selected: usize,
+    pub trace: Option<TraceView>,
     pub concurrency: Option<ConcurrencyView>,
     pub cost: Option<CostView>,
     /// The SQL screen: the query being typed, whether keys go to it, the last result and how far
@@ -189,6 +196,8 @@ impl Model {
             selected: 0,
             snapshot: None,
             detail: None,
+            invocation_selected: 0,
+            trace: None,
             concurrency: None,
             cost: None,
             sql_input: String::new(),

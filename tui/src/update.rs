@@ -36,6 +36,12 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
             model.cost = Some(view);
             Vec::new()
         }
+        Msg::TraceLoaded(trace) => {
+            model.loading = false;
+            model.error = None;
+            model.trace = Some(trace);
+            Vec::new()
+        }
         Msg::SqlDone(result) => {
             model.loading = false;
             model.error = None;
@@ -55,7 +61,7 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
 /// What a tick reloads for the screen shown, unless a load is already running. The cost screen
 /// (a replay of every invocation) and the SQL screen reload only when asked (`r`, Enter).
 fn refresh(model: &mut Model) -> Vec<Command> {
-    if model.loading || matches!(model.screen, Screen::Cost | Screen::Sql) {
+    if model.loading || matches!(model.screen, Screen::Cost | Screen::Sql | Screen::Trace) {
         return Vec::new();
     }
     reload(model)
@@ -70,6 +76,10 @@ fn reload(model: &mut Model) -> Vec<Command> {
         (Screen::Detail, None) | (Screen::Overview, _) => Command::LoadOverview(model.window),
         (Screen::Concurrency, _) => Command::LoadConcurrency(model.window),
         (Screen::Cost, _) => Command::LoadCost(model.window),
+        (Screen::Trace, _) => match &model.trace {
+            Some(trace) => Command::LoadTrace(trace.request_id.clone()),
+            None => return Vec::new(),
+        },
         (Screen::Sql, _) => match &model.sql_result {
             Some(result) => Command::RunSql(result.query.clone()),
             None => return Vec::new(),
@@ -145,6 +155,13 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Command> {
             Screen::Overview => on_overview_key(model, key),
             Screen::Detail => on_detail_key(model, key),
             Screen::Sql => on_sql_result_key(model, key),
+            Screen::Trace => {
+                if matches!(key, Key::Esc | Key::Backspace | Key::Char('h')) {
+                    model.screen = Screen::Detail;
+                    model.trace = None;
+                }
+                Vec::new()
+            }
             Screen::Concurrency | Screen::Cost => {
                 if key == Key::Esc {
                     model.screen = Screen::Overview;
@@ -196,10 +213,37 @@ fn on_overview_key(model: &mut Model, key: Key) -> Vec<Command> {
 }
 
 fn on_detail_key(model: &mut Model, key: Key) -> Vec<Command> {
-    if matches!(key, Key::Esc | Key::Backspace | Key::Char('h')) {
-        model.screen = Screen::Overview;
-        model.detail = None;
-        return reload(model);
+    let last = model
+        .detail
+        .as_ref()
+        .map_or(0, |d| d.recent.len().saturating_sub(1));
+    match key {
+        Key::Esc | Key::Backspace | Key::Char('h') => {
+            model.screen = Screen::Overview;
+            model.detail = None;
+            model.invocation_selected = 0;
+            return reload(model);
+        }
+        Key::Up | Key::Char('k') => {
+            model.invocation_selected = model.invocation_selected.saturating_sub(1)
+        }
+        Key::Down | Key::Char('j') => {
+            model.invocation_selected = (model.invocation_selected + 1).min(last)
+        }
+        Key::Enter | Key::Char('l') => {
+            let request = model
+                .detail
+                .as_ref()
+                .and_then(|d| d.recent.get(model.invocation_selected))
+                .map(|r| r.1.clone());
+            if let Some(request) = request {
+                model.screen = Screen::Trace;
+                model.trace = None;
+                model.loading = true;
+                return vec![Command::LoadTrace(request)];
+            }
+        }
+        _ => {}
     }
     Vec::new()
 }

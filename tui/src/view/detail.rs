@@ -125,9 +125,13 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         errors_area,
     );
     let visible = recent_area.height.saturating_sub(3) as usize;
+    let skip = model
+        .invocation_selected
+        .saturating_sub(visible.saturating_sub(1));
     let recent_rows: Vec<Row> = detail
         .recent
         .iter()
+        .skip(skip)
         .take(visible)
         .map(|(start, id, duration, status, cold)| {
             let style = if status == "success" {
@@ -144,7 +148,14 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             ])
         })
         .collect();
-    frame.render_widget(
+    let mut state = ratatui::widgets::TableState::default();
+    let first = model
+        .invocation_selected
+        .saturating_sub(visible.saturating_sub(1));
+    if !detail.recent.is_empty() {
+        state.select(Some(model.invocation_selected - first));
+    }
+    frame.render_stateful_widget(
         Table::new(
             recent_rows,
             [
@@ -156,7 +167,11 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             ],
         )
         .header(Row::new(vec!["start", "request", "ms", "status", ""]).style(heading()))
-        .block(Block::bordered().title(" latest invocations ")),
+        .block(Block::bordered().title(" latest invocations (Enter: trace) "))
+        .row_highlight_style(
+            ratatui::style::Style::default().add_modifier(ratatui::style::Modifier::REVERSED),
+        ),
         recent_area,
+        &mut state,
     );
 }

@@ -12,7 +12,10 @@ const KEYS: [(&str, &str); 15] = [
     ("↑ ↓  k j", "move the selection"),
     ("PgUp PgDn", "move a page"),
     ("g G  Home End", "first, last"),
-    ("Enter  l", "open the selected function"),
+    (
+        "Enter  l",
+        "open the selected function, or invocation's trace",
+    ),
     ("Esc  h", "back to the overview (clears the filter there)"),
     ("/", "filter functions by name"),
     ("s  Tab", "sort by the next column"),

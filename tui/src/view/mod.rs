@@ -11,6 +11,7 @@ pub mod detail;
 pub mod help;
 pub mod overview;
 pub mod sql;
+pub mod trace;
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
@@ -106,6 +107,7 @@ pub fn view(model: &Model, frame: &mut Frame) {
         Screen::Concurrency => concurrency::draw(model, frame, body),
         Screen::Cost => cost::draw(model, frame, body),
         Screen::Sql => sql::draw(model, frame, body),
+        Screen::Trace => trace::draw(model, frame, body),
     }
     draw_footer(model, frame, footer);
     if model.show_help {
@@ -125,7 +127,8 @@ fn draw_header(model: &Model, frame: &mut Frame, area: Rect) {
         ('4', "sql", Screen::Sql),
     ] {
         let current = model.screen == screen
-            || (screen == Screen::Overview && model.screen == Screen::Detail);
+            || (screen == Screen::Overview
+                && matches!(model.screen, Screen::Detail | Screen::Trace));
         let style = if current {
             heading().add_modifier(Modifier::REVERSED)
         } else {
@@ -195,7 +198,10 @@ fn draw_footer(model: &Model, frame: &mut Frame, area: Rect) {
             (Screen::Overview, true) => {
                 " ↑↓ move  Enter open  / filter  s sort  w window  ? help  q quit"
             }
-            (Screen::Detail, _) => " Esc back  w window  r refresh  ? help  q quit",
+            (Screen::Detail, _) => {
+                " ↑↓ pick an invocation  Enter its trace  Esc back  w window  r refresh  ? help  q quit"
+            }
+            (Screen::Trace, _) => " Esc back to the function  r reload  ? help  q quit",
             (Screen::Concurrency, _) => {
                 " 1 functions  2 concurrency  3 cost  4 sql  w window  r refresh  ? help  q quit"
             }
