@@ -376,3 +376,47 @@ fn the_demo_moves_within_seconds_of_starting() {
     }
     assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
 }
+
+#[test]
+fn taken_ports_fall_back_to_viewing_the_data_directory() {
+    let data = sample_store();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let tmux = Tmux {
+        socket: format!("faasobs-taken-test-{}", std::process::id()),
+    };
+    let exit_file = data.path().join("exit-status");
+    let command = format!(
+        "{} --data {} tui --grpc-addr 127.0.0.1:{port} --http-addr 127.0.0.1:0; echo $? > {}",
+        assert_cmd::cargo::cargo_bin("faasobs").display(),
+        data.path().display(),
+        exit_file.display()
+    );
+    tmux.run(&[
+        "new-session",
+        "-d",
+        "-s",
+        "dash",
+        "-x",
+        "160",
+        "-y",
+        "40",
+        &command,
+    ]);
+    // The sample is shown, and the header says why nothing is received.
+    let screen = tmux.wait_for("the sample, viewed", |s| {
+        s.contains("not receiving") && invocations_shown(s) == Some(2415)
+    });
+    assert!(screen.contains(&format!("127.0.0.1:{port}")), "{screen}");
+    tmux.keys(&["q"]);
+    let started = Instant::now();
+    while !exit_file.exists() {
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "q did not quit"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    drop(taken);
+}
