@@ -304,46 +304,40 @@ fn the_printed_catalog_round_trips_and_a_bad_one_is_a_clear_error() {
         .success();
 
     // A typo is an unknown key, named with its file.
-    let typo = dir.path().join("typo.toml");
-    std::fs::write(
-        &typo,
-        catalog.replacen("request_usd_per_million", "request_usd_per_milion", 1),
-    )
-    .unwrap();
-    let out = faasobs()
-        .arg("--data")
-        .arg(data.path())
-        .arg("--pricing")
-        .arg(&typo)
-        .args(["cost", "report"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_catalog(
+        data.path(),
+        &dir.path().join("typo.toml"),
+        &catalog.replacen("request_usd_per_million", "request_usd_per_milion", 1),
+    );
     assert!(
         err.contains("typo.toml") && err.contains("request_usd_per_milion"),
         "{err}"
     );
 
     // A region the data ran in but the catalog does not price is an error, not a zero.
-    let elsewhere = dir.path().join("elsewhere.toml");
-    std::fs::write(
-        &elsewhere,
-        catalog.replace("\"us-east-1\"", "\"eu-south-9\""),
-    )
-    .unwrap();
-    let out = faasobs()
-        .arg("--data")
-        .arg(data.path())
-        .arg("--pricing")
-        .arg(&elsewhere)
-        .args(["cost", "report"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = refused_catalog(
+        data.path(),
+        &dir.path().join("elsewhere.toml"),
+        &catalog.replace("\"us-east-1\"", "\"eu-south-9\""),
+    );
     assert!(
         err.contains("us-east-1") && err.contains("--pricing"),
         "{err}"
     );
+}
+
+/// Writes `text` as a catalog at `path`, runs `cost report` with it, expects a refusal and returns
+/// what was said on standard error.
+fn refused_catalog(data: &Path, path: &Path, text: &str) -> String {
+    std::fs::write(path, text).unwrap();
+    let out = faasobs()
+        .arg("--data")
+        .arg(data)
+        .arg("--pricing")
+        .arg(path)
+        .args(["cost", "report"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "{} was accepted", path.display());
+    String::from_utf8_lossy(&out.stderr).into_owned()
 }

@@ -180,12 +180,54 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
     );
 }
 
-/// A tmux server of the test's own, so nothing else's sessions are touched.
+/// `faasobs --data DATA tui ARGS` in a 160×40 pane of a tmux server of the test's own (so
+/// nothing else's sessions are touched); the exit status is written to a file when it ends.
 struct Tmux {
     socket: String,
+    exit_file: std::path::PathBuf,
 }
 
 impl Tmux {
+    fn start(name: &str, data: &Path, args: &str) -> Tmux {
+        let tmux = Tmux {
+            socket: format!("faasobs-{name}-{}", std::process::id()),
+            exit_file: data.join(format!("exit-status-{name}")),
+        };
+        let command = format!(
+            "{} --data {} tui {args}; echo $? > {}",
+            assert_cmd::cargo::cargo_bin("faasobs").display(),
+            data.display(),
+            tmux.exit_file.display()
+        );
+        tmux.run(&[
+            "new-session",
+            "-d",
+            "-s",
+            "dash",
+            "-x",
+            "160",
+            "-y",
+            "40",
+            &command,
+        ]);
+        tmux
+    }
+
+    /// Presses `q` and checks the dashboard exits with status 0.
+    fn quit_cleanly(&self) {
+        self.keys(&["q"]);
+        let started = Instant::now();
+        while !self.exit_file.exists() {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "q did not quit"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let status = std::fs::read_to_string(&self.exit_file).unwrap();
+        assert_eq!(status.trim(), "0", "the dashboard exited with {status}");
+    }
+
     fn run(&self, args: &[&str]) -> String {
         let out = Command::new("tmux")
             .arg("-L")
@@ -266,27 +308,12 @@ fn invocations_shown(screen: &str) -> Option<u64> {
 #[test]
 fn the_dashboard_shows_live_spans_opens_a_function_and_quits_cleanly() {
     let data = tempfile::tempdir().unwrap();
-    let tmux = Tmux {
-        socket: format!("faasobs-test-{}", std::process::id()),
-    };
-    let exit_file = data.path().join("exit-status");
-    let command = format!(
-        "{} --data {} tui --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms; echo $? > {}",
-        assert_cmd::cargo::cargo_bin("faasobs").display(),
-        data.path().join("store").display(),
-        exit_file.display()
+    let store = data.path().join("store");
+    let tmux = Tmux::start(
+        "live",
+        &store,
+        "--grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms",
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
     let screen = tmux.wait_for("the receivers' address", |s| {
         s.contains("receiving OTLP/gRPC on")
     });
@@ -321,43 +348,17 @@ fn the_dashboard_shows_live_spans_opens_a_function_and_quits_cleanly() {
     tmux.keys(&["Escape"]);
     tmux.wait_for("the overview again", |s| s.contains("functions 1 of 1"));
 
-    tmux.keys(&["q"]);
-    let started = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "q did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let status = std::fs::read_to_string(&exit_file).unwrap();
-    assert_eq!(status.trim(), "0", "the dashboard exited with {status}");
+    tmux.quit_cleanly();
 }
 
 #[test]
 fn the_demo_moves_within_seconds_of_starting() {
     let data = tempfile::tempdir().unwrap();
-    let tmux = Tmux {
-        socket: format!("faasobs-demo-test-{}", std::process::id()),
-    };
-    let exit_file = data.path().join("exit-status");
-    let command = format!(
-        "{} --data {} tui --demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms; echo $? > {}",
-        assert_cmd::cargo::cargo_bin("faasobs").display(),
-        data.path().join("store").display(),
-        exit_file.display()
+    let tmux = Tmux::start(
+        "demo",
+        &data.path().join("store"),
+        "--demo --grpc-addr 127.0.0.1:0 --http-addr 127.0.0.1:0 --refresh 300ms",
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
     let first = tmux.wait_for("the first replayed invocations", |s| {
         invocations_shown(s).is_some_and(|n| n > 0)
     });
@@ -365,16 +366,7 @@ fn the_demo_moves_within_seconds_of_starting() {
     tmux.wait_for("more invocations arriving", |s| {
         invocations_shown(s).is_some_and(|n| n > first)
     });
-    tmux.keys(&["q"]);
-    let started = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "q did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    tmux.quit_cleanly();
 }
 
 #[test]
@@ -382,41 +374,16 @@ fn taken_ports_fall_back_to_viewing_the_data_directory() {
     let data = sample_store();
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port();
-    let tmux = Tmux {
-        socket: format!("faasobs-taken-test-{}", std::process::id()),
-    };
-    let exit_file = data.path().join("exit-status");
-    let command = format!(
-        "{} --data {} tui --grpc-addr 127.0.0.1:{port} --http-addr 127.0.0.1:0; echo $? > {}",
-        assert_cmd::cargo::cargo_bin("faasobs").display(),
-        data.path().display(),
-        exit_file.display()
+    let tmux = Tmux::start(
+        "taken",
+        data.path(),
+        &format!("--grpc-addr 127.0.0.1:{port} --http-addr 127.0.0.1:0"),
     );
-    tmux.run(&[
-        "new-session",
-        "-d",
-        "-s",
-        "dash",
-        "-x",
-        "160",
-        "-y",
-        "40",
-        &command,
-    ]);
     // The sample is shown, and the header says why nothing is received.
     let screen = tmux.wait_for("the sample, viewed", |s| {
         s.contains("not receiving") && invocations_shown(s) == Some(2415)
     });
     assert!(screen.contains(&format!("127.0.0.1:{port}")), "{screen}");
-    tmux.keys(&["q"]);
-    let started = Instant::now();
-    while !exit_file.exists() {
-        assert!(
-            started.elapsed() < Duration::from_secs(30),
-            "q did not quit"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    assert_eq!(std::fs::read_to_string(&exit_file).unwrap().trim(), "0");
+    tmux.quit_cleanly();
     drop(taken);
 }

@@ -12,42 +12,30 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
         Msg::Tick => refresh(model),
         Msg::Resized => Vec::new(),
         Msg::Loaded(snapshot) => {
-            model.loading = false;
-            model.error = None;
             model.snapshot = Some(snapshot);
             clamp_selection(model);
-            Vec::new()
+            loaded(model)
         }
         Msg::DetailLoaded(detail) => {
-            model.loading = false;
-            model.error = None;
             model.detail = Some(detail);
-            Vec::new()
+            loaded(model)
         }
         Msg::ConcurrencyLoaded(view) => {
-            model.loading = false;
-            model.error = None;
             model.concurrency = Some(view);
-            Vec::new()
+            loaded(model)
         }
         Msg::CostLoaded(view) => {
-            model.loading = false;
-            model.error = None;
             model.cost = Some(view);
-            Vec::new()
+            loaded(model)
         }
         Msg::TraceLoaded(trace) => {
-            model.loading = false;
-            model.error = None;
             model.trace = Some(trace);
-            Vec::new()
+            loaded(model)
         }
         Msg::SqlDone(result) => {
-            model.loading = false;
-            model.error = None;
             model.sql_result = Some(result);
             model.sql_scroll = 0;
-            Vec::new()
+            loaded(model)
         }
         Msg::Failed(error) => {
             model.loading = false;
@@ -56,6 +44,13 @@ pub fn update(model: &mut Model, msg: Msg) -> Vec<Command> {
         }
         Msg::Key(key) => on_key(model, key),
     }
+}
+
+/// A load finished: nothing is loading, and the last error is gone.
+fn loaded(model: &mut Model) -> Vec<Command> {
+    model.loading = false;
+    model.error = None;
+    Vec::new()
 }
 
 /// What a tick reloads for the screen shown, unless a load is already running. The cost screen
