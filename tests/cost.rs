@@ -8,7 +8,7 @@ use faasobs_sample_traces::workload::{Arrivals, FunctionProfile, Instrumentation
 use faasobs_sample_traces::{simulate, write_workload};
 use serde_json::Value;
 
-use crate::support::{faasobs, query_json, sample_store};
+use crate::support::{faasobs, faasobs_json, query_json, sample_store};
 
 /// One function of the given shape, as platform logs, imported into a fresh store.
 fn store_with(
@@ -55,19 +55,9 @@ fn store_with(
 }
 
 fn compare(data: &Path, extra: &[&str]) -> Value {
-    let out = faasobs()
-        .arg("--data")
-        .arg(data)
-        .args(["cost", "compare", "--format", "json"])
-        .args(extra)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("compare prints JSON")
+    let mut args = vec!["cost", "compare", "--format", "json"];
+    args.extend(extra);
+    faasobs_json(data, &args)
 }
 
 fn rows<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
@@ -216,18 +206,7 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
     }
 
     // The report's spend adds up to the view, and the months section bills the same use.
-    let out = faasobs()
-        .arg("--data")
-        .arg(data.path())
-        .args(["cost", "report", "--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = faasobs_json(data.path(), &["cost", "report", "--format", "json"]);
     let spend: f64 = rows_of(&report, "spend")
         .iter()
         .map(|r| number(&r["total_usd"]))
@@ -258,10 +237,9 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
     );
     assert!((monthly[0]["total"].as_f64().unwrap() - total).abs() < 1e-5);
 
-    let out = faasobs()
-        .arg("--data")
-        .arg(data.path())
-        .args([
+    let report = faasobs_json(
+        data.path(),
+        &[
             "cost",
             "report",
             "--by",
@@ -269,11 +247,8 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
             "--free-tier",
             "--format",
             "json",
-        ])
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+        ],
+    );
     assert!(
         rows_of(&report, "months")
             .iter()

@@ -28,20 +28,10 @@ fn check_golden(name: &str, actual: &serde_json::Value) {
 }
 
 fn report(data: &Path, args: &[&str]) -> serde_json::Value {
-    let out = faasobs()
-        .arg("--data")
-        .arg(data)
-        .arg("report")
-        .args(args)
-        .args(["--format", "json"])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("a JSON report")
+    let mut all = vec!["report"];
+    all.extend(args);
+    all.extend(["--format", "json"]);
+    crate::support::faasobs_json(data, &all)
 }
 
 fn total(rows: &serde_json::Value, column: &str) -> i64 {

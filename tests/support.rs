@@ -54,6 +54,22 @@ pub fn real_fixture(name: &str) -> PathBuf {
     path
 }
 
+/// Runs `faasobs --data DATA ARGS…`, expects success and parses its standard output as JSON.
+pub fn faasobs_json(data: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    let out = faasobs()
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .output()
+        .expect("faasobs runs");
+    assert!(
+        out.status.success(),
+        "faasobs {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("JSON on standard output")
+}
+
 /// Runs a query through the binary and returns its rows as JSON objects.
 pub fn query_json(
     data: &std::path::Path,
