@@ -377,13 +377,18 @@ fn taken_ports_fall_back_to_viewing_the_data_directory() {
     let tmux = Tmux::start(
         "taken",
         data.path(),
-        &format!("--grpc-addr 127.0.0.1:{port} --http-addr 127.0.0.1:0"),
+        &format!("--grpc-addr 127.0.0.1:{port} --http-addr 127.0.0.1:0 --concurrency-limit 20"),
     );
     // The sample is shown, and the header says why nothing is received.
     let screen = tmux.wait_for("the sample, viewed", |s| {
         s.contains("not receiving") && invocations_shown(s) == Some(2415)
     });
     assert!(screen.contains(&format!("127.0.0.1:{port}")), "{screen}");
+    // The concurrency screen measures against the limit given.
+    tmux.keys(&["2"]);
+    tmux.wait_for("the sample's peak against limit 20", |s| {
+        s.contains("peak 13 of limit 20, headroom 7")
+    });
     tmux.quit_cleanly();
     drop(taken);
 }

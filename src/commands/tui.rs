@@ -21,6 +21,10 @@ pub struct TuiConfig {
     /// How often the numbers refresh.
     #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
     pub refresh: Duration,
+    /// The concurrency limit the concurrency screen shows headroom against (AWS's default
+    /// account limit is 1000).
+    #[arg(long, default_value_t = 1000)]
+    pub concurrency_limit: u64,
     /// Memory one refresh's queries may use, in MiB.
     #[arg(long, default_value_t = 1024, env = "FAASOBS_QUERY_MEMORY_MB")]
     pub memory_limit_mb: usize,
@@ -74,6 +78,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
         catalog,
         refresh: config.refresh,
         memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,
+        concurrency_limit: config.concurrency_limit,
         source,
     })
     .await;

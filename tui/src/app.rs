@@ -29,6 +29,8 @@ pub struct DashboardConfig {
     pub refresh: Duration,
     /// Memory one refresh's queries may use (bytes).
     pub memory_limit_bytes: usize,
+    /// The limit the concurrency screen measures headroom against.
+    pub concurrency_limit: u64,
     /// What the header says is watched.
     pub source: String,
 }
@@ -194,6 +196,7 @@ pub async fn run(config: DashboardConfig) -> std::io::Result<()> {
     let (tx, mut rx) = unbounded_channel();
     let loader = Loader::new(config.clone(), tx.clone());
     let mut model = Model::new(config.source.clone());
+    model.concurrency_limit = config.concurrency_limit;
     let mut terminal = ratatui::init();
     forward_terminal_events(tx.clone());
     forward_ticks(tx, config.refresh);
