@@ -158,6 +158,11 @@ fn sql_that_reads_or_writes_files_outside_the_store_is_refused() {
             .output()
             .unwrap();
         assert!(!out.status.success(), "{sql} was allowed");
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert!(
+            stderr.lines().count() == 1 && stderr.matches("Error during planning").count() <= 1,
+            "one error, said once: {stderr}"
+        );
         let all = [out.stdout, out.stderr].concat();
         assert!(
             !String::from_utf8_lossy(&all).contains("faasobs-secret-canary"),

@@ -45,9 +45,9 @@ pub enum AnalyzerError {
     Store(#[from] StoreError),
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
-    #[error("{0}")]
+    #[error(transparent)]
     DataFusion(#[from] DataFusionError),
-    #[error("{0}")]
+    #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("queries are read-only: {0}")]
     NotReadOnly(String),
