@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use super::catalog::{Catalog, CatalogError, FunctionPrice, Tier};
+use super::catalog::{BillingRule, Catalog, CatalogError, FunctionPrice, Tier};
 
 /// What pricing needs to know about one invocation.
 #[derive(Debug, Clone, Copy, Default)]
@@ -61,6 +61,13 @@ pub fn round_up_to_granularity(ms: f64, granularity_ms: u32, minimum_ms: u32) ->
     // A hair below a step is floating-point noise, not a reason to bill one more step.
     let steps = ((ms.max(0.0) - 1e-9) / g).ceil().max(0.0);
     (steps * g).max(minimum_ms as f64)
+}
+
+impl BillingRule {
+    /// The billed duration of `ms` of billable time under this rule.
+    pub fn billed_ms(&self, ms: f64) -> f64 {
+        round_up_to_granularity(ms, self.granularity_ms, self.minimum_billed_ms)
+    }
 }
 
 /// The cost of one invocation, or `None` when it cannot be priced because its memory size or its
@@ -128,7 +135,7 @@ pub fn price_invocation<'c>(
             {
                 run = run.min(timeout);
             }
-            round_up_to_granularity(run + init_ms, rule.granularity_ms, rule.minimum_billed_ms)
+            rule.billed_ms(run + init_ms)
         }
         (None, None) => return Ok(None),
     };

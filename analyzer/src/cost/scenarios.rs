@@ -24,7 +24,7 @@ use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use serde_json::json;
 
-use super::billing::{MonthlyUsage, bill_months, round_up_to_granularity};
+use super::billing::{MonthlyUsage, bill_months};
 use super::catalog::{Catalog, Container, Server, non_negative};
 use super::report::{CostReport, assumption_table};
 use super::{table, usd};
@@ -159,6 +159,26 @@ struct Invocation {
     total_usd: f64,
 }
 
+impl Invocation {
+    /// 1 for a billed request, 0 for a throttle.
+    fn requests(&self) -> f64 {
+        if self.billed { 1.0 } else { 0.0 }
+    }
+
+    /// The billed duration had this invocation run `ms` of billable time, under the rule of its
+    /// provider at its start.
+    fn billed_ms_if(
+        &self,
+        catalog: &Catalog,
+        key: &FunctionKey,
+        ms: f64,
+    ) -> Result<f64, AnalyzerError> {
+        Ok(catalog
+            .billing_rule(&key.provider, self.start_ns)?
+            .billed_ms(ms))
+    }
+}
+
 /// The invocations of the window and how they project to a month.
 struct History {
     keys: Vec<FunctionKey>,
@@ -207,6 +227,17 @@ impl Usage {
         entry.0 += requests;
         entry.1 += gb_s;
         entry.2 += ghz_s;
+    }
+
+    /// Adds a function's invocations as they were billed.
+    fn add_observed<'a>(
+        &mut self,
+        key: &FunctionKey,
+        invocations: impl Iterator<Item = &'a Invocation>,
+    ) {
+        for i in invocations {
+            self.add(key, &key.architecture, i.requests(), i.gb_s, i.ghz_s);
+        }
     }
 
     /// The month's bill of this use times `scale`.
@@ -782,11 +813,10 @@ impl Analyzer {
         let mut observed_rows = Vec::new();
         for (k, key) in history.keys.iter().enumerate() {
             let (mut requests, mut gb_s, mut spent, mut cold, mut n) = (0.0, 0.0, 0.0, 0.0, 0usize);
+            observed_usage.add_observed(key, history.of_key(k));
             for i in history.of_key(k) {
                 n += 1;
-                let r = if i.billed { 1.0 } else { 0.0 };
-                observed_usage.add(key, &key.architecture, r, i.gb_s, i.ghz_s);
-                requests += r;
+                requests += i.requests();
                 gb_s += i.gb_s;
                 spent += i.total_usd;
                 cold += if i.cold_start { 1.0 } else { 0.0 };
@@ -814,11 +844,8 @@ impl Analyzer {
             let price =
                 catalog.function_price(&key.provider, &key.region, &key.architecture, at_ns)?;
             if key.provider != "aws" {
-                for i in history.of_key(k) {
-                    let r = if i.billed { 1.0 } else { 0.0 };
-                    right_sized_usage.add(key, &key.architecture, r, i.gb_s, i.ghz_s);
-                    arm_usage.add(key, &key.architecture, r, i.gb_s, i.ghz_s);
-                }
+                right_sized_usage.add_observed(key, history.of_key(k));
+                arm_usage.add_observed(key, history.of_key(k));
                 continue;
             }
             let limit = o.max_p95_ms.unwrap_or(p95[k]);
@@ -827,12 +854,7 @@ impl Analyzer {
                 let (mut gb_s, mut requests, mut d) = (0.0, 0.0, Vec::new());
                 for i in history.of_key(k).filter(|i| i.billed) {
                     let run = i.duration_ms * models[k].ratio(i.memory_mb, size);
-                    let rule = catalog.billing_rule(&key.provider, i.start_ns)?;
-                    let billed = round_up_to_granularity(
-                        run + i.init_billed_ms,
-                        rule.granularity_ms,
-                        rule.minimum_billed_ms,
-                    );
+                    let billed = i.billed_ms_if(catalog, key, run + i.init_billed_ms)?;
                     gb_s += billed / 1000.0 * size / 1024.0;
                     requests += 1.0;
                     d.push(run);
@@ -863,17 +885,7 @@ impl Analyzer {
             }
             match chosen.and_then(|m| candidates.iter().find(|c| c.0 == m)) {
                 Some(c) => right_sized_usage.add(key, &key.architecture, c.4, c.3, 0.0),
-                None => {
-                    for i in history.of_key(k) {
-                        right_sized_usage.add(
-                            key,
-                            &key.architecture,
-                            if i.billed { 1.0 } else { 0.0 },
-                            i.gb_s,
-                            i.ghz_s,
-                        );
-                    }
-                }
+                None => right_sized_usage.add_observed(key, history.of_key(k)),
             }
 
             // arm64.
@@ -886,13 +898,8 @@ impl Analyzer {
                 .flatten();
             let (mut x_usd, mut a_usd, mut a_gb_s, mut requests) = (0.0, 0.0, 0.0, 0.0);
             for i in history.of_key(k).filter(|i| i.billed) {
-                let rule = catalog.billing_rule(&key.provider, i.start_ns)?;
                 let run = i.duration_ms * o.arm_duration_factor;
-                let billed = round_up_to_granularity(
-                    run + i.init_billed_ms,
-                    rule.granularity_ms,
-                    rule.minimum_billed_ms,
-                );
+                let billed = i.billed_ms_if(catalog, key, run + i.init_billed_ms)?;
                 let g = billed / 1000.0 * i.memory_mb / 1024.0;
                 x_usd += i.total_usd;
                 a_gb_s += g;
@@ -913,17 +920,7 @@ impl Analyzer {
                         "arm_duration_factor": o.arm_duration_factor,
                     }));
                 }
-                None => {
-                    for i in history.of_key(k) {
-                        arm_usage.add(
-                            key,
-                            &key.architecture,
-                            if i.billed { 1.0 } else { 0.0 },
-                            i.gb_s,
-                            i.ghz_s,
-                        );
-                    }
-                }
+                None => arm_usage.add_observed(key, history.of_key(k)),
             }
         }
         let right_sized_usd = right_sized_usage.bill(catalog, mf, at_ns, o.free_tier)?;
@@ -942,15 +939,7 @@ impl Analyzer {
                     price.provisioned_allocated_usd_per_gb_s,
                     price.provisioned_duration_usd_per_gb_s,
                 ) else {
-                    for i in history.of_key(k) {
-                        on_demand.add(
-                            key,
-                            &key.architecture,
-                            if i.billed { 1.0 } else { 0.0 },
-                            i.gb_s,
-                            i.ghz_s,
-                        );
-                    }
+                    on_demand.add_observed(key, history.of_key(k));
                     continue;
                 };
                 let memory_gb = modal_memory[k] / 1024.0;
@@ -967,12 +956,8 @@ impl Analyzer {
                     }
                     if running.len() < n as usize {
                         running.push(Reverse(i.end_ns.max(i.start_ns)));
-                        let rule = catalog.billing_rule(&key.provider, i.start_ns)?;
-                        let billed = round_up_to_granularity(
-                            i.duration_ms,
-                            rule.granularity_ms,
-                            rule.minimum_billed_ms,
-                        );
+                        // Provisioned environments are initialized: no INIT is billed.
+                        let billed = i.billed_ms_if(catalog, key, i.duration_ms)?;
                         exec_usd +=
                             price.usd_per_request() + billed / 1000.0 * i.memory_mb / 1024.0 * exec;
                         served += 1.0;
