@@ -84,7 +84,8 @@ pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, String> {
     }
 }
 
-fn sql_string(text: &str) -> String {
+/// A SQL string literal of `text`, quotes doubled.
+pub fn sql_string(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))
 }
 

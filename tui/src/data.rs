@@ -12,6 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
+use faasobs_analyzer::reports::sql_string;
 
 use crate::model::{Column, Window};
 
@@ -98,10 +99,6 @@ pub struct Detail {
     pub recent: Vec<(String, String, Option<f64>, String, bool)>,
 }
 
-fn sql_text(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
-}
-
 fn float(batch: &RecordBatch, column: usize, row: usize) -> Option<f64> {
     let a =
         arrow::compute::cast(batch.column(column), &arrow::datatypes::DataType::Float64).ok()?;
@@ -147,10 +144,52 @@ async fn span(analyzer: &Analyzer, window: Window, now_ns: i64) -> Result<(i64, 
     Ok((from.unwrap_or(to - 60_000_000_000), to))
 }
 
-/// The bucket width (ns) of a series over `[from, to)`: whole seconds, [`SERIES_BUCKETS`] at most.
-fn step(from: i64, to: i64) -> i64 {
-    let raw = ((to - from).max(1) + SERIES_BUCKETS - 1) / SERIES_BUCKETS;
-    ((raw + 999_999_999) / 1_000_000_000).max(1) * 1_000_000_000
+/// The time buckets of a series over `[from, to]`: whole seconds wide, [`SERIES_BUCKETS`] at most.
+#[derive(Debug, Clone, Copy)]
+struct Buckets {
+    from: i64,
+    to: i64,
+    /// Width (ns).
+    step: i64,
+    count: usize,
+}
+
+impl Buckets {
+    fn over(from: i64, to: i64) -> Buckets {
+        let raw = ((to - from).max(1) + SERIES_BUCKETS - 1) / SERIES_BUCKETS;
+        let step = ((raw + 999_999_999) / 1_000_000_000).max(1) * 1_000_000_000;
+        let count = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+        Buckets {
+            from,
+            to,
+            step,
+            count,
+        }
+    }
+
+    /// SQL for the bucket of an invocation's start.
+    fn sql(&self) -> String {
+        format!(
+            "CAST((CAST(start_time AS BIGINT) - {}) / {} AS BIGINT)",
+            self.from, self.step
+        )
+    }
+
+    /// The slot of a bucket number from [`Buckets::sql`].
+    fn slot(&self, bucket: i64) -> usize {
+        (bucket.max(0) as usize).min(self.count - 1)
+    }
+
+    /// The peak concurrency of `(start, end)` intervals in each bucket.
+    fn concurrency(&self, intervals: &[(i64, i64)]) -> Vec<u64> {
+        let mut series: Vec<u64> = Events::of(intervals)
+            .series(self.from, self.to + 1, self.step)
+            .into_iter()
+            .map(|(_, n)| n.max(0) as u64)
+            .collect();
+        series.truncate(self.count);
+        series
+    }
 }
 
 fn condition(from: i64, to: i64) -> String {
@@ -194,13 +233,13 @@ pub async fn load_snapshot(
     };
     let minutes = ((to - from) as f64 / 60e9).max(1.0 / 60.0);
     let hours = minutes / 60.0;
-    let step = step(from, to);
-    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let buckets = Buckets::over(from, to);
     let series = analyzer
         .query(&format!(
-            "SELECT function_name, CAST((CAST(start_time AS BIGINT) - {from}) / {step} AS BIGINT), \
+            "SELECT function_name, {}, \
              count(*), sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) \
-             FROM invocations WHERE {filter} AND function_name IS NOT NULL GROUP BY 1, 2"
+             FROM invocations WHERE {filter} AND function_name IS NOT NULL GROUP BY 1, 2",
+            buckets.sql()
         ))
         .await
         .map_err(|e| e.to_string())?;
@@ -211,8 +250,8 @@ pub async fn load_snapshot(
         };
         let entry = by_function
             .entry(name)
-            .or_insert_with(|| (vec![0; buckets], vec![0; buckets]));
-        let i = (bucket.max(0) as usize).min(buckets - 1);
+            .or_insert_with(|| (vec![0; buckets.count], vec![0; buckets.count]));
+        let i = buckets.slot(bucket);
         entry.0[i] += int(b, 2, r).unwrap_or(0) as u64;
         entry.1[i] += int(b, 3, r).unwrap_or(0) as u64;
     }
@@ -237,7 +276,7 @@ pub async fn load_snapshot(
         let priced = int(b, 11, r).unwrap_or(0);
         let (invocations_series, errors_series) = by_function
             .remove(&name)
-            .unwrap_or_else(|| (vec![0; buckets], vec![0; buckets]));
+            .unwrap_or_else(|| (vec![0; buckets.count], vec![0; buckets.count]));
         snapshot.invocations += invocations;
         snapshot.errors += errors;
         snapshot.cold_starts += cold;
@@ -284,7 +323,7 @@ pub async fn load_detail(
     let filter = format!(
         "{} AND function_name = {}",
         condition(from, to),
-        sql_text(function)
+        sql_string(function)
     );
     let q = |sql: String| async move { analyzer.query(&sql).await.map_err(|e| e.to_string()) };
 
@@ -312,16 +351,15 @@ pub async fn load_detail(
         _ => Vec::new(),
     };
 
-    let step = step(from, to);
-    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let buckets = Buckets::over(from, to);
     let cold = q(format!(
-        "SELECT CAST((CAST(start_time AS BIGINT) - {from}) / {step} AS BIGINT), count(*) \
-         FROM invocations WHERE {filter} AND cold_start GROUP BY 1"
+        "SELECT {}, count(*) FROM invocations WHERE {filter} AND cold_start GROUP BY 1",
+        buckets.sql()
     ))
     .await?;
-    let mut cold_series = vec![0u64; buckets];
+    let mut cold_series = vec![0u64; buckets.count];
     for (b, r) in rows(&cold) {
-        let i = (int(b, 0, r).unwrap_or(0).max(0) as usize).min(buckets - 1);
+        let i = buckets.slot(int(b, 0, r).unwrap_or(0));
         cold_series[i] += int(b, 1, r).unwrap_or(0) as u64;
     }
 
@@ -341,12 +379,7 @@ pub async fn load_detail(
     let pairs: Vec<(i64, i64)> = rows(&intervals)
         .filter_map(|(b, r)| Some((int(b, 0, r)?, int(b, 1, r)?)))
         .collect();
-    let mut concurrency_series: Vec<u64> = Events::of(&pairs)
-        .series(from, to + 1, step)
-        .into_iter()
-        .map(|(_, n)| n.max(0) as u64)
-        .collect();
-    concurrency_series.truncate(buckets);
+    let concurrency_series = buckets.concurrency(&pairs);
 
     let errors = q(format!(
         "SELECT coalesce(error_type, status), count(*), max(coalesce(error_message, '')) \
@@ -422,8 +455,7 @@ pub async fn load_concurrency(
     now_ns: i64,
 ) -> Result<ConcurrencyView, String> {
     let (from, to) = span(analyzer, window, now_ns).await?;
-    let step = step(from, to);
-    let buckets = ((to - from) / step + 1).min(SERIES_BUCKETS) as usize;
+    let buckets = Buckets::over(from, to);
     let batches = analyzer
         .query(&format!(
             "SELECT function_name, CAST(start_time AS BIGINT), CAST(end_time AS BIGINT) \
@@ -442,20 +474,11 @@ pub async fn load_concurrency(
         all.push((start, end));
         by_function.entry(name).or_default().push((start, end));
     }
-    let series = |intervals: &[(i64, i64)]| -> Vec<u64> {
-        let mut s: Vec<u64> = Events::of(intervals)
-            .series(from, to + 1, step)
-            .into_iter()
-            .map(|(_, n)| n.max(0) as u64)
-            .collect();
-        s.truncate(buckets);
-        s
-    };
     let mut functions: Vec<(String, u64, Vec<u64>)> = by_function
         .into_iter()
         .map(|(name, intervals)| {
             let peak = Events::of(&intervals).peak().concurrency.max(0) as u64;
-            (name, peak, series(&intervals))
+            (name, peak, buckets.concurrency(&intervals))
         })
         .collect();
     functions.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
@@ -463,8 +486,8 @@ pub async fn load_concurrency(
         window,
         from_ns: from,
         to_ns: to,
-        step_ns: step,
-        account: series(&all),
+        step_ns: buckets.step,
+        account: buckets.concurrency(&all),
         functions,
     })
 }
@@ -651,7 +674,7 @@ pub struct TraceView {
 /// Loads an invocation's trace (every span of its trace id, else the spans naming its request id)
 /// and its log lines.
 pub async fn load_trace(analyzer: &Analyzer, request_id: &str) -> Result<TraceView, String> {
-    let id = sql_text(request_id);
+    let id = sql_string(request_id);
     let q = |sql: String| async move { analyzer.query(&sql).await.map_err(|e| e.to_string()) };
     let trace = q(format!(
         "SELECT encode(trace_id, 'hex') FROM invocations WHERE request_id = {id} \
@@ -660,7 +683,7 @@ pub async fn load_trace(analyzer: &Analyzer, request_id: &str) -> Result<TraceVi
     .await?;
     let trace_id = rows(&trace).next().and_then(|(b, r)| text(b, 0, r));
     let which = match &trace_id {
-        Some(t) => format!("encode(trace_id, 'hex') = {}", sql_text(t)),
+        Some(t) => format!("encode(trace_id, 'hex') = {}", sql_string(t)),
         None => format!("request_id = {id}"),
     };
     let spans = q(format!(
