@@ -168,16 +168,27 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Command> {
     }
 }
 
+/// Where a movement key takes a position in a list whose last index is `last`; `None` for any
+/// other key.
+fn moved(position: usize, last: usize, key: Key) -> Option<usize> {
+    Some(match key {
+        Key::Up | Key::Char('k') => position.saturating_sub(1),
+        Key::Down | Key::Char('j') => (position + 1).min(last),
+        Key::PageUp => position.saturating_sub(PAGE),
+        Key::PageDown => (position + PAGE).min(last),
+        Key::Home | Key::Char('g') => 0,
+        Key::End | Key::Char('G') => last,
+        _ => return None,
+    })
+}
+
 fn on_overview_key(model: &mut Model, key: Key) -> Vec<Command> {
-    let rows = model.visible_rows().len();
-    let last = rows.saturating_sub(1);
+    let last = model.visible_rows().len().saturating_sub(1);
+    if let Some(position) = moved(model.selected, last, key) {
+        model.selected = position;
+        return Vec::new();
+    }
     match key {
-        Key::Up | Key::Char('k') => model.selected = model.selected.saturating_sub(1),
-        Key::Down | Key::Char('j') => model.selected = (model.selected + 1).min(last),
-        Key::PageUp => model.selected = model.selected.saturating_sub(PAGE),
-        Key::PageDown => model.selected = (model.selected + PAGE).min(last),
-        Key::Home | Key::Char('g') => model.selected = 0,
-        Key::End | Key::Char('G') => model.selected = last,
         Key::Char('/') => {
             model.filtering = true;
         }
@@ -270,13 +281,11 @@ fn on_sql_result_key(model: &mut Model, key: Key) -> Vec<Command> {
         .sql_result
         .as_ref()
         .map_or(0, |r| r.rows.len().saturating_sub(1));
+    if let Some(position) = moved(model.sql_scroll, last, key) {
+        model.sql_scroll = position;
+        return Vec::new();
+    }
     match key {
-        Key::Up | Key::Char('k') => model.sql_scroll = model.sql_scroll.saturating_sub(1),
-        Key::Down | Key::Char('j') => model.sql_scroll = (model.sql_scroll + 1).min(last),
-        Key::PageUp => model.sql_scroll = model.sql_scroll.saturating_sub(PAGE),
-        Key::PageDown => model.sql_scroll = (model.sql_scroll + PAGE).min(last),
-        Key::Home | Key::Char('g') => model.sql_scroll = 0,
-        Key::End | Key::Char('G') => model.sql_scroll = last,
         Key::Enter | Key::Char('e') | Key::Char('/') => model.sql_editing = true,
         Key::Esc => {
             model.screen = Screen::Overview;
