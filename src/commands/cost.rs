@@ -6,10 +6,9 @@ use std::path::Path;
 use faasobs_analyzer::cost::catalog::DEFAULT_CATALOG;
 use faasobs_analyzer::cost::report::{CostReport, CostReportOptions, SpendGrouping};
 use faasobs_analyzer::cost::scenarios::CompareOptions;
-use faasobs_analyzer::reports::{ReportOptions, render_report};
-use faasobs_analyzer::session::TimeWindow;
+use faasobs_analyzer::reports::render_report;
 
-use super::report::{Format, output_format, time_bounds};
+use super::report::{Format, InvocationSelection, output_format};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CostCommand {
@@ -33,15 +32,8 @@ pub enum By {
 /// What every `faasobs cost` subcommand that reads the store takes.
 #[derive(Debug, clap::Args)]
 pub struct Selection {
-    /// Only this function.
-    #[arg(long)]
-    pub function: Option<String>,
-    /// Invocations that started at or after this time: RFC 3339, or a duration ago (1h, 7d).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Invocations that started before this time: RFC 3339, or a duration ago (1h, 7d).
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub invocations: InvocationSelection,
     /// Deduct each account's monthly free tier.
     #[arg(long)]
     pub free_tier: bool,
@@ -106,7 +98,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
             Ok(())
         }
         CostCommand::Report(config) => {
-            let (filter, window) = selection_filter(&config.selection)?;
+            let (filter, window) = config.selection.invocations.options()?;
             let analyzer = super::query::open_analyzer(
                 data,
                 pricing,
@@ -130,7 +122,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
         }
         CostCommand::Compare(config) => {
             let s = &config.selection;
-            let (filter, window) = selection_filter(s)?;
+            let (filter, window) = s.invocations.options()?;
             let analyzer =
                 super::query::open_analyzer(data, pricing, s.memory_limit_mb, Some(window)).await?;
             let options = CompareOptions {
@@ -150,17 +142,6 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
             print_report(analyzer.cost_compare(&options).await?, s.format)
         }
     }
-}
-
-fn selection_filter(s: &Selection) -> anyhow::Result<(ReportOptions, TimeWindow)> {
-    let (since, until) = time_bounds(&s.since, &s.until)?;
-    let filter = ReportOptions {
-        function: s.function.clone(),
-        since,
-        until,
-        ..Default::default()
-    };
-    Ok((filter, TimeWindow { since, until }))
 }
 
 /// Prints the report on standard output and its warnings on standard error.

@@ -32,15 +32,8 @@ pub struct ReportConfig {
     /// Which report.
     #[arg(value_enum)]
     pub kind: Kind,
-    /// Only this function.
-    #[arg(long)]
-    pub function: Option<String>,
-    /// Invocations that started at or after this time: RFC 3339, or a duration ago (1h, 7d).
-    #[arg(long)]
-    pub since: Option<String>,
-    /// Invocations that started before this time: RFC 3339, or a duration ago (1h, 7d).
-    #[arg(long)]
-    pub until: Option<String>,
+    #[command(flatten)]
+    pub selection: InvocationSelection,
     /// Width of the time buckets of series (default: 1h; 1m for concurrency).
     #[arg(long, value_parser = super::parse_duration)]
     pub step: Option<Duration>,
@@ -58,18 +51,39 @@ pub struct ReportConfig {
     pub memory_limit_mb: usize,
 }
 
-/// Parses `--since` and `--until` (RFC 3339, or a duration ago) into ns since the epoch.
-pub fn time_bounds(
-    since: &Option<String>,
-    until: &Option<String>,
-) -> anyhow::Result<(Option<i64>, Option<i64>)> {
-    let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-    let bound = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
-        text.as_deref()
-            .map(|t| parse_time_bound(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
-            .transpose()
-    };
-    Ok((bound(since, "since")?, bound(until, "until")?))
+/// Which invocations a report covers: `--function`, `--since`, `--until` (reports and `cost`).
+#[derive(Debug, clap::Args)]
+pub struct InvocationSelection {
+    /// Only this function.
+    #[arg(long)]
+    pub function: Option<String>,
+    /// Invocations that started at or after this time: RFC 3339, or a duration ago (1h, 7d).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Invocations that started before this time: RFC 3339, or a duration ago (1h, 7d).
+    #[arg(long)]
+    pub until: Option<String>,
+}
+
+impl InvocationSelection {
+    /// The report options (function and time bounds in ns; the rest default) and the matching
+    /// window of partitions to open.
+    pub fn options(&self) -> anyhow::Result<(ReportOptions, TimeWindow)> {
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
+        let bound = |text: &Option<String>, flag: &str| -> anyhow::Result<Option<i64>> {
+            text.as_deref()
+                .map(|t| parse_time_bound(t, now).map_err(|e| anyhow::anyhow!("--{flag}: {e}")))
+                .transpose()
+        };
+        let (since, until) = (bound(&self.since, "since")?, bound(&self.until, "until")?);
+        let options = ReportOptions {
+            function: self.function.clone(),
+            since,
+            until,
+            ..Default::default()
+        };
+        Ok((options, TimeWindow { since, until }))
+    }
 }
 
 /// The analyzer's rendering of a report format.
@@ -82,16 +96,14 @@ pub fn output_format(format: Format) -> OutputFormat {
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> anyhow::Result<()> {
-    let (since, until) = time_bounds(&config.since, &config.until)?;
+    let (selected, window) = config.selection.options()?;
     let options = ReportOptions {
-        function: config.function.clone(),
-        since,
-        until,
         step: config
             .step
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX).max(1)),
         limit: config.limit,
         approximate: config.approximate,
+        ..selected
     };
     let kind = match config.kind {
         Kind::Summary => ReportKind::Summary,
@@ -100,10 +112,6 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         Kind::Concurrency => ReportKind::Concurrency,
     };
     let format = output_format(config.format);
-    let window = TimeWindow {
-        since: options.since,
-        until: options.until,
-    };
     let analyzer =
         super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
     let sections = analyzer.report(kind, &options).await?;
