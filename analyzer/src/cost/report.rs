@@ -179,8 +179,7 @@ impl Analyzer {
             .await?;
 
         let usages = self.monthly_usage(&filter).await?;
-        let bills = bill_months(self.catalog(), &usages, o.free_tier)
-            .map_err(|e| AnalyzerError::InvalidReport(e.to_string()))?;
+        let bills = bill_months(self.catalog(), &usages, o.free_tier)?;
         let month_rows: Vec<serde_json::Value> = bills
             .iter()
             .map(|b| {

@@ -265,8 +265,7 @@ impl Usage {
                 },
             )
             .collect();
-        let bills = bill_months(catalog, &usages, free_tier)
-            .map_err(|e| AnalyzerError::InvalidReport(e.to_string()))?;
+        let bills = bill_months(catalog, &usages, free_tier)?;
         Ok(bills.iter().map(|b| b.total_usd).sum())
     }
 
