@@ -78,6 +78,9 @@ enum Command {
     Compact(commands::compact::CompactConfig),
     /// Write a sample workload as input files (OTLP and Lambda logs) with a manifest.
     Gen(commands::generate::GenConfig),
+    /// Benchmark ingest, logs, storage, queries and the dashboard against DuckDB and a
+    /// decode-only loop; writes DIR/results.md (see docs/benchmarks.md). Use a release build.
+    Bench(commands::bench::BenchConfig),
 }
 
 /// Sets up faasobs' own log: on standard error, or appended to `file` (the dashboard owns the
@@ -144,6 +147,7 @@ async fn main() -> ExitCode {
         Command::Tui(c) => commands::tui::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),
+        Command::Bench(c) => commands::bench::run(c).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,6 +3,7 @@
 
 mod support;
 
+mod bench;
 mod compaction_retention;
 mod cost;
 mod crash_recovery;

@@ -15,3 +15,6 @@ pub mod reports;
 pub mod session;
 
 pub use session::{Analyzer, AnalyzerError};
+
+/// The version of the DataFusion engine the analyzer runs on (recorded with benchmark results).
+pub const DATAFUSION_VERSION: &str = datafusion::DATAFUSION_VERSION;

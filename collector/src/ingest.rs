@@ -118,6 +118,95 @@ pub fn ingest_file(path: &Path, function: Option<&str>) -> Result<FileIngest, In
     })
 }
 
+/// Files larger than this that hold one JSON object per line are read in pieces of whole lines
+/// of about this size, so memory stays bounded whatever the file's size.
+pub const CHUNK_BYTES: usize = 32 << 20;
+
+/// Reads one file as a sequence of [`FileIngest`]s: a large file of one JSON object per line
+/// (NDJSON: Lambda JSON and Powertools logs, OTLP JSON lines) in pieces of whole lines of about
+/// `chunk_bytes`, with line numbers counted across pieces; any other file whole, as
+/// [`ingest_file`] reads it.
+pub fn ingest_file_in_chunks(
+    path: &Path,
+    function: Option<&str>,
+    chunk_bytes: usize,
+) -> Result<Box<dyn Iterator<Item = Result<FileIngest, IngestError>>>, IngestError> {
+    use std::io::{BufRead, BufReader};
+    let read_error = |source| IngestError::Read {
+        path: path.display().to_string(),
+        source,
+    };
+    let file = std::fs::File::open(path).map_err(read_error)?;
+    let size = file.metadata().map_err(read_error)?.len();
+    let mut reader = BufReader::with_capacity(1 << 20, file);
+    let mut first_line = String::new();
+    let line_delimited = size as usize > chunk_bytes
+        && reader.read_line(&mut first_line).is_ok()
+        && first_line.trim_start().starts_with('{')
+        && serde_json::from_str::<serde::de::IgnoredAny>(&first_line).is_ok();
+    if !line_delimited {
+        return Ok(Box::new(std::iter::once(ingest_file(path, function))));
+    }
+    let default_function = function.map(String::from).or_else(|| {
+        path.parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+    });
+    let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let name = path.display().to_string();
+    let mut pending = first_line.into_bytes();
+    let mut lines_before = 0usize;
+    let mut finished = false;
+    Ok(Box::new(std::iter::from_fn(move || {
+        if finished {
+            return None;
+        }
+        let mut lines = usize::from(!pending.is_empty());
+        while pending.len() < chunk_bytes {
+            match reader.read_until(b'\n', &mut pending) {
+                Ok(0) => {
+                    finished = true;
+                    break;
+                }
+                Ok(_) => lines += 1,
+                Err(source) => {
+                    finished = true;
+                    return Some(Err(IngestError::Read {
+                        path: name.clone(),
+                        source,
+                    }));
+                }
+            }
+        }
+        if pending.is_empty() {
+            return None;
+        }
+        let chunk = std::mem::take(&mut pending);
+        let offset = lines_before;
+        lines_before += lines;
+        let result = ingest_bytes(&chunk, default_function.as_deref(), stream.clone())
+            .map(|mut piece| {
+                for r in &mut piece.rejected {
+                    if r.line > 0 {
+                        r.line += offset;
+                    }
+                }
+                piece
+            })
+            .map_err(|e| match e {
+                IngestError::Invalid { source, .. } => IngestError::Invalid {
+                    path: name.clone(),
+                    source,
+                },
+                IngestError::UnknownFormat { .. } => {
+                    IngestError::UnknownFormat { path: name.clone() }
+                }
+                other => other,
+            });
+        Some(result)
+    })))
+}
+
 fn invalid(source: NormalizeError) -> IngestError {
     IngestError::Invalid {
         path: String::new(),
@@ -727,5 +816,64 @@ mod hostile_input {
             let normalized = normalize_traces(&request);
             prop_assert_eq!(normalized.records.spans.len() + normalized.rejected as usize, total);
         }
+    }
+}
+
+#[cfg(test)]
+mod chunked {
+    use super::*;
+
+    fn powertools_line(i: usize) -> String {
+        serde_json::json!({
+            "level": "INFO",
+            "message": format!("step {i}"),
+            "timestamp": format!("2026-11-23T09:00:{:02}.{:03}Z", (i / 1000) % 60, i % 1000),
+            "function_name": "checkout",
+            "function_request_id": format!("r-{}", i / 4),
+        })
+        .to_string()
+    }
+
+    #[test]
+    fn a_large_ndjson_file_read_in_pieces_gives_what_reading_it_whole_gives() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.ndjson");
+        let mut text = String::new();
+        for i in 0..2000 {
+            if i == 1500 {
+                text.push_str("{not json\n");
+            }
+            text.push_str(&powertools_line(i));
+            text.push('\n');
+        }
+        std::fs::write(&path, &text).unwrap();
+        let whole = ingest_file(&path, None).unwrap();
+        let pieces: Vec<FileIngest> = ingest_file_in_chunks(&path, None, 4096)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        let logs: Vec<_> = pieces.iter().flat_map(|p| &p.records.logs).collect();
+        assert_eq!(logs.len(), 2000);
+        assert_eq!(logs.len(), whole.records.logs.len());
+        assert!(logs.iter().zip(&whole.records.logs).all(|(a, b)| *a == b));
+        let rejected: Vec<_> = pieces.iter().flat_map(|p| &p.rejected).collect();
+        assert_eq!(rejected.len(), 1);
+        assert_eq!(rejected[0].line, 1501);
+        assert_eq!(rejected[0], &whole.rejected[0]);
+        assert!(pieces.iter().all(|p| p.format == InputFormat::Powertools));
+    }
+
+    #[test]
+    fn small_files_and_other_formats_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("small.ndjson");
+        std::fs::write(&path, powertools_line(1) + "\n").unwrap();
+        assert_eq!(ingest_file_in_chunks(&path, None, 4096).unwrap().count(), 1);
+        let text = dir.path().join("f/stream.log");
+        std::fs::create_dir_all(text.parent().unwrap()).unwrap();
+        let line = "2026-11-23T09:00:00.000Z START RequestId: r-1 Version: $LATEST\n";
+        std::fs::write(&text, line.repeat(200)).unwrap();
+        assert_eq!(ingest_file_in_chunks(&text, None, 1024).unwrap().count(), 1);
     }
 }

@@ -132,7 +132,8 @@ pub fn invocation_attributes(f: &FunctionProfile, i: &SimulatedInvocation) -> Ve
     attributes
 }
 
-fn server_span(f: &FunctionProfile, i: &SimulatedInvocation) -> Vec<Span> {
+/// The spans an instrumented invocation exports: its server span and one downstream call.
+pub fn invocation_spans(f: &FunctionProfile, i: &SimulatedInvocation) -> Vec<Span> {
     let end = i.end_ns();
     let failed = i.outcome != Outcome::Success;
     let events = match (failed, i.error_type) {
@@ -232,7 +233,7 @@ fn throttle_span(workload: &Workload, f: &FunctionProfile, i: &SimulatedInvocati
 }
 
 /// Groups spans into one OTLP request, one `ResourceSpans` per resource.
-fn request(groups: BTreeMap<String, (Vec<KeyValue>, Vec<Span>)>) -> ExportTraceServiceRequest {
+pub fn request(groups: BTreeMap<String, (Vec<KeyValue>, Vec<Span>)>) -> ExportTraceServiceRequest {
     ExportTraceServiceRequest {
         resource_spans: groups
             .into_values()
@@ -281,7 +282,7 @@ pub fn otlp_requests(
                     .entry(instance.clone())
                     .or_insert_with(|| (resource_attributes(workload, f, &instance), Vec::new()))
                     .1
-                    .extend(server_span(f, i));
+                    .extend(invocation_spans(f, i));
             }
             let ext = if f.instrumentation == Instrumentation::OtlpJson {
                 "json"

@@ -232,3 +232,65 @@ fn default_functions() -> Vec<FunctionProfile> {
         },
     ]
 }
+
+impl Workload {
+    /// A benchmark workload: `functions` functions over `duration_ns`, built from the sample's six
+    /// profiles (runtimes, memory sizes, triggers, instrumentation) in turn, with Zipf-skewed
+    /// popularity (the `k`-th most popular function gets a rate proportional to `1 / k^1.1`) and
+    /// rates chosen so that the window holds about `invocations` invocations in all.
+    pub fn bench(seed: u64, functions: usize, invocations: u64, duration_ns: i64) -> Workload {
+        const SKEW: f64 = 1.1;
+        let templates = default_functions();
+        let weights: Vec<f64> = (1..=functions)
+            .map(|k| 1.0 / (k as f64).powf(SKEW))
+            .collect();
+        let total_weight: f64 = weights.iter().sum();
+        let seconds = duration_ns as f64 / 1e9;
+        let functions = weights
+            .iter()
+            .enumerate()
+            .map(|(k, weight)| {
+                let template = &templates[k % templates.len()];
+                let per_second = invocations as f64 * weight / total_weight / seconds;
+                FunctionProfile {
+                    // Names live as long as the program; a benchmark builds one workload.
+                    name: Box::leak(format!("{}-{k:03}", template.name).into_boxed_str()),
+                    arrivals: Arrivals::Poisson { per_second },
+                    // The sample's deliberately tiny limit (search-suggest) would throttle most
+                    // of a popular function's traffic.
+                    concurrency_limit: 1000,
+                    ..template.clone()
+                }
+            })
+            .collect();
+        Workload {
+            seed,
+            start_ns: SAMPLE_START_NS,
+            duration_ns,
+            scale: 1.0,
+            region: "us-east-1",
+            account_id: "123456789012",
+            functions,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bench_workload_has_skewed_rates_that_add_up_to_the_target() {
+        let hour = 3_600_000_000_000;
+        let w = Workload::bench(1, 200, 10_000_000, 24 * hour);
+        assert_eq!(w.functions.len(), 200);
+        let rate = |f: &FunctionProfile| match f.arrivals {
+            Arrivals::Poisson { per_second } => per_second,
+            _ => panic!("bench arrivals are Poisson"),
+        };
+        let total: f64 = w.functions.iter().map(rate).sum::<f64>() * 24.0 * 3600.0;
+        assert!((total - 1e7).abs() < 1.0, "{total}");
+        assert!(rate(&w.functions[0]) > 100.0 * rate(&w.functions[199]));
+        assert_eq!(w.functions[7].name, "image-resize-007");
+    }
+}

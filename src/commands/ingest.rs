@@ -5,7 +5,9 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
-use faasobs_collector::ingest::{IngestError, InputFormat, ingest_bytes, ingest_file};
+use faasobs_collector::ingest::{
+    CHUNK_BYTES, IngestError, InputFormat, ingest_bytes, ingest_file_in_chunks,
+};
 use faasobs_collector::model::Records;
 use faasobs_collector::store::{Store, StoreConfig, StoreHandle};
 use faasobs_sample_traces::output::render_files;
@@ -61,7 +63,7 @@ struct Tally {
     stored: usize,
 }
 
-async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
+pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
     let total = records.len();
     let Records {
         invocations,
@@ -100,12 +102,13 @@ impl Tally {
         &mut self,
         name: &str,
         result: Result<faasobs_collector::ingest::FileIngest, IngestError>,
+        first_piece_of_file: bool,
         store: &StoreHandle,
     ) -> anyhow::Result<()> {
         match result {
             Ok(file) => {
                 let entry = self.by_format.entry(file.format).or_default();
-                entry.0 += 1;
+                entry.0 += usize::from(first_piece_of_file);
                 entry.1 += file.records.len();
                 for r in &file.rejected {
                     self.rejected
@@ -142,7 +145,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 stream,
             );
             tally
-                .take(&path.display().to_string(), result, &handle)
+                .take(&path.display().to_string(), result, true, &handle)
                 .await?;
         }
     } else {
@@ -166,16 +169,24 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 file.display().to_string()
             };
             progress.set_message(name.clone());
-            let result = if file.as_os_str() == "-" {
+            if file.as_os_str() == "-" {
                 let mut bytes = Vec::new();
                 std::io::stdin()
                     .read_to_end(&mut bytes)
                     .context("reading standard input")?;
-                ingest_bytes(&bytes, config.function.as_deref(), None)
+                let result = ingest_bytes(&bytes, config.function.as_deref(), None);
+                tally.take(&name, result, true, &handle).await?;
             } else {
-                ingest_file(file, config.function.as_deref())
-            };
-            tally.take(&name, result, &handle).await?;
+                // Large NDJSON files come in pieces, each stored before the next is read.
+                match ingest_file_in_chunks(file, config.function.as_deref(), CHUNK_BYTES) {
+                    Ok(pieces) => {
+                        for (n, piece) in pieces.enumerate() {
+                            tally.take(&name, piece, n == 0, &handle).await?;
+                        }
+                    }
+                    Err(e) => tally.take(&name, Err(e), true, &handle).await?,
+                }
+            }
             progress.inc(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
         }
         progress.finish_and_clear();

@@ -1,5 +1,6 @@
 //! One module per subcommand, each with its config struct and a `run` function.
 
+pub mod bench;
 pub mod collect;
 pub mod compact;
 pub mod cost;

@@ -1,6 +1,7 @@
 //! Parquet files: encoding a table's rows, and putting the file in place durably.
 //!
-//! Every file is ZSTD-compressed, holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps
+//! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements and ids),
+//! holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps
 //! page-level statistics (for DataFusion's page index pruning), records its sort order
 //! (`function_name`, then time) as Parquet sorting columns, and carries the key/value metadata
 //! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded, so readers get
@@ -14,15 +15,17 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take_record_batch};
+use arrow::datatypes::DataType;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
-use parquet::basic::{Compression, ZstdLevel};
+use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::file::metadata::{KeyValue, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
+use parquet::schema::types::ColumnPath;
 
 use super::StoreError;
 use super::layout::TEMP_SUFFIX;
@@ -55,6 +58,9 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
     Ok(take_record_batch(batch, &indices)?)
 }
 
+/// Columns of random identifiers: nothing repeats, so a dictionary only costs time.
+const RANDOM_ID_COLUMNS: [&str; 4] = ["request_id", "trace_id", "span_id", "parent_span_id"];
+
 fn writer_properties(table: Table) -> WriterProperties {
     let schema = table.schema();
     let sorting = table
@@ -66,7 +72,26 @@ fn writer_properties(table: Table) -> WriterProperties {
             nulls_first: true,
         })
         .collect();
-    WriterProperties::builder()
+    let mut builder = WriterProperties::builder();
+    // Per-column encodings: times as deltas (files are sorted by time within a function), and
+    // measurements and random ids plain, since none of them gains from a dictionary, which
+    // arrow-rs would otherwise fill and abandon for every page (measured: the deltas save a third
+    // of the times' bytes; byte-stream-split made the durations larger under ZSTD).
+    for field in schema.fields() {
+        let column = ColumnPath::from(field.name().as_str());
+        let encoding = match field.data_type() {
+            DataType::Timestamp(..) => Some(Encoding::DELTA_BINARY_PACKED),
+            DataType::Float64 => Some(Encoding::PLAIN),
+            _ if RANDOM_ID_COLUMNS.contains(&field.name().as_str()) => Some(Encoding::PLAIN),
+            _ => None,
+        };
+        if let Some(encoding) = encoding {
+            builder = builder
+                .set_column_dictionary_enabled(column.clone(), false)
+                .set_column_encoding(column, encoding);
+        }
+    }
+    builder
         .set_compression(Compression::ZSTD(
             ZstdLevel::try_new(3).expect("valid level"),
         ))

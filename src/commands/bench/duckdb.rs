@@ -1,0 +1,68 @@
+//! Runs the DuckDB side of the benchmark (`duckdb_side.py`) with a Python that has the `duckdb`
+//! package: one JSON job in, one JSON answer out.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::Context;
+use serde_json::{Value, json};
+
+/// The script, written into the working folder so the harness runs from any directory.
+const SCRIPT: &str = include_str!("duckdb_side.py");
+
+pub struct DuckDb {
+    python: PathBuf,
+    script: PathBuf,
+    dir: PathBuf,
+    threads: usize,
+}
+
+impl DuckDb {
+    pub fn new(python: &Path, dir: &Path, threads: usize) -> anyhow::Result<DuckDb> {
+        let script = dir.join("duckdb_side.py");
+        std::fs::write(&script, SCRIPT).with_context(|| format!("writing {}", script.display()))?;
+        Ok(DuckDb {
+            python: python.to_path_buf(),
+            script,
+            dir: dir.to_path_buf(),
+            threads,
+        })
+    }
+
+    /// The command that runs `job` (with the thread count added), for timing a whole process.
+    pub fn command(&self, mut job: Value, name: &str) -> anyhow::Result<Command> {
+        job["threads"] = json!(self.threads);
+        let file = self.dir.join(format!("duckdb-job-{name}.json"));
+        std::fs::write(&file, serde_json::to_vec(&job)?)?;
+        let mut command = Command::new(&self.python);
+        command.arg(&self.script).arg(file);
+        Ok(command)
+    }
+
+    /// Runs `job` and returns its answer.
+    pub fn run(&self, job: Value) -> anyhow::Result<Value> {
+        let mode = job["mode"].as_str().unwrap_or("job").to_string();
+        let output = self.command(job, &mode)?.output().with_context(|| {
+            format!(
+                "starting {} (create it with `bash tests/run-all.sh`, or pass --python)",
+                self.python.display()
+            )
+        })?;
+        anyhow::ensure!(
+            output.status.success(),
+            "DuckDB's side ({mode}) failed: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        );
+        serde_json::from_slice(&output.stdout)
+            .with_context(|| format!("reading DuckDB's answer to {mode}"))
+    }
+
+    pub fn version(&self) -> anyhow::Result<String> {
+        let answer = self.run(json!({"mode": "version"}))?;
+        Ok(format!(
+            "{} (Python package, Python {})",
+            answer["duckdb"].as_str().unwrap_or("?"),
+            answer["python"].as_str().unwrap_or("?")
+        ))
+    }
+}

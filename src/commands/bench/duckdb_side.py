@@ -1,0 +1,96 @@
+"""The DuckDB side of `faasobs bench`: the same work as faasobs, timed the same way.
+
+Run by the harness with the Python that has the `duckdb` package; reads one JSON job from the
+file named on the command line and prints one JSON answer on standard output.
+
+Jobs:
+  {"mode": "version"}
+  {"mode": "queries", "threads": N, "data": DIR, "queries": [[name, sql], ...], "repeat": 3}
+      -> for each query: first run and best of `repeat` runs in one connection, row count
+  {"mode": "fresh", "threads": N, "data": DIR, "sql": SQL}
+      -> one query in this fresh process: seconds from connect to the fetched result
+  {"mode": "copy_json", "threads": N, "input": FILE, "output": FILE}
+      -> NDJSON to ZSTD Parquet with COPY ... read_json
+  {"mode": "rewrite", "threads": N, "data": DIR, "tables": [...], "out": DIR}
+      -> each table's Parquet rows rewritten by DuckDB with ZSTD: bytes and rows
+"""
+
+import json
+import os
+import sys
+import time
+
+import duckdb
+
+
+def connect(threads):
+    con = duckdb.connect()
+    con.execute(f"SET threads = {int(threads)}")
+    return con
+
+
+def register_tables(con, data):
+    # The same files faasobs reads: every hourly Parquet file of each table.
+    for table in ("invocations", "spans", "logs"):
+        glob = os.path.join(data, table, "**", "*.parquet")
+        con.execute(
+            f"CREATE OR REPLACE VIEW {table} AS "
+            f"SELECT * FROM read_parquet('{glob}', hive_partitioning = false)"
+        )
+
+
+def timed(con, sql):
+    start = time.perf_counter()
+    rows = con.execute(sql).fetchall()
+    return time.perf_counter() - start, len(rows)
+
+
+def run(job):
+    mode = job["mode"]
+    if mode == "version":
+        return {"duckdb": duckdb.__version__, "python": sys.version.split()[0]}
+    if mode == "queries":
+        con = connect(job["threads"])
+        register_tables(con, job["data"])
+        out = []
+        for name, sql in job["queries"]:
+            first, rows = timed(con, sql)
+            best = min(timed(con, sql)[0] for _ in range(job["repeat"]))
+            out.append({"name": name, "first_s": first, "best_s": best, "rows": rows})
+        return out
+    if mode == "fresh":
+        start = time.perf_counter()
+        con = connect(job["threads"])
+        register_tables(con, job["data"])
+        rows = con.execute(job["sql"]).fetchall()
+        return {"seconds": time.perf_counter() - start, "rows": len(rows)}
+    if mode == "copy_json":
+        con = connect(job["threads"])
+        start = time.perf_counter()
+        con.execute(
+            f"COPY (SELECT * FROM read_json('{job['input']}', format = 'newline_delimited')) "
+            f"TO '{job['output']}' (FORMAT parquet, COMPRESSION zstd)"
+        )
+        seconds = time.perf_counter() - start
+        rows = con.execute(f"SELECT count(*) FROM read_parquet('{job['output']}')").fetchone()[0]
+        return {"seconds": seconds, "rows": rows, "bytes": os.path.getsize(job["output"])}
+    if mode == "rewrite":
+        con = connect(job["threads"])
+        os.makedirs(job["out"], exist_ok=True)
+        out = {}
+        for table in job["tables"]:
+            glob = os.path.join(job["data"], table, "**", "*.parquet")
+            target = os.path.join(job["out"], f"{table}.parquet")
+            con.execute(
+                f"COPY (SELECT * FROM read_parquet('{glob}', hive_partitioning = false)) "
+                f"TO '{target}' (FORMAT parquet, COMPRESSION zstd)"
+            )
+            rows = con.execute(f"SELECT count(*) FROM read_parquet('{target}')").fetchone()[0]
+            out[table] = {"bytes": os.path.getsize(target), "rows": rows}
+        return out
+    raise SystemExit(f"unknown job mode {mode!r}")
+
+
+if __name__ == "__main__":
+    with open(sys.argv[1]) as f:
+        print(json.dumps(run(json.load(f))))

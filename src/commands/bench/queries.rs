@@ -1,0 +1,356 @@
+//! Queries: each report's queries and the issue's set, on the same Parquet files, faasobs
+//! (DataFusion, in this process and in a fresh `faasobs query` process) against DuckDB (in one
+//! Python process, and in a fresh one), both limited to the same number of threads.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use arrow::array::AsArray;
+use faasobs_analyzer::reports::{ReportKind, ReportOptions};
+use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::{Analyzer, AnalyzerError};
+use serde_json::{Value, json};
+
+use super::data::Dataset;
+use super::duckdb::DuckDb;
+use super::process::run_measured;
+use super::results::{Measurement, Results, Section, Target};
+use super::{BenchConfig, progress};
+
+/// Runs after the first, of which the best counts.
+const REPEAT: usize = 3;
+
+/// What faasobs runs for one benchmark query.
+enum Ours {
+    Sql(String),
+    Report(ReportKind),
+}
+
+struct Query {
+    name: &'static str,
+    ours: Ours,
+    duckdb: String,
+    /// The ratio to DuckDB's time this query must stay under.
+    target: f64,
+    /// Also timed as the first query of a fresh process.
+    fresh: bool,
+}
+
+/// Peak concurrency per function in DuckDB: a running sum over start (+1) and end (-1) events,
+/// ends first at equal times (an invocation that ends as another starts does not overlap it).
+const DUCKDB_PEAK: &str = "SELECT function_name, max(running) AS peak_concurrency FROM (
+  SELECT function_name, sum(delta) OVER (PARTITION BY function_name ORDER BY t, delta
+                                         ROWS UNBOUNDED PRECEDING) AS running
+  FROM (SELECT function_name, start_time AS t, 1 AS delta FROM invocations WHERE end_time IS NOT NULL
+        UNION ALL
+        SELECT function_name, end_time, -1 FROM invocations WHERE end_time IS NOT NULL))
+GROUP BY function_name";
+
+const DUCKDB_SUMMARY: &str = "SELECT i.*, p.peak_concurrency FROM (
+  SELECT function_name, count(*) AS invocations,
+       sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS errors,
+       round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END), 4) AS error_rate,
+       sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
+       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round(quantile_cont(duration_ms, 0.5), 3) AS p50_ms,
+       round(quantile_cont(duration_ms, 0.95), 3) AS p95_ms,
+       round(quantile_cont(duration_ms, 0.99), 3) AS p99_ms,
+       round(avg(max_memory_used_mb), 1) AS mean_memory_used_mb,
+       max(max_memory_used_mb) AS max_memory_used_mb,
+       max(memory_size_mb) AS memory_size_mb
+  FROM invocations GROUP BY function_name) i
+JOIN (PEAK) p USING (function_name)
+ORDER BY invocations DESC, function_name";
+
+const DUCKDB_COLDSTART_COLUMNS: &str = "count(*) AS invocations,
+       sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
+       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.5), 3) AS init_p50_ms,
+       round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.95), 3) AS init_p95_ms,
+       round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.99), 3) AS init_p99_ms,
+       max(init_duration_ms) AS init_max_ms,
+       round(coalesce(sum(init_duration_ms), 0) / nullif(coalesce(sum(duration_ms), 0) + coalesce(sum(init_duration_ms), 0), 0), 4) AS init_latency_share";
+
+const DUCKDB_ERROR_GROUPS: &str = "SELECT function_name, status AS class, coalesce(error_type, '') AS error_type,
+  regexp_replace(regexp_replace(regexp_replace(coalesce(error_message, ''),
+    '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}', '<id>', 'g'),
+    '\\b(0x)?[0-9a-fA-F]*[0-9][0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*\\b|\\b(0x)?[0-9a-fA-F]*[a-fA-F][0-9a-fA-F]*[0-9][0-9a-fA-F]*\\b', '<hex>', 'g'),
+    '[0-9]+(\\.[0-9]+)?', '<n>', 'g') AS message,
+  count(*) AS count, min(start_time) AS first_seen, max(start_time) AS last_seen,
+  first(request_id ORDER BY start_time, request_id) AS sample_request_id,
+  first(lower(hex(trace_id)) ORDER BY start_time, request_id) AS sample_trace_id
+FROM invocations WHERE status <> 'success'
+GROUP BY 1, 2, 3, 4 ORDER BY count DESC, 1, 2, 3, 4";
+
+/// The price per GB-second by architecture and per request (us-east-1, the catalog's first
+/// tier), written out for DuckDB, which has no pricing catalog.
+const DUCKDB_COST: &str = "SELECT function_name,
+  sum(CASE WHEN status = 'throttled' THEN 0 ELSE
+      0.0000002 + coalesce(billed_duration_ms, 0) / 1000.0 * coalesce(memory_size_mb, 128) / 1024.0
+      * CASE architecture WHEN 'arm64' THEN 0.0000133334 ELSE 0.0000166667 END END) AS cost_usd
+FROM invocations GROUP BY function_name ORDER BY cost_usd DESC";
+
+fn queries(trace_id: &str) -> Vec<Query> {
+    let hourly = "SELECT date_trunc('hour', start_time) AS hour, function_name, \
+                  avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END) AS cold_start_rate, \
+                  avg(init_duration_ms) AS mean_init_ms \
+                  FROM invocations GROUP BY 1, 2 ORDER BY 1, 2";
+    let slowest = "SELECT * FROM invocations WHERE status <> 'success' \
+                   ORDER BY duration_ms DESC, request_id LIMIT 20";
+    let duckdb_coldstarts = format!(
+        "SELECT function_name, {DUCKDB_COLDSTART_COLUMNS} FROM invocations \
+         GROUP BY function_name ORDER BY cold_starts DESC, function_name;"
+    );
+    vec![
+        Query {
+            name: "report summary",
+            ours: Ours::Report(ReportKind::Summary),
+            duckdb: DUCKDB_SUMMARY.replace("PEAK", DUCKDB_PEAK),
+            target: 1.0,
+            fresh: false,
+        },
+        Query {
+            name: "report coldstarts (by function, by configuration, hourly)",
+            ours: Ours::Report(ReportKind::Coldstarts),
+            duckdb: format!(
+                "{duckdb_coldstarts} SELECT runtime, memory_size_mb, architecture, {DUCKDB_COLDSTART_COLUMNS} \
+                 FROM invocations GROUP BY ALL ORDER BY ALL; \
+                 SELECT date_trunc('hour', start_time) AS time, function_name, count(*) AS invocations, \
+                 sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts FROM invocations \
+                 GROUP BY 1, 2 ORDER BY 1, 2"
+            ),
+            target: 1.0,
+            fresh: false,
+        },
+        Query {
+            name: "report errors (hourly, groups)",
+            ours: Ours::Report(ReportKind::Errors),
+            duckdb: format!(
+                "SELECT date_trunc('hour', start_time) AS time, function_name, count(*) AS invocations, \
+                 sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS errors, \
+                 round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END), 4) AS error_rate \
+                 FROM invocations GROUP BY 1, 2 ORDER BY 1, 2; {DUCKDB_ERROR_GROUPS}"
+            ),
+            target: 1.0,
+            fresh: false,
+        },
+        Query {
+            name: "exact p50/p95/p99 duration per function",
+            ours: Ours::Sql(
+                "SELECT function_name, percentile_cont(duration_ms, 0.5) AS p50, \
+                 percentile_cont(duration_ms, 0.95) AS p95, percentile_cont(duration_ms, 0.99) AS p99 \
+                 FROM invocations GROUP BY function_name ORDER BY function_name"
+                    .into(),
+            ),
+            duckdb: "SELECT function_name, quantile_cont(duration_ms, 0.5) AS p50, \
+                     quantile_cont(duration_ms, 0.95) AS p95, quantile_cont(duration_ms, 0.99) AS p99 \
+                     FROM invocations GROUP BY function_name ORDER BY function_name"
+                .into(),
+            target: 1.0,
+            fresh: true,
+        },
+        Query {
+            name: "hourly cold-start rate and mean init per function",
+            ours: Ours::Sql(hourly.into()),
+            duckdb: hourly.into(),
+            target: 1.0,
+            fresh: true,
+        },
+        Query {
+            name: "peak concurrency per function",
+            ours: Ours::Sql(
+                "SELECT function_name, peak_concurrency(start_time, end_time) AS peak_concurrency \
+                 FROM invocations WHERE end_time IS NOT NULL GROUP BY function_name"
+                    .into(),
+            ),
+            duckdb: DUCKDB_PEAK.into(),
+            target: 0.3,
+            fresh: true,
+        },
+        Query {
+            name: "cost per function",
+            ours: Ours::Sql(
+                "SELECT function_name, sum(cost_usd) AS cost_usd FROM invocation_costs \
+                 GROUP BY function_name ORDER BY cost_usd DESC"
+                    .into(),
+            ),
+            duckdb: DUCKDB_COST.into(),
+            target: 1.0,
+            fresh: true,
+        },
+        Query {
+            name: "the 20 slowest errors, all columns",
+            ours: Ours::Sql(slowest.into()),
+            duckdb: slowest.into(),
+            target: 1.0,
+            fresh: true,
+        },
+        Query {
+            name: "one trace by id",
+            ours: Ours::Sql(format!(
+                "SELECT * FROM spans WHERE trace_id = arrow_cast(decode('{trace_id}', 'hex'), 'FixedSizeBinary(16)') \
+                 ORDER BY start_time"
+            )),
+            duckdb: format!("SELECT * FROM spans WHERE trace_id = unhex('{trace_id}') ORDER BY start_time"),
+            target: 1.0,
+            fresh: true,
+        },
+    ]
+}
+
+/// Runs one of our queries; returns the rows of its result (all sections of a report).
+async fn run_ours(analyzer: &Analyzer, query: &Ours) -> Result<usize, AnalyzerError> {
+    Ok(match query {
+        Ours::Sql(sql) => analyzer
+            .query(sql)
+            .await?
+            .iter()
+            .map(|b| b.num_rows())
+            .sum(),
+        Ours::Report(kind) => analyzer
+            .report(*kind, &ReportOptions::default())
+            .await?
+            .iter()
+            .flat_map(|s| &s.batches)
+            .map(|b| b.num_rows())
+            .sum(),
+    })
+}
+
+async fn time_ours(
+    analyzer: &Analyzer,
+    query: &Ours,
+) -> anyhow::Result<(Duration, Duration, usize)> {
+    let start = Instant::now();
+    let rows = run_ours(analyzer, query).await?;
+    let first = start.elapsed();
+    let mut best = Duration::MAX;
+    for _ in 0..REPEAT {
+        let start = Instant::now();
+        run_ours(analyzer, query).await?;
+        best = best.min(start.elapsed());
+    }
+    Ok((first, best, rows))
+}
+
+/// A trace id from the middle of the data, for the lookup query.
+async fn some_trace_id(analyzer: &Analyzer) -> anyhow::Result<String> {
+    let batches = analyzer
+        .query(
+            "SELECT encode(trace_id, 'hex') FROM invocations \
+             WHERE trace_id IS NOT NULL AND function_name LIKE 'orders-worker%' \
+             ORDER BY request_id LIMIT 1",
+        )
+        .await?;
+    batches
+        .iter()
+        .find(|b| b.num_rows() > 0)
+        .map(|b| b.column(0).as_string::<i32>().value(0).to_string())
+        .context("the data set has no traced invocation")
+}
+
+fn seconds(v: &Value) -> f64 {
+    v.as_f64().unwrap_or(f64::NAN)
+}
+
+pub async fn run(
+    dataset: &Dataset,
+    config: &BenchConfig,
+    duckdb: &DuckDb,
+    started: Instant,
+    results: &mut Results,
+) -> anyhow::Result<()> {
+    let analyzer = Analyzer::open(
+        &dataset.data,
+        AnalyzerConfig {
+            target_partitions: config.threads,
+            memory_limit_bytes: 8 << 30,
+            ..Default::default()
+        },
+    )
+    .await?;
+    let trace_id = some_trace_id(&analyzer).await?;
+    let queries = queries(&trace_id);
+    let mut ours = Vec::new();
+    for q in &queries {
+        progress(started, format!("queries: faasobs: {}", q.name));
+        ours.push(
+            time_ours(&analyzer, &q.ours)
+                .await
+                .with_context(|| format!("faasobs: {}", q.name))?,
+        );
+    }
+    drop(analyzer);
+    progress(started, "queries: DuckDB");
+    let theirs = duckdb.run(json!({
+        "mode": "queries",
+        "data": dataset.data,
+        "repeat": REPEAT,
+        "queries": queries.iter().map(|q| (q.name, &q.duckdb)).collect::<Vec<_>>(),
+    }))?;
+    let mut section = Section::new(
+        format!(
+            "Queries: {} invocations, best of {REPEAT} after the first run",
+            dataset.invocations
+        ),
+        "DuckDB",
+    );
+    let mut first_runs = Vec::new();
+    for (i, q) in queries.iter().enumerate() {
+        let (first, best, rows) = ours[i];
+        let their = &theirs[i];
+        section.rows.push(
+            Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms")
+                .against(seconds(&their["best_s"]) * 1e3)
+                .target(Target::RatioAtMost(q.target)),
+        );
+        first_runs.push(
+            Measurement::new(
+                format!("{} (first run)", q.name),
+                first.as_secs_f64() * 1e3,
+                "ms",
+            )
+            .against(seconds(&their["first_s"]) * 1e3),
+        );
+        let their_rows = their["rows"].as_u64().unwrap_or(0) as usize;
+        if matches!(q.ours, Ours::Sql(_)) && their_rows != rows {
+            section.notes.push(format!(
+                "**{}: faasobs returned {rows} rows, DuckDB {their_rows}.**",
+                q.name
+            ));
+        }
+    }
+    section.rows.extend(first_runs);
+    for q in queries.iter().filter(|q| q.fresh) {
+        let Ours::Sql(sql) = &q.ours else { continue };
+        progress(started, format!("queries: fresh processes: {}", q.name));
+        let ours = run_measured(
+            Command::new(std::env::current_exe()?)
+                .arg("--data")
+                .arg(&dataset.data)
+                .args(["query", "--format", "ndjson", sql]),
+        )?;
+        let their = duckdb.run(json!({"mode": "fresh", "data": dataset.data, "sql": q.duckdb}))?;
+        section.rows.push(
+            Measurement::new(
+                format!("{} (fresh process)", q.name),
+                ours.wall.as_secs_f64() * 1e3,
+                "ms",
+            )
+            .against(seconds(&their["seconds"]) * 1e3)
+            .target(Target::RatioAtMost(1.0)),
+        );
+    }
+    section.notes.push(
+        "Same Parquet files for both. faasobs queries the `invocations` view (which merges \
+         fragments by request id); DuckDB reads the stored rows directly (compaction has merged \
+         them). Reports: faasobs runs `Analyzer::report` (every section), DuckDB the same \
+         statements in its dialect (the summary's peak concurrency as a window query). Fresh \
+         process: the whole `faasobs query` process (start, listing, planning, query, NDJSON out) \
+         against DuckDB's connect-register-query inside a started Python."
+            .into(),
+    );
+    results.sections.push(section);
+    Ok(())
+}

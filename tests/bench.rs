@@ -1,0 +1,105 @@
+//! The benchmark harness at a tiny size: every part runs end to end (OTLP/gRPC into a real
+//! collector, `faasobs ingest`, DuckDB from PyPI, the dashboard in tmux) and reports every
+//! measurement. Nothing here depends on the machine's speed: the numbers are checked for being
+//! measured and consistent, never against a time.
+
+use crate::support::{faasobs, python};
+
+#[test]
+fn the_harness_measures_every_part_against_its_reference() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    let out = faasobs()
+        .env("FAASOBS_PYTHON", python())
+        .args(["bench", "--dir"])
+        .arg(&work)
+        .args([
+            "--invocations",
+            "20000",
+            "--functions",
+            "20",
+            "--window",
+            "2h",
+            "--spans",
+            "5120",
+            "--log-lines",
+            "3000",
+            "--dashboard-functions",
+            "300",
+            "--dashboard-seconds",
+            "5s",
+        ])
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
+    assert!(stdout.contains("## Machine and versions"), "{stdout}");
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("results.json")).unwrap()).unwrap();
+    assert!(
+        results["machine"]["DuckDB"]
+            .as_str()
+            .unwrap()
+            .starts_with("1.")
+    );
+    let sections = results["sections"].as_array().unwrap();
+    let titles: Vec<&str> = sections
+        .iter()
+        .map(|s| s["title"].as_str().unwrap())
+        .collect();
+    for part in ["Ingest", "Logs", "Storage", "Queries", "Dashboard"] {
+        assert!(
+            titles.iter().any(|t| t.starts_with(part)),
+            "{part} missing from {titles:?}"
+        );
+    }
+    let measurement = |section: &str, name: &str| -> serde_json::Value {
+        sections
+            .iter()
+            .find(|s| s["title"].as_str().unwrap().starts_with(section))
+            .and_then(|s| {
+                s["measurements"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|m| m["name"].as_str().unwrap().starts_with(name))
+                    .cloned()
+            })
+            .unwrap_or_else(|| panic!("no {section} / {name}"))
+    };
+    // Every acknowledged span was found in Parquet.
+    assert_eq!(measurement("Ingest", "spans stored / sent")["faasobs"], 1.0);
+    // Every measurement was taken, and every comparison has its reference.
+    for s in sections {
+        for m in s["measurements"].as_array().unwrap() {
+            let v = m["faasobs"].as_f64().unwrap();
+            assert!(v.is_finite() && v >= 0.0, "{m}");
+            if m["target"].as_str().is_some_and(|t| t.contains("ref")) {
+                assert!(m["ratio"].as_f64().is_some_and(f64::is_finite), "{m}");
+                assert!(m["met"].is_boolean(), "{m}");
+            }
+        }
+    }
+    // Both engines answered every query with the same number of rows.
+    let queries = sections
+        .iter()
+        .find(|s| s["title"].as_str().unwrap().starts_with("Queries"))
+        .unwrap();
+    assert!(
+        !queries["notes"].to_string().contains("rows, DuckDB"),
+        "{}",
+        queries["notes"]
+    );
+    assert!(measurement("Queries", "one trace by id (fresh process)")["reference"].is_number());
+    assert!(
+        measurement("Dashboard", "CPU of `faasobs tui`")["faasobs"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
+    // The results are also written for people.
+    let markdown = std::fs::read_to_string(work.join("results.md")).unwrap();
+    assert!(
+        markdown.contains("| bytes per invocations row |"),
+        "{markdown}"
+    );
+}
