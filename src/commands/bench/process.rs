@@ -1,7 +1,13 @@
-//! Child processes measured by the kernel's own accounting: CPU time (user + system) and peak
-//! resident memory from `wait4`, wall time around it.
+//! Child processes measured by the kernel's own accounting: CPU time (user + system) from
+//! `wait4`, peak resident memory from the process's own high-water mark (`VmHWM`), wall time
+//! around it.
+//!
+//! `wait4`'s `ru_maxrss` is not used for memory: it keeps the resident size the child had before
+//! `exec`, which is the harness's own (gigabytes once the load is built), not the program's.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
@@ -19,6 +25,15 @@ pub struct Usage {
 pub struct Measured {
     pub child: Child,
     started: Instant,
+    peak_rss: Arc<AtomicU64>,
+}
+
+/// The process's resident high-water mark since its `exec`, in bytes.
+fn high_water_mark(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
 }
 
 impl Measured {
@@ -28,7 +43,21 @@ impl Measured {
             .stdin(Stdio::null())
             .spawn()
             .with_context(|| format!("starting {command:?}"))?;
-        Ok(Measured { child, started })
+        // Sampled until the process is gone; the mark only grows, so the last reading is the
+        // peak but for the process's last few milliseconds.
+        let peak_rss = Arc::new(AtomicU64::new(0));
+        let (pid, peak) = (child.id(), peak_rss.clone());
+        std::thread::spawn(move || {
+            while let Some(mark) = high_water_mark(pid) {
+                peak.fetch_max(mark, Ordering::Relaxed);
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        });
+        Ok(Measured {
+            child,
+            started,
+            peak_rss,
+        })
     }
 
     /// Asks the process to stop (SIGTERM), as an operator would.
@@ -57,8 +86,7 @@ impl Measured {
         Ok(Usage {
             wall: self.started.elapsed(),
             cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
-            // ru_maxrss is in KiB on Linux.
-            max_rss_bytes: usage.ru_maxrss as u64 * 1024,
+            max_rss_bytes: self.peak_rss.load(Ordering::Relaxed),
             success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
         })
     }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use arrow::array::AsArray;
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
-use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::session::{AnalyzerConfig, INVOCATIONS_VIEW};
 use faasobs_analyzer::{Analyzer, AnalyzerError};
 use serde_json::{Value, json};
 
@@ -286,6 +286,7 @@ pub async fn run(
     let theirs = duckdb.run(json!({
         "mode": "queries",
         "data": dataset.data,
+        "invocations_view": INVOCATIONS_VIEW,
         "repeat": REPEAT,
         "queries": queries.iter().map(|q| (q.name, &q.duckdb)).collect::<Vec<_>>(),
     }))?;
@@ -331,7 +332,12 @@ pub async fn run(
                 .arg(&dataset.data)
                 .args(["query", "--format", "ndjson", sql]),
         )?;
-        let their = duckdb.run(json!({"mode": "fresh", "data": dataset.data, "sql": q.duckdb}))?;
+        let their = duckdb.run(json!({
+            "mode": "fresh",
+            "data": dataset.data,
+            "invocations_view": INVOCATIONS_VIEW,
+            "sql": q.duckdb,
+        }))?;
         section.rows.push(
             Measurement::new(
                 format!("{} (fresh process)", q.name),
@@ -343,9 +349,9 @@ pub async fn run(
         );
     }
     section.notes.push(
-        "Same Parquet files for both. faasobs queries the `invocations` view (which merges \
-         fragments by request id); DuckDB reads the stored rows directly (compaction has merged \
-         them). Reports: faasobs runs `Analyzer::report` (every section), DuckDB the same \
+        "Same Parquet files for both, and the same `invocations` view: the stored rows may still \
+         be fragments of one invocation (sources, files compaction kept apart), so both engines \
+         run faasobs' merging view (GROUP BY request_id) unchanged under every query. Reports: faasobs runs `Analyzer::report` (every section), DuckDB the same \
          statements in its dialect (the summary's peak concurrency as a window query). Fresh \
          process: the whole `faasobs query` process (start, listing, planning, query, NDJSON out) \
          against DuckDB's connect-register-query inside a started Python."
