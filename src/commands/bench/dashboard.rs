@@ -12,8 +12,8 @@ use faasobs_tui::view::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use super::ingest::{build_requests, connect, free_port};
-use super::process::{Measured, process_cpu_seconds};
+use super::ingest::{build_requests, connect, start_collector};
+use super::process::process_cpu_seconds;
 use super::results::{Measurement, Results, Section, Target};
 use super::{BenchConfig, progress};
 
@@ -104,24 +104,7 @@ async fn running_dashboard_cpu(
         return Ok(None);
     }
     let data = dir.join("dashboard-store");
-    if data.exists() {
-        std::fs::remove_dir_all(&data)?;
-    }
-    let (grpc, http) = (free_port()?, free_port()?);
-    let collector = Measured::spawn(
-        Command::new(std::env::current_exe()?)
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "collect",
-                "--grpc-addr",
-                &grpc.to_string(),
-                "--http-addr",
-                &http.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null()),
-    )?;
+    let (collector, grpc) = start_collector(&data, Stdio::null())?;
     let mut client = connect(grpc).await?;
     let seconds = config.dashboard_seconds.as_secs().max(5);
     let warmup = 5;

@@ -110,7 +110,34 @@ fn add_typical_attributes(span: &mut Span, workload: &Workload, function: &str) 
     }
 }
 
-pub(super) fn free_port() -> anyhow::Result<SocketAddr> {
+/// Starts `faasobs collect` on free loopback ports over a fresh data directory `data`; returns
+/// the process and its OTLP/gRPC address.
+pub(super) fn start_collector(
+    data: &Path,
+    stderr: Stdio,
+) -> anyhow::Result<(Measured, SocketAddr)> {
+    if data.exists() {
+        std::fs::remove_dir_all(data)?;
+    }
+    let (grpc, http) = (free_port()?, free_port()?);
+    let collector = Measured::spawn(
+        Command::new(std::env::current_exe()?)
+            .arg("--data")
+            .arg(data)
+            .args([
+                "collect",
+                "--grpc-addr",
+                &grpc.to_string(),
+                "--http-addr",
+                &http.to_string(),
+            ])
+            .stdout(Stdio::null())
+            .stderr(stderr),
+    )?;
+    Ok((collector, grpc))
+}
+
+fn free_port() -> anyhow::Result<SocketAddr> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?)
 }
 
@@ -213,26 +240,8 @@ pub async fn run(
     anyhow::ensure!(decoded_spans == spans, "the decode loop lost spans");
     drop(encoded);
 
-    let data = dir.join("ingest-store");
-    if data.exists() {
-        std::fs::remove_dir_all(&data)?;
-    }
-    let (grpc, http) = (free_port()?, free_port()?);
     let log = std::fs::File::create(dir.join("ingest-collector.log"))?;
-    let collector = Measured::spawn(
-        Command::new(std::env::current_exe()?)
-            .arg("--data")
-            .arg(&data)
-            .args([
-                "collect",
-                "--grpc-addr",
-                &grpc.to_string(),
-                "--http-addr",
-                &http.to_string(),
-            ])
-            .stdout(Stdio::null())
-            .stderr(log),
-    )?;
+    let (collector, grpc) = start_collector(&dir.join("ingest-store"), Stdio::from(log))?;
     let client = connect(grpc).await?;
     progress(
         started,
@@ -256,7 +265,7 @@ pub async fn run(
         usage.success,
         "the collector did not stop cleanly (see ingest-collector.log)"
     );
-    let (stored, _) = super::data::table_size(&data, Table::Spans)?;
+    let (stored, _) = super::data::table_size(&dir.join("ingest-store"), Table::Spans)?;
     anyhow::ensure!(
         stored as usize == sent.spans,
         "{} spans acknowledged but {stored} stored in Parquet",
