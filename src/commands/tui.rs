@@ -18,7 +18,7 @@ pub struct TuiConfig {
     /// platform logs as a subscription delivers them), so the dashboard moves at once.
     #[arg(long)]
     pub demo: bool,
-    /// How often the numbers refresh.
+    /// How often the numbers refresh (less often when refreshes would cost more than 4% of a core).
     #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
     pub refresh: Duration,
     /// The concurrency limit the concurrency screen shows headroom against (AWS's default

@@ -35,23 +35,74 @@ pub struct DashboardConfig {
     pub source: String,
 }
 
+/// The share of one core that periodic refreshes may use: when the data is large enough that a
+/// refresh costs more, refreshes come less often than `--refresh` (a key still loads at once).
+/// 4%, leaving room for drawing and input within the 5% target (measured by the benchmark:
+/// 37% of a core before there was a budget, 5.9% with 5% for refreshes, 5.2% with 4%).
+pub const REFRESH_CPU_SHARE: f64 = 0.04;
+
+/// How long to wait after a load that used `cpu` so that loads average at most `share` of a
+/// core.
+pub fn quiet_period(cpu: Duration, share: f64) -> Duration {
+    cpu.mul_f64((1.0 - share) / share)
+}
+
+/// CPU time (user + system) this process has used.
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage writes into a valid local struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    time(usage.ru_utime) + time(usage.ru_stime)
+}
+
+/// Until when periodic refreshes wait, shared by the loader (which sets it after each load) and
+/// the tick forwarder (which skips ticks before it).
+#[derive(Debug, Clone, Default)]
+pub struct RefreshBudget(Arc<std::sync::Mutex<Option<tokio::time::Instant>>>);
+
+impl RefreshBudget {
+    fn quiet_until(&self, until: tokio::time::Instant) {
+        *self.0.lock().expect("refresh budget lock") = Some(until);
+    }
+
+    fn is_quiet(&self) -> bool {
+        self.0
+            .lock()
+            .expect("refresh budget lock")
+            .is_some_and(|until| tokio::time::Instant::now() < until)
+    }
+}
+
 /// Runs queries for commands; each result comes back on `tx` as a message.
 #[derive(Debug, Clone)]
 pub struct Loader {
     config: DashboardConfig,
     tx: UnboundedSender<Msg>,
+    budget: RefreshBudget,
 }
 
 impl Loader {
     pub fn new(config: DashboardConfig, tx: UnboundedSender<Msg>) -> Loader {
-        Loader { config, tx }
+        Loader {
+            config,
+            tx,
+            budget: RefreshBudget::default(),
+        }
+    }
+
+    /// The budget its loads charge, for [`forward_ticks`].
+    pub fn budget(&self) -> RefreshBudget {
+        self.budget.clone()
     }
 
     /// Opens the data directory afresh (so new files and WAL rows are seen) and runs the query.
     pub fn spawn(&self, command: Command) {
         let config = self.config.clone();
         let tx = self.tx.clone();
+        let budget = self.budget.clone();
         tokio::spawn(async move {
+            let (cpu_before, started) = (process_cpu_time(), tokio::time::Instant::now());
             let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
             let analyzer = Analyzer::open(
                 &config.data_dir,
@@ -97,6 +148,13 @@ impl Loader {
                 },
                 (Ok(_), Command::Quit) => return,
             };
+            // Both bound what the load used: the process's CPU (which also counts embedded
+            // receivers) and the load's wall time on every core.
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as u32;
+            let used = process_cpu_time()
+                .saturating_sub(cpu_before)
+                .min(started.elapsed() * cores);
+            budget.quiet_until(tokio::time::Instant::now() + quiet_period(used, REFRESH_CPU_SHARE));
             let _ = tx.send(msg);
         });
     }
@@ -145,13 +203,16 @@ pub fn forward_terminal_events(tx: UnboundedSender<Msg>) {
     });
 }
 
-/// Sends a refresh tick every `period`.
-pub fn forward_ticks(tx: UnboundedSender<Msg>, period: Duration) {
+/// Sends a refresh tick every `period`, except while `budget` asks for quiet.
+pub fn forward_ticks(tx: UnboundedSender<Msg>, period: Duration, budget: RefreshBudget) {
     tokio::spawn(async move {
         let mut interval = tokio::time::interval(period);
         interval.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
         loop {
             interval.tick().await;
+            if budget.is_quiet() {
+                continue;
+            }
             if tx.send(Msg::Tick).is_err() {
                 return;
             }
@@ -199,8 +260,24 @@ pub async fn run(config: DashboardConfig) -> std::io::Result<()> {
     model.concurrency_limit = config.concurrency_limit;
     let mut terminal = ratatui::init();
     forward_terminal_events(tx.clone());
-    forward_ticks(tx, config.refresh);
+    forward_ticks(tx, config.refresh, loader.budget());
     let result = run_loop(&mut terminal, &mut model, &mut rx, &loader).await;
     ratatui::restore();
     result
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_costly_refresh_is_followed_by_a_quiet_period_that_keeps_refreshes_within_their_share() {
+        let cpu = Duration::from_millis(370);
+        let quiet = quiet_period(cpu, 0.05);
+        assert_eq!(quiet, Duration::from_millis(7030));
+        let share = cpu.as_secs_f64() / (cpu + quiet).as_secs_f64();
+        assert!((share - 0.05).abs() < 1e-9);
+        // A cheap refresh leaves the configured period in charge.
+        assert!(quiet_period(Duration::from_millis(10), 0.05) < Duration::from_secs(1));
+    }
 }
