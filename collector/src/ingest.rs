@@ -100,22 +100,37 @@ pub fn ingest_file(path: &Path, function: Option<&str>) -> Result<FileIngest, In
         path: path.display().to_string(),
         source,
     })?;
+    let (default_function, stream) = file_context(path, function);
+    ingest_bytes(&bytes, default_function.as_deref(), stream)
+        .map_err(|e| e.in_file(&path.display().to_string()))
+}
+
+/// The function a file's records belong to when they do not say (given, else the file's folder)
+/// and its log stream (the file's name without extension).
+fn file_context(path: &Path, function: Option<&str>) -> (Option<String>, Option<String>) {
     let default_function = function.map(String::from).or_else(|| {
         path.parent()
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
     });
     let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-    ingest_bytes(&bytes, default_function.as_deref(), stream).map_err(|e| match e {
-        IngestError::Invalid { source, .. } => IngestError::Invalid {
-            path: path.display().to_string(),
-            source,
-        },
-        IngestError::UnknownFormat { .. } => IngestError::UnknownFormat {
-            path: path.display().to_string(),
-        },
-        other => other,
-    })
+    (default_function, stream)
+}
+
+impl IngestError {
+    /// The error named by the file it came from (`ingest_bytes` knows no path).
+    fn in_file(self, path: &str) -> IngestError {
+        match self {
+            IngestError::Invalid { source, .. } => IngestError::Invalid {
+                path: path.to_string(),
+                source,
+            },
+            IngestError::UnknownFormat { .. } => IngestError::UnknownFormat {
+                path: path.to_string(),
+            },
+            other => other,
+        }
+    }
 }
 
 /// Files larger than this that hold one JSON object per line are read in pieces of whole lines
@@ -147,12 +162,7 @@ pub fn ingest_file_in_chunks(
     if !line_delimited {
         return Ok(Box::new(std::iter::once(ingest_file(path, function))));
     }
-    let default_function = function.map(String::from).or_else(|| {
-        path.parent()
-            .and_then(|p| p.file_name())
-            .map(|n| n.to_string_lossy().into_owned())
-    });
-    let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    let (default_function, stream) = file_context(path, function);
     let name = path.display().to_string();
     let mut pending = first_line.into_bytes();
     let mut lines_before = 0usize;
@@ -193,16 +203,7 @@ pub fn ingest_file_in_chunks(
                 }
                 piece
             })
-            .map_err(|e| match e {
-                IngestError::Invalid { source, .. } => IngestError::Invalid {
-                    path: name.clone(),
-                    source,
-                },
-                IngestError::UnknownFormat { .. } => {
-                    IngestError::UnknownFormat { path: name.clone() }
-                }
-                other => other,
-            });
+            .map_err(|e| e.in_file(&name));
         Some(result)
     })))
 }
