@@ -8,13 +8,13 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use arrow::array::{AsArray, UInt32Array};
-use arrow::compute::{concat_batches, take_record_batch};
+use arrow::compute::concat_batches;
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::record_batch::RecordBatch;
 
 use super::StoreError;
 use super::layout::{Partition, SegmentRange};
-use super::writer::{Objects, encode_parquet, sort_batch};
+use super::writer::{Objects, encode_parquet, sort_batch, take_rows};
 use crate::model::{Table, invocation};
 use crate::wal::read_segment;
 
@@ -50,7 +50,7 @@ pub fn split_by_partition(
         let part = if rows.len() == batch.num_rows() {
             batch.clone()
         } else {
-            take_record_batch(batch, &UInt32Array::from(rows))?
+            take_rows(batch, &UInt32Array::from(rows))?
         };
         out.push((partition, sort_batch(table, &part)?));
     }
