@@ -13,10 +13,12 @@
 //!
 //! The budget bounds a compaction's memory and the bytes it rewrites, whatever the size of the
 //! partition: a busy hour ends as a few files of about the budget's size, not one file rewritten
-//! over and over. A run's leading file that already holds half the decoded budget (by its
-//! footer's uncompressed size) is left out too: otherwise a well-compressed earlier output, small
-//! on disk, would be rewritten on every pass to absorb one more small file (found by the ingest
-//! benchmark, where it made compaction most of the collector's CPU).
+//! over and over. Within a run, a leading file larger than all the files after it together is
+//! left out (size-tiered): a large earlier output is rewritten only once the small files behind
+//! it add up to its size, so each row is rewritten a logarithmic number of times, not once per
+//! pass. Found by the ingest benchmark: a partition's first invocations file was read, merged and
+//! written again on every pass to absorb one more segment, which made compaction most of the
+//! collector's CPU and its peak memory.
 
 use std::collections::BTreeMap;
 
@@ -25,18 +27,22 @@ use arrow::compute::concat_batches;
 use super::StoreError;
 use super::flush::merge_rows;
 use super::layout::{DataFile, Partition, list_table};
-use super::writer::{Objects, decode_parquet, encode_parquet, sort_batch, uncompressed_size};
+use super::writer::{Objects, decode_parquet, encode_parquet, sort_batch};
 use crate::model::Table;
 
-/// The most Parquet bytes one compaction reads.
-pub const COMPACTION_INPUT_BUDGET_BYTES: u64 = 32 << 20;
+/// The most Parquet bytes one compaction reads, and the size at which a file is done. Rows
+/// decode to six to twelve times their compressed size (attributes, merged invocation structs),
+/// so 8 MiB of Parquet is about the decoded budget below; with 32 MiB, single files decoded to
+/// several hundred MiB and held the collector's peak memory above a gigabyte (ingest benchmark).
+pub const COMPACTION_INPUT_BUDGET_BYTES: u64 = 8 << 20;
 
 /// The most decoded (Arrow) bytes one compaction holds before it stops reading more files; its
 /// peak memory is a small multiple of this (merging and sorting copy the rows).
 pub const COMPACTION_DECODED_BUDGET_BYTES: usize = 64 << 20;
 
-/// Cuts a partition's files into runs of neighbours (in segment order) within `budget` bytes;
-/// only runs of two or more files are returned.
+/// Cuts a partition's files into runs of neighbours (in segment order) within `budget` bytes,
+/// each without leading files larger than the rest of their run together; only runs of two or
+/// more files are returned.
 fn runs_within_budget(mut files: Vec<DataFile>, budget: u64) -> Vec<Vec<DataFile>> {
     files.sort_by_key(|f| f.range.lo);
     let mut runs = Vec::new();
@@ -56,6 +62,15 @@ fn runs_within_budget(mut files: Vec<DataFile>, budget: u64) -> Vec<Vec<DataFile
         run.push(file);
     }
     runs.push(run);
+    for run in &mut runs {
+        let leading_done = (0..run.len())
+            .find(|&i| {
+                let rest: u64 = run[i + 1..].iter().map(|f| f.meta.size).sum();
+                run[i].meta.size <= rest
+            })
+            .unwrap_or(run.len());
+        run.drain(..leading_done);
+    }
     runs.retain(|r| r.len() >= 2);
     runs
 }
@@ -110,16 +125,8 @@ async fn compact_run(
     let table = partition.table;
     let mut batches = Vec::with_capacity(files.len());
     let mut decoded_bytes = 0;
-    let mut first = 0;
-    for (i, file) in files.iter().enumerate() {
+    for file in files {
         let bytes = objects.get(&file.meta.location).await?;
-        if batches.is_empty() && uncompressed_size(&bytes)? > COMPACTION_DECODED_BUDGET_BYTES / 2 {
-            // A leading file already half the memory budget (a well-compressed earlier output)
-            // is done: rewriting it to absorb one small neighbour each pass would rewrite the
-            // same rows over and over. The run starts after it.
-            first = i + 1;
-            continue;
-        }
         let batch = decode_parquet(table, bytes)?;
         decoded_bytes += batch.get_array_memory_size();
         batches.push(batch);
@@ -129,7 +136,7 @@ async fn compact_run(
             break;
         }
     }
-    let files = &files[first..first + batches.len()];
+    let files = &files[..batches.len()];
     if files.len() < 2 {
         return Ok((0, 0));
     }
@@ -179,6 +186,35 @@ mod tests {
         runs.iter()
             .map(|r| r.iter().map(|f| (f.range.lo, f.range.hi)).collect())
             .collect()
+    }
+
+    #[test]
+    fn a_leading_file_waits_until_the_files_behind_it_add_up_to_its_size() {
+        // An earlier output of 40 and three new segments of 5: not worth rewriting 40 yet.
+        let files = vec![
+            file(1, 8, 40),
+            file(9, 9, 5),
+            file(10, 10, 5),
+            file(11, 11, 5),
+        ];
+        assert_eq!(
+            ranges(&runs_within_budget(files, 100)),
+            vec![vec![(9, 9), (10, 10), (11, 11)]]
+        );
+        // The 15 they became and five more segments of 5 (40 together): now 40 joins them.
+        let files = vec![
+            file(1, 8, 40),
+            file(9, 11, 15),
+            file(12, 12, 5),
+            file(13, 13, 5),
+            file(14, 14, 5),
+            file(15, 15, 5),
+            file(16, 16, 5),
+        ];
+        assert_eq!(ranges(&runs_within_budget(files, 100))[0][0], (1, 8));
+        // Tiers all the way down: 20 > 8 + 4 and 8 > 4 leave one file, which is no run.
+        let files = vec![file(1, 1, 20), file(2, 2, 8), file(3, 3, 4)];
+        assert!(runs_within_budget(files, 100).is_empty());
     }
 
     #[test]

@@ -229,16 +229,6 @@ pub fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreE
     Ok(Bytes::from(buffer))
 }
 
-/// The uncompressed size of a Parquet file's row groups, from its footer (no pages decoded).
-pub fn uncompressed_size(bytes: &Bytes) -> Result<usize, StoreError> {
-    let metadata = parquet::file::metadata::ParquetMetaDataReader::new().parse_and_finish(bytes)?;
-    Ok(metadata
-        .row_groups()
-        .iter()
-        .map(|g| g.total_byte_size().max(0) as usize)
-        .sum())
-}
-
 /// Decodes a whole Parquet file of the store into one batch.
 pub fn decode_parquet(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
