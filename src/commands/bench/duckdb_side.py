@@ -24,9 +24,12 @@ import time
 import duckdb
 
 
-def connect(threads):
+def connect(job):
+    # The same threads and memory as faasobs gets (DuckDB's default memory limit is most of the
+    # machine, which together with the harness's own memory could exhaust it).
     con = duckdb.connect()
-    con.execute(f"SET threads = {int(threads)}")
+    con.execute(f"SET threads = {int(job['threads'])}")
+    con.execute(f"SET memory_limit = '{int(job['memory_limit_mb'])}MB'")
     return con
 
 
@@ -57,7 +60,7 @@ def run(job):
     if mode == "version":
         return {"duckdb": duckdb.__version__, "python": sys.version.split()[0]}
     if mode == "queries":
-        con = connect(job["threads"])
+        con = connect(job)
         register_tables(con, job)
         out = []
         for name, sql in job["queries"]:
@@ -67,12 +70,12 @@ def run(job):
         return out
     if mode == "fresh":
         start = time.perf_counter()
-        con = connect(job["threads"])
+        con = connect(job)
         register_tables(con, job)
         rows = con.execute(job["sql"]).fetchall()
         return {"seconds": time.perf_counter() - start, "rows": len(rows)}
     if mode == "copy_json":
-        con = connect(job["threads"])
+        con = connect(job)
         start = time.perf_counter()
         con.execute(
             f"COPY (SELECT * FROM read_json('{job['input']}', format = 'newline_delimited')) "
@@ -82,7 +85,7 @@ def run(job):
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{job['output']}')").fetchone()[0]
         return {"seconds": seconds, "rows": rows, "bytes": os.path.getsize(job["output"])}
     if mode == "rewrite":
-        con = connect(job["threads"])
+        con = connect(job)
         os.makedirs(job["out"], exist_ok=True)
         out = {}
         for table in job["tables"]:

@@ -27,6 +27,11 @@ use anyhow::Context;
 
 use results::Results;
 
+/// The memory each engine's queries may use, faasobs in process and in a fresh process, DuckDB
+/// by its `memory_limit` (its default is most of the machine, which next to the harness's own
+/// memory got the harness killed by the kernel).
+pub(super) const ENGINE_MEMORY_MB: usize = 8192;
+
 /// One part of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Part {

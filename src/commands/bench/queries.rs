@@ -16,11 +16,7 @@ use super::data::Dataset;
 use super::duckdb::DuckDb;
 use super::process::run_measured;
 use super::results::{Measurement, Results, Section, Target};
-use super::{BenchConfig, progress};
-
-/// The memory faasobs' queries may use, in process and in a fresh process alike (DuckDB's
-/// default is most of the machine's memory).
-const QUERY_MEMORY_MB: usize = 8192;
+use super::{BenchConfig, ENGINE_MEMORY_MB, progress};
 
 /// Runs after the first, of which the best counts.
 const REPEAT: usize = 3;
@@ -269,7 +265,7 @@ pub async fn run(
         &dataset.data,
         AnalyzerConfig {
             target_partitions: config.threads,
-            memory_limit_bytes: QUERY_MEMORY_MB << 20,
+            memory_limit_bytes: ENGINE_MEMORY_MB << 20,
             ..Default::default()
         },
     )
@@ -286,6 +282,7 @@ pub async fn run(
         );
     }
     drop(analyzer);
+    super::process::return_freed_memory();
     progress(started, "queries: DuckDB");
     let theirs = duckdb.run(json!({
         "mode": "queries",
@@ -335,7 +332,7 @@ pub async fn run(
                 .arg("--data")
                 .arg(&dataset.data)
                 .args(["query", "--format", "ndjson", "--memory-limit-mb"])
-                .arg(QUERY_MEMORY_MB.to_string())
+                .arg(ENGINE_MEMORY_MB.to_string())
                 .arg(sql),
         )?;
         let their = duckdb.run(json!({
