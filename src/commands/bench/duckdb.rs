@@ -29,11 +29,9 @@ impl DuckDb {
         })
     }
 
-    /// The command that runs `job` (with the thread count and memory limit added), for timing a
-    /// whole process.
+    /// The command that runs `job` (with the thread count added), for timing a whole process.
     pub fn command(&self, mut job: Value, name: &str) -> anyhow::Result<Command> {
         job["threads"] = json!(self.threads);
-        job["memory_limit_mb"] = json!(super::ENGINE_MEMORY_MB);
         let file = self.dir.join(format!("duckdb-job-{name}.json"));
         std::fs::write(&file, serde_json::to_vec(&job)?)?;
         let mut command = Command::new(&self.python);
@@ -52,7 +50,8 @@ impl DuckDb {
         })?;
         anyhow::ensure!(
             output.status.success(),
-            "DuckDB's side ({mode}) failed: {}",
+            "DuckDB's side ({mode}) failed ({}): {}",
+            output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         );
         serde_json::from_slice(&output.stdout)

@@ -27,9 +27,8 @@ use anyhow::Context;
 
 use results::Results;
 
-/// The memory each engine's queries may use, faasobs in process and in a fresh process, DuckDB
-/// by its `memory_limit` (its default is most of the machine, which next to the harness's own
-/// memory got the harness killed by the kernel).
+/// The memory faasobs' queries may use, in process and in a fresh process alike. DuckDB keeps its
+/// default (most of the machine; with `memory_limit` at this value DuckDB 1.4.2 crashed).
 pub(super) const ENGINE_MEMORY_MB: usize = 8192;
 
 /// One part of the benchmark.

@@ -127,8 +127,8 @@ pub fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
 }
 
 /// Gives the memory the harness freed (an in-process query's buffers) back to the system before
-/// another engine runs next to it: glibc keeps freed heap for reuse, and the harness had 12 GB
-/// resident while DuckDB ran.
+/// another engine runs next to it: glibc keeps freed heap for reuse, and the kernel killed the
+/// harness at 12.5 GB resident while DuckDB ran its queries.
 pub fn return_freed_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases free heap pages; it takes no pointers.
