@@ -113,29 +113,30 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
     if let Some(dataset) = &dataset {
         results.dataset = Some(dataset.summary());
     }
+    // The results so far are written after every part, so a part that fails (or a process the
+    // kernel kills) does not take the finished parts' numbers with it.
     if config.runs(Part::Ingest) {
         ingest::run(&dir, &config, started, &mut results).await?;
+        write_results(&dir, &results)?;
     }
     if config.runs(Part::Logs) {
         logs::run(&dir, &config, &duckdb, started, &mut results)?;
+        write_results(&dir, &results)?;
     }
     if let Some(dataset) = &dataset {
         if config.runs(Part::Storage) {
             storage::run(dataset, &duckdb, started, &mut results)?;
+            write_results(&dir, &results)?;
         }
         if config.runs(Part::Queries) {
             queries::run(dataset, &config, &duckdb, started, &mut results).await?;
+            write_results(&dir, &results)?;
         }
     }
     if config.runs(Part::Dashboard) {
         dashboard::run(&config, started, &mut results).await?;
     }
-    let (markdown, json) = (results.to_markdown(), results.to_json());
-    std::fs::write(dir.join("results.md"), &markdown)?;
-    std::fs::write(
-        dir.join("results.json"),
-        serde_json::to_string_pretty(&json)? + "\n",
-    )?;
+    let markdown = write_results(&dir, &results)?;
     println!("{markdown}");
     progress(
         started,
@@ -145,4 +146,16 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
         ),
     );
     Ok(())
+}
+
+/// Writes `DIR/results.md` and `DIR/results.json` with the sections measured so far; returns the
+/// Markdown.
+fn write_results(dir: &std::path::Path, results: &Results) -> anyhow::Result<String> {
+    let (markdown, json) = (results.to_markdown(), results.to_json());
+    std::fs::write(dir.join("results.md"), &markdown)?;
+    std::fs::write(
+        dir.join("results.json"),
+        serde_json::to_string_pretty(&json)? + "\n",
+    )?;
+    Ok(markdown)
 }
