@@ -394,14 +394,16 @@ mod tests {
             .build();
         let reader = SerializedFileReader::new_with_options(bytes, options).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
-        let column = row_group
-            .metadata()
-            .columns()
-            .iter()
-            .position(|c| c.column_path().string() == "trace_id")
-            .unwrap();
+        let column_index = |name: &str| {
+            row_group
+                .metadata()
+                .columns()
+                .iter()
+                .position(|c| c.column_path().string() == name)
+                .unwrap()
+        };
         let bloom = row_group
-            .get_column_bloom_filter(column)
+            .get_column_bloom_filter(column_index("trace_id"))
             .expect("a bloom filter for trace_id");
         for trace in 0..200u8 {
             assert!(
@@ -411,13 +413,11 @@ mod tests {
         }
         let absent = (200..=255u8).filter(|t| bloom.check(&[*t; 16][..])).count();
         assert!(absent < 20, "{absent} of 56 absent traces pass the filter");
-        // Other columns and tables carry none: the bytes go where lookups need them.
-        let span_id = row_group
-            .metadata()
-            .columns()
-            .iter()
-            .position(|c| c.column_path().string() == "span_id")
-            .unwrap();
-        assert!(row_group.get_column_bloom_filter(span_id).is_none());
+        // Other columns carry none: the bytes go where lookups need them.
+        assert!(
+            row_group
+                .get_column_bloom_filter(column_index("span_id"))
+                .is_none()
+        );
     }
 }
