@@ -126,8 +126,7 @@ async fn compact_run(
     let mut batches = Vec::with_capacity(files.len());
     let mut decoded_bytes = 0;
     for file in files {
-        let bytes = objects.get(&file.meta.location).await?;
-        let batch = decode_parquet(table, bytes)?;
+        let batch = decode_parquet(table, objects.get(&file.meta.location).await?)?;
         decoded_bytes += batch.get_array_memory_size();
         batches.push(batch);
         if decoded_bytes > COMPACTION_DECODED_BUDGET_BYTES && batches.len() >= 2 {
@@ -137,9 +136,6 @@ async fn compact_run(
         }
     }
     let files = &files[..batches.len()];
-    if files.len() < 2 {
-        return Ok((0, 0));
-    }
     let merged = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
     let sorted = sort_batch(table, &merged)?;
     let range = files

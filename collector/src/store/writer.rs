@@ -99,33 +99,31 @@ fn take_column(column: &ArrayRef, indices: &UInt32Array) -> Result<ArrayRef, Arr
         DataType::Map(field, ordered) => {
             let map = column.as_map();
             let (offsets, entries) = entry_indices(map.value_offsets(), indices)?;
-            let values = take_column(&(Arc::new(map.entries().clone()) as ArrayRef), &entries)?;
-            let nulls = take_nulls(map.nulls(), indices);
             Ok(Arc::new(MapArray::try_new(
                 field.clone(),
                 offsets,
-                values.as_struct().clone(),
-                nulls,
+                take_struct(map.entries(), &entries)?,
+                take_nulls(map.nulls(), indices),
                 *ordered,
             )?))
         }
-        DataType::Struct(fields) => {
-            let array = column.as_struct();
-            let children = array
-                .columns()
-                .iter()
-                .map(|child| take_column(child, indices))
-                .collect::<Result<Vec<_>, _>>()?;
-            let nulls = take_nulls(array.nulls(), indices);
-            Ok(Arc::new(StructArray::try_new_with_length(
-                fields.clone(),
-                children,
-                nulls,
-                indices.len(),
-            )?))
-        }
+        DataType::Struct(_) => Ok(Arc::new(take_struct(column.as_struct(), indices)?)),
         _ => take(column.as_ref(), indices, None),
     }
+}
+
+fn take_struct(array: &StructArray, indices: &UInt32Array) -> Result<StructArray, ArrowError> {
+    let children = array
+        .columns()
+        .iter()
+        .map(|child| take_column(child, indices))
+        .collect::<Result<Vec<_>, _>>()?;
+    StructArray::try_new_with_length(
+        array.fields().clone(),
+        children,
+        take_nulls(array.nulls(), indices),
+        indices.len(),
+    )
 }
 
 /// For the lists at `indices`: the new offsets and the indices of their entries, in order.

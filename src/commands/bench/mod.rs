@@ -27,10 +27,6 @@ use anyhow::Context;
 
 use results::Results;
 
-/// The memory faasobs' queries may use, in process and in a fresh process alike. DuckDB keeps its
-/// default (most of the machine; with `memory_limit` at this value DuckDB 1.4.2 crashed).
-pub(super) const ENGINE_MEMORY_MB: usize = 8192;
-
 /// One part of the benchmark.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Part {
