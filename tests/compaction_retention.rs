@@ -1,4 +1,5 @@
-//! Compaction keeps query results identical; retention drops exactly the expired partitions.
+//! Compaction keeps query results identical; retention drops exactly the expired partitions; the
+//! `invocations` view merges fragments in different files into rows of the stored schema.
 
 use std::time::Duration;
 
@@ -120,6 +121,60 @@ async fn compaction_merges_files_without_changing_any_query_result() {
         .unwrap();
     let text = render(&rows, OutputFormat::Csv).unwrap();
     assert_eq!(text.lines().nth(1), Some("500,300,19.5"), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_invocations_view_merges_ids_across_files_into_the_stored_types() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.compact_after_files = usize::MAX;
+    let store = Store::open(config).await.unwrap();
+    let start = 1_795_424_400_000_000_000;
+    let spans = (0..20)
+        .map(|i| Invocation {
+            span_id: Some([i as u8 + 100; 8]),
+            ..fragment(i, start, Source::OtlpSpan)
+        })
+        .collect();
+    let reports = (0..20)
+        .map(|i| fragment(i, start, Source::PlatformReport))
+        .collect();
+    for invocations in [spans, reports] {
+        write_invocations(&store, invocations).await;
+        store.handle().flush().await.unwrap();
+    }
+    drop(store); // no compaction: the two fragments of each invocation stay in two files
+    assert_eq!(file_count(dir.path()).await, 2);
+
+    let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+        .await
+        .unwrap();
+    let view = analyzer.context().table("invocations").await.unwrap();
+    let types = |fields: &arrow::datatypes::Fields| {
+        fields
+            .iter()
+            .map(|f| (f.name().clone(), f.data_type().clone()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        types(view.schema().as_arrow().fields()),
+        types(Table::Invocations.schema().fields())
+    );
+    let rows = analyzer
+        .query(
+            "SELECT request_id, encode(trace_id, 'hex') AS trace, encode(span_id, 'hex') AS span, \
+             memory_size_mb, sources FROM invocations WHERE request_id = 'req-5'",
+        )
+        .await
+        .unwrap();
+    let text = render(&rows, OutputFormat::Csv).unwrap();
+    assert_eq!(
+        text.lines().nth(1),
+        Some(
+            "req-5,05050505050505050505050505050505,6969696969696969,512,\"otlp_span,platform_report\""
+        ),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

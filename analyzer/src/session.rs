@@ -17,8 +17,10 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cost::Catalog;
+use arrow::datatypes::Schema;
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::TableProvider;
+use datafusion::common::Column;
 use datafusion::datasource::MemTable;
 use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
@@ -26,7 +28,7 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
 use faasobs_collector::store::layout::{Listing, list_table};
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
@@ -185,7 +187,11 @@ impl Analyzer {
             };
             ctx.register_table(name, stored)?;
         }
-        let view = ctx.sql(INVOCATIONS_VIEW).await?.into_view();
+        let view = with_stored_types(
+            ctx.sql(INVOCATIONS_VIEW).await?,
+            &Table::Invocations.schema(),
+        )?
+        .into_view();
         ctx.register_table(Table::Invocations.name(), view)?;
         crate::cost::sql::register(&ctx, config.catalog.clone()).await?;
         Ok(Analyzer {
@@ -209,6 +215,27 @@ impl Analyzer {
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
     }
+}
+
+/// `frame` with each column cast to the type of the same-named field of `stored`, where they
+/// differ: the `invocations` view aggregates ids as variable-length binary (see its SQL) but
+/// shows the stored schema.
+fn with_stored_types(frame: DataFrame, stored: &Schema) -> Result<DataFrame, DataFusionError> {
+    let columns = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = Expr::Column(Column::new_unqualified(field.name()));
+            match stored.field_with_name(field.name()) {
+                Ok(want) if want.data_type() != field.data_type() => {
+                    cast(column, want.data_type().clone()).alias(field.name())
+                }
+                _ => column,
+            }
+        })
+        .collect::<Vec<_>>();
+    frame.select(columns)
 }
 
 /// The rows of WAL segments that no Parquet file holds yet (acknowledged, not yet flushed), by
