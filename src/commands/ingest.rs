@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_collector::ingest::{
-    CHUNK_BYTES, IngestError, InputFormat, ingest_bytes, ingest_file_in_chunks,
+    CHUNK_BYTES, FileIngest, IngestError, InputFormat, ingest_bytes, ingest_file_in_chunks,
 };
 use faasobs_collector::model::Records;
 use faasobs_collector::store::{Store, StoreConfig, StoreHandle};
@@ -70,38 +70,46 @@ pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyh
         spans,
         logs,
     } = records;
-    for chunk in invocations.chunks(WRITE_CHUNK) {
-        store
-            .write(&Records {
-                invocations: chunk.to_vec(),
-                ..Default::default()
-            })
-            .await?;
-    }
-    for chunk in spans.chunks(WRITE_CHUNK) {
-        store
-            .write(&Records {
-                spans: chunk.to_vec(),
-                ..Default::default()
-            })
-            .await?;
-    }
-    for chunk in logs.chunks(WRITE_CHUNK) {
-        store
-            .write(&Records {
-                logs: chunk.to_vec(),
-                ..Default::default()
-            })
-            .await?;
-    }
+    write_in_chunks(store, invocations, |invocations| Records {
+        invocations,
+        ..Default::default()
+    })
+    .await?;
+    write_in_chunks(store, spans, |spans| Records {
+        spans,
+        ..Default::default()
+    })
+    .await?;
+    write_in_chunks(store, logs, |logs| Records {
+        logs,
+        ..Default::default()
+    })
+    .await?;
     Ok(total)
+}
+
+/// Writes `rows` in writes of at most [`WRITE_CHUNK`], moving them into each write (they used to
+/// be copied, strings and attributes included).
+async fn write_in_chunks<T>(
+    store: &StoreHandle,
+    rows: Vec<T>,
+    records: impl Fn(Vec<T>) -> Records,
+) -> anyhow::Result<()> {
+    let mut rows = rows.into_iter();
+    loop {
+        let chunk: Vec<T> = rows.by_ref().take(WRITE_CHUNK).collect();
+        if chunk.is_empty() {
+            return Ok(());
+        }
+        store.write(&records(chunk)).await?;
+    }
 }
 
 impl Tally {
     async fn take(
         &mut self,
         name: &str,
-        result: Result<faasobs_collector::ingest::FileIngest, IngestError>,
+        result: Result<FileIngest, IngestError>,
         first_piece_of_file: bool,
         store: &StoreHandle,
     ) -> anyhow::Result<()> {
@@ -122,6 +130,73 @@ impl Tally {
         }
         Ok(())
     }
+}
+
+/// How many normalized pieces the reading thread may hold ready beyond the one being stored: one,
+/// so an import holds at most three pieces (being read, ready, being stored).
+const READ_AHEAD_PIECES: usize = 1;
+
+/// What the reading thread hands to the storing task.
+enum ReadStep {
+    /// A file, or a piece of a large one, normalized.
+    Piece {
+        name: String,
+        result: Result<FileIngest, IngestError>,
+        first_piece_of_file: bool,
+    },
+    /// A file was read to its end (its size, for the progress bar).
+    FileDone { bytes: u64 },
+}
+
+/// Reads and normalizes `files` in order, sending each piece to `pieces`; stops early, without
+/// error, when the storing side has gone (it failed and reports why).
+fn read_files(
+    files: &[PathBuf],
+    function: Option<&str>,
+    pieces: &tokio::sync::mpsc::Sender<ReadStep>,
+) -> anyhow::Result<()> {
+    for file in files {
+        let send = |name: &str, result, first_piece_of_file| {
+            pieces
+                .blocking_send(ReadStep::Piece {
+                    name: name.to_string(),
+                    result,
+                    first_piece_of_file,
+                })
+                .is_ok()
+        };
+        if file.as_os_str() == "-" {
+            let mut bytes = Vec::new();
+            std::io::stdin()
+                .read_to_end(&mut bytes)
+                .context("reading standard input")?;
+            if !send("<stdin>", ingest_bytes(&bytes, function, None), true) {
+                return Ok(());
+            }
+            continue;
+        }
+        let name = file.display().to_string();
+        // Large NDJSON files come in pieces, each normalized while the one before is stored.
+        match ingest_file_in_chunks(file, function, CHUNK_BYTES) {
+            Ok(read) => {
+                for (n, piece) in read.enumerate() {
+                    if !send(&name, piece, n == 0) {
+                        return Ok(());
+                    }
+                }
+            }
+            Err(e) => {
+                if !send(&name, Err(e), true) {
+                    return Ok(());
+                }
+            }
+        }
+        let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
+        if pieces.blocking_send(ReadStep::FileDone { bytes }).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
 }
 
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
@@ -162,33 +237,34 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             )
             .expect("a valid progress template"),
         );
-        for file in &files {
-            let name = if file.as_os_str() == "-" {
-                "<stdin>".to_string()
-            } else {
-                file.display().to_string()
-            };
-            progress.set_message(name.clone());
-            if file.as_os_str() == "-" {
-                let mut bytes = Vec::new();
-                std::io::stdin()
-                    .read_to_end(&mut bytes)
-                    .context("reading standard input")?;
-                let result = ingest_bytes(&bytes, config.function.as_deref(), None);
-                tally.take(&name, result, true, &handle).await?;
-            } else {
-                // Large NDJSON files come in pieces, each stored before the next is read.
-                match ingest_file_in_chunks(file, config.function.as_deref(), CHUNK_BYTES) {
-                    Ok(pieces) => {
-                        for (n, piece) in pieces.enumerate() {
-                            tally.take(&name, piece, n == 0, &handle).await?;
-                        }
+        // A thread reads and normalizes the inputs while this task stores what it read before,
+        // so parsing and the WAL's encoding and syncing use both cores.
+        let (pieces, mut read) = tokio::sync::mpsc::channel(READ_AHEAD_PIECES);
+        let function = config.function.clone();
+        let reader = std::thread::Builder::new()
+            .name("ingest-reader".into())
+            .spawn(move || read_files(&files, function.as_deref(), &pieces))
+            .context("starting the reading thread")?;
+        while let Some(step) = read.recv().await {
+            match step {
+                ReadStep::Piece {
+                    name,
+                    result,
+                    first_piece_of_file,
+                } => {
+                    if first_piece_of_file {
+                        progress.set_message(name.clone());
                     }
-                    Err(e) => tally.take(&name, Err(e), true, &handle).await?,
+                    tally
+                        .take(&name, result, first_piece_of_file, &handle)
+                        .await?;
                 }
+                ReadStep::FileDone { bytes } => progress.inc(bytes),
             }
-            progress.inc(std::fs::metadata(file).map(|m| m.len()).unwrap_or(0));
         }
+        reader
+            .join()
+            .map_err(|_| anyhow::anyhow!("the reading thread panicked"))??;
         progress.finish_and_clear();
     }
     drop(handle);
