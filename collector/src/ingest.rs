@@ -314,24 +314,24 @@ fn json_input(
             return Ok(Some(cloudwatch_export(export, function, stream)));
         }
     }
-    // Lambda JSON records: one JSON array, or one object per line.
-    let values: Vec<(usize, Result<Value, String>)> = match serde_json::from_str::<Value>(text) {
-        Ok(Value::Array(items)) => items.into_iter().map(|v| (0, Ok(v))).collect(),
-        Ok(one @ Value::Object(_)) => vec![(1, Ok(one))],
-        Ok(_) => return Ok(None),
-        Err(_) => text
-            .lines()
-            .enumerate()
-            .filter(|(_, l)| !l.trim().is_empty())
-            .map(|(i, l)| {
-                (
-                    i + 1,
-                    serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}")),
-                )
-            })
-            .collect(),
-    };
-    let Some(first) = values.iter().find_map(|(_, v)| v.as_ref().ok()) else {
+    // Lambda JSON records: one JSON array, or one object per line (kept with its text).
+    let values: Vec<(usize, Result<Value, String>, Option<&str>)> =
+        match serde_json::from_str::<Value>(text) {
+            Ok(Value::Array(items)) => items.into_iter().map(|v| (0, Ok(v), None)).collect(),
+            Ok(one @ Value::Object(_)) => vec![(1, Ok(one), Some(text))],
+            Ok(_) => return Ok(None),
+            Err(_) => text
+                .lines()
+                .enumerate()
+                .filter(|(_, l)| !l.trim().is_empty())
+                .map(|(i, l)| {
+                    let value =
+                        serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"));
+                    (i + 1, value, Some(l))
+                })
+                .collect(),
+        };
+    let Some(first) = values.iter().find_map(|(_, v, _)| v.as_ref().ok()) else {
         return Ok(None);
     };
     if !is_lambda_json(first) {
@@ -343,10 +343,14 @@ fn json_input(
     };
     let mut reader = LambdaLogStream::new(function, stream, None);
     let mut rejected = Vec::new();
-    for (line, value) in values {
+    for (line, value, text) in values {
         match value {
             Ok(value) if value.is_object() => {
-                if !reader.push_value(None, &value) {
+                let pushed = match text {
+                    Some(text) => reader.push_value_read_from(None, value, text),
+                    None => reader.push_value(None, &value),
+                };
+                if !pushed {
                     rejected.push(Rejection {
                         line,
                         reason: "no time on this record or any record before it".into(),

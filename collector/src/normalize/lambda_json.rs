@@ -231,13 +231,13 @@ fn split_function_arn(arn: &str) -> Option<(String, String, String)> {
     None
 }
 
-fn function_log(map: &Map<String, Value>) -> FunctionLog {
-    let arn = first_text(map, &["function_arn", "lambda_function_arn"]);
+fn function_log(map: Map<String, Value>) -> FunctionLog {
+    let arn = first_text(&map, &["function_arn", "lambda_function_arn"]);
     let from_arn = arn.as_deref().and_then(split_function_arn);
-    let function_name = first_text(map, &["function_name", "lambda_function_name"])
+    let function_name = first_text(&map, &["function_name", "lambda_function_name"])
         .or_else(|| from_arn.as_ref().map(|(_, _, name)| name.clone()));
-    let memory = number(map, "function_memory_size")
-        .or_else(|| number(map, "lambda_function_memory_size"))
+    let memory = number(&map, "function_memory_size")
+        .or_else(|| number(&map, "lambda_function_memory_size"))
         .map(|m| m as i32);
     let cold_start = map
         .get("cold_start")
@@ -249,7 +249,7 @@ fn function_log(map: &Map<String, Value>) -> FunctionLog {
         region: from_arn.as_ref().map(|(r, _, _)| r.clone()),
         account_id: from_arn.as_ref().map(|(_, a, _)| a.clone()),
         cold_start,
-        trace_id: text(map, "xray_trace_id")
+        trace_id: text(&map, "xray_trace_id")
             .and_then(|x| xray_root(&x))
             .and_then(|x| xray_trace_id(&x)),
     });
@@ -263,29 +263,32 @@ fn function_log(map: &Map<String, Value>) -> FunctionLog {
             Value::String(s) => s.clone(),
             other => other.to_string(),
         });
+    let level = first_text(&map, &["level", "levelname", "severity"]);
+    let request_id = first_text(&map, &REQUEST_ID_KEYS);
+    // The rest become attributes, moved out of the record (not copied).
     let attributes = map
-        .iter()
+        .into_iter()
         .filter(|(k, _)| {
             !CONTEXT_KEYS.contains(&k.as_str())
                 && !REQUEST_ID_KEYS.contains(&k.as_str())
                 && !["timestamp", "time", "@timestamp", "msg"].contains(&k.as_str())
         })
-        .map(|(k, v)| (k.clone(), attribute_of(v)))
+        .map(|(k, v)| (k, attribute_of(v)))
         .collect();
     FunctionLog {
         time,
-        level: first_text(map, &["level", "levelname", "severity"]),
-        request_id: first_text(map, &REQUEST_ID_KEYS),
+        level,
+        request_id,
         message,
         context,
         attributes,
     }
 }
 
-fn attribute_of(value: &Value) -> AttributeValue {
+fn attribute_of(value: Value) -> AttributeValue {
     match value {
-        Value::String(s) => AttributeValue::String(s.clone()),
-        Value::Bool(b) => AttributeValue::Bool(*b),
+        Value::String(s) => AttributeValue::String(s),
+        Value::Bool(b) => AttributeValue::Bool(b),
         Value::Number(n) => match n.as_i64() {
             Some(i) => AttributeValue::Int(i),
             None => AttributeValue::Double(n.as_f64().unwrap_or(f64::NAN)),
@@ -296,23 +299,29 @@ fn attribute_of(value: &Value) -> AttributeValue {
 
 /// Says what one JSON value from a Lambda log is; `None` for a value that is not an object.
 pub fn classify(value: &Value) -> Option<LambdaJson> {
-    let map = value.as_object()?;
-    let kind = map.get("type").and_then(Value::as_str);
+    read_record(value.clone())
+}
+
+/// [`classify`] for a value the caller no longer needs: its strings move into the result.
+pub fn read_record(value: Value) -> Option<LambdaJson> {
+    let Value::Object(mut map) = value else {
+        return None;
+    };
+    let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
     let time = map.get("time").and_then(parse_time);
-    match (kind, map.get("record")) {
-        (Some(kind), Some(record)) if kind.starts_with("platform.") => {
+    match (kind, map.contains_key("record")) {
+        (Some(kind), true) if kind.starts_with("platform.") => {
             let empty = Map::new();
-            let event = platform_event(kind, record.as_object().unwrap_or(&empty));
-            Some(LambdaJson::Platform {
+            let record = map.get("record").and_then(Value::as_object);
+            let event = platform_event(&kind, record.unwrap_or(&empty));
+            Some(LambdaJson::Platform { time, kind, event })
+        }
+        (Some(kind), true) if kind == "function" || kind == "extension" => {
+            Some(LambdaJson::FunctionEvent {
                 time,
-                kind: kind.to_string(),
-                event,
+                record: map.remove("record").unwrap_or_default(),
             })
         }
-        (Some("function" | "extension"), Some(record)) => Some(LambdaJson::FunctionEvent {
-            time,
-            record: record.clone(),
-        }),
         _ => Some(LambdaJson::Log(function_log(map))),
     }
 }

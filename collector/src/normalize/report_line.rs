@@ -14,7 +14,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::lambda_json::{FunctionLog, LambdaJson, PlatformEvent, classify};
+use super::lambda_json::{FunctionLog, LambdaJson, PlatformEvent, read_record};
 
 use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, invocation::Sources};
 
@@ -297,7 +297,7 @@ impl LambdaLogStream {
         if trimmed.starts_with('{')
             && let Ok(value) = serde_json::from_str::<Value>(trimmed)
         {
-            return self.push_json(time, &value, trimmed);
+            return self.push_json(time, value, trimmed);
         }
         let message = unescape(message);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
@@ -309,7 +309,7 @@ impl LambdaLogStream {
             if rest.starts_with('{')
                 && let Ok(value) = serde_json::from_str::<Value>(rest)
             {
-                self.push_json(Some(t), &value, rest);
+                self.push_json(Some(t), value, rest);
             } else {
                 self.push_line(t, rest);
             }
@@ -321,11 +321,17 @@ impl LambdaLogStream {
     /// `function` event, or a structured function log. `time` is the transport's timestamp, used
     /// when the record has none. Returns false when no time is known for it.
     pub fn push_value(&mut self, time: Option<i64>, value: &Value) -> bool {
-        self.push_json(time, value, &value.to_string())
+        self.push_json(time, value.clone(), &value.to_string())
     }
 
-    fn push_json(&mut self, time: Option<i64>, value: &Value, raw: &str) -> bool {
-        match classify(value) {
+    /// [`Self::push_value`] for a record read from `text`, which is kept as the raw record (a log
+    /// line's body when it has no message) instead of writing the value out again.
+    pub fn push_value_read_from(&mut self, time: Option<i64>, value: Value, text: &str) -> bool {
+        self.push_json(time, value, text.trim())
+    }
+
+    fn push_json(&mut self, time: Option<i64>, value: Value, raw: &str) -> bool {
+        match read_record(value) {
             Some(LambdaJson::Platform {
                 time: own,
                 kind,
@@ -339,7 +345,10 @@ impl LambdaLogStream {
             }
             Some(LambdaJson::FunctionEvent { time: own, record }) => match record {
                 Value::String(line) => self.push(own.or(time), &line),
-                other => self.push_json(own.or(time), &other, &other.to_string()),
+                other => {
+                    let raw = other.to_string();
+                    self.push_json(own.or(time), other, &raw)
+                }
             },
             Some(LambdaJson::Log(log)) => {
                 let Some(t) = self.time_or_last(log.time.or(time)) else {
