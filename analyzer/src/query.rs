@@ -4,7 +4,12 @@
 //! and statements (`SET`, transactions) are refused before planning: SQL from users cannot create,
 //! copy or write files.
 
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, StringBuilder};
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::context::SQLOptions;
 
 use crate::session::{Analyzer, AnalyzerError};
@@ -88,7 +93,7 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
                     .with_header(true)
                     .build(&mut out);
                 for b in batches {
-                    writer.write(b)?;
+                    writer.write(&nested_columns_as_text(b)?)?;
                 }
             }
             String::from_utf8_lossy(&out).into_owned()
@@ -110,4 +115,57 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
             String::from_utf8_lossy(&writer.into_inner()).into_owned()
         }
     })
+}
+
+/// `batch` with its nested columns (attributes, events, links: lists, maps, structs) written as
+/// text the way the table format shows them, because CSV has no nested values; a query of whole
+/// span or log rows failed with "not supported in CSV" before.
+fn nested_columns_as_text(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if !batch.columns().iter().any(|c| c.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let options = FormatOptions::default();
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !column.data_type().is_nested() {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let formatter = ArrayFormatter::try_new(column.as_ref(), &options)?;
+        let mut text = StringBuilder::with_capacity(column.len(), column.len() * 16);
+        for row in 0..column.len() {
+            if column.is_null(row) {
+                text.append_null();
+            } else {
+                text.append_value(formatter.value(row).to_string());
+            }
+        }
+        fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(text.finish()));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, MapBuilder, StringBuilder};
+
+    #[test]
+    fn csv_writes_nested_columns_as_text() {
+        let mut attributes = MapBuilder::new(None, StringBuilder::new(), StringBuilder::new());
+        attributes.keys().append_value("http.route");
+        attributes.values().append_value("/orders");
+        attributes.append(true).unwrap();
+        attributes.append(false).unwrap();
+        let batch = RecordBatch::try_from_iter([
+            ("n", Arc::new(Int64Array::from(vec![1, 2])) as ArrayRef),
+            ("attributes", Arc::new(attributes.finish()) as ArrayRef),
+        ])
+        .unwrap();
+        let text = render(&[batch], OutputFormat::Csv).unwrap();
+        assert_eq!(text, "n,attributes\n1,{http.route: /orders}\n2,\n");
+    }
 }
