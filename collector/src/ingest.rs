@@ -348,7 +348,7 @@ fn json_input(
             Ok(value) if value.is_object() => {
                 let pushed = match text {
                     Some(text) => reader.push_value_read_from(None, value, text),
-                    None => reader.push_value(None, &value),
+                    None => reader.push_value(None, value),
                 };
                 if !pushed {
                     rejected.push(Rejection {
@@ -734,7 +734,7 @@ mod hostile_input {
         fn any_json_records_are_read(values in proptest::collection::vec(json_value(), 0..8)) {
             let mut stream = LambdaLogStream::new(Some("f"), None, None);
             for value in &values {
-                stream.push_value(None, value);
+                stream.push_value(None, value.clone());
             }
             stream.finish();
             let array = serde_json::Value::Array(values).to_string();

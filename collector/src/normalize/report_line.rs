@@ -320,8 +320,9 @@ impl LambdaLogStream {
     /// Reads one JSON record: a platform event (Telemetry API, Logs API, JSON log format), a
     /// `function` event, or a structured function log. `time` is the transport's timestamp, used
     /// when the record has none. Returns false when no time is known for it.
-    pub fn push_value(&mut self, time: Option<i64>, value: &Value) -> bool {
-        self.push_json(time, value.clone(), &value.to_string())
+    pub fn push_value(&mut self, time: Option<i64>, value: Value) -> bool {
+        let raw = value.to_string();
+        self.push_json(time, value, &raw)
     }
 
     /// [`Self::push_value`] for a record read from `text`, which is kept as the raw record (a log
@@ -787,7 +788,7 @@ mod tests {
             serde_json::json!({"time": "2026-11-23T09:00:01Z", "type": "platform.report",
                 "record": {"requestId": id, "status": "error", "metrics": {"durationMs": 5.0}}}),
         ] {
-            assert!(json.push_value(None, &event));
+            assert!(json.push_value(None, event));
         }
         let records = json.finish();
         assert_eq!(records.invocations[0].status, InvocationStatus::InitError);

@@ -398,7 +398,7 @@ async fn lambda_logs(
         target.region.clone(),
     );
     let mut normalized = Normalized::default();
-    for event in &events {
+    for event in events {
         if !event.is_object() || !stream.push_value(None, event) {
             normalized.reject(crate::normalize::NormalizeError::Format {
                 what: "Lambda logs event",

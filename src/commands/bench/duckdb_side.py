@@ -24,11 +24,11 @@ import time
 import duckdb
 
 
-def connect(job):
+def connect(threads):
     # The same threads as faasobs. DuckDB keeps its default memory limit (most of the machine):
     # with `memory_limit` at faasobs' 8 GiB, DuckDB 1.4.2 crashed (segfault) in the query set.
     con = duckdb.connect()
-    con.execute(f"SET threads = {int(job['threads'])}")
+    con.execute(f"SET threads = {int(threads)}")
     return con
 
 
@@ -59,7 +59,7 @@ def run(job):
     if mode == "version":
         return {"duckdb": duckdb.__version__, "python": sys.version.split()[0]}
     if mode == "queries":
-        con = connect(job)
+        con = connect(job["threads"])
         register_tables(con, job)
         out = []
         for name, sql in job["queries"]:
@@ -69,12 +69,12 @@ def run(job):
         return out
     if mode == "fresh":
         start = time.perf_counter()
-        con = connect(job)
+        con = connect(job["threads"])
         register_tables(con, job)
         rows = con.execute(job["sql"]).fetchall()
         return {"seconds": time.perf_counter() - start, "rows": len(rows)}
     if mode == "copy_json":
-        con = connect(job)
+        con = connect(job["threads"])
         start = time.perf_counter()
         con.execute(
             f"COPY (SELECT * FROM read_json('{job['input']}', format = 'newline_delimited')) "
@@ -84,7 +84,7 @@ def run(job):
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{job['output']}')").fetchone()[0]
         return {"seconds": seconds, "rows": rows, "bytes": os.path.getsize(job["output"])}
     if mode == "rewrite":
-        con = connect(job)
+        con = connect(job["threads"])
         os.makedirs(job["out"], exist_ok=True)
         out = {}
         for table in job["tables"]:
