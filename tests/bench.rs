@@ -28,6 +28,9 @@ fn the_harness_measures_every_part_against_its_reference() {
             "300",
             "--dashboard-seconds",
             "5s",
+            // First runs only, as the scale run does (the default best of 3 is the same code).
+            "--repeat",
+            "0",
         ])
         .assert()
         .success();
@@ -89,7 +92,26 @@ fn the_harness_measures_every_part_against_its_reference() {
         "{}",
         queries["notes"]
     );
+    assert!(
+        queries["title"]
+            .as_str()
+            .unwrap()
+            .ends_with("first run only"),
+        "{}",
+        queries["title"]
+    );
+    assert!(
+        !queries["notes"].to_string().contains("failed"),
+        "{}",
+        queries["notes"]
+    );
     assert!(measurement("Queries", "one trace by id (fresh process)")["reference"].is_number());
+    // Both engines' peak memory is measured, in process and in fresh processes.
+    for name in ["peak memory, in process", "peak memory, fresh processes"] {
+        let m = measurement("Queries", name);
+        assert!(m["faasobs"].as_f64().is_some_and(|v| v > 0.0), "{m}");
+        assert!(m["reference"].as_f64().is_some_and(|v| v > 0.0), "{m}");
+    }
     assert!(
         measurement("Dashboard", "CPU of `faasobs tui`")["faasobs"]
             .as_f64()

@@ -7,6 +7,8 @@ use std::process::Command;
 use anyhow::Context;
 use serde_json::{Value, json};
 
+use super::process::{Measured, Usage};
+
 /// The script, written into the working folder so the harness runs from any directory.
 const SCRIPT: &str = include_str!("duckdb_side.py");
 
@@ -56,6 +58,34 @@ impl DuckDb {
         );
         serde_json::from_slice(&output.stdout)
             .with_context(|| format!("reading DuckDB's answer to {mode}"))
+    }
+
+    /// Runs `job` as a measured process (its peak memory sampled like faasobs' own) and returns
+    /// its answer with what it used. The answer goes through a file, so that the process is
+    /// waited for with `wait4` and never blocks on a full pipe.
+    pub fn run_measured(&self, job: Value) -> anyhow::Result<(Value, Usage)> {
+        let mode = job["mode"].as_str().unwrap_or("job").to_string();
+        let answer_path = self.dir.join(format!("duckdb-answer-{mode}.json"));
+        let answer_file = std::fs::File::create(&answer_path)
+            .with_context(|| format!("creating {}", answer_path.display()))?;
+        let errors_path = self.dir.join(format!("duckdb-errors-{mode}.txt"));
+        let errors_file = std::fs::File::create(&errors_path)
+            .with_context(|| format!("creating {}", errors_path.display()))?;
+        let mut command = self.command(job, &mode)?;
+        command.stdout(answer_file).stderr(errors_file);
+        let usage = Measured::spawn(&mut command)?.wait()?;
+        anyhow::ensure!(
+            usage.success,
+            "DuckDB's side ({mode}) failed: {}",
+            std::fs::read_to_string(&errors_path)
+                .unwrap_or_default()
+                .trim()
+        );
+        let answer = std::fs::read(&answer_path)
+            .with_context(|| format!("reading {}", answer_path.display()))?;
+        let answer = serde_json::from_slice(&answer)
+            .with_context(|| format!("reading DuckDB's answer to {mode}"))?;
+        Ok((answer, usage))
     }
 
     pub fn version(&self) -> anyhow::Result<String> {

@@ -7,7 +7,8 @@ Jobs:
   {"mode": "version"}
   {"mode": "queries", "threads": N, "data": DIR, "invocations_view": SQL,
    "queries": [[name, sql], ...], "repeat": 3}
-      -> for each query: first run and best of `repeat` runs in one connection, row count
+      -> for each query: first run and best of `repeat` runs after it in one connection (the
+         first run when `repeat` is 0), row count
   {"mode": "fresh", "threads": N, "data": DIR, "invocations_view": SQL, "sql": SQL}
       -> one query in this fresh process: seconds from connect to the fetched result
   {"mode": "copy_json", "threads": N, "input": FILE, "output": FILE}
@@ -64,7 +65,8 @@ def run(job):
         out = []
         for name, sql in job["queries"]:
             first, rows = timed(con, sql)
-            best = min(timed(con, sql)[0] for _ in range(job["repeat"]))
+            runs = [timed(con, sql)[0] for _ in range(job["repeat"])]
+            best = min(runs) if runs else first
             out.append({"name": name, "first_s": first, "best_s": best, "rows": rows})
         return out
     if mode == "fresh":

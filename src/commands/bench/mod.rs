@@ -73,6 +73,10 @@ pub struct BenchConfig {
     /// A Python with the `duckdb` package (tests/run-all.sh makes `.venv`).
     #[arg(long, env = "FAASOBS_PYTHON", default_value = ".venv/bin/python")]
     pub python: PathBuf,
+    /// Timed runs of each query after its first, of which the best counts (0: the first run
+    /// only, for the scale run).
+    #[arg(long, default_value_t = 3)]
+    pub repeat: usize,
     /// Run only these parts (comma-separated); default all.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Part>,

@@ -126,6 +126,18 @@ pub fn process_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
     Ok((ticks(11) + ticks(12)) / hz)
 }
 
+/// Starts this process's resident high-water mark afresh (Linux: writing 5 to `clear_refs`), so
+/// that [`own_peak_memory_bytes`] measures what comes after, not the data set's build.
+pub fn reset_own_peak_memory() -> anyhow::Result<()> {
+    std::fs::write("/proc/self/clear_refs", "5")
+        .context("resetting the peak memory mark (/proc/self/clear_refs)")
+}
+
+/// This process's resident high-water mark, in bytes.
+pub fn own_peak_memory_bytes() -> Option<u64> {
+    high_water_mark(std::process::id())
+}
+
 /// Gives the memory the harness freed (an in-process query's buffers) back to the system before
 /// another engine runs next to it: glibc keeps freed heap for reuse, and the kernel killed the
 /// harness at 12.5 GB resident while DuckDB ran its queries.

@@ -14,16 +14,13 @@ use serde_json::{Value, json};
 
 use super::data::Dataset;
 use super::duckdb::DuckDb;
-use super::process::run_measured;
+use super::process::{own_peak_memory_bytes, reset_own_peak_memory, run_measured};
 use super::results::{Measurement, Results, Section, Target};
 use super::{BenchConfig, progress};
 
 /// The memory faasobs' queries may use, in process and in a fresh process alike. DuckDB keeps its
 /// default (most of the machine; with `memory_limit` at this value DuckDB 1.4.2 crashed).
 const QUERY_MEMORY_MB: usize = 8192;
-
-/// Runs after the first, of which the best counts.
-const REPEAT: usize = 3;
 
 /// What faasobs runs for one benchmark query.
 enum Ours {
@@ -222,15 +219,18 @@ async fn run_ours(analyzer: &Analyzer, query: &Ours) -> Result<usize, AnalyzerEr
     })
 }
 
+/// The first run's time, the best of `repeat` runs after it (the first run's when `repeat` is 0),
+/// and the rows returned.
 async fn time_ours(
     analyzer: &Analyzer,
     query: &Ours,
+    repeat: usize,
 ) -> anyhow::Result<(Duration, Duration, usize)> {
     let start = Instant::now();
     let rows = run_ours(analyzer, query).await?;
     let first = start.elapsed();
-    let mut best = Duration::MAX;
-    for _ in 0..REPEAT {
+    let mut best = if repeat == 0 { first } else { Duration::MAX };
+    for _ in 0..repeat {
         let start = Instant::now();
         run_ours(analyzer, query).await?;
         best = best.min(start.elapsed());
@@ -265,6 +265,9 @@ pub async fn run(
     started: Instant,
     results: &mut Results,
 ) -> anyhow::Result<()> {
+    // The harness built the data set in this process; only the queries' memory counts here.
+    super::process::return_freed_memory();
+    reset_own_peak_memory()?;
     let analyzer = Analyzer::open(
         &dataset.data,
         AnalyzerConfig {
@@ -280,54 +283,74 @@ pub async fn run(
     for q in &queries {
         progress(started, format!("queries: faasobs: {}", q.name));
         ours.push(
-            time_ours(&analyzer, &q.ours)
+            time_ours(&analyzer, &q.ours, config.repeat)
                 .await
                 .with_context(|| format!("faasobs: {}", q.name))?,
         );
     }
     drop(analyzer);
+    let our_peak = own_peak_memory_bytes().unwrap_or(0);
     super::process::return_freed_memory();
     progress(started, "queries: DuckDB");
-    let theirs = duckdb.run(json!({
+    let repeat = config.repeat;
+    let mut section = Section::new(
+        if repeat == 0 {
+            format!(
+                "Queries: {} invocations, first run only",
+                dataset.invocations
+            )
+        } else {
+            format!(
+                "Queries: {} invocations, best of {repeat} after the first run",
+                dataset.invocations
+            )
+        },
+        "DuckDB",
+    );
+    // DuckDB failing (at the scale run, say) must not take faasobs' finished numbers with it.
+    let (theirs, their_usage) = match duckdb.run_measured(json!({
         "mode": "queries",
         "data": dataset.data,
         "invocations_view": INVOCATIONS_VIEW,
-        "repeat": REPEAT,
+        "repeat": repeat,
         "queries": queries.iter().map(|q| (q.name, &q.duckdb)).collect::<Vec<_>>(),
-    }))?;
-    let mut section = Section::new(
-        format!(
-            "Queries: {} invocations, best of {REPEAT} after the first run",
-            dataset.invocations
-        ),
-        "DuckDB",
-    );
+    })) {
+        Ok((answer, usage)) => (answer, Some(usage)),
+        Err(e) => {
+            progress(started, format!("queries: DuckDB failed: {e:#}"));
+            section
+                .notes
+                .push(format!("**DuckDB's query run failed**: {e:#}"));
+            (Value::Null, None)
+        }
+    };
     let mut first_runs = Vec::new();
     for (i, q) in queries.iter().enumerate() {
         let (first, best, rows) = ours[i];
         let their = &theirs[i];
-        section.rows.push(
-            Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms")
-                .against(seconds(&their["best_s"]) * 1e3)
-                .target(Target::RatioAtMost(q.target)),
+        let mut measured = Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms")
+            .target(Target::RatioAtMost(q.target));
+        let mut first_run = Measurement::new(
+            format!("{} (first run)", q.name),
+            first.as_secs_f64() * 1e3,
+            "ms",
         );
-        first_runs.push(
-            Measurement::new(
-                format!("{} (first run)", q.name),
-                first.as_secs_f64() * 1e3,
-                "ms",
-            )
-            .against(seconds(&their["first_s"]) * 1e3),
-        );
-        let their_rows = their["rows"].as_u64().unwrap_or(0) as usize;
-        if matches!(q.ours, Ours::Sql(_)) && their_rows != rows {
-            section.notes.push(format!(
-                "**{}: faasobs returned {rows} rows, DuckDB {their_rows}.**",
-                q.name
-            ));
+        if !their.is_null() {
+            measured = measured.against(seconds(&their["best_s"]) * 1e3);
+            first_run = first_run.against(seconds(&their["first_s"]) * 1e3);
+            let their_rows = their["rows"].as_u64().unwrap_or(0) as usize;
+            if matches!(q.ours, Ours::Sql(_)) && their_rows != rows {
+                section.notes.push(format!(
+                    "**{}: faasobs returned {rows} rows, DuckDB {their_rows}.**",
+                    q.name
+                ));
+            }
         }
+        section.rows.push(measured);
+        first_runs.push(first_run);
     }
     section.rows.extend(first_runs);
+    let mut fresh_peaks = (0u64, 0u64);
     for q in queries.iter().filter(|q| q.fresh) {
         let Ours::Sql(sql) = &q.ours else { continue };
         progress(started, format!("queries: fresh processes: {}", q.name));
@@ -339,22 +362,53 @@ pub async fn run(
                 .arg(QUERY_MEMORY_MB.to_string())
                 .arg(sql),
         )?;
-        let their = duckdb.run(json!({
+        fresh_peaks.0 = fresh_peaks.0.max(ours.max_rss_bytes);
+        let mut measured = Measurement::new(
+            format!("{} (fresh process)", q.name),
+            ours.wall.as_secs_f64() * 1e3,
+            "ms",
+        )
+        .target(Target::RatioAtMost(1.0));
+        match duckdb.run_measured(json!({
             "mode": "fresh",
             "data": dataset.data,
             "invocations_view": INVOCATIONS_VIEW,
             "sql": q.duckdb,
-        }))?;
-        section.rows.push(
-            Measurement::new(
-                format!("{} (fresh process)", q.name),
-                ours.wall.as_secs_f64() * 1e3,
-                "ms",
-            )
-            .against(seconds(&their["seconds"]) * 1e3)
-            .target(Target::RatioAtMost(1.0)),
-        );
+        })) {
+            Ok((their, usage)) => {
+                fresh_peaks.1 = fresh_peaks.1.max(usage.max_rss_bytes);
+                measured = measured.against(seconds(&their["seconds"]) * 1e3);
+            }
+            Err(e) => section.notes.push(format!(
+                "**{} (fresh process), DuckDB failed**: {e:#}",
+                q.name
+            )),
+        }
+        section.rows.push(measured);
     }
+    // The scale run's memory target: it completes within the machine's 24 GiB, spilling.
+    let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
+    let within_machine = Target::AtMost(24.0 * 1024.0);
+    let mut peak = Measurement::new(
+        "peak memory, in process (all queries)",
+        mib(our_peak),
+        "MiB",
+    )
+    .target(within_machine);
+    if let Some(usage) = their_usage {
+        peak = peak.against(mib(usage.max_rss_bytes));
+    }
+    section.rows.push(peak);
+    let mut fresh_peak = Measurement::new(
+        "peak memory, fresh processes (largest)",
+        mib(fresh_peaks.0),
+        "MiB",
+    )
+    .target(within_machine);
+    if fresh_peaks.1 > 0 {
+        fresh_peak = fresh_peak.against(mib(fresh_peaks.1));
+    }
+    section.rows.push(fresh_peak);
     section.notes.push(
         "Same Parquet files for both, and the same `invocations` view: the stored rows may still \
          be fragments of one invocation (sources, files compaction kept apart), so both engines \
