@@ -6,10 +6,12 @@
 //! - [`query`]: running user SQL read-only, and printing results;
 //! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);
 //! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates;
+//! - [`max_text`]: `max` for the merging view's text columns, without a copy per group;
 //! - [`cost`]: the pricing catalog, per-invocation and monthly cost, and the what-if scenarios.
 
 pub mod concurrency;
 pub mod cost;
+pub mod max_text;
 pub mod query;
 pub mod reports;
 pub mod session;

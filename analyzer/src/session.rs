@@ -143,6 +143,7 @@ impl Analyzer {
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
+        ctx.register_udaf(crate::max_text::max_text_udaf());
         let mut listings = Vec::new();
         for table in Table::ALL {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));

@@ -5,21 +5,23 @@
 -- specific failure status wins. Files that compaction already merged pass through unchanged.
 -- Trace and span ids are aggregated as BYTEA: DataFusion has a vectorized max only for variable-
 -- length binary, and max of FixedSizeBinary made the merge about four times slower (benchmarks);
--- the session casts them back to the stored FixedSizeBinary types.
+-- the session casts them back to the stored FixedSizeBinary types. Text columns use max_text, which
+-- is max without a copy of the value per group (analyzer/src/max_text.rs); other engines can run
+-- this view with max_text spelled max.
 SELECT
-  max(function_name) AS function_name,
-  max(function_version) AS function_version,
-  max(provider) AS provider,
-  max(region) AS region,
-  max(account_id) AS account_id,
-  max(runtime) AS runtime,
-  max(architecture) AS architecture,
+  max_text(function_name) AS function_name,
+  max_text(function_version) AS function_version,
+  max_text(provider) AS provider,
+  max_text(region) AS region,
+  max_text(account_id) AS account_id,
+  max_text(runtime) AS runtime,
+  max_text(architecture) AS architecture,
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN memory_size_mb END), max(memory_size_mb)) AS memory_size_mb,
   request_id,
   coalesce(max(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN CAST(trace_id AS BYTEA) END), max(CAST(trace_id AS BYTEA))) AS trace_id,
   coalesce(max(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN CAST(span_id AS BYTEA) END), max(CAST(span_id AS BYTEA))) AS span_id,
-  max(instance_id) AS instance_id,
-  coalesce(max(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN "trigger" END), max("trigger")) AS "trigger",
+  max_text(instance_id) AS instance_id,
+  coalesce(max_text(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN "trigger" END), max_text("trigger")) AS "trigger",
   coalesce(min(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN start_time END), min(CASE WHEN end_time IS NOT NULL THEN start_time END), min(start_time)) AS start_time,
   coalesce(max(CASE WHEN strpos(sources, 'otlp_span') > 0 THEN end_time END), max(end_time)) AS end_time,
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN duration_ms END), max(duration_ms)) AS duration_ms,
@@ -31,8 +33,8 @@ SELECT
                        WHEN 'timeout' THEN 3 WHEN 'out_of_memory' THEN 4 WHEN 'init_error' THEN 5 END)
     WHEN 0 THEN 'success' WHEN 1 THEN 'error' WHEN 2 THEN 'throttled'
     WHEN 3 THEN 'timeout' WHEN 4 THEN 'out_of_memory' ELSE 'init_error' END AS status,
-  max(error_type) AS error_type,
-  max(error_message) AS error_message,
+  max_text(error_type) AS error_type,
+  max_text(error_message) AS error_message,
   concat_ws(',',
     CASE WHEN bool_or(strpos(sources, 'otlp_span') > 0) THEN 'otlp_span' END,
     CASE WHEN bool_or(strpos(sources, 'platform_report') > 0) THEN 'platform_report' END,
