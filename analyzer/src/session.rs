@@ -41,8 +41,18 @@ use faasobs_collector::wal::{list_segments, read_segment};
 /// The table of invocation rows as stored, fragments not yet merged by compaction included.
 pub const FRAGMENTS_TABLE: &str = "invocation_fragments";
 
-/// The SQL of the `invocations` view, which merges fragments by request id.
+/// The SQL of the `invocations` view, which merges fragments by request id (with faasobs' own
+/// aggregates, registered by [`register_merge_aggregates`]).
 pub const INVOCATIONS_VIEW: &str = include_str!("views/invocations.sql");
+
+/// The same view in portable SQL, standard aggregates only (for DuckDB and other engines reading
+/// the store's files): the same rows as [`INVOCATIONS_VIEW`].
+pub const INVOCATIONS_PORTABLE_VIEW: &str = include_str!("views/invocations_portable.sql");
+
+/// Registers the aggregate [`INVOCATIONS_VIEW`] uses besides DataFusion's own (`max_text`).
+pub fn register_merge_aggregates(ctx: &SessionContext) {
+    ctx.register_udaf(crate::max_text::max_text_udaf());
+}
 
 /// Errors of the analyzer.
 #[derive(Debug, thiserror::Error)]
@@ -143,7 +153,7 @@ impl Analyzer {
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
-        ctx.register_udaf(crate::max_text::max_text_udaf());
+        register_merge_aggregates(&ctx);
         let mut listings = Vec::new();
         for table in Table::ALL {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
@@ -348,6 +358,96 @@ mod tests {
         let kept: Vec<i64> = (0..20).filter(|h| window.keeps(&hour(*h))).collect();
         assert_eq!(kept, vec![9, 10, 11, 12]);
         assert!((0..20).all(|h| TimeWindow::default().keeps(&hour(h))));
+    }
+
+    /// The view faasobs runs and the portable one answer the same, row for row, over fragments
+    /// with every mix of sources, conflicting values and missing ones.
+    #[tokio::test]
+    async fn the_merging_view_answers_what_the_portable_view_answers() {
+        use faasobs_collector::model::invocation::{
+            Invocation, InvocationStatus, Source, Sources, to_batch,
+        };
+
+        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
+        let mut next = move |n: u64| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed % n
+        };
+        let sources = [
+            Source::OtlpSpan,
+            Source::PlatformReport,
+            Source::FunctionLog,
+            Source::CallerSpan,
+        ];
+        let statuses = [
+            InvocationStatus::Success,
+            InvocationStatus::Error,
+            InvocationStatus::Timeout,
+        ];
+        let mut fragments = Vec::new();
+        for request in 0..3000 {
+            for _ in 0..=next(3) {
+                let some = |v: u64, n: &mut dyn FnMut(u64) -> u64| (n(4) > 0).then_some(v);
+                let source = sources[next(4) as usize];
+                let start = 1_000_000 + next(1000) as i64;
+                fragments.push(Invocation {
+                    function_name: format!("fn-{}", next(3)),
+                    function_version: some(next(3), &mut next).map(|v| v.to_string()),
+                    region: some(next(2), &mut next).map(|r| format!("region-{r}")),
+                    runtime: some(next(2), &mut next).map(|r| format!("runtime-{r}")),
+                    architecture: some(next(2), &mut next)
+                        .map(|a| ["x86_64", "arm64"][a as usize].into()),
+                    memory_size_mb: some(next(4), &mut next).map(|m| 128 << m),
+                    request_id: format!("req-{request}"),
+                    trace_id: some(next(5), &mut next).map(|t| [t as u8; 16]),
+                    instance_id: some(next(9), &mut next).map(|i| format!("i-{i}")),
+                    trigger: some(next(2), &mut next).map(|t| ["http", "sqs"][t as usize].into()),
+                    start_time: start,
+                    end_time: some(next(500), &mut next).map(|d| start + d as i64),
+                    duration_ms: some(next(1000), &mut next).map(|d| d as f64 / 8.0),
+                    billed_duration_ms: some(next(1000), &mut next).map(|d| d as i64),
+                    init_duration_ms: some(next(300), &mut next).map(|d| d as f64 / 4.0),
+                    cold_start: next(5) == 0,
+                    max_memory_used_mb: some(next(512), &mut next).map(|m| m as i32),
+                    status: statuses[next(3) as usize],
+                    error_message: some(next(7), &mut next).map(|e| format!("failed {e}")),
+                    sources: Sources::of(source),
+                    ..Default::default()
+                });
+            }
+        }
+        let ctx = SessionContext::new();
+        register_merge_aggregates(&ctx);
+        let table = MemTable::try_new(
+            Table::Invocations.schema(),
+            vec![fragments.chunks(700).map(to_batch).collect()],
+        )
+        .unwrap();
+        ctx.register_table(FRAGMENTS_TABLE, Arc::new(table))
+            .unwrap();
+        let mut answers = Vec::new();
+        for view in [INVOCATIONS_VIEW, INVOCATIONS_PORTABLE_VIEW] {
+            let batches = ctx
+                .sql(view)
+                .await
+                .unwrap()
+                .sort(vec![
+                    datafusion::prelude::col("request_id").sort(true, false),
+                ])
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            answers.push(
+                arrow::util::pretty::pretty_format_batches(&batches)
+                    .unwrap()
+                    .to_string(),
+            );
+        }
+        assert_eq!(answers[0], answers[1]);
+        assert_eq!(answers[0].lines().count(), 3000 + 4);
     }
 
     #[tokio::test]

@@ -3,11 +3,13 @@
 -- Invocation::merge: the platform report is trusted for what the platform measures, the span for
 -- ids, trigger and precise times, a cold start seen by any source is a cold start, and the most
 -- specific failure status wins. Files that compaction already merged pass through unchanged.
+--
+-- Merging millions of request ids is under every invocation query, so text columns use
+-- max_text(x): max(x) without a copy of the value per group (max_text.rs). Otherwise this is
+-- invocations_portable.sql, which other engines run; a test checks that both answer the same.
 -- Trace and span ids are aggregated as BYTEA: DataFusion has a vectorized max only for variable-
 -- length binary, and max of FixedSizeBinary made the merge about four times slower (benchmarks);
--- the session casts them back to the stored FixedSizeBinary types. Text columns use max_text, which
--- is max without a copy of the value per group (analyzer/src/max_text.rs); other engines can run
--- this view with max_text spelled max.
+-- the session casts them back to the stored FixedSizeBinary types.
 SELECT
   max_text(function_name) AS function_name,
   max_text(function_version) AS function_version,

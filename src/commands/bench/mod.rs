@@ -129,7 +129,7 @@ pub async fn run(config: BenchConfig) -> anyhow::Result<()> {
             write_results(&dir, &results)?;
         }
         if config.runs(Part::Queries) {
-            queries::run(dataset, &config, &duckdb, started, &mut results).await?;
+            queries::run(&dir, dataset, &config, &duckdb, started, &mut results).await?;
             write_results(&dir, &results)?;
         }
     }
