@@ -5,8 +5,8 @@
 -- specific failure status wins. Files that compaction already merged pass through unchanged.
 --
 -- Merging millions of request ids is under every invocation query, so text columns use
--- max_text(x): max(x) without a copy of the value per group (max_text.rs). Otherwise this is
--- invocations_portable.sql, which other engines run; a test checks that both answer the same.
+-- max_text(x): max(x) without a copy of the value per group (max_text.rs). Other engines (DuckDB
+-- in the benchmarks) run this view with max_text spelled max; a test checks both answer the same.
 -- Trace and span ids are aggregated as BYTEA: DataFusion has a vectorized max only for variable-
 -- length binary, and max of FixedSizeBinary made the merge about four times slower (benchmarks);
 -- the session casts them back to the stored FixedSizeBinary types.

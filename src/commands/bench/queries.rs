@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use arrow::array::AsArray;
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
-use faasobs_analyzer::session::{AnalyzerConfig, INVOCATIONS_PORTABLE_VIEW};
+use faasobs_analyzer::session::{AnalyzerConfig, invocations_portable_view};
 use faasobs_analyzer::{Analyzer, AnalyzerError};
 use serde_json::{Value, json};
 
@@ -255,6 +255,10 @@ async fn some_trace_id(analyzer: &Analyzer) -> anyhow::Result<String> {
         .context("the data set has no traced invocation")
 }
 
+fn mebibytes(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
 fn seconds(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
@@ -314,7 +318,7 @@ pub async fn run(
     }
     so_far.rows.push(Measurement::new(
         "peak memory, in process (all queries)",
-        our_peak as f64 / (1u64 << 20) as f64,
+        mebibytes(our_peak),
         "MiB",
     ));
     results.sections.push(so_far);
@@ -340,7 +344,7 @@ pub async fn run(
     let (theirs, their_usage) = match duckdb.run_measured(json!({
         "mode": "queries",
         "data": dataset.data,
-        "invocations_view": INVOCATIONS_PORTABLE_VIEW,
+        "invocations_view": invocations_portable_view(),
         "repeat": repeat,
         "queries": queries.iter().map(|q| (q.name, &q.duckdb)).collect::<Vec<_>>(),
     })) {
@@ -401,7 +405,7 @@ pub async fn run(
         match duckdb.run_measured(json!({
             "mode": "fresh",
             "data": dataset.data,
-            "invocations_view": INVOCATIONS_PORTABLE_VIEW,
+            "invocations_view": invocations_portable_view(),
             "sql": q.duckdb,
         })) {
             Ok((their, usage)) => {
@@ -416,26 +420,25 @@ pub async fn run(
         section.rows.push(measured);
     }
     // The scale run's memory target: it completes within the machine's 24 GiB, spilling.
-    let mib = |bytes: u64| bytes as f64 / (1u64 << 20) as f64;
     let within_machine = Target::AtMost(24.0 * 1024.0);
     let mut peak = Measurement::new(
         "peak memory, in process (all queries)",
-        mib(our_peak),
+        mebibytes(our_peak),
         "MiB",
     )
     .target(within_machine);
     if let Some(usage) = their_usage {
-        peak = peak.against(mib(usage.max_rss_bytes));
+        peak = peak.against(mebibytes(usage.max_rss_bytes));
     }
     section.rows.push(peak);
     let mut fresh_peak = Measurement::new(
         "peak memory, fresh processes (largest)",
-        mib(fresh_peaks.0),
+        mebibytes(fresh_peaks.0),
         "MiB",
     )
     .target(within_machine);
     if fresh_peaks.1 > 0 {
-        fresh_peak = fresh_peak.against(mib(fresh_peaks.1));
+        fresh_peak = fresh_peak.against(mebibytes(fresh_peaks.1));
     }
     section.rows.push(fresh_peak);
     section.notes.push(
