@@ -285,14 +285,22 @@ pub async fn run(
     .await?;
     let trace_id = some_trace_id(&analyzer).await?;
     let queries = queries(&trace_id);
+    // A query that fails (out of memory or disk at the scale run) is recorded, and the rest run.
     let mut ours = Vec::new();
+    let mut failures = Vec::new();
     for q in &queries {
         progress(started, format!("queries: faasobs: {}", q.name));
-        ours.push(
-            time_ours(&analyzer, &q.ours, config.repeat)
-                .await
-                .with_context(|| format!("faasobs: {}", q.name))?,
-        );
+        match time_ours(&analyzer, &q.ours, config.repeat).await {
+            Ok(timed) => ours.push(Some(timed)),
+            Err(e) => {
+                progress(
+                    started,
+                    format!("queries: faasobs: {} failed: {e:#}", q.name),
+                );
+                failures.push(format!("**faasobs: {} failed**: {e:#}", q.name));
+                ours.push(None);
+            }
+        }
     }
     drop(analyzer);
     let our_peak = own_peak_memory_bytes().unwrap_or(0);
@@ -306,7 +314,12 @@ pub async fn run(
         ),
         "DuckDB",
     );
-    for (q, (first, best, _)) in queries.iter().zip(&ours) {
+    so_far.notes.extend(failures.iter().cloned());
+    for (q, (first, best, _)) in queries
+        .iter()
+        .zip(&ours)
+        .filter_map(|(q, timed)| Some((q, timed.as_ref()?)))
+    {
         so_far
             .rows
             .push(Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms"));
@@ -340,6 +353,7 @@ pub async fn run(
         },
         "DuckDB",
     );
+    section.notes.extend(failures);
     // DuckDB failing (at the scale run, say) must not take faasobs' finished numbers with it.
     let (theirs, their_usage) = match duckdb.run_measured(json!({
         "mode": "queries",
@@ -359,7 +373,9 @@ pub async fn run(
     };
     let mut first_runs = Vec::new();
     for (i, q) in queries.iter().enumerate() {
-        let (first, best, rows) = ours[i];
+        let Some((first, best, rows)) = ours[i] else {
+            continue;
+        };
         let their = &theirs[i];
         let mut measured = Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms")
             .target(Target::RatioAtMost(q.target));
@@ -394,7 +410,17 @@ pub async fn run(
                 .args(["query", "--format", "ndjson", "--memory-limit-mb"])
                 .arg(QUERY_MEMORY_MB.to_string())
                 .arg(sql),
-        )?;
+        );
+        let ours = match ours {
+            Ok(usage) => usage,
+            Err(e) => {
+                section.notes.push(format!(
+                    "**faasobs: {} (fresh process) failed**: {e:#}",
+                    q.name
+                ));
+                continue;
+            }
+        };
         fresh_peaks.0 = fresh_peaks.0.max(ours.max_rss_bytes);
         let mut measured = Measurement::new(
             format!("{} (fresh process)", q.name),
