@@ -43,21 +43,7 @@ impl DuckDb {
 
     /// Runs `job` and returns its answer.
     pub fn run(&self, job: Value) -> anyhow::Result<Value> {
-        let mode = job["mode"].as_str().unwrap_or("job").to_string();
-        let output = self.command(job, &mode)?.output().with_context(|| {
-            format!(
-                "starting {} (create it with `bash tests/run-all.sh`, or pass --python)",
-                self.python.display()
-            )
-        })?;
-        anyhow::ensure!(
-            output.status.success(),
-            "DuckDB's side ({mode}) failed ({}): {}",
-            output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
-        );
-        serde_json::from_slice(&output.stdout)
-            .with_context(|| format!("reading DuckDB's answer to {mode}"))
+        Ok(self.run_measured(job)?.0)
     }
 
     /// Runs `job` as a measured process (its peak memory sampled like faasobs' own) and returns
@@ -73,7 +59,14 @@ impl DuckDb {
             .with_context(|| format!("creating {}", errors_path.display()))?;
         let mut command = self.command(job, &mode)?;
         command.stdout(answer_file).stderr(errors_file);
-        let usage = Measured::spawn(&mut command)?.wait()?;
+        let usage = Measured::spawn(&mut command)
+            .with_context(|| {
+                format!(
+                    "starting {} (create it with `bash tests/run-all.sh`, or pass --python)",
+                    self.python.display()
+                )
+            })?
+            .wait()?;
         anyhow::ensure!(
             usage.success,
             "DuckDB's side ({mode}) failed: {}",

@@ -314,26 +314,33 @@ pub async fn run(
         ),
         "DuckDB",
     );
-    so_far.notes.extend(failures.iter().cloned());
-    for (q, (first, best, _)) in queries
+    // Each query's best and first run, as measured; DuckDB's times are added below.
+    let our_rows: Vec<Option<(Measurement, Measurement)>> = queries
         .iter()
         .zip(&ours)
-        .filter_map(|(q, timed)| Some((q, timed.as_ref()?)))
-    {
-        so_far
-            .rows
-            .push(Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms"));
-        so_far.rows.push(Measurement::new(
-            format!("{} (first run)", q.name),
-            first.as_secs_f64() * 1e3,
-            "ms",
-        ));
-    }
-    so_far.rows.push(Measurement::new(
+        .map(|(q, timed)| {
+            timed.map(|(first, best, _)| {
+                (
+                    Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms"),
+                    Measurement::new(
+                        format!("{} (first run)", q.name),
+                        first.as_secs_f64() * 1e3,
+                        "ms",
+                    ),
+                )
+            })
+        })
+        .collect();
+    let our_peak_row = Measurement::new(
         "peak memory, in process (all queries)",
         mebibytes(our_peak),
         "MiB",
-    ));
+    );
+    so_far.notes.extend(failures.iter().cloned());
+    for (best, first) in our_rows.iter().flatten() {
+        so_far.rows.extend([best.clone(), first.clone()]);
+    }
+    so_far.rows.push(our_peak_row.clone());
     results.sections.push(so_far);
     super::write_results(dir, results)?;
     results.sections.pop();
@@ -373,17 +380,12 @@ pub async fn run(
     };
     let mut first_runs = Vec::new();
     for (i, q) in queries.iter().enumerate() {
-        let Some((first, best, rows)) = ours[i] else {
+        let (Some((_, _, rows)), Some((measured, mut first_run))) = (ours[i], our_rows[i].clone())
+        else {
             continue;
         };
         let their = &theirs[i];
-        let mut measured = Measurement::new(q.name, best.as_secs_f64() * 1e3, "ms")
-            .target(Target::RatioAtMost(q.target));
-        let mut first_run = Measurement::new(
-            format!("{} (first run)", q.name),
-            first.as_secs_f64() * 1e3,
-            "ms",
-        );
+        let mut measured = measured.target(Target::RatioAtMost(q.target));
         if !their.is_null() {
             measured = measured.against(seconds(&their["best_s"]) * 1e3);
             first_run = first_run.against(seconds(&their["first_s"]) * 1e3);
@@ -447,12 +449,7 @@ pub async fn run(
     }
     // The scale run's memory target: it completes within the machine's 24 GiB, spilling.
     let within_machine = Target::AtMost(24.0 * 1024.0);
-    let mut peak = Measurement::new(
-        "peak memory, in process (all queries)",
-        mebibytes(our_peak),
-        "MiB",
-    )
-    .target(within_machine);
+    let mut peak = our_peak_row.target(within_machine);
     if let Some(usage) = their_usage {
         peak = peak.against(mebibytes(usage.max_rss_bytes));
     }
