@@ -4,8 +4,8 @@
 //! with `start_time <= t < end_time` (half-open: an invocation that ends at `t` no longer counts at
 //! `t`, one that starts at `t` does, and one that starts and ends at `t` never counts).
 //!
-//! It is computed by a sweep over start (+1) and end (−1) events sorted by time, O(n log n), never
-//! by a self-join. All events at one timestamp are applied before the count is read, which is what
+//! It is computed by a sweep over the sorted start (+1) and end (−1) times, O(n log n), never by
+//! a self-join. All events at one timestamp are applied before the count is read, which is what
 //! makes the intervals half-open. The sweep backs the `peak_concurrency` and
 //! `peak_concurrency_time` SQL aggregates and the `concurrency` report's time series.
 
@@ -13,6 +13,7 @@ use std::fmt::Debug;
 use std::sync::Arc;
 
 use arrow::array::{Array, ArrayRef, AsArray, Int64Array, ListArray};
+use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, Int64Type};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
@@ -29,36 +30,75 @@ pub struct Peak {
 /// The most buckets a series may have.
 pub const MAX_BUCKETS: i64 = 1_000_000;
 
-/// The start (+1) and end (−1) events of `(start, end)` intervals (ns), sorted by time, ends
-/// before starts at the same time. Sorting is the O(n log n) step; the peak and the series are
-/// each one pass over the same events.
-pub struct Events(Vec<(i64, i64)>);
+/// The start and end times of `(start, end)` intervals (ns) with a positive length, each list
+/// sorted. Sorting is the O(n log n) step; the peak and the series are each one merge-walk over
+/// both lists, which applies every start and end at one instant before reading the count. Two
+/// sorted lists take the 16 bytes per interval the intervals themselves take, and the sort
+/// happens in place: at 100M invocations, a copy of the events as (time, ±1) pairs was another
+/// 32 bytes per interval at the moment of the sweep (benchmarks).
+pub struct Events {
+    starts: Vec<i64>,
+    ends: Vec<i64>,
+}
 
 impl Events {
     pub fn of(intervals: &[(i64, i64)]) -> Events {
-        let mut events = Vec::with_capacity(intervals.len() * 2);
-        for &(start, end) in intervals {
-            if end > start {
-                events.push((start, 1));
-                events.push((end, -1));
+        let (starts, ends) = intervals.iter().copied().unzip();
+        Events::from_parallel(starts, ends)
+    }
+
+    /// The intervals `(starts[i], ends[i])`, sorted in place (both lists must be as long).
+    pub fn from_parallel(mut starts: Vec<i64>, mut ends: Vec<i64>) -> Events {
+        debug_assert_eq!(starts.len(), ends.len());
+        let mut kept = 0;
+        for i in 0..starts.len().min(ends.len()) {
+            if ends[i] > starts[i] {
+                starts[kept] = starts[i];
+                ends[kept] = ends[i];
+                kept += 1;
             }
         }
-        events.sort_unstable();
-        Events(events)
+        starts.truncate(kept);
+        ends.truncate(kept);
+        starts.sort_unstable();
+        ends.sort_unstable();
+        Events { starts, ends }
+    }
+
+    /// The count after applying every event at or before the next event's instant, and that
+    /// instant; `None` once no event is left. `i`, `j` index the next start and end.
+    fn step(&self, i: &mut usize, j: &mut usize, current: &mut i64) -> Option<i64> {
+        let t = self.next_instant(*i, *j)?;
+        while self.starts.get(*i) == Some(&t) {
+            *current += 1;
+            *i += 1;
+        }
+        while self.ends.get(*j) == Some(&t) {
+            *current -= 1;
+            *j += 1;
+        }
+        Some(t)
+    }
+
+    /// The instant of the next event; `None` once none is left.
+    fn next_instant(&self, i: usize, j: usize) -> Option<i64> {
+        match (self.starts.get(i), self.ends.get(j)) {
+            (Some(&s), Some(&e)) => Some(s.min(e)),
+            (Some(&s), None) => Some(s),
+            (None, Some(&e)) => Some(e),
+            (None, None) => None,
+        }
     }
 
     /// The peak concurrency.
     pub fn peak(&self) -> Peak {
-        let events = &self.0;
         let mut best = Peak::default();
-        let mut current = 0i64;
-        let mut i = 0;
-        while i < events.len() {
-            let t = events[i].0;
-            while i < events.len() && events[i].0 == t {
-                current += events[i].1;
-                i += 1;
-            }
+        let (mut i, mut j, mut current) = (0, 0, 0i64);
+        // Once every start is applied the count only falls.
+        while i < self.starts.len() {
+            let Some(t) = self.step(&mut i, &mut j, &mut current) else {
+                break;
+            };
             if current > best.concurrency {
                 best = Peak {
                     concurrency: current,
@@ -78,28 +118,21 @@ impl Events {
         }
         let buckets = ((to - from - 1) / step + 1).min(MAX_BUCKETS);
         let mut out: Vec<(i64, i64)> = (0..buckets).map(|k| (from + k * step, 0)).collect();
-        let events = &self.0;
-        let mut current = 0i64;
-        let mut i = 0;
+        let (mut i, mut j, mut current) = (0, 0, 0i64);
         // Apply everything before `from`.
-        while i < events.len() && events[i].0 < from {
-            current += events[i].1;
-            i += 1;
+        while self.next_instant(i, j).is_some_and(|t| t < from) {
+            self.step(&mut i, &mut j, &mut current);
         }
         for (bucket_start, max) in out.iter_mut() {
             let bucket_end = *bucket_start + step;
             // The count carried into the bucket holds at its first instant, unless events at that
             // very instant change it (they are applied below, before being read).
-            let carried_holds = events.get(i).is_none_or(|e| e.0 > *bucket_start);
+            let carried_holds = self.next_instant(i, j).is_none_or(|t| t > *bucket_start);
             if carried_holds {
                 *max = current;
             }
-            while i < events.len() && events[i].0 < bucket_end {
-                let t = events[i].0;
-                while i < events.len() && events[i].0 == t {
-                    current += events[i].1;
-                    i += 1;
-                }
+            while self.next_instant(i, j).is_some_and(|t| t < bucket_end) {
+                self.step(&mut i, &mut j, &mut current);
                 *max = (*max).max(current);
             }
         }
@@ -124,7 +157,8 @@ impl Accumulator for IntervalsAccumulator {
     fn update_batch(&mut self, values: &[ArrayRef]) -> Result<()> {
         let (starts, ends) = (as_i64(&values[0])?, as_i64(&values[1])?);
         for i in 0..starts.len() {
-            if starts.is_valid(i) && ends.is_valid(i) {
+            // An interval without a positive length never counts; it is not kept.
+            if starts.is_valid(i) && ends.is_valid(i) && ends.value(i) > starts.value(i) {
                 self.starts.push(starts.value(i));
                 self.ends.push(ends.value(i));
             }
@@ -133,13 +167,11 @@ impl Accumulator for IntervalsAccumulator {
     }
 
     fn evaluate(&mut self) -> Result<ScalarValue> {
-        let intervals: Vec<(i64, i64)> = self
-            .starts
-            .iter()
-            .copied()
-            .zip(self.ends.iter().copied())
-            .collect();
-        let peak = Events::of(&intervals).peak();
+        let events = Events::from_parallel(
+            std::mem::take(&mut self.starts),
+            std::mem::take(&mut self.ends),
+        );
+        let peak = events.peak();
         Ok(if self.want_time {
             ScalarValue::TimestampNanosecond(peak.at, Some(Arc::from("UTC")))
         } else {
@@ -152,10 +184,14 @@ impl Accumulator for IntervalsAccumulator {
     }
 
     fn state(&mut self) -> Result<Vec<ScalarValue>> {
+        // The vector becomes the list's buffer as it is, without a copy.
         let list = |values: &mut Vec<i64>| {
-            let values = std::mem::take(values);
-            ScalarValue::List(Arc::new(ListArray::from_iter_primitive::<Int64Type, _, _>(
-                [Some(values.into_iter().map(Some))],
+            let values = Int64Array::from(std::mem::take(values));
+            ScalarValue::List(Arc::new(ListArray::new(
+                Arc::new(Field::new_list_field(DataType::Int64, true)),
+                OffsetBuffer::from_lengths([values.len()]),
+                Arc::new(values),
+                None,
             )))
         };
         Ok(vec![list(&mut self.starts), list(&mut self.ends)])
