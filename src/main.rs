@@ -139,11 +139,22 @@ async fn main() -> ExitCode {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
         Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
-        Command::Query(c) => commands::query::run(&cli.data, cli.pricing.as_deref(), c).await,
+        Command::Query(c) => {
+            commands::until_stopped(commands::query::run(&cli.data, cli.pricing.as_deref(), c))
+                .await
+        }
         Command::Sql(c) => commands::sql::run(&cli.data, cli.pricing.as_deref(), c).await,
-        Command::Report(c) => commands::report::run(&cli.data, cli.pricing.as_deref(), c).await,
-        Command::Cost(c) => commands::cost::run(&cli.data, cli.pricing.as_deref(), c).await,
-        Command::Summary => commands::query::summary(&cli.data, cli.pricing.as_deref()).await,
+        Command::Report(c) => {
+            commands::until_stopped(commands::report::run(&cli.data, cli.pricing.as_deref(), c))
+                .await
+        }
+        Command::Cost(c) => {
+            commands::until_stopped(commands::cost::run(&cli.data, cli.pricing.as_deref(), c)).await
+        }
+        Command::Summary => {
+            commands::until_stopped(commands::query::summary(&cli.data, cli.pricing.as_deref()))
+                .await
+        }
         Command::Tui(c) => commands::tui::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),

@@ -8,6 +8,7 @@ mod compaction_retention;
 mod cost;
 mod crash_recovery;
 mod disk_full;
+mod interrupted_query;
 mod overload;
 mod real_fixtures;
 mod receiver_inputs;

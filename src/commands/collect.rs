@@ -216,21 +216,6 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
         receivers.http_addr,
         receivers.store.data_dir().display()
     );
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate() => {}
-    }
+    super::stop_requested().await;
     receivers.shutdown().await
-}
-
-/// Resolves on SIGTERM (how service managers stop a process); never on other platforms.
-async fn terminate() {
-    #[cfg(unix)]
-    if let Ok(mut signal) =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-    {
-        signal.recv().await;
-        return;
-    }
-    std::future::pending::<()>().await
 }
