@@ -125,3 +125,55 @@ fn the_harness_measures_every_part_against_its_reference() {
         "{markdown}"
     );
 }
+
+#[test]
+fn the_scale_runs_queries_can_skip_fresh_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let work = dir.path().join("bench");
+    faasobs()
+        .env("FAASOBS_PYTHON", python())
+        .args(["bench", "--dir"])
+        .arg(&work)
+        .args([
+            "--invocations",
+            "5000",
+            "--functions",
+            "5",
+            "--window",
+            "1h",
+            "--only",
+            "queries",
+            "--repeat",
+            "0",
+            "--in-process-only",
+        ])
+        .assert()
+        .success();
+    let results: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(work.join("results.json")).unwrap()).unwrap();
+    let queries = &results["sections"][0];
+    assert!(
+        queries["title"].as_str().unwrap().starts_with("Queries"),
+        "{queries}"
+    );
+    let names: Vec<&str> = queries["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(names.contains(&"one trace by id"), "{names:?}");
+    assert!(
+        names.contains(&"peak memory, in process (all queries)"),
+        "{names:?}"
+    );
+    assert!(
+        !names.iter().any(|n| n.contains("fresh process")),
+        "{names:?}"
+    );
+    assert!(
+        queries["notes"].to_string().contains("--in-process-only"),
+        "{}",
+        queries["notes"]
+    );
+}

@@ -77,6 +77,10 @@ pub struct BenchConfig {
     /// only, for the scale run).
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
+    /// Skip the queries' fresh-process runs (for the scale run, where each takes as long as
+    /// its first run in process).
+    #[arg(long)]
+    pub in_process_only: bool,
     /// Run only these parts (comma-separated); default all.
     #[arg(long, value_enum, value_delimiter = ',')]
     pub only: Vec<Part>,
