@@ -1,11 +1,17 @@
 //! A query stopped by Ctrl-C or SIGTERM in the middle of spilling ends with a clear message and
-//! leaves no spill files behind (the benchmarks found gigabytes left by killed queries).
+//! leaves no spill files behind (the benchmarks found gigabytes left by killed queries); in the
+//! SQL shell, Ctrl-C cancels the statement and the shell goes on.
 
+use std::io::Write;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::faasobs;
+
+/// A grouping that never ends on its own and spills at once in a 16 MiB pool.
+const ENDLESS_SPILLING_QUERY: &str = "SELECT count(*) FROM (SELECT x % 1000000000 AS k, \
+     count(*) AS n FROM generate_series(1, 100000000000) AS t(x) GROUP BY k)";
 
 /// Files anywhere under `dir`.
 fn files_under(dir: &Path) -> usize {
@@ -22,44 +28,59 @@ fn files_under(dir: &Path) -> usize {
         .unwrap_or(0)
 }
 
+/// Starts `faasobs --data DIR/data ARGS…` with its temporary folder in `DIR/tmp`.
+fn start(dir: &Path, args: &[&str]) -> Child {
+    std::fs::create_dir_all(dir.join("tmp")).unwrap();
+    Command::new(faasobs().get_program())
+        .env("TMPDIR", dir.join("tmp"))
+        .env("RUST_LOG", "warn")
+        .arg("--data")
+        .arg(dir.join("data"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("faasobs starts")
+}
+
+/// Waits until the process has written a spill file, then sends it `signal` (`-INT`, `-TERM`).
+fn signal_once_spilling(child: &mut Child, dir: &Path, signal: &str) {
+    let started = Instant::now();
+    while files_under(&dir.join("tmp")) == 0 {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "the query ended before it spilled"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "no spill file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn left_in(dir: &Path) -> Vec<std::fs::DirEntry> {
+    std::fs::read_dir(dir.join("tmp"))
+        .unwrap()
+        .flatten()
+        .collect()
+}
+
 #[test]
 fn a_stopped_query_deletes_its_spill_files() {
     for signal in ["-INT", "-TERM"] {
         let temp = tempfile::tempdir().unwrap();
-        let spill = temp.path().join("tmp");
-        std::fs::create_dir(&spill).unwrap();
-        // A grouping that never ends on its own and spills at once in a 16 MiB pool.
-        let mut child = Command::new(faasobs().get_program())
-            .env("TMPDIR", &spill)
-            .env("RUST_LOG", "warn")
-            .arg("--data")
-            .arg(temp.path().join("data"))
-            .args(["query", "--memory-limit-mb", "16"])
-            .arg(
-                "SELECT count(*) FROM (SELECT x % 1000000000 AS k, count(*) AS n \
-                 FROM generate_series(1, 100000000000) AS t(x) GROUP BY k)",
-            )
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("faasobs starts");
-        let started = Instant::now();
-        while files_under(&spill) == 0 {
-            assert!(
-                child.try_wait().unwrap().is_none(),
-                "the query ended before it spilled"
-            );
-            assert!(
-                started.elapsed() < Duration::from_secs(120),
-                "no spill file appeared"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("kill runs");
-        assert!(status.success());
+        let mut child = start(
+            temp.path(),
+            &["query", "--memory-limit-mb", "16", ENDLESS_SPILLING_QUERY],
+        );
+        signal_once_spilling(&mut child, temp.path(), signal);
         let out = child.wait_with_output().expect("faasobs exits");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
@@ -71,7 +92,29 @@ fn a_stopped_query_deletes_its_spill_files() {
             stderr.contains("stopped before the end"),
             "{signal}: unexpected message: {stderr}"
         );
-        let left: Vec<_> = std::fs::read_dir(&spill).unwrap().flatten().collect();
+        let left = left_in(temp.path());
         assert!(left.is_empty(), "{signal}: spill files left: {left:?}");
     }
+}
+
+#[test]
+fn ctrl_c_in_the_sql_shell_cancels_the_statement_and_the_shell_goes_on() {
+    let temp = tempfile::tempdir().unwrap();
+    let mut child = start(temp.path(), &["sql", "--memory-limit-mb", "16"]);
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "{ENDLESS_SPILLING_QUERY};").unwrap();
+    stdin.flush().unwrap();
+    signal_once_spilling(&mut child, temp.path(), "-INT");
+    writeln!(stdin, "SELECT 6 * 7 AS answer;").unwrap();
+    drop(stdin);
+    let out = child.wait_with_output().expect("faasobs exits");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert!(out.status.success(), "exited with {}: {stderr}", out.status);
+    assert!(stderr.contains("cancelled"), "{stderr}");
+    assert!(stdout.contains("42"), "{stdout}");
+    let left = left_in(temp.path());
+    assert!(left.is_empty(), "spill files left: {left:?}");
 }

@@ -48,11 +48,18 @@ struct Shell {
 }
 
 impl Shell {
+    /// Runs one statement. Ctrl-C cancels the statement, not the shell: the query is dropped,
+    /// and its spill files with it.
     async fn run_sql(&self, sql: &str) {
         let started = Instant::now();
-        match self.analyzer.query(sql).await {
-            Ok(batches) => self.print(&batches, started),
-            Err(e) => eprintln!("error: {e}"),
+        tokio::select! {
+            result = self.analyzer.query(sql) => match result {
+                Ok(batches) => self.print(&batches, started),
+                Err(e) => eprintln!("error: {e}"),
+            },
+            _ = tokio::signal::ctrl_c() => {
+                eprintln!("cancelled (its temporary spill files are deleted)");
+            }
         }
     }
 
