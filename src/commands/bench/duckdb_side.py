@@ -30,6 +30,10 @@ def connect(threads):
     # with `memory_limit` at faasobs' 8 GiB, DuckDB 1.4.2 crashed (segfault) in the query set.
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
+    # Spill into the bench folder (where this script is written), not `.tmp` in whatever folder
+    # the harness was started from: at 100M invocations that was the repository.
+    spill = os.path.join(os.path.dirname(os.path.abspath(__file__)), "duckdb-tmp")
+    con.execute("SET temp_directory = ?", [spill])
     return con
 
 
