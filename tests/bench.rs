@@ -5,39 +5,47 @@
 
 use crate::support::{faasobs, python};
 
-#[test]
-fn the_harness_measures_every_part_against_its_reference() {
+/// Runs `faasobs bench --dir DIR/bench ARGS…` in a new folder and expects success; returns the
+/// folder (deleted when dropped), the standard output and `results.json`.
+fn run_bench(args: &[&str]) -> (tempfile::TempDir, String, serde_json::Value) {
     let dir = tempfile::tempdir().unwrap();
     let work = dir.path().join("bench");
     let out = faasobs()
         .env("FAASOBS_PYTHON", python())
         .args(["bench", "--dir"])
         .arg(&work)
-        .args([
-            "--invocations",
-            "20000",
-            "--functions",
-            "20",
-            "--window",
-            "2h",
-            "--spans",
-            "5120",
-            "--log-lines",
-            "3000",
-            "--dashboard-functions",
-            "300",
-            "--dashboard-seconds",
-            "5s",
-            // First runs only, as the scale run does (the default best of 3 is the same code).
-            "--repeat",
-            "0",
-        ])
+        .args(args)
         .assert()
         .success();
     let stdout = String::from_utf8_lossy(&out.get_output().stdout).into_owned();
-    assert!(stdout.contains("## Machine and versions"), "{stdout}");
-    let results: serde_json::Value =
+    let results =
         serde_json::from_slice(&std::fs::read(work.join("results.json")).unwrap()).unwrap();
+    (dir, stdout, results)
+}
+
+#[test]
+fn the_harness_measures_every_part_against_its_reference() {
+    let (dir, stdout, results) = run_bench(&[
+        "--invocations",
+        "20000",
+        "--functions",
+        "20",
+        "--window",
+        "2h",
+        "--spans",
+        "5120",
+        "--log-lines",
+        "3000",
+        "--dashboard-functions",
+        "300",
+        "--dashboard-seconds",
+        "5s",
+        // First runs only, as the scale run does (the default best of 3 is the same code).
+        "--repeat",
+        "0",
+    ]);
+    let work = dir.path().join("bench");
+    assert!(stdout.contains("## Machine and versions"), "{stdout}");
     assert!(
         results["machine"]["DuckDB"]
             .as_str()
@@ -131,29 +139,19 @@ fn the_harness_measures_every_part_against_its_reference() {
 /// after the full run above, not as a test of its own: running beside it, it once starved the
 /// dashboard part, whose reading of the tui's CPU came out as zero.
 fn the_scale_runs_queries_can_skip_fresh_processes() {
-    let dir = tempfile::tempdir().unwrap();
-    let work = dir.path().join("bench");
-    faasobs()
-        .env("FAASOBS_PYTHON", python())
-        .args(["bench", "--dir"])
-        .arg(&work)
-        .args([
-            "--invocations",
-            "5000",
-            "--functions",
-            "5",
-            "--window",
-            "1h",
-            "--only",
-            "queries",
-            "--repeat",
-            "0",
-            "--in-process-only",
-        ])
-        .assert()
-        .success();
-    let results: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(work.join("results.json")).unwrap()).unwrap();
+    let (_dir, _, results) = run_bench(&[
+        "--invocations",
+        "5000",
+        "--functions",
+        "5",
+        "--window",
+        "1h",
+        "--only",
+        "queries",
+        "--repeat",
+        "0",
+        "--in-process-only",
+    ]);
     let queries = &results["sections"][0];
     assert!(
         queries["title"].as_str().unwrap().starts_with("Queries"),

@@ -21,7 +21,7 @@ use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::trace::v1::Span;
 use prost::Message;
 
-use super::process::{Measured, thread_cpu_seconds};
+use super::process::{Measured, mebibytes, thread_cpu_seconds};
 use super::results::{Measurement, Results, Section, Target};
 use super::{BenchConfig, progress};
 
@@ -300,7 +300,7 @@ pub async fn run(
         .target(Target::RatioAtMost(2.0)),
         Measurement::new(
             "peak RSS of the collector",
-            usage.max_rss_bytes as f64 / (1 << 20) as f64,
+            mebibytes(usage.max_rss_bytes),
             "MiB",
         )
         .target(Target::AtMost(512.0)),

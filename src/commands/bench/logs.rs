@@ -13,7 +13,7 @@ use rand::{Rng, SeedableRng};
 use serde_json::json;
 
 use super::duckdb::DuckDb;
-use super::process::run_measured;
+use super::process::{mebibytes, run_measured};
 use super::results::{Measurement, Results, Section, Target};
 use super::{BenchConfig, progress};
 
@@ -114,11 +114,7 @@ pub fn run(
             .target(Target::RatioAtLeast(1.0)),
         Measurement::new("Parquet bytes per line", bytes as f64 / rows as f64, "B")
             .against(their_bytes / config.log_lines as f64),
-        Measurement::new(
-            "peak RSS",
-            ours.max_rss_bytes as f64 / (1 << 20) as f64,
-            "MiB",
-        ),
+        Measurement::new("peak RSS", mebibytes(ours.max_rss_bytes), "MiB"),
         Measurement::new("CPU", ours.cpu_seconds, "CPU-s"),
     ];
     section.notes.push(format!(

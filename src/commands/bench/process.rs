@@ -133,6 +133,11 @@ pub fn reset_own_peak_memory() -> anyhow::Result<()> {
         .context("resetting the peak memory mark (/proc/self/clear_refs)")
 }
 
+/// Bytes in MiB, the unit the harness reports memory in.
+pub fn mebibytes(bytes: u64) -> f64 {
+    bytes as f64 / (1u64 << 20) as f64
+}
+
 /// This process's resident high-water mark, in bytes.
 pub fn own_peak_memory_bytes() -> Option<u64> {
     high_water_mark(std::process::id())

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::data::Dataset;
 use super::duckdb::DuckDb;
-use super::process::{own_peak_memory_bytes, reset_own_peak_memory, run_measured};
+use super::process::{mebibytes, own_peak_memory_bytes, reset_own_peak_memory, run_measured};
 use super::results::{Measurement, Results, Section, Target};
 use super::{BenchConfig, progress};
 
@@ -255,10 +255,6 @@ async fn some_trace_id(analyzer: &Analyzer) -> anyhow::Result<String> {
         .context("the data set has no traced invocation")
 }
 
-fn mebibytes(bytes: u64) -> f64 {
-    bytes as f64 / (1u64 << 20) as f64
-}
-
 fn seconds(v: &Value) -> f64 {
     v.as_f64().unwrap_or(f64::NAN)
 }
@@ -402,6 +398,7 @@ pub async fn run(
     }
     section.rows.extend(first_runs);
     let mut fresh_peaks = (0u64, 0u64);
+    let exe = std::env::current_exe()?;
     for q in queries
         .iter()
         .filter(|q| q.fresh && !config.in_process_only)
@@ -412,7 +409,6 @@ pub async fn run(
         // operating system's cache for both: with one round, whichever engine ran second found
         // the files the first had just read (a fresh trace lookup measured 0.82 s against 0.34 s
         // that way, and about 0.22 s against 0.27 s with both warm).
-        let exe = std::env::current_exe()?;
         let run_ours = || {
             run_measured(
                 Command::new(&exe)
@@ -470,20 +466,20 @@ pub async fn run(
         peak = peak.against(mebibytes(usage.max_rss_bytes));
     }
     section.rows.push(peak);
-    let mut fresh_peak = Measurement::new(
-        "peak memory, fresh processes (largest)",
-        mebibytes(fresh_peaks.0),
-        "MiB",
-    )
-    .target(within_machine);
-    if fresh_peaks.1 > 0 {
-        fresh_peak = fresh_peak.against(mebibytes(fresh_peaks.1));
-    }
     if config.in_process_only {
         section
             .notes
             .push("Fresh-process runs skipped (`--in-process-only`).".into());
     } else {
+        let mut fresh_peak = Measurement::new(
+            "peak memory, fresh processes (largest)",
+            mebibytes(fresh_peaks.0),
+            "MiB",
+        )
+        .target(within_machine);
+        if fresh_peaks.1 > 0 {
+            fresh_peak = fresh_peak.against(mebibytes(fresh_peaks.1));
+        }
         section.rows.push(fresh_peak);
     }
     section.notes.push(
