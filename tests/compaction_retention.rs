@@ -11,6 +11,7 @@ use faasobs_collector::model::{
     Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table,
 };
 use faasobs_collector::store::layout::list_table;
+use faasobs_collector::store::writer::HOUR_MERGED_KEY;
 use faasobs_collector::store::{Store, StoreConfig};
 
 fn fragment(id: usize, start: i64, source: Source) -> Invocation {
@@ -65,6 +66,26 @@ async fn file_count(data: &std::path::Path) -> usize {
         .len()
 }
 
+/// True when every live invocations file was written by an hour merge (its footer says so).
+async fn hour_merged(data: &std::path::Path) -> bool {
+    let objects = faasobs_collector::store::local_objects(data).unwrap();
+    let files = list_table(objects.store.as_ref(), Table::Invocations)
+        .await
+        .unwrap()
+        .live;
+    for file in files {
+        let metadata = objects.read_metadata(&file.meta).await.unwrap();
+        let marked = metadata
+            .file_metadata()
+            .key_value_metadata()
+            .is_some_and(|kv| kv.iter().any(|e| e.key == HOUR_MERGED_KEY));
+        if !marked {
+            return false;
+        }
+    }
+    true
+}
+
 async fn write_invocations(store: &Store, invocations: Vec<Invocation>) {
     store
         .handle()
@@ -107,6 +128,10 @@ async fn compaction_merges_files_without_changing_any_query_result() {
 
     store.close().await.unwrap(); // compacts every partition with more than one file
     assert_eq!(file_count(dir.path()).await, 1);
+    assert!(
+        hour_merged(dir.path()).await,
+        "closing merges each hour's invocations as a whole"
+    );
     let after = snapshot(dir.path()).await;
     assert_eq!(before, after, "compaction changed a query result");
 

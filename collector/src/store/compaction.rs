@@ -12,8 +12,10 @@
 //! after (the `invocations` view merges fragments left in different files).
 //!
 //! The budget bounds a compaction's memory and the bytes it rewrites, whatever the size of the
-//! partition: a busy hour ends as a few files of about the budget's size, not one file rewritten
-//! over and over. Within a run, a leading file larger than all the files after it together is
+//! partition: a busy hour grows as files of about the budget's size, not one file rewritten over
+//! and over. Once the hour is over, [`CompactionLevel::WholeHour`] merges its invocation files as
+//! a whole (see `hour_merge`), so that fragments of one invocation in files far apart become one
+//! row. Within a run, a leading file larger than all the files after it together is
 //! left out (size-tiered): a large earlier output is rewritten only once the small files behind
 //! it add up to its size, so each row is rewritten a logarithmic number of times, not once per
 //! pass. Found by the ingest benchmark: a partition's first invocations file was read, merged and
@@ -26,6 +28,7 @@ use arrow::compute::concat_batches;
 
 use super::StoreError;
 use super::flush::merge_rows;
+use super::hour_merge::merge_hour;
 use super::layout::{DataFile, Partition, list_table};
 use super::writer::{Objects, decode_parquet, encode_parquet, sort_batch};
 use crate::model::Table;
@@ -75,6 +78,16 @@ fn runs_within_budget(mut files: Vec<DataFile>, budget: u64) -> Vec<Vec<DataFile
     runs
 }
 
+/// How far a compaction pass goes in a partition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompactionLevel {
+    /// Runs of neighbouring files within the budget: for an hour that still receives rows.
+    Runs,
+    /// For an hour that is over: invocation files are merged as a whole (see `hour_merge`), so
+    /// every request id is one row; spans and logs are compacted in runs.
+    WholeHour,
+}
+
 /// What a compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionOutcome {
@@ -83,11 +96,12 @@ pub struct CompactionOutcome {
     pub rows_out: usize,
 }
 
-/// Compacts every partition for which `wanted(partition, live_file_count)` is true and which has
-/// at least two live files. Superseded files left by an interrupted compaction are deleted too.
+/// Compacts every partition that has at least two live files, at the level
+/// `wanted(partition, live_file_count)` says (`None`: not at all). Superseded files left by an
+/// interrupted compaction are deleted too.
 pub async fn compact(
     objects: &Objects,
-    wanted: impl Fn(&Partition, usize) -> bool,
+    wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
 ) -> Result<CompactionOutcome, StoreError> {
     let mut outcome = CompactionOutcome::default();
     for table in Table::ALL {
@@ -100,7 +114,20 @@ pub async fn compact(
             by_partition.entry(file.partition).or_default().push(file);
         }
         for (partition, files) in by_partition {
-            if files.len() < 2 || !wanted(&partition, files.len()) {
+            if files.len() < 2 {
+                continue;
+            }
+            let Some(level) = wanted(&partition, files.len()) else {
+                continue;
+            };
+            if level == CompactionLevel::WholeHour && table == Table::Invocations {
+                if let Some((files_in, rows_out)) =
+                    merge_hour(objects, partition, files, COMPACTION_INPUT_BUDGET_BYTES).await?
+                {
+                    outcome.partitions += 1;
+                    outcome.files_in += files_in;
+                    outcome.rows_out += rows_out;
+                }
                 continue;
             }
             let runs = runs_within_budget(files, COMPACTION_INPUT_BUDGET_BYTES);

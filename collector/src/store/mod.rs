@@ -20,6 +20,7 @@
 
 pub mod compaction;
 pub mod flush;
+pub mod hour_merge;
 pub mod layout;
 pub mod retention;
 pub mod writer;
@@ -38,7 +39,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{Records, Table};
 use crate::wal::{self, SegmentWriter, WalError, encode_frame};
-pub use compaction::CompactionOutcome;
+pub use compaction::{CompactionLevel, CompactionOutcome};
 pub use layout::{Partition, WAL_DIR};
 pub use writer::Objects;
 
@@ -551,7 +552,7 @@ impl Flusher {
         Ok(outcome.partitions)
     }
 
-    fn compact_if(&self, wanted: impl Fn(&Partition, usize) -> bool) {
+    fn compact_if(&self, wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>) {
         match self
             .runtime
             .block_on(compaction::compact(&self.objects, wanted))
@@ -616,10 +617,27 @@ impl Flusher {
         report.rows_replayed = self.report.rows.values().sum();
         self.report = FlushReport::default();
         // Finish compactions a crash interrupted, and merge what replay wrote.
-        self.compact_if(|_, _| true);
+        let now = now_ns();
+        self.compact_if(|p, _| {
+            Some(if hour_is_over(p, now) {
+                CompactionLevel::WholeHour
+            } else {
+                CompactionLevel::Runs
+            })
+        });
         report.partitions_expired = self.retention()?;
         Ok((max_seen + 1, report))
     }
+}
+
+fn now_ns() -> i64 {
+    chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
+}
+
+/// True when `partition`'s hour ended more than a minute before `now` (ns): rows still arriving
+/// for it are late, and it is merged as a whole.
+fn hour_is_over(partition: &Partition, now: i64) -> bool {
+    partition.end_ns().saturating_add(60_000_000_000) < now
 }
 
 fn run_flusher(
@@ -667,7 +685,10 @@ fn run_flusher(
             Ok(FlushJob::Segment(id)) => match flusher.flush(id, false) {
                 Ok(partitions) => {
                     let threshold = flusher.config.compact_after_files;
-                    flusher.compact_if(|p, files| partitions.contains(p) && files >= threshold);
+                    flusher.compact_if(|p, files| {
+                        (partitions.contains(p) && files >= threshold)
+                            .then_some(CompactionLevel::Runs)
+                    });
                 }
                 Err(e) => {
                     tracing::error!("flushing WAL segment {id} failed (will retry): {e}");
@@ -686,7 +707,7 @@ fn run_flusher(
                     }),
                     None => {
                         if final_compaction {
-                            flusher.compact_if(|_, _| true);
+                            flusher.compact_if(|_, _| Some(CompactionLevel::WholeHour));
                         }
                         Ok(std::mem::take(&mut flusher.report))
                     }
@@ -703,8 +724,8 @@ fn run_flusher(
             last_maintenance = Instant::now();
             flusher.retry_failed();
             // Partitions whose hour is over get no more files in the normal course: merge them.
-            let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-            flusher.compact_if(|p, _| p.end_ns() + 60_000_000_000 < now);
+            let now = now_ns();
+            flusher.compact_if(|p, _| hour_is_over(p, now).then_some(CompactionLevel::WholeHour));
             if let Err(e) = flusher.retention() {
                 tracing::error!("retention failed (will retry): {e}");
             }

@@ -24,12 +24,20 @@ use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
+use futures::FutureExt;
+use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
+use parquet::arrow::arrow_reader::ArrowReaderOptions;
 use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::async_reader::{
+    AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
+};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
+use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, SortingColumn};
+use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -164,17 +172,25 @@ const RANDOM_ID_COLUMNS: [&str; 4] = ["request_id", "trace_id", "span_id", "pare
 /// this share of the row groups that do not hold the trace.
 const TRACE_ID_BLOOM_FPP: f64 = 0.05;
 
-fn writer_properties(table: Table) -> WriterProperties {
+/// The key/value metadata that marks the output of an hour merge (see `hour_merge`).
+pub const HOUR_MERGED_KEY: &str = "faasobs.hour_merged";
+
+/// The properties of a file of `table`. A file written by an hour merge is sorted only within
+/// each of its buckets, so it records no Parquet sorting columns, and it carries
+/// [`HOUR_MERGED_KEY`].
+pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
     let schema = table.schema();
-    let sorting = table
-        .sort_columns()
-        .iter()
-        .map(|name| SortingColumn {
-            column_idx: schema.index_of(name).expect("sort column exists") as i32,
-            descending: false,
-            nulls_first: true,
-        })
-        .collect();
+    let sorting = (!hour_merged).then(|| {
+        table
+            .sort_columns()
+            .iter()
+            .map(|name| SortingColumn {
+                column_idx: schema.index_of(name).expect("sort column exists") as i32,
+                descending: false,
+                nulls_first: true,
+            })
+            .collect()
+    });
     let mut builder = WriterProperties::builder();
     // Per-column encodings: times as deltas (files are sorted by time within a function), and
     // measurements and random ids plain, since none of them gains from a dictionary, which
@@ -209,19 +225,51 @@ fn writer_properties(table: Table) -> WriterProperties {
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
-        .set_sorting_columns(Some(sorting))
-        .set_key_value_metadata(Some(vec![
-            KeyValue::new("faasobs.table".into(), table.name().to_string()),
-            KeyValue::new("faasobs.schema_version".into(), SCHEMA_VERSION.to_string()),
-        ]))
+        .set_sorting_columns(sorting)
+        .set_key_value_metadata(Some(
+            [
+                Some(KeyValue::new(
+                    "faasobs.table".into(),
+                    table.name().to_string(),
+                )),
+                Some(KeyValue::new(
+                    "faasobs.schema_version".into(),
+                    SCHEMA_VERSION.to_string(),
+                )),
+                hour_merged.then(|| KeyValue::new(HOUR_MERGED_KEY.into(), "true".to_string())),
+            ]
+            .into_iter()
+            .flatten()
+            .collect(),
+        ))
         .build()
 }
 
 /// Encodes sorted rows of `table` as a Parquet file in memory.
 pub fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
-    let mut writer =
-        ArrowWriter::try_new(&mut buffer, table.schema(), Some(writer_properties(table)))?;
+    let mut writer = ArrowWriter::try_new(
+        &mut buffer,
+        table.schema(),
+        Some(writer_properties(table, false)),
+    )?;
+    writer.write(batch)?;
+    writer.close()?;
+    Ok(Bytes::from(buffer))
+}
+
+/// Encodes rows as a scratch Parquet file that only faasobs reads back soon after (the pieces of
+/// an hour merge): ZSTD level 1 and no statistics, the cheapest encoding that keeps the scratch
+/// bytes on disk small.
+pub fn encode_scratch_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(
+            ZstdLevel::try_new(1).expect("valid level"),
+        ))
+        .set_statistics_enabled(EnabledStatistics::None)
+        .build();
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new(&mut buffer, table.schema(), Some(properties))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
@@ -234,6 +282,11 @@ pub fn decode_parquet(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreEr
         .build()?;
     let batches = reader.collect::<Result<Vec<_>, _>>()?;
     Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
+}
+
+/// Where the file for `path` is written before it is moved into place.
+pub fn temporary_path(path: &ObjectPath) -> ObjectPath {
+    ObjectPath::from(format!("{path}{TEMP_SUFFIX}"))
 }
 
 /// The object store of a data directory, and its local root when it is a local filesystem (where
@@ -276,13 +329,48 @@ impl Objects {
 
     /// Puts `bytes` at `path` so that it is whole and durable once this returns.
     pub async fn put_durably(&self, path: &ObjectPath, bytes: Bytes) -> Result<(), StoreError> {
-        let temp = ObjectPath::from(format!("{path}{TEMP_SUFFIX}"));
+        let temp = temporary_path(path);
         self.store.put(&temp, PutPayload::from_bytes(bytes)).await?;
-        self.sync_local(&temp, 0)?;
-        self.store.rename(&temp, path).await?;
+        self.commit_durably(&temp, path).await
+    }
+
+    /// Moves the whole file written at `temp` to `path`, durably.
+    pub async fn commit_durably(
+        &self,
+        temp: &ObjectPath,
+        path: &ObjectPath,
+    ) -> Result<(), StoreError> {
+        self.sync_local(temp, 0)?;
+        self.store.rename(temp, path).await?;
         // The file, its hour folder and the date folder above it may all be new.
         self.sync_local(path, 3)?;
         Ok(())
+    }
+
+    /// Reads the footer of a Parquet file of the store.
+    pub async fn read_metadata(&self, file: &ObjectMeta) -> Result<ParquetMetaData, StoreError> {
+        let mut reader = StoredFileReader {
+            store: self.store.clone(),
+            file: file.clone(),
+        };
+        Ok(ParquetMetaDataReader::new()
+            .load_and_finish(&mut reader, file.size)
+            .await?)
+    }
+
+    /// Streams a Parquet file of the store as batches, reading one row group at a time.
+    pub async fn read_batches(
+        &self,
+        file: &ObjectMeta,
+    ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
+        let reader = StoredFileReader {
+            store: self.store.clone(),
+            file: file.clone(),
+        };
+        Ok(ParquetRecordBatchStreamBuilder::new(reader)
+            .await?
+            .with_batch_size(64 * 1024)
+            .build()?)
     }
 
     /// Reads a whole object.
@@ -302,6 +390,60 @@ impl Objects {
             }
         }
         Ok(())
+    }
+}
+
+/// Reads byte ranges of a listed file through the object store, for parquet's async reader
+/// (which asks callers to implement this since `ParquetObjectReader` was deprecated).
+pub struct StoredFileReader {
+    store: Arc<dyn ObjectStore>,
+    file: ObjectMeta,
+}
+
+fn parquet_error(e: object_store::Error) -> ParquetError {
+    ParquetError::External(Box::new(e))
+}
+
+impl AsyncFileReader for StoredFileReader {
+    fn get_bytes(
+        &mut self,
+        range: std::ops::Range<u64>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Bytes>> {
+        async move {
+            self.store
+                .get_range(&self.file.location, range)
+                .await
+                .map_err(parquet_error)
+        }
+        .boxed()
+    }
+
+    fn get_byte_ranges(
+        &mut self,
+        ranges: Vec<std::ops::Range<u64>>,
+    ) -> BoxFuture<'_, parquet::errors::Result<Vec<Bytes>>> {
+        async move {
+            self.store
+                .get_ranges(&self.file.location, &ranges)
+                .await
+                .map_err(parquet_error)
+        }
+        .boxed()
+    }
+
+    fn get_metadata<'a>(
+        &'a mut self,
+        options: Option<&'a ArrowReaderOptions>,
+    ) -> BoxFuture<'a, parquet::errors::Result<Arc<ParquetMetaData>>> {
+        async move {
+            let size = self.file.size;
+            let metadata = ParquetMetaDataReader::new()
+                .with_arrow_reader_options(options)
+                .load_and_finish(self, size)
+                .await?;
+            Ok(Arc::new(metadata))
+        }
+        .boxed()
     }
 }
 
