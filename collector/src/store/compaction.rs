@@ -84,8 +84,12 @@ pub enum CompactionLevel {
     /// Runs of neighbouring files within the budget: for an hour that still receives rows.
     Runs,
     /// For an hour that is over: invocation files are merged as a whole (see `hour_merge`), so
-    /// every request id is one row; spans and logs are compacted in runs.
+    /// every request id is one row; spans and logs are compacted in runs. A merged file larger
+    /// than the files after it together waits for them (size tiering against late rows).
     WholeHour,
+    /// As `WholeHour`, with earlier merges included whatever their size: when the store closes
+    /// (the end of an import, which may have seen an hour merged while half of it was in).
+    WholeHourFully,
 }
 
 /// What a compaction pass did.
@@ -120,9 +124,16 @@ pub async fn compact(
             let Some(level) = wanted(&partition, files.len()) else {
                 continue;
             };
-            if level == CompactionLevel::WholeHour && table == Table::Invocations {
-                if let Some((files_in, rows_out)) =
-                    merge_hour(objects, partition, files, COMPACTION_INPUT_BUDGET_BYTES).await?
+            if level != CompactionLevel::Runs && table == Table::Invocations {
+                let tiered = level == CompactionLevel::WholeHour;
+                if let Some((files_in, rows_out)) = merge_hour(
+                    objects,
+                    partition,
+                    files,
+                    COMPACTION_INPUT_BUDGET_BYTES,
+                    tiered,
+                )
+                .await?
                 {
                     outcome.partitions += 1;
                     outcome.files_in += files_in;

@@ -23,7 +23,8 @@
 //! Rows that arrive after the merge are tiered like compaction runs: a merged file larger than all
 //! the files after it together is left out, so late rows do not rewrite the hour every minute; they
 //! are merged among themselves until they add up to it. Only merged files are tiered so: a large
-//! file of the hour's own fragments is always merged with the rest.
+//! file of the hour's own fragments is always merged with the rest. When the store closes (the end
+//! of an import, which may have merged an hour while half of it was in), nothing is tiered.
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
@@ -46,21 +47,22 @@ use super::writer::{
 use crate::model::Table;
 
 /// Merges the live invocation files of `partition` (an hour that is over) into one file whose
-/// request ids are unique, in buckets of about `bucket_bytes` of Parquet input each. Returns the
-/// number of files merged and of rows written, or `None` when size tiering leaves fewer than two
-/// files to merge.
+/// request ids are unique, in buckets of about `bucket_bytes` of Parquet input each; `tiered`
+/// leaves out a leading merged file larger than the files after it together. Returns the number
+/// of files merged and of rows written, or `None` when fewer than two files are left to merge.
 pub async fn merge_hour(
     objects: &Objects,
     partition: Partition,
     mut files: Vec<DataFile>,
     bucket_bytes: u64,
+    tiered: bool,
 ) -> Result<Option<(usize, usize)>, StoreError> {
     debug_assert_eq!(partition.table, Table::Invocations);
     files.sort_by_key(|f| f.range.lo);
     // Size tiering against earlier merges: a merged file larger than all the files after it
     // together waits for them to add up to its size. Only merged files: a large file of the
     // hour's own fragments is merged with the rest, or its fragments would stay apart.
-    while files.len() >= 2 {
+    while tiered && files.len() >= 2 {
         let rest: u64 = files[1..].iter().map(|f| f.meta.size).sum();
         if files[0].meta.size <= rest || !is_hour_merged(objects, &files[0]).await? {
             break;
@@ -326,10 +328,11 @@ mod tests {
         let partition = files[0].partition;
         let input_bytes: u64 = files.iter().map(|f| f.meta.size).sum();
         // A budget of a seventh of the input: seven buckets.
-        let (files_in, rows_out) = merge_hour(&objects, partition, files, input_bytes / 7 + 1)
-            .await
-            .unwrap()
-            .expect("six files are merged");
+        let (files_in, rows_out) =
+            merge_hour(&objects, partition, files, input_bytes / 7 + 1, true)
+                .await
+                .unwrap()
+                .expect("six files are merged");
         assert_eq!((files_in, rows_out), (6, 800));
 
         let listing = list_table(objects.store.as_ref(), Table::Invocations)
@@ -400,7 +403,7 @@ mod tests {
         let files = live_files(&objects).await;
         let partition = files[0].partition;
         assert_eq!(
-            merge_hour(&objects, partition, files, 1 << 20)
+            merge_hour(&objects, partition, files, 1 << 20, true)
                 .await
                 .unwrap(),
             Some((2, 5000))
@@ -410,7 +413,7 @@ mod tests {
         let files = live_files(&objects).await;
         assert_eq!(files.len(), 2);
         assert_eq!(
-            merge_hour(&objects, partition, files, 1 << 20)
+            merge_hour(&objects, partition, files, 1 << 20, true)
                 .await
                 .unwrap(),
             None
@@ -420,15 +423,26 @@ mod tests {
         put_file(&objects, 8, &[fragment(5, Source::OtlpSpan)]).await;
         let files = live_files(&objects).await;
         assert_eq!(
-            merge_hour(&objects, partition, files, 1 << 20)
+            merge_hour(&objects, partition, files, 1 << 20, true)
                 .await
                 .unwrap(),
             Some((2, 1))
         );
-        let ranges: Vec<_> = live_files(&objects).await.iter().map(|f| f.range).collect();
+        let files = live_files(&objects).await;
+        let ranges: Vec<_> = files.iter().map(|f| f.range).collect();
         assert_eq!(
             ranges,
             [SegmentRange { lo: 1, hi: 6 }, SegmentRange { lo: 7, hi: 8 }]
         );
+        // When the store closes, nothing waits: both fragments of invocation 5 become one row.
+        assert_eq!(
+            merge_hour(&objects, partition, files, 1 << 20, false)
+                .await
+                .unwrap(),
+            Some((2, 5000))
+        );
+        let files = live_files(&objects).await;
+        assert_eq!(files.len(), 1);
+        assert_eq!(files[0].range, SegmentRange { lo: 1, hi: 8 });
     }
 }

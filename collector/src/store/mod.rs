@@ -707,7 +707,7 @@ fn run_flusher(
                     }),
                     None => {
                         if final_compaction {
-                            flusher.compact_if(|_, _| Some(CompactionLevel::WholeHour));
+                            flusher.compact_if(|_, _| Some(CompactionLevel::WholeHourFully));
                         }
                         Ok(std::mem::take(&mut flusher.report))
                     }
