@@ -1,12 +1,13 @@
 //! Parquet files: encoding a table's rows, and putting the file in place durably.
 //!
 //! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements and ids),
-//! holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps
-//! page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom filter of
-//! `trace_id` per row group (for trace lookups), records its sort order
-//! (`function_name`, then time) as Parquet sorting columns, and carries the key/value metadata
-//! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded, so readers get
-//! the exact column types back (timestamps with their UTC zone, fixed-size binary ids).
+//! holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps page-level statistics (for
+//! DataFusion's page index pruning) and, for spans, a bloom filter of `trace_id` per row group
+//! (for trace lookups), records its sort order (`function_name`, then time) as Parquet sorting
+//! columns (except the output of an hour merge, sorted only within its buckets, which says so with
+//! `faasobs.hour_merged`), and carries the key/value metadata `faasobs.table` and
+//! `faasobs.schema_version`. The Arrow schema is embedded, so readers get the exact column types
+//! back (timestamps with their UTC zone, fixed-size binary ids).
 //!
 //! A file is first written under `NAME.tmp`, synced, then renamed to `NAME`, and the folder is
 //! synced: a reader never sees a half-written file, and after a crash a file is either whole or
@@ -29,15 +30,13 @@ use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::ArrowWriter;
-use parquet::arrow::arrow_reader::ArrowReaderOptions;
-use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::async_reader::{
     AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
 };
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{KeyValue, SortingColumn};
-use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
+use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -191,6 +190,13 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
             })
             .collect()
     });
+    let mut metadata = vec![
+        KeyValue::new("faasobs.table".into(), table.name().to_string()),
+        KeyValue::new("faasobs.schema_version".into(), SCHEMA_VERSION.to_string()),
+    ];
+    if hour_merged {
+        metadata.push(KeyValue::new(HOUR_MERGED_KEY.into(), "true".to_string()));
+    }
     let mut builder = WriterProperties::builder();
     // Per-column encodings: times as deltas (files are sorted by time within a function), and
     // measurements and random ids plain, since none of them gains from a dictionary, which
@@ -226,22 +232,7 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
         .set_statistics_enabled(EnabledStatistics::Page)
         .set_sorting_columns(sorting)
-        .set_key_value_metadata(Some(
-            [
-                Some(KeyValue::new(
-                    "faasobs.table".into(),
-                    table.name().to_string(),
-                )),
-                Some(KeyValue::new(
-                    "faasobs.schema_version".into(),
-                    SCHEMA_VERSION.to_string(),
-                )),
-                hour_merged.then(|| KeyValue::new(HOUR_MERGED_KEY.into(), "true".to_string())),
-            ]
-            .into_iter()
-            .flatten()
-            .collect(),
-        ))
+        .set_key_value_metadata(Some(metadata))
         .build()
 }
 
