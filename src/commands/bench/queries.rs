@@ -181,6 +181,15 @@ fn queries(trace_id: &str) -> Vec<Query> {
             target: 1.0,
             fresh: true,
         },
+        // The same work on both sides: DuckDB's written-out first-tier formula over 5 columns, where
+        // faasobs' own query above prices each invocation with its catalog from 12 merged columns.
+        Query {
+            name: "cost per function, the reference's formula on both",
+            ours: Ours::Sql(DUCKDB_COST.into()),
+            duckdb: DUCKDB_COST.into(),
+            target: 1.0,
+            fresh: false,
+        },
         Query {
             name: "the 20 slowest errors, all columns",
             ours: Ours::Sql(slowest.into()),
