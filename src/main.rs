@@ -74,7 +74,8 @@ enum Command {
     /// A live terminal dashboard: functions, cold starts, errors, concurrency and cost. Also
     /// receives, as `collect` does, unless --no-listen (its own log goes to DATA/faasobs-tui.log).
     Tui(commands::tui::TuiConfig),
-    /// Replay the WAL, compact partitions and apply retention, then exit.
+    /// Replay the WAL, compact partitions (each hour's invocation fragments merged by request id)
+    /// and apply retention, then exit.
     Compact(commands::compact::CompactConfig),
     /// Write a sample workload as input files (OTLP and Lambda logs) with a manifest.
     Gen(commands::generate::GenConfig),

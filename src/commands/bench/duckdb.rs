@@ -67,13 +67,17 @@ impl DuckDb {
                 )
             })?
             .wait()?;
-        anyhow::ensure!(
-            usage.success,
-            "DuckDB's side ({mode}) failed: {}",
-            std::fs::read_to_string(&errors_path)
-                .unwrap_or_default()
-                .trim()
-        );
+        if !usage.success {
+            let errors = std::fs::read_to_string(&errors_path).unwrap_or_default();
+            anyhow::bail!(
+                "DuckDB's side ({mode}) failed, {}: {}",
+                usage.ending(),
+                match errors.trim() {
+                    "" => "nothing on its standard error",
+                    errors => errors,
+                }
+            );
+        }
         let answer = std::fs::read(&answer_path)
             .with_context(|| format!("reading {}", answer_path.display()))?;
         let answer = serde_json::from_slice(&answer)

@@ -19,6 +19,25 @@ pub struct Usage {
     pub cpu_seconds: f64,
     pub max_rss_bytes: u64,
     pub success: bool,
+    /// The signal that ended the process, if one did (SIGKILL: on Linux usually the kernel's
+    /// out-of-memory killer).
+    pub signal: Option<i32>,
+}
+
+impl Usage {
+    /// How the process ended, for an error message: its exit status or the signal that ended it.
+    pub fn ending(&self) -> String {
+        match self.signal {
+            Some(libc::SIGKILL) => format!(
+                "killed by SIGKILL at {:.0} MiB resident (on Linux usually the kernel's \
+                 out-of-memory killer; see `dmesg`)",
+                mebibytes(self.max_rss_bytes)
+            ),
+            Some(signal) => format!("ended by signal {signal}"),
+            None if self.success => "exited successfully".into(),
+            None => "exited with an error".into(),
+        }
+    }
 }
 
 /// A running child process and when it started.
@@ -88,6 +107,7 @@ impl Measured {
             cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
             max_rss_bytes: self.peak_rss.load(Ordering::Relaxed),
             success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
         })
     }
 }
@@ -95,7 +115,7 @@ impl Measured {
 /// Runs a command to its end, its output discarded, and measures it.
 pub fn run_measured(command: &mut Command) -> anyhow::Result<Usage> {
     let usage = Measured::spawn(command.stdout(Stdio::null()))?.wait()?;
-    anyhow::ensure!(usage.success, "{command:?} failed");
+    anyhow::ensure!(usage.success, "{command:?} failed: {}", usage.ending());
     Ok(usage)
 }
 
@@ -151,5 +171,31 @@ pub fn return_freed_memory() {
     // SAFETY: malloc_trim only releases free heap pages; it takes no pointers.
     unsafe {
         libc::malloc_trim(0);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_process_killed_by_a_signal_says_so() {
+        let mut measured = Measured::spawn(Command::new("sleep").arg("30")).unwrap();
+        measured.child.kill().unwrap();
+        let usage = measured.wait().unwrap();
+        assert!(!usage.success);
+        assert_eq!(usage.signal, Some(libc::SIGKILL));
+        assert!(
+            usage.ending().contains("killed by SIGKILL"),
+            "{}",
+            usage.ending()
+        );
+
+        let usage = Measured::spawn(&mut Command::new("false"))
+            .unwrap()
+            .wait()
+            .unwrap();
+        assert_eq!((usage.success, usage.signal), (false, None));
+        assert_eq!(usage.ending(), "exited with an error");
     }
 }
