@@ -8,7 +8,7 @@ use std::collections::hash_map::{Entry, HashMap};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
-use arrow::array::{AsArray, UInt32Array};
+use arrow::array::{AsArray, StringArray, UInt32Array};
 use arrow::compute::concat_batches;
 use arrow::datatypes::TimestampNanosecondType;
 use arrow::record_batch::RecordBatch;
@@ -69,17 +69,22 @@ pub fn merge_rows(table: Table, batch: RecordBatch) -> Result<RecordBatch, Store
     }
 }
 
+/// The `request_id` column of a batch of invocation rows.
+pub(super) fn request_ids(batch: &RecordBatch) -> Result<&StringArray, StoreError> {
+    Ok(batch
+        .column_by_name("request_id")
+        .and_then(|c| c.as_string_opt::<i32>())
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError("invocations has no request_id".into())
+        })?)
+}
+
 /// Merges the invocation rows of `batch` that share a request id; rows whose id is unique pass
 /// through as they are (the merge leaves a lone fragment unchanged), so only the repeated ones
 /// make the trip through row structs. Row order is not kept: callers sort afterwards. The round
 /// trip of every row was about a sixth of a log import's CPU in `perf`.
 fn merge_invocation_fragments(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
-    let request_ids = batch
-        .column_by_name("request_id")
-        .and_then(|c| c.as_string_opt::<i32>())
-        .ok_or_else(|| {
-            arrow::error::ArrowError::SchemaError("invocations has no request_id".into())
-        })?;
+    let request_ids = request_ids(&batch)?;
     let mut first_row_of: HashMap<&str, u32> = HashMap::with_capacity(batch.num_rows());
     let mut repeated = vec![false; batch.num_rows()];
     for (row, id) in request_ids.iter().enumerate() {

@@ -28,7 +28,7 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use arrow::array::{AsArray, RecordBatch, UInt32Array};
+use arrow::array::{RecordBatch, UInt32Array};
 use arrow::compute::concat_batches;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
@@ -38,7 +38,7 @@ use parquet::arrow::AsyncArrowWriter;
 
 use super::StoreError;
 use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
-use super::flush::merge_rows;
+use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange};
 use super::writer::{
     HOUR_MERGED_KEY, Objects, decode_parquet, encode_scratch_parquet, sort_batch, take_rows,
@@ -151,12 +151,7 @@ impl HourMerge {
             self.pending[0].push(batch.clone());
             return Ok(());
         }
-        let request_ids = batch
-            .column_by_name("request_id")
-            .and_then(|c| c.as_string_opt::<i32>())
-            .ok_or_else(|| {
-                arrow::error::ArrowError::SchemaError("invocations has no request_id".into())
-            })?;
+        let request_ids = request_ids(batch)?;
         // A fixed-key SipHash: the same id lands in the same bucket throughout the merge.
         let hasher = BuildHasherDefault::<DefaultHasher>::default();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); buckets];
