@@ -12,6 +12,9 @@ use super::process::{Measured, Usage};
 /// The script, written into the working folder so the harness runs from any directory.
 const SCRIPT: &str = include_str!("duckdb_side.py");
 
+/// The folder in the working folder where DuckDB spills (`temp_directory` in `duckdb_side.py`).
+const SPILL_DIR: &str = "duckdb-tmp";
+
 pub struct DuckDb {
     python: PathBuf,
     script: PathBuf,
@@ -67,6 +70,9 @@ impl DuckDb {
                 )
             })?
             .wait()?;
+        // DuckDB deletes its spill files when it ends; a DuckDB that was killed (the kernel's
+        // out-of-memory killer at 100M invocations) leaves them behind.
+        let _ = std::fs::remove_dir_all(self.dir.join(SPILL_DIR));
         if !usage.success {
             let errors = std::fs::read_to_string(&errors_path).unwrap_or_default();
             anyhow::bail!(

@@ -31,7 +31,8 @@ def connect(threads):
     con = duckdb.connect()
     con.execute(f"SET threads = {int(threads)}")
     # Spill into the bench folder (where this script is written), not `.tmp` in whatever folder
-    # the harness was started from: at 100M invocations that was the repository.
+    # the harness was started from: at 100M invocations that was the repository. (The harness
+    # deletes the folder after each job, SPILL_DIR in duckdb.rs.)
     spill = os.path.join(os.path.dirname(os.path.abspath(__file__)), "duckdb-tmp")
     con.execute("SET temp_directory = ?", [spill])
     return con
