@@ -11,7 +11,7 @@ use faasobs_collector::model::{
     Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table,
 };
 use faasobs_collector::store::layout::list_table;
-use faasobs_collector::store::writer::HOUR_MERGED_KEY;
+use faasobs_collector::store::writer::is_hour_merged;
 use faasobs_collector::store::{Store, StoreConfig};
 
 fn fragment(id: usize, start: i64, source: Source) -> Invocation {
@@ -74,12 +74,7 @@ async fn hour_merged(data: &std::path::Path) -> bool {
         .unwrap()
         .live;
     for file in files {
-        let metadata = objects.read_metadata(&file.meta).await.unwrap();
-        let marked = metadata
-            .file_metadata()
-            .key_value_metadata()
-            .is_some_and(|kv| kv.iter().any(|e| e.key == HOUR_MERGED_KEY));
-        if !marked {
+        if !is_hour_merged(&objects.read_metadata(&file.meta).await.unwrap()) {
             return false;
         }
     }

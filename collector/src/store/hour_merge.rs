@@ -41,7 +41,7 @@ use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
 use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange};
 use super::writer::{
-    HOUR_MERGED_KEY, Objects, decode_parquet, encode_scratch_parquet, sort_batch, take_rows,
+    Objects, decode_parquet, encode_scratch_parquet, is_hour_merged, sort_batch, take_rows,
     temporary_path, writer_properties,
 };
 use crate::model::Table;
@@ -64,7 +64,9 @@ pub async fn merge_hour(
     // hour's own fragments is merged with the rest, or its fragments would stay apart.
     while tiered && files.len() >= 2 {
         let rest: u64 = files[1..].iter().map(|f| f.meta.size).sum();
-        if files[0].meta.size <= rest || !is_hour_merged(objects, &files[0]).await? {
+        if files[0].meta.size <= rest
+            || !is_hour_merged(&objects.read_metadata(&files[0].meta).await?)
+        {
             break;
         }
         files.remove(0);
@@ -90,15 +92,6 @@ pub async fn merge_hour(
         .delete_all(files.iter().map(|f| &f.meta.location))
         .await?;
     Ok(Some((files.len(), rows)))
-}
-
-/// True when `file` was written by an hour merge (its footer carries [`HOUR_MERGED_KEY`]).
-async fn is_hour_merged(objects: &Objects, file: &DataFile) -> Result<bool, StoreError> {
-    let metadata = objects.read_metadata(&file.meta).await?;
-    Ok(metadata
-        .file_metadata()
-        .key_value_metadata()
-        .is_some_and(|kv| kv.iter().any(|e| e.key == HOUR_MERGED_KEY)))
 }
 
 /// The state of one hour merge: the buckets' rows still in memory and their pieces on disk.

@@ -238,15 +238,7 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
 
 /// Encodes sorted rows of `table` as a Parquet file in memory.
 pub fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
-    let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(
-        &mut buffer,
-        table.schema(),
-        Some(writer_properties(table, false)),
-    )?;
-    writer.write(batch)?;
-    writer.close()?;
-    Ok(Bytes::from(buffer))
+    encode_with(table, batch, writer_properties(table, false))
 }
 
 /// Encodes rows as a scratch Parquet file that only faasobs reads back soon after (the pieces of
@@ -259,11 +251,27 @@ pub fn encode_scratch_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes
         ))
         .set_statistics_enabled(EnabledStatistics::None)
         .build();
+    encode_with(table, batch, properties)
+}
+
+fn encode_with(
+    table: Table,
+    batch: &RecordBatch,
+    properties: WriterProperties,
+) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
     let mut writer = ArrowWriter::try_new(&mut buffer, table.schema(), Some(properties))?;
     writer.write(batch)?;
     writer.close()?;
     Ok(Bytes::from(buffer))
+}
+
+/// True when a file's footer marks it as the output of an hour merge ([`HOUR_MERGED_KEY`]).
+pub fn is_hour_merged(metadata: &ParquetMetaData) -> bool {
+    metadata
+        .file_metadata()
+        .key_value_metadata()
+        .is_some_and(|kv| kv.iter().any(|e| e.key == HOUR_MERGED_KEY))
 }
 
 /// Decodes a whole Parquet file of the store into one batch.
@@ -338,14 +346,17 @@ impl Objects {
         Ok(())
     }
 
-    /// Reads the footer of a Parquet file of the store.
-    pub async fn read_metadata(&self, file: &ObjectMeta) -> Result<ParquetMetaData, StoreError> {
-        let mut reader = StoredFileReader {
+    fn reader(&self, file: &ObjectMeta) -> StoredFileReader {
+        StoredFileReader {
             store: self.store.clone(),
             file: file.clone(),
-        };
+        }
+    }
+
+    /// Reads the footer of a Parquet file of the store.
+    pub async fn read_metadata(&self, file: &ObjectMeta) -> Result<ParquetMetaData, StoreError> {
         Ok(ParquetMetaDataReader::new()
-            .load_and_finish(&mut reader, file.size)
+            .load_and_finish(&mut self.reader(file), file.size)
             .await?)
     }
 
@@ -354,11 +365,7 @@ impl Objects {
         &self,
         file: &ObjectMeta,
     ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
-        let reader = StoredFileReader {
-            store: self.store.clone(),
-            file: file.clone(),
-        };
-        Ok(ParquetRecordBatchStreamBuilder::new(reader)
+        Ok(ParquetRecordBatchStreamBuilder::new(self.reader(file))
             .await?
             .with_batch_size(64 * 1024)
             .build()?)

@@ -12,7 +12,7 @@ use super::process::{Measured, Usage};
 /// The script, written into the working folder so the harness runs from any directory.
 const SCRIPT: &str = include_str!("duckdb_side.py");
 
-/// The folder in the working folder where DuckDB spills (`temp_directory` in `duckdb_side.py`).
+/// The folder in the working folder where DuckDB spills (its `temp_directory`).
 const SPILL_DIR: &str = "duckdb-tmp";
 
 pub struct DuckDb {
@@ -34,9 +34,11 @@ impl DuckDb {
         })
     }
 
-    /// The command that runs `job` (with the thread count added), for timing a whole process.
+    /// The command that runs `job` (with the thread count and spill folder added), for timing a
+    /// whole process.
     pub fn command(&self, mut job: Value, name: &str) -> anyhow::Result<Command> {
         job["threads"] = json!(self.threads);
+        job["spill_dir"] = json!(self.dir.join(SPILL_DIR));
         let file = self.dir.join(format!("duckdb-job-{name}.json"));
         std::fs::write(&file, serde_json::to_vec(&job)?)?;
         let mut command = Command::new(&self.python);

@@ -25,16 +25,15 @@ import time
 import duckdb
 
 
-def connect(threads):
+def connect(job):
     # The same threads as faasobs. DuckDB keeps its default memory limit (most of the machine):
     # with `memory_limit` at faasobs' 8 GiB, DuckDB 1.4.2 crashed (segfault) in the query set.
     con = duckdb.connect()
-    con.execute(f"SET threads = {int(threads)}")
-    # Spill into the bench folder (where this script is written), not `.tmp` in whatever folder
-    # the harness was started from: at 100M invocations that was the repository. (The harness
-    # deletes the folder after each job, SPILL_DIR in duckdb.rs.)
-    spill = os.path.join(os.path.dirname(os.path.abspath(__file__)), "duckdb-tmp")
-    con.execute("SET temp_directory = ?", [spill])
+    con.execute(f"SET threads = {int(job['threads'])}")
+    # Spill into the folder the harness gives (in the bench folder, deleted after each job), not
+    # `.tmp` in whatever folder the harness was started from: at 100M invocations that was the
+    # repository.
+    con.execute("SET temp_directory = ?", [job["spill_dir"]])
     return con
 
 
@@ -65,7 +64,7 @@ def run(job):
     if mode == "version":
         return {"duckdb": duckdb.__version__, "python": sys.version.split()[0]}
     if mode == "queries":
-        con = connect(job["threads"])
+        con = connect(job)
         register_tables(con, job)
         out = []
         for name, sql in job["queries"]:
@@ -76,12 +75,12 @@ def run(job):
         return out
     if mode == "fresh":
         start = time.perf_counter()
-        con = connect(job["threads"])
+        con = connect(job)
         register_tables(con, job)
         rows = con.execute(job["sql"]).fetchall()
         return {"seconds": time.perf_counter() - start, "rows": len(rows)}
     if mode == "copy_json":
-        con = connect(job["threads"])
+        con = connect(job)
         start = time.perf_counter()
         con.execute(
             f"COPY (SELECT * FROM read_json('{job['input']}', format = 'newline_delimited')) "
@@ -91,7 +90,7 @@ def run(job):
         rows = con.execute(f"SELECT count(*) FROM read_parquet('{job['output']}')").fetchone()[0]
         return {"seconds": seconds, "rows": rows, "bytes": os.path.getsize(job["output"])}
     if mode == "rewrite":
-        con = connect(job["threads"])
+        con = connect(job)
         os.makedirs(job["out"], exist_ok=True)
         out = {}
         for table in job["tables"]:
