@@ -3,6 +3,7 @@
 //! - [`session`]: a DataFusion session tuned for this data (pruning, filter pushdown, page index,
 //!   a memory limit) with the `invocations`, `spans` and `logs` tables registered over the current
 //!   Parquet files of a data directory;
+//! - [`invocations_view`]: the `invocations` view, final rows passed through and fragments merged;
 //! - [`query`]: running user SQL read-only, and printing results;
 //! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);
 //! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates;
@@ -11,6 +12,7 @@
 
 pub mod concurrency;
 pub mod cost;
+pub mod invocations_view;
 pub mod max_text;
 pub mod query;
 pub mod reports;

@@ -8,16 +8,21 @@
 //! Rows acknowledged by a running collector but still only in its write-ahead log are read from
 //! the WAL segments and added to each table, so nothing acknowledged is invisible to a query.
 //!
-//! `invocations` is a view over `invocation_fragments` (the stored rows) that merges the rows of
-//! one request id, so a query never sees an invocation twice, whether or not compaction has
-//! merged its fragments yet (`views/invocations.sql`).
+//! `invocations` is one row per request id, so a query never sees an invocation twice, whether or
+//! not compaction has merged its fragments yet: final rows of hour-merged files pass through and
+//! the rest are merged by request id ([`crate::invocations_view`]). `invocation_fragments` is
+//! every stored invocation row, as stored.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::cost::Catalog;
-use arrow::datatypes::Schema;
+use crate::invocations_view::{
+    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, UNMERGED_TABLE, ViewInputs, invocations_view,
+};
+use arrow::array::StringArray;
+use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Column;
@@ -36,23 +41,14 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
 use faasobs_collector::store::layout::{Listing, list_table};
+use faasobs_collector::store::writer::shared_request_ids;
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
 use faasobs_collector::wal::{list_segments, read_segment};
 
 /// The table of invocation rows as stored, fragments not yet merged by compaction included.
 pub const FRAGMENTS_TABLE: &str = "invocation_fragments";
 
-/// The SQL of the `invocations` view, which merges fragments by request id (with faasobs' own
-/// aggregates, registered by [`register_merge_aggregates`]).
-pub const INVOCATIONS_VIEW: &str = include_str!("views/invocations.sql");
-
-/// The same view in portable SQL, standard aggregates only, for DuckDB and other engines reading
-/// the store's files: `max_text` is `max` without a copy per group, so they run it as `max`.
-pub fn invocations_portable_view() -> String {
-    INVOCATIONS_VIEW.replace("max_text(", "max(")
-}
-
-/// Registers the aggregate [`INVOCATIONS_VIEW`] uses besides DataFusion's own (`max_text`).
+/// Registers the aggregate the merging view uses besides DataFusion's own (`max_text`).
 pub fn register_merge_aggregates(ctx: &SessionContext) {
     ctx.register_udaf(crate::max_text::max_text_udaf());
 }
@@ -134,6 +130,70 @@ pub struct Analyzer {
     ctx: SessionContext,
     data_dir: PathBuf,
     catalog: Arc<Catalog>,
+    invocation_files: InvocationFiles,
+}
+
+/// The invocation files of a session, by kind (see [`crate::invocations_view`]).
+#[derive(Debug, Clone, Default)]
+pub struct InvocationFiles {
+    /// Files written by an hour merge.
+    pub hour_merged: Vec<PathBuf>,
+    /// Files not hour-merged yet.
+    pub unmerged: Vec<PathBuf>,
+    /// The request ids the hour-merged files list as shared with other files, sorted.
+    pub shared_request_ids: Vec<String>,
+    /// Which kinds of rows the view reads (unflushed WAL rows count as fragments).
+    pub inputs: ViewInputs,
+}
+
+fn shared_ids_schema() -> Arc<Schema> {
+    Arc::new(Schema::new(vec![Field::new(
+        "request_id",
+        DataType::Utf8,
+        false,
+    )]))
+}
+
+/// The local path of a stored object.
+fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
+    location
+        .parts()
+        .fold(root.to_path_buf(), |acc, p| acc.join(p.as_ref()))
+}
+
+/// A table of `table`'s rows in the Parquet files at `paths` (never inferred: the stored schema)
+/// plus `wal_rows`, acknowledged rows not yet in Parquet.
+fn stored_table(
+    ctx: &SessionContext,
+    table: Table,
+    paths: &[PathBuf],
+    wal_rows: Vec<RecordBatch>,
+) -> Result<Arc<dyn TableProvider>, DataFusionError> {
+    let schema = table.schema();
+    if paths.is_empty() {
+        return Ok(Arc::new(MemTable::try_new(schema, vec![wal_rows])?));
+    }
+    let urls = paths
+        .iter()
+        .map(|path| ListingTableUrl::parse(format!("file://{}", path.display())))
+        .collect::<Result<Vec<_>, _>>()?;
+    let format = ParquetFormat::default().with_enable_pruning(true);
+    let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
+    let config = ListingTableConfig::new_with_multi_paths(urls)
+        .with_listing_options(options)
+        .with_schema(schema);
+    let mut parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
+    if table == Table::Spans {
+        parquet = Arc::new(WithoutPlanningStatistics(parquet));
+    }
+    if wal_rows.is_empty() {
+        return Ok(parquet);
+    }
+    // Acknowledged rows not yet in Parquet: the files plus the WAL's rows.
+    Ok(ctx
+        .read_table(parquet)?
+        .union(ctx.read_batches(wal_rows)?)?
+        .into_view())
 }
 
 impl Analyzer {
@@ -167,54 +227,68 @@ impl Analyzer {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
+        let mut invocation_files = InvocationFiles::default();
         for (table, mut listing) in listings {
             if let Some(window) = config.window {
                 listing.live.retain(|f| window.keeps(&f.partition));
             }
-            let schema = table.schema();
-            // Invocation rows on disk may still be fragments; `invocations` is the merging view.
+            let paths: Vec<PathBuf> = listing
+                .live
+                .iter()
+                .map(|f| local_path(&root, &f.meta.location))
+                .collect();
+            let wal_rows = unflushed.remove(&table).unwrap_or_default();
+            // Invocation rows on disk may still be fragments; `invocations` is a view.
             let name = match table {
                 Table::Invocations => FRAGMENTS_TABLE,
                 other => other.name(),
             };
-            let wal_rows = unflushed.remove(&table).unwrap_or_default();
-            let stored: Arc<dyn TableProvider> = if listing.live.is_empty() {
-                Arc::new(MemTable::try_new(schema.clone(), vec![wal_rows])?)
-            } else {
-                let urls = listing
-                    .live
-                    .iter()
-                    .map(|f| {
-                        let path = f
-                            .meta
-                            .location
-                            .parts()
-                            .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
-                        ListingTableUrl::parse(format!("file://{}", path.display()))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                let format = ParquetFormat::default().with_enable_pruning(true);
-                let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
-                let config = ListingTableConfig::new_with_multi_paths(urls)
-                    .with_listing_options(options)
-                    .with_schema(schema.clone());
-                let mut parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
-                if table == Table::Spans {
-                    parquet = Arc::new(WithoutPlanningStatistics(parquet));
+            ctx.register_table(name, stored_table(&ctx, table, &paths, wal_rows.clone())?)?;
+            if table != Table::Invocations {
+                continue;
+            }
+            for (file, path) in listing.live.iter().zip(paths) {
+                match shared_request_ids(&objects.read_metadata(&file.meta).await?) {
+                    Some(ids) => {
+                        invocation_files.hour_merged.push(path);
+                        invocation_files.shared_request_ids.extend(ids);
+                    }
+                    None => invocation_files.unmerged.push(path),
                 }
-                if wal_rows.is_empty() {
-                    parquet
-                } else {
-                    // Acknowledged rows not yet in Parquet: the files plus the WAL's rows.
-                    ctx.read_table(parquet)?
-                        .union(ctx.read_batches(wal_rows)?)?
-                        .into_view()
-                }
+            }
+            invocation_files.shared_request_ids.sort_unstable();
+            invocation_files.shared_request_ids.dedup();
+            let has_wal_rows = wal_rows.iter().any(|b| b.num_rows() > 0);
+            ctx.register_table(
+                HOUR_MERGED_TABLE,
+                stored_table(&ctx, table, &invocation_files.hour_merged, Vec::new())?,
+            )?;
+            ctx.register_table(
+                UNMERGED_TABLE,
+                stored_table(&ctx, table, &invocation_files.unmerged, wal_rows)?,
+            )?;
+            invocation_files.inputs = ViewInputs {
+                hour_merged: !invocation_files.hour_merged.is_empty(),
+                unmerged: !invocation_files.unmerged.is_empty() || has_wal_rows,
+                shared_ids: !invocation_files.shared_request_ids.is_empty(),
             };
-            ctx.register_table(name, stored)?;
         }
+        let shared_ids = RecordBatch::try_new(
+            shared_ids_schema(),
+            vec![Arc::new(StringArray::from(
+                invocation_files.shared_request_ids.clone(),
+            ))],
+        )?;
+        ctx.register_table(
+            SHARED_IDS_TABLE,
+            Arc::new(MemTable::try_new(
+                shared_ids_schema(),
+                vec![vec![shared_ids]],
+            )?),
+        )?;
         let view = with_stored_types(
-            ctx.sql(INVOCATIONS_VIEW).await?,
+            ctx.sql(&invocations_view(invocation_files.inputs, Dialect::Faasobs))
+                .await?,
             &Table::Invocations.schema(),
         )?
         .into_view();
@@ -224,7 +298,13 @@ impl Analyzer {
             ctx,
             data_dir: root,
             catalog: config.catalog,
+            invocation_files,
         })
+    }
+
+    /// The invocation files this session reads, by kind, and the view's inputs.
+    pub fn invocation_files(&self) -> &InvocationFiles {
+        &self.invocation_files
     }
 
     /// The session, for running queries.
@@ -436,9 +516,10 @@ mod tests {
         ctx.register_table(FRAGMENTS_TABLE, Arc::new(table))
             .unwrap();
         let mut answers = Vec::new();
-        for view in [INVOCATIONS_VIEW, &invocations_portable_view()] {
+        for dialect in [Dialect::Faasobs, Dialect::Portable] {
+            let view = crate::invocations_view::merging_view(FRAGMENTS_TABLE, dialect);
             let batches = ctx
-                .sql(view)
+                .sql(&view)
                 .await
                 .unwrap()
                 .sort(vec![

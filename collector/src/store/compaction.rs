@@ -100,9 +100,10 @@ pub struct CompactionOutcome {
     pub rows_out: usize,
 }
 
-/// Compacts every partition that has at least two live files, at the level
-/// `wanted(partition, live_file_count)` says (`None`: not at all). Superseded files left by an
-/// interrupted compaction are deleted too.
+/// Compacts every partition that has at least two live files (and merges an over hour's lone
+/// invocation file that is not hour-merged yet), at the level `wanted(partition,
+/// live_file_count)` says (`None`: not at all). Superseded files left by an interrupted
+/// compaction are deleted too.
 pub async fn compact(
     objects: &Objects,
     wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
@@ -118,12 +119,10 @@ pub async fn compact(
             by_partition.entry(file.partition).or_default().push(file);
         }
         for (partition, files) in by_partition {
-            if files.len() < 2 {
-                continue;
-            }
             let Some(level) = wanted(&partition, files.len()) else {
                 continue;
             };
+            // An hour merge also rewrites a lone file that is not hour-merged yet.
             if level != CompactionLevel::Runs && table == Table::Invocations {
                 let tiered = level == CompactionLevel::WholeHour;
                 if let Some((files_in, rows_out)) = merge_hour(
@@ -139,6 +138,9 @@ pub async fn compact(
                     outcome.files_in += files_in;
                     outcome.rows_out += rows_out;
                 }
+                continue;
+            }
+            if files.len() < 2 {
                 continue;
             }
             let runs = runs_within_budget(files, COMPACTION_INPUT_BUDGET_BYTES);

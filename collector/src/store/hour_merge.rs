@@ -39,17 +39,18 @@ use parquet::arrow::AsyncArrowWriter;
 use super::StoreError;
 use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
 use super::flush::{merge_rows, request_ids};
-use super::layout::{DataFile, Partition, SegmentRange};
+use super::layout::{DataFile, Partition, SegmentRange, list_partition};
 use super::writer::{
-    Objects, decode_parquet, encode_scratch_parquet, is_hour_merged, sort_batch, take_rows,
-    temporary_path, writer_properties,
+    Objects, decode_parquet, encode_scratch_parquet, hour_merged_entry, is_hour_merged, sort_batch,
+    take_rows, temporary_path, writer_properties,
 };
 use crate::model::Table;
 
 /// Merges the live invocation files of `partition` (an hour that is over) into one file whose
 /// request ids are unique, in buckets of about `bucket_bytes` of Parquet input each; `tiered`
-/// leaves out a leading merged file larger than the files after it together. Returns the number
-/// of files merged and of rows written, or `None` when fewer than two files are left to merge.
+/// leaves out a leading merged file larger than the files after it together. A lone file that is
+/// not hour-merged yet is rewritten as one. Returns the number of files merged and of rows
+/// written, or `None` when there was nothing to merge.
 pub async fn merge_hour(
     objects: &Objects,
     partition: Partition,
@@ -59,9 +60,13 @@ pub async fn merge_hour(
 ) -> Result<Option<(usize, usize)>, StoreError> {
     debug_assert_eq!(partition.table, Table::Invocations);
     files.sort_by_key(|f| f.range.lo);
+    if files.len() == 1 && is_hour_merged(&objects.read_metadata(&files[0].meta).await?) {
+        return Ok(None);
+    }
     // Size tiering against earlier merges: a merged file larger than all the files after it
     // together waits for them to add up to its size. Only merged files: a large file of the
     // hour's own fragments is merged with the rest, or its fragments would stay apart.
+    let mut left_out = Vec::new();
     while tiered && files.len() >= 2 {
         let rest: u64 = files[1..].iter().map(|f| f.meta.size).sum();
         if files[0].meta.size <= rest
@@ -69,29 +74,62 @@ pub async fn merge_hour(
         {
             break;
         }
-        files.remove(0);
+        left_out.push(files.remove(0));
     }
-    if files.len() < 2 {
+    if files.is_empty() || (!left_out.is_empty() && files.len() < 2) {
         return Ok(None);
     }
     let range = files
         .iter()
         .map(|f| f.range)
         .reduce(|a, b| a.union(&b))
-        .expect("at least two files");
+        .expect("at least one file");
+    let output = partition.file(range);
+    // Every other file that may hold the same request ids: fragments of one invocation sit in
+    // neighbouring hours when their sources disagree a little on its start.
+    let mut others = left_out;
+    for hour in [partition.hour - 1, partition.hour + 1] {
+        others
+            .extend(list_partition(objects.store.as_ref(), Partition { hour, ..partition }).await?);
+    }
     let input_bytes: u64 = files.iter().map(|f| f.meta.size).sum();
     let buckets = input_bytes.div_ceil(bucket_bytes.max(1)).max(1) as usize;
     let mut merge = HourMerge::new(partition, range, buckets);
-    let outcome = merge.run(objects, &files).await;
+    let outcome = merge.run(objects, &files, &others).await;
     // Scratch pieces are deleted as they are used; after a failure, whatever is left. (What a
     // crash leaves is `.tmp` and deleted at the next open.)
     let leftovers: Vec<ObjectPath> = merge.pieces.into_iter().flatten().collect();
     objects.delete_all(leftovers.iter()).await?;
     let rows = outcome?;
+    // A lone file rewritten in place has the output's name.
     objects
-        .delete_all(files.iter().map(|f| &f.meta.location))
+        .delete_all(
+            files
+                .iter()
+                .map(|f| &f.meta.location)
+                .filter(|location| **location != output),
+        )
         .await?;
     Ok(Some((files.len(), rows)))
+}
+
+/// The hashes of the request ids in `files`, sorted, for [`HourMerge::write_buckets`] to look up.
+async fn request_id_hashes(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
+    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let mut hashes = Vec::new();
+    for file in files {
+        let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
+        while let Some(batch) = batches.try_next().await? {
+            hashes.extend(
+                request_ids(&batch)?
+                    .iter()
+                    .map(|id| hasher.hash_one(id.unwrap_or_default())),
+            );
+        }
+    }
+    hashes.sort_unstable();
+    hashes.dedup();
+    Ok(hashes)
 }
 
 /// The state of one hour merge: the buckets' rows still in memory and their pieces on disk.
@@ -118,7 +156,12 @@ impl HourMerge {
         }
     }
 
-    async fn run(&mut self, objects: &Objects, files: &[DataFile]) -> Result<usize, StoreError> {
+    async fn run(
+        &mut self,
+        objects: &Objects,
+        files: &[DataFile],
+        others: &[DataFile],
+    ) -> Result<usize, StoreError> {
         for file in files {
             let mut batches = objects.read_batches(&file.meta).await?;
             while let Some(batch) = batches.try_next().await? {
@@ -133,7 +176,8 @@ impl HourMerge {
             // bucket at a time.
             self.write_pieces(objects).await?;
         }
-        self.write_buckets(objects).await
+        let others = request_id_hashes(objects, others).await?;
+        self.write_buckets(objects, &others).await
     }
 
     /// Routes the rows of `batch` to their buckets by a hash of the request id.
@@ -189,8 +233,15 @@ impl HourMerge {
     }
 
     /// The second pass: merges and sorts each bucket and appends it to the output, which is then
-    /// moved into place. Returns the rows written.
-    async fn write_buckets(&mut self, objects: &Objects) -> Result<usize, StoreError> {
+    /// moved into place with the request ids it shares with other files (`others`: their ids'
+    /// hashes, sorted) in its footer. Returns the rows written.
+    async fn write_buckets(
+        &mut self,
+        objects: &Objects,
+        others: &[u64],
+    ) -> Result<usize, StoreError> {
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let mut shared = Vec::new();
         let table = self.partition.table;
         let output = self.partition.file(self.range);
         let temp = temporary_path(&output);
@@ -212,6 +263,13 @@ impl HourMerge {
             drop(batches);
             let sorted = sort_batch(table, &rows)?;
             drop(rows);
+            if !others.is_empty() {
+                for id in request_ids(&sorted)?.iter().flatten() {
+                    if others.binary_search(&hasher.hash_one(id)).is_ok() {
+                        shared.push(id.to_string());
+                    }
+                }
+            }
             writer.write(&sorted).await?;
             // Row groups end with the bucket, so each one's statistics span one sorted run.
             writer.flush().await?;
@@ -219,6 +277,8 @@ impl HourMerge {
             let pieces = std::mem::take(&mut self.pieces[bucket]);
             objects.delete_all(pieces.iter()).await?;
         }
+        shared.sort_unstable();
+        writer.append_key_value_metadata(hour_merged_entry(&shared));
         writer.close().await?;
         objects.commit_durably(&temp, &output).await?;
         Ok(rows_written)
@@ -234,7 +294,7 @@ mod tests {
     use crate::model::{Invocation, Source};
     use crate::store::layout::list_table;
     use crate::store::local_objects;
-    use crate::store::writer::encode_parquet;
+    use crate::store::writer::{encode_parquet, shared_request_ids};
 
     const HOUR: i64 = 490_000;
 
@@ -253,9 +313,13 @@ mod tests {
     }
 
     async fn put_file(objects: &Objects, id: u64, invocations: &[Invocation]) {
+        put_file_in(objects, HOUR, id, invocations).await;
+    }
+
+    async fn put_file_in(objects: &Objects, hour: i64, id: u64, invocations: &[Invocation]) {
         let partition = Partition {
             table: Table::Invocations,
-            hour: HOUR,
+            hour,
         };
         let batch = sort_batch(Table::Invocations, &invocation::to_batch(invocations)).unwrap();
         objects
@@ -272,6 +336,11 @@ mod tests {
             .await
             .unwrap()
             .live
+    }
+
+    /// The shared request ids in a file's footer; `None` when it is not hour-merged.
+    async fn shared_ids(objects: &Objects, file: &DataFile) -> Option<Vec<String>> {
+        shared_request_ids(&objects.read_metadata(&file.meta).await.unwrap())
     }
 
     async fn stored_rows(objects: &Objects) -> Vec<Invocation> {
@@ -361,7 +430,7 @@ mod tests {
             .unwrap()
             .temporary;
         assert_eq!(scratch.len(), 3 * 6, "a piece per bucket and round");
-        assert_eq!(merge.write_buckets(&objects).await.unwrap(), 800);
+        assert_eq!(merge.write_buckets(&objects, &[]).await.unwrap(), 800);
         objects
             .delete_all(files.iter().map(|f| &f.meta.location))
             .await
@@ -422,6 +491,12 @@ mod tests {
             ranges,
             [SegmentRange { lo: 1, hi: 6 }, SegmentRange { lo: 7, hi: 8 }]
         );
+        // Both files are hour-merged, and invocation 5 has a row in each: the later one says so.
+        assert_eq!(shared_ids(&objects, &files[0]).await, Some(vec![]));
+        assert_eq!(
+            shared_ids(&objects, &files[1]).await,
+            Some(vec!["req-5".to_string()])
+        );
         // When the store closes, nothing waits: both fragments of invocation 5 become one row.
         assert_eq!(
             merge_hour(&objects, partition, files, 1 << 20, false)
@@ -432,5 +507,74 @@ mod tests {
         let files = live_files(&objects).await;
         assert_eq!(files.len(), 1);
         assert_eq!(files[0].range, SegmentRange { lo: 1, hi: 8 });
+        assert_eq!(shared_ids(&objects, &files[0]).await, Some(vec![]));
+    }
+
+    #[tokio::test]
+    async fn request_ids_also_in_a_neighbouring_hour_are_listed_and_a_lone_file_is_merged() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let spans: Vec<_> = (0..100).map(|i| fragment(i, Source::OtlpSpan)).collect();
+        let reports: Vec<_> = (0..100)
+            .map(|i| fragment(i, Source::PlatformReport))
+            .collect();
+        put_file(&objects, 1, &spans).await;
+        put_file(&objects, 2, &reports).await;
+        // Invocation 7's REPORT says it started a little later, in the next hour; invocation 500
+        // is only in the next hour.
+        let mut late_start = fragment(7, Source::PlatformReport);
+        late_start.start_time = (HOUR + 1) * crate::model::NANOS_PER_HOUR + 5;
+        let mut next_hour_only = fragment(500, Source::OtlpSpan);
+        next_hour_only.start_time = (HOUR + 1) * crate::model::NANOS_PER_HOUR + 9;
+        put_file_in(&objects, HOUR + 1, 3, &[late_start, next_hour_only]).await;
+        let of_hour = |hour: i64| Partition {
+            table: Table::Invocations,
+            hour,
+        };
+        let hour_files = |files: Vec<DataFile>, hour: i64| -> Vec<DataFile> {
+            files
+                .into_iter()
+                .filter(|f| f.partition.hour == hour)
+                .collect()
+        };
+
+        let files = hour_files(live_files(&objects).await, HOUR);
+        assert_eq!(
+            merge_hour(&objects, of_hour(HOUR), files, 1 << 20, true)
+                .await
+                .unwrap(),
+            Some((2, 100))
+        );
+        let merged = hour_files(live_files(&objects).await, HOUR);
+        assert_eq!(
+            shared_ids(&objects, &merged[0]).await,
+            Some(vec!["req-7".to_string()])
+        );
+
+        // The next hour's one file, not hour-merged yet, is rewritten in place as one.
+        let next = hour_files(live_files(&objects).await, HOUR + 1);
+        assert_eq!(next.len(), 1);
+        assert_eq!(shared_ids(&objects, &next[0]).await, None);
+        assert_eq!(
+            merge_hour(&objects, of_hour(HOUR + 1), next.clone(), 1 << 20, true)
+                .await
+                .unwrap(),
+            Some((1, 2))
+        );
+        let rewritten = hour_files(live_files(&objects).await, HOUR + 1);
+        assert_eq!(rewritten.len(), 1);
+        assert_eq!(rewritten[0].range, next[0].range);
+        assert_eq!(
+            shared_ids(&objects, &rewritten[0]).await,
+            Some(vec!["req-7".to_string()])
+        );
+        // Once hour-merged, a lone file is left alone.
+        assert_eq!(
+            merge_hour(&objects, of_hour(HOUR + 1), rewritten, 1 << 20, true)
+                .await
+                .unwrap(),
+            None
+        );
+        assert_eq!(stored_rows(&objects).await.len(), 102);
     }
 }

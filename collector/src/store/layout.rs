@@ -154,8 +154,25 @@ pub async fn list_table(
     objects: &dyn ObjectStore,
     table: Table,
 ) -> Result<Listing, object_store::Error> {
-    let prefix = ObjectPath::from(table.name());
-    let metas: Vec<ObjectMeta> = objects.list(Some(&prefix)).try_collect().await?;
+    list_under(objects, table, &ObjectPath::from(table.name())).await
+}
+
+/// The live files of one partition, as they are now.
+pub async fn list_partition(
+    objects: &dyn ObjectStore,
+    partition: Partition,
+) -> Result<Vec<DataFile>, object_store::Error> {
+    Ok(list_under(objects, partition.table, &partition.prefix())
+        .await?
+        .live)
+}
+
+async fn list_under(
+    objects: &dyn ObjectStore,
+    table: Table,
+    prefix: &ObjectPath,
+) -> Result<Listing, object_store::Error> {
+    let metas: Vec<ObjectMeta> = objects.list(Some(prefix)).try_collect().await?;
     let mut listing = Listing::default();
     let mut files: Vec<DataFile> = Vec::new();
     for meta in metas {

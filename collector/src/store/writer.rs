@@ -4,8 +4,8 @@
 //! holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps page-level statistics (for
 //! DataFusion's page index pruning) and, for spans, a bloom filter of `trace_id` per row group
 //! (for trace lookups), records its sort order (`function_name`, then time) as Parquet sorting
-//! columns (except the output of an hour merge, sorted only within its buckets, which says so with
-//! `faasobs.hour_merged`), and carries the key/value metadata `faasobs.table` and
+//! columns (except the output of an hour merge, sorted only within its buckets, which carries
+//! [`HOUR_MERGED_KEY`] instead), and carries the key/value metadata `faasobs.table` and
 //! `faasobs.schema_version`. The Arrow schema is embedded, so readers get the exact column types
 //! back (timestamps with their UTC zone, fixed-size binary ids).
 //!
@@ -29,11 +29,11 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::ArrowWriter;
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
 use parquet::arrow::async_reader::{
     AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
 };
+use parquet::arrow::{ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
@@ -171,12 +171,16 @@ const RANDOM_ID_COLUMNS: [&str; 4] = ["request_id", "trace_id", "span_id", "pare
 /// this share of the row groups that do not hold the trace.
 const TRACE_ID_BLOOM_FPP: f64 = 0.05;
 
-/// The key/value metadata that marks the output of an hour merge (see `hour_merge`).
+/// The key/value metadata that marks the output of an hour merge (see `hour_merge`). Its value is
+/// the JSON array of the file's request ids that other files of the same or a neighbouring hour
+/// also held when it was written: every other request id of the file is in no other hour-merged
+/// file, so its row is final unless a file not yet hour-merged holds the id too. (Files written
+/// before this list was kept say `true`, and are read as not hour-merged.)
 pub const HOUR_MERGED_KEY: &str = "faasobs.hour_merged";
 
 /// The properties of a file of `table`. A file written by an hour merge is sorted only within
-/// each of its buckets, so it records no Parquet sorting columns, and it carries
-/// [`HOUR_MERGED_KEY`].
+/// each of its buckets, so it records no Parquet sorting columns; its writer adds
+/// [`HOUR_MERGED_KEY`] once it knows the shared request ids.
 pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
     let schema = table.schema();
     let sorting = (!hour_merged).then(|| {
@@ -190,13 +194,10 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
             })
             .collect()
     });
-    let mut metadata = vec![
+    let metadata = vec![
         KeyValue::new("faasobs.table".into(), table.name().to_string()),
         KeyValue::new("faasobs.schema_version".into(), SCHEMA_VERSION.to_string()),
     ];
-    if hour_merged {
-        metadata.push(KeyValue::new(HOUR_MERGED_KEY.into(), "true".to_string()));
-    }
     let mut builder = WriterProperties::builder();
     // Per-column encodings: times as deltas (files are sorted by time within a function), and
     // measurements and random ids plain, since none of them gains from a dictionary, which
@@ -266,12 +267,25 @@ fn encode_with(
     Ok(Bytes::from(buffer))
 }
 
+/// The footer entry of an hour-merged file that lists `shared_request_ids`.
+pub fn hour_merged_entry(shared_request_ids: &[String]) -> KeyValue {
+    KeyValue::new(
+        HOUR_MERGED_KEY.into(),
+        serde_json::to_string(shared_request_ids).expect("strings serialize"),
+    )
+}
+
+/// The request ids an hour-merged file shares with other files ([`HOUR_MERGED_KEY`]), or `None`
+/// when the footer does not mark the file as the output of an hour merge.
+pub fn shared_request_ids(metadata: &ParquetMetaData) -> Option<Vec<String>> {
+    let entries = metadata.file_metadata().key_value_metadata()?;
+    let entry = entries.iter().find(|e| e.key == HOUR_MERGED_KEY)?;
+    serde_json::from_str(entry.value.as_deref()?).ok()
+}
+
 /// True when a file's footer marks it as the output of an hour merge ([`HOUR_MERGED_KEY`]).
 pub fn is_hour_merged(metadata: &ParquetMetaData) -> bool {
-    metadata
-        .file_metadata()
-        .key_value_metadata()
-        .is_some_and(|kv| kv.iter().any(|e| e.key == HOUR_MERGED_KEY))
+    shared_request_ids(metadata).is_some()
 }
 
 /// Decodes a whole Parquet file of the store into one batch.
@@ -367,6 +381,20 @@ impl Objects {
     ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
         Ok(ParquetRecordBatchStreamBuilder::new(self.reader(file))
             .await?
+            .with_batch_size(64 * 1024)
+            .build()?)
+    }
+
+    /// Streams some columns of a Parquet file of the store, one row group at a time.
+    pub async fn read_columns(
+        &self,
+        file: &ObjectMeta,
+        columns: &[&str],
+    ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
+        let builder = ParquetRecordBatchStreamBuilder::new(self.reader(file)).await?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        Ok(builder
+            .with_projection(mask)
             .with_batch_size(64 * 1024)
             .build()?)
     }

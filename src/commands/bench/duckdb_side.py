@@ -5,12 +5,15 @@ file named on the command line and prints one JSON answer on standard output.
 
 Jobs:
   {"mode": "version"}
-  {"mode": "queries", "threads": N, "data": DIR, "invocations_view": SQL,
+  {"mode": "queries", "threads": N, "data": DIR, "invocations": INVOCATIONS,
    "queries": [[name, sql], ...], "repeat": 3}
       -> for each query: first run and best of `repeat` runs after it in one connection (the
          first run when `repeat` is 0), row count
-  {"mode": "fresh", "threads": N, "data": DIR, "invocations_view": SQL, "sql": SQL}
+  {"mode": "fresh", "threads": N, "data": DIR, "invocations": INVOCATIONS, "sql": SQL}
       -> one query in this fresh process: seconds from connect to the fetched result
+  where INVOCATIONS is {"view": SQL, "hour_merged_files": [...], "unmerged_files": [...],
+                        "shared_request_ids": [...]}: faasobs' `invocations` view in portable SQL
+  and the tables it reads
   {"mode": "copy_json", "threads": N, "input": FILE, "output": FILE}
       -> NDJSON to ZSTD Parquet with COPY ... read_json
   {"mode": "rewrite", "threads": N, "data": DIR, "tables": [...], "out": DIR}
@@ -37,20 +40,40 @@ def connect(job):
     return con
 
 
+def sql_text(value):
+    return "'" + value.replace("'", "''") + "'"
+
+
 def register_tables(con, job):
-    # The same files faasobs reads: every hourly Parquet file of each table. Stored invocation
-    # rows may still be fragments of one invocation (from different sources, or in files that
-    # compaction kept apart), so `invocations` is faasobs' own merging view over them, which
-    # DuckDB runs unchanged.
+    # The same files faasobs reads: every hourly Parquet file of each table.
     data = job["data"]
     for table in ("invocation_fragments", "spans", "logs"):
         folder = "invocations" if table == "invocation_fragments" else table
         glob = os.path.join(data, folder, "**", "*.parquet")
         con.execute(
             f"CREATE OR REPLACE VIEW {table} AS "
-            f"SELECT * FROM read_parquet('{glob}', hive_partitioning = false)"
+            f"SELECT * FROM read_parquet({sql_text(glob)}, hive_partitioning = false)"
         )
-    con.execute(f"CREATE OR REPLACE VIEW invocations AS {job['invocations_view']}")
+    # `invocations` is faasobs' own view, which DuckDB runs unchanged over the same split of the
+    # invocation files: rows of hour-merged files pass through unless their request id is shared
+    # or also a fragment's, and the rest are merged by request id.
+    invocations = job["invocations"]
+    for table, files in (
+        ("hour_merged_invocations", invocations["hour_merged_files"]),
+        ("unmerged_invocation_fragments", invocations["unmerged_files"]),
+    ):
+        if files:
+            listed = ", ".join(sql_text(f) for f in files)
+            con.execute(
+                f"CREATE OR REPLACE VIEW {table} AS "
+                f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
+            )
+    con.execute(
+        "CREATE OR REPLACE TABLE shared_request_ids AS "
+        "SELECT unnest(?::VARCHAR[]) AS request_id",
+        [invocations["shared_request_ids"]],
+    )
+    con.execute(f"CREATE OR REPLACE VIEW invocations AS {invocations['view']}")
 
 
 def timed(con, sql):

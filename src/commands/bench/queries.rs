@@ -8,8 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::array::AsArray;
+use faasobs_analyzer::invocations_view::{Dialect, invocations_view};
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
-use faasobs_analyzer::session::{AnalyzerConfig, invocations_portable_view};
+use faasobs_analyzer::session::{AnalyzerConfig, InvocationFiles};
 use faasobs_analyzer::{Analyzer, AnalyzerError};
 use serde_json::{Value, json};
 
@@ -210,6 +211,17 @@ fn queries(trace_id: &str) -> Vec<Query> {
     ]
 }
 
+/// What DuckDB needs to build the same `invocations` view as faasobs over the same files: the
+/// portable SQL, the files of each kind, and the shared request ids.
+fn duckdb_invocations(files: &InvocationFiles) -> serde_json::Value {
+    json!({
+        "view": invocations_view(files.inputs, Dialect::Portable),
+        "hour_merged_files": files.hour_merged,
+        "unmerged_files": files.unmerged,
+        "shared_request_ids": files.shared_request_ids,
+    })
+}
+
 /// Runs one of our queries; returns the rows of its result (all sections of a report).
 async fn run_ours(analyzer: &Analyzer, query: &Ours) -> Result<usize, AnalyzerError> {
     Ok(match query {
@@ -290,6 +302,8 @@ pub async fn run(
     .await?;
     let trace_id = some_trace_id(&analyzer).await?;
     let queries = queries(&trace_id);
+    let invocation_files = analyzer.invocation_files().clone();
+    let duckdb_invocations = duckdb_invocations(&invocation_files);
     // A query that fails (out of memory or disk at the scale run) is recorded, and the rest run.
     let mut ours = Vec::new();
     let mut failures = Vec::new();
@@ -370,7 +384,7 @@ pub async fn run(
     let (theirs, their_usage) = match duckdb.run_measured(json!({
         "mode": "queries",
         "data": dataset.data,
-        "invocations_view": invocations_portable_view(),
+        "invocations": duckdb_invocations,
         "repeat": repeat,
         "queries": queries.iter().map(|q| (q.name, &q.duckdb)).collect::<Vec<_>>(),
     })) {
@@ -432,7 +446,7 @@ pub async fn run(
             duckdb.run_measured(json!({
                 "mode": "fresh",
                 "data": dataset.data,
-                "invocations_view": invocations_portable_view(),
+                "invocations": duckdb_invocations,
                 "sql": q.duckdb,
             }))
         };
@@ -491,16 +505,21 @@ pub async fn run(
         }
         section.rows.push(fresh_peak);
     }
-    section.notes.push(
-        "Same Parquet files for both, and the same `invocations` view: the stored rows may still \
-         be fragments of one invocation (sources, files compaction kept apart), so both engines \
-         run faasobs' merging view (GROUP BY request_id) unchanged under every query. Reports: faasobs runs `Analyzer::report` (every section), DuckDB the same \
+    section.notes.push(format!(
+        "Same Parquet files for both, and the same `invocations` view, which DuckDB runs in its \
+         portable SQL: rows of hour-merged files pass through unless their request id is shared \
+         with another file or also a fragment's, and the rest are merged by request id (GROUP BY). \
+         This data set: {} hour-merged files listing {} shared request ids, {} files not \
+         hour-merged. Reports: faasobs runs `Analyzer::report` (every section), DuckDB the same \
          statements in its dialect (the summary's peak concurrency as a window query). Fresh \
-         process: the whole `faasobs query` process (start, listing, planning, query, NDJSON out) \
-         against DuckDB's connect-register-query inside a started Python; each engine runs twice in \
-         turn and the second run counts (the first warms the operating system's file cache for both)."
-            .into(),
-    );
+         process: the whole `faasobs query` process (start, listing, footers, planning, query, \
+         NDJSON out) against DuckDB's connect-register-query inside a started Python, given the \
+         file lists; each engine runs twice in turn and the second run counts (the first warms \
+         the operating system's file cache for both).",
+        invocation_files.hour_merged.len(),
+        invocation_files.shared_request_ids.len(),
+        invocation_files.unmerged.len(),
+    ));
     results.sections.push(section);
     Ok(())
 }

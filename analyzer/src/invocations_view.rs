@@ -1,0 +1,296 @@
+//! The `invocations` view: one row per request id, from stored rows that are either final or
+//! fragments still to merge.
+//!
+//! The store holds two kinds of invocation rows (see the collector's `store::hour_merge`):
+//!
+//! - rows of hour-merged files ([`HOUR_MERGED_TABLE`]): each is every fragment of its request id
+//!   that the hour merge saw, and no other hour-merged file holds the id, except the few ids the
+//!   file's footer lists as shared with its own or a neighbouring hour ([`SHARED_IDS_TABLE`]);
+//! - fragments ([`UNMERGED_TABLE`]): rows of files not hour-merged yet (the current hour, rows that
+//!   arrived late) and rows still only in the collector's write-ahead log.
+//!
+//! A row of an hour-merged file is final unless its request id is listed as shared or also has a
+//! fragment. Final rows pass through as they are; the others are merged with the fragments by
+//! request id (`views/invocations.sql`, the rules of the collector's `Invocation::merge`, which
+//! gives the same row again for a row already merged). So a query over a store whose hours are all
+//! merged groups nothing, and one over a live store groups only the current hour and what touches
+//! it. The SQL is generated for the kinds of rows present, in faasobs' dialect or in portable SQL
+//! that DuckDB runs over the same files (the benchmarks).
+
+/// The SQL that merges fragments by request id, over a table named `invocation_fragments`.
+pub const MERGING_VIEW: &str = include_str!("views/invocations.sql");
+
+/// The rows of hour-merged files.
+pub const HOUR_MERGED_TABLE: &str = "hour_merged_invocations";
+/// The fragments: rows of files not hour-merged yet and unflushed WAL rows.
+pub const UNMERGED_TABLE: &str = "unmerged_invocation_fragments";
+/// One column, `request_id`: the ids hour-merged files list as shared with other files.
+pub const SHARED_IDS_TABLE: &str = "shared_request_ids";
+
+/// Which kinds of invocation rows are present.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ViewInputs {
+    /// Rows of hour-merged files.
+    pub hour_merged: bool,
+    /// Fragments (files not hour-merged yet, WAL rows).
+    pub unmerged: bool,
+    /// Request ids listed as shared by hour-merged files.
+    pub shared_ids: bool,
+}
+
+/// The SQL dialect of the generated view.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dialect {
+    /// With faasobs' `max_text` aggregate (registered by the session).
+    Faasobs,
+    /// Standard aggregates only, for DuckDB and other engines: `max_text` is `max` without a
+    /// copy per group, so they run it as `max`.
+    Portable,
+}
+
+/// [`MERGING_VIEW`] in `dialect`, over `from` in place of `invocation_fragments`.
+pub fn merging_view(from: &str, dialect: Dialect) -> String {
+    let sql = match dialect {
+        Dialect::Faasobs => MERGING_VIEW.to_string(),
+        Dialect::Portable => MERGING_VIEW.replace("max_text(", "max("),
+    };
+    const FROM: &str = "FROM invocation_fragments\n";
+    debug_assert_eq!(sql.matches(FROM).count(), 1);
+    sql.replace(FROM, &format!("FROM {from}\n"))
+}
+
+/// The columns of an invocation row, in the order of the stored schema and the view.
+fn columns() -> Vec<String> {
+    faasobs_collector::model::Table::Invocations
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.name().clone())
+        .collect()
+}
+
+/// The `invocations` view over the tables of `inputs` (an absent kind's table is never named).
+/// Ids come out as the merge gives them (`BYTEA`) unless every row passes through.
+pub fn invocations_view(inputs: ViewInputs, dialect: Dialect) -> String {
+    if !inputs.hour_merged {
+        return merging_view(UNMERGED_TABLE, dialect);
+    }
+    if !inputs.unmerged && !inputs.shared_ids {
+        return format!("SELECT * FROM {HOUR_MERGED_TABLE}");
+    }
+    let mut regrouped = Vec::new();
+    if inputs.unmerged {
+        regrouped.push(format!("SELECT request_id FROM {UNMERGED_TABLE}"));
+    }
+    if inputs.shared_ids {
+        regrouped.push(format!("SELECT request_id FROM {SHARED_IDS_TABLE}"));
+    }
+    let passed_through = columns()
+        .iter()
+        .map(|c| match c.as_str() {
+            "trace_id" | "span_id" => format!("CAST({c} AS BYTEA) AS {c}"),
+            "trigger" => "\"trigger\"".to_string(),
+            other => other.to_string(),
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut fragments = Vec::new();
+    if inputs.unmerged {
+        fragments.push(format!("SELECT * FROM {UNMERGED_TABLE}"));
+    }
+    fragments.push(format!(
+        "SELECT * FROM {HOUR_MERGED_TABLE} WHERE request_id IN (SELECT request_id FROM regrouped)"
+    ));
+    format!(
+        "WITH regrouped AS ({regrouped})\n\
+         SELECT {passed_through} FROM {HOUR_MERGED_TABLE}\n\
+         WHERE request_id NOT IN (SELECT request_id FROM regrouped)\n\
+         UNION ALL\n{merged}",
+        regrouped = regrouped.join(" UNION ALL "),
+        merged = merging_view(
+            &format!("({}) AS fragments", fragments.join(" UNION ALL ")),
+            dialect
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::session::{AnalyzerConfig, FRAGMENTS_TABLE};
+    use crate::{Analyzer, query};
+    use faasobs_collector::model::invocation::{Invocation, Source, Sources, to_batch};
+    use faasobs_collector::model::{NANOS_PER_HOUR, Table};
+    use faasobs_collector::store::hour_merge::merge_hour;
+    use faasobs_collector::store::layout::{SegmentRange, list_table};
+    use faasobs_collector::store::writer::{Objects, encode_parquet, sort_batch};
+    use faasobs_collector::store::{Partition, local_objects};
+
+    const HOUR: i64 = 490_000;
+
+    fn partition(hour: i64) -> Partition {
+        Partition {
+            table: Table::Invocations,
+            hour,
+        }
+    }
+
+    /// A fragment of invocation `id` from `source`, `offset_ns` into `hour`; the two sources
+    /// disagree on the duration and only the report knows the memory.
+    fn fragment(id: usize, source: Source, hour: i64, offset_ns: i64) -> Invocation {
+        let report = source == Source::PlatformReport;
+        Invocation {
+            function_name: format!("fn-{}", id % 3),
+            request_id: format!("req-{id}"),
+            start_time: hour * NANOS_PER_HOUR + offset_ns,
+            duration_ms: Some(if report { 19.5 } else { 20.0 }),
+            memory_size_mb: report.then_some(512),
+            trace_id: (!report).then_some([id as u8; 16]),
+            cold_start: id % 7 == 0 && report,
+            sources: Sources::of(source),
+            ..Default::default()
+        }
+    }
+
+    async fn put(objects: &Objects, hour: i64, segment: u64, rows: &[Invocation]) {
+        let batch = sort_batch(Table::Invocations, &to_batch(rows)).unwrap();
+        objects
+            .put_durably(
+                &partition(hour).file(SegmentRange::single(segment)),
+                encode_parquet(Table::Invocations, &batch).unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn merge(objects: &Objects, hour: i64, tiered: bool) {
+        let files = list_table(objects.store.as_ref(), Table::Invocations)
+            .await
+            .unwrap()
+            .live
+            .into_iter()
+            .filter(|f| f.partition.hour == hour)
+            .collect();
+        merge_hour(objects, partition(hour), files, 1 << 20, tiered)
+            .await
+            .unwrap()
+            .expect("files to merge");
+    }
+
+    /// Every invocation row through `invocations`, and through the merging view over every
+    /// stored row as it is (the reference), as text sorted by request id.
+    async fn both_answers(data: &std::path::Path) -> (String, String, ViewInputs) {
+        let analyzer = Analyzer::open(data, AnalyzerConfig::default())
+            .await
+            .unwrap();
+        let ctx = analyzer.context();
+        let reference = ctx
+            .sql(&merging_view(FRAGMENTS_TABLE, Dialect::Faasobs))
+            .await
+            .unwrap()
+            .into_view();
+        ctx.register_table("reference", reference).unwrap();
+        let mut answers = Vec::new();
+        for table in ["invocations", "reference"] {
+            let sql = format!(
+                "SELECT * EXCLUDE (trace_id, span_id), encode(CAST(trace_id AS BYTEA), 'hex') AS trace, \
+                 encode(CAST(span_id AS BYTEA), 'hex') AS span FROM {table} ORDER BY request_id"
+            );
+            let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+            answers.push(query::render(&batches, query::OutputFormat::Csv).unwrap());
+        }
+        let inputs = analyzer.invocation_files().inputs;
+        (answers.remove(0), answers.remove(0), inputs)
+    }
+
+    #[tokio::test]
+    async fn final_rows_pass_through_and_shared_or_unmerged_ids_are_merged_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        // Hour H: spans of 0..300 and reports of 0..300, in two files; invocations 0..10 have
+        // their report in the next hour (sources disagree on the start), and 300..310 only
+        // there.
+        let spans: Vec<_> = (0..300)
+            .map(|i| fragment(i, Source::OtlpSpan, HOUR, i as i64 * 1000))
+            .collect();
+        let reports: Vec<_> = (10..300)
+            .map(|i| fragment(i, Source::PlatformReport, HOUR, i as i64 * 1000 + 7))
+            .collect();
+        put(&objects, HOUR, 1, &spans).await;
+        put(&objects, HOUR, 2, &reports).await;
+        let next_hour: Vec<_> = (0..10)
+            .chain(300..310)
+            .map(|i| fragment(i, Source::PlatformReport, HOUR + 1, i as i64))
+            .collect();
+        put(&objects, HOUR + 1, 3, &next_hour).await;
+        merge(&objects, HOUR, true).await;
+        // Late rows for hour H, after its merge: another report of invocation 50 and a new one.
+        put(
+            &objects,
+            HOUR,
+            4,
+            &[
+                fragment(50, Source::FunctionLog, HOUR, 50_000),
+                fragment(400, Source::OtlpSpan, HOUR, 400_000),
+            ],
+        )
+        .await;
+
+        // The merged hour H lists 0..10 as shared; the late file and hour H+1 are fragments.
+        let (ours, reference, inputs) = both_answers(dir.path()).await;
+        assert_eq!(
+            inputs,
+            ViewInputs {
+                hour_merged: true,
+                unmerged: true,
+                shared_ids: true
+            }
+        );
+        assert_eq!(ours.lines().count(), 1 + 311);
+        assert_eq!(ours, reference);
+
+        // Every hour merged, late rows included: H+1 lists 0..10 too, nothing is a fragment.
+        merge(&objects, HOUR, false).await;
+        merge(&objects, HOUR + 1, false).await;
+        let (ours, reference, inputs) = both_answers(dir.path()).await;
+        assert_eq!(
+            inputs,
+            ViewInputs {
+                hour_merged: true,
+                unmerged: false,
+                shared_ids: true
+            }
+        );
+        assert_eq!(ours.lines().count(), 1 + 311);
+        assert_eq!(ours, reference);
+    }
+
+    #[tokio::test]
+    async fn a_store_of_hour_merged_files_sharing_no_id_passes_every_row_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        for (hour, ids) in [(HOUR, 0..200), (HOUR + 1, 200..400)] {
+            let spans: Vec<_> = ids
+                .clone()
+                .map(|i| fragment(i, Source::OtlpSpan, hour, i as i64))
+                .collect();
+            let reports: Vec<_> = ids
+                .map(|i| fragment(i, Source::PlatformReport, hour, i as i64 + 3))
+                .collect();
+            put(&objects, hour, hour as u64 * 10, &spans).await;
+            put(&objects, hour, hour as u64 * 10 + 1, &reports).await;
+            merge(&objects, hour, true).await;
+        }
+        let (ours, reference, inputs) = both_answers(dir.path()).await;
+        assert_eq!(
+            inputs,
+            ViewInputs {
+                hour_merged: true,
+                unmerged: false,
+                shared_ids: false
+            }
+        );
+        assert_eq!(ours.lines().count(), 1 + 400);
+        assert_eq!(ours, reference);
+    }
+}
