@@ -220,6 +220,17 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
         total > 0.0 && (spend - total).abs() < 1e-5,
         "{spend} vs {total}"
     );
+    // The view's `cost_usd` (invocation_cost_usd) is the struct's total on every row, priced or
+    // not.
+    let disagreeing = query_json(
+        data.path(),
+        "SELECT count(*) AS n FROM invocation_costs \
+         WHERE (cost_usd IS DISTINCT FROM invocation_cost(provider, region, architecture, \
+           memory_size_mb, max_memory_used_mb, start_time, duration_ms, billed_duration_ms, \
+           init_duration_ms, cold_start, status, error_message)['cost_usd']) \
+           OR (cost_usd IS DISTINCT FROM request_usd + duration_usd)",
+    );
+    assert_eq!(disagreeing[0]["n"], 0, "{disagreeing:?}");
     for r in rows_of(&report, "spend") {
         let share = number(&r["init_share"]);
         assert!((0.0..=1.0).contains(&share), "{r}");

@@ -20,12 +20,14 @@
 /// The SQL that merges fragments by request id, over a table named `invocation_fragments`.
 pub const MERGING_VIEW: &str = include_str!("views/invocations.sql");
 
+/// The schema of the view's inputs, apart from the tables a user queries.
+pub const STORE_SCHEMA: &str = "store";
 /// The rows of hour-merged files.
-pub const HOUR_MERGED_TABLE: &str = "hour_merged_invocations";
+pub const HOUR_MERGED_TABLE: &str = "store.hour_merged_invocations";
 /// The fragments: rows of files not hour-merged yet and unflushed WAL rows.
-pub const UNMERGED_TABLE: &str = "unmerged_invocation_fragments";
+pub const UNMERGED_TABLE: &str = "store.unmerged_invocation_fragments";
 /// One column, `request_id`: the ids hour-merged files list as shared with other files.
-pub const SHARED_IDS_TABLE: &str = "shared_request_ids";
+pub const SHARED_IDS_TABLE: &str = "store.shared_request_ids";
 
 /// Which kinds of invocation rows are present.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

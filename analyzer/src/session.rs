@@ -19,11 +19,13 @@ use std::sync::Arc;
 
 use crate::cost::Catalog;
 use crate::invocations_view::{
-    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, UNMERGED_TABLE, ViewInputs, invocations_view,
+    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
+    invocations_view,
 };
 use arrow::array::StringArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
+use datafusion::catalog::MemorySchemaProvider;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::Column;
 use datafusion::common::config::SpillCompression;
@@ -228,6 +230,10 @@ impl Analyzer {
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
         let mut invocation_files = InvocationFiles::default();
+        // The view's inputs live in their own schema, out of the way of `\dt` and SHOW TABLES.
+        ctx.catalog(&ctx.state().config_options().catalog.default_catalog)
+            .expect("the default catalog exists")
+            .register_schema(STORE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
         for (table, mut listing) in listings {
             if let Some(window) = config.window {
                 listing.live.retain(|f| window.keeps(&f.partition));

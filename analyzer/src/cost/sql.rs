@@ -1,11 +1,13 @@
-//! Cost in SQL: the `invocation_cost` and `tiered_duration_usd` functions and the
-//! `invocation_costs` and `monthly_costs` views, registered in every analyzer session.
+//! Cost in SQL: the `invocation_cost`, `invocation_cost_usd` and `tiered_duration_usd` functions
+//! and the `invocation_costs` and `monthly_costs` views, registered in every analyzer session.
 //!
 //! - `invocation_cost(provider, region, architecture, memory_size_mb, max_memory_used_mb,
 //!   start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, status,
 //!   error_message)` returns a struct with the price of one invocation at the marginal (first
-//!   tier) price; see [`super::billing::price_invocation`].
-//! - `invocation_costs`: every column of `invocations` plus that struct's fields.
+//!   tier) price; see [`super::billing::price_invocation`]. `invocation_cost_usd(...)`, the same
+//!   arguments, returns only its `cost_usd`.
+//! - `invocation_costs`: every column of `invocations` plus that struct's fields (`cost_usd` by
+//!   `invocation_cost_usd`, so a query that only sums it builds no struct).
 //! - `tiered_duration_usd(provider, region, architecture, time, gb_seconds, ghz_seconds)`: a
 //!   month's duration charge through the tiers.
 //! - `monthly_costs`: per month, account, provider, region and architecture, with tiers applied
@@ -25,7 +27,7 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use super::billing::{InvocationFacts, price_invocation, tiered_usd, timeout_from_message};
+use super::billing::{InvocationCost, InvocationFacts, Pricer, tiered_usd, timeout_from_message};
 use super::catalog::Catalog;
 
 /// The fields `invocation_cost` returns, in order.
@@ -61,17 +63,23 @@ fn cost_struct_fields() -> Fields {
 /// Registers the cost functions and views over `invocations`.
 pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
     ctx.register_udf(ScalarUDF::from(InvocationCostUdf::new(catalog.clone())));
+    ctx.register_udf(ScalarUDF::from(InvocationCostUsdUdf {
+        catalog: catalog.clone(),
+        signature: Signature::any(12, Volatility::Immutable),
+    }));
     ctx.register_udf(ScalarUDF::from(TieredDurationUdf::new(catalog)));
-    let fields: Vec<String> = cost_struct_fields()
+    // `cost_usd` by its own function: a query that only sums it prices without the struct.
+    let fields: Vec<String> = COST_FIELDS
         .iter()
-        .map(|f| format!("c['{0}'] AS {0}", f.name()))
+        .map(|(name, _)| format!("c['{name}'] AS {name}"))
         .collect();
+    let arguments = "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
+                     start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, \
+                     status, error_message";
     let costs = ctx
         .sql(&format!(
-            "SELECT * EXCLUDE (c), {fields} FROM (SELECT *, invocation_cost(provider, region, \
-             architecture, memory_size_mb, max_memory_used_mb, start_time, duration_ms, \
-             billed_duration_ms, init_duration_ms, cold_start, status, error_message) AS c \
-             FROM invocations)",
+            "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({arguments}) AS cost_usd \
+             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations)",
             fields = fields.join(", ")
         ))
         .await?
@@ -151,40 +159,8 @@ impl ScalarUDFImpl for InvocationCostUdf {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let utf8 = DataType::Utf8;
-        let f64t = DataType::Float64;
-        let provider = cast(&arrays[0], &utf8)?;
-        let region = cast(&arrays[1], &utf8)?;
-        let architecture = cast(&arrays[2], &utf8)?;
-        let memory = cast(&arrays[3], &f64t)?;
-        let max_memory = cast(&arrays[4], &f64t)?;
-        let start = cast(
-            &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
-            &DataType::Int64,
-        )?;
-        let duration = cast(&arrays[6], &f64t)?;
-        let billed = cast(&arrays[7], &DataType::Int64)?;
-        let init = cast(&arrays[8], &f64t)?;
-        let cold = cast(&arrays[9], &DataType::Boolean)?;
-        let status = cast(&arrays[10], &utf8)?;
-        let message = cast(&arrays[11], &utf8)?;
-        let (memory, max_memory, duration, init) = (
-            memory.as_primitive::<Float64Type>(),
-            max_memory.as_primitive::<Float64Type>(),
-            duration.as_primitive::<Float64Type>(),
-            init.as_primitive::<Float64Type>(),
-        );
-        let (start, billed) = (
-            start.as_primitive::<Int64Type>(),
-            billed.as_primitive::<Int64Type>(),
-        );
-        let cold = cold.as_boolean();
-        let opt = |a: &arrow::array::PrimitiveArray<Float64Type>, i: usize| {
-            a.is_valid(i).then(|| a.value(i))
-        };
-
-        let rows = args.number_rows.max(start.len());
+        let arguments = CostArguments::new(&args)?;
+        let rows = arguments.rows;
         let mut names = [
             StringBuilder::new(),
             StringBuilder::new(),
@@ -194,55 +170,33 @@ impl ScalarUDFImpl for InvocationCostUdf {
         let mut numbers: Vec<Float64Builder> = (0..9)
             .map(|_| Float64Builder::with_capacity(rows))
             .collect();
-        for i in 0..rows {
-            let priced = if start.is_valid(i) {
-                let facts = InvocationFacts {
-                    provider: text_at(&provider, i),
-                    region: text_at(&region, i),
-                    architecture: text_at(&architecture, i),
-                    memory_size_mb: opt(memory, i),
-                    max_memory_used_mb: opt(max_memory, i),
-                    start_ns: start.value(i),
-                    duration_ms: opt(duration, i),
-                    billed_duration_ms: billed.is_valid(i).then(|| billed.value(i)),
-                    init_duration_ms: opt(init, i),
-                    cold_start: cold.is_valid(i) && cold.value(i),
-                    status: text_at(&status, i).unwrap_or("success"),
-                    timeout_ms: text_at(&message, i).and_then(timeout_from_message),
-                };
-                price_invocation(&self.catalog, &facts)
-                    .map_err(|e| DataFusionError::Execution(e.to_string()))?
-            } else {
-                None
-            };
-            match priced {
-                Some(c) => {
-                    names[0].append_value(&c.price.provider);
-                    names[1].append_value(&c.price.region);
-                    names[2].append_value(&c.price.architecture);
-                    defaulted.append_value(c.defaulted);
-                    let values = [
-                        c.billed_ms,
-                        c.init_billed_ms,
-                        c.billed_memory_mb,
-                        c.gb_s,
-                        c.ghz_s,
-                        c.request_usd,
-                        c.duration_usd,
-                        c.init_usd,
-                        c.total_usd,
-                    ];
-                    for (builder, v) in numbers.iter_mut().zip(values) {
-                        builder.append_value(v);
-                    }
-                }
-                None => {
-                    names.iter_mut().for_each(|b| b.append_null());
-                    defaulted.append_null();
-                    numbers.iter_mut().for_each(|b| b.append_null());
+        arguments.price_each(&self.catalog, |priced| match priced {
+            Some(c) => {
+                names[0].append_value(&c.price.provider);
+                names[1].append_value(&c.price.region);
+                names[2].append_value(&c.price.architecture);
+                defaulted.append_value(c.defaulted);
+                let values = [
+                    c.billed_ms,
+                    c.init_billed_ms,
+                    c.billed_memory_mb,
+                    c.gb_s,
+                    c.ghz_s,
+                    c.request_usd,
+                    c.duration_usd,
+                    c.init_usd,
+                    c.total_usd,
+                ];
+                for (builder, v) in numbers.iter_mut().zip(values) {
+                    builder.append_value(v);
                 }
             }
-        }
+            None => {
+                names.iter_mut().for_each(|b| b.append_null());
+                defaulted.append_null();
+                numbers.iter_mut().for_each(|b| b.append_null());
+            }
+        })?;
         let mut columns: Vec<ArrayRef> = names
             .iter_mut()
             .map(|b| Arc::new(b.finish()) as ArrayRef)
@@ -254,6 +208,147 @@ impl ScalarUDFImpl for InvocationCostUdf {
             columns,
             None,
         )?)))
+    }
+}
+
+/// `invocation_cost_usd(...)`, the same arguments as `invocation_cost`: only its `cost_usd`, so a
+/// query that sums the cost (`invocation_costs.cost_usd`) builds no struct of twelve fields per
+/// row.
+#[derive(Debug)]
+struct InvocationCostUsdUdf {
+    catalog: Arc<Catalog>,
+    signature: Signature,
+}
+
+impl PartialEq for InvocationCostUsdUdf {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.catalog, &other.catalog)
+    }
+}
+impl Eq for InvocationCostUsdUdf {}
+impl Hash for InvocationCostUsdUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.catalog.catalog_version.hash(state);
+    }
+}
+
+impl ScalarUDFImpl for InvocationCostUsdUdf {
+    fn name(&self) -> &str {
+        "invocation_cost_usd"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Float64)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arguments = CostArguments::new(&args)?;
+        let mut usd = Float64Builder::with_capacity(arguments.rows);
+        arguments.price_each(&self.catalog, |priced| {
+            usd.append_option(priced.map(|c| c.total_usd))
+        })?;
+        Ok(ColumnarValue::Array(Arc::new(usd.finish())))
+    }
+}
+
+/// The arguments of `invocation_cost` and `invocation_cost_usd`, as the types pricing reads.
+struct CostArguments {
+    rows: usize,
+    provider: ArrayRef,
+    region: ArrayRef,
+    architecture: ArrayRef,
+    memory: ArrayRef,
+    max_memory: ArrayRef,
+    start: ArrayRef,
+    duration: ArrayRef,
+    billed: ArrayRef,
+    init: ArrayRef,
+    cold: ArrayRef,
+    status: ArrayRef,
+    message: ArrayRef,
+}
+
+impl CostArguments {
+    fn new(args: &ScalarFunctionArgs) -> Result<CostArguments> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let utf8 = DataType::Utf8;
+        let f64t = DataType::Float64;
+        let start = cast(
+            &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
+            &DataType::Int64,
+        )?;
+        Ok(CostArguments {
+            rows: args.number_rows.max(start.len()),
+            provider: cast(&arrays[0], &utf8)?,
+            region: cast(&arrays[1], &utf8)?,
+            architecture: cast(&arrays[2], &utf8)?,
+            memory: cast(&arrays[3], &f64t)?,
+            max_memory: cast(&arrays[4], &f64t)?,
+            start,
+            duration: cast(&arrays[6], &f64t)?,
+            billed: cast(&arrays[7], &DataType::Int64)?,
+            init: cast(&arrays[8], &f64t)?,
+            cold: cast(&arrays[9], &DataType::Boolean)?,
+            status: cast(&arrays[10], &utf8)?,
+            message: cast(&arrays[11], &utf8)?,
+        })
+    }
+
+    /// Prices every row in order and hands each price (`None`: not priceable) to `each`.
+    fn price_each(
+        &self,
+        catalog: &Catalog,
+        mut each: impl FnMut(Option<InvocationCost<'_>>),
+    ) -> Result<()> {
+        let (memory, max_memory, duration, init) = (
+            self.memory.as_primitive::<Float64Type>(),
+            self.max_memory.as_primitive::<Float64Type>(),
+            self.duration.as_primitive::<Float64Type>(),
+            self.init.as_primitive::<Float64Type>(),
+        );
+        let (start, billed) = (
+            self.start.as_primitive::<Int64Type>(),
+            self.billed.as_primitive::<Int64Type>(),
+        );
+        let cold = self.cold.as_boolean();
+        let opt = |a: &arrow::array::PrimitiveArray<Float64Type>, i: usize| {
+            a.is_valid(i).then(|| a.value(i))
+        };
+        let mut pricer = Pricer::new(catalog);
+        for i in 0..self.rows {
+            if !start.is_valid(i) {
+                each(None);
+                continue;
+            }
+            let status = text_at(&self.status, i).unwrap_or("success");
+            let facts = InvocationFacts {
+                provider: text_at(&self.provider, i),
+                region: text_at(&self.region, i),
+                architecture: text_at(&self.architecture, i),
+                memory_size_mb: opt(memory, i),
+                max_memory_used_mb: opt(max_memory, i),
+                start_ns: start.value(i),
+                duration_ms: opt(duration, i),
+                billed_duration_ms: billed.is_valid(i).then(|| billed.value(i)),
+                init_duration_ms: opt(init, i),
+                cold_start: cold.is_valid(i) && cold.value(i),
+                status,
+                // Only a timeout's message names one; reading the others would be wasted.
+                timeout_ms: (status == "timeout")
+                    .then(|| text_at(&self.message, i).and_then(timeout_from_message))
+                    .flatten(),
+            };
+            each(
+                pricer
+                    .price(&facts)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
+            );
+        }
+        Ok(())
     }
 }
 

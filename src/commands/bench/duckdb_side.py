@@ -11,9 +11,9 @@ Jobs:
          first run when `repeat` is 0), row count
   {"mode": "fresh", "threads": N, "data": DIR, "invocations": INVOCATIONS, "sql": SQL}
       -> one query in this fresh process: seconds from connect to the fetched result
-  where INVOCATIONS is {"view": SQL, "hour_merged_files": [...], "unmerged_files": [...],
-                        "shared_request_ids": [...]}: faasobs' `invocations` view in portable SQL
-  and the tables it reads
+  where INVOCATIONS is {"view": SQL, "schema": NAME, "file_tables": [[TABLE, [FILE, ...]], ...],
+                        "shared_ids_table": TABLE, "shared_request_ids": [...]}: faasobs'
+  `invocations` view in portable SQL and the tables it reads, in their schema
   {"mode": "copy_json", "threads": N, "input": FILE, "output": FILE}
       -> NDJSON to ZSTD Parquet with COPY ... read_json
   {"mode": "rewrite", "threads": N, "data": DIR, "tables": [...], "out": DIR}
@@ -58,10 +58,8 @@ def register_tables(con, job):
     # invocation files: rows of hour-merged files pass through unless their request id is shared
     # or also a fragment's, and the rest are merged by request id.
     invocations = job["invocations"]
-    for table, files in (
-        ("hour_merged_invocations", invocations["hour_merged_files"]),
-        ("unmerged_invocation_fragments", invocations["unmerged_files"]),
-    ):
+    con.execute(f"CREATE SCHEMA IF NOT EXISTS {invocations['schema']}")
+    for table, files in invocations["file_tables"]:
         if files:
             listed = ", ".join(sql_text(f) for f in files)
             con.execute(
@@ -69,7 +67,7 @@ def register_tables(con, job):
                 f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
             )
     con.execute(
-        "CREATE OR REPLACE TABLE shared_request_ids AS "
+        f"CREATE OR REPLACE TABLE {invocations['shared_ids_table']} AS "
         "SELECT unnest(?::VARCHAR[]) AS request_id",
         [invocations["shared_request_ids"]],
     )

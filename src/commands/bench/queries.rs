@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::array::AsArray;
-use faasobs_analyzer::invocations_view::{Dialect, invocations_view};
+use faasobs_analyzer::invocations_view::{
+    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, invocations_view,
+};
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
 use faasobs_analyzer::session::{AnalyzerConfig, InvocationFiles};
 use faasobs_analyzer::{Analyzer, AnalyzerError};
@@ -216,8 +218,9 @@ fn queries(trace_id: &str) -> Vec<Query> {
 fn duckdb_invocations(files: &InvocationFiles) -> serde_json::Value {
     json!({
         "view": invocations_view(files.inputs, Dialect::Portable),
-        "hour_merged_files": files.hour_merged,
-        "unmerged_files": files.unmerged,
+        "schema": STORE_SCHEMA,
+        "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
+        "shared_ids_table": SHARED_IDS_TABLE,
         "shared_request_ids": files.shared_request_ids,
     })
 }
