@@ -2,6 +2,11 @@
 //! exactly the generated invocations.
 
 use crate::support::{faasobs, query_json, root, run_python, sample_store};
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::invocations_view::{
+    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, invocations_view,
+};
+use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_collector::model::Table;
 
 const DUCKDB_CHECK: &str = r#"
@@ -205,4 +210,103 @@ fn a_query_result_written_as_parquet_reads_in_duckdb() {
         .unwrap();
     assert!(!refused.status.success());
     assert!(String::from_utf8_lossy(&refused.stderr).contains("--output"));
+}
+
+/// DuckDB, given faasobs' `invocations` view in portable SQL over the same split of the files (as
+/// the benchmarks give it, through the harness's own `register_tables`), answers what faasobs
+/// answers over a store with hour-merged files and late fragments beside them.
+#[test]
+fn duckdb_runs_the_portable_view_over_merged_files_and_late_fragments_alike() {
+    let data = sample_store();
+    // Late fragments for the first hour's invocations: function logs that say they failed, in a
+    // file that is not hour-merged (a query result written as Parquet, with the stored schema).
+    let hour_dir = first_hour_dir(&data.path().join("invocations"));
+    let hour = hour_dir
+        .strip_prefix(data.path().join("invocations"))
+        .unwrap()
+        .to_string_lossy()
+        .replace(std::path::MAIN_SEPARATOR, " ");
+    let late = hour_dir.join("09999999999999999999-09999999999999999999.parquet");
+    faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .args(["query", "--format", "parquet", "--output"])
+        .arg(&late)
+        .arg(format!(
+            "SELECT * REPLACE ('error' AS status, 'function_log' AS sources) \
+             FROM invocation_fragments \
+             WHERE to_char(start_time, '%Y-%m-%d %H') = '{hour}' AND status = 'success' \
+             ORDER BY request_id LIMIT 25"
+        ))
+        .assert()
+        .success();
+
+    let files = tokio::runtime::Runtime::new()
+        .unwrap()
+        .block_on(Analyzer::open(data.path(), AnalyzerConfig::default()))
+        .unwrap()
+        .invocation_files()
+        .clone();
+    assert_eq!(files.unmerged, vec![late.clone()]);
+    assert!(files.inputs.hour_merged && files.inputs.unmerged);
+    let job = serde_json::json!({
+        "data": data.path(),
+        "invocations": {
+            "view": invocations_view(files.inputs, Dialect::Portable),
+            "schema": STORE_SCHEMA,
+            "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
+            "shared_ids_table": SHARED_IDS_TABLE,
+            "shared_request_ids": files.shared_request_ids,
+        },
+    });
+    let sql = "SELECT request_id, status, sources, cold_start FROM invocations ORDER BY request_id";
+    let duckdb = run_python(
+        DUCKDB_PORTABLE_VIEW,
+        &[
+            root().join("src/commands/bench").to_str().unwrap(),
+            &job.to_string(),
+            sql,
+        ],
+    );
+    let duckdb: Vec<serde_json::Value> = serde_json::from_str(duckdb.trim()).unwrap();
+    let ours: Vec<serde_json::Value> = query_json(data.path(), sql)
+        .into_iter()
+        .map(|row| {
+            serde_json::json!([
+                row["request_id"],
+                row["status"],
+                row["sources"],
+                row["cold_start"]
+            ])
+        })
+        .collect();
+    assert_eq!(ours.len(), 2415, "one row per invocation");
+    assert_eq!(duckdb, ours);
+    let failed_late = ours
+        .iter()
+        .filter(|r| r[1] == "error" && r[2].as_str().unwrap().contains("function_log"))
+        .count();
+    assert_eq!(failed_late, 25, "the late fragments are merged in");
+}
+
+const DUCKDB_PORTABLE_VIEW: &str = r#"
+import duckdb, json, sys
+sys.path.insert(0, sys.argv[1])
+import duckdb_side
+con = duckdb.connect()
+duckdb_side.register_tables(con, json.loads(sys.argv[2]))
+print(json.dumps([list(r) for r in con.execute(sys.argv[3]).fetchall()]))
+"#;
+
+fn first_hour_dir(table: &std::path::Path) -> std::path::PathBuf {
+    let first = |dir: &std::path::Path| {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.is_dir())
+            .collect();
+        entries.sort();
+        entries.remove(0)
+    };
+    first(&first(table))
 }

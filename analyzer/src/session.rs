@@ -254,7 +254,16 @@ impl Analyzer {
                 continue;
             }
             for (file, path) in listing.live.iter().zip(paths) {
-                match shared_request_ids(&objects.read_metadata(&file.meta).await?) {
+                // A file a running collector replaced since the listing reads as fragments,
+                // which is always correct: its rows are merged, not passed through.
+                let shared = match objects.read_metadata(&file.meta).await {
+                    Ok(metadata) => shared_request_ids(&metadata),
+                    Err(e) => {
+                        tracing::debug!("{}: footer not read: {e}", path.display());
+                        None
+                    }
+                };
+                match shared {
                     Some(ids) => {
                         invocation_files.hour_merged.push(path);
                         invocation_files.shared_request_ids.extend(ids);
