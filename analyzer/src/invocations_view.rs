@@ -148,7 +148,7 @@ mod tests {
             duration_ms: Some(if report { 19.5 } else { 20.0 }),
             memory_size_mb: report.then_some(512),
             trace_id: (!report).then_some([id as u8; 16]),
-            cold_start: id % 7 == 0 && report,
+            cold_start: id.is_multiple_of(7) && report,
             sources: Sources::of(source),
             ..Default::default()
         }
@@ -179,12 +179,17 @@ mod tests {
             .expect("files to merge");
     }
 
-    /// Every invocation row through `invocations`, and through the merging view over every
-    /// stored row as it is (the reference), as text sorted by request id.
-    async fn both_answers(data: &std::path::Path) -> (String, String, ViewInputs) {
+    /// Asserts that `invocations` over `data` reads `inputs` and answers, row for row, what the
+    /// merging view over every stored row as it is answers (the reference): `rows` invocations.
+    async fn assert_answers_as_the_merge_of_every_row(
+        data: &std::path::Path,
+        inputs: ViewInputs,
+        rows: usize,
+    ) {
         let analyzer = Analyzer::open(data, AnalyzerConfig::default())
             .await
             .unwrap();
+        assert_eq!(analyzer.invocation_files().inputs, inputs);
         let ctx = analyzer.context();
         let reference = ctx
             .sql(&merging_view(FRAGMENTS_TABLE, Dialect::Faasobs))
@@ -201,8 +206,16 @@ mod tests {
             let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
             answers.push(query::render(&batches, query::OutputFormat::Csv).unwrap());
         }
-        let inputs = analyzer.invocation_files().inputs;
-        (answers.remove(0), answers.remove(0), inputs)
+        assert_eq!(answers[0].lines().count(), 1 + rows);
+        assert_eq!(answers[0], answers[1]);
+    }
+
+    fn inputs(hour_merged: bool, unmerged: bool, shared_ids: bool) -> ViewInputs {
+        ViewInputs {
+            hour_merged,
+            unmerged,
+            shared_ids,
+        }
     }
 
     #[tokio::test]
@@ -239,32 +252,12 @@ mod tests {
         .await;
 
         // The merged hour H lists 0..10 as shared; the late file and hour H+1 are fragments.
-        let (ours, reference, inputs) = both_answers(dir.path()).await;
-        assert_eq!(
-            inputs,
-            ViewInputs {
-                hour_merged: true,
-                unmerged: true,
-                shared_ids: true
-            }
-        );
-        assert_eq!(ours.lines().count(), 1 + 311);
-        assert_eq!(ours, reference);
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, true, true), 311).await;
 
         // Every hour merged, late rows included: H+1 lists 0..10 too, nothing is a fragment.
         merge(&objects, HOUR, false).await;
         merge(&objects, HOUR + 1, false).await;
-        let (ours, reference, inputs) = both_answers(dir.path()).await;
-        assert_eq!(
-            inputs,
-            ViewInputs {
-                hour_merged: true,
-                unmerged: false,
-                shared_ids: true
-            }
-        );
-        assert_eq!(ours.lines().count(), 1 + 311);
-        assert_eq!(ours, reference);
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, true), 311).await;
     }
 
     #[tokio::test]
@@ -283,16 +276,6 @@ mod tests {
             put(&objects, hour, hour as u64 * 10 + 1, &reports).await;
             merge(&objects, hour, true).await;
         }
-        let (ours, reference, inputs) = both_answers(dir.path()).await;
-        assert_eq!(
-            inputs,
-            ViewInputs {
-                hour_merged: true,
-                unmerged: false,
-                shared_ids: false
-            }
-        );
-        assert_eq!(ours.lines().count(), 1 + 400);
-        assert_eq!(ours, reference);
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 400).await;
     }
 }

@@ -62,12 +62,17 @@ fn cost_struct_fields() -> Fields {
 
 /// Registers the cost functions and views over `invocations`.
 pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
-    ctx.register_udf(ScalarUDF::from(InvocationCostUdf::new(catalog.clone())));
-    ctx.register_udf(ScalarUDF::from(InvocationCostUsdUdf {
-        catalog: catalog.clone(),
-        signature: Signature::any(12, Volatility::Immutable),
-    }));
-    ctx.register_udf(ScalarUDF::from(TieredDurationUdf::new(catalog)));
+    ctx.register_udf(ScalarUDF::from(InvocationCostUdf(PricedWith::new(
+        catalog.clone(),
+        12,
+    ))));
+    ctx.register_udf(ScalarUDF::from(InvocationCostUsdUdf(PricedWith::new(
+        catalog.clone(),
+        12,
+    ))));
+    ctx.register_udf(ScalarUDF::from(TieredDurationUdf(PricedWith::new(
+        catalog, 6,
+    ))));
     // `cost_usd` by its own function: a query that only sums it prices without the struct.
     let fields: Vec<String> = COST_FIELDS
         .iter()
@@ -117,33 +122,38 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     Ok(arrow::compute::cast(array, to)?)
 }
 
-/// `invocation_cost(...)`: the price of one invocation.
+/// What every catalog function holds: the catalog it prices with and its signature. Functions
+/// are equal when they price with the same catalog (the session compares them when planning).
 #[derive(Debug)]
-struct InvocationCostUdf {
+struct PricedWith {
     catalog: Arc<Catalog>,
     signature: Signature,
 }
 
-impl InvocationCostUdf {
-    fn new(catalog: Arc<Catalog>) -> Self {
-        InvocationCostUdf {
+impl PricedWith {
+    fn new(catalog: Arc<Catalog>, arguments: usize) -> PricedWith {
+        PricedWith {
             catalog,
-            signature: Signature::any(12, Volatility::Immutable),
+            signature: Signature::any(arguments, Volatility::Immutable),
         }
     }
 }
 
-impl PartialEq for InvocationCostUdf {
+impl PartialEq for PricedWith {
     fn eq(&self, other: &Self) -> bool {
         Arc::ptr_eq(&self.catalog, &other.catalog)
     }
 }
-impl Eq for InvocationCostUdf {}
-impl Hash for InvocationCostUdf {
+impl Eq for PricedWith {}
+impl Hash for PricedWith {
     fn hash<H: Hasher>(&self, state: &mut H) {
         self.catalog.catalog_version.hash(state);
     }
 }
+
+/// `invocation_cost(...)`: the price of one invocation.
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct InvocationCostUdf(PricedWith);
 
 impl ScalarUDFImpl for InvocationCostUdf {
     fn name(&self) -> &str {
@@ -151,7 +161,7 @@ impl ScalarUDFImpl for InvocationCostUdf {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -170,7 +180,7 @@ impl ScalarUDFImpl for InvocationCostUdf {
         let mut numbers: Vec<Float64Builder> = (0..9)
             .map(|_| Float64Builder::with_capacity(rows))
             .collect();
-        arguments.price_each(&self.catalog, |priced| match priced {
+        arguments.price_each(&self.0.catalog, |priced| match priced {
             Some(c) => {
                 names[0].append_value(&c.price.provider);
                 names[1].append_value(&c.price.region);
@@ -214,23 +224,8 @@ impl ScalarUDFImpl for InvocationCostUdf {
 /// `invocation_cost_usd(...)`, the same arguments as `invocation_cost`: only its `cost_usd`, so a
 /// query that sums the cost (`invocation_costs.cost_usd`) builds no struct of twelve fields per
 /// row.
-#[derive(Debug)]
-struct InvocationCostUsdUdf {
-    catalog: Arc<Catalog>,
-    signature: Signature,
-}
-
-impl PartialEq for InvocationCostUsdUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.catalog, &other.catalog)
-    }
-}
-impl Eq for InvocationCostUsdUdf {}
-impl Hash for InvocationCostUsdUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.catalog.catalog_version.hash(state);
-    }
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct InvocationCostUsdUdf(PricedWith);
 
 impl ScalarUDFImpl for InvocationCostUsdUdf {
     fn name(&self) -> &str {
@@ -238,7 +233,7 @@ impl ScalarUDFImpl for InvocationCostUsdUdf {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -248,7 +243,7 @@ impl ScalarUDFImpl for InvocationCostUsdUdf {
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arguments = CostArguments::new(&args)?;
         let mut usd = Float64Builder::with_capacity(arguments.rows);
-        arguments.price_each(&self.catalog, |priced| {
+        arguments.price_each(&self.0.catalog, |priced| {
             usd.append_option(priced.map(|c| c.total_usd))
         })?;
         Ok(ColumnarValue::Array(Arc::new(usd.finish())))
@@ -353,32 +348,8 @@ impl CostArguments {
 }
 
 /// `tiered_duration_usd(provider, region, architecture, time, gb_seconds, ghz_seconds)`.
-#[derive(Debug)]
-struct TieredDurationUdf {
-    catalog: Arc<Catalog>,
-    signature: Signature,
-}
-
-impl TieredDurationUdf {
-    fn new(catalog: Arc<Catalog>) -> Self {
-        TieredDurationUdf {
-            catalog,
-            signature: Signature::any(6, Volatility::Immutable),
-        }
-    }
-}
-
-impl PartialEq for TieredDurationUdf {
-    fn eq(&self, other: &Self) -> bool {
-        Arc::ptr_eq(&self.catalog, &other.catalog)
-    }
-}
-impl Eq for TieredDurationUdf {}
-impl Hash for TieredDurationUdf {
-    fn hash<H: Hasher>(&self, state: &mut H) {
-        self.catalog.catalog_version.hash(state);
-    }
-}
+#[derive(Debug, PartialEq, Eq, Hash)]
+struct TieredDurationUdf(PricedWith);
 
 impl ScalarUDFImpl for TieredDurationUdf {
     fn name(&self) -> &str {
@@ -386,7 +357,7 @@ impl ScalarUDFImpl for TieredDurationUdf {
     }
 
     fn signature(&self) -> &Signature {
-        &self.signature
+        &self.0.signature
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
@@ -428,6 +399,7 @@ impl ScalarUDFImpl for TieredDurationUdf {
                 continue;
             }
             let price = self
+                .0
                 .catalog
                 .function_price(p, r, a, time.value(i))
                 .map_err(|e| DataFusionError::Execution(e.to_string()))?;
