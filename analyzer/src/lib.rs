@@ -8,12 +8,14 @@
 //! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);
 //! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates;
 //! - [`max_text`]: `max` for the merging view's text columns, without a copy per group;
+//! - [`percentile`]: DataFusion's `percentile_cont`, fixed for groups of one row each;
 //! - [`cost`]: the pricing catalog, per-invocation and monthly cost, and the what-if scenarios.
 
 pub mod concurrency;
 pub mod cost;
 pub mod invocations_view;
 pub mod max_text;
+pub mod percentile;
 pub mod query;
 pub mod reports;
 pub mod session;

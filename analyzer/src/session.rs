@@ -223,6 +223,7 @@ impl Analyzer {
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
+        ctx.register_udaf(crate::percentile::percentile_cont_udaf());
         register_merge_aggregates(&ctx);
         let mut listings = Vec::new();
         for table in Table::ALL {
