@@ -24,3 +24,14 @@ pub use session::{Analyzer, AnalyzerError};
 
 /// The version of the DataFusion engine the analyzer runs on (recorded with benchmark results).
 pub const DATAFUSION_VERSION: &str = datafusion::DATAFUSION_VERSION;
+
+/// Deterministic pseudo-random numbers for tests: `next(n)` is in `0..n` (xorshift64).
+#[cfg(test)]
+pub(crate) fn test_numbers(mut seed: u64) -> impl FnMut(u64) -> u64 {
+    move |n| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % n
+    }
+}

@@ -147,13 +147,7 @@ mod tests {
             Field::new("x", DataType::Float64, true),
             Field::new("keep", DataType::Int64, false),
         ]));
-        let mut seed = 0x9e37_79b9_7f4a_7c15_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_numbers(0x9e37_79b9_7f4a_7c15_u64);
         let partitions = (0..4)
             .map(|_| {
                 let rows = 3000;

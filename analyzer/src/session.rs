@@ -472,13 +472,7 @@ mod tests {
             Invocation, InvocationStatus, Source, Sources, to_batch,
         };
 
-        let mut seed = 0x2545_f491_4f6c_dd1d_u64;
-        let mut next = move |n: u64| {
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            seed % n
-        };
+        let mut next = crate::test_numbers(0x2545_f491_4f6c_dd1d_u64);
         let sources = [
             Source::OtlpSpan,
             Source::PlatformReport,
