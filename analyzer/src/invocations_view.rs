@@ -278,4 +278,38 @@ mod tests {
         }
         assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 400).await;
     }
+
+    #[tokio::test]
+    async fn rows_still_only_in_the_wal_are_merged_with_the_final_rows_they_touch() {
+        use faasobs_collector::model::invocation::InvocationStatus;
+        use faasobs_collector::store::WAL_DIR;
+        use faasobs_collector::wal::{SegmentWriter, encode_frame};
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let spans: Vec<_> = (0..50)
+            .map(|i| fragment(i, Source::OtlpSpan, HOUR, i as i64 * 1000))
+            .collect();
+        let reports: Vec<_> = (0..50)
+            .map(|i| fragment(i, Source::PlatformReport, HOUR, i as i64 * 1000 + 7))
+            .collect();
+        put(&objects, HOUR, 1, &spans).await;
+        put(&objects, HOUR, 2, &reports).await;
+        merge(&objects, HOUR, true).await;
+        // Acknowledged by a collector and not flushed yet: invocation 5 failed after all, and a
+        // new invocation.
+        let late_failure = Invocation {
+            status: InvocationStatus::Error,
+            ..fragment(5, Source::FunctionLog, HOUR, 5000)
+        };
+        let rows = to_batch(&[late_failure, fragment(77, Source::OtlpSpan, HOUR, 77_000)]);
+        let wal = dir.path().join(WAL_DIR);
+        std::fs::create_dir_all(&wal).unwrap();
+        let mut segment = SegmentWriter::create(&wal, 100).unwrap();
+        segment
+            .append(&[encode_frame(Table::Invocations, &rows).unwrap()])
+            .unwrap();
+        segment.sync().unwrap();
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, true, false), 51).await;
+    }
 }
