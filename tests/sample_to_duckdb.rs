@@ -3,9 +3,7 @@
 
 use crate::support::{faasobs, query_json, root, run_python, sample_store};
 use faasobs_analyzer::Analyzer;
-use faasobs_analyzer::invocations_view::{
-    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, invocations_view,
-};
+use faasobs_analyzer::invocations_view::portable_view_inputs;
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_collector::model::Table;
 
@@ -251,13 +249,7 @@ fn duckdb_runs_the_portable_view_over_merged_files_and_late_fragments_alike() {
     assert!(files.inputs.hour_merged && files.inputs.unmerged);
     let job = serde_json::json!({
         "data": data.path(),
-        "invocations": {
-            "view": invocations_view(files.inputs, Dialect::Portable),
-            "schema": STORE_SCHEMA,
-            "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
-            "shared_ids_table": SHARED_IDS_TABLE,
-            "shared_request_ids": files.shared_request_ids,
-        },
+        "invocations": portable_view_inputs(&files),
     });
     let sql = "SELECT request_id, status, sources, cold_start FROM invocations ORDER BY request_id";
     let duckdb = run_python(

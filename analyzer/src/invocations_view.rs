@@ -116,6 +116,19 @@ pub fn invocations_view(inputs: ViewInputs, dialect: Dialect) -> String {
     )
 }
 
+/// What another engine needs to build the same `invocations` view over the same files, as JSON
+/// (the benchmark's DuckDB side reads it): the portable SQL, the schema and files of each input
+/// table, and the shared request ids.
+pub fn portable_view_inputs(files: &crate::session::InvocationFiles) -> serde_json::Value {
+    serde_json::json!({
+        "view": invocations_view(files.inputs, Dialect::Portable),
+        "schema": STORE_SCHEMA,
+        "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
+        "shared_ids_table": SHARED_IDS_TABLE,
+        "shared_request_ids": files.shared_request_ids,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -8,11 +8,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::array::AsArray;
-use faasobs_analyzer::invocations_view::{
-    Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, invocations_view,
-};
+use faasobs_analyzer::invocations_view::portable_view_inputs;
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
-use faasobs_analyzer::session::{AnalyzerConfig, InvocationFiles};
+use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_analyzer::{Analyzer, AnalyzerError};
 use serde_json::{Value, json};
 
@@ -213,18 +211,6 @@ fn queries(trace_id: &str) -> Vec<Query> {
     ]
 }
 
-/// What DuckDB needs to build the same `invocations` view as faasobs over the same files: the
-/// portable SQL, the files of each kind, and the shared request ids.
-fn duckdb_invocations(files: &InvocationFiles) -> serde_json::Value {
-    json!({
-        "view": invocations_view(files.inputs, Dialect::Portable),
-        "schema": STORE_SCHEMA,
-        "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
-        "shared_ids_table": SHARED_IDS_TABLE,
-        "shared_request_ids": files.shared_request_ids,
-    })
-}
-
 /// Runs one of our queries; returns the rows of its result (all sections of a report).
 async fn run_ours(analyzer: &Analyzer, query: &Ours) -> Result<usize, AnalyzerError> {
     Ok(match query {
@@ -306,7 +292,7 @@ pub async fn run(
     let trace_id = some_trace_id(&analyzer).await?;
     let queries = queries(&trace_id);
     let invocation_files = analyzer.invocation_files().clone();
-    let duckdb_invocations = duckdb_invocations(&invocation_files);
+    let duckdb_invocations = portable_view_inputs(&invocation_files);
     // A query that fails (out of memory or disk at the scale run) is recorded, and the rest run.
     let mut ours = Vec::new();
     let mut failures = Vec::new();
