@@ -577,4 +577,47 @@ mod tests {
         );
         assert_eq!(stored_rows(&objects).await.len(), 102);
     }
+
+    #[tokio::test]
+    async fn a_lone_hour_merged_file_is_remembered_and_its_footer_not_read_every_pass() {
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let spans: Vec<_> = (0..50).map(|i| fragment(i, Source::OtlpSpan)).collect();
+        let reports: Vec<_> = (0..50)
+            .map(|i| fragment(i, Source::PlatformReport))
+            .collect();
+        put_file(&objects, 1, &spans).await;
+        put_file(&objects, 2, &reports).await;
+        let over = |_: &Partition, _: usize| Some(CompactionLevel::WholeHour);
+        let mut known = KnownHourMerged::default();
+        let merged = compact(&objects, over, &mut known).await.unwrap();
+        assert_eq!((merged.files_in, merged.rows_out), (2, 50));
+        // The next pass finds the hour's one file merged already, and remembers it.
+        assert_eq!(
+            compact(&objects, over, &mut known).await.unwrap().files_in,
+            0
+        );
+
+        // Garbage in its place, with the same size and modification time: a pass that read the
+        // footer again would fail.
+        let file = live_files(&objects).await.remove(0);
+        let path = dir.path().join(file.meta.location.as_ref());
+        let modified = std::fs::metadata(&path).unwrap().modified().unwrap();
+        std::fs::write(&path, vec![0u8; file.meta.size as usize]).unwrap();
+        let set_modified = |time| {
+            std::fs::File::options()
+                .write(true)
+                .open(&path)
+                .unwrap()
+                .set_modified(time)
+                .unwrap()
+        };
+        set_modified(modified);
+        compact(&objects, over, &mut known).await.unwrap();
+        // A file that changed is read again.
+        set_modified(modified + std::time::Duration::from_secs(1));
+        assert!(compact(&objects, over, &mut known).await.is_err());
+    }
 }

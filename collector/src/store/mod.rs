@@ -512,6 +512,7 @@ struct Flusher {
     /// Segments whose flush failed (a full disk, say), retried on every tick.
     failed: BTreeSet<u64>,
     report: FlushReport,
+    known_hour_merged: compaction::KnownHourMerged,
 }
 
 impl Flusher {
@@ -552,11 +553,12 @@ impl Flusher {
         Ok(outcome.partitions)
     }
 
-    fn compact_if(&self, wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>) {
-        match self
-            .runtime
-            .block_on(compaction::compact(&self.objects, wanted))
-        {
+    fn compact_if(&mut self, wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>) {
+        match self.runtime.block_on(compaction::compact(
+            &self.objects,
+            wanted,
+            &mut self.known_hour_merged,
+        )) {
             Ok(o) if o.partitions > 0 => tracing::debug!(
                 "compacted {} partitions: {} files into {} rows",
                 o.partitions,
@@ -669,6 +671,7 @@ fn run_flusher(
         runtime,
         failed: BTreeSet::new(),
         report: FlushReport::default(),
+        known_hour_merged: compaction::KnownHourMerged::default(),
     };
     match flusher.recover() {
         Ok(next) => {
