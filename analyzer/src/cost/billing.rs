@@ -80,6 +80,13 @@ pub fn price_invocation<'c>(
     Pricer::new(catalog).price(facts)
 }
 
+/// Equality of two short texts, inlined: the pricer compares its key for every row, and a call
+/// into the C library's `memcmp` for each of a few bytes was a visible part of the cost query.
+#[inline]
+fn same_text(a: &str, b: &str) -> bool {
+    a.len() == b.len() && a.bytes().zip(b.bytes()).all(|(x, y)| x == y)
+}
+
 /// ns in a UTC day: the catalog's prices and rules take effect on dates.
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
@@ -100,6 +107,8 @@ struct Lookup<'c> {
     day: i64,
     rule: &'c BillingRule,
     price: &'c FunctionPrice,
+    /// `price.usd_per_request()`, divided once rather than for every row.
+    usd_per_request: f64,
     /// The last memory size's CPU allocation.
     ghz: Option<(f64, Option<f64>)>,
 }
@@ -122,20 +131,22 @@ impl<'c> Pricer<'c> {
         let day = start_ns.div_euclid(NANOS_PER_DAY);
         let known = self.last.as_ref().is_some_and(|l| {
             l.day == day
-                && l.provider == provider
-                && l.region == region
-                && l.architecture == architecture
+                && same_text(&l.provider, provider)
+                && same_text(&l.region, region)
+                && same_text(&l.architecture, architecture)
         });
         if !known {
+            let price = self
+                .catalog
+                .function_price(provider, region, architecture, start_ns)?;
             self.last = Some(Lookup {
                 provider: provider.to_string(),
                 region: region.to_string(),
                 architecture: architecture.to_string(),
                 day,
                 rule: self.catalog.billing_rule(provider, start_ns)?,
-                price: self
-                    .catalog
-                    .function_price(provider, region, architecture, start_ns)?,
+                price,
+                usd_per_request: price.usd_per_request(),
                 ghz: None,
             });
         }
@@ -155,7 +166,7 @@ impl<'c> Pricer<'c> {
         let region = facts.region.unwrap_or(&defaults.region);
         let architecture = facts.architecture.unwrap_or(&defaults.architecture);
         let lookup = self.lookup(provider, region, architecture, facts.start_ns)?;
-        let (rule, price) = (lookup.rule, lookup.price);
+        let (rule, price, request_usd) = (lookup.rule, lookup.price, lookup.usd_per_request);
         let mut cpu_ghz = |memory: f64| match lookup.ghz {
             Some((m, ghz)) if m == memory => ghz,
             _ => {
@@ -226,12 +237,12 @@ impl<'c> Pricer<'c> {
         };
         let duration_usd =
             gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0);
-        let init_usd = if billed_ms > 0.0 {
+        // Most invocations are warm: no division for their (zero) init share.
+        let init_usd = if billed_ms > 0.0 && init_billed_ms > 0.0 {
             duration_usd * init_billed_ms / billed_ms
         } else {
             0.0
         };
-        let request_usd = price.usd_per_request();
         Ok(Some(InvocationCost {
             price,
             defaulted,

@@ -17,8 +17,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Float64Builder, StringBuilder,
-    StructArray,
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Float64Builder, StringArray,
+    StringBuilder, StructArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
@@ -113,8 +113,7 @@ pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()>
     Ok(())
 }
 
-fn text_at(array: &ArrayRef, i: usize) -> Option<&str> {
-    let strings = array.as_string::<i32>();
+fn text_at(strings: &StringArray, i: usize) -> Option<&str> {
     strings.is_valid(i).then(|| strings.value(i))
 }
 
@@ -310,6 +309,14 @@ impl CostArguments {
             self.billed.as_primitive::<Int64Type>(),
         );
         let cold = self.cold.as_boolean();
+        // Downcast once per batch, not once per row and column.
+        let (provider, region, architecture, status, message) = (
+            self.provider.as_string::<i32>(),
+            self.region.as_string::<i32>(),
+            self.architecture.as_string::<i32>(),
+            self.status.as_string::<i32>(),
+            self.message.as_string::<i32>(),
+        );
         let opt = |a: &arrow::array::PrimitiveArray<Float64Type>, i: usize| {
             a.is_valid(i).then(|| a.value(i))
         };
@@ -319,11 +326,11 @@ impl CostArguments {
                 each(None);
                 continue;
             }
-            let status = text_at(&self.status, i).unwrap_or("success");
+            let status = text_at(status, i).unwrap_or("success");
             let facts = InvocationFacts {
-                provider: text_at(&self.provider, i),
-                region: text_at(&self.region, i),
-                architecture: text_at(&self.architecture, i),
+                provider: text_at(provider, i),
+                region: text_at(region, i),
+                architecture: text_at(architecture, i),
                 memory_size_mb: opt(memory, i),
                 max_memory_used_mb: opt(max_memory, i),
                 start_ns: start.value(i),
@@ -334,7 +341,7 @@ impl CostArguments {
                 status,
                 // Only a timeout's message names one; reading the others would be wasted.
                 timeout_ms: (status == "timeout")
-                    .then(|| text_at(&self.message, i).and_then(timeout_from_message))
+                    .then(|| text_at(message, i).and_then(timeout_from_message))
                     .flatten(),
             };
             each(
@@ -372,6 +379,11 @@ impl ScalarUDFImpl for TieredDurationUdf {
             cast(&arrays[1], &utf8)?,
             cast(&arrays[2], &utf8)?,
         );
+        let (provider, region, architecture) = (
+            provider.as_string::<i32>(),
+            region.as_string::<i32>(),
+            architecture.as_string::<i32>(),
+        );
         let time = cast(
             &cast(&arrays[3], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
             &DataType::Int64,
@@ -386,9 +398,9 @@ impl ScalarUDFImpl for TieredDurationUdf {
         let mut out = Float64Builder::with_capacity(time.len());
         for i in 0..time.len() {
             let key = (
-                text_at(&provider, i),
-                text_at(&region, i),
-                text_at(&architecture, i),
+                text_at(provider, i),
+                text_at(region, i),
+                text_at(architecture, i),
             );
             let (Some(p), Some(r), Some(a)) = key else {
                 out.append_null();
