@@ -9,6 +9,7 @@
 //! - [`concurrency`]: the O(n log n) sweep behind concurrency, and its SQL aggregates;
 //! - [`max_text`]: `max` for the merging view's text columns, without a copy per group;
 //! - [`percentile`]: DataFusion's `percentile_cont`, fixed for groups of one row each;
+//! - [`shared_percentiles`]: p50, p95 and p99 of one column from one copy of its values;
 //! - [`cost`]: the pricing catalog, per-invocation and monthly cost, and the what-if scenarios.
 
 pub mod concurrency;
@@ -19,6 +20,7 @@ pub mod percentile;
 pub mod query;
 pub mod reports;
 pub mod session;
+pub mod shared_percentiles;
 
 pub use session::{Analyzer, AnalyzerError};
 

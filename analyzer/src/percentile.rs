@@ -31,7 +31,7 @@ pub fn percentile_cont_udaf() -> AggregateUDF {
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
-struct FixedPercentileCont(PercentileCont);
+pub(crate) struct FixedPercentileCont(PercentileCont);
 
 impl AggregateUDFImpl for FixedPercentileCont {
     fn name(&self) -> &str {
@@ -130,7 +130,7 @@ impl GroupsAccumulator for ValueColumnStates {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::Arc;
 
@@ -141,7 +141,7 @@ mod tests {
 
     /// Rows in four partitions of six batches: 41 groups of uneven sizes, one of nulls only, ties,
     /// negative numbers, and a column for filters.
-    fn table() -> MemTable {
+    pub(crate) fn table() -> MemTable {
         let schema = Arc::new(Schema::new(vec![
             Field::new("g", DataType::Int64, false),
             Field::new("x", DataType::Float64, true),
@@ -181,7 +181,7 @@ mod tests {
         MemTable::try_new(schema, partitions).unwrap()
     }
 
-    async fn answer(ctx: &SessionContext, sql: &str) -> String {
+    pub(crate) async fn answer(ctx: &SessionContext, sql: &str) -> String {
         let batches = ctx.sql(sql).await.unwrap().collect().await.unwrap();
         arrow::util::pretty::pretty_format_batches(&batches)
             .unwrap()
