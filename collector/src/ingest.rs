@@ -164,7 +164,9 @@ pub fn ingest_file_in_chunks(
     }
     let (default_function, stream) = file_context(path, function);
     let name = path.display().to_string();
+    // Room for a whole piece: grown by doubling, each piece was copied about twice over.
     let mut pending = first_line.into_bytes();
+    pending.reserve(chunk_bytes + (64 << 10));
     let mut lines_before = 0usize;
     let mut finished = false;
     Ok(Box::new(std::iter::from_fn(move || {
@@ -191,7 +193,7 @@ pub fn ingest_file_in_chunks(
         if pending.is_empty() {
             return None;
         }
-        let chunk = std::mem::take(&mut pending);
+        let chunk = std::mem::replace(&mut pending, Vec::with_capacity(chunk_bytes + (64 << 10)));
         let offset = lines_before;
         lines_before += lines;
         let result = ingest_bytes(&chunk, default_function.as_deref(), stream.clone())
@@ -315,35 +317,59 @@ fn json_input(
         }
     }
     // Lambda JSON records: one JSON array, or one object per line (kept with its text).
-    let values: Vec<(usize, Result<Value, String>, Option<&str>)> =
-        match serde_json::from_str::<Value>(text) {
-            Ok(Value::Array(items)) => items.into_iter().map(|v| (0, Ok(v), None)).collect(),
-            Ok(one @ Value::Object(_)) => vec![(1, Ok(one), Some(text))],
-            Ok(_) => return Ok(None),
-            Err(_) => text
-                .lines()
+    match serde_json::from_str::<Value>(text) {
+        Ok(Value::Array(items)) => Ok(lambda_json(
+            items.into_iter().map(|v| (0, Ok(v), None)),
+            function,
+            stream,
+        )),
+        Ok(one @ Value::Object(_)) => Ok(lambda_json(
+            std::iter::once((1, Ok(one), Some(text))),
+            function,
+            stream,
+        )),
+        Ok(_) => Ok(None),
+        // One record per line, each parsed and read before the next: the lines of a large piece
+        // are never all held as values at once.
+        Err(_) => Ok(lambda_json(
+            text.lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
                 .map(|(i, l)| {
                     let value =
                         serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"));
                     (i + 1, value, Some(l))
-                })
-                .collect(),
-        };
-    let Some(first) = values.iter().find_map(|(_, v, _)| v.as_ref().ok()) else {
-        return Ok(None);
-    };
-    if !is_lambda_json(first) {
-        return Ok(None);
+                }),
+            function,
+            stream,
+        )),
     }
-    let format = match classify(first) {
+}
+
+/// Lambda JSON records, each with its 1-based line (0 inside an array) and its text when it had
+/// a line of its own; `None` when the first record that parses is not Lambda JSON.
+fn lambda_json<'a>(
+    mut values: impl Iterator<Item = (usize, Result<Value, String>, Option<&'a str>)>,
+    function: Option<&str>,
+    stream: Option<String>,
+) -> Option<FileIngest> {
+    let mut rejected = Vec::new();
+    // Records before the first that parses can only be rejected; that one names the format.
+    let (line, first, text) = loop {
+        match values.next()? {
+            (line, Ok(value), text) => break (line, value, text),
+            (line, Err(reason), _) => rejected.push(Rejection { line, reason }),
+        }
+    };
+    if !is_lambda_json(&first) {
+        return None;
+    }
+    let format = match classify(&first) {
         Some(LambdaJson::Log(log)) if log.context.is_some() => InputFormat::Powertools,
         _ => InputFormat::LambdaJson,
     };
     let mut reader = LambdaLogStream::new(function, stream, None);
-    let mut rejected = Vec::new();
-    for (line, value, text) in values {
+    for (line, value, text) in std::iter::once((line, Ok(first), text)).chain(values) {
         match value {
             Ok(value) if value.is_object() => {
                 let pushed = match text {
@@ -364,11 +390,11 @@ fn json_input(
             Err(reason) => rejected.push(Rejection { line, reason }),
         }
     }
-    Ok(Some(FileIngest {
+    Some(FileIngest {
         format,
         records: reader.finish(),
         rejected,
-    }))
+    })
 }
 
 fn otlp_json(
@@ -867,6 +893,29 @@ mod chunked {
         assert_eq!(rejected[0].line, 1501);
         assert_eq!(rejected[0], &whole.rejected[0]);
         assert!(pieces.iter().all(|p| p.format == InputFormat::Powertools));
+    }
+
+    /// Lines are read one after another: lines before the first that parses are rejected with
+    /// their numbers, the first that parses names the format, and JSON that is not Lambda's is
+    /// not taken for it.
+    #[test]
+    fn ndjson_lines_before_the_first_record_are_rejected_by_number() {
+        let text = format!(
+            "{{not json\n\n[1,\n{}\n{}\n",
+            powertools_line(0),
+            powertools_line(1)
+        );
+        let read = ingest_bytes(text.as_bytes(), None, None).unwrap();
+        assert_eq!(read.format, InputFormat::Powertools);
+        assert_eq!(read.records.logs.len(), 2);
+        let lines: Vec<usize> = read.rejected.iter().map(|r| r.line).collect();
+        assert_eq!(lines, [1, 3]);
+        assert!(read.rejected[0].reason.starts_with("invalid JSON"));
+        let other = "{\"a\": 1}\n{\"b\": 2}\n";
+        assert!(matches!(
+            ingest_bytes(other.as_bytes(), None, None),
+            Err(IngestError::UnknownFormat { .. })
+        ));
     }
 
     #[test]

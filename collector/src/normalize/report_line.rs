@@ -451,12 +451,12 @@ impl LambdaLogStream {
             .context
             .as_ref()
             .and_then(|c| c.function_name.clone())
-            .or(self.function_name.clone());
-        let body = log.message.clone().or_else(|| Some(raw.to_string()));
+            .unwrap_or_else(|| self.function_name());
+        let body = log.message.or_else(|| Some(raw.to_string()));
         self.records.logs.push(LogRecord {
             severity_text: log.level,
             body,
-            function_name: function_name.or(Some(self.function_name())),
+            function_name: Some(function_name),
             request_id: log.request_id,
             source: if log.context.is_some() {
                 "powertools"
@@ -464,11 +464,17 @@ impl LambdaLogStream {
                 "lambda_json"
             },
             attributes: log.attributes,
-            ..self.log_at(time)
+            // The function is named above; the template's own name would be allocated for nothing.
+            ..self.log_at_of(time, None)
         });
     }
 
     fn log_at(&self, time: i64) -> LogRecord {
+        self.log_at_of(time, Some(self.function_name()))
+    }
+
+    /// A log record at `time` of this stream, with nothing else known yet.
+    fn log_at_of(&self, time: i64, function_name: Option<String>) -> LogRecord {
         LogRecord {
             time,
             observed_time: None,
@@ -478,7 +484,7 @@ impl LambdaLogStream {
             severity_text: None,
             body: None,
             service_name: None,
-            function_name: Some(self.function_name()),
+            function_name,
             request_id: None,
             source: "lambda_text",
             attributes: Vec::new(),
