@@ -153,7 +153,10 @@ impl<'c> Pricer<'c> {
         Ok(self.last.as_mut().expect("just looked up"))
     }
 
-    /// The cost of one invocation; see [`price_invocation`].
+    /// The cost of one invocation; see [`price_invocation`]. Inlined into each caller, so that a
+    /// caller that keeps only the total does not compute the rest (the init share's division
+    /// was a visible part of the cost query).
+    #[inline(always)]
     pub fn price(
         &mut self,
         facts: &InvocationFacts,
