@@ -540,7 +540,7 @@ mod tests {
     use datafusion::prelude::{SessionConfig, SessionContext};
 
     use crate::percentile::percentile_cont_udaf;
-    use crate::percentile::tests::{answer, table};
+    use crate::percentile::tests::{answer, skipping_partial_aggregation, table};
 
     fn session(config: SessionConfig, share: bool) -> SessionContext {
         let ctx = SessionContext::new_with_config(config);
@@ -583,14 +583,7 @@ mod tests {
     #[tokio::test]
     async fn answers_as_separate_percentiles_do() {
         let config = SessionConfig::new().with_target_partitions(4);
-        let mut skipping = config.clone();
-        let options = skipping.options_mut();
-        options
-            .execution
-            .skip_partial_aggregation_probe_rows_threshold = 1;
-        options
-            .execution
-            .skip_partial_aggregation_probe_ratio_threshold = 0.0;
+        let skipping = skipping_partial_aggregation(config.clone());
         let separate = session(config.clone(), false);
         for config in [config, skipping] {
             let shared = session(config, true);
