@@ -286,7 +286,7 @@ impl AggregateUDFImpl for PercentilesCont {
     fn accumulator(&self, args: AccumulatorArgs) -> Result<Box<dyn Accumulator>> {
         Ok(Box::new(ValuesAccumulator {
             values: Vec::new(),
-            percentiles: percentiles_of(&args.exprs)?,
+            percentiles: percentiles_of(args.exprs)?,
         }))
     }
 
@@ -300,7 +300,7 @@ impl AggregateUDFImpl for PercentilesCont {
     ) -> Result<Box<dyn GroupsAccumulator>> {
         Ok(Box::new(GroupsValues {
             groups: Vec::new(),
-            percentiles: percentiles_of(&args.exprs)?,
+            percentiles: percentiles_of(args.exprs)?,
         }))
     }
 }
