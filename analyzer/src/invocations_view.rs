@@ -292,6 +292,53 @@ mod tests {
         assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 400).await;
     }
 
+    /// A footer the analyzer read is remembered for the next analyzer of the process while its
+    /// file's size and modification time stay the same: a file replaced by zeros of the same size
+    /// and time still counts as hour-merged (its footer was not read again), and counts as
+    /// fragments (its footer unreadable) once the time changes. DataFusion's footer cache is one
+    /// for every analyzer too.
+    #[tokio::test]
+    async fn footers_are_read_once_per_version_of_a_file_across_analyzers() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        for (segment, source) in [(1, Source::OtlpSpan), (2, Source::PlatformReport)] {
+            let rows: Vec<_> = (0..50)
+                .map(|i| fragment(i, source, HOUR, i as i64))
+                .collect();
+            put(&objects, HOUR, segment, &rows).await;
+        }
+        merge(&objects, HOUR, false).await;
+        let open = || Analyzer::open(dir.path(), AnalyzerConfig::default());
+        let first = open().await.unwrap();
+        let merged = first.invocation_files().hour_merged.clone();
+        assert_eq!(merged.len(), 1);
+        let file = &merged[0];
+        let metadata = std::fs::metadata(file).unwrap();
+        std::fs::write(file, vec![0u8; metadata.len() as usize]).unwrap();
+        let set_modified = |time| {
+            std::fs::File::options()
+                .write(true)
+                .open(file)
+                .unwrap()
+                .set_modified(time)
+                .unwrap()
+        };
+        set_modified(metadata.modified().unwrap());
+        let second = open().await.unwrap();
+        assert_eq!(second.invocation_files().hour_merged, merged);
+        let footers = |a: &Analyzer| {
+            a.context()
+                .runtime_env()
+                .cache_manager
+                .get_file_metadata_cache()
+        };
+        assert!(std::sync::Arc::ptr_eq(&footers(&first), &footers(&second)));
+        set_modified(metadata.modified().unwrap() + std::time::Duration::from_secs(1));
+        let third = open().await.unwrap();
+        assert!(third.invocation_files().hour_merged.is_empty());
+        assert_eq!(third.invocation_files().unmerged, merged);
+    }
+
     #[tokio::test]
     async fn rows_still_only_in_the_wal_are_merged_with_the_final_rows_they_touch() {
         use faasobs_collector::model::invocation::InvocationStatus;

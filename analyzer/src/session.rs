@@ -15,7 +15,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::cost::Catalog;
 use crate::invocations_view::{
@@ -37,6 +37,10 @@ use datafusion::datasource::listing::{
 };
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
+use datafusion::execution::cache::cache_manager::{
+    CacheManagerConfig, CachedFileMetadataEntry, DEFAULT_METADATA_CACHE_LIMIT, FileMetadataCache,
+};
+use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
 use datafusion::logical_expr::TableProviderFilterPushDown;
 use datafusion::physical_plan::ExecutionPlan;
@@ -46,6 +50,64 @@ use faasobs_collector::store::layout::{Listing, list_table};
 use faasobs_collector::store::writer::shared_request_ids;
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
 use faasobs_collector::wal::{list_segments, read_segment};
+use object_store::ObjectMeta;
+use object_store::path::Path as ObjectPath;
+
+/// Parquet footers, kept across the analyzers of one process. The dashboard opens an analyzer
+/// for every refresh, and each read every live file's footer again: once for the invocations
+/// view's split, and again in DataFusion, which plans with every file's statistics and scans
+/// with its page index. An entry is used only while its file's size and modification time are
+/// unchanged (a rewritten file is read again).
+struct KnownFooters {
+    /// DataFusion's footers and page indexes (its own cache, shared by every session).
+    datafusion: Arc<FileMetadataCache>,
+    /// Each invocation file's shared request ids as the view reads them (`None`: not
+    /// hour-merged), by path, size and modification time.
+    shared_ids: Mutex<HashMap<PathBuf, FooterOf>>,
+}
+
+/// What one file's footer said, and the size and modification time it was read at.
+struct FooterOf {
+    size: u64,
+    modified: chrono::DateTime<chrono::Utc>,
+    shared_ids: Option<Vec<String>>,
+}
+
+/// Entries of [`KnownFooters::shared_ids`] beyond which it starts afresh (a footer is re-read,
+/// never wrong): far more files than a store keeps live.
+const KNOWN_FOOTERS_LIMIT: usize = 100_000;
+
+static KNOWN_FOOTERS: LazyLock<KnownFooters> = LazyLock::new(|| KnownFooters {
+    datafusion: Arc::new(
+        DefaultCache::<ObjectPath, CachedFileMetadataEntry>::new(DEFAULT_METADATA_CACHE_LIMIT)
+            .with_name("faasobs footers"),
+    ),
+    shared_ids: Mutex::new(HashMap::new()),
+});
+
+impl KnownFooters {
+    fn shared_ids(&self, path: &Path, meta: &ObjectMeta) -> Option<Option<Vec<String>>> {
+        let known = self.shared_ids.lock().expect("footer memo lock");
+        let footer = known.get(path)?;
+        (footer.size == meta.size && footer.modified == meta.last_modified)
+            .then(|| footer.shared_ids.clone())
+    }
+
+    fn remember(&self, path: PathBuf, meta: &ObjectMeta, shared_ids: Option<Vec<String>>) {
+        let mut known = self.shared_ids.lock().expect("footer memo lock");
+        if known.len() >= KNOWN_FOOTERS_LIMIT {
+            known.clear();
+        }
+        known.insert(
+            path,
+            FooterOf {
+                size: meta.size,
+                modified: meta.last_modified,
+                shared_ids,
+            },
+        );
+    }
+}
 
 /// The table of invocation rows as stored, fragments not yet merged by compaction included.
 pub const FRAGMENTS_TABLE: &str = "invocation_fragments";
@@ -219,6 +281,10 @@ impl Analyzer {
         options.execution.spill_compression = SpillCompression::Zstd;
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_limit(config.memory_limit_bytes, 1.0)
+            .with_cache_manager(
+                CacheManagerConfig::default()
+                    .with_file_metadata_cache(Some(KNOWN_FOOTERS.datafusion.clone())),
+            )
             .build_arc()?;
         let ctx = SessionContext::new_with_config_rt(session, runtime);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
@@ -258,12 +324,19 @@ impl Analyzer {
             for (file, path) in listing.live.iter().zip(paths) {
                 // A file a running collector replaced since the listing reads as fragments,
                 // which is always correct: its rows are merged, not passed through.
-                let shared = match objects.read_metadata(&file.meta).await {
-                    Ok(metadata) => shared_request_ids(&metadata),
-                    Err(e) => {
-                        tracing::debug!("{}: footer not read: {e}", path.display());
-                        None
-                    }
+                let shared = match KNOWN_FOOTERS.shared_ids(&path, &file.meta) {
+                    Some(known) => known,
+                    None => match objects.read_metadata(&file.meta).await {
+                        Ok(metadata) => {
+                            let shared = shared_request_ids(&metadata);
+                            KNOWN_FOOTERS.remember(path.clone(), &file.meta, shared.clone());
+                            shared
+                        }
+                        Err(e) => {
+                            tracing::debug!("{}: footer not read: {e}", path.display());
+                            None
+                        }
+                    },
                 };
                 match shared {
                     Some(ids) => {
