@@ -109,11 +109,19 @@ pub struct CompactionOutcome {
 #[derive(Debug, Default)]
 pub struct KnownHourMerged(HashSet<(ObjectPath, u64, DateTime<Utc>)>);
 
+/// Lone invocation files (an over hour's one file, not hour-merged yet) a tiered pass rewrites at
+/// most; the next are left to the next pass. A store written by an older build has one in every
+/// hour: rewritten all at once, they held the flusher for minutes (7.6 at 100M invocations), and
+/// with it the collector's writes once four WAL segments were waiting. One per pass is one hour
+/// merge's time, as an ordinary hour's, and keeps up with quiet hours (one file each);
+/// `faasobs compact` rewrites them all at once.
+pub const LONE_FILES_REWRITTEN_PER_PASS: usize = 1;
+
 /// Compacts every partition that has at least two live files (and merges an over hour's lone
-/// invocation file that is not hour-merged yet), at the level `wanted(partition,
-/// live_file_count)` says (`None`: not at all). Superseded files left by an interrupted
-/// compaction are deleted too. `known` remembers the lone files found hour-merged, between
-/// passes.
+/// invocation file that is not hour-merged yet, [`LONE_FILES_REWRITTEN_PER_PASS`] of them at the
+/// tiered level), at the level `wanted(partition, live_file_count)` says (`None`: not at all).
+/// Superseded files left by an interrupted compaction are deleted too. `known` remembers the
+/// lone files found hour-merged, between passes.
 pub async fn compact(
     objects: &Objects,
     wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
@@ -121,6 +129,7 @@ pub async fn compact(
 ) -> Result<CompactionOutcome, StoreError> {
     let mut outcome = CompactionOutcome::default();
     let mut lone_files_seen = HashSet::new();
+    let mut lone_files_rewritten = 0;
     for table in Table::ALL {
         let listing = list_table(objects.store.as_ref(), table).await?;
         objects
@@ -140,13 +149,15 @@ pub async fn compact(
                     let meta = &files[0].meta;
                     (meta.location.clone(), meta.size, meta.last_modified)
                 });
+                let tiered = level == CompactionLevel::WholeHour;
                 if let Some(key) = &lone {
                     lone_files_seen.insert(key.clone());
-                    if known.0.contains(key) {
+                    if known.0.contains(key)
+                        || (tiered && lone_files_rewritten >= LONE_FILES_REWRITTEN_PER_PASS)
+                    {
                         continue;
                     }
                 }
-                let tiered = level == CompactionLevel::WholeHour;
                 match merge_hour(
                     objects,
                     partition,
@@ -160,6 +171,7 @@ pub async fn compact(
                         outcome.partitions += 1;
                         outcome.files_in += files_in;
                         outcome.rows_out += rows_out;
+                        lone_files_rewritten += usize::from(lone.is_some());
                     }
                     // Nothing to merge in a lone file: it is hour-merged already.
                     None => known.0.extend(lone),
