@@ -6,10 +6,11 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_collector::ingest::{
-    CHUNK_BYTES, FileIngest, IngestError, InputFormat, ingest_bytes, ingest_file_in_chunks,
+    CHUNK_BYTES, FileIngest, IngestError, InputFormat, Rejection, ingest_bytes,
+    ingest_file_in_chunks,
 };
 use faasobs_collector::model::Records;
-use faasobs_collector::store::{Store, StoreConfig, StoreHandle};
+use faasobs_collector::store::{EncodedRows, Store, StoreConfig, StoreError, StoreHandle};
 use faasobs_sample_traces::output::render_files;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
@@ -65,43 +66,69 @@ struct Tally {
 
 pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
     let total = records.len();
+    for rows in encode_in_chunks(records)? {
+        store.write_encoded(rows).await?;
+    }
+    Ok(total)
+}
+
+/// `records` encoded for the WAL in writes of at most [`WRITE_CHUNK`] rows, each chunk's records
+/// freed as soon as it is encoded.
+fn encode_in_chunks(records: Records) -> Result<Vec<EncodedRows>, StoreError> {
     let Records {
         invocations,
         spans,
         logs,
     } = records;
-    write_in_chunks(store, invocations, |invocations| Records {
+    let mut writes = Vec::new();
+    encode_chunks(&mut writes, invocations, |invocations| Records {
         invocations,
         ..Default::default()
-    })
-    .await?;
-    write_in_chunks(store, spans, |spans| Records {
+    })?;
+    encode_chunks(&mut writes, spans, |spans| Records {
         spans,
         ..Default::default()
-    })
-    .await?;
-    write_in_chunks(store, logs, |logs| Records {
+    })?;
+    encode_chunks(&mut writes, logs, |logs| Records {
         logs,
         ..Default::default()
-    })
-    .await?;
-    Ok(total)
+    })?;
+    Ok(writes)
 }
 
-/// Writes `rows` in writes of at most [`WRITE_CHUNK`], moving them into each write (they used to
+/// Encodes `rows` in chunks of at most [`WRITE_CHUNK`], moving them into each chunk (they used to
 /// be copied, strings and attributes included).
-async fn write_in_chunks<T>(
-    store: &StoreHandle,
+fn encode_chunks<T>(
+    writes: &mut Vec<EncodedRows>,
     rows: Vec<T>,
     records: impl Fn(Vec<T>) -> Records,
-) -> anyhow::Result<()> {
+) -> Result<(), StoreError> {
     let mut rows = rows.into_iter();
     loop {
         let chunk: Vec<T> = rows.by_ref().take(WRITE_CHUNK).collect();
         if chunk.is_empty() {
             return Ok(());
         }
-        store.write(&records(chunk)).await?;
+        writes.push(StoreHandle::encode_rows(&records(chunk))?);
+    }
+}
+
+/// A piece of an input, normalized and encoded for the WAL.
+struct EncodedPiece {
+    format: InputFormat,
+    rows: usize,
+    writes: Vec<EncodedRows>,
+    rejected: Vec<Rejection>,
+}
+
+impl EncodedPiece {
+    fn of(file: FileIngest) -> Result<EncodedPiece, StoreError> {
+        Ok(EncodedPiece {
+            format: file.format,
+            rows: file.records.len(),
+            writes: encode_in_chunks(file.records)?,
+            rejected: file.rejected,
+        })
     }
 }
 
@@ -109,26 +136,41 @@ impl Tally {
     async fn take(
         &mut self,
         name: &str,
-        result: Result<FileIngest, IngestError>,
+        result: Result<EncodedPiece, String>,
         first_piece_of_file: bool,
         store: &StoreHandle,
     ) -> anyhow::Result<()> {
         match result {
-            Ok(file) => {
-                let entry = self.by_format.entry(file.format).or_default();
+            Ok(piece) => {
+                let entry = self.by_format.entry(piece.format).or_default();
                 entry.0 += usize::from(first_piece_of_file);
-                entry.1 += file.records.len();
-                for r in &file.rejected {
+                entry.1 += piece.rows;
+                for r in &piece.rejected {
                     self.rejected
                         .push(format!("{name}:{}: {}", r.line, r.reason));
                 }
-                self.stored += store_records(store, file.records)
-                    .await
-                    .with_context(|| format!("storing {name}"))?;
+                for rows in piece.writes {
+                    store
+                        .write_encoded(rows)
+                        .await
+                        .with_context(|| format!("storing {name}"))?;
+                }
+                self.stored += piece.rows;
             }
-            Err(e) => self.failed.push(e.to_string()),
+            Err(e) => self.failed.push(e),
         }
         Ok(())
+    }
+}
+
+/// A normalized piece encoded for the WAL, or why it could not be read. Encoding happens on the
+/// reading thread, which made the records and so frees them best.
+fn encoded(
+    result: Result<FileIngest, IngestError>,
+) -> anyhow::Result<Result<EncodedPiece, String>> {
+    match result {
+        Ok(file) => Ok(Ok(EncodedPiece::of(file).context("encoding for the WAL")?)),
+        Err(e) => Ok(Err(e.to_string())),
     }
 }
 
@@ -138,10 +180,10 @@ const READ_AHEAD_PIECES: usize = 1;
 
 /// What the reading thread hands to the storing task.
 enum ReadStep {
-    /// A file, or a piece of a large one, normalized.
+    /// A file, or a piece of a large one, normalized and encoded.
     Piece {
         name: String,
-        result: Result<FileIngest, IngestError>,
+        result: Result<EncodedPiece, String>,
         first_piece_of_file: bool,
     },
     /// A file was read to its end (its size, for the progress bar).
@@ -156,21 +198,21 @@ fn read_files(
     pieces: &tokio::sync::mpsc::Sender<ReadStep>,
 ) -> anyhow::Result<()> {
     for file in files {
-        let send = |name: &str, result, first_piece_of_file| {
-            pieces
+        let send = |name: &str, result, first_piece_of_file| -> anyhow::Result<bool> {
+            Ok(pieces
                 .blocking_send(ReadStep::Piece {
                     name: name.to_string(),
-                    result,
+                    result: encoded(result)?,
                     first_piece_of_file,
                 })
-                .is_ok()
+                .is_ok())
         };
         if file.as_os_str() == "-" {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .context("reading standard input")?;
-            if !send("<stdin>", ingest_bytes(&bytes, function, None), true) {
+            if !send("<stdin>", ingest_bytes(&bytes, function, None), true)? {
                 return Ok(());
             }
             continue;
@@ -180,13 +222,13 @@ fn read_files(
         match ingest_file_in_chunks(file, function, CHUNK_BYTES) {
             Ok(read) => {
                 for (n, piece) in read.enumerate() {
-                    if !send(&name, piece, n == 0) {
+                    if !send(&name, piece, n == 0)? {
                         return Ok(());
                     }
                 }
             }
             Err(e) => {
-                if !send(&name, Err(e), true) {
+                if !send(&name, Err(e), true)? {
                     return Ok(());
                 }
             }
@@ -220,7 +262,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 stream,
             );
             tally
-                .take(&path.display().to_string(), result, true, &handle)
+                .take(&path.display().to_string(), encoded(result)?, true, &handle)
                 .await?;
         }
     } else {

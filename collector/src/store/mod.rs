@@ -189,6 +189,11 @@ pub struct StoreStats {
     pub last_flush_seconds: f64,
 }
 
+/// Rows encoded for the WAL by [`StoreHandle::encode_rows`].
+pub struct EncodedRows {
+    frames: Vec<Vec<u8>>,
+}
+
 /// A cheap, cloneable handle for writing to an open store.
 #[derive(Clone)]
 pub struct StoreHandle {
@@ -208,13 +213,33 @@ impl StoreHandle {
 
     /// Stores `records`, waiting for room in the queue; resolves once they are durable in the WAL.
     pub async fn write(&self, records: &Records) -> Result<(), StoreError> {
-        if records.is_empty() {
+        self.write_encoded(Self::encode_rows(records)?).await
+    }
+
+    /// `records` encoded for the WAL, to store with [`Self::write_encoded`]. An import encodes on
+    /// the thread that parsed the records, which then frees them itself: freed on another
+    /// thread, their memory went back to the parsing thread's allocator arena the slow way.
+    pub fn encode_rows(records: &Records) -> Result<EncodedRows, StoreError> {
+        Ok(EncodedRows {
+            frames: if records.is_empty() {
+                Vec::new()
+            } else {
+                Self::encode(records)?
+            },
+        })
+    }
+
+    /// [`Self::write`] of rows encoded already.
+    pub async fn write_encoded(&self, rows: EncodedRows) -> Result<(), StoreError> {
+        if rows.frames.is_empty() {
             return Ok(());
         }
         let (ack, done) = oneshot::channel();
-        let frames = Self::encode(records)?;
         self.commands
-            .send(Command::Write { frames, ack })
+            .send(Command::Write {
+                frames: rows.frames,
+                ack,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         done.await.map_err(|_| StoreError::Closed)?
