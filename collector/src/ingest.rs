@@ -164,9 +164,11 @@ pub fn ingest_file_in_chunks(
     }
     let (default_function, stream) = file_context(path, function);
     let name = path.display().to_string();
-    // Room for a whole piece: grown by doubling, each piece was copied about twice over.
+    // Room for a whole piece and its last line: grown by doubling, each piece was copied about
+    // twice over.
+    let piece_capacity = chunk_bytes + (64 << 10);
     let mut pending = first_line.into_bytes();
-    pending.reserve(chunk_bytes + (64 << 10));
+    pending.reserve(piece_capacity);
     let mut lines_before = 0usize;
     let mut finished = false;
     Ok(Box::new(std::iter::from_fn(move || {
@@ -193,7 +195,7 @@ pub fn ingest_file_in_chunks(
         if pending.is_empty() {
             return None;
         }
-        let chunk = std::mem::replace(&mut pending, Vec::with_capacity(chunk_bytes + (64 << 10)));
+        let chunk = std::mem::replace(&mut pending, Vec::with_capacity(piece_capacity));
         let offset = lines_before;
         lines_before += lines;
         let result = ingest_bytes(&chunk, default_function.as_deref(), stream.clone())

@@ -66,51 +66,43 @@ struct Tally {
 
 pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
     let total = records.len();
-    for rows in encode_in_chunks(records)? {
-        store.write_encoded(rows).await?;
+    for chunk in in_chunks(records) {
+        store.write(&chunk).await?;
     }
     Ok(total)
 }
 
-/// `records` encoded for the WAL in writes of at most [`WRITE_CHUNK`] rows, each chunk's records
-/// freed as soon as it is encoded.
-fn encode_in_chunks(records: Records) -> Result<Vec<EncodedRows>, StoreError> {
+/// `records` as writes of at most [`WRITE_CHUNK`] rows of one table each, the rows moved into
+/// each chunk as it is taken (they used to be copied, strings and attributes included).
+fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
     let Records {
         invocations,
         spans,
         logs,
     } = records;
-    let mut writes = Vec::new();
-    encode_chunks(&mut writes, invocations, |invocations| Records {
+    chunks_of(invocations, |invocations| Records {
         invocations,
         ..Default::default()
-    })?;
-    encode_chunks(&mut writes, spans, |spans| Records {
+    })
+    .chain(chunks_of(spans, |spans| Records {
         spans,
         ..Default::default()
-    })?;
-    encode_chunks(&mut writes, logs, |logs| Records {
+    }))
+    .chain(chunks_of(logs, |logs| Records {
         logs,
         ..Default::default()
-    })?;
-    Ok(writes)
+    }))
 }
 
-/// Encodes `rows` in chunks of at most [`WRITE_CHUNK`], moving them into each chunk (they used to
-/// be copied, strings and attributes included).
-fn encode_chunks<T>(
-    writes: &mut Vec<EncodedRows>,
+fn chunks_of<T>(
     rows: Vec<T>,
     records: impl Fn(Vec<T>) -> Records,
-) -> Result<(), StoreError> {
+) -> impl Iterator<Item = Records> {
     let mut rows = rows.into_iter();
-    loop {
+    std::iter::from_fn(move || {
         let chunk: Vec<T> = rows.by_ref().take(WRITE_CHUNK).collect();
-        if chunk.is_empty() {
-            return Ok(());
-        }
-        writes.push(StoreHandle::encode_rows(&records(chunk))?);
-    }
+        (!chunk.is_empty()).then(|| records(chunk))
+    })
 }
 
 /// A piece of an input, normalized and encoded for the WAL.
@@ -126,7 +118,10 @@ impl EncodedPiece {
         Ok(EncodedPiece {
             format: file.format,
             rows: file.records.len(),
-            writes: encode_in_chunks(file.records)?,
+            // Each chunk's records are freed as soon as it is encoded.
+            writes: in_chunks(file.records)
+                .map(|chunk| StoreHandle::encode_rows(&chunk))
+                .collect::<Result<_, _>>()?,
             rejected: file.rejected,
         })
     }
