@@ -291,6 +291,7 @@ impl Analyzer {
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
         ctx.register_udaf(crate::percentile::percentile_cont_udaf());
         ctx.add_optimizer_rule(Arc::new(crate::shared_percentiles::SharePercentiles));
+        ctx.register_udf(crate::utc_date_trunc::date_trunc_udf());
         register_merge_aggregates(&ctx);
         let mut listings = Vec::new();
         for table in Table::ALL {
