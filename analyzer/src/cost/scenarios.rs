@@ -636,12 +636,16 @@ impl Analyzer {
                  CAST(max_memory_used_mb AS DOUBLE) AS max_memory_used_mb, \
                  coalesce(cold_start, false) AS cold_start, coalesce(status, '') <> 'throttled' AS billed, \
                  gb_seconds, ghz_seconds, cost_usd \
-                 FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL \
-                 ORDER BY start_time"
+                 FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL"
             ))
             .await?;
+        // Keys are numbered as first seen, then renumbered in their own order below. The rows
+        // come in file order, where a function's rows are mostly neighbours, so a row usually
+        // has the key of the row before it; comparing with that one spares building a key (five
+        // strings) and looking it up for every row. Nothing here needs the rows in time order:
+        // they are sorted by key and start below.
         let mut keys: BTreeMap<FunctionKey, usize> = BTreeMap::new();
-        let mut invocations = Vec::new();
+        let mut invocations = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
         for b in &batches {
             let text = |i: usize| b.column(i).as_string::<i32>().clone();
             let (function, account, provider, region, arch) =
@@ -675,20 +679,27 @@ impl Analyzer {
                 b.column(14).as_boolean().clone(),
             );
             let opt = |a: &arrow::array::Float64Array, r: usize| a.is_valid(r).then(|| a.value(r));
+            let function_at = |r: usize| function.is_valid(r).then(|| function.value(r));
+            let same_key = |r: usize, before: usize| {
+                function_at(r) == function_at(before)
+                    && account.value(r) == account.value(before)
+                    && provider.value(r) == provider.value(before)
+                    && region.value(r) == region.value(before)
+                    && arch.value(r) == arch.value(before)
+            };
+            let mut key = 0;
             for r in 0..b.num_rows() {
-                let key = FunctionKey {
-                    function: if function.is_valid(r) {
-                        function.value(r).to_string()
-                    } else {
-                        String::new()
-                    },
-                    account: account.value(r).to_string(),
-                    provider: provider.value(r).to_string(),
-                    region: region.value(r).to_string(),
-                    architecture: arch.value(r).to_string(),
-                };
-                let next = keys.len();
-                let key = *keys.entry(key).or_insert(next);
+                if r == 0 || !same_key(r, r - 1) {
+                    let of_row = FunctionKey {
+                        function: function_at(r).unwrap_or_default().to_string(),
+                        account: account.value(r).to_string(),
+                        provider: provider.value(r).to_string(),
+                        region: region.value(r).to_string(),
+                        architecture: arch.value(r).to_string(),
+                    };
+                    let next = keys.len();
+                    key = *keys.entry(of_row).or_insert(next);
+                }
                 let init_billed_ms = opt(&init_billed, r).unwrap_or(0.0);
                 let duration_ms = opt(&duration, r).unwrap_or_else(|| {
                     (opt(&billed_ms, r).unwrap_or(0.0) - init_billed_ms).max(0.0)
@@ -722,8 +733,16 @@ impl Analyzer {
                     .into(),
             ));
         }
-        let mut ordered: Vec<(FunctionKey, usize)> = keys.into_iter().collect();
-        ordered.sort_by_key(|(_, i)| *i);
+        // Keys in their own order (function, account, provider, region, architecture), so that
+        // every table lists functions the same way whatever order the files were read in.
+        let mut rank_of_first_seen = vec![0; keys.len()];
+        for (rank, first_seen) in keys.values().enumerate() {
+            rank_of_first_seen[*first_seen] = rank;
+        }
+        for invocation in &mut invocations {
+            invocation.key = rank_of_first_seen[invocation.key];
+        }
+        let ordered: Vec<FunctionKey> = keys.into_keys().collect();
         let from_ns = o
             .filter
             .since
@@ -740,7 +759,9 @@ impl Analyzer {
             })
             .max(from_ns + 1_000_000_000);
         let window_hours = (to_ns - from_ns) as f64 / 3.6e12;
-        invocations.sort_by_key(|i| (i.key, i.start_ns));
+        // Ties broken by end and cold start, so the replays below (provisioned concurrency serves
+        // the first comers) do not depend on the order the files were read in.
+        invocations.sort_by_key(|i| (i.key, i.start_ns, i.end_ns, !i.cold_start));
         let mut ranges = vec![0..0; ordered.len()];
         let mut first = 0;
         for (n, i) in invocations.iter().enumerate() {
@@ -750,7 +771,7 @@ impl Analyzer {
             }
         }
         Ok(History {
-            keys: ordered.into_iter().map(|(k, _)| k).collect(),
+            keys: ordered,
             invocations,
             ranges,
             from_ns,
