@@ -15,11 +15,8 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, AsArray};
-use arrow::datatypes::{
-    DataType, Field, FieldRef, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
-};
+use arrow::array::make_array;
+use arrow::datatypes::{DataType, Field, FieldRef};
 use datafusion::common::ScalarValue;
 use datafusion::error::Result;
 use datafusion::logical_expr::sort_properties::{ExprProperties, SortProperties};
@@ -51,38 +48,17 @@ fn without_utc(data_type: &DataType) -> Option<DataType> {
 }
 
 /// `value` (a timestamp) as the same instants under `zone`, sharing the values' buffers.
-fn in_zone(value: &ColumnarValue, zone: Option<Arc<str>>) -> ColumnarValue {
-    match value {
-        ColumnarValue::Array(array) => {
-            let retyped: ArrayRef = match array.data_type() {
-                DataType::Timestamp(TimeUnit::Nanosecond, _) => Arc::new(
-                    array
-                        .as_primitive::<TimestampNanosecondType>()
-                        .clone()
-                        .with_timezone_opt(zone),
-                ),
-                DataType::Timestamp(TimeUnit::Microsecond, _) => Arc::new(
-                    array
-                        .as_primitive::<TimestampMicrosecondType>()
-                        .clone()
-                        .with_timezone_opt(zone),
-                ),
-                DataType::Timestamp(TimeUnit::Millisecond, _) => Arc::new(
-                    array
-                        .as_primitive::<TimestampMillisecondType>()
-                        .clone()
-                        .with_timezone_opt(zone),
-                ),
-                DataType::Timestamp(TimeUnit::Second, _) => Arc::new(
-                    array
-                        .as_primitive::<TimestampSecondType>()
-                        .clone()
-                        .with_timezone_opt(zone),
-                ),
-                _ => Arc::clone(array),
-            };
-            ColumnarValue::Array(retyped)
-        }
+fn in_zone(value: &ColumnarValue, zone: Option<Arc<str>>) -> Result<ColumnarValue> {
+    Ok(match value {
+        ColumnarValue::Array(array) => match array.data_type() {
+            DataType::Timestamp(unit, _) => {
+                // Only the type's zone changes: the same buffers under the same unit.
+                let data = array.to_data().into_builder();
+                let data = data.data_type(DataType::Timestamp(*unit, zone)).build()?;
+                ColumnarValue::Array(make_array(data))
+            }
+            _ => ColumnarValue::Array(Arc::clone(array)),
+        },
         ColumnarValue::Scalar(scalar) => ColumnarValue::Scalar(match scalar {
             ScalarValue::TimestampNanosecond(v, _) => ScalarValue::TimestampNanosecond(*v, zone),
             ScalarValue::TimestampMicrosecond(v, _) => ScalarValue::TimestampMicrosecond(*v, zone),
@@ -90,7 +66,7 @@ fn in_zone(value: &ColumnarValue, zone: Option<Arc<str>>) -> ColumnarValue {
             ScalarValue::TimestampSecond(v, _) => ScalarValue::TimestampSecond(*v, zone),
             other => other.clone(),
         }),
-    }
+    })
 }
 
 #[derive(Debug, PartialEq, Eq, Hash)]
@@ -127,7 +103,7 @@ impl ScalarUDFImpl for UtcDateTrunc {
         let Some(plain_type) = args.args.get(1).and_then(|t| without_utc(&t.data_type())) else {
             return self.inner.invoke_with_args(args);
         };
-        args.args[1] = in_zone(&args.args[1], None);
+        args.args[1] = in_zone(&args.args[1], None)?;
         if let Some(field) = args.arg_fields.get_mut(1) {
             *field = Arc::new(field.as_ref().clone().with_data_type(plain_type.clone()));
         }
@@ -137,7 +113,7 @@ impl ScalarUDFImpl for UtcDateTrunc {
             args.return_field.is_nullable(),
         ));
         let truncated = self.inner.invoke_with_args(args)?;
-        Ok(in_zone(&truncated, zone))
+        in_zone(&truncated, zone)
     }
 
     fn output_ordering(&self, inputs: &[ExprProperties]) -> Result<SortProperties> {
@@ -152,7 +128,8 @@ impl ScalarUDFImpl for UtcDateTrunc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use arrow::array::{Array, TimestampNanosecondArray};
+    use arrow::array::{Array, ArrayRef, AsArray, TimestampNanosecondArray};
+    use arrow::datatypes::TimestampNanosecondType;
     use datafusion::prelude::SessionContext;
 
     /// Times around month, year, leap-day and DST boundaries (as instants), pre-1970 and
@@ -269,7 +246,7 @@ mod tests {
         assert_eq!(without_utc(&berlin), None);
         assert_eq!(without_utc(&DataType::Timestamp(Nanosecond, None)), None);
         let array: ArrayRef = Arc::new(TimestampNanosecondArray::from(vec![Some(7), None]));
-        let zoned = in_zone(&ColumnarValue::Array(array), Some("UTC".into()));
+        let zoned = in_zone(&ColumnarValue::Array(array), Some("UTC".into())).unwrap();
         let ColumnarValue::Array(zoned) = zoned else {
             panic!("an array stays an array");
         };
