@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
-use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_analyzer::session::{AnalyzerConfig, query_schema};
 use faasobs_collector::model::invocation::Sources;
 use faasobs_collector::model::{
     Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table,
@@ -144,7 +144,7 @@ async fn compaction_merges_files_without_changing_any_query_result() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_invocations_view_merges_ids_across_files_into_the_stored_types() {
+async fn the_invocations_view_merges_ids_across_files_into_the_tables_types() {
     let dir = tempfile::tempdir().unwrap();
     let mut config = StoreConfig::new(dir.path());
     config.compact_after_files = usize::MAX;
@@ -178,7 +178,18 @@ async fn the_invocations_view_merges_ids_across_files_into_the_stored_types() {
     };
     assert_eq!(
         types(view.schema().as_arrow().fields()),
-        types(Table::Invocations.schema().fields())
+        types(query_schema(Table::Invocations).fields())
+    );
+    // Text is read as views into the Parquet dictionaries, not copied into `Utf8`.
+    let function_name = view
+        .schema()
+        .as_arrow()
+        .field_with_name("function_name")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        function_name.data_type(),
+        &arrow::datatypes::DataType::Utf8View
     );
     let rows = analyzer
         .query(

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, StringBuilder};
+use arrow::array::{ArrayRef, AsArray, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
@@ -21,6 +21,14 @@ pub enum OutputFormat {
     Csv,
     Json,
     Ndjson,
+}
+
+/// A text column of a query's result as `Utf8`, whichever text type the query produced: the
+/// tables' text columns are `Utf8View` ([`crate::session::query_schema`]), literals and many
+/// functions' results `Utf8`. Already `Utf8`, the column is shared, not copied.
+pub fn text_column(column: &ArrayRef) -> Result<StringArray, AnalyzerError> {
+    let text = arrow::compute::cast(column, &DataType::Utf8)?;
+    Ok(text.as_string::<i32>().clone())
 }
 
 impl Analyzer {

@@ -263,7 +263,7 @@ impl Analyzer {
         );
         let mut by_function: BTreeMap<String, Vec<(i64, i64)>> = BTreeMap::new();
         for batch in self.query(&sql).await? {
-            let names = batch.column(0).as_string::<i32>();
+            let names = crate::query::text_column(batch.column(0))?;
             let starts = batch.column(1).as_primitive::<Int64Type>();
             let ends = batch.column(2).as_primitive::<Int64Type>();
             for i in 0..batch.num_rows() {

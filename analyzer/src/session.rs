@@ -22,7 +22,7 @@ use crate::invocations_view::{
     Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
     invocations_view,
 };
-use arrow::array::StringArray;
+use arrow::array::StringViewArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
@@ -213,7 +213,7 @@ pub struct InvocationFiles {
 fn shared_ids_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![Field::new(
         "request_id",
-        DataType::Utf8,
+        DataType::Utf8View,
         false,
     )]))
 }
@@ -225,15 +225,53 @@ fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
         .fold(root.to_path_buf(), |acc, p| acc.join(p.as_ref()))
 }
 
-/// A table of `table`'s rows in the Parquet files at `paths` (never inferred: the stored schema)
-/// plus `wal_rows`, acknowledged rows not yet in Parquet.
+/// The schema queries see for `table`: the stored schema, with its text columns as `Utf8View`.
+///
+/// Parquet stores these columns dictionary-encoded. Read as `Utf8`, every value is copied out of
+/// the dictionary into a new buffer; read as `Utf8View`, a value is a 16-byte view into the
+/// dictionary page (short ones inline). On the reference's cost formula over 10M invocations,
+/// the copy was about a quarter of the samples (benchmarks.md).
+pub fn query_schema(table: Table) -> Arc<Schema> {
+    let stored = table.schema();
+    let fields: Vec<_> = stored
+        .fields()
+        .iter()
+        .map(|field| match field.data_type() {
+            DataType::Utf8 => Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View)),
+            _ => Arc::clone(field),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, stored.metadata().clone()))
+}
+
+/// `batch` (stored types, as the WAL holds it) in the types of `schema`.
+fn in_query_types(
+    batch: RecordBatch,
+    schema: &Arc<Schema>,
+) -> Result<RecordBatch, DataFusionError> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
+}
+
+/// A table of `table`'s rows in the Parquet files at `paths` (never inferred: the stored schema,
+/// text read as `Utf8View`, see [`query_schema`]) plus `wal_rows`, acknowledged rows not yet in
+/// Parquet.
 fn stored_table(
     ctx: &SessionContext,
     table: Table,
     paths: &[PathBuf],
     wal_rows: Vec<RecordBatch>,
 ) -> Result<Arc<dyn TableProvider>, DataFusionError> {
-    let schema = table.schema();
+    let schema = query_schema(table);
+    let wal_rows = wal_rows
+        .into_iter()
+        .map(|batch| in_query_types(batch, &schema))
+        .collect::<Result<Vec<_>, _>>()?;
     if paths.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![wal_rows])?));
     }
@@ -366,7 +404,7 @@ impl Analyzer {
         }
         let shared_ids = RecordBatch::try_new(
             shared_ids_schema(),
-            vec![Arc::new(StringArray::from(
+            vec![Arc::new(StringViewArray::from(
                 invocation_files.shared_request_ids.clone(),
             ))],
         )?;
@@ -377,10 +415,10 @@ impl Analyzer {
                 vec![vec![shared_ids]],
             )?),
         )?;
-        let view = with_stored_types(
+        let view = with_query_types(
             ctx.sql(&invocations_view(invocation_files.inputs, Dialect::Faasobs))
                 .await?,
-            &Table::Invocations.schema(),
+            &query_schema(Table::Invocations),
         )?
         .into_view();
         ctx.register_table(Table::Invocations.name(), view)?;
@@ -459,19 +497,19 @@ impl TableProvider for WithoutPlanningStatistics {
     }
 }
 
-/// `frame` with each column cast to the type of the same-named field of `stored`, where they
-/// differ: the `invocations` view aggregates ids as variable-length binary (see its SQL) but
-/// shows the stored schema.
-fn with_stored_types(frame: DataFrame, stored: &Schema) -> Result<DataFrame, DataFusionError> {
+/// `frame` with each column cast to the type of the same-named field of `want`, where they
+/// differ: the `invocations` view aggregates ids as variable-length binary (see its SQL) and
+/// merged text as `Utf8` (`max_text`), but shows the tables' types ([`query_schema`]).
+fn with_query_types(frame: DataFrame, want: &Schema) -> Result<DataFrame, DataFusionError> {
     let columns = frame
         .schema()
         .fields()
         .iter()
         .map(|field| {
             let column = Expr::Column(Column::new_unqualified(field.name()));
-            match stored.field_with_name(field.name()) {
-                Ok(want) if want.data_type() != field.data_type() => {
-                    cast(column, want.data_type().clone()).alias(field.name())
+            match want.field_with_name(field.name()) {
+                Ok(wanted) if wanted.data_type() != field.data_type() => {
+                    cast(column, wanted.data_type().clone()).alias(field.name())
                 }
                 _ => column,
             }

@@ -122,9 +122,9 @@ impl Analyzer {
             .await?;
         let mut out = Vec::new();
         for b in &batches {
-            let text = |i: usize| b.column(i).as_string::<i32>().clone();
+            let text = |i: usize| crate::query::text_column(b.column(i));
             let (month, account, provider, region, arch) =
-                (text(0), text(2), text(3), text(4), text(5));
+                (text(0)?, text(2)?, text(3)?, text(4)?, text(5)?);
             let start = b.column(1).as_primitive::<Int64Type>();
             let number = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
             let (requests, gb_s, ghz_s) = (number(6), number(7), number(8));

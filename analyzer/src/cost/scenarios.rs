@@ -647,9 +647,9 @@ impl Analyzer {
         let mut keys: BTreeMap<FunctionKey, usize> = BTreeMap::new();
         let mut invocations = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
         for b in &batches {
-            let text = |i: usize| b.column(i).as_string::<i32>().clone();
+            let text = |i: usize| crate::query::text_column(b.column(i));
             let (function, account, provider, region, arch) =
-                (text(0), text(1), text(2), text(3), text(4));
+                (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
             let int = |i: usize| b.column(i).as_primitive::<Int64Type>().clone();
             let (start, end) = (int(5), int(6));
             let num = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();

@@ -17,8 +17,8 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Float64Builder, StringArray,
-    StringBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanBuilder, Float64Array, Float64Builder, StringBuilder,
+    StringViewArray, StructArray,
 };
 use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, TimeUnit};
 use datafusion::common::{DataFusionError, Result};
@@ -113,7 +113,9 @@ pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()>
     Ok(())
 }
 
-fn text_at(strings: &StringArray, i: usize) -> Option<&str> {
+/// Text arguments are taken as `Utf8View`, the tables' text type: a no-op for columns, a cheap
+/// conversion for `Utf8` literals and expressions.
+fn text_at(strings: &StringViewArray, i: usize) -> Option<&str> {
     strings.is_valid(i).then(|| strings.value(i))
 }
 
@@ -269,7 +271,7 @@ struct CostArguments {
 impl CostArguments {
     fn new(args: &ScalarFunctionArgs) -> Result<CostArguments> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let utf8 = DataType::Utf8;
+        let utf8 = DataType::Utf8View;
         let f64t = DataType::Float64;
         let start = cast(
             &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
@@ -311,11 +313,11 @@ impl CostArguments {
         let cold = self.cold.as_boolean();
         // Downcast once per batch, not once per row and column.
         let (provider, region, architecture, status, message) = (
-            self.provider.as_string::<i32>(),
-            self.region.as_string::<i32>(),
-            self.architecture.as_string::<i32>(),
-            self.status.as_string::<i32>(),
-            self.message.as_string::<i32>(),
+            self.provider.as_string_view(),
+            self.region.as_string_view(),
+            self.architecture.as_string_view(),
+            self.status.as_string_view(),
+            self.message.as_string_view(),
         );
         let opt = |a: &arrow::array::PrimitiveArray<Float64Type>, i: usize| {
             a.is_valid(i).then(|| a.value(i))
@@ -373,16 +375,16 @@ impl ScalarUDFImpl for TieredDurationUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let utf8 = DataType::Utf8;
+        let utf8 = DataType::Utf8View;
         let (provider, region, architecture) = (
             cast(&arrays[0], &utf8)?,
             cast(&arrays[1], &utf8)?,
             cast(&arrays[2], &utf8)?,
         );
         let (provider, region, architecture) = (
-            provider.as_string::<i32>(),
-            region.as_string::<i32>(),
-            architecture.as_string::<i32>(),
+            provider.as_string_view(),
+            region.as_string_view(),
+            architecture.as_string_view(),
         );
         let time = cast(
             &cast(&arrays[3], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,

@@ -7,7 +7,6 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow::array::AsArray;
 use faasobs_analyzer::invocations_view::portable_view_inputs;
 use faasobs_analyzer::reports::{ReportKind, ReportOptions};
 use faasobs_analyzer::session::AnalyzerConfig;
@@ -261,7 +260,12 @@ async fn some_trace_id(analyzer: &Analyzer) -> anyhow::Result<String> {
     batches
         .iter()
         .find(|b| b.num_rows() > 0)
-        .map(|b| b.column(0).as_string::<i32>().value(0).to_string())
+        .map(|b| -> anyhow::Result<String> {
+            Ok(faasobs_analyzer::query::text_column(b.column(0))?
+                .value(0)
+                .to_string())
+        })
+        .transpose()?
         .context("the data set has no traced invocation")
 }
 
