@@ -42,6 +42,24 @@ impl Analyzer {
         &self,
         sql: &str,
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), AnalyzerError> {
+        let frame = self.read_only_frame(sql).await?;
+        let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
+        Ok((schema, frame.collect().await?))
+    }
+
+    /// Like [`Analyzer::query`], a batch at a time, for results too large to hold whole.
+    pub async fn query_stream(
+        &self,
+        sql: &str,
+    ) -> Result<datafusion::execution::SendableRecordBatchStream, AnalyzerError> {
+        Ok(self.read_only_frame(sql).await?.execute_stream().await?)
+    }
+
+    /// `sql` planned with DDL, DML and statements refused.
+    async fn read_only_frame(
+        &self,
+        sql: &str,
+    ) -> Result<datafusion::dataframe::DataFrame, AnalyzerError> {
         let options = SQLOptions::new()
             .with_allow_ddl(false)
             .with_allow_dml(false)
@@ -56,8 +74,7 @@ impl Analyzer {
                 }
                 other => AnalyzerError::DataFusion(other),
             })?;
-        let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
-        Ok((schema, frame.collect().await?))
+        Ok(frame)
     }
 }
 

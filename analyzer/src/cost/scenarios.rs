@@ -22,6 +22,7 @@ use std::collections::{BTreeMap, BinaryHeap};
 
 use arrow::array::{Array, AsArray};
 use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use futures::StreamExt;
 use serde_json::json;
 
 use super::billing::{MonthlyUsage, bill_months};
@@ -387,23 +388,29 @@ impl BucketDemand {
     }
 }
 
-/// The peak and the time-weighted mean of the total CPU and memory of the intervals
-/// `(start, end, vcpu, gib)` within each bucket `[from + k*step, from + (k+1)*step)` up to `to`;
-/// intervals are half-open, as for concurrency.
-fn demand_series(
-    intervals: &[(i64, i64, f64, f64)],
-    from: i64,
-    to: i64,
-    step: i64,
-) -> Vec<BucketDemand> {
-    let mut events: Vec<(i64, f64, f64)> = Vec::with_capacity(intervals.len() * 2);
-    for &(start, end, cpu, mem) in intervals {
-        if end > start {
-            events.push((start, cpu, mem));
-            events.push((end, -cpu, -mem));
+/// The starts and ends of the intervals `(start, end, vcpu, gib)` as `(time, vcpu, gib)` changes,
+/// in time order: sorted once for every bucket size read from them.
+struct DemandEvents(Vec<(i64, f64, f64)>);
+
+impl DemandEvents {
+    fn of(intervals: &[(i64, i64, f64, f64)]) -> DemandEvents {
+        let mut events: Vec<(i64, f64, f64)> = Vec::with_capacity(intervals.len() * 2);
+        for &(start, end, cpu, mem) in intervals {
+            if end > start {
+                events.push((start, cpu, mem));
+                events.push((end, -cpu, -mem));
+            }
         }
+        events.sort_by_key(|e| e.0);
+        DemandEvents(events)
     }
-    events.sort_by_key(|e| e.0);
+}
+
+/// The peak and the time-weighted mean of the total CPU and memory of the intervals behind
+/// `events` within each bucket `[from + k*step, from + (k+1)*step)` up to `to`; intervals are
+/// half-open, as for concurrency.
+fn demand_series(events: &DemandEvents, from: i64, to: i64, step: i64) -> Vec<BucketDemand> {
+    let events = &events.0;
     let buckets = if to > from {
         ((to - from - 1) / step + 1) as usize
     } else {
@@ -626,8 +633,8 @@ fn break_even_scale(
 impl Analyzer {
     async fn load_history(&self, o: &CompareOptions) -> Result<History, AnalyzerError> {
         let filter = o.filter.filter();
-        let batches = self
-            .query(&format!(
+        let mut batches = self
+            .query_stream(&format!(
                 "SELECT function_name, coalesce(account_id, '') AS account_id, pricing_provider, \
                  pricing_region, pricing_architecture, CAST(start_time AS BIGINT) AS start_ns, \
                  CAST(end_time AS BIGINT) AS end_ns, CAST(duration_ms AS DOUBLE) AS duration_ms, \
@@ -644,9 +651,11 @@ impl Analyzer {
         // has the key of the row before it; comparing with that one spares building a key (five
         // strings) and looking it up for every row. Nothing here needs the rows in time order:
         // they are sorted by key and start below.
+        // Each batch is dropped once read: the history is held once, not twice.
         let mut keys: BTreeMap<FunctionKey, usize> = BTreeMap::new();
-        let mut invocations = Vec::with_capacity(batches.iter().map(|b| b.num_rows()).sum());
-        for b in &batches {
+        let mut invocations = Vec::new();
+        while let Some(b) = batches.next().await {
+            let b = b?;
             let text = |i: usize| crate::query::text_column(b.column(i));
             let (function, account, provider, region, arch) =
                 (text(0)?, text(1)?, text(2)?, text(3)?, text(4)?);
@@ -760,8 +769,9 @@ impl Analyzer {
             .max(from_ns + 1_000_000_000);
         let window_hours = (to_ns - from_ns) as f64 / 3.6e12;
         // Ties broken by end and cold start, so the replays below (provisioned concurrency serves
-        // the first comers) do not depend on the order the files were read in.
-        invocations.sort_by_key(|i| (i.key, i.start_ns, i.end_ns, !i.cold_start));
+        // the first comers) do not depend on the order the files were read in. Unstable: no
+        // scratch copy of the history (half of it, hundreds of MB at 10M invocations).
+        invocations.sort_unstable_by_key(|i| (i.key, i.start_ns, i.end_ns, !i.cold_start));
         let mut ranges = vec![0..0; ordered.len()];
         let mut first = 0;
         for (n, i) in invocations.iter().enumerate() {
@@ -1021,14 +1031,10 @@ impl Analyzer {
             })
             .collect();
         let window_s = (history.to_ns - history.from_ns) as f64 / 1e9;
+        let events = DemandEvents::of(&intervals);
         let profile = DemandProfile {
-            minutes: demand_series(&intervals, history.from_ns, history.to_ns, 60_000_000_000),
-            hours: demand_series(
-                &intervals,
-                history.from_ns,
-                history.to_ns,
-                3_600_000_000_000,
-            ),
+            minutes: demand_series(&events, history.from_ns, history.to_ns, 60_000_000_000),
+            hours: demand_series(&events, history.from_ns, history.to_ns, 3_600_000_000_000),
             average_vcpu: intervals
                 .iter()
                 .map(|(s, e, cpu, _)| (e - s) as f64 / 1e9 * cpu)
@@ -1376,7 +1382,7 @@ mod tests {
             (10 * s, 60 * s, 0.5, 0.25),
             (60 * s, 70 * s, 0.1, 0.1),
         ];
-        let series = demand_series(&intervals, 0, 120 * s, 60 * s);
+        let series = demand_series(&DemandEvents::of(&intervals), 0, 120 * s, 60 * s);
         let peaks: Vec<(f64, f64)> = series.iter().map(|b| (b.peak_cpu, b.peak_memory)).collect();
         assert_eq!(peaks, vec![(1.0, 0.5), (0.1, 0.1)]);
         // Means: (30 s + 50 s) x 0.5 vCPU over 60 s; 10 s x 0.1 over 60 s.
