@@ -110,14 +110,17 @@ impl Analyzer {
     ) -> Result<Vec<MonthlyUsage>, AnalyzerError> {
         let batches = self
             .query(&format!(
-                "SELECT to_char(date_trunc('month', start_time), '%Y-%m') AS month, \
+                // Grouped by the truncated time and formatted per group, not per row.
+                "SELECT to_char(month, '%Y-%m') AS month, month_start_ns, account_id, \
+                 pricing_provider, pricing_region, pricing_architecture, requests, gb_s, ghz_s \
+                 FROM (SELECT date_trunc('month', start_time) AS month, \
                  CAST(min(start_time) AS BIGINT) AS month_start_ns, \
                  coalesce(account_id, '') AS account_id, pricing_provider, pricing_region, \
                  pricing_architecture, \
                  CAST(sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END) AS DOUBLE) AS requests, \
                  sum(gb_seconds) AS gb_s, sum(ghz_seconds) AS ghz_s \
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL \
-                 GROUP BY 1, 3, 4, 5, 6 ORDER BY 1, 3, 4, 5, 6"
+                 GROUP BY 1, 3, 4, 5, 6) ORDER BY 1, 3, 4, 5, 6"
             ))
             .await?;
         let mut out = Vec::new();
@@ -152,10 +155,20 @@ impl Analyzer {
     /// `faasobs cost report`.
     pub async fn cost_report(&self, o: &CostReportOptions) -> Result<CostReport, AnalyzerError> {
         let filter = o.filter.filter();
-        let (key, key_name) = match o.by {
-            SpendGrouping::Function => ("function_name", "function_name"),
-            SpendGrouping::Day => ("to_char(date_trunc('day', start_time), '%Y-%m-%d')", "day"),
-            SpendGrouping::Month => ("to_char(date_trunc('month', start_time), '%Y-%m')", "month"),
+        // Grouped by `key`, then shown as `shown` of it: a day or month is formatted once per
+        // group, not once per invocation.
+        let (key, shown, key_name) = match o.by {
+            SpendGrouping::Function => ("function_name", "k", "function_name"),
+            SpendGrouping::Day => (
+                "date_trunc('day', start_time)",
+                "to_char(k, '%Y-%m-%d')",
+                "day",
+            ),
+            SpendGrouping::Month => (
+                "date_trunc('month', start_time)",
+                "to_char(k, '%Y-%m')",
+                "month",
+            ),
         };
         let order = if o.by == SpendGrouping::Function {
             "total_usd DESC NULLS LAST, 1"
@@ -164,7 +177,9 @@ impl Analyzer {
         };
         let spend = self
             .query(&format!(
-                "SELECT {key} AS {key_name}, count(*) AS invocations, \
+                "SELECT {shown} AS {key_name}, invocations, billed_requests, gb_seconds, \
+                 duration_usd, request_usd, total_usd, usd_per_million_invocations, init_usd, \
+                 init_share, cold_starts FROM (SELECT {key} AS k, count(*) AS invocations, \
                  sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END) AS billed_requests, \
                  round(sum(gb_seconds), 3) AS gb_seconds, \
                  round(sum(duration_usd), 6) AS duration_usd, \
@@ -174,7 +189,7 @@ impl Analyzer {
                  round(sum(init_usd), 6) AS init_usd, \
                  round(sum(init_usd) / nullif(sum(cost_usd), 0), 4) AS init_share, \
                  sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts \
-                 FROM invocation_costs WHERE {filter} GROUP BY 1 ORDER BY {order}"
+                 FROM invocation_costs WHERE {filter} GROUP BY 1) ORDER BY {order}"
             ))
             .await?;
 
