@@ -242,6 +242,25 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
         .map(|r| number(&r["total_usd"]))
         .sum();
     assert!((months - total).abs() < 1e-5, "{months} vs {total}");
+    // Spend by day and by month: one row per period, named as the period, in order, adding up.
+    for (by, name_length) in [("day", "2026-01-01".len()), ("month", "2026-01".len())] {
+        let by_period = faasobs_json(
+            data.path(),
+            &["cost", "report", "--by", by, "--format", "json"],
+        );
+        let rows = rows_of(&by_period, "spend");
+        let periods: Vec<&str> = rows.iter().map(|r| r[by].as_str().unwrap()).collect();
+        assert!(
+            !periods.is_empty()
+                && periods
+                    .iter()
+                    .all(|p| p.len() == name_length && p.as_bytes()[4] == b'-'),
+            "{periods:?}"
+        );
+        assert!(periods.windows(2).all(|w| w[0] < w[1]), "{periods:?}");
+        let spent: f64 = rows.iter().map(|r| number(&r["total_usd"])).sum();
+        assert!((spent - total).abs() < 1e-5, "by {by}: {spent} vs {total}");
+    }
     let monthly = query_json(
         data.path(),
         "SELECT sum(total_usd) AS total FROM monthly_costs",
