@@ -286,6 +286,58 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
     );
 }
 
+#[test]
+fn compare_lists_functions_by_name_and_replays_equal_starts_cold_first() {
+    // Functions in name order, whatever order the store holds them in.
+    let sample = sample_store();
+    let report = compare(sample.path(), &[]);
+    let names: Vec<&str> = rows(&report, "observed")
+        .iter()
+        .map(|r| r["function_name"].as_str().unwrap())
+        .collect();
+    assert!(names.len() > 2, "{names:?}");
+    assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+
+    // Two invocations start and end at the same instant, the cold one second in the file and
+    // second by request id. With one provisioned environment the replay serves the cold one,
+    // so a cold start is avoided, in whichever order the file has them.
+    let line = |id: u8, report: &str| {
+        format!(
+            "2026-11-23T09:00:00.100Z REPORT RequestId: 00000000-0000-4000-8000-00000000000{id}\t\
+             Duration: 100.00 ms\t{report}Memory Size: 128 MB\tMax Memory Used: 39 MB\t\n"
+        )
+    };
+    let warm = line(1, "Billed Duration: 100 ms\t");
+    let cold = line(2, "Billed Duration: 400 ms\tInit Duration: 300.00 ms\t");
+    for (order, text) in [
+        ("warm first", format!("{warm}{cold}")),
+        ("cold first", format!("{cold}{warm}")),
+    ] {
+        let files = tempfile::tempdir().unwrap();
+        let log = files.path().join("tie.log");
+        std::fs::write(&log, text).unwrap();
+        let data = tempfile::tempdir().unwrap();
+        faasobs()
+            .arg("--data")
+            .arg(data.path())
+            .args(["ingest", "--function", "tie-api"])
+            .arg(&log)
+            .assert()
+            .success();
+        let report = compare(data.path(), &["--provisioned", "1"]);
+        let provisioned = &rows(&report, "provisioned")[0];
+        assert_eq!(
+            number(&provisioned["served_share"]),
+            0.5,
+            "{order}: {provisioned}"
+        );
+        assert!(
+            number(&provisioned["monthly_cold_starts_avoided"]) > 0.0,
+            "{order}: {provisioned}"
+        );
+    }
+}
+
 fn rows_of<'a>(report: &'a Value, section: &str) -> &'a Vec<Value> {
     rows(report, section)
 }
