@@ -646,12 +646,12 @@ impl Analyzer {
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL"
             ))
             .await?;
-        // Keys are numbered as first seen, then renumbered in their own order below. The rows
-        // come in file order, where a function's rows are mostly neighbours, so a row usually
-        // has the key of the row before it; comparing with that one spares building a key (five
-        // strings) and looking it up for every row. Nothing here needs the rows in time order:
-        // they are sorted by key and start below.
-        // Each batch is dropped once read: the history is held once, not twice.
+        // The rows come a batch at a time, each dropped once read (the history is held once, not
+        // twice), in file order: nothing here needs them in time order, they are sorted by key
+        // and start below. A function's rows are mostly neighbours, so a row usually has the key
+        // of the row before it; comparing with that one spares building a key (five strings) and
+        // looking it up for every row. Keys are numbered as first seen, then renumbered in their
+        // own order below.
         let mut keys: BTreeMap<FunctionKey, usize> = BTreeMap::new();
         let mut invocations = Vec::new();
         while let Some(b) = batches.next().await {

@@ -276,7 +276,7 @@ struct CostArguments {
 impl CostArguments {
     fn new(args: &ScalarFunctionArgs) -> Result<CostArguments> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let utf8 = DataType::Utf8View;
+        let text = DataType::Utf8View;
         let f64t = DataType::Float64;
         let start = cast(
             &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
@@ -284,9 +284,9 @@ impl CostArguments {
         )?;
         Ok(CostArguments {
             rows: args.number_rows.max(start.len()),
-            provider: cast(&arrays[0], &utf8)?,
-            region: cast(&arrays[1], &utf8)?,
-            architecture: cast(&arrays[2], &utf8)?,
+            provider: cast(&arrays[0], &text)?,
+            region: cast(&arrays[1], &text)?,
+            architecture: cast(&arrays[2], &text)?,
             memory: cast(&arrays[3], &f64t)?,
             max_memory: cast(&arrays[4], &f64t)?,
             start,
@@ -294,8 +294,8 @@ impl CostArguments {
             billed: cast(&arrays[7], &DataType::Int64)?,
             init: cast(&arrays[8], &f64t)?,
             cold: cast(&arrays[9], &DataType::Boolean)?,
-            status: cast(&arrays[10], &utf8)?,
-            message: cast(&arrays[11], &utf8)?,
+            status: cast(&arrays[10], &text)?,
+            message: cast(&arrays[11], &text)?,
         })
     }
 
@@ -380,11 +380,11 @@ impl ScalarUDFImpl for TieredDurationUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
-        let utf8 = DataType::Utf8View;
+        let text = DataType::Utf8View;
         let (provider, region, architecture) = (
-            cast(&arrays[0], &utf8)?,
-            cast(&arrays[1], &utf8)?,
-            cast(&arrays[2], &utf8)?,
+            cast(&arrays[0], &text)?,
+            cast(&arrays[1], &text)?,
+            cast(&arrays[2], &text)?,
         );
         let (provider, region, architecture) = (
             provider.as_string_view(),
