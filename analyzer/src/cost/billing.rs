@@ -98,6 +98,8 @@ const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 pub struct Pricer<'c> {
     catalog: &'c Catalog,
     last: Option<Lookup<'c>>,
+    /// Whether the selected provider, region or architecture came from the catalog's defaults.
+    defaulted: bool,
 }
 
 /// The catalog's answers for one provider, region, architecture and day.
@@ -119,16 +121,25 @@ impl<'c> Pricer<'c> {
         Pricer {
             catalog,
             last: None,
+            defaulted: false,
         }
     }
 
-    fn lookup(
+    /// Selects the prices and rules for an invocation of `provider`, `region` and `architecture`
+    /// (the catalog's defaults for those unknown) that started at `start_ns`, for
+    /// [`Pricer::price_selected`]. Cheap when they are the ones already selected.
+    pub fn select(
         &mut self,
-        provider: &str,
-        region: &str,
-        architecture: &str,
+        provider: Option<&str>,
+        region: Option<&str>,
+        architecture: Option<&str>,
         start_ns: i64,
-    ) -> Result<&mut Lookup<'c>, CatalogError> {
+    ) -> Result<(), CatalogError> {
+        let defaults = &self.catalog.defaults;
+        self.defaulted = provider.is_none() || region.is_none() || architecture.is_none();
+        let provider = provider.unwrap_or(&defaults.provider);
+        let region = region.unwrap_or(&defaults.region);
+        let architecture = architecture.unwrap_or(&defaults.architecture);
         let day = start_ns.div_euclid(NANOS_PER_DAY);
         let known = self.last.as_ref().is_some_and(|l| {
             l.day == day
@@ -151,7 +162,15 @@ impl<'c> Pricer<'c> {
                 ghz: None,
             });
         }
-        Ok(self.last.as_mut().expect("just looked up"))
+        Ok(())
+    }
+
+    /// The UTC day (ns from, ns to) whose prices are selected: an invocation that started in it
+    /// with the same provider, region and architecture needs no new [`Pricer::select`].
+    pub fn selected_day(&self) -> Option<(i64, i64)> {
+        self.last
+            .as_ref()
+            .map(|l| (l.day * NANOS_PER_DAY, (l.day + 1) * NANOS_PER_DAY))
     }
 
     /// The cost of one invocation; see [`price_invocation`]. Inlined into each caller, so that a
@@ -162,15 +181,36 @@ impl<'c> Pricer<'c> {
         &mut self,
         facts: &InvocationFacts,
     ) -> Result<Option<InvocationCost<'c>>, CatalogError> {
+        self.select(
+            facts.provider,
+            facts.region,
+            facts.architecture,
+            facts.start_ns,
+        )?;
+        Ok(self.price_selected(facts))
+    }
+
+    /// [`Pricer::price`] for an invocation whose provider, region, architecture and day are the
+    /// ones last [selected](Pricer::select): a caller that knows its rows share them (the SQL
+    /// functions compare each row's key with the row that selected) prices them without
+    /// comparing texts again.
+    ///
+    /// # Panics
+    /// When nothing was selected.
+    #[inline(always)]
+    pub fn price_selected(&mut self, facts: &InvocationFacts) -> Option<InvocationCost<'c>> {
         let catalog = self.catalog;
-        let defaults = &catalog.defaults;
-        let defaulted =
-            facts.provider.is_none() || facts.region.is_none() || facts.architecture.is_none();
-        let provider = facts.provider.unwrap_or(&defaults.provider);
-        let region = facts.region.unwrap_or(&defaults.region);
-        let architecture = facts.architecture.unwrap_or(&defaults.architecture);
-        let lookup = self.lookup(provider, region, architecture, facts.start_ns)?;
+        let defaulted = self.defaulted;
+        let lookup = self.last.as_mut().expect("select before price_selected");
+        debug_assert!(
+            facts.start_ns.div_euclid(NANOS_PER_DAY) == lookup.day
+                && facts.provider.is_none_or(|p| p == lookup.provider)
+                && facts.region.is_none_or(|r| r == lookup.region)
+                && facts.architecture.is_none_or(|a| a == lookup.architecture),
+            "priced with another invocation's selection: {facts:?}"
+        );
         let (rule, price, request_usd) = (lookup.rule, lookup.price, lookup.usd_per_request);
+        let provider = lookup.provider.as_str();
         let mut cpu_ghz = |memory: f64| match lookup.ghz {
             Some((m, ghz)) if m == memory => ghz,
             _ => {
@@ -198,7 +238,7 @@ impl<'c> Pricer<'c> {
 
         if facts.status == "throttled" {
             // A throttled request never ran and is not billed, whatever is known of it.
-            return Ok(Some(InvocationCost {
+            return Some(InvocationCost {
                 price,
                 defaulted,
                 billed_ms: 0.0,
@@ -210,11 +250,9 @@ impl<'c> Pricer<'c> {
                 duration_usd: 0.0,
                 init_usd: 0.0,
                 total_usd: 0.0,
-            }));
+            });
         }
-        let Some(memory) = memory else {
-            return Ok(None);
-        };
+        let memory = memory?;
         let init_ms = if facts.cold_start && rule.init_billed_on_demand {
             facts.init_duration_ms.unwrap_or(0.0).max(0.0)
         } else {
@@ -231,7 +269,7 @@ impl<'c> Pricer<'c> {
                 }
                 rule.billed_ms(run + init_ms)
             }
-            (None, None) => return Ok(None),
+            (None, None) => return None,
         };
         let init_billed_ms = init_ms.min(billed_ms);
         let gb_s = billed_ms / 1000.0 * memory / 1024.0;
@@ -246,7 +284,7 @@ impl<'c> Pricer<'c> {
         } else {
             0.0
         };
-        Ok(Some(InvocationCost {
+        Some(InvocationCost {
             price,
             defaulted,
             billed_ms,
@@ -258,7 +296,7 @@ impl<'c> Pricer<'c> {
             duration_usd,
             init_usd,
             total_usd: request_usd + duration_usd,
-        }))
+        })
     }
 }
 

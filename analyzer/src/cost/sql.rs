@@ -17,11 +17,13 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, StringViewArray,
-    StringViewBuilder, StructArray,
+    Array, ArrayRef, AsArray, BooleanArray, Float64Array, Float64Builder, Int64Array,
+    StringViewArray, StringViewBuilder, StructArray,
 };
 use arrow::buffer::NullBuffer;
-use arrow::datatypes::{DataType, Field, Fields, Float64Type, Int64Type, TimeUnit};
+use arrow::datatypes::{
+    DataType, Field, Fields, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType,
+};
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
     ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
@@ -124,6 +126,18 @@ fn cast(array: &ArrayRef, to: &DataType) -> Result<ArrayRef> {
     Ok(arrow::compute::cast(array, to)?)
 }
 
+/// A time argument as ns since the epoch, whatever its unit and zone (a stored time's value is
+/// UTC already): for the stored `Timestamp(Nanosecond, "UTC")` the same buffer, not a copy.
+fn epoch_ns(array: &ArrayRef) -> Result<Int64Array> {
+    let zone = match array.data_type() {
+        DataType::Timestamp(_, zone) => zone.clone(),
+        _ => None,
+    };
+    let ns = cast(array, &DataType::Timestamp(TimeUnit::Nanosecond, zone))?;
+    let ns = ns.as_primitive::<TimestampNanosecondType>();
+    Ok(Int64Array::new(ns.values().clone(), ns.nulls().cloned()))
+}
+
 /// What every catalog function holds: the catalog it prices with and its signature. Functions
 /// are equal when they price with the same catalog (the session compares them when planning).
 #[derive(Debug)]
@@ -209,8 +223,7 @@ impl ScalarUDFImpl for InvocationCostUdf {
                 column.push(v);
             }
         })?;
-        let nulls = NullBuffer::from(priceable);
-        let nulls = (nulls.null_count() > 0).then_some(nulls);
+        let nulls = validity(priceable);
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(COST_FIELDS.len() + 1);
         for mut builder in names {
             columns.push(Arc::new(builder.finish()));
@@ -248,11 +261,16 @@ impl ScalarUDFImpl for InvocationCostUsdUdf {
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
         let arguments = CostArguments::new(&args)?;
-        let mut usd = Float64Builder::with_capacity(arguments.rows);
+        let mut usd = Vec::with_capacity(arguments.rows);
+        let mut priceable = Vec::with_capacity(arguments.rows);
         arguments.price_each(&self.0.catalog, |priced| {
-            usd.append_option(priced.map(|c| c.total_usd))
+            priceable.push(priced.is_some());
+            usd.push(priced.map_or(0.0, |c| c.total_usd));
         })?;
-        Ok(ColumnarValue::Array(Arc::new(usd.finish())))
+        Ok(ColumnarValue::Array(Arc::new(Float64Array::new(
+            usd.into(),
+            validity(priceable),
+        ))))
     }
 }
 
@@ -264,7 +282,7 @@ struct CostArguments {
     architecture: ArrayRef,
     memory: ArrayRef,
     max_memory: ArrayRef,
-    start: ArrayRef,
+    start: Int64Array,
     duration: ArrayRef,
     billed: ArrayRef,
     init: ArrayRef,
@@ -278,10 +296,7 @@ impl CostArguments {
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let text = DataType::Utf8View;
         let f64t = DataType::Float64;
-        let start = cast(
-            &cast(&arrays[5], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
-            &DataType::Int64,
-        )?;
+        let start = epoch_ns(&arrays[5])?;
         Ok(CostArguments {
             rows: args.number_rows.max(start.len()),
             provider: cast(&arrays[0], &text)?,
@@ -311,10 +326,7 @@ impl CostArguments {
             self.duration.as_primitive::<Float64Type>(),
             self.init.as_primitive::<Float64Type>(),
         );
-        let (start, billed) = (
-            self.start.as_primitive::<Int64Type>(),
-            self.billed.as_primitive::<Int64Type>(),
-        );
+        let (start, billed) = (&self.start, self.billed.as_primitive::<Int64Type>());
         let cold = self.cold.as_boolean();
         // Downcast once per batch, not once per row and column.
         let (provider, region, architecture, status, message) = (
@@ -328,19 +340,44 @@ impl CostArguments {
             a.is_valid(i).then(|| a.value(i))
         };
         let mut pricer = Pricer::new(catalog);
+        // The row that selected the prices in use, its day (ns from, to) and its key's texts.
+        // Rows come in long runs of one provider, region, architecture and day, so a row whose
+        // key has the same views as that row's prices with the same selection, without reading
+        // its texts (comparing them for every row was about a tenth of the cost query).
+        let mut selected: Option<(usize, i64, i64)> = None;
+        let mut key: (Option<&str>, Option<&str>, Option<&str>) = (None, None, None);
         for i in 0..self.rows {
             if !start.is_valid(i) {
                 each(None);
                 continue;
             }
+            let start_ns = start.value(i);
+            let same_selection = selected.is_some_and(|(row, from, to)| {
+                (from..to).contains(&start_ns)
+                    && same_view(provider, row, i)
+                    && same_view(region, row, i)
+                    && same_view(architecture, row, i)
+            });
+            if !same_selection {
+                key = (
+                    text_at(provider, i),
+                    text_at(region, i),
+                    text_at(architecture, i),
+                );
+                pricer
+                    .select(key.0, key.1, key.2, start_ns)
+                    .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                let (from, to) = pricer.selected_day().expect("just selected");
+                selected = Some((i, from, to));
+            }
             let status = text_at(status, i).unwrap_or("success");
             let facts = InvocationFacts {
-                provider: text_at(provider, i),
-                region: text_at(region, i),
-                architecture: text_at(architecture, i),
+                provider: key.0,
+                region: key.1,
+                architecture: key.2,
                 memory_size_mb: opt(memory, i),
                 max_memory_used_mb: opt(max_memory, i),
-                start_ns: start.value(i),
+                start_ns,
                 duration_ms: opt(duration, i),
                 billed_duration_ms: billed.is_valid(i).then(|| billed.value(i)),
                 init_duration_ms: opt(init, i),
@@ -351,13 +388,25 @@ impl CostArguments {
                     .then(|| text_at(message, i).and_then(timeout_from_message))
                     .flatten(),
             };
-            each(
-                pricer
-                    .price(&facts)
-                    .map_err(|e| DataFusionError::Execution(e.to_string()))?,
-            );
+            each(pricer.price_selected(&facts));
         }
         Ok(())
+    }
+}
+
+/// The validity of a priced column: null where the row was not priceable, none if all were.
+fn validity(priceable: Vec<bool>) -> Option<NullBuffer> {
+    let nulls = NullBuffer::from(priceable);
+    (nulls.null_count() > 0).then_some(nulls)
+}
+
+/// Whether rows `a` and `b` of `strings` hold the same text, judged by their views alone. Equal
+/// views are equal texts: the same length and inline bytes, or the same length, prefix and place
+/// in the same buffer. One long text at two places has unequal views and counts as different.
+fn same_view(strings: &StringViewArray, a: usize, b: usize) -> bool {
+    match (strings.is_valid(a), strings.is_valid(b)) {
+        (true, true) => strings.views()[a] == strings.views()[b],
+        (valid_a, valid_b) => valid_a == valid_b,
     }
 }
 
@@ -391,11 +440,7 @@ impl ScalarUDFImpl for TieredDurationUdf {
             region.as_string_view(),
             architecture.as_string_view(),
         );
-        let time = cast(
-            &cast(&arrays[3], &DataType::Timestamp(TimeUnit::Nanosecond, None))?,
-            &DataType::Int64,
-        )?;
-        let time = time.as_primitive::<Int64Type>();
+        let time = epoch_ns(&arrays[3])?;
         let gb_s = cast(&arrays[4], &DataType::Float64)?;
         let ghz_s = cast(&arrays[5], &DataType::Float64)?;
         let (gb_s, ghz_s) = (
@@ -433,5 +478,212 @@ impl ScalarUDFImpl for TieredDurationUdf {
         }
         let result: Float64Array = out.finish();
         Ok(ColumnarValue::Array(Arc::new(result)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cost::billing::price_invocation;
+    use crate::cost::catalog::DEFAULT_CATALOG;
+    use arrow::array::{BooleanArray, Int64Array, RecordBatch, TimestampNanosecondArray};
+    use datafusion::datasource::MemTable;
+
+    /// 2026-03-10T22:00:00Z: the rows run over midnight into the day a new price starts.
+    const EVENING: i64 = 1_773_180_000_000_000_000;
+    const HOUR: i64 = 3_600_000_000_000;
+
+    /// The built-in catalog plus a long region name (its views are not inline) whose price
+    /// changes at midnight of the rows' first day.
+    fn catalog() -> Catalog {
+        let extra = r#"
+[[function_prices]]
+provider = "aws"
+region = "ap-southeast-1"
+architecture = "x86_64"
+effective_until = "2026-03-11"
+request_usd_per_million = 0.20
+tiers = [{ usd_per_gb_s = 0.0000166667 }]
+source = "test"
+
+[[function_prices]]
+provider = "aws"
+region = "ap-southeast-1"
+architecture = "x86_64"
+effective_from = "2026-03-11"
+request_usd_per_million = 0.30
+tiers = [{ usd_per_gb_s = 0.00002 }]
+source = "test"
+"#;
+        Catalog::parse(&format!("{DEFAULT_CATALOG}{extra}"), "test").unwrap()
+    }
+
+    #[tokio::test]
+    async fn every_row_is_priced_as_alone_whatever_the_rows_around_it() {
+        // A long text repeated at a new place of the buffer each time, and at one place.
+        for deduplicated in [false, true] {
+            prices_rows_as_alone(deduplicated).await;
+        }
+    }
+
+    async fn prices_rows_as_alone(deduplicated: bool) {
+        // Runs of one key, broken by another architecture, a long region, unknown (defaulted)
+        // keys, a missing start and midnight.
+        type Row = (
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
+        let keys: [Row; 6] = [
+            (Some("aws"), Some("us-east-1"), Some("x86_64")),
+            (Some("aws"), Some("us-east-1"), Some("arm64")),
+            (Some("aws"), Some("ap-southeast-1"), Some("x86_64")),
+            (Some("aws"), None, Some("x86_64")),
+            (None, Some("us-east-1"), Some("x86_64")),
+            (Some("gcp"), Some("us-central1"), Some("x86_64")),
+        ];
+        // Rows are 36 s apart from 22:00, so row 200 is midnight: rows 190 to 209 are one run
+        // of the long region over it.
+        let key_of_row = |i: usize| match i {
+            190..210 => keys[2],
+            _ => keys[(i / 7 + i % 3 / 2) % keys.len()],
+        };
+        let rows = 400;
+        let start = |i: usize| (i % 97 != 13).then(|| EVENING + (i as i64) * 4 * HOUR / 400);
+        let text = |f: fn(Row) -> Option<&'static str>| {
+            let mut b = StringViewBuilder::new();
+            if deduplicated {
+                b = b.with_deduplicate_strings();
+            }
+            for i in 0..rows {
+                b.append_option(f(key_of_row(i)));
+            }
+            Arc::new(b.finish()) as ArrayRef
+        };
+        let memory = |i: usize| [128.0, 512.0, 1769.0][i % 3];
+        let duration = |i: usize| 3.7 + (i * 37 % 1000) as f64;
+        let billed = |i: usize| {
+            i.is_multiple_of(4)
+                .then_some((duration(i).ceil() + 1.0) as i64)
+        };
+        let status = |i: usize| ["success", "error", "throttled", "timeout"][i % 11 % 4];
+        let batch = RecordBatch::try_from_iter([
+            ("provider", text(|k| k.0)),
+            ("region", text(|k| k.1)),
+            ("architecture", text(|k| k.2)),
+            (
+                "memory_size_mb",
+                Arc::new(Float64Array::from_iter((0..rows).map(|i| Some(memory(i))))) as ArrayRef,
+            ),
+            (
+                "max_memory_used_mb",
+                Arc::new(Float64Array::from_iter(
+                    (0..rows).map(|i| Some(memory(i) / 2.0)),
+                )),
+            ),
+            (
+                "start_time",
+                Arc::new(
+                    TimestampNanosecondArray::from_iter((0..rows).map(start)).with_timezone("UTC"),
+                ),
+            ),
+            (
+                "duration_ms",
+                Arc::new(Float64Array::from_iter(
+                    (0..rows).map(|i| Some(duration(i))),
+                )),
+            ),
+            (
+                "billed_duration_ms",
+                Arc::new(Int64Array::from_iter((0..rows).map(billed))),
+            ),
+            (
+                "init_duration_ms",
+                Arc::new(Float64Array::from_iter(
+                    (0..rows).map(|i| Some(i as f64 / 3.0)),
+                )),
+            ),
+            (
+                "cold_start",
+                Arc::new(BooleanArray::from_iter(
+                    (0..rows).map(|i| Some(i.is_multiple_of(5))),
+                )),
+            ),
+            (
+                "status",
+                Arc::new(StringViewArray::from_iter_values((0..rows).map(status))),
+            ),
+            (
+                "error_message",
+                Arc::new(StringViewArray::from_iter((0..rows).map(|i| {
+                    (status(i) == "timeout").then_some("Task timed out after 0.50 seconds")
+                }))),
+            ),
+            (
+                "account_id",
+                Arc::new(StringViewArray::from_iter_values(
+                    (0..rows).map(|_| "123456789012"),
+                )),
+            ),
+            ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
+        ])
+        .unwrap();
+        let ctx = SessionContext::new();
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
+        ctx.register_table("invocations", Arc::new(table)).unwrap();
+        let catalog = Arc::new(catalog());
+        register(&ctx, catalog.clone()).await.unwrap();
+        let result = ctx
+            .sql("SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n")
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let result = arrow::compute::concat_batches(&result[0].schema(), &result).unwrap();
+        let (cost, region) = (
+            result.column(0).as_primitive::<Float64Type>(),
+            result.column(1).as_string_view(),
+        );
+        let mut prices_after_midnight = 0;
+        for i in 0..rows {
+            let key = key_of_row(i);
+            let expected = start(i).and_then(|start_ns| {
+                price_invocation(
+                    &catalog,
+                    &InvocationFacts {
+                        provider: key.0,
+                        region: key.1,
+                        architecture: key.2,
+                        memory_size_mb: Some(memory(i)),
+                        max_memory_used_mb: Some(memory(i) / 2.0),
+                        start_ns,
+                        duration_ms: Some(duration(i)),
+                        billed_duration_ms: billed(i),
+                        init_duration_ms: Some(i as f64 / 3.0),
+                        cold_start: i.is_multiple_of(5),
+                        status: status(i),
+                        timeout_ms: (status(i) == "timeout").then_some(500.0),
+                    },
+                )
+                .unwrap()
+            });
+            assert_eq!(
+                cost.is_valid(i).then(|| cost.value(i)),
+                expected.map(|c| c.total_usd),
+                "row {i}, deduplicated: {deduplicated}"
+            );
+            assert_eq!(
+                region.is_valid(i).then(|| region.value(i)),
+                expected.map(|c| c.price.region.as_str()),
+                "row {i}, deduplicated: {deduplicated}"
+            );
+            if expected.is_some_and(|c| c.price.request_usd_per_million == 0.30) {
+                prices_after_midnight += 1;
+            }
+        }
+        // The rows did cross into the new price, and some were not priceable.
+        assert!(prices_after_midnight > 0);
+        assert!(cost.null_count() > 0);
     }
 }
