@@ -33,7 +33,7 @@ use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderB
 use parquet::arrow::async_reader::{
     AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
 };
-use parquet::arrow::{ArrowWriter, ProjectionMask};
+use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
@@ -215,6 +215,20 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
             builder = builder
                 .set_column_dictionary_enabled(column.clone(), false)
                 .set_column_encoding(column, encoding);
+        }
+    }
+    // Statistics only where a reader can use them. Min/max of random ids prune nothing (a page
+    // of random ids spans nearly their whole range; a trace is found by its bloom filter below),
+    // and no query predicate reaches inside the attribute maps and event lists; computing them
+    // compared every value of those columns on every write.
+    let leaves = ArrowSchemaConverter::new()
+        .convert(&schema)
+        .expect("the store's schemas convert to Parquet");
+    for leaf in leaves.columns() {
+        let path = leaf.path();
+        let root = path.parts()[0].as_str();
+        if path.parts().len() > 1 || RANDOM_ID_COLUMNS.contains(&root) {
+            builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
         }
     }
     // A trace is looked up by id (`faasobs` trace view, `WHERE trace_id = ...`): a bloom filter
@@ -584,6 +598,36 @@ mod tests {
             row_group
                 .get_column_bloom_filter(column_index("span_id"))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn statistics_are_kept_only_where_a_reader_can_prune_with_them() {
+        let spans: Vec<SpanRecord> = (0..200u8).map(span).collect();
+        let batch = crate::model::span::to_batch(&spans);
+        let bytes =
+            encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let row_group = reader.get_row_group(0).unwrap();
+        let mut with = Vec::new();
+        let mut without = Vec::new();
+        for column in row_group.metadata().columns() {
+            let path = column.column_path().string();
+            match column.statistics() {
+                Some(_) => with.push(path),
+                None => without.push(path),
+            }
+        }
+        for name in ["function_name", "start_time", "duration_ms"] {
+            assert!(with.contains(&name.to_string()), "{name}: {with:?}");
+        }
+        for name in ["trace_id", "span_id", "parent_span_id"] {
+            assert!(without.contains(&name.to_string()), "{name}: {without:?}");
+        }
+        assert!(
+            without.iter().any(|p| p.starts_with("attributes."))
+                && with.iter().all(|p| !p.contains('.')),
+            "nested columns with statistics: {with:?}"
         );
     }
 }
