@@ -168,9 +168,13 @@ impl<'c> Pricer<'c> {
     /// The UTC day (ns from, ns to) whose prices are selected: an invocation that started in it
     /// with the same provider, region and architecture needs no new [`Pricer::select`].
     pub fn selected_day(&self) -> Option<(i64, i64)> {
-        self.last
-            .as_ref()
-            .map(|l| (l.day * NANOS_PER_DAY, (l.day + 1) * NANOS_PER_DAY))
+        self.last.as_ref().map(|l| {
+            // Saturating: the last day a nanosecond time can hold ends past `i64::MAX`.
+            (
+                l.day.saturating_mul(NANOS_PER_DAY),
+                (l.day + 1).saturating_mul(NANOS_PER_DAY),
+            )
+        })
     }
 
     /// The cost of one invocation; see [`price_invocation`]. Inlined into each caller, so that a
@@ -507,6 +511,24 @@ mod tests {
         }
         let in_2020 = pricer.price(&sequence[2]).unwrap().unwrap();
         assert_eq!(in_2020.billed_ms, 200.0);
+    }
+
+    #[test]
+    fn the_selected_day_is_the_invocations_utc_day_even_at_the_ends_of_time() {
+        let c = Catalog::builtin();
+        let mut pricer = Pricer::new(&c);
+        pricer.select(None, None, None, MARCH_2026).unwrap();
+        let (from, to) = pricer.selected_day().unwrap();
+        assert!((from..to).contains(&MARCH_2026));
+        assert_eq!(to - from, NANOS_PER_DAY);
+        assert_eq!(from % NANOS_PER_DAY, 0);
+        // The last day of nanosecond time ends after `i64::MAX`: the range stops there.
+        let last = i64::MAX - 1;
+        let day = last.div_euclid(NANOS_PER_DAY);
+        pricer.last.as_mut().unwrap().day = day;
+        let (from, to) = pricer.selected_day().unwrap();
+        assert_eq!((from, to), (day * NANOS_PER_DAY, i64::MAX));
+        assert!((from..to).contains(&last));
     }
 
     #[test]
