@@ -32,7 +32,7 @@ use super::StoreError;
 use super::flush::merge_rows;
 use super::hour_merge::merge_hour;
 use super::layout::{DataFile, Partition, list_table};
-use super::writer::{Objects, decode_parquet, encode_parquet, sort_batch};
+use super::writer::{Objects, decode_parquet_batches, encode_parquet, sort_batch};
 use crate::model::Table;
 
 /// The most Parquet bytes one compaction reads, and the size at which a file is done. Rows
@@ -203,33 +203,44 @@ async fn compact_run(
     files: &[DataFile],
 ) -> Result<(usize, usize), StoreError> {
     let table = partition.table;
-    let mut batches = Vec::with_capacity(files.len());
+    let mut batches = Vec::new();
+    let mut files_read = 0;
     let mut decoded_bytes = 0;
     for file in files {
-        let batch = decode_parquet(table, objects.get(&file.meta.location).await?)?;
-        decoded_bytes += batch.get_array_memory_size();
-        batches.push(batch);
-        if decoded_bytes > COMPACTION_DECODED_BUDGET_BYTES && batches.len() >= 2 {
+        let file_batches = decode_parquet_batches(objects.get(&file.meta.location).await?)?;
+        decoded_bytes += file_batches
+            .iter()
+            .map(|b| b.get_array_memory_size())
+            .sum::<usize>();
+        batches.extend(file_batches);
+        files_read += 1;
+        if decoded_bytes > COMPACTION_DECODED_BUDGET_BYTES && files_read >= 2 {
             // Well-compressed files can decode far larger than their size: stop at the memory
             // budget and compact the files read so far (still neighbours).
             break;
         }
     }
-    let files = &files[..batches.len()];
-    let merged = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
+    let files = &files[..files_read];
+    // Each step's input is dropped as soon as its output exists: holding the decoded files,
+    // their concatenation, the sorted copy and the encoded file at once was the collector's
+    // peak memory under the ingest benchmark (heaptrack: 145 + 116 + 115 + 67 MiB).
+    let concatenated = concat_batches(&table.schema(), &batches)?;
+    drop(batches);
+    let merged = merge_rows(table, concatenated)?;
     let sorted = sort_batch(table, &merged)?;
+    drop(merged);
+    let (encoded, rows) = (encode_parquet(table, &sorted)?, sorted.num_rows());
+    drop(sorted);
     let range = files
         .iter()
         .map(|f| f.range)
         .reduce(|a, b| a.union(&b))
         .expect("at least two files");
-    objects
-        .put_durably(&partition.file(range), encode_parquet(table, &sorted)?)
-        .await?;
+    objects.put_durably(&partition.file(range), encoded).await?;
     objects
         .delete_all(files.iter().map(|f| &f.meta.location))
         .await?;
-    Ok((files.len(), sorted.num_rows()))
+    Ok((files.len(), rows))
 }
 
 #[cfg(test)]

@@ -100,7 +100,10 @@ impl StoreConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
-            segment_max_bytes: 32 * 1024 * 1024,
+            // Larger segments mean fewer, larger flush files and fewer compactions (ingest
+            // benchmark: 64 MiB 22 CPU-s per million spans and a 410 MiB peak, 32 MiB 24.7 and
+            // 354 MiB, 96 MiB 18.7 and 512 MiB, right at the collector's memory target).
+            segment_max_bytes: 64 * 1024 * 1024,
             flush_interval: Duration::from_secs(10),
             queue_depth: 256,
             max_pending_segments: 4,

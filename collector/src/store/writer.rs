@@ -304,11 +304,17 @@ pub fn is_hour_merged(metadata: &ParquetMetaData) -> bool {
 
 /// Decodes a whole Parquet file of the store into one batch.
 pub fn decode_parquet(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
+    let batches = decode_parquet_batches(bytes)?;
+    Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
+}
+
+/// Decodes a whole Parquet file of the store as the reader's batches, for a caller that
+/// concatenates several files' batches once.
+pub fn decode_parquet_batches(bytes: Bytes) -> Result<Vec<RecordBatch>, StoreError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(64 * 1024)
         .build()?;
-    let batches = reader.collect::<Result<Vec<_>, _>>()?;
-    Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
+    Ok(reader.collect::<Result<Vec<_>, _>>()?)
 }
 
 /// Where the file for `path` is written before it is moved into place.
