@@ -146,11 +146,20 @@ pub async fn flush_segment(
         trailing: contents.trailing,
         ..Default::default()
     };
+    // Each step's input is dropped as soon as its output exists: with compaction's copies gone,
+    // the segment's decoded records, their concatenation, the sorted copy and the file being
+    // encoded, all held at once, were the collector's peak (heaptrack: 89 + 87 + 87 + 58 MiB
+    // at 96 MiB segments).
     for (table, batches) in by_table {
-        let batch = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
+        let concatenated = concat_batches(&table.schema(), &batches)?;
+        drop(batches);
+        let batch = merge_rows(table, concatenated)?;
         *outcome.rows.entry(table).or_default() += batch.num_rows();
-        for (partition, part) in split_by_partition(table, &batch)? {
+        let parts = split_by_partition(table, &batch)?;
+        drop(batch);
+        for (partition, part) in parts {
             let bytes = encode_parquet(table, &part)?;
+            drop(part);
             objects
                 .put_durably(&partition.file(SegmentRange::single(id)), bytes)
                 .await?;

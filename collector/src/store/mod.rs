@@ -100,10 +100,11 @@ impl StoreConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
             data_dir: data_dir.into(),
-            // Larger segments mean fewer, larger flush files and fewer compactions (ingest
-            // benchmark: 64 MiB 22 CPU-s per million spans and a 410 MiB peak, 32 MiB 24.7 and
-            // 354 MiB, 96 MiB 18.7 and 512 MiB, right at the collector's memory target).
-            segment_max_bytes: 64 * 1024 * 1024,
+            // Larger segments mean fewer, larger flush files and fewer compactions. Ingest
+            // benchmark, CPU-s per million spans and peak memory: 32 MiB 24.7 and 354 MiB,
+            // 64 MiB 21.4 and 395 MiB, 96 MiB 18.6-19.3 and 393-434 MiB, 128 MiB 19.2 and
+            // 516 MiB (over the collector's 512 MiB target, for no gain).
+            segment_max_bytes: 96 * 1024 * 1024,
             flush_interval: Duration::from_secs(10),
             queue_depth: 256,
             max_pending_segments: 4,
