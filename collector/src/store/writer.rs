@@ -565,12 +565,16 @@ mod tests {
         );
     }
 
-    #[test]
-    fn span_files_carry_a_trace_id_bloom_filter_that_knows_their_traces() {
+    /// A spans file as the store writes it, of one span in each of traces 0 to 199.
+    fn span_file_of_200_traces() -> Bytes {
         let spans: Vec<SpanRecord> = (0..200u8).map(span).collect();
         let batch = crate::model::span::to_batch(&spans);
-        let bytes =
-            encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap();
+        encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn span_files_carry_a_trace_id_bloom_filter_that_knows_their_traces() {
+        let bytes = span_file_of_200_traces();
         let options = ReadOptionsBuilder::new()
             .with_reader_properties(
                 ReaderProperties::builder()
@@ -609,10 +613,7 @@ mod tests {
 
     #[test]
     fn statistics_are_kept_only_where_a_reader_can_prune_with_them() {
-        let spans: Vec<SpanRecord> = (0..200u8).map(span).collect();
-        let batch = crate::model::span::to_batch(&spans);
-        let bytes =
-            encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap();
+        let bytes = span_file_of_200_traces();
         let reader = SerializedFileReader::new(bytes).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
         let mut with = Vec::new();
