@@ -244,7 +244,7 @@ pub fn ingest_bytes(
     {
         return Ok(from_normalized(
             InputFormat::OtlpTracesProtobuf,
-            normalize_traces(&request),
+            normalize_traces(request),
         ));
     }
     if let Ok(request) = ExportLogsServiceRequest::decode(bytes)
@@ -252,7 +252,7 @@ pub fn ingest_bytes(
     {
         return Ok(from_normalized(
             InputFormat::OtlpLogsProtobuf,
-            normalize_logs(&request),
+            normalize_logs(request),
         ));
     }
     Err(unknown())
@@ -294,14 +294,13 @@ fn json_input(
     if text.starts_with('{') {
         if head.contains("\"resourceSpans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
-                serde_json::from_str::<ExportTraceServiceRequest>(line)
-                    .map(|r| normalize_traces(&r))
+                serde_json::from_str::<ExportTraceServiceRequest>(line).map(normalize_traces)
             })
             .map(Some);
         }
         if head.contains("\"resourceLogs\"") {
             return otlp_json(text, InputFormat::OtlpLogsJson, |line| {
-                serde_json::from_str::<ExportLogsServiceRequest>(line).map(|r| normalize_logs(&r))
+                serde_json::from_str::<ExportLogsServiceRequest>(line).map(normalize_logs)
             })
             .map(Some);
         }
@@ -784,10 +783,10 @@ mod hostile_input {
                 bytes.truncate(cut % (valid.len() + 1));
                 let _ = ingest_bytes(&bytes, None, None);
                 if let Ok(request) = ExportTraceServiceRequest::decode(&bytes[..]) {
-                    let _ = normalize_traces(&request);
+                    let _ = normalize_traces(request);
                 }
                 if let Ok(request) = ExportLogsServiceRequest::decode(&bytes[..]) {
-                    let _ = normalize_logs(&request);
+                    let _ = normalize_logs(request);
                 }
             }
         }
@@ -846,7 +845,7 @@ mod hostile_input {
                     ..Default::default()
                 }],
             };
-            let normalized = normalize_traces(&request);
+            let normalized = normalize_traces(request);
             prop_assert_eq!(normalized.records.spans.len() + normalized.rejected as usize, total);
         }
     }

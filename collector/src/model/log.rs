@@ -29,7 +29,8 @@ pub struct LogRecord {
     pub request_id: Option<String>,
     pub source: &'static str,
     pub attributes: Attributes,
-    pub resource_attributes: Attributes,
+    /// Shared by the records of one resource.
+    pub resource_attributes: Arc<Attributes>,
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -78,7 +79,7 @@ pub fn to_batch(rows: &[LogRecord]) -> RecordBatch {
         strings(rows, |r| r.request_id.as_deref()),
         strings(rows, |r| Some(r.source)),
         attributes::to_array(rows.iter().map(|r| &r.attributes)),
-        attributes::to_array(rows.iter().map(|r| &r.resource_attributes)),
+        attributes::to_array(rows.iter().map(|r| r.resource_attributes.as_ref())),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the logs schema")
 }

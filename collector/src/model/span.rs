@@ -43,7 +43,8 @@ pub struct SpanRecord {
     pub request_id: Option<String>,
     pub scope_name: Option<String>,
     pub attributes: Attributes,
-    pub resource_attributes: Attributes,
+    /// Shared by the spans of one resource.
+    pub resource_attributes: Arc<Attributes>,
     pub events: Vec<SpanEvent>,
 }
 
@@ -140,7 +141,7 @@ pub fn to_batch(rows: &[SpanRecord]) -> RecordBatch {
         strings(rows, |r| r.request_id.as_deref()),
         strings(rows, |r| r.scope_name.as_deref()),
         attributes::to_array(rows.iter().map(|r| &r.attributes)),
-        attributes::to_array(rows.iter().map(|r| &r.resource_attributes)),
+        attributes::to_array(rows.iter().map(|r| r.resource_attributes.as_ref())),
         events_array(rows),
     ];
     RecordBatch::try_new(schema(), columns).expect("columns follow the spans schema")
@@ -169,7 +170,7 @@ mod tests {
             request_id: Some("r".into()),
             scope_name: None,
             attributes: vec![("faas.coldstart".into(), AttributeValue::Bool(true))],
-            resource_attributes: vec![],
+            resource_attributes: Default::default(),
             events: vec![SpanEvent {
                 time: 3_000_000,
                 name: "exception".into(),

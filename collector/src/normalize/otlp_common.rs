@@ -6,24 +6,22 @@ use super::NormalizeError;
 use crate::model::{AttributeValue, Attributes};
 
 /// Converts OTLP key/values into typed attributes; arrays and key/value lists become JSON text.
-pub fn attributes_of(pairs: &[KeyValue]) -> Attributes {
+/// Keys and values are moved, not copied: the request is consumed by normalizing it.
+pub fn attributes_of(pairs: Vec<KeyValue>) -> Attributes {
     pairs
-        .iter()
-        .filter_map(|kv| {
-            let value = kv.value.as_ref()?.value.as_ref()?;
-            Some((kv.key.clone(), attribute_value(value)))
-        })
+        .into_iter()
+        .filter_map(|kv| Some((kv.key, attribute_value(kv.value?.value?))))
         .collect()
 }
 
-fn attribute_value(value: &Value) -> AttributeValue {
+fn attribute_value(value: Value) -> AttributeValue {
     match value {
-        Value::StringValue(s) => AttributeValue::String(s.clone()),
-        Value::IntValue(i) => AttributeValue::Int(*i),
-        Value::DoubleValue(d) => AttributeValue::Double(*d),
-        Value::BoolValue(b) => AttributeValue::Bool(*b),
-        Value::BytesValue(b) => AttributeValue::Bytes(b.clone()),
-        other => AttributeValue::Json(json_of(other).to_string()),
+        Value::StringValue(s) => AttributeValue::String(s),
+        Value::IntValue(i) => AttributeValue::Int(i),
+        Value::DoubleValue(d) => AttributeValue::Double(d),
+        Value::BoolValue(b) => AttributeValue::Bool(b),
+        Value::BytesValue(b) => AttributeValue::Bytes(b),
+        other => AttributeValue::Json(json_of(&other).to_string()),
     }
 }
 

@@ -7,6 +7,7 @@
 //! same lines read from CloudWatch would.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -18,23 +19,25 @@ use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
 use crate::model::{AttributeValue, Attributes, LogRecord};
 
-/// Normalizes one OTLP logs export request. A record that cannot be read is counted as rejected;
-/// the others are kept.
-pub fn normalize_logs(request: &ExportLogsServiceRequest) -> Normalized {
+/// Normalizes one OTLP logs export request, consuming it: its texts move into the rows, and a
+/// resource's attributes are shared by its records. A record that cannot be read is counted as
+/// rejected; the others are kept.
+pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
     let mut out = Normalized::default();
-    for resource_logs in &request.resource_logs {
-        let resource = resource_logs
-            .resource
-            .as_ref()
-            .map(|r| attributes_of(&r.attributes))
-            .unwrap_or_default();
+    for resource_logs in request.resource_logs {
+        let resource = Arc::new(
+            resource_logs
+                .resource
+                .map(|r| attributes_of(r.attributes))
+                .unwrap_or_default(),
+        );
         let service_name = text(&resource, "service.name");
         let resource_function = text(&resource, "faas.name").or_else(|| service_name.clone());
         // One Lambda stream per (function, instance): platform lines pair up within it.
         let mut streams: HashMap<(Option<String>, Option<String>), LambdaLogStream> =
             HashMap::new();
-        for scope_logs in &resource_logs.scope_logs {
-            for otlp in &scope_logs.log_records {
+        for scope_logs in resource_logs.scope_logs {
+            for otlp in scope_logs.log_records {
                 match log_record(otlp, &resource, service_name.clone(), &resource_function) {
                     Ok(record) => {
                         if let Some(body) = record.body.as_deref()
@@ -91,8 +94,8 @@ fn looks_like_lambda_log(body: &str) -> bool {
 }
 
 fn log_record(
-    otlp: &OtlpLogRecord,
-    resource: &Attributes,
+    otlp: OtlpLogRecord,
+    resource: &Arc<Attributes>,
     service_name: Option<String>,
     resource_function: &Option<String>,
 ) -> Result<LogRecord, NormalizeError> {
@@ -112,15 +115,11 @@ fn log_record(
             value: value.to_string(),
         })
     };
-    let attributes = attributes_of(&otlp.attributes);
-    let body = otlp
-        .body
-        .as_ref()
-        .and_then(|b| b.value.as_ref())
-        .map(|v| match v {
-            Value::StringValue(s) => s.clone(),
-            other => json_of(other).to_string(),
-        });
+    let attributes = attributes_of(otlp.attributes);
+    let body = otlp.body.and_then(|b| b.value).map(|v| match v {
+        Value::StringValue(s) => s,
+        other => json_of(&other).to_string(),
+    });
     let function_name = text(&attributes, "faas.name").or_else(|| resource_function.clone());
     let request_id = text(&attributes, "faas.invocation_id")
         .or_else(|| text(&attributes, "faas.execution"))
@@ -134,14 +133,14 @@ fn log_record(
         trace_id: optional_id::<16>(&otlp.trace_id, "trace_id")?,
         span_id: optional_id::<8>(&otlp.span_id, "span_id")?,
         severity_number: Some(otlp.severity_number).filter(|n| *n != 0),
-        severity_text: Some(otlp.severity_text.clone()).filter(|s| !s.is_empty()),
+        severity_text: Some(otlp.severity_text).filter(|s| !s.is_empty()),
         body,
         service_name,
         function_name,
         request_id,
         source: "otlp",
         attributes,
-        resource_attributes: resource.clone(),
+        resource_attributes: Arc::clone(resource),
     })
 }
 
@@ -202,7 +201,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let out = normalize_logs(&request);
+        let out = normalize_logs(request);
         assert_eq!(out.rejected, 1);
         assert!(out.first_error.unwrap().contains("trace_id"));
         assert_eq!(out.records.logs.len(), 2);

@@ -10,6 +10,8 @@
 //! error (`TooManyRequestsException`, HTTP 429) is the only trace of a throttled invocation, which
 //! never ran: it becomes a `throttled` fragment keyed by `aws.request_id` (or the span id).
 
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
@@ -21,23 +23,23 @@ use crate::model::{
     invocation::Sources,
 };
 
-/// Normalizes one OTLP trace export request. A span that cannot be read (an id of the wrong
-/// width, a time out of range) is counted as rejected; the others are kept.
-pub fn normalize_traces(request: &ExportTraceServiceRequest) -> Normalized {
+/// Normalizes one OTLP trace export request, consuming it: its texts move into the rows instead
+/// of being copied, and a resource's attributes are shared by its spans (copying them for every
+/// span, and copying every text, was about a tenth of the collector's CPU under load). A span
+/// that cannot be read (an id of the wrong width, a time out of range) is counted as rejected;
+/// the others are kept.
+pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
     let mut out = Normalized::default();
-    for resource_spans in &request.resource_spans {
-        let resource = resource_spans
-            .resource
-            .as_ref()
-            .map(|r| attributes_of(&r.attributes))
-            .unwrap_or_default();
-        for scope_spans in &resource_spans.scope_spans {
-            let scope_name = scope_spans
-                .scope
-                .as_ref()
-                .map(|s| s.name.clone())
-                .filter(|n| !n.is_empty());
-            for span in &scope_spans.spans {
+    for resource_spans in request.resource_spans {
+        let resource = Arc::new(
+            resource_spans
+                .resource
+                .map(|r| attributes_of(r.attributes))
+                .unwrap_or_default(),
+        );
+        for scope_spans in resource_spans.scope_spans {
+            let scope_name = scope_spans.scope.map(|s| s.name).filter(|n| !n.is_empty());
+            for span in scope_spans.spans {
                 match span_record(span, &resource, scope_name.clone()) {
                     Ok(record) => {
                         if let Some(invocation) = invocation_of(&record) {
@@ -74,8 +76,8 @@ fn text(record: &SpanRecord, key: &str) -> Option<String> {
 }
 
 fn span_record(
-    span: &Span,
-    resource: &Attributes,
+    span: Span,
+    resource: &Arc<Attributes>,
     scope_name: Option<String>,
 ) -> Result<SpanRecord, NormalizeError> {
     let trace_id = fixed_id::<16>(&span.trace_id, "trace_id")?;
@@ -83,26 +85,26 @@ fn span_record(
     let parent_span_id = optional_id::<8>(&span.parent_span_id, "parent_span_id")?;
     let start = nanos(span.start_time_unix_nano, "start_time_unix_nano")?;
     let end = nanos(span.end_time_unix_nano, "end_time_unix_nano")?.max(start);
-    let (status_code, status_message) = match &span.status {
+    let (status_code, status_message) = match span.status {
         Some(s) => (
             match StatusCode::try_from(s.code).unwrap_or(StatusCode::Unset) {
                 StatusCode::Unset => "unset",
                 StatusCode::Ok => "ok",
                 StatusCode::Error => "error",
             },
-            Some(s.message.clone()).filter(|m| !m.is_empty()),
+            Some(s.message).filter(|m| !m.is_empty()),
         ),
         None => ("unset", None),
     };
-    let attributes = attributes_of(&span.attributes);
+    let attributes = attributes_of(span.attributes);
     let events = span
         .events
-        .iter()
+        .into_iter()
         .map(|e| {
             Ok(SpanEvent {
                 time: nanos(e.time_unix_nano, "event time_unix_nano")?,
-                name: e.name.clone(),
-                attributes: attributes_of(&e.attributes),
+                name: e.name,
+                attributes: attributes_of(e.attributes),
             })
         })
         .collect::<Result<Vec<_>, NormalizeError>>()?;
@@ -110,8 +112,8 @@ fn span_record(
         trace_id,
         span_id,
         parent_span_id,
-        trace_state: Some(span.trace_state.clone()).filter(|s| !s.is_empty()),
-        name: span.name.clone(),
+        trace_state: Some(span.trace_state).filter(|s| !s.is_empty()),
+        name: span.name,
         kind: kind_name(span.kind),
         start_time: start,
         end_time: end,
@@ -122,7 +124,7 @@ fn span_record(
         request_id: None,
         scope_name,
         attributes,
-        resource_attributes: resource.clone(),
+        resource_attributes: Arc::clone(resource),
         events,
     };
     record.service_name = text(&record, "service.name");
@@ -311,7 +313,7 @@ mod tests {
                     "cloud.platform".into(),
                     AttributeValue::String(platform.into()),
                 )],
-                resource_attributes: Vec::new(),
+                resource_attributes: Default::default(),
                 events: Vec::new(),
             };
             assert_eq!(
@@ -320,6 +322,88 @@ mod tests {
                 "{platform}"
             );
         }
+    }
+
+    #[test]
+    fn each_span_keeps_its_own_resource_and_attributes_when_the_request_is_consumed() {
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        let string = |key: &str, value: &str| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue {
+                value: Some(Value::StringValue(value.into())),
+            }),
+            ..Default::default()
+        };
+        let span = |id: u8, request: &str| Span {
+            trace_id: vec![id; 16],
+            span_id: vec![id; 8],
+            name: format!("span {id}"),
+            start_time_unix_nano: 1_000,
+            end_time_unix_nano: 2_000,
+            attributes: vec![string("faas.invocation_id", request)],
+            ..Default::default()
+        };
+        let resource = |function: &str, spans: Vec<Span>| ResourceSpans {
+            resource: Some(Resource {
+                attributes: vec![
+                    string("faas.name", function),
+                    string("cloud.region", "eu-west-1"),
+                ],
+                ..Default::default()
+            }),
+            scope_spans: vec![ScopeSpans {
+                spans,
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![
+                resource("orders", vec![span(1, "r1"), span(2, "r2")]),
+                resource("billing", vec![span(3, "r3")]),
+            ],
+        };
+        let normalized = normalize_traces(request);
+        let seen: Vec<[Option<&str>; 4]> = normalized
+            .records
+            .spans
+            .iter()
+            .map(|s| {
+                [
+                    Some(s.name.as_str()),
+                    s.function_name.as_deref(),
+                    s.request_id.as_deref(),
+                    lookup(s, "cloud.region").and_then(AttributeValue::as_str),
+                ]
+            })
+            .collect();
+        let expected = |n, f, r| [Some(n), Some(f), Some(r), Some("eu-west-1")];
+        assert_eq!(
+            seen,
+            [
+                expected("span 1", "orders", "r1"),
+                expected("span 2", "orders", "r2"),
+                expected("span 3", "billing", "r3"),
+            ]
+        );
+        let spans = &normalized.records.spans;
+        assert!(Arc::ptr_eq(
+            &spans[0].resource_attributes,
+            &spans[1].resource_attributes
+        ));
+        assert_eq!(
+            find(&spans[2].resource_attributes, "faas.name").and_then(AttributeValue::as_str),
+            Some("billing")
+        );
+        let functions: Vec<&str> = normalized
+            .records
+            .invocations
+            .iter()
+            .map(|i| i.function_name.as_str())
+            .collect();
+        assert_eq!(functions, ["orders", "orders", "billing"]);
     }
 
     #[test]

@@ -488,7 +488,7 @@ impl LambdaLogStream {
             request_id: None,
             source: "lambda_text",
             attributes: Vec::new(),
-            resource_attributes: Vec::new(),
+            resource_attributes: Default::default(),
         }
     }
 

@@ -258,7 +258,7 @@ async fn otlp_export<Req>(
     headers: &HeaderMap,
     body: Body,
     signal: Signal,
-    normalize: impl FnOnce(&Req) -> Normalized,
+    normalize: impl FnOnce(Req) -> Normalized,
 ) -> Result<(Encoding, Normalized), HttpError>
 where
     Req: Message + Default + serde::de::DeserializeOwned,
@@ -271,7 +271,7 @@ where
         .await
         .map_err(|e| e.encoded(encoding))?;
     let request: Req = decode(encoding, &bytes, signal.as_str())?;
-    let normalized = normalize(&request);
+    let normalized = normalize(request);
     intake
         .store(signal, &normalized)
         .await

@@ -83,7 +83,7 @@ impl TraceService for OtlpGrpcReceiver {
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let normalized = normalize_traces(request.get_ref());
+        let normalized = normalize_traces(request.into_inner());
         self.intake
             .store(Signal::Traces, &normalized)
             .await
@@ -101,7 +101,7 @@ impl LogsService for OtlpGrpcReceiver {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let normalized = normalize_logs(request.get_ref());
+        let normalized = normalize_logs(request.into_inner());
         self.intake
             .store(Signal::Logs, &normalized)
             .await

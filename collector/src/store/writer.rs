@@ -518,7 +518,7 @@ mod tests {
             request_id: None,
             scope_name: None,
             attributes: vec![],
-            resource_attributes: vec![],
+            resource_attributes: Default::default(),
             events: vec![],
         }
     }
