@@ -1,6 +1,9 @@
 //! Pieces every OTLP signal needs: typed attributes from `AnyValue`s, and ids checked for width.
 
+use std::sync::Arc;
+
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 use super::NormalizeError;
 use crate::model::{AttributeValue, Attributes};
@@ -12,6 +15,15 @@ pub fn attributes_of(pairs: Vec<KeyValue>) -> Attributes {
         .into_iter()
         .filter_map(|kv| Some((kv.key, attribute_value(kv.value?.value?))))
         .collect()
+}
+
+/// A resource's attributes, to be shared by every span or log record of the resource.
+pub fn resource_attributes(resource: Option<Resource>) -> Arc<Attributes> {
+    Arc::new(
+        resource
+            .map(|r| attributes_of(r.attributes))
+            .unwrap_or_default(),
+    )
 }
 
 fn attribute_value(value: Value) -> AttributeValue {

@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
-use super::otlp_common::{attributes_of, json_of, optional_id};
+use super::otlp_common::{attributes_of, json_of, optional_id, resource_attributes};
 use super::report_line::LambdaLogStream;
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
@@ -25,12 +25,7 @@ use crate::model::{AttributeValue, Attributes, LogRecord};
 pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
     let mut out = Normalized::default();
     for resource_logs in request.resource_logs {
-        let resource = Arc::new(
-            resource_logs
-                .resource
-                .map(|r| attributes_of(r.attributes))
-                .unwrap_or_default(),
-        );
+        let resource = resource_attributes(resource_logs.resource);
         let service_name = text(&resource, "service.name");
         let resource_function = text(&resource, "faas.name").or_else(|| service_name.clone());
         // One Lambda stream per (function, instance): platform lines pair up within it.

@@ -15,7 +15,7 @@ use std::sync::Arc;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
 
-use super::otlp_common::{attributes_of, fixed_id, optional_id};
+use super::otlp_common::{attributes_of, fixed_id, optional_id, resource_attributes};
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
 use crate::model::{
@@ -31,12 +31,7 @@ use crate::model::{
 pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
     let mut out = Normalized::default();
     for resource_spans in request.resource_spans {
-        let resource = Arc::new(
-            resource_spans
-                .resource
-                .map(|r| attributes_of(r.attributes))
-                .unwrap_or_default(),
-        );
+        let resource = resource_attributes(resource_spans.resource);
         for scope_spans in resource_spans.scope_spans {
             let scope_name = scope_spans.scope.map(|s| s.name).filter(|n| !n.is_empty());
             for span in scope_spans.spans {
