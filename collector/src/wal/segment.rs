@@ -19,31 +19,31 @@ const RECORD_MAGIC: u32 = 0xFAA5_0B5E;
 const RECORD_VERSION: u8 = 1;
 const FRAME_HEADER_LEN: usize = 16;
 
-/// Encodes one record frame (header and Arrow IPC payload) for `batch` of `table`.
+/// Encodes one record frame (header and Arrow IPC payload) for `batch` of `table`. The payload is
+/// written in place after the header, which is filled in once its length and checksum are known.
 pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalError> {
-    let mut payload = Vec::with_capacity(batch.get_array_memory_size() / 2 + 256);
+    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + batch.get_array_memory_size() / 2 + 256);
+    frame.resize(FRAME_HEADER_LEN, 0);
     {
         let mut writer =
-            StreamWriter::try_new(&mut payload, &batch.schema()).map_err(WalError::Encode)?;
+            StreamWriter::try_new(&mut frame, &batch.schema()).map_err(WalError::Encode)?;
         writer.write(batch).map_err(WalError::Encode)?;
         writer.finish().map_err(WalError::Encode)?;
     }
-    let len = u32::try_from(payload.len()).map_err(|_| {
+    let len = u32::try_from(frame.len() - FRAME_HEADER_LEN).map_err(|_| {
         WalError::Encode(arrow::error::ArrowError::InvalidArgumentError(
             "a single write is larger than 4 GiB".into(),
         ))
     })?;
-    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + payload.len());
-    frame.extend_from_slice(&RECORD_MAGIC.to_le_bytes());
-    frame.push(RECORD_VERSION);
-    frame.push(table.wal_tag());
-    frame.extend_from_slice(&[0, 0]);
-    frame.extend_from_slice(&len.to_le_bytes());
+    frame[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
+    frame[4] = RECORD_VERSION;
+    frame[5] = table.wal_tag();
+    frame[8..12].copy_from_slice(&len.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
     crc.update(&frame[4..12]);
-    crc.update(&payload);
-    frame.extend_from_slice(&crc.finalize().to_le_bytes());
-    frame.extend_from_slice(&payload);
+    crc.update(&frame[FRAME_HEADER_LEN..]);
+    let crc = crc.finalize();
+    frame[12..16].copy_from_slice(&crc.to_le_bytes());
     Ok(frame)
 }
 
