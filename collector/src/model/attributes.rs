@@ -9,7 +9,7 @@
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
-    ArrayRef, BinaryArray, BooleanArray, Float64Array, Int64Array, MapArray, StringArray,
+    ArrayRef, BinaryBuilder, BooleanBuilder, Float64Builder, Int64Builder, MapArray, StringBuilder,
     StructArray,
 };
 use arrow::buffer::OffsetBuffer;
@@ -120,66 +120,75 @@ pub fn data_type() -> DataType {
     DataType::Map(ENTRIES_FIELD.clone(), false)
 }
 
-/// Builds the Arrow map column for a sequence of attribute sets, one row each.
+/// Builds the Arrow map column for a sequence of attribute sets, one row each. The builders are
+/// sized from the rows first, so no column grows by reallocation while it is filled.
 pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes>) -> ArrayRef {
-    let mut lengths = Vec::new();
-    let mut keys = Vec::new();
-    let mut strings = Vec::new();
-    let mut ints = Vec::new();
-    let mut doubles = Vec::new();
-    let mut bools = Vec::new();
-    let mut bytes: Vec<Option<&[u8]>> = Vec::new();
-    let mut jsons = Vec::new();
-    for attributes in rows {
-        lengths.push(attributes.len());
-        for (key, value) in attributes {
-            keys.push(key.as_str());
-            strings.push(match value {
-                AttributeValue::String(s) => Some(s.as_str()),
-                _ => None,
-            });
-            ints.push(match value {
-                AttributeValue::Int(i) => Some(*i),
-                _ => None,
-            });
-            doubles.push(match value {
-                AttributeValue::Double(d) => Some(*d),
-                _ => None,
-            });
-            bools.push(match value {
-                AttributeValue::Bool(b) => Some(*b),
-                _ => None,
-            });
-            bytes.push(match value {
-                AttributeValue::Bytes(b) => Some(b.as_slice()),
-                _ => None,
-            });
-            jsons.push(match value {
-                AttributeValue::Json(s) => Some(s.as_str()),
-                _ => None,
-            });
+    let rows: Vec<&Attributes> = rows.collect();
+    let entries: usize = rows.iter().map(|r| r.len()).sum();
+    let (mut key_bytes, mut string_bytes, mut bytes_bytes, mut json_bytes) = (0, 0, 0, 0);
+    for (key, value) in rows.iter().flat_map(|r| r.iter()) {
+        key_bytes += key.len();
+        match value {
+            AttributeValue::String(s) => string_bytes += s.len(),
+            AttributeValue::Bytes(b) => bytes_bytes += b.len(),
+            AttributeValue::Json(s) => json_bytes += s.len(),
+            _ => {}
+        }
+    }
+    let mut keys = StringBuilder::with_capacity(entries, key_bytes);
+    let mut strings = StringBuilder::with_capacity(entries, string_bytes);
+    let mut ints = Int64Builder::with_capacity(entries);
+    let mut doubles = Float64Builder::with_capacity(entries);
+    let mut bools = BooleanBuilder::with_capacity(entries);
+    let mut bytes = BinaryBuilder::with_capacity(entries, bytes_bytes);
+    let mut jsons = StringBuilder::with_capacity(entries, json_bytes);
+    for (key, value) in rows.iter().flat_map(|r| r.iter()) {
+        keys.append_value(key);
+        match value {
+            AttributeValue::String(s) => strings.append_value(s),
+            _ => strings.append_null(),
+        }
+        ints.append_option(match value {
+            AttributeValue::Int(i) => Some(*i),
+            _ => None,
+        });
+        doubles.append_option(match value {
+            AttributeValue::Double(d) => Some(*d),
+            _ => None,
+        });
+        bools.append_option(match value {
+            AttributeValue::Bool(b) => Some(*b),
+            _ => None,
+        });
+        match value {
+            AttributeValue::Bytes(b) => bytes.append_value(b),
+            _ => bytes.append_null(),
+        }
+        match value {
+            AttributeValue::Json(s) => jsons.append_value(s),
+            _ => jsons.append_null(),
         }
     }
     let values = StructArray::new(
         VALUE_FIELDS.clone(),
         vec![
-            Arc::new(StringArray::from(strings)),
-            Arc::new(Int64Array::from(ints)),
-            Arc::new(Float64Array::from(doubles)),
-            Arc::new(BooleanArray::from(bools)),
-            Arc::new(BinaryArray::from(bytes)),
-            Arc::new(StringArray::from(jsons)),
+            Arc::new(strings.finish()),
+            Arc::new(ints.finish()),
+            Arc::new(doubles.finish()),
+            Arc::new(bools.finish()),
+            Arc::new(bytes.finish()),
+            Arc::new(jsons.finish()),
         ],
         None,
     );
     let entries = StructArray::new(
         ENTRY_FIELDS.clone(),
-        vec![Arc::new(StringArray::from(keys)), Arc::new(values)],
+        vec![Arc::new(keys.finish()), Arc::new(values)],
         None,
     );
     Arc::new(MapArray::new(
         ENTRIES_FIELD.clone(),
-        OffsetBuffer::from_lengths(lengths),
+        OffsetBuffer::from_lengths(rows.iter().map(|r| r.len())),
         entries,
         None,
         false,
@@ -200,10 +209,15 @@ mod tests {
             ],
             vec![],
             vec![("c".to_string(), AttributeValue::String("x".into()))],
+            vec![
+                ("d".to_string(), AttributeValue::Double(2.5)),
+                ("e".to_string(), AttributeValue::Bytes(vec![0xfa, 0xa5])),
+                ("f".to_string(), AttributeValue::Json("[1,2]".into())),
+            ],
         ];
         let array = to_array(rows.iter());
         let map = array.as_map();
-        assert_eq!(map.len(), 3);
+        assert_eq!(map.len(), 4);
         assert_eq!(map.value_length(0), 2);
         assert_eq!(map.value_length(1), 0);
         let values = map.values().as_struct();
@@ -217,6 +231,30 @@ mod tests {
         assert!(bools.value(1));
         let strings = values.column_by_name("string").unwrap().as_string::<i32>();
         assert_eq!(strings.value(2), "x");
+        assert_eq!(map.value_length(3), 3);
+        let doubles = values
+            .column_by_name("double")
+            .unwrap()
+            .as_primitive::<arrow::datatypes::Float64Type>();
+        assert_eq!(doubles.value(3), 2.5);
+        let bytes = values.column_by_name("bytes").unwrap().as_binary::<i32>();
+        assert_eq!(bytes.value(4), [0xfa, 0xa5]);
+        let jsons = values.column_by_name("json").unwrap().as_string::<i32>();
+        assert_eq!(jsons.value(5), "[1,2]");
+        let keys = map.keys().as_string::<i32>();
+        assert_eq!(
+            keys.iter().flatten().collect::<Vec<_>>(),
+            ["a", "b", "c", "d", "e", "f"]
+        );
+        // Exactly one field of each value is set: the one of its type.
+        for entry in 0..6 {
+            let set = values
+                .columns()
+                .iter()
+                .filter(|c| c.is_valid(entry))
+                .count();
+            assert_eq!(set, 1, "entry {entry}");
+        }
     }
 
     #[test]
