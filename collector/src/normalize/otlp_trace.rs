@@ -25,7 +25,7 @@ use crate::model::{
 
 /// Normalizes one OTLP trace export request, consuming it: its texts move into the rows instead
 /// of being copied, and a resource's attributes are shared by its spans (copying them for every
-/// span, and copying every text, was about a tenth of the collector's CPU under load). A span
+/// span, and copying every text, was about 12 % of the collector's CPU under load). A span
 /// that cannot be read (an id of the wrong width, a time out of range) is counted as rejected;
 /// the others are kept.
 pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
