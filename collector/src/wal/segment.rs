@@ -38,6 +38,7 @@ pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalErr
     frame[0..4].copy_from_slice(&RECORD_MAGIC.to_le_bytes());
     frame[4] = RECORD_VERSION;
     frame[5] = table.wal_tag();
+    // Bytes 6..8 are reserved and stay zero (from the `resize` above).
     frame[8..12].copy_from_slice(&len.to_le_bytes());
     let mut crc = crc32fast::Hasher::new();
     crc.update(&frame[4..12]);
