@@ -17,7 +17,7 @@ use super::StoreError;
 use super::layout::{Partition, SegmentRange};
 use super::writer::{Objects, encode_parquet, sort_batch, take_rows};
 use crate::model::{Table, invocation};
-use crate::wal::read_segment;
+use crate::wal::read_closed_segment;
 
 /// What flushing a segment wrote.
 #[derive(Debug, Default, Clone)]
@@ -137,7 +137,7 @@ pub async fn flush_segment(
     id: u64,
     path: &Path,
 ) -> Result<FlushOutcome, StoreError> {
-    let contents = read_segment(path)?;
+    let contents = read_closed_segment(path)?;
     let mut by_table: BTreeMap<Table, Vec<RecordBatch>> = BTreeMap::new();
     for (table, batch) in contents.records {
         by_table.entry(table).or_default().push(batch);

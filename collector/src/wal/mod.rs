@@ -37,7 +37,9 @@
 
 mod segment;
 
-pub use segment::{SegmentContents, SegmentWriter, encode_frame, read_segment};
+pub use segment::{
+    SegmentContents, SegmentWriter, encode_frame, read_closed_segment, read_segment,
+};
 
 use std::fs;
 use std::io;
