@@ -82,6 +82,25 @@ fn the_harness_measures_every_part_against_its_reference() {
     };
     // Every acknowledged span was found in Parquet.
     assert_eq!(measurement("Ingest", "spans stored / sent")["faasobs"], 1.0);
+    // The collector's pipeline was measured stage by stage, and the stages add up.
+    let ingest = sections
+        .iter()
+        .find(|s| s["title"].as_str().unwrap().starts_with("Ingest"))
+        .unwrap();
+    let stages: Vec<f64> = ingest["measurements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["name"].as_str().unwrap().starts_with("stage: "))
+        .map(|m| m["faasobs"].as_f64().unwrap())
+        .collect();
+    assert_eq!(stages.len(), 9, "{ingest}");
+    assert!(stages.iter().all(|cpu| *cpu > 0.0), "{stages:?}");
+    let total = measurement("Ingest", "stages in all")["faasobs"]
+        .as_f64()
+        .unwrap();
+    let sum: f64 = stages.iter().sum();
+    assert!((total - sum).abs() <= 0.01 * total, "{total} vs {stages:?}");
     // Every measurement was taken, and every comparison has its reference.
     for s in sections {
         for m in s["measurements"].as_array().unwrap() {

@@ -23,6 +23,7 @@ use prost::Message;
 
 use super::process::{Measured, mebibytes, thread_cpu_seconds};
 use super::results::{Measurement, Results, Section, Target};
+use super::stages::{self, STAGES};
 use super::{BenchConfig, progress};
 
 /// Spans per OTLP request, as the issue's load profile asks (the SDKs' default batch size).
@@ -238,6 +239,10 @@ pub async fn run(
     }
     let decode_cpu = thread_cpu_seconds() - before;
     anyhow::ensure!(decoded_spans == spans, "the decode loop lost spans");
+
+    // Where the CPU goes, stage by stage, before the collector runs beside this process.
+    progress(started, "ingest: the collector's stages, in this process");
+    let stage_cpu = stages::measure(&encoded, &dir.join("ingest-stages"))?;
     drop(encoded);
 
     let log = std::fs::File::create(dir.join("ingest-collector.log"))?;
@@ -307,6 +312,17 @@ pub async fn run(
         Measurement::new("spans stored / sent", stored as f64 / sent.spans as f64, "")
             .target(Target::AtMost(1.0)),
     ];
+    let stages_total: f64 = stage_cpu.0.iter().sum();
+    section
+        .rows
+        .extend(STAGES.iter().zip(stage_cpu.0).map(|((name, _), cpu)| {
+            Measurement::new(format!("stage: {name}"), per_million(cpu), "CPU-s")
+        }));
+    section.rows.push(Measurement::new(
+        "stages in all (harness process, one thread)",
+        per_million(stages_total),
+        "CPU-s",
+    ));
     section.notes.push(format!(
         "{spans} spans in requests of {SPANS_PER_REQUEST} ({:.0} B per span encoded), {} in flight; \
          {} refusals (back-pressure) retried; every acknowledged span found in Parquet after the \
@@ -316,6 +332,17 @@ pub async fn run(
         payload_bytes as f64 / spans as f64,
         config.senders,
         sent.refusals,
+    ));
+    section.notes.push(format!(
+        "Stages, CPU-s per million spans: the collector's pipeline run in the harness's own \
+         process on one thread over the same requests, before the collector starts ({}). Not in \
+         the stages: gRPC and HTTP/2, the WAL's fsync, writing the files, compaction and the hour \
+         merge.",
+        STAGES
+            .iter()
+            .map(|(name, what)| format!("{name}: {what}"))
+            .collect::<Vec<_>>()
+            .join("; "),
     ));
     results.sections.push(section);
     Ok(())

@@ -4,7 +4,8 @@
 //! `DIR/results.json` (see docs/benchmarks.md).
 //!
 //! Parts: [`data`] (the sample generator at scale, through the collector's normalizers and store),
-//! [`ingest`] (an OTLP/gRPC load generator against `faasobs collect`), [`logs`] (NDJSON through
+//! [`ingest`] (an OTLP/gRPC load generator against `faasobs collect`, and [`stages`], the
+//! collector's pipeline stage by stage in the harness's process), [`logs`] (NDJSON through
 //! `faasobs ingest` vs DuckDB's COPY), [`storage`] (bytes per row vs DuckDB's ZSTD rewrite),
 //! [`queries`] (each report's query and the set vs DuckDB) and [`dashboard`] (frame
 //! render time and the CPU of a running dashboard). Nothing here is a test: the numbers depend
@@ -18,6 +19,7 @@ mod logs;
 mod process;
 mod queries;
 mod results;
+mod stages;
 mod storage;
 
 use std::path::PathBuf;

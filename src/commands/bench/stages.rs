@@ -1,0 +1,150 @@
+//! The collector's pipeline, stage by stage, in the harness's own process: the ingest part's
+//! encoded requests are decoded, normalized, encoded as WAL frames and appended to WAL segments,
+//! and each closed segment is read back, merged, sorted and encoded as Parquet, as the receivers
+//! and the flusher do. Each stage's CPU time is measured on this one thread, without a running
+//! collector's other threads, sockets and page cache around it, so that a change to one stage
+//! can be measured well below the run-to-run spread of the whole collector's CPU.
+//!
+//! Not in the stages: gRPC and HTTP/2, the WAL's fsync, writing the Parquet files, compaction and
+//! the hour merge. The collector's own CPU, measured by the ingest part, includes them.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::Context;
+use arrow::compute::concat_batches;
+use faasobs_collector::model::Table;
+use faasobs_collector::normalize::otlp_trace::normalize_traces;
+use faasobs_collector::store::StoreConfig;
+use faasobs_collector::store::flush::{merge_rows, split_by_partition};
+use faasobs_collector::store::writer::encode_parquet;
+use faasobs_collector::wal::{self, SegmentWriter, encode_frame, read_closed_segment};
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use prost::Message;
+
+use super::process::thread_cpu_seconds;
+
+/// The stages, in pipeline order, with what each covers.
+pub const STAGES: [(&str, &str); 9] = [
+    ("decode", "decoding the OTLP protobuf (prost)"),
+    (
+        "normalize",
+        "normalizing into span rows and invocation fragments",
+    ),
+    (
+        "WAL frames",
+        "building the Arrow batches and their IPC frames",
+    ),
+    ("free rows", "freeing the normalized rows"),
+    ("WAL append", "appending the frames to a segment (no fsync)"),
+    (
+        "read segments",
+        "reading closed segments back, one batch per table",
+    ),
+    (
+        "merge",
+        "merging invocation fragments, dropping repeated spans",
+    ),
+    ("sort", "splitting by hour and sorting by function and time"),
+    ("Parquet", "encoding the Parquet files (not writing them)"),
+];
+
+/// CPU seconds per stage, in the order of [`STAGES`].
+#[derive(Debug, Default, Clone)]
+pub struct StageCpu(pub [f64; STAGES.len()]);
+
+/// Runs every stage over `encoded` requests, with WAL segments in `scratch` (deleted after).
+pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> {
+    if scratch.exists() {
+        std::fs::remove_dir_all(scratch)?;
+    }
+    let segment_max_bytes = StoreConfig::new(scratch).segment_max_bytes;
+    let mut cpu = StageCpu::default();
+    let mut clock = Clock::start();
+    let mut segment = SegmentWriter::create(scratch, 1)?;
+    let mut closed = Vec::new();
+    for bytes in encoded {
+        let request = ExportTraceServiceRequest::decode(bytes.as_slice())?;
+        clock.lap(&mut cpu.0[0]);
+        let normalized = normalize_traces(request);
+        clock.lap(&mut cpu.0[1]);
+        let frames = normalized
+            .records
+            .to_batches()
+            .iter()
+            .map(|(table, batch)| encode_frame(*table, batch))
+            .collect::<Result<Vec<_>, _>>()?;
+        clock.lap(&mut cpu.0[2]);
+        drop(normalized);
+        clock.lap(&mut cpu.0[3]);
+        segment.append(&frames)?;
+        if segment.len() >= segment_max_bytes {
+            let next = SegmentWriter::create(scratch, segment.id() + 1)?;
+            closed.push(std::mem::replace(&mut segment, next).id());
+        }
+        drop(frames);
+        clock.lap(&mut cpu.0[4]);
+    }
+    if !segment.is_empty() {
+        closed.push(segment.id());
+    }
+    drop(segment);
+    for id in closed {
+        flush_stages(
+            &scratch.join(wal::segment_file_name(id)),
+            &mut cpu,
+            &mut clock,
+        )
+        .with_context(|| format!("WAL segment {id}"))?;
+    }
+    std::fs::remove_dir_all(scratch)?;
+    Ok(cpu)
+}
+
+/// The flusher's steps on one closed segment, as `store::flush::flush_segment` takes them.
+fn flush_stages(path: &Path, cpu: &mut StageCpu, clock: &mut Clock) -> anyhow::Result<()> {
+    clock.lap(&mut 0.0);
+    let contents = read_closed_segment(path)?;
+    anyhow::ensure!(
+        contents.trailing.is_none(),
+        "the segment the stages wrote did not read back whole"
+    );
+    let mut by_table: BTreeMap<Table, Vec<_>> = BTreeMap::new();
+    for (table, batch) in contents.records {
+        by_table.entry(table).or_default().push(batch);
+    }
+    let tables = by_table
+        .into_iter()
+        .map(|(table, batches)| Ok((table, concat_batches(&table.schema(), &batches)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    clock.lap(&mut cpu.0[5]);
+    for (table, batch) in tables {
+        let merged = merge_rows(table, batch)?;
+        clock.lap(&mut cpu.0[6]);
+        let parts = split_by_partition(table, &merged)?;
+        drop(merged);
+        clock.lap(&mut cpu.0[7]);
+        for (_, part) in parts {
+            let bytes = encode_parquet(table, &part)?;
+            drop((part, bytes));
+        }
+        clock.lap(&mut cpu.0[8]);
+    }
+    Ok(())
+}
+
+/// The thread's CPU clock, read between stages.
+struct Clock(f64);
+
+impl Clock {
+    fn start() -> Clock {
+        Clock(thread_cpu_seconds())
+    }
+
+    /// Adds the CPU time since the last lap to `stage`.
+    fn lap(&mut self, stage: &mut f64) {
+        let now = thread_cpu_seconds();
+        *stage += now - self.0;
+        self.0 = now;
+    }
+}
