@@ -1,9 +1,9 @@
 //! Parquet files: encoding a table's rows, and putting the file in place durably.
 //!
-//! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements and ids),
-//! holds row groups of at most [`ROW_GROUP_ROWS`] rows, keeps page-level statistics (for
-//! DataFusion's page index pruning) and, for spans, a bloom filter of `trace_id` per row group
-//! (for trace lookups), records its sort order (`function_name`, then time) as Parquet sorting
+//! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements, ids and
+//! the text values of attribute maps), holds row groups of at most [`ROW_GROUP_ROWS`] rows,
+//! keeps page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom
+//! filter of `trace_id` per row group (for trace lookups), records its sort order (`function_name`, then time) as Parquet sorting
 //! columns (except the output of an hour merge, sorted only within its buckets, which carries
 //! [`HOUR_MERGED_KEY`] instead), and carries the key/value metadata `faasobs.table` and
 //! `faasobs.schema_version`. The Arrow schema is embedded, so readers get the exact column types
@@ -235,6 +235,15 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
         let root = path.parts()[0].as_str();
         if path.parts().len() > 1 || RANDOM_ID_COLUMNS.contains(&root) {
             builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
+        }
+        // Attribute values that are text mix a few repeated values (regions, routes) with many
+        // unique ones (paths, request ids, ARNs); a dictionary over them hashed every value and
+        // then outgrew its page limit and was abandoned, where ZSTD alone finds the repeats.
+        if path
+            .parts()
+            .ends_with(&["value".to_string(), "string".to_string()])
+        {
+            builder = builder.set_column_dictionary_enabled(path.clone(), false);
         }
     }
     // A trace is looked up by id (`faasobs` trace view, `WHERE trace_id = ...`): a bloom filter
@@ -614,6 +623,51 @@ mod tests {
             row_group
                 .get_column_bloom_filter(column_index("span_id"))
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn text_attribute_values_have_no_dictionary_and_attribute_keys_do() {
+        use crate::model::AttributeValue;
+        let spans: Vec<SpanRecord> = (0..50u8)
+            .map(|n| {
+                let mut s = span(n);
+                s.attributes = vec![
+                    (
+                        "url.path".into(),
+                        AttributeValue::String(format!("/items/{n}")),
+                    ),
+                    (
+                        "http.route".into(),
+                        AttributeValue::String("/items/{id}".into()),
+                    ),
+                ];
+                s
+            })
+            .collect();
+        let sorted = sort_batch(Table::Spans, &crate::model::span::to_batch(&spans)).unwrap();
+        let bytes = encode_parquet(Table::Spans, &sorted).unwrap();
+        let reader = SerializedFileReader::new(bytes.clone()).unwrap();
+        let row_group = reader.get_row_group(0).unwrap();
+        let has_dictionary = |name: &str| {
+            row_group
+                .metadata()
+                .columns()
+                .iter()
+                .find(|c| c.column_path().string() == name)
+                .unwrap_or_else(|| panic!("no column {name}"))
+                .dictionary_page_offset()
+                .is_some()
+        };
+        assert!(!has_dictionary("attributes.entries.value.string"));
+        assert!(!has_dictionary("resource_attributes.entries.value.string"));
+        assert!(has_dictionary("attributes.entries.key"));
+        assert!(has_dictionary("function_name"));
+        // The values read back as they were written.
+        let read = decode_parquet(Table::Spans, bytes).unwrap();
+        assert_eq!(
+            read.column_by_name("attributes").unwrap(),
+            sorted.column_by_name("attributes").unwrap()
         );
     }
 
