@@ -2,12 +2,12 @@
 //!
 //! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements, ids and
 //! the text values of attribute maps), holds row groups of at most [`ROW_GROUP_ROWS`] rows,
-//! keeps page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom
-//! filter of `trace_id` per row group (for trace lookups), records its sort order (`function_name`, then time) as Parquet sorting
-//! columns (except the output of an hour merge, sorted only within its buckets, which carries
-//! [`HOUR_MERGED_KEY`] instead), and carries the key/value metadata `faasobs.table` and
-//! `faasobs.schema_version`. The Arrow schema is embedded, so readers get the exact column types
-//! back (timestamps with their UTC zone, fixed-size binary ids).
+//! keeps page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom filter
+//! of `trace_id` per row group (for trace lookups), records its sort order (`function_name`, then
+//! time) as Parquet sorting columns (except the output of an hour merge, sorted only within its
+//! buckets, which carries [`HOUR_MERGED_KEY`] instead), and carries the key/value metadata
+//! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded, so readers get the
+//! exact column types back (timestamps with their UTC zone, fixed-size binary ids).
 //!
 //! A file is first written under `NAME.tmp`, synced, then renamed to `NAME`, and the folder is
 //! synced: a reader never sees a half-written file, and after a crash a file is either whole or
