@@ -198,6 +198,13 @@ pub struct EncodedRows {
     frames: Vec<Vec<u8>>,
 }
 
+impl EncodedRows {
+    /// The WAL frames, one per table, as [`crate::wal::SegmentWriter::append`] takes them.
+    pub fn frames(&self) -> &[Vec<u8>] {
+        &self.frames
+    }
+}
+
 /// A cheap, cloneable handle for writing to an open store.
 #[derive(Clone)]
 pub struct StoreHandle {
