@@ -144,10 +144,10 @@ pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes>) -> ArrayRef {
     let mut jsons = StringBuilder::with_capacity(entries, json_bytes);
     for (key, value) in rows.iter().flat_map(|r| r.iter()) {
         keys.append_value(key);
-        match value {
-            AttributeValue::String(s) => strings.append_value(s),
-            _ => strings.append_null(),
-        }
+        strings.append_option(match value {
+            AttributeValue::String(s) => Some(s),
+            _ => None,
+        });
         ints.append_option(match value {
             AttributeValue::Int(i) => Some(*i),
             _ => None,
@@ -160,14 +160,14 @@ pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes>) -> ArrayRef {
             AttributeValue::Bool(b) => Some(*b),
             _ => None,
         });
-        match value {
-            AttributeValue::Bytes(b) => bytes.append_value(b),
-            _ => bytes.append_null(),
-        }
-        match value {
-            AttributeValue::Json(s) => jsons.append_value(s),
-            _ => jsons.append_null(),
-        }
+        bytes.append_option(match value {
+            AttributeValue::Bytes(b) => Some(b),
+            _ => None,
+        });
+        jsons.append_option(match value {
+            AttributeValue::Json(s) => Some(s),
+            _ => None,
+        });
     }
     let values = StructArray::new(
         VALUE_FIELDS.clone(),
