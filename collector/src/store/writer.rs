@@ -13,15 +13,17 @@
 //! synced: a reader never sees a half-written file, and after a crash a file is either whole or
 //! absent (leftover `.tmp` files are deleted at start).
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, MapArray, RecordBatchOptions, StructArray, UInt32Array,
+    Array, ArrayRef, AsArray, ListArray, MapArray, PrimitiveArray, RecordBatchOptions,
+    StringArray, StructArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, TimestampNanosecondType};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -48,27 +50,79 @@ use crate::model::{SCHEMA_VERSION, Table};
 /// enough that columns compress well.
 pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 
-/// Sorts a batch of `table` by the table's sort columns (`function_name`, then time).
+/// Sorts a batch of `table` by the table's sort columns (`function_name`, then time; rows equal
+/// in both keep their order, so sorting the same rows always gives the same file).
 pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
     if batch.num_rows() < 2 {
         return Ok(batch.clone());
     }
-    let columns: Vec<SortColumn> = table
+    let [name_column, time_column] = table
         .sort_columns()
-        .iter()
-        .map(|name| SortColumn {
-            values: batch
-                .column_by_name(name)
-                .expect("sort columns are part of the schema")
-                .clone(),
-            options: Some(SortOptions {
-                descending: false,
-                nulls_first: true,
+        .map(|name| batch.column_by_name(name).expect("sort columns are part of the schema"));
+    let indices = match (
+        name_column.as_string_opt::<i32>(),
+        time_column.as_primitive_opt::<TimestampNanosecondType>(),
+    ) {
+        (Some(names), Some(times)) => sorted_by_name_then_time(names, times),
+        _ => lexsort_to_indices(
+            &[name_column, time_column].map(|column| SortColumn {
+                values: column.clone(),
+                options: Some(SortOptions {
+                    descending: false,
+                    nulls_first: true,
+                }),
             }),
+            None,
+        )?,
+    };
+    take_rows(batch, &indices)
+}
+
+/// The order of rows by name, then time (nulls first in both), then position. Each distinct name
+/// is compared only while the names are ranked; the rows are then sorted by (rank, time) as
+/// integers. arrow's `lexsort_to_indices` compared the names' bytes in every comparison of the
+/// sort (`memcmp` through a comparator per column), about 6 % of a log import's CPU.
+fn sorted_by_name_then_time(
+    names: &StringArray,
+    times: &PrimitiveArray<TimestampNanosecondType>,
+) -> UInt32Array {
+    let mut first_seen: HashMap<&str, u32> = HashMap::new();
+    let mut previous: Option<(&str, u32)> = None;
+    // Rank 0 is the null name; the others are numbered as first seen, then renumbered in order.
+    let seen: Vec<u32> = names
+        .iter()
+        .map(|name| {
+            let Some(name) = name else { return 0 };
+            // Rows come in runs of one function: the last name is checked before hashing.
+            if let Some((last, id)) = previous
+                && last == name
+            {
+                return id;
+            }
+            let next = first_seen.len() as u32 + 1;
+            let id = *first_seen.entry(name).or_insert(next);
+            previous = Some((name, id));
+            id
         })
         .collect();
-    let indices = lexsort_to_indices(&columns, None)?;
-    take_rows(batch, &indices)
+    let mut distinct: Vec<(&str, u32)> = first_seen.into_iter().collect();
+    distinct.sort_unstable();
+    let mut rank_of = vec![0u32; distinct.len() + 1];
+    for (rank, (_, id)) in distinct.iter().enumerate() {
+        rank_of[*id as usize] = rank as u32 + 1;
+    }
+    // (rank, time present, time, row): the row last, so equal keys keep their order.
+    let mut keys: Vec<(u32, bool, i64, u32)> = seen
+        .iter()
+        .enumerate()
+        .map(|(row, id)| {
+            let valid = times.is_valid(row);
+            let time = if valid { times.value(row) } else { 0 };
+            (rank_of[*id as usize], valid, time, row as u32)
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.into_iter().map(|(.., row)| row).collect()
 }
 
 /// The rows of `batch` at `indices`, in that order: arrow's `take`, except that lists and maps
@@ -515,6 +569,48 @@ mod tests {
     use parquet::file::properties::ReaderProperties;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::serialized_reader::ReadOptionsBuilder;
+
+    proptest::proptest! {
+        /// The ranked sort gives arrow's lexicographic order of (name, time), nulls first, and
+        /// keeps rows equal in both in the order they came.
+        #[test]
+        fn sorting_by_ranked_names_matches_arrows_lexsort_and_keeps_ties_in_order(
+            rows in proptest::collection::vec(
+                (
+                    proptest::option::weighted(0.9, proptest::sample::select(vec![
+                        "b", "a", "checkout-api-007", "checkout-api-07", "", "é", "z"
+                    ])),
+                    proptest::option::weighted(0.9, -3i64..3),
+                ),
+                0..200,
+            )
+        ) {
+            let names: StringArray = rows.iter().map(|(n, _)| *n).collect();
+            let times: PrimitiveArray<TimestampNanosecondType> =
+                rows.iter().map(|(_, t)| *t).collect();
+            let ours = sorted_by_name_then_time(&names, &times);
+            let options = Some(SortOptions { descending: false, nulls_first: true });
+            let theirs = lexsort_to_indices(
+                &[
+                    SortColumn { values: Arc::new(names.clone()), options },
+                    SortColumn { values: Arc::new(times.clone()), options },
+                ],
+                None,
+            )
+            .unwrap();
+            let key = |row: u32| rows[row as usize];
+            let ours: Vec<u32> = ours.values().to_vec();
+            proptest::prop_assert_eq!(
+                ours.iter().map(|r| key(*r)).collect::<Vec<_>>(),
+                theirs.values().iter().map(|r| key(*r)).collect::<Vec<_>>()
+            );
+            for pair in ours.windows(2) {
+                if key(pair[0]) == key(pair[1]) {
+                    proptest::prop_assert!(pair[0] < pair[1], "ties out of order: {pair:?}");
+                }
+            }
+        }
+    }
 
     fn span(trace: u8) -> SpanRecord {
         SpanRecord {
