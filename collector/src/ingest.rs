@@ -146,6 +146,62 @@ pub fn ingest_file_in_chunks(
     function: Option<&str>,
     chunk_bytes: usize,
 ) -> Result<Box<dyn Iterator<Item = Result<FileIngest, IngestError>>>, IngestError> {
+    Ok(Box::new(
+        split_file(path, function, chunk_bytes)?.map(|piece| piece?.ingest()),
+    ))
+}
+
+/// A part of an input file not normalized yet: a piece of whole lines of a large NDJSON file, or
+/// a whole file. Pieces are independent of each other, so they can be normalized on several
+/// threads at once ([`Self::ingest`]).
+pub enum FilePiece {
+    Lines {
+        /// The file, for errors.
+        name: String,
+        lines: Vec<u8>,
+        /// Lines of the file before this piece.
+        lines_before: usize,
+        default_function: Option<String>,
+        stream: Option<String>,
+    },
+    Whole {
+        path: std::path::PathBuf,
+        function: Option<String>,
+    },
+}
+
+impl FilePiece {
+    /// Normalizes the piece; rejected lines are numbered within the whole file.
+    pub fn ingest(self) -> Result<FileIngest, IngestError> {
+        match self {
+            FilePiece::Whole { path, function } => ingest_file(&path, function.as_deref()),
+            FilePiece::Lines {
+                name,
+                lines,
+                lines_before,
+                default_function,
+                stream,
+            } => ingest_bytes(&lines, default_function.as_deref(), stream)
+                .map(|mut piece| {
+                    for r in &mut piece.rejected {
+                        if r.line > 0 {
+                            r.line += lines_before;
+                        }
+                    }
+                    piece
+                })
+                .map_err(|e| e.in_file(&name)),
+        }
+    }
+}
+
+/// Splits one file as [`ingest_file_in_chunks`] reads it, without normalizing: a large NDJSON
+/// file into pieces of whole lines of about `chunk_bytes`, any other file as one whole piece.
+pub fn split_file(
+    path: &Path,
+    function: Option<&str>,
+    chunk_bytes: usize,
+) -> Result<Box<dyn Iterator<Item = Result<FilePiece, IngestError>> + Send>, IngestError> {
     use std::io::{BufRead, BufReader};
     let read_error = |source| IngestError::Read {
         path: path.display().to_string(),
@@ -160,7 +216,10 @@ pub fn ingest_file_in_chunks(
         && first_line.trim_start().starts_with('{')
         && serde_json::from_str::<serde::de::IgnoredAny>(&first_line).is_ok();
     if !line_delimited {
-        return Ok(Box::new(std::iter::once(ingest_file(path, function))));
+        return Ok(Box::new(std::iter::once(Ok(FilePiece::Whole {
+            path: path.to_path_buf(),
+            function: function.map(String::from),
+        }))));
     }
     let (default_function, stream) = file_context(path, function);
     let name = path.display().to_string();
@@ -195,20 +254,15 @@ pub fn ingest_file_in_chunks(
         if pending.is_empty() {
             return None;
         }
-        let chunk = std::mem::replace(&mut pending, Vec::with_capacity(piece_capacity));
-        let offset = lines_before;
+        let piece = FilePiece::Lines {
+            name: name.clone(),
+            lines: std::mem::replace(&mut pending, Vec::with_capacity(piece_capacity)),
+            lines_before,
+            default_function: default_function.clone(),
+            stream: stream.clone(),
+        };
         lines_before += lines;
-        let result = ingest_bytes(&chunk, default_function.as_deref(), stream.clone())
-            .map(|mut piece| {
-                for r in &mut piece.rejected {
-                    if r.line > 0 {
-                        r.line += offset;
-                    }
-                }
-                piece
-            })
-            .map_err(|e| e.in_file(&name));
-        Some(result)
+        Some(Ok(piece))
     })))
 }
 

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_collector::ingest::{
-    CHUNK_BYTES, FileIngest, IngestError, InputFormat, Rejection, ingest_bytes,
-    ingest_file_in_chunks,
+    CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes,
+    split_file,
 };
 use faasobs_collector::model::Records;
 use faasobs_collector::store::{EncodedRows, Store, StoreConfig, StoreError, StoreHandle};
@@ -169,11 +169,7 @@ fn encoded(
     }
 }
 
-/// How many normalized pieces the reading thread may hold ready beyond the one being stored: one,
-/// so an import holds at most three pieces (being read, ready, being stored).
-const READ_AHEAD_PIECES: usize = 1;
-
-/// What the reading thread hands to the storing task.
+/// What a normalizing thread hands to the storing task.
 enum ReadStep {
     /// A file, or a piece of a large one, normalized and encoded.
     Piece {
@@ -185,55 +181,205 @@ enum ReadStep {
     FileDone { bytes: u64 },
 }
 
-/// Reads and normalizes `files` in order, sending each piece to `pieces`; stops early, without
-/// error, when the storing side has gone (it failed and reports why).
-fn read_files(
+/// What the splitting thread hands to a normalizing thread.
+enum ReadJob {
+    Piece {
+        name: String,
+        piece: Result<FilePiece, IngestError>,
+        first_piece_of_file: bool,
+    },
+    /// Standard input, read whole.
+    Stdin {
+        bytes: Vec<u8>,
+        function: Option<String>,
+    },
+    FileDone {
+        bytes: u64,
+    },
+}
+
+impl ReadJob {
+    /// Normalizes and encodes the job's piece (on a normalizing thread).
+    fn run(self) -> anyhow::Result<ReadStep> {
+        Ok(match self {
+            ReadJob::Piece {
+                name,
+                piece,
+                first_piece_of_file,
+            } => ReadStep::Piece {
+                name,
+                result: encoded(piece.and_then(FilePiece::ingest))?,
+                first_piece_of_file,
+            },
+            ReadJob::Stdin { bytes, function } => ReadStep::Piece {
+                name: "<stdin>".into(),
+                result: encoded(ingest_bytes(&bytes, function.as_deref(), None))?,
+                first_piece_of_file: true,
+            },
+            ReadJob::FileDone { bytes } => ReadStep::FileDone { bytes },
+        })
+    }
+}
+
+/// Pieces of a large file are this big when normalized on `threads` threads at once, so the
+/// pieces in flight (one read ahead, one being normalized and one encoded per thread, one being
+/// stored) take about as much memory as [`CHUNK_BYTES`] pieces on one thread did.
+fn piece_bytes(threads: usize) -> usize {
+    (CHUNK_BYTES / threads.max(1)).max(1 << 20)
+}
+
+/// Threads that normalize pieces at once: one per core, at most four.
+fn normalizing_threads() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
+}
+
+/// Splits `files` into pieces in order and deals them round-robin to `jobs`, one queue per
+/// normalizing thread; stops early, without error, when the normalizing side has gone.
+fn split_files(
     files: &[PathBuf],
     function: Option<&str>,
-    pieces: &tokio::sync::mpsc::Sender<ReadStep>,
+    piece_bytes: usize,
+    jobs: &[std::sync::mpsc::SyncSender<ReadJob>],
 ) -> anyhow::Result<()> {
+    let mut next = 0usize;
+    let mut deal = |job: ReadJob| -> bool {
+        let sent = jobs[next % jobs.len()].send(job).is_ok();
+        next += 1;
+        sent
+    };
     for file in files {
-        let send = |name: &str, result, first_piece_of_file| -> anyhow::Result<bool> {
-            Ok(pieces
-                .blocking_send(ReadStep::Piece {
-                    name: name.to_string(),
-                    result: encoded(result)?,
-                    first_piece_of_file,
-                })
-                .is_ok())
-        };
         if file.as_os_str() == "-" {
             let mut bytes = Vec::new();
             std::io::stdin()
                 .read_to_end(&mut bytes)
                 .context("reading standard input")?;
-            if !send("<stdin>", ingest_bytes(&bytes, function, None), true)? {
+            let function = function.map(String::from);
+            if !deal(ReadJob::Stdin { bytes, function }) {
                 return Ok(());
             }
             continue;
         }
         let name = file.display().to_string();
-        // Large NDJSON files come in pieces, each normalized while the one before is stored.
-        match ingest_file_in_chunks(file, function, CHUNK_BYTES) {
-            Ok(read) => {
-                for (n, piece) in read.enumerate() {
-                    if !send(&name, piece, n == 0)? {
+        // Large NDJSON files come in pieces, normalized on several threads while the pieces
+        // before are stored.
+        match split_file(file, function, piece_bytes) {
+            Ok(pieces) => {
+                for (n, piece) in pieces.enumerate() {
+                    let job = ReadJob::Piece {
+                        name: name.clone(),
+                        piece,
+                        first_piece_of_file: n == 0,
+                    };
+                    if !deal(job) {
                         return Ok(());
                     }
                 }
             }
             Err(e) => {
-                if !send(&name, Err(e), true)? {
+                let job = ReadJob::Piece {
+                    name,
+                    piece: Err(e),
+                    first_piece_of_file: true,
+                };
+                if !deal(job) {
                     return Ok(());
                 }
             }
         }
         let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        if pieces.blocking_send(ReadStep::FileDone { bytes }).is_err() {
+        if !deal(ReadJob::FileDone { bytes }) {
             return Ok(());
         }
     }
     Ok(())
+}
+
+/// Normalizes the jobs of one queue in order, sending each result to `steps`; stops early,
+/// without error, when the storing side has gone (it failed and reports why).
+fn normalize_jobs(
+    jobs: std::sync::mpsc::Receiver<ReadJob>,
+    steps: tokio::sync::mpsc::Sender<ReadStep>,
+) -> anyhow::Result<()> {
+    for job in jobs {
+        if steps.blocking_send(job.run()?).is_err() {
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// The threads of an import's reading side: one splits the inputs into pieces and deals them
+/// round-robin to the normalizing threads; the storing task takes their results round-robin, so
+/// it stores the pieces in the order of the inputs.
+struct Readers {
+    steps: Vec<tokio::sync::mpsc::Receiver<ReadStep>>,
+    threads: Vec<std::thread::JoinHandle<anyhow::Result<()>>>,
+    next: usize,
+}
+
+impl Readers {
+    /// Starts `count` normalizing threads over `files` split into pieces of `piece_bytes`.
+    fn start(
+        files: Vec<PathBuf>,
+        function: Option<String>,
+        count: usize,
+        piece_bytes: usize,
+    ) -> anyhow::Result<Readers> {
+        let count = count.max(1);
+        let mut jobs = Vec::with_capacity(count);
+        let mut steps = Vec::with_capacity(count);
+        let mut threads = Vec::with_capacity(count + 1);
+        for n in 0..count {
+            // A piece is handed over only when its thread is ready for it (the splitting thread
+            // holds the one it read ahead), and one result per thread waits to be stored.
+            let (job_sender, job_queue) = std::sync::mpsc::sync_channel(0);
+            let (step_sender, step_queue) = tokio::sync::mpsc::channel(1);
+            jobs.push(job_sender);
+            steps.push(step_queue);
+            threads.push(
+                std::thread::Builder::new()
+                    .name(format!("ingest-normalize-{n}"))
+                    .spawn(move || normalize_jobs(job_queue, step_sender))
+                    .context("starting a normalizing thread")?,
+            );
+        }
+        threads.push(
+            std::thread::Builder::new()
+                .name("ingest-split".into())
+                .spawn(move || split_files(&files, function.as_deref(), piece_bytes, &jobs))
+                .context("starting the splitting thread")?,
+        );
+        Ok(Readers {
+            steps,
+            threads,
+            next: 0,
+        })
+    }
+
+    /// The next step in the order of the inputs; `None` once all are read. Jobs are dealt in
+    /// turn, so when the queue whose turn it is has ended, every later one has too.
+    async fn next(&mut self) -> Option<ReadStep> {
+        let count = self.steps.len();
+        let step = self.steps[self.next % count].recv().await;
+        self.next += 1;
+        step
+    }
+
+    /// Waits for the threads; the first error any of them met.
+    fn finish(self) -> anyhow::Result<()> {
+        drop(self.steps);
+        let mut result = Ok(());
+        for thread in self.threads {
+            let outcome = thread
+                .join()
+                .map_err(|_| anyhow::anyhow!("a reading thread panicked"))
+                .and_then(|r| r);
+            if result.is_ok() {
+                result = outcome;
+            }
+        }
+        result
+    }
 }
 
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
@@ -274,15 +420,16 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             )
             .expect("a valid progress template"),
         );
-        // A thread reads and normalizes the inputs while this task stores what it read before,
-        // so parsing and the WAL's encoding and syncing use both cores.
-        let (pieces, mut read) = tokio::sync::mpsc::channel(READ_AHEAD_PIECES);
-        let function = config.function.clone();
-        let reader = std::thread::Builder::new()
-            .name("ingest-reader".into())
-            .spawn(move || read_files(&files, function.as_deref(), &pieces))
-            .context("starting the reading thread")?;
-        while let Some(step) = read.recv().await {
+        // Threads read and normalize the inputs while this task stores what they read before,
+        // so parsing and the WAL's encoding and syncing use every core.
+        let threads = normalizing_threads();
+        let mut readers = Readers::start(
+            files,
+            config.function.clone(),
+            threads,
+            piece_bytes(threads),
+        )?;
+        while let Some(step) = readers.next().await {
             match step {
                 ReadStep::Piece {
                     name,
@@ -299,9 +446,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 ReadStep::FileDone { bytes } => progress.inc(bytes),
             }
         }
-        reader
-            .join()
-            .map_err(|_| anyhow::anyhow!("the reading thread panicked"))??;
+        readers.finish()?;
         progress.finish_and_clear();
     }
     drop(handle);
@@ -329,4 +474,74 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         anyhow::bail!("{} of the inputs could not be read", tally.failed.len());
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faasobs_collector::ingest::ingest_file;
+
+    fn powertools_line(i: usize) -> String {
+        serde_json::json!({
+            "level": "INFO",
+            "message": format!("step {i}"),
+            "timestamp": format!("2026-11-23T09:{:02}:{:02}.000Z", (i / 60) % 60, i % 60),
+            "function_name": "checkout",
+            "function_request_id": format!("r-{}", i / 3),
+        })
+        .to_string()
+    }
+
+    /// Pieces normalized on several threads reach the storing side in the order of the inputs:
+    /// rejected lines come numbered and in order, and every file's pieces come before its end.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pieces_normalized_on_several_threads_are_taken_in_the_order_of_the_inputs() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut files = Vec::new();
+        let mut expected_rejections = Vec::new();
+        for f in 0..2 {
+            let path = dir.path().join(format!("logs-{f}.ndjson"));
+            let mut text = String::new();
+            for i in 0..3000 {
+                if i % 250 == 7 {
+                    text.push_str("{not json\n");
+                }
+                text.push_str(&powertools_line(i));
+                text.push('\n');
+            }
+            std::fs::write(&path, &text).unwrap();
+            let whole = ingest_file(&path, None).unwrap();
+            expected_rejections.extend(whole.rejected.iter().map(|r| (f, r.line)));
+            files.push(path);
+        }
+        let mut readers = Readers::start(files.clone(), None, 3, 4096).unwrap();
+        let (mut pieces, mut rows, mut rejections, mut done) = (0, 0, Vec::new(), 0);
+        while let Some(step) = readers.next().await {
+            match step {
+                ReadStep::Piece { name, result, .. } => {
+                    let piece = result.unwrap();
+                    let f = files.iter().position(|p| p.display().to_string() == name);
+                    assert_eq!(f, Some(done), "a piece of {name} after its file ended");
+                    pieces += 1;
+                    rows += piece.rows;
+                    rejections.extend(piece.rejected.iter().map(|r| (done, r.line)));
+                }
+                ReadStep::FileDone { .. } => done += 1,
+            }
+        }
+        readers.finish().unwrap();
+        assert_eq!(done, 2);
+        assert!(pieces > 20, "{pieces} pieces");
+        assert_eq!(rejections.len(), 24);
+        assert_eq!(rejections, expected_rejections);
+        // 3,000 logs and 1,000 invocation fragments per file (ids repeat within pieces only).
+        assert!(rows >= 2 * 4000, "{rows} rows");
+    }
+
+    #[test]
+    fn pieces_shrink_with_the_threads_that_hold_them() {
+        assert_eq!(piece_bytes(1), CHUNK_BYTES);
+        assert_eq!(piece_bytes(2), CHUNK_BYTES / 2);
+        assert_eq!(piece_bytes(1 << 20), 1 << 20);
+    }
 }

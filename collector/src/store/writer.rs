@@ -18,8 +18,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, MapArray, PrimitiveArray, RecordBatchOptions,
-    StringArray, StructArray, UInt32Array,
+    Array, ArrayRef, AsArray, ListArray, MapArray, PrimitiveArray, RecordBatchOptions, StringArray,
+    StructArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
 use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
@@ -56,9 +56,11 @@ pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, Stor
     if batch.num_rows() < 2 {
         return Ok(batch.clone());
     }
-    let [name_column, time_column] = table
-        .sort_columns()
-        .map(|name| batch.column_by_name(name).expect("sort columns are part of the schema"));
+    let [name_column, time_column] = table.sort_columns().map(|name| {
+        batch
+            .column_by_name(name)
+            .expect("sort columns are part of the schema")
+    });
     let indices = match (
         name_column.as_string_opt::<i32>(),
         time_column.as_primitive_opt::<TimestampNanosecondType>(),
