@@ -15,7 +15,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::StoreError;
 use super::layout::{Partition, SegmentRange};
-use super::writer::{Objects, encode_parquet, sort_batch, take_rows};
+use super::writer::{Objects, encode_parquet, sort_rows, take_rows};
 use crate::model::{Table, invocation};
 use crate::wal::read_closed_segment;
 
@@ -48,12 +48,7 @@ pub fn split_by_partition(
     }
     let mut out = Vec::with_capacity(rows_of.len());
     for (partition, rows) in rows_of {
-        let part = if rows.len() == batch.num_rows() {
-            batch.clone()
-        } else {
-            take_rows(batch, &UInt32Array::from(rows))?
-        };
-        out.push((partition, sort_batch(table, &part)?));
+        out.push((partition, sort_rows(table, batch, &rows)?));
     }
     Ok(out)
 }
