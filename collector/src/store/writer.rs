@@ -79,7 +79,7 @@ pub fn sort_rows(
         (Some(names), Some(times)) => {
             take_rows(batch, &sorted_by_name_then_time(names, times, rows))
         }
-        // Not the stored types: arrow's sort, over a copy of the rows.
+        // Not the stored types: arrow's sort over a copy of the rows (ties in no set order).
         _ => {
             let part = take_rows(batch, &UInt32Array::from(rows.to_vec()))?;
             let indices = lexsort_to_indices(
