@@ -22,7 +22,7 @@ use arrow::array::{
     StructArray, UInt32Array,
 };
 use arrow::buffer::{NullBuffer, OffsetBuffer};
-use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices, take};
+use arrow::compute::take;
 use arrow::datatypes::{DataType, TimestampNanosecondType};
 use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
@@ -72,32 +72,19 @@ pub fn sort_rows(
             .column_by_name(name)
             .expect("sort columns are part of the schema")
     });
-    match (
+    // Every table stores its function as text and its time in nanoseconds (batches read back
+    // are concatenated to the table's schema first).
+    let (Some(names), Some(times)) = (
         name_column.as_string_opt::<i32>(),
         time_column.as_primitive_opt::<TimestampNanosecondType>(),
-    ) {
-        (Some(names), Some(times)) => {
-            take_rows(batch, &sorted_by_name_then_time(names, times, rows))
-        }
-        // Not the stored types: arrow's sort over a copy of the rows (ties in no set order).
-        _ => {
-            let part = take_rows(batch, &UInt32Array::from(rows.to_vec()))?;
-            let indices = lexsort_to_indices(
-                &table.sort_columns().map(|name| SortColumn {
-                    values: part
-                        .column_by_name(name)
-                        .expect("sort columns are part of the schema")
-                        .clone(),
-                    options: Some(SortOptions {
-                        descending: false,
-                        nulls_first: true,
-                    }),
-                }),
-                None,
-            )?;
-            take_rows(&part, &indices)
-        }
-    }
+    ) else {
+        return Err(ArrowError::SchemaError(format!(
+            "{}: the sort columns are not text and nanosecond time",
+            table.name()
+        ))
+        .into());
+    };
+    take_rows(batch, &sorted_by_name_then_time(names, times, rows))
 }
 
 /// `rows` in order of name, then time (nulls first in both), then position. Each distinct name
@@ -593,6 +580,7 @@ impl AsyncFileReader for StoredFileReader {
 mod tests {
     use super::*;
     use crate::model::SpanRecord;
+    use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
     use parquet::file::properties::ReaderProperties;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     use parquet::file::serialized_reader::ReadOptionsBuilder;
