@@ -708,6 +708,15 @@ mod tests {
         encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap()
     }
 
+    /// The position of the column at `path` (dotted) in a row group.
+    fn column_position(row_group: &parquet::file::metadata::RowGroupMetaData, path: &str) -> usize {
+        row_group
+            .columns()
+            .iter()
+            .position(|c| c.column_path().string() == path)
+            .unwrap_or_else(|| panic!("no column {path}"))
+    }
+
     #[test]
     fn span_files_carry_a_trace_id_bloom_filter_that_knows_their_traces() {
         let bytes = span_file_of_200_traces();
@@ -720,14 +729,7 @@ mod tests {
             .build();
         let reader = SerializedFileReader::new_with_options(bytes, options).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
-        let column_index = |name: &str| {
-            row_group
-                .metadata()
-                .columns()
-                .iter()
-                .position(|c| c.column_path().string() == name)
-                .unwrap()
-        };
+        let column_index = |name: &str| column_position(row_group.metadata(), name);
         let bloom = row_group
             .get_column_bloom_filter(column_index("trace_id"))
             .expect("a bloom filter for trace_id");
@@ -771,12 +773,9 @@ mod tests {
         let reader = SerializedFileReader::new(bytes.clone()).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
         let has_dictionary = |name: &str| {
-            row_group
-                .metadata()
-                .columns()
-                .iter()
-                .find(|c| c.column_path().string() == name)
-                .unwrap_or_else(|| panic!("no column {name}"))
+            let metadata = row_group.metadata();
+            metadata
+                .column(column_position(metadata, name))
                 .dictionary_page_offset()
                 .is_some()
         };
