@@ -41,7 +41,7 @@ use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
 use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange, list_partition};
 use super::writer::{
-    Objects, decode_parquet, encode_scratch_parquet, hour_merged_entry, is_hour_merged, sort_batch,
+    Objects, decode_scratch, encode_scratch, hour_merged_entry, is_hour_merged, sort_batch,
     take_rows, temporary_path, writer_properties,
 };
 use crate::model::Table;
@@ -245,7 +245,7 @@ impl HourMerge {
             )));
             objects
                 .store
-                .put(&piece, encode_scratch_parquet(table, &rows)?.into())
+                .put(&piece, encode_scratch(&rows)?.into())
                 .await?;
             self.pieces[bucket].push(piece);
         }
@@ -276,7 +276,7 @@ impl HourMerge {
         for bucket in 0..self.pending.len() {
             let mut batches = std::mem::take(&mut self.pending[bucket]);
             for piece in &self.pieces[bucket] {
-                batches.push(decode_parquet(table, objects.get(piece).await?)?);
+                batches.push(decode_scratch(table, objects.get(piece).await?)?);
             }
             if batches.is_empty() {
                 continue;
@@ -312,7 +312,7 @@ mod tests {
     use crate::model::{Invocation, Source};
     use crate::store::layout::list_table;
     use crate::store::local_objects;
-    use crate::store::writer::{encode_parquet, shared_request_ids};
+    use crate::store::writer::{decode_parquet, encode_parquet, shared_request_ids};
 
     const HOUR: i64 = 490_000;
 
