@@ -14,7 +14,7 @@ pub struct CompactConfig {
 }
 
 pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
-    let mut store_config = StoreConfig::new(data);
+    let mut store_config = StoreConfig::for_batch(data);
     store_config.retention = config.retention;
     let store = Store::open(store_config)
         .await

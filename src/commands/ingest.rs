@@ -383,7 +383,7 @@ impl Readers {
 }
 
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
-    let store = Store::open(StoreConfig::new(data))
+    let store = Store::open(StoreConfig::for_batch(data))
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
     let handle = store.handle();

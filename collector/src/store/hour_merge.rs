@@ -576,6 +576,7 @@ mod tests {
                 &objects,
                 |_, _| Some(CompactionLevel::WholeHour),
                 &mut known,
+                1,
             )
             .await
             .unwrap();
@@ -702,11 +703,14 @@ mod tests {
         put_file(&objects, 2, &reports).await;
         let over = |_: &Partition, _: usize| Some(CompactionLevel::WholeHour);
         let mut known = KnownHourMerged::default();
-        let merged = compact(&objects, over, &mut known).await.unwrap();
+        let merged = compact(&objects, over, &mut known, 1).await.unwrap();
         assert_eq!((merged.files_in, merged.rows_out), (2, 50));
         // The next pass finds the hour's one file merged already, and remembers it.
         assert_eq!(
-            compact(&objects, over, &mut known).await.unwrap().files_in,
+            compact(&objects, over, &mut known, 1)
+                .await
+                .unwrap()
+                .files_in,
             0
         );
 
@@ -725,9 +729,73 @@ mod tests {
                 .unwrap()
         };
         set_modified(modified);
-        compact(&objects, over, &mut known).await.unwrap();
+        compact(&objects, over, &mut known, 1).await.unwrap();
         // A file that changed is read again.
         set_modified(modified + std::time::Duration::from_secs(1));
-        assert!(compact(&objects, over, &mut known).await.is_err());
+        assert!(compact(&objects, over, &mut known, 1).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn closing_merges_run_together_store_what_one_at_a_time_stores() {
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+
+        // Five hours of invocations, each split in a span file and a report file; every tenth
+        // invocation's report falls in the next hour, so neighbours share request ids.
+        async fn five_fragmented_hours(objects: &Objects) {
+            let mut segment = 1;
+            for hour in 0..5i64 {
+                let ids = (hour as usize * 100)..(hour as usize * 100 + 100);
+                let moved = |f: Invocation, to: i64| Invocation {
+                    start_time: f.start_time + to * crate::model::NANOS_PER_HOUR,
+                    ..f
+                };
+                let spans: Vec<_> = ids
+                    .clone()
+                    .map(|i| moved(fragment(i, Source::OtlpSpan), hour))
+                    .collect();
+                put_file_in(objects, HOUR + hour, segment, &spans).await;
+                let (late, on_time): (Vec<_>, Vec<_>) = ids
+                    .map(|i| fragment(i, Source::PlatformReport))
+                    .partition(|f| f.request_id.ends_with('7'));
+                let on_time: Vec<_> = on_time.into_iter().map(|f| moved(f, hour)).collect();
+                let late: Vec<_> = late.into_iter().map(|f| moved(f, hour + 1)).collect();
+                put_file_in(objects, HOUR + hour, segment + 1, &on_time).await;
+                put_file_in(objects, HOUR + hour + 1, segment + 2, &late).await;
+                segment += 3;
+            }
+        }
+        let mut stores = Vec::new();
+        for at_once in [1, 3] {
+            let dir = tempfile::tempdir().unwrap();
+            let objects = local_objects(dir.path()).unwrap();
+            five_fragmented_hours(&objects).await;
+            let outcome = compact(
+                &objects,
+                |_, _| Some(CompactionLevel::WholeHourFully),
+                &mut KnownHourMerged::default(),
+                at_once,
+            )
+            .await
+            .unwrap();
+            assert_eq!(
+                outcome.partitions, 6,
+                "five hours and the late reports' hour"
+            );
+            let mut files = Vec::new();
+            for file in live_files(&objects).await {
+                files.push((file.range, shared_ids(&objects, &file).await));
+            }
+            stores.push((outcome, files, stored_rows(&objects).await, dir));
+        }
+        let (one, together) = (&stores[0], &stores[1]);
+        assert_eq!(one.0, together.0);
+        assert_eq!(one.1, together.1);
+        assert_eq!(one.2, together.2);
+        // Each request id is one row within its hour; a late report stays in its own hour (the
+        // `invocations` view merges it, by the ids the footers list).
+        assert_eq!(one.2.len(), 500 + 50);
+        // Hour 0's late reports are in hour 1: hour 0's merged file names their ids.
+        let first_hour_shared = one.1[0].1.clone().expect("hour-merged");
+        assert_eq!(first_hour_shared.len(), 10);
     }
 }

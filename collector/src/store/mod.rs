@@ -94,6 +94,9 @@ pub struct StoreConfig {
     pub compact_after_files: usize,
     /// Partitions whose hour ended longer ago than this are deleted; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// Hour merges that run together, a thread each, when the store closes. Each holds a merge's
+    /// memory; the collector keeps one, a batch command (an import) one per core.
+    pub closing_merges_at_once: usize,
 }
 
 impl StoreConfig {
@@ -110,6 +113,16 @@ impl StoreConfig {
             max_pending_segments: 4,
             compact_after_files: 16,
             retention: None,
+            closing_merges_at_once: 1,
+        }
+    }
+
+    /// The config of a batch command (an import, `compact`): as [`StoreConfig::new`], with the
+    /// closing hour merges on every core (at most four).
+    pub fn for_batch(data_dir: impl Into<PathBuf>) -> StoreConfig {
+        StoreConfig {
+            closing_merges_at_once: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            ..StoreConfig::new(data_dir)
         }
     }
 }
@@ -589,11 +602,21 @@ impl Flusher {
         Ok(outcome.partitions)
     }
 
+    /// Compacts with one hour merge at a time, as a running store does.
     fn compact_if(&mut self, wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>) {
+        self.compact_with(wanted, 1);
+    }
+
+    fn compact_with(
+        &mut self,
+        wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
+        merges_at_once: usize,
+    ) {
         match self.runtime.block_on(compaction::compact(
             &self.objects,
             wanted,
             &mut self.known_hour_merged,
+            merges_at_once,
         )) {
             Ok(o) if o.partitions > 0 => tracing::debug!(
                 "compacted {} partitions: {} files into {} rows",
@@ -750,7 +773,11 @@ fn run_flusher(
                     }),
                     None => {
                         if final_compaction {
-                            flusher.compact_if(|_, _| Some(CompactionLevel::WholeHourFully));
+                            let at_once = flusher.config.closing_merges_at_once;
+                            flusher.compact_with(
+                                |_, _| Some(CompactionLevel::WholeHourFully),
+                                at_once,
+                            );
                         }
                         Ok(std::mem::take(&mut flusher.report))
                     }

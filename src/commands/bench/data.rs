@@ -163,7 +163,7 @@ async fn build(
 ) -> anyhow::Result<f64> {
     let building = Instant::now();
     let workload = Workload::bench(SEED, config.functions, config.invocations, window_ns);
-    let store = Store::open(StoreConfig::new(data))
+    let store = Store::open(StoreConfig::for_batch(data))
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
     let handle = store.handle();
