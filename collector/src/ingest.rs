@@ -22,7 +22,7 @@ use serde_json::Value;
 
 use crate::model::Records;
 use crate::normalize::cloudwatch::normalize_subscription;
-use crate::normalize::lambda_json::{LambdaJson, classify, is_lambda_json};
+use crate::normalize::lambda_json::{LambdaJson, RawObject, classify, is_lambda_json};
 use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::normalize_traces;
 use crate::normalize::report_line::LambdaLogStream;
@@ -374,12 +374,14 @@ fn json_input(
     // Lambda JSON records: one JSON array, or one object per line (kept with its text).
     match serde_json::from_str::<Value>(text) {
         Ok(Value::Array(items)) => Ok(lambda_json(
-            items.into_iter().map(|v| (0, Ok(v), None)),
+            items
+                .into_iter()
+                .map(|v| (0, Ok(JsonRecord::Value(v)), None)),
             function,
             stream,
         )),
         Ok(one @ Value::Object(_)) => Ok(lambda_json(
-            std::iter::once((1, Ok(one), Some(text))),
+            std::iter::once((1, Ok(JsonRecord::Value(one)), Some(text))),
             function,
             stream,
         )),
@@ -390,21 +392,45 @@ fn json_input(
             text.lines()
                 .enumerate()
                 .filter(|(_, l)| !l.trim().is_empty())
-                .map(|(i, l)| {
-                    let value =
-                        serde_json::from_str::<Value>(l).map_err(|e| format!("invalid JSON: {e}"));
-                    (i + 1, value, Some(l))
-                }),
+                .map(|(i, l)| (i + 1, JsonRecord::parse(l), Some(l))),
             function,
             stream,
         )),
     }
 }
 
+/// One record of a Lambda JSON file: a parsed value (of an array, or a file of one object), or
+/// an object whose members are still in its line (the second field).
+enum JsonRecord<'a> {
+    Value(Value),
+    Object(RawObject<'a>, &'a str),
+}
+
+impl<'a> JsonRecord<'a> {
+    /// Reads a line as an object left in its text; anything else is parsed as a value, which
+    /// also words the error of a line that is not JSON.
+    fn parse(line: &'a str) -> Result<JsonRecord<'a>, String> {
+        match RawObject::parse(line) {
+            Ok(object) => Ok(JsonRecord::Object(object, line)),
+            Err(_) => serde_json::from_str::<Value>(line)
+                .map(JsonRecord::Value)
+                .map_err(|e| format!("invalid JSON: {e}")),
+        }
+    }
+
+    /// The record as a parsed value.
+    fn into_value(self) -> Value {
+        match self {
+            JsonRecord::Value(value) => value,
+            JsonRecord::Object(object, _) => Value::Object(object.into_map()),
+        }
+    }
+}
+
 /// Lambda JSON records, each with its 1-based line (0 inside an array) and its text when it had
 /// a line of its own; `None` when the first record that parses is not Lambda JSON.
 fn lambda_json<'a>(
-    mut values: impl Iterator<Item = (usize, Result<Value, String>, Option<&'a str>)>,
+    mut values: impl Iterator<Item = (usize, Result<JsonRecord<'a>, String>, Option<&'a str>)>,
     function: Option<&str>,
     stream: Option<String>,
 ) -> Option<FileIngest> {
@@ -412,7 +438,7 @@ fn lambda_json<'a>(
     // Records before the first that parses can only be rejected; that one names the format.
     let (line, first, text) = loop {
         match values.next()? {
-            (line, Ok(value), text) => break (line, value, text),
+            (line, Ok(record), text) => break (line, record.into_value(), text),
             (line, Err(reason), _) => rejected.push(Rejection { line, reason }),
         }
     };
@@ -424,25 +450,29 @@ fn lambda_json<'a>(
         _ => InputFormat::LambdaJson,
     };
     let mut reader = LambdaLogStream::new(function, stream, None);
-    for (line, value, text) in std::iter::once((line, Ok(first), text)).chain(values) {
-        match value {
-            Ok(value) if value.is_object() => {
-                let pushed = match text {
-                    Some(text) => reader.push_value_read_from(None, value, text),
-                    None => reader.push_value(None, value),
-                };
-                if !pushed {
-                    rejected.push(Rejection {
-                        line,
-                        reason: "no time on this record or any record before it".into(),
-                    });
-                }
+    let first = (line, Ok(JsonRecord::Value(first)), text);
+    for (line, record, text) in std::iter::once(first).chain(values) {
+        let pushed = match record {
+            Ok(JsonRecord::Object(object, text)) => {
+                reader.push_object_read_from(None, object, text)
             }
-            Ok(_) => rejected.push(Rejection {
-                line,
-                reason: "not a JSON object".into(),
-            }),
-            Err(reason) => rejected.push(Rejection { line, reason }),
+            Ok(JsonRecord::Value(value)) if value.is_object() => match text {
+                Some(text) => reader.push_value_read_from(None, value, text),
+                None => reader.push_value(None, value),
+            },
+            Ok(JsonRecord::Value(_)) => {
+                let reason = "not a JSON object".into();
+                rejected.push(Rejection { line, reason });
+                continue;
+            }
+            Err(reason) => {
+                rejected.push(Rejection { line, reason });
+                continue;
+            }
+        };
+        if !pushed {
+            let reason = "no time on this record or any record before it".into();
+            rejected.push(Rejection { line, reason });
         }
     }
     Some(FileIngest {

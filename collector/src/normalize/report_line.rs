@@ -14,7 +14,9 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use super::lambda_json::{FunctionLog, LambdaJson, PlatformEvent, read_record};
+use super::lambda_json::{
+    FunctionLog, LambdaJson, PlatformEvent, RawObject, read_raw_object, read_record,
+};
 
 use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, invocation::Sources};
 
@@ -331,8 +333,23 @@ impl LambdaLogStream {
         self.push_json(time, value, text.trim())
     }
 
+    /// [`Self::push_value_read_from`] for an object whose members are still in `text`.
+    pub fn push_object_read_from(
+        &mut self,
+        time: Option<i64>,
+        object: RawObject<'_>,
+        text: &str,
+    ) -> bool {
+        self.push_read(time, Some(read_raw_object(object)), text.trim())
+    }
+
     fn push_json(&mut self, time: Option<i64>, value: Value, raw: &str) -> bool {
-        match read_record(value) {
+        self.push_read(time, read_record(value), raw)
+    }
+
+    /// Stores what a JSON record was read as (`None`: it was no object), with `raw`, its text.
+    fn push_read(&mut self, time: Option<i64>, record: Option<LambdaJson>, raw: &str) -> bool {
+        match record {
             Some(LambdaJson::Platform {
                 time: own,
                 kind,
