@@ -125,8 +125,8 @@ trait JsonObject {
     /// The value of `key`; the last one when the key repeats (as a parsed map keeps it).
     fn value(&self, key: &str) -> Option<Cow<'_, Value>>;
     fn has(&self, key: &str) -> bool;
-    /// The members in key order, each key once with its last value.
-    fn into_members(self) -> Vec<(String, Value)>;
+    /// The members whose key `wanted` says, in key order, each key once with its last value.
+    fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)>;
 }
 
 impl JsonObject for Map<String, Value> {
@@ -138,8 +138,8 @@ impl JsonObject for Map<String, Value> {
         self.contains_key(key)
     }
 
-    fn into_members(self) -> Vec<(String, Value)> {
-        self.into_iter().collect()
+    fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)> {
+        self.into_iter().filter(|(key, _)| wanted(key)).collect()
     }
 }
 
@@ -168,7 +168,7 @@ impl<'a> RawObject<'a> {
 
     /// The object as a parsed map.
     pub fn into_map(self) -> Map<String, Value> {
-        self.into_members().into_iter().collect()
+        self.into_members(|_| true).into_iter().collect()
     }
 }
 
@@ -183,7 +183,8 @@ impl JsonObject for RawObject<'_> {
         self.0.iter().any(|(k, _)| k == key)
     }
 
-    fn into_members(mut self) -> Vec<(String, Value)> {
+    fn into_members(mut self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)> {
+        self.0.retain(|(key, _)| wanted(key));
         // A stable sort keeps a repeated key's values in text order: the last one is kept.
         self.0.sort_by(|(a, _), (b, _)| a.cmp(b));
         let mut members: Vec<(String, Value)> = Vec::with_capacity(self.0.len());
@@ -405,13 +406,12 @@ fn function_log(map: impl JsonObject) -> FunctionLog {
     let request_id = first_text(&map, &REQUEST_ID_KEYS);
     // The rest become attributes, moved out of the record (not copied).
     let attributes = map
-        .into_members()
-        .into_iter()
-        .filter(|(k, _)| {
-            !CONTEXT_KEYS.contains(&k.as_str())
-                && !REQUEST_ID_KEYS.contains(&k.as_str())
-                && !["timestamp", "time", "@timestamp", "msg"].contains(&k.as_str())
+        .into_members(|key| {
+            !CONTEXT_KEYS.contains(&key)
+                && !REQUEST_ID_KEYS.contains(&key)
+                && !["timestamp", "time", "@timestamp", "msg"].contains(&key)
         })
+        .into_iter()
         .map(|(k, v)| (k, attribute_of(v)))
         .collect();
     FunctionLog {
