@@ -146,6 +146,7 @@ pub const LONE_FILES_REWRITTEN_PER_PASS: usize = 1;
 /// tiered level), at the level `wanted(partition, live_file_count)` says (`None`: not at all).
 /// Superseded files left by an interrupted compaction are deleted too. `known` remembers the
 /// lone files found hour-merged, between passes.
+///
 /// Hour merges at the untiered level (a closing store's) run up to `merges_at_once` together,
 /// each on a thread of its own (see [`merge_hours`]).
 pub async fn compact(

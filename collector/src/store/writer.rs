@@ -25,7 +25,6 @@ use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, TimestampNanosecondType};
 use arrow::error::ArrowError;
-use arrow::ipc::reader::StreamDecoder;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
@@ -355,17 +354,10 @@ pub fn encode_scratch(batch: &RecordBatch) -> Result<Bytes, StoreError> {
     Ok(Bytes::from(buffer))
 }
 
-/// Reads back a scratch file written by [`encode_scratch`], as one batch of `table`.
+/// Reads back a scratch file written by [`encode_scratch`], as one batch of `table` (decoded as
+/// a WAL record's payload is).
 pub fn decode_scratch(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
-    let mut buffer = Buffer::from(bytes);
-    let mut decoder = StreamDecoder::new();
-    let mut batches = Vec::new();
-    while !buffer.is_empty() {
-        if let Some(batch) = decoder.decode(&mut buffer)? {
-            batches.push(batch);
-        }
-    }
-    decoder.finish()?;
+    let batches = crate::wal::decode_payload(Buffer::from(bytes))?;
     Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
 }
 

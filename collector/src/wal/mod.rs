@@ -37,6 +37,7 @@
 
 mod segment;
 
+pub(crate) use segment::decode_payload;
 pub use segment::{
     SegmentContents, SegmentWriter, encode_frame, read_closed_segment, read_segment,
 };

@@ -249,7 +249,9 @@ fn parse_segment(path: &Path, bytes: Buffer) -> Result<SegmentContents, WalError
 /// Decodes one frame's Arrow IPC stream. The arrays share `payload`'s memory; only buffers that
 /// are not aligned for their type (8-byte numbers, as payloads start 4 bytes past an 8-byte
 /// boundary) are copied.
-fn decode_payload(mut payload: Buffer) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
+pub(crate) fn decode_payload(
+    mut payload: Buffer,
+) -> Result<Vec<RecordBatch>, arrow::error::ArrowError> {
     let mut decoder = StreamDecoder::new();
     let mut batches = Vec::new();
     while !payload.is_empty() {
