@@ -387,7 +387,7 @@ fn json_input(
         )),
         Ok(_) => Ok(None),
         // One record per line, each parsed and read before the next: the lines of a large piece
-        // are never all held as values at once.
+        // are never all held parsed at once. An object line is read from its text.
         Err(_) => Ok(lambda_json(
             text.lines()
                 .enumerate()

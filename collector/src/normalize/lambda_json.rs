@@ -2,9 +2,10 @@
 //! format (`{"time", "type": "platform.report", "record": {...}}`), and structured function logs,
 //! AWS Lambda Powertools' above all (v1 `lambda_function_*` keys, v2+ `function_*` keys).
 //!
-//! Parsing only: [`classify`] says what one JSON value is; the stateful reading of a log stream
-//! (pairing `start` with `report`, carrying init evidence to the next invocation) is
-//! [`LambdaLogStream`](super::report_line::LambdaLogStream)'s job.
+//! Parsing only: [`classify`] says what one JSON value is, and [`read_raw_object`] what an object
+//! still in its text is (a log line: only the members it keeps are parsed). The stateful reading
+//! of a log stream (pairing `start` with `report`, carrying init evidence to the next invocation)
+//! is [`LambdaLogStream`](super::report_line::LambdaLogStream)'s job.
 
 use std::borrow::Cow;
 use std::fmt;
