@@ -10,7 +10,9 @@ use faasobs_collector::ingest::{
     split_file,
 };
 use faasobs_collector::model::Records;
-use faasobs_collector::store::{EncodedRows, Store, StoreConfig, StoreError, StoreHandle};
+use faasobs_collector::store::{
+    EncodedRows, Store, StoreConfig, StoreError, StoreHandle, batch_threads,
+};
 use faasobs_sample_traces::output::render_files;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
@@ -228,11 +230,6 @@ fn piece_bytes(threads: usize) -> usize {
     (CHUNK_BYTES / threads.max(1)).max(1 << 20)
 }
 
-/// Threads that normalize pieces at once: one per core, at most four.
-fn normalizing_threads() -> usize {
-    std::thread::available_parallelism().map_or(1, |n| n.get().min(4))
-}
-
 /// Splits `files` into pieces in order and deals them round-robin to `jobs`, one queue per
 /// normalizing thread; stops early, without error, when the normalizing side has gone.
 fn split_files(
@@ -422,7 +419,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         );
         // Threads read and normalize the inputs while this task stores what they read before,
         // so parsing and the WAL's encoding and syncing use every core.
-        let threads = normalizing_threads();
+        let threads = batch_threads();
         let mut readers = Readers::start(
             files,
             config.function.clone(),

@@ -118,13 +118,18 @@ impl StoreConfig {
     }
 
     /// The config of a batch command (an import, `compact`): as [`StoreConfig::new`], with the
-    /// closing hour merges on every core (at most four).
+    /// closing hour merges on [`batch_threads`].
     pub fn for_batch(data_dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
-            closing_merges_at_once: thread::available_parallelism().map_or(1, |n| n.get().min(4)),
+            closing_merges_at_once: batch_threads(),
             ..StoreConfig::new(data_dir)
         }
     }
+}
+
+/// The threads a batch command (an import, `compact`) works on: one per core, at most four.
+pub fn batch_threads() -> usize {
+    thread::available_parallelism().map_or(1, |n| n.get().min(4))
 }
 
 /// The object store of a local data directory, creating the directory if needed.
