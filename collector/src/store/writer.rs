@@ -668,10 +668,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn taking_rows_matches_arrows_take_for_lists_maps_and_nulls() {
+    /// `count` spans as a batch whose rows vary in what they hold: a parent or none, zero to five
+    /// attributes of text and numbers, zero to two events with an attribute each.
+    fn spans_with_nulls_maps_and_lists(count: u8) -> RecordBatch {
         use crate::model::{AttributeValue, SpanEvent};
-        let spans: Vec<SpanRecord> = (0..40u8)
+        let spans: Vec<SpanRecord> = (0..count)
             .map(|n| {
                 let mut s = span(n);
                 s.parent_span_id = (n % 3 == 0).then_some([n; 8]);
@@ -697,7 +698,12 @@ mod tests {
                 s
             })
             .collect();
-        let batch = crate::model::span::to_batch(&spans);
+        crate::model::span::to_batch(&spans)
+    }
+
+    #[test]
+    fn taking_rows_matches_arrows_take_for_lists_maps_and_nulls() {
+        let batch = spans_with_nulls_maps_and_lists(40);
         let indices = UInt32Array::from(vec![39, 0, 7, 7, 12, 1, 38, 25, 3]);
         let ours = take_rows(&batch, &indices).unwrap();
         let arrows = arrow::compute::take_record_batch(&batch, &indices).unwrap();
@@ -712,23 +718,7 @@ mod tests {
 
     #[test]
     fn scratch_files_give_back_the_rows_with_their_nulls_maps_and_lists() {
-        use crate::model::{AttributeValue, SpanEvent};
-        let spans: Vec<SpanRecord> = (0..30u8)
-            .map(|n| {
-                let mut s = span(n);
-                s.parent_span_id = (n % 3 == 0).then_some([n; 8]);
-                s.attributes = vec![("k".into(), AttributeValue::Int(i64::from(n)))];
-                s.events = (0..n % 2)
-                    .map(|k| SpanEvent {
-                        time: i64::from(k),
-                        name: format!("event {n}"),
-                        attributes: vec![],
-                    })
-                    .collect();
-                s
-            })
-            .collect();
-        let batch = crate::model::span::to_batch(&spans);
+        let batch = spans_with_nulls_maps_and_lists(30);
         for rows in [batch.clone(), batch.slice(7, 11)] {
             let bytes = encode_scratch(&rows).unwrap();
             assert_eq!(decode_scratch(Table::Spans, bytes).unwrap(), rows);
