@@ -5,20 +5,26 @@
 //! fragments of one invocation (its span and its REPORT line) that landed in files far apart stay
 //! two rows, and the `invocations` view merges them again in every query: the benchmark's data set
 //! held 1.76 stored rows per invocation. Once the hour is over, its invocation files are merged as
-//! a whole, in two passes:
+//! a whole, in three passes:
 //!
-//! 1. every input is streamed a row group at a time, and each row is routed by a hash of its
-//!    request id into one of `ceil(input bytes / budget)` buckets; what the buckets gather is
-//!    written out as scratch pieces (`.tmp`) whenever it outgrows the decoded budget;
-//! 2. each bucket, about a compaction run's size, is read back, merged by request id, sorted by
-//!    function and time, and appended to the output as row groups of its own.
+//! 1. the inputs' request ids are read, and the ids that more than one row holds are noted (by
+//!    hash): in an import nearly every id is in one file alone, since the fragments of a request
+//!    meet in one piece of the input;
+//! 2. every input is streamed a row group at a time; a row whose id no other row holds is copied
+//!    to the output as it is, and the others are routed by a hash of their request id into one of
+//!    `ceil(their share of the input bytes / budget)` buckets; what the buckets gather is written
+//!    out as scratch pieces (`.tmp`) whenever it outgrows the decoded budget;
+//! 3. each bucket, about a compaction run's size at most, is read back, merged by request id,
+//!    sorted by function and time, and appended to the output.
 //!
 //! All the fragments of a request id share its bucket, so each request id of the inputs ends as
 //! one row. The output is named by the union of the inputs' segment ranges, like a compaction's:
 //! once it is in place it supersedes them, and until then it and the pieces are `.tmp` files, so a
 //! crash at any point leaves either the inputs or the merged file, plus leftovers that the next
-//! open deletes. The output is sorted within each bucket but not across buckets, so it records no
-//! Parquet sorting columns; its footer carries the key `faasobs.hour_merged`.
+//! open deletes. Each of the output's row groups is one sorted run (the rows copied through keep
+//! their input's order; a row group ends where the next rows do not continue it), but the file is
+//! not sorted as a whole, so it records no Parquet sorting columns; its footer carries the key
+//! `faasobs.hour_merged`.
 //!
 //! Rows that arrive after the merge are tiered like compaction runs: a merged file larger than all
 //! the files after it together is left out, so late rows do not rewrite the hour every minute; they
@@ -28,8 +34,10 @@
 
 use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
 
-use arrow::array::{RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::concat_batches;
+use arrow::datatypes::TimestampNanosecondType;
+use arrow::error::ArrowError;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
@@ -47,7 +55,8 @@ use super::writer::{
 use crate::model::Table;
 
 /// Merges the live invocation files of `partition` (an hour that is over) into one file whose
-/// request ids are unique, in buckets of about `bucket_bytes` of Parquet input each; `tiered`
+/// request ids are unique, merging the rows of repeated ids in buckets of about `bucket_bytes` of
+/// Parquet input each; `tiered`
 /// leaves out a leading merged file larger than the files after it together. A lone file that is
 /// not hour-merged yet is rewritten as one. Returns the number of files merged and of rows
 /// written, or `None` when there was nothing to merge.
@@ -92,9 +101,13 @@ pub async fn merge_hour(
         others
             .extend(list_partition(objects.store.as_ref(), Partition { hour, ..partition }).await?);
     }
+    let repeated = RepeatedIds::of(objects, &files).await?;
     let input_bytes: u64 = files.iter().map(|f| f.meta.size).sum();
-    let buckets = input_bytes.div_ceil(bucket_bytes.max(1)).max(1) as usize;
-    let mut merge = HourMerge::new(partition, range, buckets);
+    let buckets = repeated
+        .share_of(input_bytes)
+        .div_ceil(bucket_bytes.max(1))
+        .max(1) as usize;
+    let mut merge = HourMerge::new(partition, range, buckets, repeated.hashes);
     let outcome = merge.run(objects, &files, &others).await;
     // Scratch pieces are deleted as they are used; after a failure, whatever is left. (What a
     // crash leaves is `.tmp` and deleted at the next open.)
@@ -154,10 +167,159 @@ fn ids_hashed_into(
     })
 }
 
-/// The state of one hour merge: the buckets' rows still in memory and their pieces on disk.
+/// The request ids that more than one row of an hour merge's inputs holds, by hash: only their
+/// rows need merging. In an import nearly every id is in one file alone, since the fragments of a
+/// request meet in one piece of the input, and rows of such ids are copied to the output as they
+/// are, without the round trip through buckets, scratch pieces, merging and sorting.
+struct RepeatedIds {
+    /// Hashes held by two rows or more, sorted.
+    hashes: Vec<u64>,
+    rows_repeated: u64,
+    rows: u64,
+}
+
+impl RepeatedIds {
+    /// Reads the request ids of `files`: the first pass of an hour merge.
+    async fn of(objects: &Objects, files: &[DataFile]) -> Result<RepeatedIds, StoreError> {
+        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let mut hashes = Vec::new();
+        for file in files {
+            let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
+            while let Some(batch) = batches.try_next().await? {
+                hashes.extend(
+                    request_ids(&batch)?
+                        .iter()
+                        .map(|id| hasher.hash_one(id.unwrap_or_default())),
+                );
+            }
+        }
+        let rows = hashes.len() as u64;
+        hashes.sort_unstable();
+        let mut repeated: Vec<u64> = Vec::new();
+        let mut rows_repeated = 0;
+        for pair in hashes.windows(2) {
+            if pair[0] == pair[1] {
+                rows_repeated += 1;
+                if repeated.last() != Some(&pair[0]) {
+                    rows_repeated += 1;
+                    repeated.push(pair[0]);
+                }
+            }
+        }
+        Ok(RepeatedIds {
+            hashes: repeated,
+            rows_repeated,
+            rows,
+        })
+    }
+
+    /// The part of `bytes` of input that the repeated ids' rows are, in proportion to their count.
+    fn share_of(&self, bytes: u64) -> u64 {
+        if self.rows == 0 {
+            return 0;
+        }
+        (bytes as u128 * self.rows_repeated as u128 / self.rows as u128) as u64
+    }
+}
+
+/// The merged file being written: rows copied through as they came and then the merged buckets,
+/// each in row groups of one sorted run.
+struct MergeOutput {
+    writer: AsyncArrowWriter<BufWriter>,
+    temp: ObjectPath,
+    /// Request ids written that other files also hold (see [`ids_hashed_into`]).
+    shared: Vec<String>,
+    /// The hashes of the request ids in the other files that may share ids, sorted.
+    others: Vec<u64>,
+    /// The sort key of the last row written, while its row group is open.
+    last_key: Option<SortKey>,
+    rows: usize,
+}
+
+/// A row's place in the tables' order: function name, then time, nulls first.
+type SortKey = (Option<String>, Option<i64>);
+
+impl MergeOutput {
+    fn create(
+        objects: &Objects,
+        output: &ObjectPath,
+        others: Vec<u64>,
+    ) -> Result<Self, StoreError> {
+        let table = Table::Invocations;
+        let temp = temporary_path(output);
+        Ok(MergeOutput {
+            writer: AsyncArrowWriter::try_new(
+                BufWriter::new(objects.store.clone(), temp.clone()),
+                table.schema(),
+                Some(writer_properties(table, true)),
+            )?,
+            temp,
+            shared: Vec::new(),
+            others,
+            last_key: None,
+            rows: 0,
+        })
+    }
+
+    /// Appends sorted rows, in the open row group when they continue its order, else in a new
+    /// one, so that each row group's statistics span one sorted run.
+    async fn write_sorted(&mut self, rows: &RecordBatch) -> Result<(), StoreError> {
+        if rows.num_rows() == 0 {
+            return Ok(());
+        }
+        let (first, last) = (sort_key(rows, 0)?, sort_key(rows, rows.num_rows() - 1)?);
+        if self.last_key.as_ref().is_some_and(|key| first < *key) {
+            self.writer.flush().await?;
+        }
+        if !self.others.is_empty() {
+            let hasher = BuildHasherDefault::<DefaultHasher>::default();
+            let shared = ids_hashed_into(request_ids(rows)?, &self.others, &hasher);
+            self.shared.extend(shared);
+        }
+        self.writer.write(rows).await?;
+        self.last_key = Some(last);
+        self.rows += rows.num_rows();
+        Ok(())
+    }
+
+    /// Closes the file with its shared request ids in the footer and moves it into place.
+    async fn commit(mut self, objects: &Objects, output: &ObjectPath) -> Result<usize, StoreError> {
+        self.shared.sort_unstable();
+        self.writer
+            .append_key_value_metadata(hour_merged_entry(&self.shared));
+        self.writer.close().await?;
+        objects.commit_durably(&self.temp, output).await?;
+        Ok(self.rows)
+    }
+}
+
+/// The sort key of `row` of invocation rows.
+fn sort_key(rows: &RecordBatch, row: usize) -> Result<SortKey, StoreError> {
+    let [name, time] = Table::Invocations
+        .sort_columns()
+        .map(|name| rows.column_by_name(name));
+    let (Some(names), Some(times)) = (
+        name.and_then(|c| c.as_string_opt::<i32>()),
+        time.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
+    ) else {
+        return Err(ArrowError::SchemaError(
+            "invocations: the sort columns are not text and nanosecond time".into(),
+        )
+        .into());
+    };
+    Ok((
+        names.is_valid(row).then(|| names.value(row).to_string()),
+        times.is_valid(row).then(|| times.value(row)),
+    ))
+}
+
+/// The state of one hour merge: the rows of repeated request ids routed to buckets, still in
+/// memory or in pieces on disk.
 struct HourMerge {
     partition: Partition,
     range: SegmentRange,
+    /// See [`RepeatedIds::hashes`].
+    repeated: Vec<u64>,
     /// Rows routed to each bucket and not yet written as a piece.
     pending: Vec<Vec<RecordBatch>>,
     pending_bytes: usize,
@@ -167,10 +329,11 @@ struct HourMerge {
 }
 
 impl HourMerge {
-    fn new(partition: Partition, range: SegmentRange, buckets: usize) -> HourMerge {
+    fn new(partition: Partition, range: SegmentRange, buckets: usize, repeated: Vec<u64>) -> Self {
         HourMerge {
             partition,
             range,
+            repeated,
             pending: vec![Vec::new(); buckets],
             pending_bytes: 0,
             pieces: vec![Vec::new(); buckets],
@@ -184,10 +347,16 @@ impl HourMerge {
         files: &[DataFile],
         others: &[DataFile],
     ) -> Result<usize, StoreError> {
+        let output_path = self.partition.file(self.range);
+        let others = request_id_hashes(objects, others).await?;
+        let mut output = MergeOutput::create(objects, &output_path, others)?;
         for file in files {
             let mut batches = objects.read_batches(&file.meta).await?;
             while let Some(batch) = batches.try_next().await? {
-                self.route(&batch)?;
+                // Stored rows are sorted within each batch read (a row group holds one sorted
+                // run), so the rows that are copied through stay sorted.
+                let lone = self.route(&batch)?;
+                output.write_sorted(&lone).await?;
                 if self.pending_bytes > COMPACTION_DECODED_BUDGET_BYTES {
                     self.write_pieces(objects).await?;
                 }
@@ -198,25 +367,29 @@ impl HourMerge {
             // bucket at a time.
             self.write_pieces(objects).await?;
         }
-        let others = request_id_hashes(objects, others).await?;
-        self.write_buckets(objects, &others).await
+        self.write_buckets(objects, &mut output).await?;
+        output.commit(objects, &output_path).await
     }
 
-    /// Routes the rows of `batch` to their buckets by a hash of the request id.
-    fn route(&mut self, batch: &RecordBatch) -> Result<(), StoreError> {
-        let buckets = self.pending.len();
-        if buckets == 1 {
-            self.pending_bytes += batch.get_array_memory_size();
-            self.pending[0].push(batch.clone());
-            return Ok(());
+    /// Routes the rows of `batch` whose request id is repeated to their buckets by a hash of the
+    /// id, and returns the others, in their order.
+    fn route(&mut self, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
+        if self.repeated.is_empty() {
+            return Ok(batch.clone());
         }
+        let buckets = self.pending.len();
         let request_ids = request_ids(batch)?;
         // A fixed-key SipHash: the same id lands in the same bucket throughout the merge.
         let hasher = BuildHasherDefault::<DefaultHasher>::default();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); buckets];
+        let mut lone = Vec::with_capacity(batch.num_rows());
         for (row, id) in request_ids.iter().enumerate() {
-            let bucket = (hasher.hash_one(id.unwrap_or_default()) % buckets as u64) as usize;
-            rows_of[bucket].push(row as u32);
+            let hash = hasher.hash_one(id.unwrap_or_default());
+            if self.repeated.binary_search(&hash).is_ok() {
+                rows_of[(hash % buckets as u64) as usize].push(row as u32);
+            } else {
+                lone.push(row as u32);
+            }
         }
         for (bucket, rows) in rows_of.into_iter().enumerate() {
             if rows.is_empty() {
@@ -226,7 +399,10 @@ impl HourMerge {
             self.pending_bytes += part.get_array_memory_size();
             self.pending[bucket].push(part);
         }
-        Ok(())
+        if lone.len() == batch.num_rows() {
+            return Ok(batch.clone());
+        }
+        take_rows(batch, &UInt32Array::from(lone))
     }
 
     /// Writes each bucket's pending rows as a scratch piece and frees them.
@@ -254,25 +430,13 @@ impl HourMerge {
         Ok(())
     }
 
-    /// The second pass: merges and sorts each bucket and appends it to the output, which is then
-    /// moved into place with the request ids it shares with other files (`others`: their ids'
-    /// hashes, sorted) in its footer. Returns the rows written.
+    /// The second pass: merges and sorts each bucket and appends it to `output`.
     async fn write_buckets(
         &mut self,
         objects: &Objects,
-        others: &[u64],
-    ) -> Result<usize, StoreError> {
-        let hasher = BuildHasherDefault::<DefaultHasher>::default();
-        let mut shared = Vec::new();
+        output: &mut MergeOutput,
+    ) -> Result<(), StoreError> {
         let table = self.partition.table;
-        let output = self.partition.file(self.range);
-        let temp = temporary_path(&output);
-        let mut writer = AsyncArrowWriter::try_new(
-            BufWriter::new(objects.store.clone(), temp.clone()),
-            table.schema(),
-            Some(writer_properties(table, true)),
-        )?;
-        let mut rows_written = 0;
         for bucket in 0..self.pending.len() {
             let mut batches = std::mem::take(&mut self.pending[bucket]);
             for piece in &self.pieces[bucket] {
@@ -285,21 +449,11 @@ impl HourMerge {
             drop(batches);
             let sorted = sort_batch(table, &rows)?;
             drop(rows);
-            if !others.is_empty() {
-                shared.extend(ids_hashed_into(request_ids(&sorted)?, others, &hasher));
-            }
-            writer.write(&sorted).await?;
-            // Row groups end with the bucket, so each one's statistics span one sorted run.
-            writer.flush().await?;
-            rows_written += sorted.num_rows();
+            output.write_sorted(&sorted).await?;
             let pieces = std::mem::take(&mut self.pieces[bucket]);
             objects.delete_all(pieces.iter()).await?;
         }
-        shared.sort_unstable();
-        writer.append_key_value_metadata(hour_merged_entry(&shared));
-        writer.close().await?;
-        objects.commit_durably(&temp, &output).await?;
-        Ok(rows_written)
+        Ok(())
     }
 }
 
@@ -434,21 +588,31 @@ mod tests {
         let files = live_files(&objects).await;
         let partition = files[0].partition;
         let range = SegmentRange { lo: 1, hi: 6 };
-        let mut merge = HourMerge::new(partition, range, 3);
+        let repeated = RepeatedIds::of(&objects, &files).await.unwrap();
+        let mut merge = HourMerge::new(partition, range, 3, repeated.hashes);
+        let output_path = partition.file(range);
+        let mut output = MergeOutput::create(&objects, &output_path, Vec::new()).unwrap();
         for file in &files {
             let mut batches = objects.read_batches(&file.meta).await.unwrap();
             while let Some(batch) = batches.try_next().await.unwrap() {
-                merge.route(&batch).unwrap();
+                let lone = merge.route(&batch).unwrap();
+                output.write_sorted(&lone).await.unwrap();
                 merge.write_pieces(&objects).await.unwrap();
             }
         }
         assert_eq!(merge.piece_rounds, 6);
-        let scratch = list_table(objects.store.as_ref(), Table::Invocations)
+        let pieces = list_table(objects.store.as_ref(), Table::Invocations)
             .await
             .unwrap()
-            .temporary;
-        assert_eq!(scratch.len(), 3 * 6, "a piece per bucket and round");
-        assert_eq!(merge.write_buckets(&objects, &[]).await.unwrap(), 800);
+            .temporary
+            .into_iter()
+            .filter(|path| path.as_ref().contains(".piece"))
+            .count();
+        // Every id of the first five files is repeated; the sixth's reports are lone and copied
+        // through, so its round writes no piece.
+        assert_eq!(pieces, 3 * 5, "a piece per bucket and round");
+        merge.write_buckets(&objects, &mut output).await.unwrap();
+        assert_eq!(output.commit(&objects, &output_path).await.unwrap(), 800);
         objects
             .delete_all(files.iter().map(|f| &f.meta.location))
             .await
@@ -461,6 +625,106 @@ mod tests {
                 .is_empty()
         );
         assert_eq!(stored_rows(&objects).await, expected);
+    }
+
+    /// The sort keys of each row group of `file`, in order.
+    async fn row_group_keys(objects: &Objects, file: &DataFile) -> Vec<Vec<SortKey>> {
+        use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+        let bytes = objects.get(&file.meta.location).await.unwrap();
+        let groups = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+            .unwrap()
+            .metadata()
+            .num_row_groups();
+        (0..groups)
+            .map(|group| {
+                let reader = ParquetRecordBatchReaderBuilder::try_new(bytes.clone())
+                    .unwrap()
+                    .with_row_groups(vec![group])
+                    .build()
+                    .unwrap();
+                let mut keys = Vec::new();
+                for batch in reader {
+                    let batch = batch.unwrap();
+                    keys.extend((0..batch.num_rows()).map(|row| sort_key(&batch, row).unwrap()));
+                }
+                keys
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn only_the_rows_of_repeated_request_ids_are_routed_to_buckets() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        fragmented_hour(&objects).await;
+        let files = live_files(&objects).await;
+        let repeated = RepeatedIds::of(&objects, &files).await.unwrap();
+        // Ids 0..600 have a span and a report each; 600..800 a report only.
+        assert_eq!(
+            (repeated.hashes.len(), repeated.rows_repeated, repeated.rows),
+            (600, 1200, 1400)
+        );
+        assert_eq!(repeated.share_of(1400), 1200);
+        let mut merge = HourMerge::new(files[0].partition, files[0].range, 4, repeated.hashes);
+        let mut lone_ids = HashSet::new();
+        let mut routed = 0;
+        for file in &files {
+            let mut batches = objects.read_batches(&file.meta).await.unwrap();
+            while let Some(batch) = batches.try_next().await.unwrap() {
+                let lone = merge.route(&batch).unwrap();
+                lone_ids.extend(
+                    request_ids(&lone)
+                        .unwrap()
+                        .iter()
+                        .flatten()
+                        .map(String::from),
+                );
+                routed += batch.num_rows() - lone.num_rows();
+            }
+        }
+        let expected: HashSet<_> = (600..800).map(|i| format!("req-{i}")).collect();
+        assert_eq!(lone_ids, expected);
+        assert_eq!(routed, 1200);
+        let pending: usize = merge.pending.iter().flatten().map(|b| b.num_rows()).sum();
+        assert_eq!(pending, 1200);
+    }
+
+    #[tokio::test]
+    async fn rows_copied_through_keep_each_row_group_one_sorted_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        // Two files of lone reports over the same functions and times (each file sorted, the
+        // second starting before the first ends), and a third whose spans meet some of their
+        // reports.
+        let mut all = Vec::new();
+        for (file, ids) in [(1, (0..300).step_by(2)), (2, (1..300).step_by(2))] {
+            let reports: Vec<_> = ids.map(|i| fragment(i, Source::PlatformReport)).collect();
+            put_file(&objects, file, &reports).await;
+            all.extend(reports);
+        }
+        let spans: Vec<_> = (250..350).map(|i| fragment(i, Source::OtlpSpan)).collect();
+        put_file(&objects, 3, &spans).await;
+        all.extend(spans);
+        let mut expected = invocation::merge_fragments(all);
+        expected.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+
+        let files = live_files(&objects).await;
+        let partition = files[0].partition;
+        merge_hour(&objects, partition, files, 1 << 20, false)
+            .await
+            .unwrap()
+            .expect("three files are merged");
+        assert_eq!(stored_rows(&objects).await, expected);
+        let merged = live_files(&objects).await;
+        assert_eq!(merged.len(), 1);
+        let groups = row_group_keys(&objects, &merged[0]).await;
+        assert_eq!(groups.iter().map(Vec::len).sum::<usize>(), 350);
+        // Each file's lone rows, then the third file's lone spans, then the merged bucket: runs
+        // that do not continue one another.
+        assert_eq!(groups.len(), 4);
+        for keys in &groups {
+            assert!(keys.is_sorted(), "a row group is not one sorted run");
+        }
     }
 
     #[tokio::test]
