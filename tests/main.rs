@@ -8,6 +8,7 @@ mod compaction_retention;
 mod cost;
 mod crash_recovery;
 mod disk_full;
+mod in_memory_wal;
 mod interrupted_query;
 mod overload;
 mod real_fixtures;

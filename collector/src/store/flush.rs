@@ -133,14 +133,23 @@ pub async fn flush_segment(
     path: &Path,
 ) -> Result<FlushOutcome, StoreError> {
     let contents = read_closed_segment(path)?;
+    Ok(FlushOutcome {
+        trailing: contents.trailing,
+        ..flush_records(objects, id, contents.records).await?
+    })
+}
+
+/// Writes the records of segment `id` (read back from disk, or kept in memory) to Parquet.
+pub async fn flush_records(
+    objects: &Objects,
+    id: u64,
+    records: Vec<(Table, RecordBatch)>,
+) -> Result<FlushOutcome, StoreError> {
     let mut by_table: BTreeMap<Table, Vec<RecordBatch>> = BTreeMap::new();
-    for (table, batch) in contents.records {
+    for (table, batch) in records {
         by_table.entry(table).or_default().push(batch);
     }
-    let mut outcome = FlushOutcome {
-        trailing: contents.trailing,
-        ..Default::default()
-    };
+    let mut outcome = FlushOutcome::default();
     // Each step's input is dropped as soon as its output exists: with compaction's copies gone,
     // the segment's decoded records, their concatenation, the sorted copy and the file being
     // encoded, all held at once, were the collector's peak (heaptrack: 89 + 87 + 87 + 58 MiB

@@ -34,9 +34,15 @@
 //!   it is damage, and the segment is kept (renamed `.wal.damaged`) for inspection.
 //! - A segment is deleted only after every record in it is in Parquet files that are durably in
 //!   place (see `store`).
+//!
+//! A store opened for an import may keep its segments in memory instead ([`MemorySegment`],
+//! `store::WalMode::InMemory`): nothing is written here then, and a crash loses the rows not yet
+//! in Parquet, which the import's input still holds.
 
+mod memory;
 mod segment;
 
+pub use memory::MemorySegment;
 pub(crate) use segment::decode_payload;
 pub use segment::{
     SegmentContents, SegmentWriter, encode_frame, read_closed_segment, read_segment,

@@ -17,7 +17,7 @@ use faasobs_collector::model::Table;
 use faasobs_collector::normalize::otlp_trace::normalize_traces;
 use faasobs_collector::store::flush::{merge_rows, split_by_partition};
 use faasobs_collector::store::writer::encode_parquet;
-use faasobs_collector::store::{StoreConfig, StoreHandle};
+use faasobs_collector::store::{StoreConfig, wal_frames};
 use faasobs_collector::wal::{self, SegmentWriter, read_closed_segment};
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use prost::Message;
@@ -68,16 +68,16 @@ pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> 
         clock.lap(&mut cpu.0[0]);
         let normalized = normalize_traces(request);
         clock.lap(&mut cpu.0[1]);
-        let wal_rows = StoreHandle::encode_rows(&normalized.records)?;
+        let wal_frames = wal_frames(&normalized.records)?;
         clock.lap(&mut cpu.0[2]);
         drop(normalized);
         clock.lap(&mut cpu.0[3]);
-        segment.append(wal_rows.frames())?;
+        segment.append(&wal_frames)?;
         if segment.len() >= segment_max_bytes {
             let next = SegmentWriter::create(scratch, segment.id() + 1)?;
             closed.push(std::mem::replace(&mut segment, next).id());
         }
-        drop(wal_rows);
+        drop(wal_frames);
         clock.lap(&mut cpu.0[4]);
     }
     if !segment.is_empty() {

@@ -1,0 +1,163 @@
+//! A store whose WAL is in memory (an import's) stores exactly what a store with its WAL on disk
+//! stores, writes no WAL segment, and still replays the segments a crashed collector left.
+
+use std::path::Path;
+use std::time::Duration;
+
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::query::{OutputFormat, render};
+use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_collector::model::invocation::Sources;
+use faasobs_collector::model::{Invocation, Records, Source};
+use faasobs_collector::store::{RowEncoder, Store, StoreConfig, WAL_DIR, WalMode};
+use faasobs_collector::wal::list_segments;
+
+const START: i64 = 1_795_424_400_000_000_000;
+
+fn invocations(ids: std::ops::Range<usize>, source: Source) -> Records {
+    let report = source == Source::PlatformReport;
+    Records {
+        invocations: ids
+            .map(|id| Invocation {
+                function_name: format!("fn-{}", id % 3),
+                request_id: format!("req-{id}"),
+                start_time: START + id as i64 * 1_000_000,
+                duration_ms: Some(if report { 19.5 } else { 20.0 }),
+                memory_size_mb: report.then_some(512),
+                trace_id: (!report).then_some([id as u8; 16]),
+                sources: Sources::of(source),
+                ..Default::default()
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// A store whose segments close at 16 KiB, so that a few hundred rows fill several.
+fn config(data: &Path, wal: WalMode) -> StoreConfig {
+    StoreConfig {
+        segment_max_bytes: 16 * 1024,
+        flush_interval: Duration::from_secs(3600),
+        wal,
+        ..StoreConfig::new(data)
+    }
+}
+
+fn wal_segments(data: &Path) -> usize {
+    list_segments(&data.join(WAL_DIR)).unwrap().len()
+}
+
+async fn all_invocations(data: &Path) -> String {
+    let analyzer = Analyzer::open(data, AnalyzerConfig::default())
+        .await
+        .unwrap();
+    let rows = analyzer
+        .query("SELECT * FROM invocations ORDER BY request_id")
+        .await
+        .unwrap();
+    render(&rows, OutputFormat::Csv).unwrap()
+}
+
+/// Spans of 0..300, their reports, then reports of 300..500 (written whole and pre-encoded);
+/// returns the WAL segments on disk once everything is acknowledged.
+async fn write_the_same_rows(store: &Store, wal: WalMode, data: &Path) -> usize {
+    let handle = store.handle();
+    handle
+        .write(&invocations(0..300, Source::OtlpSpan))
+        .await
+        .unwrap();
+    handle
+        .write(&invocations(0..300, Source::PlatformReport))
+        .await
+        .unwrap();
+    let encoded = RowEncoder::new(wal)
+        .encode(&invocations(300..500, Source::PlatformReport))
+        .unwrap();
+    handle.write_encoded(encoded).await.unwrap();
+    wal_segments(data)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_with_its_wal_in_memory_stores_what_one_on_disk_stores_and_writes_no_segment() {
+    let on_disk = tempfile::tempdir().unwrap();
+    let in_memory = tempfile::tempdir().unwrap();
+
+    let store = Store::open(config(on_disk.path(), WalMode::OnDisk))
+        .await
+        .unwrap();
+    let segments = write_the_same_rows(&store, WalMode::OnDisk, on_disk.path()).await;
+    assert!(segments >= 1, "acknowledged rows are in WAL segments");
+    let report_on_disk = store.close().await.unwrap();
+
+    let store = Store::open(config(in_memory.path(), WalMode::InMemory))
+        .await
+        .unwrap();
+    let segments = write_the_same_rows(&store, WalMode::InMemory, in_memory.path()).await;
+    assert_eq!(segments, 0, "a WAL in memory writes no segment");
+    let report_in_memory = store.close().await.unwrap();
+
+    assert!(
+        report_in_memory.segments >= 3,
+        "the rows filled several in-memory segments: {report_in_memory:?}"
+    );
+    assert_eq!(report_in_memory.rows, report_on_disk.rows);
+    let stored = all_invocations(in_memory.path()).await;
+    assert_eq!(stored.lines().count(), 1 + 500, "one row per request id");
+    assert_eq!(stored, all_invocations(on_disk.path()).await);
+    assert_eq!(wal_segments(in_memory.path()), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_encoded_for_a_wal_on_disk_are_refused_by_one_in_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), WalMode::InMemory))
+        .await
+        .unwrap();
+    let encoded = RowEncoder::new(WalMode::OnDisk)
+        .encode(&invocations(0..10, Source::OtlpSpan))
+        .unwrap();
+    let error = store.handle().write_encoded(encoded).await.unwrap_err();
+    assert!(
+        error.to_string().contains("whose WAL is in memory"),
+        "{error}"
+    );
+    store
+        .handle()
+        .write(&invocations(10..20, Source::OtlpSpan))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    let stored = all_invocations(dir.path()).await;
+    assert!(stored.contains("req-10") && !stored.contains("req-0,"));
+    assert_eq!(stored.lines().count(), 1 + 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_store_opened_for_an_import_replays_the_wal_a_collector_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), WalMode::OnDisk))
+        .await
+        .unwrap();
+    store
+        .handle()
+        .write(&invocations(0..50, Source::OtlpSpan))
+        .await
+        .unwrap();
+    // Dropped without closing, as a crash leaves it: the acknowledged rows are only in the WAL.
+    drop(store);
+    assert!(wal_segments(dir.path()) >= 1);
+
+    let store = Store::open(config(dir.path(), WalMode::InMemory))
+        .await
+        .unwrap();
+    assert!(store.recovery().segments_replayed >= 1);
+    assert_eq!(store.recovery().rows_replayed, 50);
+    store
+        .handle()
+        .write(&invocations(50..60, Source::OtlpSpan))
+        .await
+        .unwrap();
+    store.close().await.unwrap();
+    assert_eq!(wal_segments(dir.path()), 0);
+    assert_eq!(all_invocations(dir.path()).await.lines().count(), 1 + 60);
+}
