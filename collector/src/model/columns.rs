@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use arrow::array::{ArrayRef, FixedSizeBinaryArray, TimestampNanosecondArray};
+use arrow::array::{ArrayRef, FixedSizeBinaryArray, StringBuilder, TimestampNanosecondArray};
 use arrow::datatypes::DataType;
 
 /// A `FixedSizeBinary(size)` column; every present value must be `size` bytes long.
@@ -28,4 +28,15 @@ pub(crate) fn timestamps(values: impl Iterator<Item = Option<i64>>) -> ArrayRef 
             .collect::<TimestampNanosecondArray>()
             .with_timezone("UTC"),
     )
+}
+
+/// A `Utf8` column of `text` over `rows`, its buffers sized for the values first: collecting
+/// into an array grew the value buffer by doubling, copying it each time.
+pub(crate) fn strings<'a, T>(rows: &'a [T], text: impl Fn(&'a T) -> Option<&'a str>) -> ArrayRef {
+    let bytes = rows.iter().filter_map(&text).map(str::len).sum();
+    let mut builder = StringBuilder::with_capacity(rows.len(), bytes);
+    for row in rows {
+        builder.append_option(text(row));
+    }
+    Arc::new(builder.finish())
 }

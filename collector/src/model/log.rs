@@ -6,12 +6,12 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, Int32Array, StringArray};
+use arrow::array::{ArrayRef, Int32Array};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::attributes::{self, Attributes};
-use super::columns::{fixed_binary, timestamps};
+use super::columns::{fixed_binary, strings, timestamps};
 use super::timestamp_type;
 
 /// One log record.
@@ -54,10 +54,6 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The fixed schema of the `logs` table.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
-}
-
-fn strings<'a>(rows: &'a [LogRecord], f: impl Fn(&'a LogRecord) -> Option<&'a str>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<StringArray>())
 }
 
 /// Builds the Arrow batch of the `logs` table for these rows.

@@ -12,7 +12,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::attributes::{self, Attributes};
-use super::columns::{fixed_binary, timestamps};
+use super::columns::{fixed_binary, strings, timestamps};
 use super::timestamp_type;
 
 /// An event recorded on a span, such as an exception.
@@ -85,10 +85,6 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
 /// The fixed schema of the `spans` table.
 pub fn schema() -> SchemaRef {
     SCHEMA.clone()
-}
-
-fn strings<'a>(rows: &'a [SpanRecord], f: impl Fn(&'a SpanRecord) -> Option<&'a str>) -> ArrayRef {
-    Arc::new(rows.iter().map(f).collect::<StringArray>())
 }
 
 fn events_array(rows: &[SpanRecord]) -> ArrayRef {
