@@ -63,6 +63,9 @@ pub struct SegmentWriter {
 
 impl SegmentWriter {
     /// Creates segment `id` in `dir`, writes its header and makes the file's existence durable.
+    /// A file it created and could not finish (a full disk) is removed again, so that creating
+    /// the segment can be retried: left behind, it failed every later try as existing, and the
+    /// WAL never moved on to a next segment again.
     pub fn create(dir: &Path, id: u64) -> Result<SegmentWriter, WalError> {
         fs::create_dir_all(dir).map_err(|e| WalError::io(dir, e))?;
         let path = dir.join(segment_file_name(id));
@@ -74,10 +77,16 @@ impl SegmentWriter {
         let mut header = Vec::with_capacity(SEGMENT_HEADER_LEN as usize);
         header.extend_from_slice(SEGMENT_MAGIC);
         header.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
-        file.write_all(&header)
+        let written = file
+            .write_all(&header)
             .and_then(|()| file.sync_all())
-            .map_err(|e| WalError::io(&path, e))?;
-        sync_dir(dir)?;
+            .map_err(|e| WalError::io(&path, e))
+            .and_then(|()| sync_dir(dir));
+        if let Err(e) = written {
+            drop(file);
+            let _ = fs::remove_file(&path);
+            return Err(e);
+        }
         Ok(SegmentWriter {
             id,
             path,
