@@ -108,6 +108,30 @@ async fn a_store_with_its_wal_in_memory_stores_what_one_on_disk_stores_and_write
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_encoded_for_a_wal_in_memory_are_framed_by_a_store_with_its_wal_on_disk() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), WalMode::OnDisk))
+        .await
+        .unwrap();
+    let encoded = RowEncoder::new(WalMode::InMemory)
+        .encode(&invocations(0..10, Source::OtlpSpan))
+        .unwrap();
+    store.handle().write_encoded(encoded).await.unwrap();
+    let segments = list_segments(&dir.path().join(WAL_DIR)).unwrap();
+    let bytes: u64 = segments
+        .iter()
+        .map(|(_, path)| std::fs::metadata(path).unwrap().len())
+        .sum();
+    // More than the 12-byte header of the segment opened with the store.
+    assert!(
+        bytes > 1000,
+        "the rows are not in the WAL on disk: {bytes} bytes"
+    );
+    store.close().await.unwrap();
+    assert_eq!(all_invocations(dir.path()).await.lines().count(), 1 + 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_encoded_for_a_wal_on_disk_are_refused_by_one_in_memory() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(config(dir.path(), WalMode::InMemory))

@@ -37,10 +37,9 @@ use std::sync::mpsc as std_mpsc;
 use std::thread;
 use std::time::{Duration, Instant};
 
+use arrow::record_batch::RecordBatch;
 use object_store::local::LocalFileSystem;
 use tokio::sync::{mpsc, oneshot};
-
-use arrow::record_batch::RecordBatch;
 
 use crate::model::{Records, Table};
 use crate::wal::{self, MemorySegment, SegmentWriter, WalError, encode_frame};
