@@ -126,8 +126,8 @@ pub async fn merge_hour(
     Ok(Some((files.len(), rows)))
 }
 
-/// The hashes of the request ids in `files`, sorted, for [`HourMerge::write_buckets`] to look up.
-async fn request_id_hashes(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
+/// The hash of the request id of every row of `files`, in their order (the column alone is read).
+async fn hashed_request_ids(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
     let hasher = BuildHasherDefault::<DefaultHasher>::default();
     let mut hashes = Vec::new();
     for file in files {
@@ -140,6 +140,13 @@ async fn request_id_hashes(objects: &Objects, files: &[DataFile]) -> Result<Vec<
             );
         }
     }
+    Ok(hashes)
+}
+
+/// The hashes of the request ids in `files`, sorted and without repeats, for
+/// [`MergeOutput::write_sorted`] to look up.
+async fn request_id_hashes(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
+    let mut hashes = hashed_request_ids(objects, files).await?;
     hashes.sort_unstable();
     hashes.dedup();
     Ok(hashes)
@@ -181,18 +188,7 @@ struct RepeatedIds {
 impl RepeatedIds {
     /// Reads the request ids of `files`: the first pass of an hour merge.
     async fn of(objects: &Objects, files: &[DataFile]) -> Result<RepeatedIds, StoreError> {
-        let hasher = BuildHasherDefault::<DefaultHasher>::default();
-        let mut hashes = Vec::new();
-        for file in files {
-            let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
-            while let Some(batch) = batches.try_next().await? {
-                hashes.extend(
-                    request_ids(&batch)?
-                        .iter()
-                        .map(|id| hasher.hash_one(id.unwrap_or_default())),
-                );
-            }
-        }
+        let mut hashes = hashed_request_ids(objects, files).await?;
         let rows = hashes.len() as u64;
         hashes.sort_unstable();
         let mut repeated: Vec<u64> = Vec::new();
