@@ -7,8 +7,9 @@
 //! free-text error columns (first non-empty wins), so fragments can be combined in any order: when
 //! a segment is flushed, when partitions are compacted, and when the analyzer reads.
 
-use std::collections::HashMap;
 use std::sync::{Arc, LazyLock};
+
+use foldhash::{HashMap, HashMapExt};
 
 use arrow::array::{
     Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array,

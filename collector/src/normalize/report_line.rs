@@ -10,7 +10,7 @@
 //! log format, Telemetry/Logs API events and Powertools' structured logs, so a log stream that
 //! mixes them yields one fragment per source and invocation.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::Value;
 

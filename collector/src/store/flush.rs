@@ -4,7 +4,9 @@
 //! sent twice (same trace and span id) is kept once, and logs are written as they came. Each file is sorted by function and time and named by the
 //! segment's id (`{id}-{id}.parquet`), so flushing the same segment twice writes the same files.
 
-use std::collections::hash_map::{Entry, HashMap};
+use std::collections::hash_map::Entry;
+
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -116,7 +118,7 @@ fn drop_repeated_spans(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
             .ok_or_else(|| arrow::error::ArrowError::SchemaError(format!("spans has no {name}")))
     };
     let (trace_ids, span_ids) = (column("trace_id")?, column("span_id")?);
-    let mut seen = std::collections::HashSet::with_capacity(batch.num_rows());
+    let mut seen = HashSet::with_capacity(batch.num_rows());
     let keep: BooleanArray = (0..batch.num_rows())
         .map(|i| Some(seen.insert((trace_ids.value(i), span_ids.value(i)))))
         .collect();

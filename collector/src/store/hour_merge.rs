@@ -32,7 +32,9 @@
 //! file of the hour's own fragments is always merged with the rest. When the store closes (the end
 //! of an import, which may have merged an hour while half of it was in), nothing is tiered.
 
-use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher};
+use std::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
 
 use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::concat_batches;
@@ -128,7 +130,7 @@ pub async fn merge_hour(
 
 /// The hash of the request id of every row of `files`, in their order (the column alone is read).
 async fn hashed_request_ids(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
-    let hasher = BuildHasherDefault::<DefaultHasher>::default();
+    let hasher = FixedState::default();
     let mut hashes = Vec::new();
     for file in files {
         let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
@@ -268,7 +270,7 @@ impl MergeOutput {
             self.writer.flush().await?;
         }
         if !self.others.is_empty() {
-            let hasher = BuildHasherDefault::<DefaultHasher>::default();
+            let hasher = FixedState::default();
             let shared = ids_hashed_into(request_ids(rows)?, &self.others, &hasher);
             self.shared.extend(shared);
         }
@@ -375,8 +377,8 @@ impl HourMerge {
         }
         let buckets = self.pending.len();
         let request_ids = request_ids(batch)?;
-        // A fixed-key SipHash: the same id lands in the same bucket throughout the merge.
-        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        // A fixed-seed hash: the same id lands in the same bucket throughout the merge.
+        let hasher = FixedState::default();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); buckets];
         let mut lone = Vec::with_capacity(batch.num_rows());
         for (row, id) in request_ids.iter().enumerate() {
@@ -851,7 +853,7 @@ mod tests {
 
     #[test]
     fn ids_whose_hash_is_among_the_others_are_found_by_the_sorted_walk() {
-        let hasher = BuildHasherDefault::<DefaultHasher>::default();
+        let hasher = FixedState::default();
         let ids: StringArray = (0..2000)
             .map(|i| (i % 97 != 0).then(|| format!("req-{i}")))
             .collect();

@@ -13,7 +13,6 @@
 //! synced: a reader never sees a half-written file, and after a crash a file is either whole or
 //! absent (leftover `.tmp` files are deleted at start).
 
-use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
@@ -28,6 +27,7 @@ use arrow::error::ArrowError;
 use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use bytes::Bytes;
+use foldhash::{HashMap, HashMapExt};
 use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
