@@ -185,3 +185,36 @@ async fn a_store_opened_for_an_import_replays_the_wal_a_collector_left() {
     assert_eq!(wal_segments(dir.path()), 0);
     assert_eq!(all_invocations(dir.path()).await.lines().count(), 1 + 60);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_an_in_memory_segment_could_not_flush_fail_every_later_write_and_the_close() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(config(dir.path(), WalMode::InMemory))
+        .await
+        .unwrap();
+    // A file where the invocations table's folder goes: flushing its rows fails.
+    let table = dir.path().join("invocations");
+    if table.is_dir() {
+        std::fs::remove_dir_all(&table).unwrap();
+    }
+    std::fs::write(&table, b"in the way").unwrap();
+    let handle = store.handle();
+    handle
+        .write(&invocations(0..300, Source::OtlpSpan))
+        .await
+        .unwrap();
+    // The barrier comes after the segment those rows closed: its flush has failed by then.
+    let error = handle.flush().await.unwrap_err().to_string();
+    assert!(
+        error.contains("could not be written to Parquet and are lost"),
+        "{error}"
+    );
+    let error = handle
+        .write(&invocations(300..310, Source::OtlpSpan))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("are lost"), "a write was taken: {error}");
+    let error = store.close().await.unwrap_err().to_string();
+    assert!(error.contains("are lost"), "{error}");
+}

@@ -31,9 +31,9 @@ pub mod writer;
 use std::collections::BTreeSet;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -210,6 +210,23 @@ enum FlushJob {
         final_compaction: bool,
         ack: oneshot::Sender<Result<FlushReport, StoreError>>,
     },
+}
+
+/// The first in-memory segment whose flush failed, and why: its rows are lost, and the store
+/// takes no more writes, so an import stops at its next write instead of reading the rest of its
+/// input for nothing.
+#[derive(Debug, Default)]
+struct LostRows(OnceLock<(u64, String)>);
+
+impl LostRows {
+    fn error(&self) -> Option<StoreError> {
+        self.0
+            .get()
+            .map(|(segment, reason)| StoreError::LostInMemory {
+                segment: *segment,
+                reason: reason.clone(),
+            })
+    }
 }
 
 /// Counters the flusher keeps, read by the collector's `/metrics`.
@@ -408,14 +425,18 @@ impl Store {
         let (jobs, job_queue) = std_mpsc::sync_channel::<FlushJob>(config.max_pending_segments);
         let (opened, on_open) = oneshot::channel();
         let flushes = Arc::new(FlushCounters::default());
+        let lost = Arc::new(LostRows::default());
         let flusher = {
             let objects = objects.clone();
             let wal_dir = wal_dir.clone();
             let config = config.clone();
             let flushes = flushes.clone();
+            let lost = lost.clone();
             thread::Builder::new()
                 .name("faasobs-flusher".into())
-                .spawn(move || run_flusher(objects, wal_dir, config, flushes, job_queue, opened))
+                .spawn(move || {
+                    run_flusher(objects, wal_dir, config, flushes, lost, job_queue, opened)
+                })
                 .map_err(|source| StoreError::Io {
                     path: data_dir.clone(),
                     source,
@@ -435,7 +456,7 @@ impl Store {
             let wal_dir = wal_dir.clone();
             thread::Builder::new()
                 .name("faasobs-wal".into())
-                .spawn(move || run_wal_writer(active, wal_dir, config, command_queue, jobs))
+                .spawn(move || run_wal_writer(active, wal_dir, config, lost, command_queue, jobs))
                 .map_err(|source| StoreError::Io {
                     path: data_dir.clone(),
                     source,
@@ -610,6 +631,7 @@ fn run_wal_writer(
     mut active: ActiveSegment,
     wal_dir: PathBuf,
     config: StoreConfig,
+    lost: Arc<LostRows>,
     mut commands: mpsc::Receiver<Command>,
     jobs: std_mpsc::SyncSender<FlushJob>,
 ) {
@@ -635,12 +657,14 @@ fn run_wal_writer(
         let mut closing = None;
         for command in group {
             match command {
-                Command::Write { rows, ack } => match active.append(rows) {
-                    Ok(()) => acks.push(ack),
-                    Err(e) => {
-                        let _ = ack.send(Err(e));
+                Command::Write { rows, ack } => {
+                    match lost.error().map_or_else(|| active.append(rows), Err) {
+                        Ok(()) => acks.push(ack),
+                        Err(e) => {
+                            let _ = ack.send(Err(e));
+                        }
                     }
-                },
+                }
                 Command::Flush { ack } => barriers.push(ack),
                 Command::Close { ack } => closing = Some(ack),
                 Command::Tick => {}
@@ -700,8 +724,8 @@ struct Flusher {
     runtime: tokio::runtime::Runtime,
     /// Segments whose flush failed (a full disk, say), retried on every tick.
     failed: BTreeSet<u64>,
-    /// Why in-memory segments failed to flush: their rows are lost, and the next barrier fails.
-    lost: Vec<StoreError>,
+    /// Set when an in-memory segment fails to flush: later writes and barriers fail.
+    lost: Arc<LostRows>,
     report: FlushReport,
     known_hour_merged: compaction::KnownHourMerged,
 }
@@ -736,7 +760,8 @@ impl Flusher {
     }
 
     /// Writes an in-memory segment's batches to Parquet. They are gone afterwards: when this
-    /// fails, they are lost, and the next barrier (an import's close) fails with the reason.
+    /// fails, they are lost, and later writes and barriers (an import's close) fail with the
+    /// reason.
     fn flush_in_memory(
         &mut self,
         id: u64,
@@ -753,10 +778,7 @@ impl Flusher {
             }
             Err(e) => {
                 tracing::error!("flushing in-memory segment {id} failed; its rows are lost: {e}");
-                self.lost.push(StoreError::LostInMemory {
-                    segment: id,
-                    reason: e.to_string(),
-                });
+                let _ = self.lost.0.set((id, e.to_string()));
                 None
             }
         }
@@ -896,6 +918,7 @@ fn run_flusher(
     wal_dir: PathBuf,
     config: StoreConfig,
     counters: Arc<FlushCounters>,
+    lost: Arc<LostRows>,
     jobs: std_mpsc::Receiver<FlushJob>,
     opened: oneshot::Sender<Result<(u64, RecoveryReport), StoreError>>,
 ) {
@@ -919,7 +942,7 @@ fn run_flusher(
         counters,
         runtime,
         failed: BTreeSet::new(),
-        lost: Vec::new(),
+        lost,
         report: FlushReport::default(),
         known_hour_merged: compaction::KnownHourMerged::default(),
     };
@@ -965,9 +988,9 @@ fn run_flusher(
                                 at_once,
                             );
                         }
-                        // Rows lost from memory fail the barrier once, after what was stored
-                        // is compacted.
-                        match std::mem::take(&mut flusher.lost).into_iter().next() {
+                        // Rows lost from memory fail the barrier, after what was stored is
+                        // compacted.
+                        match flusher.lost.error() {
                             Some(lost) => Err(lost),
                             None => Ok(std::mem::take(&mut flusher.report)),
                         }
