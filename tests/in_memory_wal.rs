@@ -9,7 +9,7 @@ use faasobs_analyzer::query::{OutputFormat, render};
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_collector::model::invocation::Sources;
 use faasobs_collector::model::{Invocation, Records, Source};
-use faasobs_collector::store::{RowEncoder, Store, StoreConfig, WAL_DIR, WalMode};
+use faasobs_collector::store::{EncodedRows, RowEncoder, Store, StoreConfig, WAL_DIR, WalMode};
 use faasobs_collector::wal::list_segments;
 
 const START: i64 = 1_795_424_400_000_000_000;
@@ -41,6 +41,17 @@ fn config(data: &Path, wal: WalMode) -> StoreConfig {
         wal,
         ..StoreConfig::new(data)
     }
+}
+
+async fn open(data: &Path, wal: WalMode) -> Store {
+    Store::open(config(data, wal)).await.unwrap()
+}
+
+/// The spans of `ids`, encoded for a store whose WAL is `wal`.
+fn spans_encoded_for(wal: WalMode, ids: std::ops::Range<usize>) -> EncodedRows {
+    RowEncoder::new(wal)
+        .encode(&invocations(ids, Source::OtlpSpan))
+        .unwrap()
 }
 
 fn wal_segments(data: &Path) -> usize {
@@ -82,16 +93,12 @@ async fn a_store_with_its_wal_in_memory_stores_what_one_on_disk_stores_and_write
     let on_disk = tempfile::tempdir().unwrap();
     let in_memory = tempfile::tempdir().unwrap();
 
-    let store = Store::open(config(on_disk.path(), WalMode::OnDisk))
-        .await
-        .unwrap();
+    let store = open(on_disk.path(), WalMode::OnDisk).await;
     let segments = write_the_same_rows(&store, WalMode::OnDisk, on_disk.path()).await;
     assert!(segments >= 1, "acknowledged rows are in WAL segments");
     let report_on_disk = store.close().await.unwrap();
 
-    let store = Store::open(config(in_memory.path(), WalMode::InMemory))
-        .await
-        .unwrap();
+    let store = open(in_memory.path(), WalMode::InMemory).await;
     let segments = write_the_same_rows(&store, WalMode::InMemory, in_memory.path()).await;
     assert_eq!(segments, 0, "a WAL in memory writes no segment");
     let report_in_memory = store.close().await.unwrap();
@@ -110,12 +117,8 @@ async fn a_store_with_its_wal_in_memory_stores_what_one_on_disk_stores_and_write
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_encoded_for_a_wal_in_memory_are_framed_by_a_store_with_its_wal_on_disk() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(dir.path(), WalMode::OnDisk))
-        .await
-        .unwrap();
-    let encoded = RowEncoder::new(WalMode::InMemory)
-        .encode(&invocations(0..10, Source::OtlpSpan))
-        .unwrap();
+    let store = open(dir.path(), WalMode::OnDisk).await;
+    let encoded = spans_encoded_for(WalMode::InMemory, 0..10);
     store.handle().write_encoded(encoded).await.unwrap();
     let segments = list_segments(&dir.path().join(WAL_DIR)).unwrap();
     let bytes: u64 = segments
@@ -134,12 +137,8 @@ async fn rows_encoded_for_a_wal_in_memory_are_framed_by_a_store_with_its_wal_on_
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_encoded_for_a_wal_on_disk_are_refused_by_one_in_memory() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(dir.path(), WalMode::InMemory))
-        .await
-        .unwrap();
-    let encoded = RowEncoder::new(WalMode::OnDisk)
-        .encode(&invocations(0..10, Source::OtlpSpan))
-        .unwrap();
+    let store = open(dir.path(), WalMode::InMemory).await;
+    let encoded = spans_encoded_for(WalMode::OnDisk, 0..10);
     let error = store.handle().write_encoded(encoded).await.unwrap_err();
     assert!(
         error.to_string().contains("whose WAL is in memory"),
@@ -159,9 +158,7 @@ async fn rows_encoded_for_a_wal_on_disk_are_refused_by_one_in_memory() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_store_opened_for_an_import_replays_the_wal_a_collector_left() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(dir.path(), WalMode::OnDisk))
-        .await
-        .unwrap();
+    let store = open(dir.path(), WalMode::OnDisk).await;
     store
         .handle()
         .write(&invocations(0..50, Source::OtlpSpan))
@@ -171,9 +168,7 @@ async fn a_store_opened_for_an_import_replays_the_wal_a_collector_left() {
     drop(store);
     assert!(wal_segments(dir.path()) >= 1);
 
-    let store = Store::open(config(dir.path(), WalMode::InMemory))
-        .await
-        .unwrap();
+    let store = open(dir.path(), WalMode::InMemory).await;
     assert!(store.recovery().segments_replayed >= 1);
     assert_eq!(store.recovery().rows_replayed, 50);
     store
@@ -189,9 +184,7 @@ async fn a_store_opened_for_an_import_replays_the_wal_a_collector_left() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rows_an_in_memory_segment_could_not_flush_fail_every_later_write_and_the_close() {
     let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(config(dir.path(), WalMode::InMemory))
-        .await
-        .unwrap();
+    let store = open(dir.path(), WalMode::InMemory).await;
     // A file where the invocations table's folder goes: flushing its rows fails.
     let table = dir.path().join("invocations");
     if table.is_dir() {
