@@ -386,6 +386,8 @@ impl Readers {
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
+        // Closed segments wait for the flusher in memory: two at most, not the collector's four.
+        max_pending_segments: 2,
         ..StoreConfig::for_batch(data)
     })
     .await
