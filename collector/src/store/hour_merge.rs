@@ -36,10 +36,8 @@ use std::hash::BuildHasher;
 
 use foldhash::fast::FixedState;
 
-use arrow::array::{Array, AsArray, RecordBatch, StringArray, UInt32Array};
+use arrow::array::{Array, RecordBatch, StringArray, UInt32Array};
 use arrow::compute::concat_batches;
-use arrow::datatypes::TimestampNanosecondType;
-use arrow::error::ArrowError;
 use futures::TryStreamExt;
 use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
@@ -52,7 +50,7 @@ use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange, list_partition};
 use super::writer::{
     Objects, decode_scratch, encode_scratch, hour_merged_entry, is_hour_merged, sort_batch,
-    take_rows, temporary_path, writer_properties,
+    sort_columns, take_rows, temporary_path, writer_properties,
 };
 use crate::model::Table;
 
@@ -128,9 +126,16 @@ pub async fn merge_hour(
     Ok(Some((files.len(), rows)))
 }
 
+/// The hash of a request id throughout an hour merge (a null id is hashed as empty, as the
+/// merge of fragments keys it): fixed, so that the same id lands in the same bucket, and the
+/// hashes of the inputs, the buckets and the neighbours' ids compare.
+fn request_id_hash(id: &str) -> u64 {
+    const HASH: FixedState = FixedState::with_seed(0);
+    HASH.hash_one(id)
+}
+
 /// The hash of the request id of every row of `files`, in their order (the column alone is read).
 async fn hashed_request_ids(objects: &Objects, files: &[DataFile]) -> Result<Vec<u64>, StoreError> {
-    let hasher = FixedState::default();
     let mut hashes = Vec::new();
     for file in files {
         let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
@@ -138,7 +143,7 @@ async fn hashed_request_ids(objects: &Objects, files: &[DataFile]) -> Result<Vec
             hashes.extend(
                 request_ids(&batch)?
                     .iter()
-                    .map(|id| hasher.hash_one(id.unwrap_or_default())),
+                    .map(|id| request_id_hash(id.unwrap_or_default())),
             );
         }
     }
@@ -158,15 +163,11 @@ async fn request_id_hashes(objects: &Objects, files: &[DataFile]) -> Result<Vec<
 /// in hash order. A binary search of `others` per id missed the cache at nearly every step: with
 /// the neighbouring hours' million ids each, it was a fifth of an import's closing hour merges
 /// (`perf`, 5M log lines).
-fn ids_hashed_into(
-    ids: &StringArray,
-    others: &[u64],
-    hasher: &impl BuildHasher,
-) -> impl Iterator<Item = String> {
+fn ids_hashed_into(ids: &StringArray, others: &[u64]) -> impl Iterator<Item = String> {
     let mut hashed: Vec<(u64, u32)> = ids
         .iter()
         .enumerate()
-        .filter_map(|(row, id)| Some((hasher.hash_one(id?), row as u32)))
+        .filter_map(|(row, id)| Some((request_id_hash(id?), row as u32)))
         .collect();
     hashed.sort_unstable();
     let mut others = others.iter().peekable();
@@ -270,8 +271,7 @@ impl MergeOutput {
             self.writer.flush().await?;
         }
         if !self.others.is_empty() {
-            let hasher = FixedState::default();
-            let shared = ids_hashed_into(request_ids(rows)?, &self.others, &hasher);
+            let shared = ids_hashed_into(request_ids(rows)?, &self.others);
             self.shared.extend(shared);
         }
         self.writer.write(rows).await?;
@@ -293,18 +293,7 @@ impl MergeOutput {
 
 /// The sort key of `row` of invocation rows.
 fn sort_key(rows: &RecordBatch, row: usize) -> Result<SortKey, StoreError> {
-    let [name, time] = Table::Invocations
-        .sort_columns()
-        .map(|name| rows.column_by_name(name));
-    let (Some(names), Some(times)) = (
-        name.and_then(|c| c.as_string_opt::<i32>()),
-        time.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
-    ) else {
-        return Err(ArrowError::SchemaError(
-            "invocations: the sort columns are not text and nanosecond time".into(),
-        )
-        .into());
-    };
+    let (names, times) = sort_columns(Table::Invocations, rows)?;
     Ok((
         names.is_valid(row).then(|| names.value(row).to_string()),
         times.is_valid(row).then(|| times.value(row)),
@@ -377,12 +366,10 @@ impl HourMerge {
         }
         let buckets = self.pending.len();
         let request_ids = request_ids(batch)?;
-        // A fixed-seed hash: the same id lands in the same bucket throughout the merge.
-        let hasher = FixedState::default();
         let mut rows_of: Vec<Vec<u32>> = vec![Vec::new(); buckets];
         let mut lone = Vec::with_capacity(batch.num_rows());
         for (row, id) in request_ids.iter().enumerate() {
-            let hash = hasher.hash_one(id.unwrap_or_default());
+            let hash = request_id_hash(id.unwrap_or_default());
             if self.repeated.binary_search(&hash).is_ok() {
                 rows_of[(hash % buckets as u64) as usize].push(row as u32);
             } else {
@@ -853,7 +840,6 @@ mod tests {
 
     #[test]
     fn ids_whose_hash_is_among_the_others_are_found_by_the_sorted_walk() {
-        let hasher = FixedState::default();
         let ids: StringArray = (0..2000)
             .map(|i| (i % 97 != 0).then(|| format!("req-{i}")))
             .collect();
@@ -861,17 +847,17 @@ mod tests {
         let mut others: Vec<u64> = (1000..3000)
             .step_by(3)
             .chain(5000..6000)
-            .map(|i| hasher.hash_one(format!("req-{i}").as_str()))
+            .map(|i| request_id_hash(&format!("req-{i}")))
             .collect();
         others.sort_unstable();
         others.dedup();
 
-        let mut found: Vec<String> = ids_hashed_into(&ids, &others, &hasher).collect();
+        let mut found: Vec<String> = ids_hashed_into(&ids, &others).collect();
         found.sort_unstable();
         let mut expected: Vec<String> = ids
             .iter()
             .flatten()
-            .filter(|id| others.binary_search(&hasher.hash_one(id)).is_ok())
+            .filter(|id| others.binary_search(&request_id_hash(id)).is_ok())
             .map(str::to_string)
             .collect();
         expected.sort_unstable();
@@ -880,7 +866,7 @@ mod tests {
             (1000..2000).step_by(3).filter(|i| i % 97 != 0).count()
         );
         assert_eq!(found, expected);
-        assert_eq!(ids_hashed_into(&ids, &[], &hasher).count(), 0);
+        assert_eq!(ids_hashed_into(&ids, &[]).count(), 0);
     }
 
     #[tokio::test]

@@ -68,24 +68,29 @@ pub fn sort_rows(
     batch: &RecordBatch,
     rows: &[u32],
 ) -> Result<RecordBatch, StoreError> {
-    let [name_column, time_column] = table.sort_columns().map(|name| {
-        batch
-            .column_by_name(name)
-            .expect("sort columns are part of the schema")
-    });
+    let (names, times) = sort_columns(table, batch)?;
+    take_rows(batch, &sorted_by_name_then_time(names, times, rows))
+}
+
+/// The columns `batch` of `table` is sorted by: its function's name and its time.
+pub(super) fn sort_columns(
+    table: Table,
+    batch: &RecordBatch,
+) -> Result<(&StringArray, &PrimitiveArray<TimestampNanosecondType>), StoreError> {
+    let [names, times] = table.sort_columns().map(|name| batch.column_by_name(name));
     // Every table stores its function as text and its time in nanoseconds (batches read back
     // are concatenated to the table's schema first).
-    let (Some(names), Some(times)) = (
-        name_column.as_string_opt::<i32>(),
-        time_column.as_primitive_opt::<TimestampNanosecondType>(),
-    ) else {
-        return Err(ArrowError::SchemaError(format!(
+    match (
+        names.and_then(|c| c.as_string_opt::<i32>()),
+        times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
+    ) {
+        (Some(names), Some(times)) => Ok((names, times)),
+        _ => Err(ArrowError::SchemaError(format!(
             "{}: the sort columns are not text and nanosecond time",
             table.name()
         ))
-        .into());
-    };
-    take_rows(batch, &sorted_by_name_then_time(names, times, rows))
+        .into()),
+    }
 }
 
 /// `rows` in order of name, then time (nulls first in both), then position. Each distinct name
