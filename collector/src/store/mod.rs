@@ -300,10 +300,14 @@ impl RowEncoder {
 
 /// `records` as WAL frames, one per table, as [`crate::wal::SegmentWriter::append`] takes them.
 pub fn wal_frames(records: &Records) -> Result<Vec<Vec<u8>>, StoreError> {
-    records
-        .to_batches()
+    Ok(frames_of(&records.to_batches())?)
+}
+
+/// A WAL frame for each of `batches`.
+fn frames_of(batches: &[(Table, RecordBatch)]) -> Result<Vec<Vec<u8>>, WalError> {
+    batches
         .iter()
-        .map(|(table, batch)| encode_frame(*table, batch).map_err(StoreError::from))
+        .map(|(table, batch)| encode_frame(*table, batch))
         .collect()
 }
 
@@ -582,11 +586,7 @@ impl ActiveSegment {
         match (self, rows) {
             (ActiveSegment::OnDisk(segment), Encoded::Frames(frames)) => segment.append(&frames)?,
             (ActiveSegment::OnDisk(segment), Encoded::Batches(batches)) => {
-                let frames: Result<Vec<_>, _> = batches
-                    .iter()
-                    .map(|(table, batch)| encode_frame(*table, batch))
-                    .collect();
-                segment.append(&frames?)?
+                segment.append(&frames_of(&batches)?)?
             }
             (ActiveSegment::InMemory(segment), Encoded::Batches(batches)) => {
                 segment.append(batches)
