@@ -246,16 +246,18 @@ async fn merge_hours(
     at_once: usize,
 ) -> Result<Vec<Option<(usize, usize)>>, StoreError> {
     let mut results = vec![None; jobs.len()];
+    let untiered_merge = |partition: Partition, files: Vec<DataFile>| {
+        merge_hour(
+            objects,
+            partition,
+            files,
+            COMPACTION_INPUT_BUDGET_BYTES,
+            false,
+        )
+    };
     if at_once <= 1 || jobs.len() <= 1 {
         for (i, (partition, files)) in jobs.into_iter().enumerate() {
-            results[i] = merge_hour(
-                objects,
-                partition,
-                files,
-                COMPACTION_INPUT_BUDGET_BYTES,
-                false,
-            )
-            .await?;
+            results[i] = untiered_merge(partition, files).await?;
         }
         return Ok(results);
     }
@@ -279,13 +281,7 @@ async fn merge_hours(
                                     path: objects.local_root.clone().unwrap_or_default(),
                                     source,
                                 })?
-                                .block_on(merge_hour(
-                                    objects,
-                                    partition,
-                                    files,
-                                    COMPACTION_INPUT_BUDGET_BYTES,
-                                    false,
-                                ))
+                                .block_on(untiered_merge(partition, files))
                         });
                         (i, thread)
                     })
