@@ -969,10 +969,18 @@ mod chunked {
             .collect::<Result<_, _>>()
             .unwrap();
         assert!(pieces.len() > 10, "{} pieces", pieces.len());
-        let logs: Vec<_> = pieces.iter().flat_map(|p| &p.records.logs).collect();
-        assert_eq!(logs.len(), 2000);
-        assert_eq!(logs.len(), whole.records.logs.len());
-        assert!(logs.iter().zip(&whole.records.logs).all(|(a, b)| *a == b));
+        let logs_of = |records: Vec<&Records>| {
+            let batches: Vec<_> = records
+                .iter()
+                .flat_map(|r| r.to_batches())
+                .filter(|(table, _)| *table == crate::model::Table::Logs)
+                .map(|(_, batch)| batch)
+                .collect();
+            arrow::compute::concat_batches(&crate::model::log::schema(), &batches).unwrap()
+        };
+        let logs = logs_of(pieces.iter().map(|p| &p.records).collect());
+        assert_eq!(logs.num_rows(), 2000);
+        assert_eq!(logs, logs_of(vec![&whole.records]));
         let rejected: Vec<_> = pieces.iter().flat_map(|p| &p.rejected).collect();
         assert_eq!(rejected.len(), 1);
         assert_eq!(rejected[0].line, 1501);
@@ -992,7 +1000,7 @@ mod chunked {
         );
         let read = ingest_bytes(text.as_bytes(), None, None).unwrap();
         assert_eq!(read.format, InputFormat::Powertools);
-        assert_eq!(read.records.logs.len(), 2);
+        assert_eq!(read.records.log_count(), 2);
         let lines: Vec<usize> = read.rejected.iter().map(|r| r.line).collect();
         assert_eq!(lines, [1, 3]);
         assert!(read.rejected[0].reason.starts_with("invalid JSON"));

@@ -56,7 +56,7 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
     let mut log_lines = 0;
     for (function, instance, text) in lambda_logs(&workload, &invocations) {
         let file = ingest_bytes(text.as_bytes(), Some(&function), Some(instance))?;
-        log_lines += file.records.logs.len();
+        log_lines += file.records.log_count();
         handle.write(&file.records).await?;
     }
     eprintln!("sent {sent} spans; imported {log_lines} Lambda log lines");

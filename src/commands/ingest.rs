@@ -19,6 +19,8 @@ use faasobs_sample_traces::{Workload, simulate};
 
 /// Records are stored in writes of at most this many.
 const WRITE_CHUNK: usize = 20_000;
+// A Lambda log stream's batches are taken as writes whole.
+const _: () = assert!(faasobs_collector::model::log::BATCH_ROWS <= WRITE_CHUNK);
 
 /// An import keeps its store's WAL in memory: its input can be read again after a crash, and
 /// writing, syncing and reading back the segments on disk was about a tenth of its CPU.
@@ -85,6 +87,7 @@ fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
         invocations,
         spans,
         logs,
+        log_batches,
     } = records;
     chunks_of(invocations, |invocations| Records {
         invocations,
@@ -96,6 +99,11 @@ fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
     }))
     .chain(chunks_of(logs, |logs| Records {
         logs,
+        ..Default::default()
+    }))
+    // Built a batch of at most `log::BATCH_ROWS` rows at a time, each is one write already.
+    .chain(log_batches.into_iter().map(|batch| Records {
+        log_batches: vec![batch],
         ..Default::default()
     }))
 }

@@ -120,79 +120,158 @@ pub fn data_type() -> DataType {
     DataType::Map(ENTRIES_FIELD.clone(), false)
 }
 
-/// Builds the Arrow map column for a sequence of attribute sets, one row each. The builders are
-/// sized from the rows first, so no column grows by reallocation while it is filled.
-pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes>) -> ArrayRef {
-    let rows: Vec<&Attributes> = rows.collect();
-    let entries: usize = rows.iter().map(|r| r.len()).sum();
-    let (mut key_bytes, mut string_bytes, mut bytes_bytes, mut json_bytes) = (0, 0, 0, 0);
-    for (key, value) in rows.iter().flat_map(|r| r.iter()) {
-        key_bytes += key.len();
-        match value {
-            AttributeValue::String(s) => string_bytes += s.len(),
-            AttributeValue::Bytes(b) => bytes_bytes += b.len(),
-            AttributeValue::Json(s) => json_bytes += s.len(),
-            _ => {}
+/// Builds the Arrow column of attribute sets for these rows, its buffers sized for them first.
+pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes> + Clone) -> ArrayRef {
+    let mut builder = AttributesBuilder::for_rows(rows.clone());
+    for row in rows {
+        builder.append(row);
+    }
+    builder.finish()
+}
+
+/// Builds a column of attribute sets one row at a time ([`to_array`] builds a whole one).
+#[derive(Debug)]
+pub struct AttributesBuilder {
+    keys: StringBuilder,
+    strings: StringBuilder,
+    ints: Int64Builder,
+    doubles: Float64Builder,
+    bools: BooleanBuilder,
+    bytes: BinaryBuilder,
+    jsons: StringBuilder,
+    /// Entries of each row so far.
+    lengths: Vec<usize>,
+}
+
+impl Default for AttributesBuilder {
+    fn default() -> Self {
+        AttributesBuilder::with_capacity(0, 0, [0; 4])
+    }
+}
+
+impl AttributesBuilder {
+    /// Room for `rows` rows of `entries` entries in all, whose keys, strings, bytes and JSON
+    /// texts take `bytes` bytes.
+    fn with_capacity(rows: usize, entries: usize, bytes: [usize; 4]) -> Self {
+        let [key_bytes, string_bytes, bytes_bytes, json_bytes] = bytes;
+        AttributesBuilder {
+            keys: StringBuilder::with_capacity(entries, key_bytes),
+            strings: StringBuilder::with_capacity(entries, string_bytes),
+            ints: Int64Builder::with_capacity(entries),
+            doubles: Float64Builder::with_capacity(entries),
+            bools: BooleanBuilder::with_capacity(entries),
+            bytes: BinaryBuilder::with_capacity(entries, bytes_bytes),
+            jsons: StringBuilder::with_capacity(entries, json_bytes),
+            lengths: Vec::with_capacity(rows),
         }
     }
-    let mut keys = StringBuilder::with_capacity(entries, key_bytes);
-    let mut strings = StringBuilder::with_capacity(entries, string_bytes);
-    let mut ints = Int64Builder::with_capacity(entries);
-    let mut doubles = Float64Builder::with_capacity(entries);
-    let mut bools = BooleanBuilder::with_capacity(entries);
-    let mut bytes = BinaryBuilder::with_capacity(entries, bytes_bytes);
-    let mut jsons = StringBuilder::with_capacity(entries, json_bytes);
-    for (key, value) in rows.iter().flat_map(|r| r.iter()) {
-        keys.append_value(key);
-        strings.append_option(match value {
-            AttributeValue::String(s) => Some(s),
-            _ => None,
-        });
-        ints.append_option(match value {
-            AttributeValue::Int(i) => Some(*i),
-            _ => None,
-        });
-        doubles.append_option(match value {
-            AttributeValue::Double(d) => Some(*d),
-            _ => None,
-        });
-        bools.append_option(match value {
-            AttributeValue::Bool(b) => Some(*b),
-            _ => None,
-        });
-        bytes.append_option(match value {
-            AttributeValue::Bytes(b) => Some(b),
-            _ => None,
-        });
-        jsons.append_option(match value {
-            AttributeValue::Json(s) => Some(s),
-            _ => None,
-        });
+
+    /// Room for exactly these rows: growing the value buffers by doubling copied them each time.
+    pub(crate) fn for_rows<'a>(rows: impl Iterator<Item = &'a Attributes> + Clone) -> Self {
+        let (mut count, mut entries, mut bytes) = (0, 0, [0; 4]);
+        for row in rows.clone() {
+            count += 1;
+            entries += row.len();
+        }
+        for (key, value) in rows.clone().flatten() {
+            bytes[0] += key.len();
+            match value {
+                AttributeValue::String(s) => bytes[1] += s.len(),
+                AttributeValue::Bytes(b) => bytes[2] += b.len(),
+                AttributeValue::Json(s) => bytes[3] += s.len(),
+                _ => {}
+            }
+        }
+        AttributesBuilder::with_capacity(count, entries, bytes)
     }
-    let values = StructArray::new(
-        VALUE_FIELDS.clone(),
-        vec![
-            Arc::new(strings.finish()),
-            Arc::new(ints.finish()),
-            Arc::new(doubles.finish()),
-            Arc::new(bools.finish()),
-            Arc::new(bytes.finish()),
-            Arc::new(jsons.finish()),
-        ],
-        None,
-    );
-    let entries = StructArray::new(
-        ENTRY_FIELDS.clone(),
-        vec![Arc::new(keys.finish()), Arc::new(values)],
-        None,
-    );
-    Arc::new(MapArray::new(
-        ENTRIES_FIELD.clone(),
-        OffsetBuffer::from_lengths(rows.iter().map(|r| r.len())),
-        entries,
-        None,
-        false,
-    ))
+
+    /// Appends one row's attribute set.
+    pub fn append(&mut self, attributes: &[(String, AttributeValue)]) {
+        for (key, value) in attributes {
+            self.keys.append_value(key);
+            self.strings.append_option(match value {
+                AttributeValue::String(s) => Some(s),
+                _ => None,
+            });
+            self.ints.append_option(match value {
+                AttributeValue::Int(i) => Some(*i),
+                _ => None,
+            });
+            self.doubles.append_option(match value {
+                AttributeValue::Double(d) => Some(*d),
+                _ => None,
+            });
+            self.bools.append_option(match value {
+                AttributeValue::Bool(b) => Some(*b),
+                _ => None,
+            });
+            self.bytes.append_option(match value {
+                AttributeValue::Bytes(b) => Some(b),
+                _ => None,
+            });
+            self.jsons.append_option(match value {
+                AttributeValue::Json(s) => Some(s),
+                _ => None,
+            });
+        }
+        self.lengths.push(attributes.len());
+    }
+
+    /// An empty builder with room for as many rows as this one holds, with an eighth to spare
+    /// (see [`super::LogBuilder::end_batch`]).
+    pub(crate) fn room_for_as_many(&self) -> AttributesBuilder {
+        use super::log::with_spare;
+        use arrow::array::ArrayBuilder;
+        AttributesBuilder::with_capacity(
+            with_spare(self.lengths.len()),
+            with_spare(self.keys.len()),
+            [
+                self.keys.values_slice().len(),
+                self.strings.values_slice().len(),
+                self.bytes.values_slice().len(),
+                self.jsons.values_slice().len(),
+            ]
+            .map(with_spare),
+        )
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.lengths.len()
+    }
+
+    /// True when no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.lengths.is_empty()
+    }
+
+    /// The column of the rows appended; the builder is left empty.
+    pub fn finish(&mut self) -> ArrayRef {
+        let values = StructArray::new(
+            VALUE_FIELDS.clone(),
+            vec![
+                Arc::new(self.strings.finish()),
+                Arc::new(self.ints.finish()),
+                Arc::new(self.doubles.finish()),
+                Arc::new(self.bools.finish()),
+                Arc::new(self.bytes.finish()),
+                Arc::new(self.jsons.finish()),
+            ],
+            None,
+        );
+        let entries = StructArray::new(
+            ENTRY_FIELDS.clone(),
+            vec![Arc::new(self.keys.finish()), Arc::new(values)],
+            None,
+        );
+        Arc::new(MapArray::new(
+            ENTRIES_FIELD.clone(),
+            OffsetBuffer::from_lengths(std::mem::take(&mut self.lengths)),
+            entries,
+            None,
+            false,
+        ))
+    }
 }
 
 #[cfg(test)]

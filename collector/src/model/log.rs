@@ -6,12 +6,13 @@
 
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, Int32Array};
+use arrow::array::{
+    ArrayRef, FixedSizeBinaryBuilder, Int32Builder, StringBuilder, TimestampNanosecondBuilder,
+};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::attributes::{self, Attributes};
-use super::columns::{fixed_binary, strings, timestamps};
+use super::attributes::{self, AttributeValue, Attributes, AttributesBuilder};
 use super::timestamp_type;
 
 /// One log record.
@@ -56,26 +57,255 @@ pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// Builds the Arrow batch of the `logs` table for these rows.
+/// A log row with its texts borrowed, as [`LogBuilder::append`] takes it: a reader that builds
+/// its rows straight into columns keeps no [`LogRecord`], whose texts were each allocated, moved
+/// and freed again only to be copied into the columns.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogRow<'a> {
+    pub time: i64,
+    pub observed_time: Option<i64>,
+    pub trace_id: Option<&'a [u8; 16]>,
+    pub span_id: Option<&'a [u8; 8]>,
+    pub severity_number: Option<i32>,
+    pub severity_text: Option<&'a str>,
+    pub body: Option<&'a str>,
+    pub service_name: Option<&'a str>,
+    pub function_name: Option<&'a str>,
+    pub request_id: Option<&'a str>,
+    pub source: &'static str,
+    pub attributes: &'a [(String, AttributeValue)],
+    pub resource_attributes: &'a [(String, AttributeValue)],
+}
+
+impl LogRecord {
+    /// The record as a row for [`LogBuilder::append`].
+    pub fn as_row(&self) -> LogRow<'_> {
+        LogRow {
+            time: self.time,
+            observed_time: self.observed_time,
+            trace_id: self.trace_id.as_ref(),
+            span_id: self.span_id.as_ref(),
+            severity_number: self.severity_number,
+            severity_text: self.severity_text.as_deref(),
+            body: self.body.as_deref(),
+            service_name: self.service_name.as_deref(),
+            function_name: self.function_name.as_deref(),
+            request_id: self.request_id.as_deref(),
+            source: self.source,
+            attributes: &self.attributes,
+            resource_attributes: &self.resource_attributes,
+        }
+    }
+}
+
+/// Rows of one batch a reader builds a row at a time: a builder is finished into a batch when it
+/// holds this many, so a batch is one write of an import and bounded in memory.
+pub const BATCH_ROWS: usize = 16 * 1024;
+
+/// Builds `logs` batches one row at a time.
+#[derive(Debug)]
+pub struct LogBuilder {
+    time: TimestampNanosecondBuilder,
+    observed_time: TimestampNanosecondBuilder,
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    severity_number: Int32Builder,
+    severity_text: StringBuilder,
+    body: StringBuilder,
+    service_name: StringBuilder,
+    function_name: StringBuilder,
+    request_id: StringBuilder,
+    source: StringBuilder,
+    attributes: AttributesBuilder,
+    resource_attributes: AttributesBuilder,
+}
+
+impl Default for LogBuilder {
+    fn default() -> Self {
+        LogBuilder::with_capacity(0, [0; 6])
+    }
+}
+
+impl LogBuilder {
+    /// Room for `rows` rows whose six text columns (severity, body, service, function, request
+    /// id and source, in that order) take `text_bytes` bytes each.
+    fn with_capacity(rows: usize, text_bytes: [usize; 6]) -> Self {
+        let text = |i: usize| StringBuilder::with_capacity(rows, text_bytes[i]);
+        LogBuilder {
+            time: TimestampNanosecondBuilder::with_capacity(rows),
+            observed_time: TimestampNanosecondBuilder::with_capacity(rows),
+            trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
+            span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            severity_number: Int32Builder::with_capacity(rows),
+            severity_text: text(0),
+            body: text(1),
+            service_name: text(2),
+            function_name: text(3),
+            request_id: text(4),
+            source: text(5),
+            attributes: AttributesBuilder::default(),
+            resource_attributes: AttributesBuilder::default(),
+        }
+    }
+
+    /// Appends one row.
+    pub fn append(&mut self, row: LogRow<'_>) {
+        self.time.append_value(row.time);
+        self.observed_time.append_option(row.observed_time);
+        append_id(&mut self.trace_id, row.trace_id.map(|id| &id[..]));
+        append_id(&mut self.span_id, row.span_id.map(|id| &id[..]));
+        self.severity_number.append_option(row.severity_number);
+        self.severity_text.append_option(row.severity_text);
+        self.body.append_option(row.body);
+        self.service_name.append_option(row.service_name);
+        self.function_name.append_option(row.function_name);
+        self.request_id.append_option(row.request_id);
+        self.source.append_value(row.source);
+        self.attributes.append(row.attributes);
+        self.resource_attributes.append(row.resource_attributes);
+    }
+
+    /// Rows appended since the last batch ended.
+    pub fn len(&self) -> usize {
+        self.attributes.len()
+    }
+
+    /// True when no row was appended since the last batch ended.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ends a batch of the rows appended so far and leaves the builder empty, with room for
+    /// another batch like it and an eighth to spare. The batches of one reader are alike, and
+    /// room grown by doubling from nothing was up to twice what a batch held, for as long as the
+    /// batch was kept.
+    pub fn end_batch(&mut self) -> RecordBatch {
+        let texts = [
+            &self.severity_text,
+            &self.body,
+            &self.service_name,
+            &self.function_name,
+            &self.request_id,
+            &self.source,
+        ];
+        let next = LogBuilder {
+            attributes: self.attributes.room_for_as_many(),
+            resource_attributes: self.resource_attributes.room_for_as_many(),
+            ..LogBuilder::with_capacity(
+                with_spare(self.len()),
+                texts.map(|text| with_spare(text.values_slice().len())),
+            )
+        };
+        std::mem::replace(self, next).finish()
+    }
+
+    /// The batch of the rows appended.
+    pub fn finish(mut self) -> RecordBatch {
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.time.finish().with_timezone("UTC")),
+            Arc::new(self.observed_time.finish().with_timezone("UTC")),
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.severity_number.finish()),
+            Arc::new(self.severity_text.finish()),
+            Arc::new(self.body.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.function_name.finish()),
+            Arc::new(self.request_id.finish()),
+            Arc::new(self.source.finish()),
+            self.attributes.finish(),
+            self.resource_attributes.finish(),
+        ];
+        RecordBatch::try_new(schema(), columns).expect("columns follow the logs schema")
+    }
+}
+
+/// `n` and an eighth more.
+pub(crate) fn with_spare(n: usize) -> usize {
+    n + n / 8
+}
+
+fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
+    match id {
+        Some(id) => builder
+            .append_value(id)
+            .expect("ids have their column's width"),
+        None => builder.append_null(),
+    }
+}
+
+/// Builds the Arrow batch of the `logs` table for these rows, its text buffers sized for them
+/// first (growing them by doubling copied them each time).
 pub fn to_batch(rows: &[LogRecord]) -> RecordBatch {
-    let columns: Vec<ArrayRef> = vec![
-        timestamps(rows.iter().map(|r| Some(r.time))),
-        timestamps(rows.iter().map(|r| r.observed_time)),
-        fixed_binary(rows.iter().map(|r| r.trace_id.as_ref().map(|t| &t[..])), 16),
-        fixed_binary(rows.iter().map(|r| r.span_id.as_ref().map(|s| &s[..])), 8),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.severity_number)
-                .collect::<Int32Array>(),
-        ),
-        strings(rows, |r| r.severity_text.as_deref()),
-        strings(rows, |r| r.body.as_deref()),
-        strings(rows, |r| r.service_name.as_deref()),
-        strings(rows, |r| r.function_name.as_deref()),
-        strings(rows, |r| r.request_id.as_deref()),
-        strings(rows, |r| Some(r.source)),
-        attributes::to_array(rows.iter().map(|r| &r.attributes)),
-        attributes::to_array(rows.iter().map(|r| r.resource_attributes.as_ref())),
-    ];
-    RecordBatch::try_new(schema(), columns).expect("columns follow the logs schema")
+    let mut text_bytes = [0; 6];
+    for r in rows {
+        let texts = [
+            r.severity_text.as_deref(),
+            r.body.as_deref(),
+            r.service_name.as_deref(),
+            r.function_name.as_deref(),
+            r.request_id.as_deref(),
+            Some(r.source),
+        ];
+        for (sum, text) in text_bytes.iter_mut().zip(texts) {
+            *sum += text.map_or(0, str::len);
+        }
+    }
+    let mut builder = LogBuilder::with_capacity(rows.len(), text_bytes);
+    builder.attributes = AttributesBuilder::for_rows(rows.iter().map(|r| &r.attributes));
+    builder.resource_attributes =
+        AttributesBuilder::for_rows(rows.iter().map(|r| r.resource_attributes.as_ref()));
+    for row in rows {
+        builder.append(row.as_row());
+    }
+    builder.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(i: u8) -> LogRecord {
+        LogRecord {
+            time: 1_000 + i64::from(i),
+            observed_time: i.is_multiple_of(2).then_some(2_000),
+            trace_id: i.is_multiple_of(3).then_some([i; 16]),
+            span_id: (i % 3 == 1).then_some([i; 8]),
+            severity_number: Some(9),
+            severity_text: Some("INFO".into()),
+            body: Some(format!("line {i}")),
+            service_name: None,
+            function_name: Some("f".into()),
+            request_id: (i != 2).then(|| format!("r-{i}")),
+            source: "powertools",
+            attributes: (0..i)
+                .map(|k| (format!("k{k}"), AttributeValue::Int(k.into())))
+                .collect(),
+            resource_attributes: Arc::new(vec![(
+                "cloud.region".into(),
+                AttributeValue::String("eu-west-1".into()),
+            )]),
+        }
+    }
+
+    /// A builder whose batch ended is left empty and builds the next batch from nothing, as a
+    /// Lambda log stream uses it.
+    #[test]
+    fn a_builder_finished_and_reused_builds_what_to_batch_builds() {
+        let records: Vec<LogRecord> = (0..5).map(record).collect();
+        let mut builder = LogBuilder::default();
+        for r in &records[..2] {
+            builder.append(r.as_row());
+        }
+        assert_eq!(builder.len(), 2);
+        let first = builder.end_batch();
+        assert!(builder.is_empty());
+        for r in &records[2..] {
+            builder.append(r.as_row());
+        }
+        let second = builder.finish();
+        assert_eq!(first, to_batch(&records[..2]));
+        assert_eq!(second, to_batch(&records[2..]));
+        assert_eq!(second.num_rows(), 3);
+    }
 }

@@ -2,9 +2,10 @@
 //!
 //! This module is the one place that both sides of the pipeline share. The collector normalizes
 //! every input into [`Invocation`], [`SpanRecord`] and [`LogRecord`] values and turns them into
-//! Arrow record batches with [`Table::schema`]; the analyzer registers the same schemas in
-//! DataFusion. Schemas are fixed here and documented column by column in `docs/schema.md`; they are
-//! never inferred from input.
+//! Arrow record batches with [`Table::schema`]; a Lambda log stream, the bulk of an import, builds
+//! its log rows straight into batches with a [`LogBuilder`]. The analyzer registers the same
+//! schemas in DataFusion. Schemas are fixed here and documented column by column in
+//! `docs/schema.md`; they are never inferred from input.
 //!
 //! Conventions shared by every table:
 //! - times are `Timestamp(Nanosecond, "UTC")`, counted from the Unix epoch;
@@ -24,7 +25,7 @@ use arrow::record_batch::RecordBatch;
 
 pub use attributes::{AttributeValue, Attributes};
 pub use invocation::{Invocation, InvocationStatus, Source};
-pub use log::LogRecord;
+pub use log::{LogBuilder, LogRecord, LogRow};
 pub use span::{SpanEvent, SpanRecord};
 
 /// Version of the table schemas, written into every Parquet file's metadata.
@@ -110,17 +111,30 @@ pub struct Records {
     pub invocations: Vec<Invocation>,
     pub spans: Vec<SpanRecord>,
     pub logs: Vec<LogRecord>,
+    /// More log rows, already built into Arrow batches of at most [`log::BATCH_ROWS`] rows each
+    /// (a Lambda log stream builds its rows there directly, see [`LogBuilder`]).
+    pub log_batches: Vec<RecordBatch>,
 }
 
 impl Records {
     /// True when there is nothing to store.
     pub fn is_empty(&self) -> bool {
-        self.invocations.is_empty() && self.spans.is_empty() && self.logs.is_empty()
+        self.invocations.is_empty() && self.spans.is_empty() && self.log_count() == 0
     }
 
     /// Total number of records of all tables.
     pub fn len(&self) -> usize {
-        self.invocations.len() + self.spans.len() + self.logs.len()
+        self.invocations.len() + self.spans.len() + self.log_count()
+    }
+
+    /// Number of log rows, as records and in batches.
+    pub fn log_count(&self) -> usize {
+        self.logs.len()
+            + self
+                .log_batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>()
     }
 
     /// Moves all records of `other` into `self`.
@@ -128,9 +142,10 @@ impl Records {
         self.invocations.append(&mut other.invocations);
         self.spans.append(&mut other.spans);
         self.logs.append(&mut other.logs);
+        self.log_batches.append(&mut other.log_batches);
     }
 
-    /// The records as one Arrow batch per non-empty table.
+    /// The records as Arrow batches: one per non-empty table, and the log batches as they are.
     pub fn to_batches(&self) -> Vec<(Table, RecordBatch)> {
         let mut batches = Vec::with_capacity(3);
         if !self.invocations.is_empty() {
@@ -141,6 +156,11 @@ impl Records {
         }
         if !self.logs.is_empty() {
             batches.push((Table::Logs, log::to_batch(&self.logs)));
+        }
+        for batch in &self.log_batches {
+            if batch.num_rows() > 0 {
+                batches.push((Table::Logs, batch.clone()));
+            }
         }
         batches
     }

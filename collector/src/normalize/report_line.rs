@@ -18,7 +18,12 @@ use super::lambda_json::{
     FunctionLog, LambdaJson, PlatformEvent, RawObject, read_raw_object, read_record,
 };
 
-use crate::model::{Invocation, InvocationStatus, LogRecord, Records, Source, invocation::Sources};
+use crate::model::{
+    Invocation, InvocationStatus, LogBuilder, LogRow, Records, Source, invocation::Sources, log,
+};
+
+/// The function of a stream whose lines never name it.
+const UNKNOWN_FUNCTION: &str = "unknown";
 
 /// One platform line, parsed.
 #[derive(Debug, Clone, PartialEq)]
@@ -253,7 +258,10 @@ pub struct LambdaLogStream {
     /// The status and error type of an init phase that failed, for the invocation it belongs to.
     init_failure: Option<Option<String>>,
     last_time: i64,
+    /// Invocation fragments, and the log batches already ended.
     records: Records,
+    /// The log rows after the last batch ended.
+    logs: LogBuilder,
 }
 
 impl LambdaLogStream {
@@ -276,13 +284,15 @@ impl LambdaLogStream {
             init_failure: None,
             last_time: 0,
             records: Records::default(),
+            logs: LogBuilder::default(),
         }
     }
 
     fn function_name(&self) -> String {
         self.function_name
-            .clone()
-            .unwrap_or_else(|| "unknown".to_string())
+            .as_deref()
+            .unwrap_or(UNKNOWN_FUNCTION)
+            .to_string()
     }
 
     fn time_or_last(&mut self, time: Option<i64>) -> Option<i64> {
@@ -428,34 +438,59 @@ impl LambdaLogStream {
             }
             PlatformEvent::Other => None,
         };
-        self.records.logs.push(LogRecord {
-            severity_text: None,
-            body: Some(raw.to_string()),
-            request_id,
+        let attributes = [(
+            "lambda.event_type".to_string(),
+            crate::model::AttributeValue::String(kind.to_string()),
+        )];
+        self.logs.append(LogRow {
+            time,
+            body: Some(raw),
+            function_name: Some(self.function_name.as_deref().unwrap_or(UNKNOWN_FUNCTION)),
+            request_id: request_id.as_deref(),
             source: "lambda_json",
-            attributes: vec![(
-                "lambda.event_type".to_string(),
-                crate::model::AttributeValue::String(kind.to_string()),
-            )],
-            ..self.log_at(time)
+            attributes: &attributes,
+            ..Default::default()
         });
+        self.end_full_batch();
     }
 
     fn push_function_log(&mut self, time: i64, log: FunctionLog, raw: &str) {
-        if let (Some(request_id), Some(context)) = (&log.request_id, &log.context)
-            && self.logged.insert(request_id.clone())
+        let function_name = log
+            .context
+            .as_ref()
+            .and_then(|c| c.function_name.as_deref())
+            .or(self.function_name.as_deref())
+            .unwrap_or(UNKNOWN_FUNCTION);
+        self.logs.append(LogRow {
+            time,
+            severity_text: log.level.as_deref(),
+            body: Some(log.message.as_deref().unwrap_or(raw)),
+            function_name: Some(function_name),
+            request_id: log.request_id.as_deref(),
+            source: if log.context.is_some() {
+                "powertools"
+            } else {
+                "lambda_json"
+            },
+            attributes: &log.attributes,
+            ..Default::default()
+        });
+        self.end_full_batch();
+        // The log row is built: the invocation takes the line's texts instead of copies.
+        if let (Some(request_id), Some(context)) = (log.request_id, log.context)
+            && !self.logged.contains(&request_id)
         {
+            self.logged.insert(request_id.clone());
             let function_name = context
                 .function_name
-                .clone()
                 .unwrap_or_else(|| self.function_name());
             self.records.invocations.push(Invocation {
                 function_name,
                 provider: Some("aws".into()),
-                region: context.region.clone().or(self.region.clone()),
-                account_id: context.account_id.clone(),
+                region: context.region.or_else(|| self.region.clone()),
+                account_id: context.account_id,
                 memory_size_mb: context.memory_size_mb,
-                request_id: request_id.clone(),
+                request_id,
                 trace_id: context.trace_id,
                 instance_id: self.instance_id.clone(),
                 start_time: time,
@@ -464,48 +499,12 @@ impl LambdaLogStream {
                 ..Default::default()
             });
         }
-        let function_name = log
-            .context
-            .as_ref()
-            .and_then(|c| c.function_name.clone())
-            .unwrap_or_else(|| self.function_name());
-        let body = log.message.or_else(|| Some(raw.to_string()));
-        self.records.logs.push(LogRecord {
-            severity_text: log.level,
-            body,
-            function_name: Some(function_name),
-            request_id: log.request_id,
-            source: if log.context.is_some() {
-                "powertools"
-            } else {
-                "lambda_json"
-            },
-            attributes: log.attributes,
-            // The function is named above; the template's own name would be allocated for nothing.
-            ..self.log_at_of(time, None)
-        });
     }
 
-    fn log_at(&self, time: i64) -> LogRecord {
-        self.log_at_of(time, Some(self.function_name()))
-    }
-
-    /// A log record at `time` of this stream, with nothing else known yet.
-    fn log_at_of(&self, time: i64, function_name: Option<String>) -> LogRecord {
-        LogRecord {
-            time,
-            observed_time: None,
-            trace_id: None,
-            span_id: None,
-            severity_number: None,
-            severity_text: None,
-            body: None,
-            service_name: None,
-            function_name,
-            request_id: None,
-            source: "lambda_text",
-            attributes: Vec::new(),
-            resource_attributes: Default::default(),
+    /// Ends the batch being built once it holds [`log::BATCH_ROWS`] rows.
+    fn end_full_batch(&mut self) {
+        if self.logs.len() >= log::BATCH_ROWS {
+            self.records.log_batches.push(self.logs.end_batch());
         }
     }
 
@@ -591,15 +590,18 @@ impl LambdaLogStream {
             None => line
                 .split('\t')
                 .nth(1)
-                .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(l))
-                .map(String::from),
+                .filter(|l| ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"].contains(l)),
         };
-        self.records.logs.push(LogRecord {
+        self.logs.append(LogRow {
+            time,
             severity_text: severity,
-            body: Some(line.to_string()),
-            request_id,
-            ..self.log_at(time)
+            body: Some(line),
+            function_name: Some(self.function_name.as_deref().unwrap_or(UNKNOWN_FUNCTION)),
+            request_id: request_id.as_deref(),
+            source: "lambda_text",
+            ..Default::default()
         });
+        self.end_full_batch();
     }
 
     fn fragment(&mut self, report_time: i64, report: &Report) -> Invocation {
@@ -659,7 +661,10 @@ impl LambdaLogStream {
     }
 
     /// The records read so far.
-    pub fn finish(self) -> Records {
+    pub fn finish(mut self) -> Records {
+        if !self.logs.is_empty() {
+            self.records.log_batches.push(self.logs.finish());
+        }
         self.records
     }
 }
@@ -698,6 +703,23 @@ pub fn xray_trace_id(xray: &str) -> Option<[u8; 16]> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stream's log rows end in batches of at most `log::BATCH_ROWS` rows, which an import
+    /// takes as one write each.
+    #[test]
+    fn a_long_stream_ends_its_log_batches_at_the_batch_size() {
+        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        for i in 0..log::BATCH_ROWS + 3 {
+            assert!(stream.push(
+                None,
+                &format!("2024-01-01T00:00:00.000Z\tr-{i}\tINFO\tline {i}")
+            ));
+        }
+        let records = stream.finish();
+        let rows: Vec<usize> = records.log_batches.iter().map(|b| b.num_rows()).collect();
+        assert_eq!(rows, [log::BATCH_ROWS, 3]);
+        assert_eq!(records.log_count(), log::BATCH_ROWS + 3);
+    }
 
     #[test]
     fn a_cold_report_line_with_tabs_parses() {
@@ -769,7 +791,7 @@ mod tests {
         assert_eq!(records.invocations.len(), 1);
         assert_eq!(records.invocations[0].status, InvocationStatus::Timeout);
         assert_eq!(records.invocations[0].start_time, 1_000);
-        assert_eq!(records.logs.len(), 3);
+        assert_eq!(records.log_count(), 3);
     }
 
     #[test]
@@ -822,7 +844,7 @@ mod tests {
         }
         let records = json.finish();
         assert_eq!(records.invocations[0].status, InvocationStatus::InitError);
-        assert_eq!(records.logs.len(), 2);
+        assert_eq!(records.log_count(), 2);
     }
 
     #[test]

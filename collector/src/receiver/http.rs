@@ -362,7 +362,7 @@ fn json_response(body: &Value) -> Response {
 fn stored(records: &Records, rejected: usize) -> Response {
     let body = serde_json::json!({
         "invocations": records.invocations.len(),
-        "logs": records.logs.len(),
+        "logs": records.log_count(),
         "rejected": rejected,
     });
     json_response(&body)

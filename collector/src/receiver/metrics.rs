@@ -146,7 +146,7 @@ impl ReceiverMetrics {
         for (table, rows) in [
             (Table::Invocations, records.invocations.len()),
             (Table::Spans, records.spans.len()),
-            (Table::Logs, records.logs.len()),
+            (Table::Logs, records.log_count()),
         ] {
             if rows > 0 {
                 self.accepted
