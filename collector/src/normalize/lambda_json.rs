@@ -102,22 +102,25 @@ pub fn parse_time(value: &Value) -> Option<i64> {
             };
             Some(nanos as i64)
         }
-        Value::String(s) => {
-            let s = s.trim();
-            if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
-                return t.timestamp_nanos_opt();
-            }
-            for format in ["%Y-%m-%d %H:%M:%S,%3f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
-                if let Ok(t) = chrono::DateTime::parse_from_str(s, format) {
-                    return t.timestamp_nanos_opt();
-                }
-            }
-            s.parse::<f64>()
-                .ok()
-                .and_then(|n| parse_time(&Value::from(n)))
-        }
+        Value::String(s) => parse_time_text(s),
         _ => None,
     }
+}
+
+/// [`parse_time`] of a JSON string's text.
+fn parse_time_text(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(s) {
+        return t.timestamp_nanos_opt();
+    }
+    for format in ["%Y-%m-%d %H:%M:%S,%3f%z", "%Y-%m-%d %H:%M:%S%.f%z"] {
+        if let Ok(t) = chrono::DateTime::parse_from_str(s, format) {
+            return t.timestamp_nanos_opt();
+        }
+    }
+    s.parse::<f64>()
+        .ok()
+        .and_then(|n| parse_time(&Value::from(n)))
 }
 
 /// One JSON object as this module reads it: a parsed map, or a [`RawObject`] whose members are
@@ -125,6 +128,8 @@ pub fn parse_time(value: &Value) -> Option<i64> {
 trait JsonObject {
     /// The value of `key`; the last one when the key repeats (as a parsed map keeps it).
     fn value(&self, key: &str) -> Option<Cow<'_, Value>>;
+    /// The text of `key` when its value is a string (the last one, as [`Self::value`]).
+    fn string_value(&self, key: &str) -> Option<Cow<'_, str>>;
     fn has(&self, key: &str) -> bool;
     /// The members whose key `wanted` says, in key order, each key once with its last value.
     fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)>;
@@ -133,6 +138,10 @@ trait JsonObject {
 impl JsonObject for Map<String, Value> {
     fn value(&self, key: &str) -> Option<Cow<'_, Value>> {
         self.get(key).map(Cow::Borrowed)
+    }
+
+    fn string_value(&self, key: &str) -> Option<Cow<'_, str>> {
+        self.get(key)?.as_str().map(Cow::Borrowed)
     }
 
     fn has(&self, key: &str) -> bool {
@@ -178,6 +187,18 @@ impl JsonObject for RawObject<'_> {
         let (_, raw) = self.0.iter().rev().find(|(k, _)| k == key)?;
         // The text was parsed once already, so it parses again.
         serde_json::from_str(raw.get()).ok().map(Cow::Owned)
+    }
+
+    fn string_value(&self, key: &str) -> Option<Cow<'_, str>> {
+        let (_, raw) = self.0.iter().rev().find(|(k, _)| k == key)?;
+        let raw = raw.get();
+        let quoted = raw.strip_prefix('"')?.strip_suffix('"')?;
+        if quoted.contains('\\') {
+            serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
+        } else {
+            // A string the parse already checked, without escapes: its text is what it says.
+            Some(Cow::Borrowed(quoted))
+        }
     }
 
     fn has(&self, key: &str) -> bool {
@@ -246,23 +267,26 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
 
 /// A text, or a number's text; `None` for an empty text or any other value.
 fn text(object: &impl JsonObject, key: &str) -> Option<String> {
-    match object.value(key)? {
-        Cow::Owned(Value::String(s)) if !s.is_empty() => Some(s),
-        Cow::Borrowed(Value::String(s)) if !s.is_empty() => Some(s.clone()),
-        other => match other.as_ref() {
-            Value::Number(n) => Some(n.to_string()),
-            _ => None,
-        },
+    text_of(object, key).map(Cow::into_owned)
+}
+
+/// [`text`], borrowed where the object allows.
+fn text_of<'o>(object: &'o impl JsonObject, key: &str) -> Option<Cow<'o, str>> {
+    if let Some(s) = object.string_value(key) {
+        return Some(s).filter(|s| !s.is_empty());
+    }
+    match object.value(key)?.as_ref() {
+        Value::Number(n) => Some(Cow::Owned(n.to_string())),
+        _ => None,
     }
 }
 
-/// A text as it is, any other value as its JSON text.
-fn text_or_json(value: Cow<'_, Value>) -> String {
-    match value {
-        Cow::Owned(Value::String(s)) => s,
-        Cow::Borrowed(Value::String(s)) => s.clone(),
-        other => other.to_string(),
+/// The value of `key`: a text as it is, any other value as its JSON text.
+fn text_or_json(object: &impl JsonObject, key: &str) -> Option<String> {
+    if let Some(s) = object.string_value(key) {
+        return Some(s.into_owned());
     }
+    object.value(key).map(|value| value.to_string())
 }
 
 fn number(object: &impl JsonObject, key: &str) -> Option<f64> {
@@ -282,12 +306,12 @@ fn boolean(value: &Value) -> Option<bool> {
 }
 
 /// The X-Ray root of a `tracing.value` (`Root=1-…;Parent=…;Sampled=1`) or a bare X-Ray id.
-fn xray_root(value: &str) -> Option<String> {
+fn xray_root(value: &str) -> Option<&str> {
     let root = value
         .split(';')
         .find_map(|part| part.trim().strip_prefix("Root="))
         .unwrap_or(value);
-    Some(root.trim().to_string()).filter(|r| r.starts_with("1-"))
+    Some(root.trim()).filter(|r| r.starts_with("1-"))
 }
 
 fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
@@ -296,7 +320,7 @@ fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
         .get("tracing")
         .and_then(Value::as_object)
         .and_then(|t| text(t, "value"))
-        .and_then(|v| xray_root(&v));
+        .and_then(|v| xray_root(&v).map(str::to_string));
     match (kind, request_id) {
         ("platform.start", Some(request_id)) => PlatformEvent::Start {
             request_id,
@@ -392,17 +416,16 @@ fn function_log(map: impl JsonObject) -> FunctionLog {
         region: from_arn.as_ref().map(|(r, _, _)| r.clone()),
         account_id: from_arn.as_ref().map(|(_, a, _)| a.clone()),
         cold_start,
-        trace_id: text(&map, "xray_trace_id")
-            .and_then(|x| xray_root(&x))
-            .and_then(|x| xray_trace_id(&x)),
+        trace_id: text_of(&map, "xray_trace_id")
+            .and_then(|x| xray_root(&x).and_then(xray_trace_id)),
     });
     let time = ["timestamp", "time", "@timestamp"]
         .iter()
-        .find_map(|k| map.value(k).and_then(|v| parse_time(&v)));
-    let message = map
-        .value("message")
-        .or_else(|| map.value("msg"))
-        .map(text_or_json);
+        .find_map(|k| match map.string_value(k) {
+            Some(text) => parse_time_text(&text),
+            None => map.value(k).and_then(|v| parse_time(&v)),
+        });
+    let message = text_or_json(&map, "message").or_else(|| text_or_json(&map, "msg"));
     let level = first_text(&map, &["level", "levelname", "severity"]);
     let request_id = first_text(&map, &REQUEST_ID_KEYS);
     // The rest become attributes, moved out of the record (not copied).
