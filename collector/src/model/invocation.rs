@@ -551,7 +551,49 @@ mod tests {
             )
     }
 
+    /// A fragment with any of the optional columns set or not.
+    fn sparse_fragment() -> impl Strategy<Value = Invocation> {
+        let text = || prop::option::of("[a-zé0-9-]{0,12}");
+        (
+            arbitrary_fragment(),
+            (text(), text(), text(), text(), text(), text()),
+            (
+                prop::option::of(any::<[u8; 16]>()),
+                prop::option::of(any::<[u8; 8]>()),
+                prop::option::of(any::<i32>()),
+                prop::option::of(any::<i32>()),
+                prop::option::of(0.0f64..5000.0),
+            ),
+        )
+            .prop_map(
+                |(fragment, (version, region, instance, trigger, error_type, message), numbers)| {
+                    let (trace_id, span_id, memory, max_memory, init) = numbers;
+                    Invocation {
+                        function_version: version,
+                        region,
+                        instance_id: instance,
+                        trigger,
+                        error_type,
+                        error_message: message,
+                        trace_id,
+                        span_id,
+                        memory_size_mb: memory,
+                        max_memory_used_mb: max_memory,
+                        init_duration_ms: init,
+                        ..fragment
+                    }
+                },
+            )
+    }
+
     proptest! {
+        #[test]
+        fn any_rows_survive_an_arrow_round_trip(
+            rows in prop::collection::vec(sparse_fragment(), 0..20)
+        ) {
+            prop_assert_eq!(from_batch(&to_batch(&rows)).unwrap(), rows);
+        }
+
         #[test]
         fn any_fragments_of_one_request_merge_into_exactly_one_row(
             fragments in prop::collection::vec(arbitrary_fragment(), 1..8)
