@@ -167,19 +167,19 @@ impl AttributesBuilder {
     }
 
     /// Room for exactly these rows: growing the value buffers by doubling copied them each time.
-    pub(crate) fn for_rows<'a>(rows: impl Iterator<Item = &'a Attributes> + Clone) -> Self {
+    pub(crate) fn for_rows<'a>(rows: impl Iterator<Item = &'a Attributes>) -> Self {
         let (mut count, mut entries, mut bytes) = (0, 0, [0; 4]);
-        for row in rows.clone() {
+        for row in rows {
             count += 1;
             entries += row.len();
-        }
-        for (key, value) in rows.clone().flatten() {
-            bytes[0] += key.len();
-            match value {
-                AttributeValue::String(s) => bytes[1] += s.len(),
-                AttributeValue::Bytes(b) => bytes[2] += b.len(),
-                AttributeValue::Json(s) => bytes[3] += s.len(),
-                _ => {}
+            for (key, value) in row {
+                bytes[0] += key.len();
+                match value {
+                    AttributeValue::String(s) => bytes[1] += s.len(),
+                    AttributeValue::Bytes(b) => bytes[2] += b.len(),
+                    AttributeValue::Json(s) => bytes[3] += s.len(),
+                    _ => {}
+                }
             }
         }
         AttributesBuilder::with_capacity(count, entries, bytes)
