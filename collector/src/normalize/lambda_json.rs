@@ -123,13 +123,21 @@ fn parse_time_text(s: &str) -> Option<i64> {
         .and_then(|n| parse_time(&Value::from(n)))
 }
 
+/// A member's value as [`JsonObject::member`] reads it.
+enum Member<'o> {
+    /// A string, as its text.
+    Text(Cow<'o, str>),
+    /// Any other value.
+    Other(Cow<'o, Value>),
+}
+
 /// One JSON object as this module reads it: a parsed map, or a [`RawObject`] whose members are
 /// parsed only when asked for.
 trait JsonObject {
     /// The value of `key`; the last one when the key repeats (as a parsed map keeps it).
     fn value(&self, key: &str) -> Option<Cow<'_, Value>>;
-    /// The text of `key` when its value is a string (the last one, as [`Self::value`]).
-    fn string_value(&self, key: &str) -> Option<Cow<'_, str>>;
+    /// The value of `key` (the last one, as [`Self::value`]), a string as its text.
+    fn member(&self, key: &str) -> Option<Member<'_>>;
     fn has(&self, key: &str) -> bool;
     /// The members whose key `wanted` says, in key order, each key once with its last value.
     fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)>;
@@ -140,8 +148,11 @@ impl JsonObject for Map<String, Value> {
         self.get(key).map(Cow::Borrowed)
     }
 
-    fn string_value(&self, key: &str) -> Option<Cow<'_, str>> {
-        self.get(key)?.as_str().map(Cow::Borrowed)
+    fn member(&self, key: &str) -> Option<Member<'_>> {
+        Some(match self.get(key)? {
+            Value::String(s) => Member::Text(Cow::Borrowed(s)),
+            other => Member::Other(Cow::Borrowed(other)),
+        })
     }
 
     fn has(&self, key: &str) -> bool {
@@ -189,16 +200,20 @@ impl JsonObject for RawObject<'_> {
         serde_json::from_str(raw.get()).ok().map(Cow::Owned)
     }
 
-    fn string_value(&self, key: &str) -> Option<Cow<'_, str>> {
+    fn member(&self, key: &str) -> Option<Member<'_>> {
         let (_, raw) = self.0.iter().rev().find(|(k, _)| k == key)?;
         let raw = raw.get();
-        let quoted = raw.strip_prefix('"')?.strip_suffix('"')?;
-        if quoted.contains('\\') {
-            serde_json::from_str::<String>(raw).ok().map(Cow::Owned)
-        } else {
+        if let Some(quoted) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
+            && !quoted.contains('\\')
+        {
             // A string the parse already checked, without escapes: its text is what it says.
-            Some(Cow::Borrowed(quoted))
+            return Some(Member::Text(Cow::Borrowed(quoted)));
         }
+        // The text was parsed once already, so it parses again.
+        Some(match serde_json::from_str(raw).ok()? {
+            Value::String(s) => Member::Text(Cow::Owned(s)),
+            other => Member::Other(Cow::Owned(other)),
+        })
     }
 
     fn has(&self, key: &str) -> bool {
@@ -272,21 +287,21 @@ fn text(object: &impl JsonObject, key: &str) -> Option<String> {
 
 /// [`text`], borrowed where the object allows.
 fn text_of<'o>(object: &'o impl JsonObject, key: &str) -> Option<Cow<'o, str>> {
-    if let Some(s) = object.string_value(key) {
-        return Some(s).filter(|s| !s.is_empty());
-    }
-    match object.value(key)?.as_ref() {
-        Value::Number(n) => Some(Cow::Owned(n.to_string())),
-        _ => None,
+    match object.member(key)? {
+        Member::Text(s) => Some(s).filter(|s| !s.is_empty()),
+        Member::Other(value) => match value.as_ref() {
+            Value::Number(n) => Some(Cow::Owned(n.to_string())),
+            _ => None,
+        },
     }
 }
 
 /// The value of `key`: a text as it is, any other value as its JSON text.
 fn text_or_json(object: &impl JsonObject, key: &str) -> Option<String> {
-    if let Some(s) = object.string_value(key) {
-        return Some(s.into_owned());
-    }
-    object.value(key).map(|value| value.to_string())
+    object.member(key).map(|member| match member {
+        Member::Text(s) => s.into_owned(),
+        Member::Other(value) => value.to_string(),
+    })
 }
 
 fn number(object: &impl JsonObject, key: &str) -> Option<f64> {
@@ -421,9 +436,9 @@ fn function_log(map: impl JsonObject) -> FunctionLog {
     });
     let time = ["timestamp", "time", "@timestamp"]
         .iter()
-        .find_map(|k| match map.string_value(k) {
-            Some(text) => parse_time_text(&text),
-            None => map.value(k).and_then(|v| parse_time(&v)),
+        .find_map(|k| match map.member(k)? {
+            Member::Text(text) => parse_time_text(&text),
+            Member::Other(value) => parse_time(&value),
         });
     let message = text_or_json(&map, "message").or_else(|| text_or_json(&map, "msg"));
     let level = first_text(&map, &["level", "levelname", "severity"]);
