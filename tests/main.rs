@@ -9,6 +9,7 @@ mod cost;
 mod crash_recovery;
 mod disk_full;
 mod in_memory_wal;
+mod interrupted_import;
 mod interrupted_query;
 mod overload;
 mod real_fixtures;

@@ -63,6 +63,9 @@ fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     Ok(files)
 }
 
+/// How standard input is named in messages.
+const STDIN_NAME: &str = "<stdin>";
+
 /// Tallies what an import read, for the closing summary.
 #[derive(Default)]
 struct Tally {
@@ -70,6 +73,12 @@ struct Tally {
     rejected: Vec<String>,
     failed: Vec<String>,
     stored: usize,
+    /// Inputs read to their end and stored, every piece of them taken (not those that failed).
+    inputs_read: usize,
+    /// The input whose first pieces were taken but not its end yet, and the records taken of it.
+    in_part: Option<(String, usize)>,
+    /// The last input that could not be read.
+    unreadable: Option<String>,
 }
 
 pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
@@ -165,10 +174,47 @@ impl Tally {
                         .with_context(|| format!("storing {name}"))?;
                 }
                 self.stored += piece.rows;
+                let taken_of_input = match self.in_part.take() {
+                    Some((input, taken)) if input == name => taken,
+                    _ => 0,
+                };
+                self.in_part = Some((name.to_string(), taken_of_input + piece.rows));
             }
-            Err(e) => self.failed.push(e),
+            Err(e) => {
+                self.failed.push(e);
+                self.unreadable = Some(name.to_string());
+            }
         }
         Ok(())
+    }
+
+    /// Notes that input `name` was read to its end.
+    fn input_done(&mut self, name: &str) {
+        if self
+            .in_part
+            .as_ref()
+            .is_some_and(|(input, _)| input == name)
+        {
+            self.in_part = None;
+        }
+        if self.unreadable.as_deref() != Some(name) {
+            self.inputs_read += 1;
+        }
+    }
+
+    /// Why an import stopped before its end, and what of its inputs it stored.
+    fn interrupted(&self, inputs: usize) -> anyhow::Error {
+        let mut message = format!(
+            "interrupted: {} of {inputs} inputs were read to their end and stored",
+            self.inputs_read
+        );
+        if let Some((input, records)) = &self.in_part {
+            message.push_str(&format!(
+                ", and the first {records} records of {input} (importing it again whole \
+                 would store their log lines twice)"
+            ));
+        }
+        anyhow::anyhow!(message)
     }
 }
 
@@ -191,8 +237,8 @@ enum ReadStep {
         result: Result<EncodedPiece, String>,
         first_piece_of_file: bool,
     },
-    /// A file was read to its end (its size, for the progress bar).
-    FileDone { bytes: u64 },
+    /// A file was read to its end (its size, for the progress bar); its pieces come before.
+    FileDone { name: String, bytes: u64 },
 }
 
 /// What the splitting thread hands to a normalizing thread.
@@ -208,6 +254,7 @@ enum ReadJob {
         function: Option<String>,
     },
     FileDone {
+        name: String,
         bytes: u64,
     },
 }
@@ -226,11 +273,11 @@ impl ReadJob {
                 first_piece_of_file,
             },
             ReadJob::Stdin { bytes, function } => ReadStep::Piece {
-                name: "<stdin>".into(),
+                name: STDIN_NAME.into(),
                 result: encoded(ingest_bytes(&bytes, function.as_deref(), None))?,
                 first_piece_of_file: true,
             },
-            ReadJob::FileDone { bytes } => ReadStep::FileDone { bytes },
+            ReadJob::FileDone { name, bytes } => ReadStep::FileDone { name, bytes },
         })
     }
 }
@@ -263,7 +310,11 @@ fn split_files(
                 .read_to_end(&mut bytes)
                 .context("reading standard input")?;
             let function = function.map(String::from);
-            if !deal(ReadJob::Stdin { bytes, function }) {
+            let done = ReadJob::FileDone {
+                name: STDIN_NAME.into(),
+                bytes: 0,
+            };
+            if !deal(ReadJob::Stdin { bytes, function }) || !deal(done) {
                 return Ok(());
             }
             continue;
@@ -286,7 +337,7 @@ fn split_files(
             }
             Err(e) => {
                 let job = ReadJob::Piece {
-                    name,
+                    name: name.clone(),
                     piece: Err(e),
                     first_piece_of_file: true,
                 };
@@ -296,7 +347,7 @@ fn split_files(
             }
         }
         let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        if !deal(ReadJob::FileDone { bytes }) {
+        if !deal(ReadJob::FileDone { name, bytes }) {
             return Ok(());
         }
     }
@@ -402,6 +453,8 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     .with_context(|| format!("opening the store in {}", data.display()))?;
     let handle = store.handle();
     let mut tally = Tally::default();
+    // With how many inputs the import was asked to stop before its end (Ctrl-C, SIGTERM).
+    let mut interrupted = None;
     if config.files.is_empty() {
         eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
         let workload = Workload::sample(SAMPLE_SEED);
@@ -422,6 +475,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
     } else {
         let files = expand(&config.files)?;
+        let files_count = files.len();
         let total_bytes: u64 = files
             .iter()
             .filter_map(|f| std::fs::metadata(f).ok())
@@ -443,7 +497,17 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             threads,
             piece_bytes(threads),
         )?;
-        while let Some(step) = readers.next().await {
+        let stop = super::stop_requested();
+        tokio::pin!(stop);
+        loop {
+            let step = tokio::select! {
+                _ = &mut stop => {
+                    interrupted = Some(files_count);
+                    break;
+                }
+                step = readers.next() => step,
+            };
+            let Some(step) = step else { break };
             match step {
                 ReadStep::Piece {
                     name,
@@ -457,14 +521,33 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                         .take(&name, result, first_piece_of_file, &handle)
                         .await?;
                 }
-                ReadStep::FileDone { bytes } => progress.inc(bytes),
+                ReadStep::FileDone { name, bytes } => {
+                    tally.input_done(&name);
+                    progress.inc(bytes);
+                }
             }
         }
-        readers.finish()?;
         progress.finish_and_clear();
+        if interrupted.is_some() {
+            // The reading threads stop at their next hand-over; one blocked on its input
+            // (standard input, a pipe) is not waited for.
+            drop(readers);
+            eprintln!(
+                "interrupted: storing what was read so far (press Ctrl-C again to quit without it)"
+            );
+        } else {
+            readers.finish()?;
+        }
     }
     drop(handle);
-    store.close().await.context("flushing the store")?;
+    tokio::select! {
+        closed = store.close() => {
+            closed.context("flushing the store")?;
+        }
+        _ = super::stop_requested() => anyhow::bail!(
+            "interrupted while flushing: the records read since the last flush were not stored"
+        ),
+    }
     for (format, (files, records)) in &tally.by_format {
         println!(
             "{:<32} {files:>6} files {records:>10} records",
@@ -481,10 +564,13 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             println!("  ... and {} more", tally.rejected.len() - 50);
         }
     }
+    for f in &tally.failed {
+        eprintln!("error: {f}");
+    }
+    if let Some(inputs) = interrupted {
+        return Err(tally.interrupted(inputs));
+    }
     if !tally.failed.is_empty() {
-        for f in &tally.failed {
-            eprintln!("error: {f}");
-        }
         anyhow::bail!("{} of the inputs could not be read", tally.failed.len());
     }
     Ok(())
