@@ -5,9 +5,8 @@
 use std::io::Write;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
 
-use crate::support::faasobs;
+use crate::support::{faasobs, signal_once};
 
 /// A grouping that never ends on its own and spills at once in a 16 MiB pool.
 const ENDLESS_SPILLING_QUERY: &str = "SELECT count(*) FROM (SELECT x % 1000000000 AS k, \
@@ -46,23 +45,9 @@ fn start(dir: &Path, args: &[&str]) -> Child {
 
 /// Waits until the process has written a spill file, then sends it `signal` (`-INT`, `-TERM`).
 fn signal_once_spilling(child: &mut Child, dir: &Path, signal: &str) {
-    let started = Instant::now();
-    while files_under(&dir.join("tmp")) == 0 {
-        assert!(
-            child.try_wait().unwrap().is_none(),
-            "the query ended before it spilled"
-        );
-        assert!(
-            started.elapsed() < Duration::from_secs(120),
-            "no spill file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = Command::new("kill")
-        .args([signal, &child.id().to_string()])
-        .status()
-        .expect("kill runs");
-    assert!(status.success());
+    signal_once(child, signal, "it spilled", || {
+        files_under(&dir.join("tmp")) > 0
+    });
 }
 
 fn left_in(dir: &Path) -> Vec<std::fs::DirEntry> {

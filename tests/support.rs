@@ -1,7 +1,8 @@
 //! Helpers shared by the integration tests.
 
 use std::path::PathBuf;
-use std::process::Command;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
 
 /// The project's root folder.
 pub fn root() -> PathBuf {
@@ -45,6 +46,28 @@ pub fn run_python(script: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Waits (two minutes at most) until `ready` holds while `child` runs, then sends it `signal`
+/// (`-INT`, `-TERM`). `awaited` says what `ready` checks, for the failures.
+pub fn signal_once(child: &mut Child, signal: &str, awaited: &str, ready: impl Fn() -> bool) {
+    let started = Instant::now();
+    while !ready() {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "{signal}: the process ended before {awaited}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(120),
+            "{signal}: never {awaited}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let status = Command::new("kill")
+        .args([signal, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
 }
 
 /// The real captured Lambda logs beside the project.
