@@ -73,6 +73,8 @@ struct Tally {
     rejected: Vec<String>,
     failed: Vec<String>,
     stored: usize,
+    /// Inputs given (files, folders expanded, standard input).
+    inputs: usize,
     /// Inputs read to their end and stored, every piece of them taken (not those that failed).
     inputs_read: usize,
     /// The input whose first pieces were taken but not its end yet, and the records taken of it.
@@ -203,10 +205,10 @@ impl Tally {
     }
 
     /// Why an import stopped before its end, and what of its inputs it stored.
-    fn interrupted(&self, inputs: usize) -> anyhow::Error {
+    fn interrupted(&self) -> anyhow::Error {
         let mut message = format!(
-            "interrupted: {} of {inputs} inputs were read to their end and stored",
-            self.inputs_read
+            "interrupted: {} of {} inputs were read to their end and stored",
+            self.inputs_read, self.inputs
         );
         if let Some((input, records)) = &self.in_part {
             message.push_str(&format!(
@@ -453,8 +455,8 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     .with_context(|| format!("opening the store in {}", data.display()))?;
     let handle = store.handle();
     let mut tally = Tally::default();
-    // With how many inputs the import was asked to stop before its end (Ctrl-C, SIGTERM).
-    let mut interrupted = None;
+    // Whether the import was asked to stop before its end (Ctrl-C, SIGTERM).
+    let mut interrupted = false;
     if config.files.is_empty() {
         eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
         let workload = Workload::sample(SAMPLE_SEED);
@@ -475,7 +477,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
     } else {
         let files = expand(&config.files)?;
-        let files_count = files.len();
+        tally.inputs = files.len();
         let total_bytes: u64 = files
             .iter()
             .filter_map(|f| std::fs::metadata(f).ok())
@@ -502,7 +504,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         loop {
             let step = tokio::select! {
                 _ = &mut stop => {
-                    interrupted = Some(files_count);
+                    interrupted = true;
                     break;
                 }
                 step = readers.next() => step,
@@ -528,7 +530,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             }
         }
         progress.finish_and_clear();
-        if interrupted.is_some() {
+        if interrupted {
             // The reading threads stop at their next hand-over; one blocked on its input
             // (standard input, a pipe) is not waited for.
             drop(readers);
@@ -567,8 +569,8 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     for f in &tally.failed {
         eprintln!("error: {f}");
     }
-    if let Some(inputs) = interrupted {
-        return Err(tally.interrupted(inputs));
+    if interrupted {
+        return Err(tally.interrupted());
     }
     if !tally.failed.is_empty() {
         anyhow::bail!("{} of the inputs could not be read", tally.failed.len());
