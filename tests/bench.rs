@@ -94,7 +94,7 @@ fn the_harness_measures_every_part_against_its_reference() {
         .filter(|m| m["name"].as_str().unwrap().starts_with("stage: "))
         .map(|m| m["faasobs"].as_f64().unwrap())
         .collect();
-    assert_eq!(stages.len(), 9, "{ingest}");
+    assert_eq!(stages.len(), 8, "{ingest}");
     assert!(stages.iter().all(|cpu| *cpu > 0.0), "{stages:?}");
     let total = measurement("Ingest", "stages in all")["faasobs"]
         .as_f64()

@@ -353,6 +353,21 @@ except grpc.RpcError as e:
         &[collector.grpc_host_port()],
     );
     assert_eq!(code.trim(), "INVALID_ARGUMENT");
+    // A method the trace service does not have: UNIMPLEMENTED.
+    let code = run_python(
+        r#"
+import grpc, sys
+channel = grpc.insecure_channel(sys.argv[1])
+export = channel.unary_unary("/opentelemetry.proto.collector.trace.v1.TraceService/Import")
+try:
+    export(b"", timeout=30)
+    print("OK")
+except grpc.RpcError as e:
+    print(e.code().name)
+"#,
+        &[collector.grpc_host_port()],
+    );
+    assert_eq!(code.trim(), "UNIMPLEMENTED");
     runtime.block_on(async {
         let mut client = TraceServiceClient::connect(endpoint).await.unwrap();
         client

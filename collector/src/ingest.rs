@@ -24,7 +24,7 @@ use crate::model::Records;
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::lambda_json::{LambdaJson, RawObject, classify, is_lambda_json};
 use crate::normalize::otlp_logs::normalize_logs;
-use crate::normalize::otlp_trace::normalize_traces;
+use crate::normalize::otlp_trace::{normalize_trace_bytes, normalize_traces};
 use crate::normalize::report_line::LambdaLogStream;
 use crate::normalize::{NormalizeError, Normalized};
 
@@ -293,13 +293,10 @@ pub fn ingest_bytes(
     {
         return Ok(lambda_text(text, function, stream));
     }
-    if let Ok(request) = ExportTraceServiceRequest::decode(bytes)
-        && !request.resource_spans.is_empty()
+    if let Ok(normalized) = normalize_trace_bytes(bytes)
+        && (!normalized.records.is_empty() || normalized.rejected > 0)
     {
-        return Ok(from_normalized(
-            InputFormat::OtlpTracesProtobuf,
-            normalize_traces(request),
-        ));
+        return Ok(from_normalized(InputFormat::OtlpTracesProtobuf, normalized));
     }
     if let Ok(request) = ExportLogsServiceRequest::decode(bytes)
         && !request.resource_logs.is_empty()
@@ -930,7 +927,7 @@ mod hostile_input {
                 }],
             };
             let normalized = normalize_traces(request);
-            prop_assert_eq!(normalized.records.spans.len() + normalized.rejected as usize, total);
+            prop_assert_eq!(normalized.records.span_count() + normalized.rejected as usize, total);
         }
     }
 }

@@ -20,7 +20,7 @@ use faasobs_sample_traces::{Workload, simulate};
 /// Records are stored in writes of at most this many.
 const WRITE_CHUNK: usize = 20_000;
 // A Lambda log stream's batches are taken as writes whole.
-const _: () = assert!(faasobs_collector::model::log::BATCH_ROWS <= WRITE_CHUNK);
+const _: () = assert!(faasobs_collector::model::BATCH_ROWS <= WRITE_CHUNK);
 
 /// An import keeps its store's WAL in memory: its input can be read again after a crash, and
 /// writing, syncing and reading back the segments on disk was about a tenth of its CPU.
@@ -96,7 +96,7 @@ pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyh
 fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
     let Records {
         invocations,
-        spans,
+        span_batches,
         logs,
         log_batches,
     } = records;
@@ -104,15 +104,15 @@ fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
         invocations,
         ..Default::default()
     })
-    .chain(chunks_of(spans, |spans| Records {
-        spans,
+    // Built a batch of at most `model::BATCH_ROWS` rows at a time, each is one write already.
+    .chain(span_batches.into_iter().map(|batch| Records {
+        span_batches: vec![batch],
         ..Default::default()
     }))
     .chain(chunks_of(logs, |logs| Records {
         logs,
         ..Default::default()
     }))
-    // Built a batch of at most `log::BATCH_ROWS` rows at a time, each is one write already.
     .chain(log_batches.into_iter().map(|batch| Records {
         log_batches: vec![batch],
         ..Default::default()

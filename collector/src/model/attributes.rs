@@ -6,6 +6,7 @@
 //! stay booleans, so `attributes['http.status_code'].int > 499` works in SQL. Arrays and key/value
 //! lists, which no column type fits, are kept as their JSON text in `json`.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
 use arrow::array::{
@@ -28,20 +29,72 @@ pub enum AttributeValue {
 }
 
 impl AttributeValue {
+    /// The value borrowed, to read it with [`AttributeRef`]'s methods or append it to a column.
+    pub fn borrowed(&self) -> AttributeRef<'_> {
+        match self {
+            AttributeValue::String(s) => AttributeRef::String(s),
+            AttributeValue::Int(i) => AttributeRef::Int(*i),
+            AttributeValue::Double(d) => AttributeRef::Double(*d),
+            AttributeValue::Bool(b) => AttributeRef::Bool(*b),
+            AttributeValue::Bytes(b) => AttributeRef::Bytes(b),
+            AttributeValue::Json(s) => AttributeRef::Json(Cow::Borrowed(s)),
+        }
+    }
+
     /// The value as text when it is a string.
     pub fn as_str(&self) -> Option<&str> {
+        self.borrowed().as_str()
+    }
+
+    /// See [`AttributeRef::as_text`].
+    pub fn as_text(&self) -> Option<String> {
+        self.borrowed().as_text().map(Cow::into_owned)
+    }
+
+    /// See [`AttributeRef::as_i64`].
+    pub fn as_i64(&self) -> Option<i64> {
+        self.borrowed().as_i64()
+    }
+
+    /// See [`AttributeRef::as_f64`].
+    pub fn as_f64(&self) -> Option<f64> {
+        self.borrowed().as_f64()
+    }
+
+    /// See [`AttributeRef::as_bool`].
+    pub fn as_bool(&self) -> Option<bool> {
+        self.borrowed().as_bool()
+    }
+}
+
+/// One attribute value, with its OTLP type, borrowed from where it was read: the bytes of a
+/// request read in place ([`crate::normalize::otlp_wire`]), or an [`AttributeValue`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AttributeRef<'a> {
+    String(&'a str),
+    Int(i64),
+    Double(f64),
+    Bool(bool),
+    Bytes(&'a [u8]),
+    /// An array or key/value list, as JSON text.
+    Json(Cow<'a, str>),
+}
+
+impl<'a> AttributeRef<'a> {
+    /// The value as text when it is a string.
+    pub fn as_str(&self) -> Option<&'a str> {
         match self {
-            AttributeValue::String(s) => Some(s),
+            AttributeRef::String(s) => Some(s),
             _ => None,
         }
     }
 
     /// The value as an identifier-like text: a non-empty string, or an int written out (ids and
     /// names sometimes arrive as numbers).
-    pub fn as_text(&self) -> Option<String> {
+    pub fn as_text(&self) -> Option<Cow<'a, str>> {
         match self {
-            AttributeValue::String(s) if !s.is_empty() => Some(s.clone()),
-            AttributeValue::Int(i) => Some(i.to_string()),
+            AttributeRef::String(s) if !s.is_empty() => Some(Cow::Borrowed(s)),
+            AttributeRef::Int(i) => Some(Cow::Owned(i.to_string())),
             _ => None,
         }
     }
@@ -50,9 +103,9 @@ impl AttributeValue {
     /// instrumentations send numbers as strings).
     pub fn as_i64(&self) -> Option<i64> {
         match self {
-            AttributeValue::Int(i) => Some(*i),
-            AttributeValue::Double(d) if d.fract() == 0.0 && d.is_finite() => Some(*d as i64),
-            AttributeValue::String(s) => s.trim().parse().ok(),
+            AttributeRef::Int(i) => Some(*i),
+            AttributeRef::Double(d) if d.fract() == 0.0 && d.is_finite() => Some(*d as i64),
+            AttributeRef::String(s) => s.trim().parse().ok(),
             _ => None,
         }
     }
@@ -60,9 +113,9 @@ impl AttributeValue {
     /// The value as a float: doubles, ints and numeric strings.
     pub fn as_f64(&self) -> Option<f64> {
         match self {
-            AttributeValue::Double(d) => Some(*d),
-            AttributeValue::Int(i) => Some(*i as f64),
-            AttributeValue::String(s) => s.trim().parse().ok(),
+            AttributeRef::Double(d) => Some(*d),
+            AttributeRef::Int(i) => Some(*i as f64),
+            AttributeRef::String(s) => s.trim().parse().ok(),
             _ => None,
         }
     }
@@ -70,8 +123,8 @@ impl AttributeValue {
     /// The value as a boolean: bools and the strings `true`/`false`.
     pub fn as_bool(&self) -> Option<bool> {
         match self {
-            AttributeValue::Bool(b) => Some(*b),
-            AttributeValue::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            AttributeRef::Bool(b) => Some(*b),
+            AttributeRef::String(s) => match s.trim().to_ascii_lowercase().as_str() {
                 "true" => Some(true),
                 "false" => Some(false),
                 _ => None,
@@ -79,6 +132,17 @@ impl AttributeValue {
             _ => None,
         }
     }
+}
+
+/// An attribute set borrowed from where it was read, in order.
+pub type AttributeRefs<'a> = [(&'a str, AttributeRef<'a>)];
+
+/// Finds a borrowed attribute by key.
+pub fn find_ref<'s, 'a>(
+    attributes: &'s AttributeRefs<'a>,
+    key: &str,
+) -> Option<&'s AttributeRef<'a>> {
+    attributes.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
 }
 
 /// An ordered attribute set.
@@ -188,33 +252,45 @@ impl AttributesBuilder {
     /// Appends one row's attribute set.
     pub fn append(&mut self, attributes: &[(String, AttributeValue)]) {
         for (key, value) in attributes {
-            self.keys.append_value(key);
-            self.strings.append_option(match value {
-                AttributeValue::String(s) => Some(s),
-                _ => None,
-            });
-            self.ints.append_option(match value {
-                AttributeValue::Int(i) => Some(*i),
-                _ => None,
-            });
-            self.doubles.append_option(match value {
-                AttributeValue::Double(d) => Some(*d),
-                _ => None,
-            });
-            self.bools.append_option(match value {
-                AttributeValue::Bool(b) => Some(*b),
-                _ => None,
-            });
-            self.bytes.append_option(match value {
-                AttributeValue::Bytes(b) => Some(b),
-                _ => None,
-            });
-            self.jsons.append_option(match value {
-                AttributeValue::Json(s) => Some(s),
-                _ => None,
-            });
+            self.append_entry(key, &value.borrowed());
         }
         self.lengths.push(attributes.len());
+    }
+
+    /// Appends one row's attribute set, borrowed from where it was read.
+    pub fn append_borrowed(&mut self, attributes: &AttributeRefs) {
+        for (key, value) in attributes {
+            self.append_entry(key, value);
+        }
+        self.lengths.push(attributes.len());
+    }
+
+    fn append_entry(&mut self, key: &str, value: &AttributeRef) {
+        self.keys.append_value(key);
+        self.strings.append_option(match value {
+            AttributeRef::String(s) => Some(s),
+            _ => None,
+        });
+        self.ints.append_option(match value {
+            AttributeRef::Int(i) => Some(*i),
+            _ => None,
+        });
+        self.doubles.append_option(match value {
+            AttributeRef::Double(d) => Some(*d),
+            _ => None,
+        });
+        self.bools.append_option(match value {
+            AttributeRef::Bool(b) => Some(*b),
+            _ => None,
+        });
+        self.bytes.append_option(match value {
+            AttributeRef::Bytes(b) => Some(b),
+            _ => None,
+        });
+        self.jsons.append_option(match value {
+            AttributeRef::Json(s) => Some(s.as_ref()),
+            _ => None,
+        });
     }
 
     /// An empty builder with room for as many rows as this one holds, with an eighth to spare

@@ -98,10 +98,6 @@ impl LogRecord {
     }
 }
 
-/// Rows of one batch a reader builds a row at a time: a builder is finished into a batch when it
-/// holds this many, so a batch is one write of an import and bounded in memory.
-pub const BATCH_ROWS: usize = 16 * 1024;
-
 /// Builds `logs` batches one row at a time.
 #[derive(Debug)]
 pub struct LogBuilder {
@@ -225,7 +221,7 @@ pub(crate) fn with_spare(n: usize) -> usize {
     n + n / 8
 }
 
-fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
+pub(crate) fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
     match id {
         Some(id) => builder
             .append_value(id)

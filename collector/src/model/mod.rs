@@ -1,9 +1,9 @@
 //! The data model: the typed records faasobs stores and the fixed Arrow schemas of its three tables.
 //!
 //! This module is the one place that both sides of the pipeline share. The collector normalizes
-//! every input into [`Invocation`], [`SpanRecord`] and [`LogRecord`] values and turns them into
-//! Arrow record batches with [`Table::schema`]; a Lambda log stream, the bulk of an import, builds
-//! its log rows straight into batches with a [`LogBuilder`]. The analyzer registers the same
+//! every input into [`Invocation`] and [`LogRecord`] values and turns them into Arrow record
+//! batches with [`Table::schema`]; spans, and a Lambda log stream (the bulk of an import), are
+//! built straight into batches with a [`SpanBuilder`] and a [`LogBuilder`]. The analyzer registers the same
 //! schemas in DataFusion. Schemas are fixed here and documented column by column in
 //! `docs/schema.md`; they are never inferred from input.
 //!
@@ -23,13 +23,17 @@ use std::sync::Arc;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
-pub use attributes::{AttributeValue, Attributes};
+pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes};
 pub use invocation::{Invocation, InvocationStatus, Source};
 pub use log::{LogBuilder, LogRecord, LogRow};
-pub use span::{SpanEvent, SpanRecord};
+pub use span::{SpanBuilder, SpanEventRow, SpanRow};
 
 /// Version of the table schemas, written into every Parquet file's metadata.
 pub const SCHEMA_VERSION: u32 = 1;
+
+/// Rows of one batch a reader builds a row at a time: a builder is finished into a batch when it
+/// holds this many, so a batch is one write of an import and bounded in memory.
+pub const BATCH_ROWS: usize = 16 * 1024;
 
 /// Nanoseconds in one hour; partitions are one hour wide.
 pub const NANOS_PER_HOUR: i64 = 3_600_000_000_000;
@@ -109,9 +113,11 @@ impl Table {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Records {
     pub invocations: Vec<Invocation>,
-    pub spans: Vec<SpanRecord>,
+    /// Span rows, built into Arrow batches of at most [`BATCH_ROWS`] rows each (see
+    /// [`SpanBuilder`]).
+    pub span_batches: Vec<RecordBatch>,
     pub logs: Vec<LogRecord>,
-    /// More log rows, already built into Arrow batches of at most [`log::BATCH_ROWS`] rows each
+    /// More log rows, already built into Arrow batches of at most [`BATCH_ROWS`] rows each
     /// (a Lambda log stream builds its rows there directly, see [`LogBuilder`]).
     pub log_batches: Vec<RecordBatch>,
 }
@@ -119,12 +125,17 @@ pub struct Records {
 impl Records {
     /// True when there is nothing to store.
     pub fn is_empty(&self) -> bool {
-        self.invocations.is_empty() && self.spans.is_empty() && self.log_count() == 0
+        self.invocations.is_empty() && self.span_count() == 0 && self.log_count() == 0
     }
 
     /// Total number of records of all tables.
     pub fn len(&self) -> usize {
-        self.invocations.len() + self.spans.len() + self.log_count()
+        self.invocations.len() + self.span_count() + self.log_count()
+    }
+
+    /// Number of span rows.
+    pub fn span_count(&self) -> usize {
+        self.span_batches.iter().map(RecordBatch::num_rows).sum()
     }
 
     /// Number of log rows, as records and in batches.
@@ -140,7 +151,7 @@ impl Records {
     /// Moves all records of `other` into `self`.
     pub fn append(&mut self, mut other: Records) {
         self.invocations.append(&mut other.invocations);
-        self.spans.append(&mut other.spans);
+        self.span_batches.append(&mut other.span_batches);
         self.logs.append(&mut other.logs);
         self.log_batches.append(&mut other.log_batches);
     }
@@ -151,8 +162,10 @@ impl Records {
         if !self.invocations.is_empty() {
             batches.push((Table::Invocations, invocation::to_batch(&self.invocations)));
         }
-        if !self.spans.is_empty() {
-            batches.push((Table::Spans, span::to_batch(&self.spans)));
+        for batch in &self.span_batches {
+            if batch.num_rows() > 0 {
+                batches.push((Table::Spans, batch.clone()));
+            }
         }
         if !self.logs.is_empty() {
             batches.push((Table::Logs, log::to_batch(&self.logs)));

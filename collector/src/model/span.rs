@@ -4,48 +4,52 @@
 //! `faas.name`, else the resource's `service.name`) and `request_id` (from `faas.invocation_id`).
 //! Span events (exceptions among them) are kept as a list of `(time, name, attributes)`.
 
+use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};
 
-use arrow::array::{ArrayRef, Float64Array, ListArray, StringArray, StructArray};
+use arrow::array::{
+    ArrayRef, FixedSizeBinaryBuilder, Float64Array, ListArray, StringBuilder, StructArray,
+    TimestampNanosecondArray,
+};
 use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::attributes::{self, Attributes};
-use super::columns::{fixed_binary, strings, timestamps};
+use super::attributes::{self, AttributeRefs, AttributesBuilder};
+use super::log::append_id;
 use super::timestamp_type;
 
 /// An event recorded on a span, such as an exception.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SpanEvent {
+pub struct SpanEventRow<'a> {
     pub time: i64,
-    pub name: String,
-    pub attributes: Attributes,
+    pub name: &'a str,
+    pub attributes: Vec<(&'a str, super::AttributeRef<'a>)>,
 }
 
-/// One OTLP span.
+/// One span's row, its texts borrowed from the request it was read from.
 #[derive(Debug, Clone, PartialEq)]
-pub struct SpanRecord {
+pub struct SpanRow<'a> {
     pub trace_id: [u8; 16],
     pub span_id: [u8; 8],
     pub parent_span_id: Option<[u8; 8]>,
-    pub trace_state: Option<String>,
-    pub name: String,
+    pub trace_state: Option<&'a str>,
+    pub name: &'a str,
     /// `internal`, `server`, `client`, `producer`, `consumer` or `unspecified`.
     pub kind: &'static str,
     pub start_time: i64,
     pub end_time: i64,
     /// `unset`, `ok` or `error`.
     pub status_code: &'static str,
-    pub status_message: Option<String>,
-    pub service_name: Option<String>,
-    pub function_name: Option<String>,
-    pub request_id: Option<String>,
-    pub scope_name: Option<String>,
-    pub attributes: Attributes,
-    /// Shared by the spans of one resource.
-    pub resource_attributes: Arc<Attributes>,
-    pub events: Vec<SpanEvent>,
+    pub status_message: Option<&'a str>,
+    pub service_name: Option<Cow<'a, str>>,
+    pub function_name: Option<Cow<'a, str>>,
+    pub request_id: Option<Cow<'a, str>>,
+    pub scope_name: Option<&'a str>,
+    pub attributes: &'a AttributeRefs<'a>,
+    /// The attributes of the span's resource, the same for every span of the resource.
+    pub resource_attributes: &'a AttributeRefs<'a>,
+    pub events: &'a [SpanEventRow<'a>],
 }
 
 fn event_fields() -> Fields {
@@ -87,103 +91,204 @@ pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-fn events_array(rows: &[SpanRecord]) -> ArrayRef {
-    let events: Vec<&SpanEvent> = rows.iter().flat_map(|r| r.events.iter()).collect();
-    let values = StructArray::new(
-        event_fields(),
-        vec![
-            timestamps(events.iter().map(|e| Some(e.time))),
-            Arc::new(
-                events
-                    .iter()
-                    .map(|e| Some(e.name.as_str()))
-                    .collect::<StringArray>(),
-            ),
-            attributes::to_array(events.iter().map(|e| &e.attributes)),
-        ],
-        None,
-    );
-    Arc::new(ListArray::new(
-        EVENT_ITEM.clone(),
-        OffsetBuffer::from_lengths(rows.iter().map(|r| r.events.len())),
-        Arc::new(values),
-        None,
-    ))
+/// Builds `spans` batches one row at a time.
+#[derive(Debug)]
+pub struct SpanBuilder {
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    parent_span_id: FixedSizeBinaryBuilder,
+    trace_state: StringBuilder,
+    name: StringBuilder,
+    kind: StringBuilder,
+    start_time: Vec<i64>,
+    end_time: Vec<i64>,
+    status_code: StringBuilder,
+    status_message: StringBuilder,
+    service_name: StringBuilder,
+    function_name: StringBuilder,
+    request_id: StringBuilder,
+    scope_name: StringBuilder,
+    attributes: AttributesBuilder,
+    resource_attributes: AttributesBuilder,
+    /// Events of each row so far, and the events' columns.
+    events: Vec<usize>,
+    event_time: Vec<i64>,
+    event_name: StringBuilder,
+    event_attributes: AttributesBuilder,
 }
 
-/// Builds the Arrow batch of the `spans` table for these rows.
-pub fn to_batch(rows: &[SpanRecord]) -> RecordBatch {
-    let columns: Vec<ArrayRef> = vec![
-        fixed_binary(rows.iter().map(|r| Some(&r.trace_id[..])), 16),
-        fixed_binary(rows.iter().map(|r| Some(&r.span_id[..])), 8),
-        fixed_binary(
-            rows.iter()
-                .map(|r| r.parent_span_id.as_ref().map(|p| &p[..])),
-            8,
-        ),
-        strings(rows, |r| r.trace_state.as_deref()),
-        strings(rows, |r| Some(r.name.as_str())),
-        strings(rows, |r| Some(r.kind)),
-        timestamps(rows.iter().map(|r| Some(r.start_time))),
-        timestamps(rows.iter().map(|r| Some(r.end_time))),
-        Arc::new(Float64Array::from_iter_values(
-            rows.iter()
-                .map(|r| (r.end_time - r.start_time) as f64 / 1_000_000.0),
-        )),
-        strings(rows, |r| Some(r.status_code)),
-        strings(rows, |r| r.status_message.as_deref()),
-        strings(rows, |r| r.service_name.as_deref()),
-        strings(rows, |r| r.function_name.as_deref()),
-        strings(rows, |r| r.request_id.as_deref()),
-        strings(rows, |r| r.scope_name.as_deref()),
-        attributes::to_array(rows.iter().map(|r| &r.attributes)),
-        attributes::to_array(rows.iter().map(|r| r.resource_attributes.as_ref())),
-        events_array(rows),
-    ];
-    RecordBatch::try_new(schema(), columns).expect("columns follow the spans schema")
+impl Default for SpanBuilder {
+    fn default() -> Self {
+        SpanBuilder {
+            trace_id: FixedSizeBinaryBuilder::new(16),
+            span_id: FixedSizeBinaryBuilder::new(8),
+            parent_span_id: FixedSizeBinaryBuilder::new(8),
+            trace_state: StringBuilder::new(),
+            name: StringBuilder::new(),
+            kind: StringBuilder::new(),
+            start_time: Vec::new(),
+            end_time: Vec::new(),
+            status_code: StringBuilder::new(),
+            status_message: StringBuilder::new(),
+            service_name: StringBuilder::new(),
+            function_name: StringBuilder::new(),
+            request_id: StringBuilder::new(),
+            scope_name: StringBuilder::new(),
+            attributes: AttributesBuilder::default(),
+            resource_attributes: AttributesBuilder::default(),
+            events: Vec::new(),
+            event_time: Vec::new(),
+            event_name: StringBuilder::new(),
+            event_attributes: AttributesBuilder::default(),
+        }
+    }
+}
+
+impl SpanBuilder {
+    /// Appends one row.
+    pub fn append(&mut self, row: &SpanRow) {
+        append_id(&mut self.trace_id, Some(&row.trace_id));
+        append_id(&mut self.span_id, Some(&row.span_id));
+        append_id(
+            &mut self.parent_span_id,
+            row.parent_span_id.as_ref().map(|id| &id[..]),
+        );
+        self.trace_state.append_option(row.trace_state);
+        self.name.append_value(row.name);
+        self.kind.append_value(row.kind);
+        self.start_time.push(row.start_time);
+        self.end_time.push(row.end_time);
+        self.status_code.append_value(row.status_code);
+        self.status_message.append_option(row.status_message);
+        self.service_name.append_option(row.service_name.as_deref());
+        self.function_name
+            .append_option(row.function_name.as_deref());
+        self.request_id.append_option(row.request_id.as_deref());
+        self.scope_name.append_option(row.scope_name);
+        self.attributes.append_borrowed(row.attributes);
+        self.resource_attributes
+            .append_borrowed(row.resource_attributes);
+        self.events.push(row.events.len());
+        for event in row.events {
+            self.event_time.push(event.time);
+            self.event_name.append_value(event.name);
+            self.event_attributes.append_borrowed(&event.attributes);
+        }
+    }
+
+    /// Rows appended so far.
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// True when no row was appended.
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
+    /// The batch of the rows appended; the builder is left empty.
+    pub fn finish(&mut self) -> RecordBatch {
+        let timestamps =
+            |times: Vec<i64>| Arc::new(TimestampNanosecondArray::from(times).with_timezone("UTC"));
+        let start_time = std::mem::take(&mut self.start_time);
+        let end_time = std::mem::take(&mut self.end_time);
+        let duration_ms = Float64Array::from_iter_values(
+            start_time
+                .iter()
+                .zip(&end_time)
+                .map(|(start, end)| (end - start) as f64 / 1_000_000.0),
+        );
+        let event_values = StructArray::new(
+            event_fields(),
+            vec![
+                timestamps(std::mem::take(&mut self.event_time)),
+                Arc::new(self.event_name.finish()),
+                self.event_attributes.finish(),
+            ],
+            None,
+        );
+        let events = ListArray::new(
+            EVENT_ITEM.clone(),
+            OffsetBuffer::from_lengths(std::mem::take(&mut self.events)),
+            Arc::new(event_values),
+            None,
+        );
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            Arc::new(self.parent_span_id.finish()),
+            Arc::new(self.trace_state.finish()),
+            Arc::new(self.name.finish()),
+            Arc::new(self.kind.finish()),
+            timestamps(start_time),
+            timestamps(end_time),
+            Arc::new(duration_ms),
+            Arc::new(self.status_code.finish()),
+            Arc::new(self.status_message.finish()),
+            Arc::new(self.service_name.finish()),
+            Arc::new(self.function_name.finish()),
+            Arc::new(self.request_id.finish()),
+            Arc::new(self.scope_name.finish()),
+            self.attributes.finish(),
+            self.resource_attributes.finish(),
+            Arc::new(events),
+        ];
+        RecordBatch::try_new(schema(), columns).expect("columns follow the spans schema")
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AttributeValue;
+    use crate::model::AttributeRef;
 
     #[test]
     fn spans_with_and_without_events_build_a_valid_batch() {
-        let span = SpanRecord {
+        let attributes = [("faas.coldstart", AttributeRef::Bool(true))];
+        let events = [SpanEventRow {
+            time: 3_000_000,
+            name: "exception",
+            attributes: vec![("exception.type", AttributeRef::String("ValueError"))],
+        }];
+        let span = SpanRow {
             trace_id: [1; 16],
             span_id: [2; 8],
             parent_span_id: None,
             trace_state: None,
-            name: "GET /orders".into(),
+            name: "GET /orders",
             kind: "server",
             start_time: 1_000_000,
             end_time: 3_500_000,
             status_code: "error",
-            status_message: Some("boom".into()),
+            status_message: Some("boom"),
             service_name: Some("orders".into()),
             function_name: Some("orders".into()),
             request_id: Some("r".into()),
             scope_name: None,
-            attributes: vec![("faas.coldstart".into(), AttributeValue::Bool(true))],
-            resource_attributes: Default::default(),
-            events: vec![SpanEvent {
-                time: 3_000_000,
-                name: "exception".into(),
-                attributes: vec![(
-                    "exception.type".into(),
-                    AttributeValue::String("ValueError".into()),
-                )],
-            }],
+            attributes: &attributes,
+            resource_attributes: &[],
+            events: &events,
         };
-        let mut second = span.clone();
-        second.events.clear();
-        second.parent_span_id = Some([3; 8]);
-        let batch = to_batch(&[span, second]);
+        let second = SpanRow {
+            events: &[],
+            parent_span_id: Some([3; 8]),
+            ..span.clone()
+        };
+        let mut builder = SpanBuilder::default();
+        builder.append(&span);
+        builder.append(&second);
+        assert_eq!(builder.len(), 2);
+        let batch = builder.finish();
+        assert!(builder.is_empty());
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), schema());
         let duration = batch.column_by_name("duration_ms").unwrap();
         let duration = duration.as_any().downcast_ref::<Float64Array>().unwrap();
         assert_eq!(duration.value(0), 2.5);
+        let events = batch.column_by_name("events").unwrap();
+        let events = events.as_any().downcast_ref::<ListArray>().unwrap();
+        assert_eq!([events.value_length(0), events.value_length(1)], [1, 0]);
+        let parents = batch.column_by_name("parent_span_id").unwrap();
+        assert_eq!([parents.is_null(0), parents.is_null(1)], [true, false]);
     }
 }

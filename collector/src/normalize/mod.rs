@@ -11,6 +11,7 @@ pub mod lambda_json;
 pub mod otlp_common;
 pub mod otlp_logs;
 pub mod otlp_trace;
+pub mod otlp_wire;
 pub mod report_line;
 
 /// Why an input could not be normalized.
@@ -26,6 +27,8 @@ pub enum NormalizeError {
     OutOfRange { field: &'static str, value: String },
     #[error("invalid protobuf: {0}")]
     Protobuf(#[from] prost::DecodeError),
+    #[error("invalid protobuf: {0}")]
+    Wire(#[from] otlp_wire::WireError),
     #[error("invalid JSON: {0}")]
     Json(#[from] serde_json::Error),
     #[error("invalid {what}: {why}")]

@@ -10,44 +10,54 @@
 //! error (`TooManyRequestsException`, HTTP 429) is the only trace of a throttled invocation, which
 //! never ran: it becomes a `throttled` fragment keyed by `aws.request_id` (or the span id).
 
-use std::sync::Arc;
+use std::borrow::Cow;
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::trace::v1::{Span, span::SpanKind, status::StatusCode};
+use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
+use prost::Message;
 
-use super::otlp_common::{attributes_of, fixed_id, optional_id, resource_attributes};
+use super::otlp_common::{fixed_id, optional_id};
+use super::otlp_wire::{SpanContext, SpanView, read_trace_request};
 use super::{NormalizeError, Normalized};
-use crate::model::attributes::find;
+use crate::model::attributes::find_ref;
 use crate::model::{
-    AttributeValue, Attributes, Invocation, InvocationStatus, Source, SpanEvent, SpanRecord,
-    invocation::Sources,
+    AttributeRef, BATCH_ROWS, Invocation, InvocationStatus, Source, SpanBuilder, SpanEventRow,
+    SpanRow, invocation::Sources,
 };
 
-/// Normalizes one OTLP trace export request, consuming it: its texts move into the rows instead
-/// of being copied, and a resource's attributes are shared by its spans (copying them for every
-/// span, and copying every text, was about 12 % of the collector's CPU under load). A span
-/// that cannot be read (an id of the wrong width, a time out of range) is counted as rejected;
-/// the others are kept.
-pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
+/// Normalizes one OTLP trace export request from its protobuf bytes, read in place (see
+/// [`super::otlp_wire`]): span rows go straight into Arrow batches, texts copied once, from the
+/// request into the batch. A span that cannot be read (an id of the wrong width, a time out of
+/// range) is counted as rejected; the others are kept. Fails when the bytes are not a request.
+pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError> {
     let mut out = Normalized::default();
-    for resource_spans in request.resource_spans {
-        let resource = resource_attributes(resource_spans.resource);
-        for scope_spans in resource_spans.scope_spans {
-            let scope_name = scope_spans.scope.map(|s| s.name).filter(|n| !n.is_empty());
-            for span in scope_spans.spans {
-                match span_record(span, &resource, scope_name.clone()) {
-                    Ok(record) => {
-                        if let Some(invocation) = invocation_of(&record) {
-                            out.records.invocations.push(invocation);
-                        }
-                        out.records.spans.push(record);
-                    }
-                    Err(e) => out.reject(e),
+    let mut spans = SpanBuilder::default();
+    let mut events = Vec::new();
+    read_trace_request(bytes, |context, span| {
+        match span_row(span, context, &mut events) {
+            Ok(row) => {
+                if let Some(invocation) = invocation_of(&row) {
+                    out.records.invocations.push(invocation);
+                }
+                spans.append(&row);
+                if spans.len() >= BATCH_ROWS {
+                    out.records.span_batches.push(spans.finish());
                 }
             }
+            Err(e) => out.reject(e),
         }
+    })?;
+    if !spans.is_empty() {
+        out.records.span_batches.push(spans.finish());
     }
-    out
+    Ok(out)
+}
+
+/// Normalizes one OTLP trace export request already decoded (from OTLP JSON, say), by way of its
+/// protobuf encoding: one reader, one set of rules.
+pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
+    normalize_trace_bytes(&request.encode_to_vec())
+        .expect("a request prost encoded is read back in place")
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -62,48 +72,47 @@ fn kind_name(kind: i32) -> &'static str {
 }
 
 /// Looks a key up in the span's attributes, then in its resource's.
-fn lookup<'a>(record: &'a SpanRecord, key: &str) -> Option<&'a AttributeValue> {
-    find(&record.attributes, key).or_else(|| find(&record.resource_attributes, key))
+fn lookup<'r, 'a>(row: &'r SpanRow<'a>, key: &str) -> Option<&'r AttributeRef<'a>> {
+    find_ref(row.attributes, key).or_else(|| find_ref(row.resource_attributes, key))
 }
 
-fn text(record: &SpanRecord, key: &str) -> Option<String> {
-    lookup(record, key).and_then(AttributeValue::as_text)
+fn text(row: &SpanRow, key: &str) -> Option<String> {
+    lookup(row, key)
+        .and_then(AttributeRef::as_text)
+        .map(Cow::into_owned)
 }
 
-fn span_record(
-    span: Span,
-    resource: &Arc<Attributes>,
-    scope_name: Option<String>,
-) -> Result<SpanRecord, NormalizeError> {
-    let trace_id = fixed_id::<16>(&span.trace_id, "trace_id")?;
-    let span_id = fixed_id::<8>(&span.span_id, "span_id")?;
-    let parent_span_id = optional_id::<8>(&span.parent_span_id, "parent_span_id")?;
+/// The row of a span; its events are put in `events` (reused from span to span).
+fn span_row<'r, 'a: 'r>(
+    span: &'r SpanView<'a>,
+    context: SpanContext<'r, 'a>,
+    events: &'r mut Vec<SpanEventRow<'a>>,
+) -> Result<SpanRow<'r>, NormalizeError> {
+    let trace_id = fixed_id::<16>(span.trace_id, "trace_id")?;
+    let span_id = fixed_id::<8>(span.span_id, "span_id")?;
+    let parent_span_id = optional_id::<8>(span.parent_span_id, "parent_span_id")?;
     let start = nanos(span.start_time_unix_nano, "start_time_unix_nano")?;
     let end = nanos(span.end_time_unix_nano, "end_time_unix_nano")?.max(start);
     let (status_code, status_message) = match span.status {
-        Some(s) => (
-            match StatusCode::try_from(s.code).unwrap_or(StatusCode::Unset) {
+        Some((code, message)) => (
+            match StatusCode::try_from(code).unwrap_or(StatusCode::Unset) {
                 StatusCode::Unset => "unset",
                 StatusCode::Ok => "ok",
                 StatusCode::Error => "error",
             },
-            Some(s.message).filter(|m| !m.is_empty()),
+            Some(message).filter(|m| !m.is_empty()),
         ),
         None => ("unset", None),
     };
-    let attributes = attributes_of(span.attributes);
-    let events = span
-        .events
-        .into_iter()
-        .map(|e| {
-            Ok(SpanEvent {
-                time: nanos(e.time_unix_nano, "event time_unix_nano")?,
-                name: e.name,
-                attributes: attributes_of(e.attributes),
-            })
-        })
-        .collect::<Result<Vec<_>, NormalizeError>>()?;
-    let mut record = SpanRecord {
+    events.clear();
+    for event in &span.events {
+        events.push(SpanEventRow {
+            time: nanos(event.time_unix_nano, "event time_unix_nano")?,
+            name: event.name,
+            attributes: event.attributes.clone(),
+        });
+    }
+    let mut row = SpanRow {
         trace_id,
         span_id,
         parent_span_id,
@@ -117,16 +126,19 @@ fn span_record(
         service_name: None,
         function_name: None,
         request_id: None,
-        scope_name,
-        attributes,
-        resource_attributes: Arc::clone(resource),
+        scope_name: Some(context.scope_name).filter(|n| !n.is_empty()),
+        attributes: &span.attributes,
+        resource_attributes: context.resource_attributes,
         events,
     };
-    record.service_name = text(&record, "service.name");
-    record.function_name = text(&record, "faas.name").or_else(|| record.service_name.clone());
-    record.request_id =
-        text(&record, "faas.invocation_id").or_else(|| text(&record, "faas.execution"));
-    Ok(record)
+    let lifted = |key| lookup(&row, key).and_then(AttributeRef::as_text);
+    let service_name = lifted("service.name");
+    let function_name = lifted("faas.name").or_else(|| service_name.clone());
+    let request_id = lifted("faas.invocation_id").or_else(|| lifted("faas.execution"));
+    row.service_name = service_name;
+    row.function_name = function_name;
+    row.request_id = request_id;
+    Ok(row)
 }
 
 /// OTLP times are u64 ns; the store keeps i64 ns, which reaches the year 2262.
@@ -138,7 +150,7 @@ fn nanos(value: u64, field: &'static str) -> Result<i64, NormalizeError> {
 }
 
 /// `faas.max_memory` is bytes per the spec; some instrumentations send MB, some a string.
-fn memory_mb(value: &AttributeValue) -> Option<i32> {
+fn memory_mb(value: &AttributeRef) -> Option<i32> {
     let raw = value.as_f64()?;
     let mb = if raw >= 1024.0 * 1024.0 {
         raw / (1024.0 * 1024.0)
@@ -157,7 +169,7 @@ pub fn architecture_name(raw: &str) -> Option<&'static str> {
     }
 }
 
-fn provider_of(record: &SpanRecord) -> Option<String> {
+fn provider_of(record: &SpanRow) -> Option<String> {
     if let Some(p) = text(record, "cloud.provider") {
         return Some(p);
     }
@@ -169,35 +181,35 @@ fn provider_of(record: &SpanRecord) -> Option<String> {
     }
 }
 
-fn exception(record: &SpanRecord) -> (Option<String>, Option<String>) {
-    for event in &record.events {
+fn exception(record: &SpanRow) -> (Option<String>, Option<String>) {
+    for event in record.events {
         if event.name == "exception" {
-            let ty = find(&event.attributes, "exception.type")
+            let ty = find_ref(&event.attributes, "exception.type")
                 .and_then(|v| v.as_str().map(String::from));
-            let msg = find(&event.attributes, "exception.message")
+            let msg = find_ref(&event.attributes, "exception.message")
                 .and_then(|v| v.as_str().map(String::from));
             return (ty, msg);
         }
     }
     (
         text(record, "error.type").or_else(|| text(record, "exception.type")),
-        record.status_message.clone(),
+        record.status_message.map(String::from),
     )
 }
 
-fn is_throttle(record: &SpanRecord, error_type: Option<&str>) -> bool {
+fn is_throttle(record: &SpanRow, error_type: Option<&str>) -> bool {
     let by_type =
         error_type.is_some_and(|t| t.contains("TooManyRequests") || t.contains("Throttl"));
     let by_status = lookup(record, "http.response.status_code")
         .or_else(|| lookup(record, "http.status_code"))
-        .and_then(AttributeValue::as_i64)
+        .and_then(AttributeRef::as_i64)
         == Some(429);
     by_type || by_status
 }
 
-fn invocation_of(record: &SpanRecord) -> Option<Invocation> {
-    if let Some(request_id) = record.request_id.clone() {
-        return Some(server_invocation(record, request_id));
+fn invocation_of(record: &SpanRow) -> Option<Invocation> {
+    if let Some(request_id) = &record.request_id {
+        return Some(server_invocation(record, request_id.to_string()));
     }
     if record.kind == "client" && record.status_code == "error" {
         let invoked = text(record, "faas.invoked_name")?;
@@ -225,7 +237,7 @@ fn invocation_of(record: &SpanRecord) -> Option<Invocation> {
     None
 }
 
-fn server_invocation(record: &SpanRecord, request_id: String) -> Invocation {
+fn server_invocation(record: &SpanRow, request_id: String) -> Invocation {
     let (error_type, error_message) = exception(record);
     let status = if record.status_code == "error" || error_type.is_some() {
         InvocationStatus::Error
@@ -240,7 +252,11 @@ fn server_invocation(record: &SpanRecord, request_id: String) -> Invocation {
         })
     });
     Invocation {
-        function_name: record.function_name.clone().unwrap_or_default(),
+        function_name: record
+            .function_name
+            .as_deref()
+            .map(String::from)
+            .unwrap_or_default(),
         function_version: text(record, "faas.version"),
         provider: provider_of(record),
         region: text(record, "cloud.region"),
@@ -259,7 +275,7 @@ fn server_invocation(record: &SpanRecord, request_id: String) -> Invocation {
         end_time: Some(record.end_time),
         duration_ms: Some((record.end_time - record.start_time) as f64 / 1e6),
         cold_start: lookup(record, "faas.coldstart")
-            .and_then(AttributeValue::as_bool)
+            .and_then(AttributeRef::as_bool)
             .unwrap_or(false),
         status,
         error_type,
@@ -272,13 +288,14 @@ fn server_invocation(record: &SpanRecord, request_id: String) -> Invocation {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::{Array, AsArray};
 
     #[test]
     fn faas_max_memory_is_read_in_bytes_mb_or_text() {
-        assert_eq!(memory_mb(&AttributeValue::Int(134_217_728)), Some(128));
-        assert_eq!(memory_mb(&AttributeValue::Int(1024)), Some(1024));
-        assert_eq!(memory_mb(&AttributeValue::String("512".into())), Some(512));
-        assert_eq!(memory_mb(&AttributeValue::Bool(true)), None);
+        assert_eq!(memory_mb(&AttributeRef::Int(134_217_728)), Some(128));
+        assert_eq!(memory_mb(&AttributeRef::Int(1024)), Some(1024));
+        assert_eq!(memory_mb(&AttributeRef::String("512")), Some(512));
+        assert_eq!(memory_mb(&AttributeRef::Bool(true)), None);
     }
 
     #[test]
@@ -289,12 +306,13 @@ mod tests {
             ("azure.functions", "azure"),
             ("gcp_cloud_functions", "gcp"),
         ] {
-            let record = SpanRecord {
+            let attributes = [("cloud.platform", AttributeRef::String(platform))];
+            let record = SpanRow {
                 trace_id: [1; 16],
                 span_id: [1; 8],
                 parent_span_id: None,
                 trace_state: None,
-                name: "h".into(),
+                name: "h",
                 kind: "server",
                 start_time: 0,
                 end_time: 0,
@@ -304,12 +322,9 @@ mod tests {
                 function_name: None,
                 request_id: None,
                 scope_name: None,
-                attributes: vec![(
-                    "cloud.platform".into(),
-                    AttributeValue::String(platform.into()),
-                )],
-                resource_attributes: Default::default(),
-                events: Vec::new(),
+                attributes: &attributes,
+                resource_attributes: &[],
+                events: &[],
             };
             assert_eq!(
                 provider_of(&record).as_deref(),
@@ -320,10 +335,10 @@ mod tests {
     }
 
     #[test]
-    fn each_span_keeps_its_own_resource_and_attributes_when_the_request_is_consumed() {
+    fn each_span_keeps_its_own_resource_and_attributes() {
         use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
         use opentelemetry_proto::tonic::resource::v1::Resource;
-        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans};
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
         let string = |key: &str, value: &str| KeyValue {
             key: key.into(),
             value: Some(AnyValue {
@@ -361,20 +376,27 @@ mod tests {
             ],
         };
         let normalized = normalize_traces(request);
-        let seen: Vec<[Option<&str>; 4]> = normalized
-            .records
-            .spans
-            .iter()
-            .map(|s| {
+        let [batch] = &normalized.records.span_batches[..] else {
+            panic!("one batch");
+        };
+        let column = |name| batch.column_by_name(name).unwrap().as_string::<i32>();
+        let resources = batch
+            .column_by_name("resource_attributes")
+            .unwrap()
+            .as_map();
+        let seen: Vec<[String; 4]> = (0..batch.num_rows())
+            .map(|row| {
+                let resource = resources.value(row);
+                let values = resource.column(1).as_struct().column(0).as_string::<i32>();
                 [
-                    Some(s.name.as_str()),
-                    s.function_name.as_deref(),
-                    s.request_id.as_deref(),
-                    lookup(s, "cloud.region").and_then(AttributeValue::as_str),
+                    column("name").value(row).to_string(),
+                    column("function_name").value(row).to_string(),
+                    column("request_id").value(row).to_string(),
+                    values.value(1).to_string(),
                 ]
             })
             .collect();
-        let expected = |n, f, r| [Some(n), Some(f), Some(r), Some("eu-west-1")];
+        let expected = |n: &str, f: &str, r: &str| [n, f, r, "eu-west-1"].map(String::from);
         assert_eq!(
             seen,
             [
@@ -383,15 +405,7 @@ mod tests {
                 expected("span 3", "billing", "r3"),
             ]
         );
-        let spans = &normalized.records.spans;
-        assert!(Arc::ptr_eq(
-            &spans[0].resource_attributes,
-            &spans[1].resource_attributes
-        ));
-        assert_eq!(
-            find(&spans[2].resource_attributes, "faas.name").and_then(AttributeValue::as_str),
-            Some("billing")
-        );
+        assert!(column("trace_state").is_null(0));
         let functions: Vec<&str> = normalized
             .records
             .invocations

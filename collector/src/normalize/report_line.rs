@@ -19,7 +19,7 @@ use super::lambda_json::{
 };
 
 use crate::model::{
-    Invocation, InvocationStatus, LogBuilder, LogRow, Records, Source, invocation::Sources, log,
+    Invocation, InvocationStatus, LogBuilder, LogRow, Records, Source, invocation::Sources,
 };
 
 /// The function of a stream whose lines never name it.
@@ -501,9 +501,9 @@ impl LambdaLogStream {
         }
     }
 
-    /// Ends the batch being built once it holds [`log::BATCH_ROWS`] rows.
+    /// Ends the batch being built once it holds [`crate::model::BATCH_ROWS`] rows.
     fn end_full_batch(&mut self) {
-        if self.logs.len() >= log::BATCH_ROWS {
+        if self.logs.len() >= crate::model::BATCH_ROWS {
             self.records.log_batches.push(self.logs.end_batch());
         }
     }
@@ -704,12 +704,12 @@ pub fn xray_trace_id(xray: &str) -> Option<[u8; 16]> {
 mod tests {
     use super::*;
 
-    /// A stream's log rows end in batches of at most `log::BATCH_ROWS` rows, which an import
+    /// A stream's log rows end in batches of at most `model::BATCH_ROWS` rows, which an import
     /// takes as one write each.
     #[test]
     fn a_long_stream_ends_its_log_batches_at_the_batch_size() {
         let mut stream = LambdaLogStream::new(Some("f"), None, None);
-        for i in 0..log::BATCH_ROWS + 3 {
+        for i in 0..crate::model::BATCH_ROWS + 3 {
             assert!(stream.push(
                 None,
                 &format!("2024-01-01T00:00:00.000Z\tr-{i}\tINFO\tline {i}")
@@ -717,8 +717,8 @@ mod tests {
         }
         let records = stream.finish();
         let rows: Vec<usize> = records.log_batches.iter().map(|b| b.num_rows()).collect();
-        assert_eq!(rows, [log::BATCH_ROWS, 3]);
-        assert_eq!(records.log_count(), log::BATCH_ROWS + 3);
+        assert_eq!(rows, [crate::model::BATCH_ROWS, 3]);
+        assert_eq!(records.log_count(), crate::model::BATCH_ROWS + 3);
     }
 
     #[test]

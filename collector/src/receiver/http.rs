@@ -47,7 +47,7 @@ use crate::model::Records;
 use crate::normalize::Normalized;
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::otlp_logs::normalize_logs;
-use crate::normalize::otlp_trace::normalize_traces;
+use crate::normalize::otlp_trace::{normalize_trace_bytes, normalize_traces};
 use crate::normalize::report_line::LambdaLogStream;
 
 /// How an OTLP body (and its response) is encoded.
@@ -230,13 +230,16 @@ where
         Encoding::Protobuf => M::decode(bytes).map_err(|e| e.to_string()),
         Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
     };
-    decoded.map_err(|why| {
-        HttpError::new(
-            StatusCode::BAD_REQUEST,
-            format!("malformed OTLP {what} request: {why}"),
-        )
-        .encoded(encoding)
-    })
+    decoded.map_err(|why| malformed(encoding, what, why))
+}
+
+/// The answer to a request body that is not the OTLP request it should be.
+fn malformed(encoding: Encoding, what: &str, why: impl std::fmt::Display) -> HttpError {
+    HttpError::new(
+        StatusCode::BAD_REQUEST,
+        format!("malformed OTLP {what} request: {why}"),
+    )
+    .encoded(encoding)
 }
 
 fn respond<M: Message + serde::Serialize>(encoding: Encoding, message: &M) -> Response {
@@ -252,17 +255,14 @@ fn respond<M: Message + serde::Serialize>(encoding: Encoding, message: &M) -> Re
         .into_response()
 }
 
-/// Admits, reads and decodes an OTLP request, normalizes and stores it.
-async fn otlp_export<Req>(
+/// Admits and reads an OTLP request, decodes and normalizes it with `normalize`, and stores it.
+async fn otlp_export(
     intake: &Intake,
     headers: &HeaderMap,
     body: Body,
     signal: Signal,
-    normalize: impl FnOnce(Req) -> Normalized,
-) -> Result<(Encoding, Normalized), HttpError>
-where
-    Req: Message + Default + serde::de::DeserializeOwned,
-{
+    normalize: impl FnOnce(Encoding, &[u8]) -> Result<Normalized, HttpError>,
+) -> Result<(Encoding, Normalized), HttpError> {
     let encoding = encoding_of(headers)?;
     let _permit = intake
         .admit()
@@ -270,8 +270,7 @@ where
     let bytes = read_body(intake, headers, body)
         .await
         .map_err(|e| e.encoded(encoding))?;
-    let request: Req = decode(encoding, &bytes, signal.as_str())?;
-    let normalized = normalize(request);
+    let normalized = normalize(encoding, &bytes)?;
     intake
         .store(signal, &normalized)
         .await
@@ -284,12 +283,20 @@ async fn traces(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let (encoding, n) = otlp_export::<ExportTraceServiceRequest>(
+    let (encoding, n) = otlp_export(
         &intake,
         &headers,
         body,
         Signal::Traces,
-        normalize_traces,
+        |encoding, bytes| match encoding {
+            // Protobuf is read in place; JSON is decoded first.
+            Encoding::Protobuf => {
+                normalize_trace_bytes(bytes).map_err(|e| malformed(encoding, "traces", e))
+            }
+            Encoding::Json => {
+                decode::<ExportTraceServiceRequest>(encoding, bytes, "traces").map(normalize_traces)
+            }
+        },
     )
     .await?;
     Ok(respond(
@@ -305,13 +312,9 @@ async fn logs(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
-    let (encoding, n) = otlp_export::<ExportLogsServiceRequest>(
-        &intake,
-        &headers,
-        body,
-        Signal::Logs,
-        normalize_logs,
-    )
+    let (encoding, n) = otlp_export(&intake, &headers, body, Signal::Logs, |encoding, bytes| {
+        decode::<ExportLogsServiceRequest>(encoding, bytes, "logs").map(normalize_logs)
+    })
     .await?;
     Ok(respond(
         encoding,

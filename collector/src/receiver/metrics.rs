@@ -145,7 +145,7 @@ impl ReceiverMetrics {
     pub fn accepted(&self, records: &Records) {
         for (table, rows) in [
             (Table::Invocations, records.invocations.len()),
-            (Table::Spans, records.spans.len()),
+            (Table::Spans, records.span_count()),
             (Table::Logs, records.log_count()),
         ] {
             if rows > 0 {

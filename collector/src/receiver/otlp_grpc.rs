@@ -1,7 +1,9 @@
 //! OTLP over gRPC: the trace, logs and metrics services of `opentelemetry-proto`, served with tonic.
 //!
 //! Traces and logs are normalized and stored; metrics are accepted and counted (faasobs keeps no
-//! metrics table). Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a request
+//! metrics table). The trace service is served here rather than by `opentelemetry-proto`'s
+//! generated server, which decodes every request into owned messages first: [`TraceServer`] takes
+//! the request's bytes and reads them in place ([`crate::normalize::otlp_wire`]). Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a request
 //! that cannot be read (not retried by exporters), `UNAVAILABLE` when the collector is overloaded
 //! (retried with backoff), `UNAUTHENTICATED` without the configured token, and a partial success
 //! with counts when some records of a request were rejected.
@@ -20,13 +22,10 @@ use opentelemetry_proto::tonic::collector::metrics::v1::metrics_service_server::
 use opentelemetry_proto::tonic::collector::metrics::v1::{
     ExportMetricsServiceRequest, ExportMetricsServiceResponse,
 };
-use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::{
-    TraceService, TraceServiceServer,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
-use tonic::codec::CompressionEncoding;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceResponse;
+use tonic::codec::{Codec, CompressionEncoding, DecodeBuf, Decoder, EnabledCompressionEncodings};
+use tonic::codegen::{Body, BoxFuture, Bytes, Context, Poll, Service, StdError, http};
+use tonic::server::{NamedService, UnaryService};
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Identity, ServerTlsConfig};
 use tonic::{Request, Response, Status};
@@ -34,7 +33,7 @@ use tonic::{Request, Response, Status};
 use super::tls::{TlsError, TlsFiles, read_pem};
 use super::{Intake, IntakeError, Signal, logs_partial_success, traces_partial_success};
 use crate::normalize::otlp_logs::normalize_logs;
-use crate::normalize::otlp_trace::normalize_traces;
+use crate::normalize::otlp_trace::normalize_trace_bytes;
 use crate::store::StoreError;
 
 /// The gRPC status an intake failure is answered with.
@@ -76,21 +75,111 @@ pub struct OtlpGrpcReceiver {
     intake: Intake,
 }
 
-#[tonic::async_trait]
-impl TraceService for OtlpGrpcReceiver {
-    async fn export(
-        &self,
-        request: Request<ExportTraceServiceRequest>,
-    ) -> Result<Response<ExportTraceServiceResponse>, Status> {
+impl OtlpGrpcReceiver {
+    /// Normalizes and stores one trace export request from its protobuf bytes.
+    async fn export_traces(&self, request: Bytes) -> Result<ExportTraceServiceResponse, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let normalized = normalize_traces(request.into_inner());
+        let normalized = normalize_trace_bytes(&request).map_err(|e| {
+            Status::invalid_argument(format!("failed to decode the OTLP trace request: {e}"))
+        })?;
         self.intake
             .store(Signal::Traces, &normalized)
             .await
             .map_err(status_of)?;
-        Ok(Response::new(ExportTraceServiceResponse {
+        Ok(ExportTraceServiceResponse {
             partial_success: traces_partial_success(&normalized),
-        }))
+        })
+    }
+}
+
+/// The path of the trace service's one method.
+const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceService/Export";
+
+/// The OTLP trace service: `Export` requests are handed over as their bytes, answered with
+/// `UNIMPLEMENTED` for any other method, as a generated server does.
+#[derive(Clone)]
+pub struct TraceServer {
+    receiver: OtlpGrpcReceiver,
+    accept_compression: EnabledCompressionEncodings,
+    max_decoding_message_size: usize,
+}
+
+impl NamedService for TraceServer {
+    const NAME: &'static str = "opentelemetry.proto.collector.trace.v1.TraceService";
+}
+
+impl<B> Service<http::Request<B>> for TraceServer
+where
+    B: Body + Send + 'static,
+    B::Error: Into<StdError> + Send + 'static,
+{
+    type Response = http::Response<tonic::body::Body>;
+    type Error = std::convert::Infallible;
+    type Future = BoxFuture<Self::Response, Self::Error>;
+
+    fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<B>) -> Self::Future {
+        let server = self.clone();
+        Box::pin(async move {
+            if request.uri().path() != TRACE_EXPORT_PATH {
+                return Ok(Status::unimplemented("").into_http());
+            }
+            let mut grpc = tonic::server::Grpc::new(RequestBytesCodec)
+                .apply_compression_config(server.accept_compression, server.accept_compression)
+                .apply_max_message_size_config(Some(server.max_decoding_message_size), None);
+            Ok(grpc.unary(ExportTraces(server.receiver), request).await)
+        })
+    }
+}
+
+/// The `Export` method of [`TraceServer`].
+struct ExportTraces(OtlpGrpcReceiver);
+
+impl UnaryService<Bytes> for ExportTraces {
+    type Response = ExportTraceServiceResponse;
+    type Future = BoxFuture<Response<Self::Response>, Status>;
+
+    fn call(&mut self, request: Request<Bytes>) -> Self::Future {
+        let receiver = self.0.clone();
+        Box::pin(async move {
+            let response = receiver.export_traces(request.into_inner()).await?;
+            Ok(Response::new(response))
+        })
+    }
+}
+
+/// Takes a request message as its bytes (decompressed, within the size limit) and encodes the
+/// response with prost.
+struct RequestBytesCodec;
+
+impl Codec for RequestBytesCodec {
+    type Encode = ExportTraceServiceResponse;
+    type Decode = Bytes;
+    type Encoder = tonic_prost::ProstEncoder<ExportTraceServiceResponse>;
+    type Decoder = RequestBytes;
+
+    fn encoder(&mut self) -> Self::Encoder {
+        Default::default()
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        RequestBytes
+    }
+}
+
+/// The decoder of [`RequestBytesCodec`].
+struct RequestBytes;
+
+impl Decoder for RequestBytes {
+    type Item = Bytes;
+    type Error = Status;
+
+    fn decode(&mut self, message: &mut DecodeBuf<'_>) -> Result<Option<Bytes>, Status> {
+        use bytes::Buf;
+        Ok(Some(message.copy_to_bytes(message.remaining())))
     }
 }
 
@@ -193,10 +282,13 @@ pub async fn serve(
         intake: intake.clone(),
     };
     let auth = BearerAuth { intake };
-    let traces = TraceServiceServer::new(receiver.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
+    let mut gzip = EnabledCompressionEncodings::default();
+    gzip.enable(CompressionEncoding::Gzip);
+    let traces = TraceServer {
+        receiver: receiver.clone(),
+        accept_compression: gzip,
+        max_decoding_message_size: limit,
+    };
     let logs = LogsServiceServer::new(receiver.clone())
         .accept_compressed(CompressionEncoding::Gzip)
         .send_compressed(CompressionEncoding::Gzip)
@@ -238,20 +330,13 @@ mod tests {
             intake: intake.clone(),
         };
         let held = intake.admit().unwrap();
-        let status = TraceService::export(
-            &receiver,
-            Request::new(ExportTraceServiceRequest::default()),
-        )
-        .await
-        .unwrap_err();
+        let status = receiver.export_traces(Bytes::new()).await.unwrap_err();
         assert_eq!(status.code(), tonic::Code::Unavailable);
         drop(held);
-        TraceService::export(
-            &receiver,
-            Request::new(ExportTraceServiceRequest::default()),
-        )
-        .await
-        .expect("room again");
+        receiver
+            .export_traces(Bytes::new())
+            .await
+            .expect("room again");
         assert_eq!(
             status_of(IntakeError::Store(StoreError::Overloaded)).code(),
             tonic::Code::Unavailable

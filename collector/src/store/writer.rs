@@ -593,7 +593,7 @@ impl AsyncFileReader for StoredFileReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::SpanRecord;
+    use crate::model::{AttributeRef, AttributeValue, SpanBuilder, SpanEventRow, SpanRow};
     use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
     use parquet::file::properties::ReaderProperties;
     use parquet::file::reader::{FileReader, SerializedFileReader};
@@ -651,13 +651,13 @@ mod tests {
         }
     }
 
-    fn span(trace: u8) -> SpanRecord {
-        SpanRecord {
+    fn span(trace: u8) -> SpanRow<'static> {
+        SpanRow {
             trace_id: [trace; 16],
             span_id: [trace; 8],
             parent_span_id: None,
             trace_state: None,
-            name: "handler".into(),
+            name: "handler",
             kind: "server",
             start_time: i64::from(trace) * 1_000,
             end_time: i64::from(trace) * 1_000 + 500,
@@ -667,21 +667,38 @@ mod tests {
             function_name: Some("orders".into()),
             request_id: None,
             scope_name: None,
-            attributes: vec![],
-            resource_attributes: Default::default(),
-            events: vec![],
+            attributes: &[],
+            resource_attributes: &[],
+            events: &[],
         }
+    }
+
+    /// A spans batch of one row per trace, with the attributes `attributes(trace)` gives.
+    fn spans_batch(
+        traces: std::ops::Range<u8>,
+        attributes: impl Fn(u8) -> Vec<(String, AttributeValue)>,
+    ) -> RecordBatch {
+        let owned: Vec<_> = traces.clone().map(attributes).collect();
+        let borrowed: Vec<Vec<(&str, AttributeRef)>> = owned
+            .iter()
+            .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.borrowed())).collect())
+            .collect();
+        let mut builder = SpanBuilder::default();
+        for (trace, attributes) in traces.zip(&borrowed) {
+            builder.append(&SpanRow {
+                attributes,
+                ..span(trace)
+            });
+        }
+        builder.finish()
     }
 
     /// `count` spans as a batch whose rows vary in what they hold: a parent or none, zero to five
     /// attributes of text and numbers, zero to two events with an attribute each.
     fn spans_with_nulls_maps_and_lists(count: u8) -> RecordBatch {
-        use crate::model::{AttributeValue, SpanEvent};
-        let spans: Vec<SpanRecord> = (0..count)
+        let attributes: Vec<Vec<(String, AttributeValue)>> = (0..count)
             .map(|n| {
-                let mut s = span(n);
-                s.parent_span_id = (n % 3 == 0).then_some([n; 8]);
-                s.attributes = (0..n % 5)
+                let mut attributes: Vec<_> = (0..n % 5)
                     .map(|k| {
                         (
                             format!("key.{k}"),
@@ -690,20 +707,37 @@ mod tests {
                     })
                     .collect();
                 if n % 4 == 1 {
-                    s.attributes
-                        .push(("n".into(), AttributeValue::Int(i64::from(n))));
+                    attributes.push(("n".into(), AttributeValue::Int(i64::from(n))));
                 }
-                s.events = (0..n % 3)
-                    .map(|k| SpanEvent {
-                        time: i64::from(k),
-                        name: format!("event {k}"),
-                        attributes: vec![("e".into(), AttributeValue::Bool(k == 1))],
-                    })
-                    .collect();
-                s
+                attributes
             })
             .collect();
-        crate::model::span::to_batch(&spans)
+        let attributes: Vec<Vec<(&str, AttributeRef)>> = attributes
+            .iter()
+            .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.borrowed())).collect())
+            .collect();
+        let event_names = ["event 0", "event 1"];
+        let events: Vec<Vec<SpanEventRow>> = (0..count)
+            .map(|n| {
+                (0..n % 3)
+                    .map(|k| SpanEventRow {
+                        time: i64::from(k),
+                        name: event_names[usize::from(k)],
+                        attributes: vec![("e", AttributeRef::Bool(k == 1))],
+                    })
+                    .collect()
+            })
+            .collect();
+        let mut builder = SpanBuilder::default();
+        for n in 0..count {
+            builder.append(&SpanRow {
+                parent_span_id: (n % 3 == 0).then_some([n; 8]),
+                attributes: &attributes[usize::from(n)],
+                events: &events[usize::from(n)],
+                ..span(n)
+            });
+        }
+        builder.finish()
     }
 
     #[test]
@@ -734,8 +768,7 @@ mod tests {
 
     /// A spans file as the store writes it, of one span in each of traces 0 to 199.
     fn span_file_of_200_traces() -> Bytes {
-        let spans: Vec<SpanRecord> = (0..200u8).map(span).collect();
-        let batch = crate::model::span::to_batch(&spans);
+        let batch = spans_batch(0..200, |_| Vec::new());
         encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap()
     }
 
@@ -782,24 +815,19 @@ mod tests {
 
     #[test]
     fn text_attribute_values_have_no_dictionary_and_attribute_keys_do() {
-        use crate::model::AttributeValue;
-        let spans: Vec<SpanRecord> = (0..50u8)
-            .map(|n| {
-                let mut s = span(n);
-                s.attributes = vec![
-                    (
-                        "url.path".into(),
-                        AttributeValue::String(format!("/items/{n}")),
-                    ),
-                    (
-                        "http.route".into(),
-                        AttributeValue::String("/items/{id}".into()),
-                    ),
-                ];
-                s
-            })
-            .collect();
-        let sorted = sort_batch(Table::Spans, &crate::model::span::to_batch(&spans)).unwrap();
+        let batch = spans_batch(0..50, |n| {
+            vec![
+                (
+                    "url.path".into(),
+                    AttributeValue::String(format!("/items/{n}")),
+                ),
+                (
+                    "http.route".into(),
+                    AttributeValue::String("/items/{id}".into()),
+                ),
+            ]
+        });
+        let sorted = sort_batch(Table::Spans, &batch).unwrap();
         let bytes = encode_parquet(Table::Spans, &sorted).unwrap();
         let reader = SerializedFileReader::new(bytes.clone()).unwrap();
         let row_group = reader.get_row_group(0).unwrap();

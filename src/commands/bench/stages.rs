@@ -1,5 +1,6 @@
 //! The collector's pipeline, stage by stage, in the harness's own process: the ingest part's
-//! encoded requests are decoded, normalized, encoded as WAL frames and appended to WAL segments,
+//! encoded requests are read in place and normalized, encoded as WAL frames and appended to WAL
+//! segments,
 //! and each closed segment is read back, merged, sorted and encoded as Parquet, as the receivers
 //! and the flusher do. Each stage's CPU time is measured on this one thread, without a running
 //! collector's other threads, sockets and page cache around it, so that a change to one stage
@@ -14,28 +15,25 @@ use std::path::Path;
 use anyhow::Context;
 use arrow::compute::concat_batches;
 use faasobs_collector::model::Table;
-use faasobs_collector::normalize::otlp_trace::normalize_traces;
+use faasobs_collector::normalize::otlp_trace::normalize_trace_bytes;
 use faasobs_collector::store::flush::{merge_rows, split_by_partition};
 use faasobs_collector::store::writer::encode_parquet;
 use faasobs_collector::store::{StoreConfig, wal_frames};
 use faasobs_collector::wal::{self, SegmentWriter, read_closed_segment};
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use prost::Message;
 
 use super::process::thread_cpu_seconds;
 
 /// The stages, in pipeline order, with what each covers.
-pub const STAGES: [(&str, &str); 9] = [
-    ("decode", "decoding the OTLP protobuf (prost)"),
+pub const STAGES: [(&str, &str); 8] = [
     (
-        "normalize",
-        "normalizing into span rows and invocation fragments",
+        "read and normalize",
+        "reading the OTLP protobuf in place into span batches and invocation fragments",
     ),
     (
         "WAL frames",
-        "building the Arrow batches and their IPC frames",
+        "building the invocation batches and the IPC frames",
     ),
-    ("free rows", "freeing the normalized rows"),
+    ("free rows", "freeing the batches and invocation fragments"),
     ("WAL append", "appending the frames to a segment (no fsync)"),
     (
         "read segments",
@@ -64,21 +62,19 @@ pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> 
     let mut segment = SegmentWriter::create(scratch, 1)?;
     let mut closed = Vec::new();
     for bytes in encoded {
-        let request = ExportTraceServiceRequest::decode(bytes.as_slice())?;
+        let normalized = normalize_trace_bytes(bytes)?;
         clock.lap(&mut cpu.0[0]);
-        let normalized = normalize_traces(request);
-        clock.lap(&mut cpu.0[1]);
         let wal_frames = wal_frames(&normalized.records)?;
-        clock.lap(&mut cpu.0[2]);
+        clock.lap(&mut cpu.0[1]);
         drop(normalized);
-        clock.lap(&mut cpu.0[3]);
+        clock.lap(&mut cpu.0[2]);
         segment.append(&wal_frames)?;
         if segment.len() >= segment_max_bytes {
             let next = SegmentWriter::create(scratch, segment.id() + 1)?;
             closed.push(std::mem::replace(&mut segment, next).id());
         }
         drop(wal_frames);
-        clock.lap(&mut cpu.0[4]);
+        clock.lap(&mut cpu.0[3]);
     }
     if !segment.is_empty() {
         closed.push(segment.id());
@@ -112,18 +108,18 @@ fn flush_stages(path: &Path, cpu: &mut StageCpu, clock: &mut Clock) -> anyhow::R
         .into_iter()
         .map(|(table, batches)| Ok((table, concat_batches(&table.schema(), &batches)?)))
         .collect::<anyhow::Result<Vec<_>>>()?;
-    clock.lap(&mut cpu.0[5]);
+    clock.lap(&mut cpu.0[4]);
     for (table, batch) in tables {
         let merged = merge_rows(table, batch)?;
-        clock.lap(&mut cpu.0[6]);
+        clock.lap(&mut cpu.0[5]);
         let parts = split_by_partition(table, &merged)?;
         drop(merged);
-        clock.lap(&mut cpu.0[7]);
+        clock.lap(&mut cpu.0[6]);
         for (_, part) in parts {
             let bytes = encode_parquet(table, &part)?;
             drop((part, bytes));
         }
-        clock.lap(&mut cpu.0[8]);
+        clock.lap(&mut cpu.0[7]);
     }
     Ok(())
 }
