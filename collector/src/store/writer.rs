@@ -709,6 +709,17 @@ mod tests {
                 if n % 4 == 1 {
                     attributes.push(("n".into(), AttributeValue::Int(i64::from(n))));
                 }
+                if n % 6 == 2 {
+                    attributes.extend([
+                        ("d".into(), AttributeValue::Double(f64::from(n) / 4.0)),
+                        (
+                            "b".into(),
+                            AttributeValue::Bytes(vec![n; usize::from(n % 5)]),
+                        ),
+                        ("j".into(), AttributeValue::Json(format!("[{n}]"))),
+                        ("t".into(), AttributeValue::Bool(n % 4 == 0)),
+                    ]);
+                }
                 attributes
             })
             .collect();
@@ -743,12 +754,20 @@ mod tests {
     #[test]
     fn taking_rows_matches_arrows_take_for_lists_maps_and_nulls() {
         let batch = spans_with_nulls_maps_and_lists(40);
-        let indices = UInt32Array::from(vec![39, 0, 7, 7, 12, 1, 38, 25, 3]);
-        let ours = take_rows(&batch, &indices).unwrap();
-        let arrows = arrow::compute::take_record_batch(&batch, &indices).unwrap();
-        assert_eq!(ours, arrows);
+        // Rows one by one, repeated, and in runs of consecutive rows (copied a run at a time).
+        for indices in [
+            vec![39, 0, 7, 7, 12, 1, 38, 25, 3],
+            vec![3, 4, 5, 6, 20, 21, 0, 1, 2, 39, 38, 10, 11],
+            (0..40).collect(),
+            vec![],
+        ] {
+            let indices = UInt32Array::from(indices);
+            let ours = take_rows(&batch, &indices).unwrap();
+            let arrows = arrow::compute::take_record_batch(&batch, &indices).unwrap();
+            assert_eq!(ours, arrows, "{indices:?}");
+        }
         let sliced = batch.slice(5, 20);
-        let indices = UInt32Array::from(vec![19, 0, 4, 4, 10]);
+        let indices = UInt32Array::from(vec![19, 0, 4, 4, 10, 11, 12, 1]);
         assert_eq!(
             take_rows(&sliced, &indices).unwrap(),
             arrow::compute::take_record_batch(&sliced, &indices).unwrap()
