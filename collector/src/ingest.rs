@@ -345,13 +345,14 @@ fn json_input(
     if text.starts_with('{') {
         if head.contains("\"resourceSpans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
-                serde_json::from_str::<ExportTraceServiceRequest>(line).map(normalize_traces)
+                normalize_traces(serde_json::from_str::<ExportTraceServiceRequest>(line)?)
             })
             .map(Some);
         }
         if head.contains("\"resourceLogs\"") {
             return otlp_json(text, InputFormat::OtlpLogsJson, |line| {
-                serde_json::from_str::<ExportLogsServiceRequest>(line).map(normalize_logs)
+                let request: ExportLogsServiceRequest = serde_json::from_str(line)?;
+                Ok(normalize_logs(request))
             })
             .map(Some);
         }
@@ -482,7 +483,7 @@ fn lambda_json<'a>(
 fn otlp_json(
     text: &str,
     format: InputFormat,
-    parse: impl Fn(&str) -> Result<Normalized, serde_json::Error>,
+    parse: impl Fn(&str) -> Result<Normalized, NormalizeError>,
 ) -> Result<FileIngest, IngestError> {
     // One request per file, or one per line.
     if let Ok(normalized) = parse(text) {
@@ -504,7 +505,7 @@ fn otlp_json(
             }
             Err(e) => rejected.push(Rejection {
                 line: i + 1,
-                reason: NormalizeError::from(e).to_string(),
+                reason: e.to_string(),
             }),
         }
     }
@@ -926,7 +927,7 @@ mod hostile_input {
                     ..Default::default()
                 }],
             };
-            let normalized = normalize_traces(request);
+            let normalized = normalize_traces(request).unwrap();
             prop_assert_eq!(normalized.records.span_count() + normalized.rejected as usize, total);
         }
     }

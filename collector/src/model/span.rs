@@ -3,6 +3,9 @@
 //! Two columns are lifted out of the attributes for cheap filtering: `function_name` (from
 //! `faas.name`, else the resource's `service.name`) and `request_id` (from `faas.invocation_id`).
 //! Span events (exceptions among them) are kept as a list of `(time, name, attributes)`.
+//!
+//! Rows are built straight into a batch with a [`SpanBuilder`], each one appended as a
+//! [`SpanRow`] whose texts are borrowed from the request it was read from.
 
 use std::borrow::Cow;
 use std::sync::{Arc, LazyLock};

@@ -1,6 +1,7 @@
 //! Normalization: every supported input format becomes typed [`Records`](crate::model::Records).
 //!
-//! One module per input: [`otlp_trace`] for OTLP spans, [`otlp_logs`] for OTLP log records,
+//! One module per input: [`otlp_trace`] for OTLP spans (their requests read in place by
+//! [`otlp_wire`]), [`otlp_logs`] for OTLP log records,
 //! [`report_line`] for Lambda's text log format (and the stream reader that all Lambda logs go
 //! through), [`lambda_json`] for the Telemetry API, the JSON log format and Powertools logs,
 //! [`cloudwatch`] for CloudWatch Logs subscription payloads. Every function here is pure: bytes

@@ -54,10 +54,10 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
 }
 
 /// Normalizes one OTLP trace export request already decoded (from OTLP JSON, say), by way of its
-/// protobuf encoding: one reader, one set of rules.
-pub fn normalize_traces(request: ExportTraceServiceRequest) -> Normalized {
+/// protobuf encoding: one reader, one set of rules. Fails only where prost would fail to decode
+/// that encoding (attribute values nested deeper than its recursion limit).
+pub fn normalize_traces(request: ExportTraceServiceRequest) -> Result<Normalized, NormalizeError> {
     normalize_trace_bytes(&request.encode_to_vec())
-        .expect("a request prost encoded is read back in place")
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -375,7 +375,7 @@ mod tests {
                 resource("billing", vec![span(3, "r3")]),
             ],
         };
-        let normalized = normalize_traces(request);
+        let normalized = normalize_traces(request).unwrap();
         let [batch] = &normalized.records.span_batches[..] else {
             panic!("one batch");
         };
@@ -413,6 +413,49 @@ mod tests {
             .map(|i| i.function_name.as_str())
             .collect();
         assert_eq!(functions, ["orders", "orders", "billing"]);
+    }
+
+    /// An array nested deeper than prost decodes (a request built in memory can hold one) is an
+    /// error for the request, not a panic.
+    #[test]
+    fn attribute_values_nested_past_the_decoders_limit_are_an_error() {
+        use opentelemetry_proto::tonic::common::v1::any_value::Value;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, ArrayValue, KeyValue};
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        let nested = |depth: usize| {
+            let mut value = Value::IntValue(1);
+            for _ in 0..depth {
+                value = Value::ArrayValue(ArrayValue {
+                    values: vec![AnyValue { value: Some(value) }],
+                });
+            }
+            value
+        };
+        let request = |depth| ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![Span {
+                        trace_id: vec![1; 16],
+                        span_id: vec![2; 8],
+                        attributes: vec![KeyValue {
+                            key: "deep".into(),
+                            value: Some(AnyValue {
+                                value: Some(nested(depth)),
+                            }),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        assert_eq!(
+            normalize_traces(request(3)).unwrap().records.span_count(),
+            1
+        );
+        assert!(normalize_traces(request(200)).is_err());
     }
 
     #[test]

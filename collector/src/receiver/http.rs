@@ -294,7 +294,8 @@ async fn traces(
                 normalize_trace_bytes(bytes).map_err(|e| malformed(encoding, "traces", e))
             }
             Encoding::Json => {
-                decode::<ExportTraceServiceRequest>(encoding, bytes, "traces").map(normalize_traces)
+                let request = decode::<ExportTraceServiceRequest>(encoding, bytes, "traces")?;
+                normalize_traces(request).map_err(|e| malformed(encoding, "traces", e))
             }
         },
     )
