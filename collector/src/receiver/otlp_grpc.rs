@@ -2,11 +2,13 @@
 //!
 //! Traces and logs are normalized and stored; metrics are accepted and counted (faasobs keeps no
 //! metrics table). The trace service is served here rather than by `opentelemetry-proto`'s
-//! generated server, which decodes every request into owned messages first: [`TraceServer`] takes
-//! the request's bytes and reads them in place ([`crate::normalize::otlp_wire`]). Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a request
-//! that cannot be read (not retried by exporters), `UNAVAILABLE` when the collector is overloaded
-//! (retried with backoff), `UNAUTHENTICATED` without the configured token, and a partial success
-//! with counts when some records of a request were rejected.
+//! generated server, which decodes every request into owned messages first: [`TraceServer`]
+//! takes the request's bytes and reads them in place ([`crate::normalize::otlp_wire`]).
+//!
+//! Status codes follow the OTLP specification: `INVALID_ARGUMENT` for a request that cannot be
+//! read (not retried by exporters), `UNAVAILABLE` when the collector is overloaded (retried with
+//! backoff), `UNAUTHENTICATED` without the configured token, and a partial success with counts
+//! when some records of a request were rejected.
 
 use std::future::Future;
 
@@ -100,7 +102,9 @@ const TRACE_EXPORT_PATH: &str = "/opentelemetry.proto.collector.trace.v1.TraceSe
 #[derive(Clone)]
 pub struct TraceServer {
     receiver: OtlpGrpcReceiver,
-    accept_compression: EnabledCompressionEncodings,
+    /// Accepted in requests and used in replies when the sender accepts it.
+    compression: EnabledCompressionEncodings,
+    /// Largest request, inflated.
     max_decoding_message_size: usize,
 }
 
@@ -128,7 +132,7 @@ where
                 return Ok(Status::unimplemented("").into_http());
             }
             let mut grpc = tonic::server::Grpc::new(RequestBytesCodec)
-                .apply_compression_config(server.accept_compression, server.accept_compression)
+                .apply_compression_config(server.compression, server.compression)
                 .apply_max_message_size_config(Some(server.max_decoding_message_size), None);
             Ok(grpc.unary(ExportTraces(server.receiver), request).await)
         })
@@ -286,7 +290,7 @@ pub async fn serve(
     gzip.enable(CompressionEncoding::Gzip);
     let traces = TraceServer {
         receiver: receiver.clone(),
-        accept_compression: gzip,
+        compression: gzip,
         max_decoding_message_size: limit,
     };
     let logs = LogsServiceServer::new(receiver.clone())
