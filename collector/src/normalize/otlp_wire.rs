@@ -619,15 +619,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_request_cut_inside_a_span_is_an_error() {
+    /// A request of one span named `name`.
+    fn one_span(name: &str) -> ExportTraceServiceRequest {
         let span = Span {
-            name: "handler".into(),
+            name: name.into(),
             trace_id: vec![1; 16],
             span_id: vec![2; 8],
             ..Default::default()
         };
-        let request = ExportTraceServiceRequest {
+        ExportTraceServiceRequest {
             resource_spans: vec![ResourceSpans {
                 scope_spans: vec![ScopeSpans {
                     spans: vec![span],
@@ -635,8 +635,12 @@ mod tests {
                 }],
                 ..Default::default()
             }],
-        };
-        let bytes = request.encode_to_vec();
+        }
+    }
+
+    #[test]
+    fn a_request_cut_inside_a_span_is_an_error() {
+        let bytes = one_span("handler").encode_to_vec();
         for cut in 1..bytes.len() {
             assert!(read(&bytes[..cut]).is_err(), "cut at {cut}");
         }
@@ -665,22 +669,7 @@ mod tests {
 
     #[test]
     fn a_text_that_is_not_utf8_is_an_error() {
-        let span = Span {
-            name: "\u{e9}".into(),
-            trace_id: vec![1; 16],
-            span_id: vec![2; 8],
-            ..Default::default()
-        };
-        let request = ExportTraceServiceRequest {
-            resource_spans: vec![ResourceSpans {
-                scope_spans: vec![ScopeSpans {
-                    spans: vec![span],
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        };
-        let mut bytes = request.encode_to_vec();
+        let mut bytes = one_span("\u{e9}").encode_to_vec();
         let at = bytes.iter().position(|b| *b == 0xc3).unwrap();
         bytes[at + 1] = 0x28;
         assert!(matches!(read(&bytes), Err(WireError::NotUtf8)));
