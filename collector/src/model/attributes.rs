@@ -244,7 +244,7 @@ impl Texts {
     }
 
     /// The offsets of the whole column (its entries of other types empty) and its values.
-    fn offsets(&mut self, types: &[u8], this: u8) -> Result<(OffsetBuffer<i32>, Buffer), String> {
+    fn offsets(&mut self, types: &[u8], this: u8) -> (OffsetBuffer<i32>, Buffer) {
         let mut ends = self.ends.iter();
         let mut last = 0i32;
         let mut offsets = Vec::with_capacity(types.len() + 1);
@@ -252,15 +252,15 @@ impl Texts {
         for &t in types {
             if t == this {
                 let end = *ends.next().expect("one value for each entry of the type");
-                last = i32::try_from(end).map_err(|_| "attribute values over 2 GiB".to_string())?;
+                last = i32::try_from(end).expect("a column's attribute values within 2 GiB");
             }
             offsets.push(last);
         }
         self.ends.clear();
-        Ok((
+        (
             OffsetBuffer::new(offsets.into()),
             Buffer::from_vec(std::mem::take(&mut self.bytes)),
-        ))
+        )
     }
 }
 
@@ -411,7 +411,7 @@ impl AttributesBuilder {
     pub fn finish(&mut self) -> ArrayRef {
         let types = std::mem::take(&mut self.types);
         let texts = |texts: &mut Texts, this: u8| {
-            let (offsets, values) = texts.offsets(&types, this).expect("within Arrow's limits");
+            let (offsets, values) = texts.offsets(&types, this);
             (offsets, values, valid_where(&types, this))
         };
         let (offsets, values, nulls) = texts(&mut self.strings, STRING);

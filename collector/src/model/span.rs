@@ -27,7 +27,7 @@ use super::timestamp_type;
 pub struct SpanEventRow<'a> {
     pub time: i64,
     pub name: &'a str,
-    pub attributes: Vec<(&'a str, super::AttributeRef<'a>)>,
+    pub attributes: &'a AttributeRefs<'a>,
 }
 
 /// One span's row, its texts borrowed from the request it was read from.
@@ -175,7 +175,7 @@ impl SpanBuilder {
         for event in row.events {
             self.event_time.push(event.time);
             self.event_name.append_value(event.name);
-            self.event_attributes.append_borrowed(&event.attributes);
+            self.event_attributes.append_borrowed(event.attributes);
         }
     }
 
@@ -251,7 +251,7 @@ mod tests {
         let events = [SpanEventRow {
             time: 3_000_000,
             name: "exception",
-            attributes: vec![("exception.type", AttributeRef::String("ValueError"))],
+            attributes: &[("exception.type", AttributeRef::String("ValueError"))],
         }];
         let span = SpanRow {
             trace_id: [1; 16],

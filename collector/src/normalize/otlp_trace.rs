@@ -32,8 +32,9 @@ use crate::model::{
 pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError> {
     let mut out = Normalized::default();
     let mut spans = SpanBuilder::default();
-    let mut events = Vec::new();
     read_trace_request(bytes, |context, span| {
+        // Empty, and so not allocated, for a span without events.
+        let mut events = Vec::new();
         match span_row(span, context, &mut events) {
             Ok(row) => {
                 if let Some(invocation) = invocation_of(&row) {
@@ -82,11 +83,11 @@ fn text(row: &SpanRow, key: &str) -> Option<String> {
         .map(Cow::into_owned)
 }
 
-/// The row of a span; its events are put in `events` (reused from span to span).
+/// The row of a span; its events are put in `events`.
 fn span_row<'r, 'a: 'r>(
     span: &'r SpanView<'a>,
     context: SpanContext<'r, 'a>,
-    events: &'r mut Vec<SpanEventRow<'a>>,
+    events: &'r mut Vec<SpanEventRow<'r>>,
 ) -> Result<SpanRow<'r>, NormalizeError> {
     let trace_id = fixed_id::<16>(span.trace_id, "trace_id")?;
     let span_id = fixed_id::<8>(span.span_id, "span_id")?;
@@ -104,12 +105,11 @@ fn span_row<'r, 'a: 'r>(
         ),
         None => ("unset", None),
     };
-    events.clear();
     for event in &span.events {
         events.push(SpanEventRow {
             time: nanos(event.time_unix_nano, "event time_unix_nano")?,
             name: event.name,
-            attributes: event.attributes.clone(),
+            attributes: &event.attributes,
         });
     }
     let mut row = SpanRow {
@@ -184,9 +184,9 @@ fn provider_of(record: &SpanRow) -> Option<String> {
 fn exception(record: &SpanRow) -> (Option<String>, Option<String>) {
     for event in record.events {
         if event.name == "exception" {
-            let ty = find_ref(&event.attributes, "exception.type")
+            let ty = find_ref(event.attributes, "exception.type")
                 .and_then(|v| v.as_str().map(String::from));
-            let msg = find_ref(&event.attributes, "exception.message")
+            let msg = find_ref(event.attributes, "exception.message")
                 .and_then(|v| v.as_str().map(String::from));
             return (ty, msg);
         }

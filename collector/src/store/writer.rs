@@ -673,16 +673,24 @@ mod tests {
         }
     }
 
+    /// Attribute sets borrowed, as a span row holds them.
+    fn borrowed(sets: &[Vec<(String, AttributeValue)>]) -> Vec<Vec<(&str, AttributeRef<'_>)>> {
+        sets.iter()
+            .map(|set| {
+                set.iter()
+                    .map(|(k, v)| (k.as_str(), v.borrowed()))
+                    .collect()
+            })
+            .collect()
+    }
+
     /// A spans batch of one row per trace, with the attributes `attributes(trace)` gives.
     fn spans_batch(
         traces: std::ops::Range<u8>,
         attributes: impl Fn(u8) -> Vec<(String, AttributeValue)>,
     ) -> RecordBatch {
         let owned: Vec<_> = traces.clone().map(attributes).collect();
-        let borrowed: Vec<Vec<(&str, AttributeRef)>> = owned
-            .iter()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.borrowed())).collect())
-            .collect();
+        let borrowed = borrowed(&owned);
         let mut builder = SpanBuilder::default();
         for (trace, attributes) in traces.zip(&borrowed) {
             builder.append(&SpanRow {
@@ -723,18 +731,16 @@ mod tests {
                 attributes
             })
             .collect();
-        let attributes: Vec<Vec<(&str, AttributeRef)>> = attributes
-            .iter()
-            .map(|a| a.iter().map(|(k, v)| (k.as_str(), v.borrowed())).collect())
-            .collect();
+        let attributes = borrowed(&attributes);
         let event_names = ["event 0", "event 1"];
+        let event_attributes = [false, true].map(|set| [("e", AttributeRef::Bool(set))]);
         let events: Vec<Vec<SpanEventRow>> = (0..count)
             .map(|n| {
                 (0..n % 3)
                     .map(|k| SpanEventRow {
                         time: i64::from(k),
                         name: event_names[usize::from(k)],
-                        attributes: vec![("e", AttributeRef::Bool(k == 1))],
+                        attributes: &event_attributes[usize::from(k)],
                     })
                     .collect()
             })
