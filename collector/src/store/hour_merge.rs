@@ -49,8 +49,9 @@ use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
 use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange, list_partition};
 use super::writer::{
-    Objects, decode_scratch, encode_scratch, hour_merged_entry, is_hour_merged, sort_batch,
-    sort_columns, take_rows, temporary_path, writer_properties,
+    Objects, SORTED_CHUNK_ROWS, all_rows, decode_scratch, encode_scratch, hour_merged_entry,
+    is_hour_merged, order_chunks, sort_columns, sorted_order, take_rows, temporary_path,
+    writer_properties,
 };
 use crate::model::Table;
 
@@ -432,9 +433,10 @@ impl HourMerge {
             }
             let rows = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
             drop(batches);
-            let sorted = sort_batch(table, &rows)?;
-            drop(rows);
-            output.write_sorted(&sorted).await?;
+            let order = sorted_order(table, &rows, &all_rows(&rows))?;
+            for chunk in order_chunks(&order, SORTED_CHUNK_ROWS) {
+                output.write_sorted(&take_rows(&rows, &chunk)?).await?;
+            }
             let pieces = std::mem::take(&mut self.pieces[bucket]);
             objects.delete_all(pieces.iter()).await?;
         }
@@ -451,7 +453,7 @@ mod tests {
     use crate::model::{Invocation, Source};
     use crate::store::layout::list_table;
     use crate::store::local_objects;
-    use crate::store::writer::{decode_parquet, encode_parquet, shared_request_ids};
+    use crate::store::writer::{decode_parquet, encode_parquet, shared_request_ids, sort_batch};
 
     const HOUR: i64 = 490_000;
 
