@@ -302,3 +302,81 @@ fn first_hour_dir(table: &std::path::Path) -> std::path::PathBuf {
     };
     first(&first(table))
 }
+
+const DUCKDB_MERGED_HOURS: &str = r#"
+import duckdb, json, sys
+glob = sys.argv[1] + "/invocations/**/*.parquet"
+con = duckdb.connect()
+count, distinct, cold = con.sql(
+    f"SELECT count(*), count(DISTINCT request_id), count(*) FILTER (WHERE cold_start) FROM '{glob}'"
+).fetchone()
+keys = con.sql(
+    f"SELECT file_name, list(decode(key) ORDER BY decode(key)) FROM parquet_kv_metadata('{glob}') GROUP BY 1"
+).fetchall()
+print(json.dumps({"count": count, "distinct": distinct, "cold": cold,
+                  "keys": sorted(k for _, k in keys)}))
+"#;
+
+/// Powertools log lines of invocations `ids`, 12 s apart from 09:00 (1,500 to five hours, and
+/// then again from 09:00), every fifth a cold start.
+fn powertools_lines(ids: std::ops::Range<usize>) -> String {
+    ids.map(|i| {
+        let seconds = i % 1500 * 12;
+        format!(
+            r#"{{"cold_start":{},"function_memory_size":512,"function_name":"orders-{}","function_request_id":"req-{i:05}","level":"INFO","message":"order {i}","service":"orders","timestamp":"2026-11-23T{:02}:{:02}:{:02}.000Z"}}"#,
+            i % 5 == 0,
+            i % 3,
+            9 + seconds / 3600,
+            seconds / 60 % 60,
+            seconds % 60,
+        ) + "\n"
+    })
+    .collect()
+}
+
+/// A second import into the same hours, of other invocations: each hour's merge then copies the
+/// first import's merged file and the new rows' file as they are encoded (no request id repeats),
+/// and DuckDB reads the result.
+#[test]
+fn hours_merged_by_copying_row_groups_are_read_by_duckdb() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    for (name, ids) in [("first.ndjson", 0..1500), ("second.ndjson", 1500..3000)] {
+        let file = dir.path().join(name);
+        std::fs::write(&file, powertools_lines(ids)).unwrap();
+        faasobs()
+            .arg("--data")
+            .arg(&data)
+            .arg("ingest")
+            .arg(&file)
+            .assert()
+            .success();
+    }
+    let out = run_python(DUCKDB_MERGED_HOURS, &[data.to_str().unwrap()]);
+    let duck: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(duck["count"], 3000, "{duck}");
+    assert_eq!(duck["distinct"], 3000);
+    assert_eq!(duck["cold"], 600);
+    // Five hours, one merged file each, with the embedded Arrow schema and the store's keys.
+    let keys = duck["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 5, "{duck}");
+    for file_keys in keys {
+        assert_eq!(
+            file_keys,
+            &serde_json::json!([
+                "ARROW:schema",
+                "faasobs.hour_merged",
+                "faasobs.schema_version",
+                "faasobs.table"
+            ])
+        );
+    }
+    let rows = query_json(
+        &data,
+        "SELECT count(*) AS n, count(DISTINCT request_id) AS ids FROM invocations",
+    );
+    assert_eq!(
+        (rows[0]["n"].clone(), rows[0]["ids"].clone()),
+        (3000.into(), 3000.into())
+    );
+}

@@ -17,6 +17,11 @@
 //! 3. each bucket, about a compaction run's size at most, is read back, merged by request id,
 //!    sorted by function and time, and appended to the output.
 //!
+//! When no request id repeats among the inputs (an import of one source, a collector that
+//! receives spans only), there is nothing to merge: the file is the inputs' row groups one after
+//! another, their column chunks copied as they are encoded (`row_group_copy`), and no row is
+//! decoded or encoded.
+//!
 //! All the fragments of a request id share its bucket, so each request id of the inputs ends as
 //! one row. The output is named by the union of the inputs' segment ranges, like a compaction's:
 //! once it is in place it supersedes them, and until then it and the pieces are `.tmp` files, so a
@@ -43,11 +48,13 @@ use object_store::ObjectStoreExt;
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
 use parquet::arrow::AsyncArrowWriter;
+use parquet::file::metadata::ParquetMetaData;
 
 use super::StoreError;
 use super::compaction::COMPACTION_DECODED_BUDGET_BYTES;
 use super::flush::{merge_rows, request_ids};
 use super::layout::{DataFile, Partition, SegmentRange, list_partition};
+use super::row_group_copy::{copy_row_groups, copyable};
 use super::writer::{
     Objects, SORTED_CHUNK_ROWS, all_rows, decode_scratch, encode_scratch, hour_merged_entry,
     is_hour_merged, order_chunks, sort_columns, sorted_order, take_rows, temporary_path,
@@ -103,18 +110,22 @@ pub async fn merge_hour(
             .extend(list_partition(objects.store.as_ref(), Partition { hour, ..partition }).await?);
     }
     let repeated = RepeatedIds::of(objects, &files).await?;
-    let input_bytes: u64 = files.iter().map(|f| f.meta.size).sum();
-    let buckets = repeated
-        .share_of(input_bytes)
-        .div_ceil(bucket_bytes.max(1))
-        .max(1) as usize;
-    let mut merge = HourMerge::new(partition, range, buckets, repeated.hashes);
-    let outcome = merge.run(objects, &files, &others).await;
-    // Scratch pieces are deleted as they are used; after a failure, whatever is left. (What a
-    // crash leaves is `.tmp` and deleted at the next open.)
-    let leftovers: Vec<ObjectPath> = merge.pieces.into_iter().flatten().collect();
-    objects.delete_all(leftovers.iter()).await?;
-    let rows = outcome?;
+    let rows = if repeated.hashes.is_empty()
+        && let Some(inputs) = copyable_inputs(objects, &files).await?
+    {
+        copy_hour(objects, partition, &inputs, &others, &output).await?
+    } else {
+        merge_in_buckets(
+            objects,
+            partition,
+            range,
+            &files,
+            &others,
+            repeated,
+            bucket_bytes,
+        )
+        .await?
+    };
     // A lone file rewritten in place has the output's name.
     objects
         .delete_all(
@@ -125,6 +136,82 @@ pub async fn merge_hour(
         )
         .await?;
     Ok(Some((files.len(), rows)))
+}
+
+/// The inputs with their footers (and page indexes) when every one can be copied into the
+/// merged file as it is ([`copyable`]): then, with no request id repeated among them, the merged
+/// file is their row groups one after another, each still one sorted run, and no row is decoded.
+/// `None` when one cannot (a file of an earlier schema).
+async fn copyable_inputs(
+    objects: &Objects,
+    files: &[DataFile],
+) -> Result<Option<Vec<(DataFile, ParquetMetaData)>>, StoreError> {
+    let mut inputs = Vec::with_capacity(files.len());
+    for file in files {
+        let metadata = objects.read_metadata_with_page_index(&file.meta).await?;
+        if !copyable(file.partition.table, &metadata) {
+            return Ok(None);
+        }
+        inputs.push((file.clone(), metadata));
+    }
+    Ok(Some(inputs))
+}
+
+/// The merged file of `inputs` that share no request id: their row groups one after another,
+/// copied as they are encoded, with the request ids that `others` also hold in the footer.
+/// Returns the number of rows.
+async fn copy_hour(
+    objects: &Objects,
+    partition: Partition,
+    inputs: &[(DataFile, ParquetMetaData)],
+    others: &[DataFile],
+    output: &ObjectPath,
+) -> Result<usize, StoreError> {
+    let others = request_id_hashes(objects, others).await?;
+    let mut shared = Vec::new();
+    if !others.is_empty() {
+        for (file, _) in inputs {
+            let mut batches = objects.read_columns(&file.meta, &["request_id"]).await?;
+            while let Some(batch) = batches.try_next().await? {
+                shared.extend(ids_hashed_into(request_ids(&batch)?, &others));
+            }
+        }
+    }
+    shared.sort_unstable();
+    copy_row_groups(
+        objects,
+        partition.table,
+        inputs,
+        writer_properties(partition.table, true),
+        hour_merged_entry(&shared),
+        output,
+    )
+    .await
+}
+
+/// The merge of `files` when some request ids repeat among them: the rows of those ids are
+/// merged in buckets, the others copied through. Returns the number of rows written.
+async fn merge_in_buckets(
+    objects: &Objects,
+    partition: Partition,
+    range: SegmentRange,
+    files: &[DataFile],
+    others: &[DataFile],
+    repeated: RepeatedIds,
+    bucket_bytes: u64,
+) -> Result<usize, StoreError> {
+    let input_bytes: u64 = files.iter().map(|f| f.meta.size).sum();
+    let buckets = repeated
+        .share_of(input_bytes)
+        .div_ceil(bucket_bytes.max(1))
+        .max(1) as usize;
+    let mut merge = HourMerge::new(partition, range, buckets, repeated.hashes);
+    let outcome = merge.run(objects, files, others).await;
+    // Scratch pieces are deleted as they are used; after a failure, whatever is left. (What a
+    // crash leaves is `.tmp` and deleted at the next open.)
+    let leftovers: Vec<ObjectPath> = merge.pieces.into_iter().flatten().collect();
+    objects.delete_all(leftovers.iter()).await?;
+    outcome
 }
 
 /// The hash of a request id throughout an hour merge (a null id is hashed as empty, as the
@@ -562,6 +649,124 @@ mod tests {
         let ids: HashSet<_> = stored.iter().map(|r| r.request_id.as_str()).collect();
         assert_eq!(ids.len(), stored.len(), "a request id repeats");
         assert_eq!(stored, expected);
+    }
+
+    #[tokio::test]
+    async fn an_hour_without_repeated_ids_is_its_files_row_groups_copied_as_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        // Three files of spans of distinct invocations, and in the next hour a REPORT of one of
+        // them (invocation 7, whose start it places there).
+        // The second file is not compressed (as no file of the store is), which only a copy
+        // keeps.
+        let mut all = Vec::new();
+        for (file, ids) in [(1, 0..150), (2, 150..200), (3, 200..420)] {
+            let spans: Vec<_> = ids.map(|i| fragment(i, Source::OtlpSpan)).collect();
+            if file == 2 {
+                let batch = sort_batch(Table::Invocations, &invocation::to_batch(&spans)).unwrap();
+                let properties = writer_properties(Table::Invocations, false)
+                    .into_builder()
+                    .set_compression(parquet::basic::Compression::UNCOMPRESSED)
+                    .build();
+                let mut bytes = Vec::new();
+                let mut writer = parquet::arrow::ArrowWriter::try_new(
+                    &mut bytes,
+                    Table::Invocations.schema(),
+                    Some(properties),
+                )
+                .unwrap();
+                writer.write(&batch).unwrap();
+                writer.close().unwrap();
+                let path = Partition {
+                    table: Table::Invocations,
+                    hour: HOUR,
+                }
+                .file(SegmentRange::single(file));
+                objects.put_durably(&path, bytes.into()).await.unwrap();
+            } else {
+                put_file(&objects, file, &spans).await;
+            }
+            all.extend(spans);
+        }
+        all.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+        let mut late_start = fragment(7, Source::PlatformReport);
+        late_start.start_time = (HOUR + 1) * crate::model::NANOS_PER_HOUR + 5;
+        put_file_in(&objects, HOUR + 1, 4, &[late_start]).await;
+        let files: Vec<DataFile> = live_files(&objects)
+            .await
+            .into_iter()
+            .filter(|f| f.partition.hour == HOUR)
+            .collect();
+        let mut inputs = Vec::new();
+        for file in &files {
+            inputs.push(objects.read_metadata(&file.meta).await.unwrap());
+        }
+
+        let merged = merge_hour(&objects, files[0].partition, files, 1 << 20, true)
+            .await
+            .unwrap();
+        assert_eq!(merged, Some((3, 420)));
+        let live = live_files(&objects).await;
+        let hour: Vec<_> = live.iter().filter(|f| f.partition.hour == HOUR).collect();
+        assert_eq!(hour.len(), 1);
+        assert_eq!(hour[0].range, SegmentRange { lo: 1, hi: 3 });
+        assert_eq!(
+            shared_ids(&objects, hour[0]).await,
+            Some(vec!["req-7".to_string()])
+        );
+        let mut stored: Vec<_> = stored_rows(&objects).await;
+        stored.retain(|r| r.start_time < (HOUR + 1) * crate::model::NANOS_PER_HOUR);
+        assert_eq!(stored, all);
+
+        // The inputs' row groups, one after another, each column chunk the same bytes: copied,
+        // not encoded again. The page index was moved with them.
+        let output = objects
+            .read_metadata_with_page_index(&hour[0].meta)
+            .await
+            .unwrap();
+        let input_groups: Vec<_> = inputs.iter().flat_map(|m| m.row_groups()).collect();
+        assert_eq!(output.row_groups().len(), input_groups.len());
+        let offsets = output.offset_index().expect("an offset index");
+        for (index, (copied, input)) in output.row_groups().iter().zip(&input_groups).enumerate() {
+            assert_eq!(copied.num_rows(), input.num_rows());
+            assert!(copied.sorting_columns().is_none(), "only sorted runs");
+            for (column, (ours, theirs)) in copied.columns().iter().zip(input.columns()).enumerate()
+            {
+                assert_eq!(ours.compression(), theirs.compression());
+                assert_eq!(ours.compressed_size(), theirs.compressed_size());
+                assert_eq!(ours.statistics(), theirs.statistics());
+                let first_page = offsets[index][column].page_locations[0].offset;
+                assert_eq!(
+                    first_page,
+                    ours.data_page_offset(),
+                    "{}",
+                    ours.column_path()
+                );
+            }
+        }
+        assert_eq!(
+            output.file_metadata().schema_descr().root_schema(),
+            inputs[0].file_metadata().schema_descr().root_schema()
+        );
+        // Read with the page index, a selection skipping pages gives the rows it selects.
+        use parquet::arrow::arrow_reader::{
+            ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowSelection, RowSelector,
+        };
+        let bytes = objects.get(&hour[0].meta.location).await.unwrap();
+        let selection = RowSelection::from(vec![RowSelector::skip(160), RowSelector::select(30)]);
+        let options = ArrowReaderOptions::new()
+            .with_page_index_policy(parquet::file::metadata::PageIndexPolicy::Required);
+        let reader = ParquetRecordBatchReaderBuilder::try_new_with_options(bytes.clone(), options)
+            .unwrap()
+            .with_row_selection(selection)
+            .build()
+            .unwrap();
+        let selected: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+        let whole = decode_parquet(Table::Invocations, bytes).unwrap();
+        assert_eq!(
+            concat_batches(&Table::Invocations.schema(), &selected).unwrap(),
+            whole.slice(160, 30)
+        );
     }
 
     #[tokio::test]

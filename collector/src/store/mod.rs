@@ -26,6 +26,7 @@ pub mod flush;
 pub mod hour_merge;
 pub mod layout;
 pub mod retention;
+pub mod row_group_copy;
 pub mod writer;
 
 use std::collections::BTreeSet;

@@ -39,7 +39,9 @@ use parquet::arrow::async_reader::{
 use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
-use parquet::file::metadata::{KeyValue, ParquetMetaData, ParquetMetaDataReader, SortingColumn};
+use parquet::file::metadata::{
+    KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, SortingColumn,
+};
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::ColumnPath;
 
@@ -539,6 +541,27 @@ impl Objects {
         Ok(ParquetMetaDataReader::new()
             .load_and_finish(&mut self.reader(file), file.size)
             .await?)
+    }
+
+    /// Reads the footer of a Parquet file of the store with its page index (the column and offset
+    /// indexes), for a copy of its column chunks to carry them.
+    pub async fn read_metadata_with_page_index(
+        &self,
+        file: &ObjectMeta,
+    ) -> Result<ParquetMetaData, StoreError> {
+        Ok(ParquetMetaDataReader::new()
+            .with_page_index_policy(PageIndexPolicy::Optional)
+            .load_and_finish(&mut self.reader(file), file.size)
+            .await?)
+    }
+
+    /// Reads the bytes `range` of an object.
+    pub async fn get_range(
+        &self,
+        path: &ObjectPath,
+        range: std::ops::Range<u64>,
+    ) -> Result<Bytes, StoreError> {
+        Ok(self.store.get_range(path, range).await?)
     }
 
     /// Streams a Parquet file of the store as batches, reading one row group at a time.
