@@ -837,6 +837,11 @@ mod hostile_input {
             for invocation in &records.invocations {
                 prop_assert!(!invocation.request_id.is_empty());
             }
+            for batch in &records.invocation_batches {
+                for invocation in crate::model::invocation::from_batch(batch).unwrap() {
+                    prop_assert!(!invocation.request_id.is_empty());
+                }
+            }
         }
 
         #[test]

@@ -96,6 +96,7 @@ pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyh
 fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
     let Records {
         invocations,
+        invocation_batches,
         span_batches,
         logs,
         log_batches,
@@ -105,6 +106,10 @@ fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
         ..Default::default()
     })
     // Built a batch of at most `model::BATCH_ROWS` rows at a time, each is one write already.
+    .chain(invocation_batches.into_iter().map(|batch| Records {
+        invocation_batches: vec![batch],
+        ..Default::default()
+    }))
     .chain(span_batches.into_iter().map(|batch| Records {
         span_batches: vec![batch],
         ..Default::default()

@@ -12,15 +12,16 @@ use std::sync::{Arc, LazyLock};
 use foldhash::{HashMap, HashMapExt};
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, Float64Array, Int32Array,
-    Int64Array,
+    Array, ArrayBuilder, ArrayRef, AsArray, BooleanBuilder, FixedSizeBinaryArray,
+    FixedSizeBinaryBuilder, Float64Builder, Int32Builder, Int64Builder, StringBuilder,
+    TimestampNanosecondBuilder,
 };
 use arrow::datatypes::{
     DataType, Field, Float64Type, Int32Type, Int64Type, Schema, SchemaRef, TimestampNanosecondType,
 };
 use arrow::record_batch::RecordBatch;
 
-use super::columns::{fixed_binary, strings, timestamps};
+use super::log::{append_id, with_spare};
 use super::timestamp_type;
 
 /// How an invocation ended, as the data model's `status` column spells it.
@@ -299,55 +300,238 @@ pub fn schema() -> SchemaRef {
     SCHEMA.clone()
 }
 
-/// Builds the Arrow batch of the `invocations` table for these rows.
+/// Builds the Arrow batch of the `invocations` table for these rows, its text buffers sized for
+/// them first.
 pub fn to_batch(rows: &[Invocation]) -> RecordBatch {
-    let columns: Vec<ArrayRef> = vec![
-        strings(rows, |r| Some(r.function_name.as_str())),
-        strings(rows, |r| r.function_version.as_deref()),
-        strings(rows, |r| r.provider.as_deref()),
-        strings(rows, |r| r.region.as_deref()),
-        strings(rows, |r| r.account_id.as_deref()),
-        strings(rows, |r| r.runtime.as_deref()),
-        strings(rows, |r| r.architecture.as_deref()),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.memory_size_mb)
-                .collect::<Int32Array>(),
-        ),
-        strings(rows, |r| Some(r.request_id.as_str())),
-        fixed_binary(rows.iter().map(|r| r.trace_id.as_ref().map(|t| &t[..])), 16),
-        fixed_binary(rows.iter().map(|r| r.span_id.as_ref().map(|s| &s[..])), 8),
-        strings(rows, |r| r.instance_id.as_deref()),
-        strings(rows, |r| r.trigger.as_deref()),
-        timestamps(rows.iter().map(|r| Some(r.start_time))),
-        timestamps(rows.iter().map(|r| r.end_time)),
-        Arc::new(rows.iter().map(|r| r.duration_ms).collect::<Float64Array>()),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.billed_duration_ms)
-                .collect::<Int64Array>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.init_duration_ms)
-                .collect::<Float64Array>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| Some(r.cold_start))
-                .collect::<BooleanArray>(),
-        ),
-        Arc::new(
-            rows.iter()
-                .map(|r| r.max_memory_used_mb)
-                .collect::<Int32Array>(),
-        ),
-        strings(rows, |r| Some(r.status.as_str())),
-        strings(rows, |r| r.error_type.as_deref()),
-        strings(rows, |r| r.error_message.as_deref()),
-        strings(rows, |r| Some(r.sources.to_text())),
-    ];
-    RecordBatch::try_new(schema(), columns).expect("columns follow the invocations schema")
+    let mut text_bytes = [0; TEXT_COLUMNS];
+    for row in rows {
+        for (bytes, text) in text_bytes.iter_mut().zip(row.as_row().texts()) {
+            *bytes += text.map_or(0, str::len);
+        }
+    }
+    let mut builder = InvocationBuilder::with_capacity(rows.len(), text_bytes);
+    for row in rows {
+        builder.append(&row.as_row());
+    }
+    builder.finish()
+}
+
+impl Invocation {
+    /// The fragment as the row [`InvocationBuilder`] appends.
+    pub fn as_row(&self) -> InvocationRow<'_> {
+        InvocationRow {
+            function_name: &self.function_name,
+            function_version: self.function_version.as_deref(),
+            provider: self.provider.as_deref(),
+            region: self.region.as_deref(),
+            account_id: self.account_id.as_deref(),
+            runtime: self.runtime.as_deref(),
+            architecture: self.architecture.as_deref(),
+            memory_size_mb: self.memory_size_mb,
+            request_id: &self.request_id,
+            trace_id: self.trace_id,
+            span_id: self.span_id,
+            instance_id: self.instance_id.as_deref(),
+            trigger: self.trigger.as_deref(),
+            start_time: self.start_time,
+            end_time: self.end_time,
+            duration_ms: self.duration_ms,
+            billed_duration_ms: self.billed_duration_ms,
+            init_duration_ms: self.init_duration_ms,
+            cold_start: self.cold_start,
+            max_memory_used_mb: self.max_memory_used_mb,
+            status: self.status,
+            error_type: self.error_type.as_deref(),
+            error_message: self.error_message.as_deref(),
+            sources: self.sources,
+        }
+    }
+}
+
+/// An invocation fragment with its texts borrowed: a row of the `invocations` table as
+/// [`InvocationBuilder`] appends it, without an owned [`Invocation`] (a Lambda log stream appends
+/// the fragment of each Powertools line so, from the line's own texts).
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
+pub struct InvocationRow<'a> {
+    pub function_name: &'a str,
+    pub function_version: Option<&'a str>,
+    pub provider: Option<&'a str>,
+    pub region: Option<&'a str>,
+    pub account_id: Option<&'a str>,
+    pub runtime: Option<&'a str>,
+    pub architecture: Option<&'a str>,
+    pub memory_size_mb: Option<i32>,
+    pub request_id: &'a str,
+    pub trace_id: Option<[u8; 16]>,
+    pub span_id: Option<[u8; 8]>,
+    pub instance_id: Option<&'a str>,
+    pub trigger: Option<&'a str>,
+    pub start_time: i64,
+    pub end_time: Option<i64>,
+    pub duration_ms: Option<f64>,
+    pub billed_duration_ms: Option<i64>,
+    pub init_duration_ms: Option<f64>,
+    pub cold_start: bool,
+    pub max_memory_used_mb: Option<i32>,
+    pub status: InvocationStatus,
+    pub error_type: Option<&'a str>,
+    pub error_message: Option<&'a str>,
+    pub sources: Sources,
+}
+
+/// The number of text columns of the `invocations` table.
+const TEXT_COLUMNS: usize = 14;
+
+impl<'a> InvocationRow<'a> {
+    /// The row's text columns, in the order of the schema.
+    fn texts(&self) -> [Option<&'a str>; TEXT_COLUMNS] {
+        [
+            Some(self.function_name),
+            self.function_version,
+            self.provider,
+            self.region,
+            self.account_id,
+            self.runtime,
+            self.architecture,
+            Some(self.request_id),
+            self.instance_id,
+            self.trigger,
+            Some(self.status.as_str()),
+            self.error_type,
+            self.error_message,
+            Some(self.sources.to_text()),
+        ]
+    }
+}
+
+/// Builds `invocations` batches one row at a time.
+#[derive(Debug)]
+pub struct InvocationBuilder {
+    /// The text columns, in the order of [`InvocationRow::texts`].
+    texts: [StringBuilder; TEXT_COLUMNS],
+    memory_size_mb: Int32Builder,
+    trace_id: FixedSizeBinaryBuilder,
+    span_id: FixedSizeBinaryBuilder,
+    start_time: TimestampNanosecondBuilder,
+    end_time: TimestampNanosecondBuilder,
+    duration_ms: Float64Builder,
+    billed_duration_ms: Int64Builder,
+    init_duration_ms: Float64Builder,
+    cold_start: BooleanBuilder,
+    max_memory_used_mb: Int32Builder,
+}
+
+impl Default for InvocationBuilder {
+    fn default() -> Self {
+        InvocationBuilder::with_capacity(0, [0; TEXT_COLUMNS])
+    }
+}
+
+impl InvocationBuilder {
+    /// Room for `rows` rows whose text columns take `text_bytes` bytes each.
+    fn with_capacity(rows: usize, text_bytes: [usize; TEXT_COLUMNS]) -> Self {
+        InvocationBuilder {
+            texts: text_bytes.map(|bytes| StringBuilder::with_capacity(rows, bytes)),
+            memory_size_mb: Int32Builder::with_capacity(rows),
+            trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
+            span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            start_time: TimestampNanosecondBuilder::with_capacity(rows),
+            end_time: TimestampNanosecondBuilder::with_capacity(rows),
+            duration_ms: Float64Builder::with_capacity(rows),
+            billed_duration_ms: Int64Builder::with_capacity(rows),
+            init_duration_ms: Float64Builder::with_capacity(rows),
+            cold_start: BooleanBuilder::with_capacity(rows),
+            max_memory_used_mb: Int32Builder::with_capacity(rows),
+        }
+    }
+
+    /// Appends one row.
+    pub fn append(&mut self, row: &InvocationRow<'_>) {
+        for (builder, text) in self.texts.iter_mut().zip(row.texts()) {
+            builder.append_option(text);
+        }
+        self.memory_size_mb.append_option(row.memory_size_mb);
+        append_id(&mut self.trace_id, row.trace_id.as_ref().map(|id| &id[..]));
+        append_id(&mut self.span_id, row.span_id.as_ref().map(|id| &id[..]));
+        self.start_time.append_value(row.start_time);
+        self.end_time.append_option(row.end_time);
+        self.duration_ms.append_option(row.duration_ms);
+        self.billed_duration_ms
+            .append_option(row.billed_duration_ms);
+        self.init_duration_ms.append_option(row.init_duration_ms);
+        self.cold_start.append_value(row.cold_start);
+        self.max_memory_used_mb
+            .append_option(row.max_memory_used_mb);
+    }
+
+    /// Rows appended since the last batch ended.
+    pub fn len(&self) -> usize {
+        self.start_time.len()
+    }
+
+    /// True when no row was appended since the last batch ended.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Ends a batch of the rows appended so far and leaves the builder empty, with room for
+    /// another batch like it and an eighth to spare (as [`super::LogBuilder::end_batch`]).
+    pub fn end_batch(&mut self) -> RecordBatch {
+        let next = InvocationBuilder::with_capacity(
+            with_spare(self.len()),
+            std::array::from_fn(|i| with_spare(self.texts[i].values_slice().len())),
+        );
+        std::mem::replace(self, next).finish()
+    }
+
+    /// The batch of the rows appended.
+    pub fn finish(mut self) -> RecordBatch {
+        let [
+            function_name,
+            function_version,
+            provider,
+            region,
+            account_id,
+            runtime,
+            architecture,
+            request_id,
+            instance_id,
+            trigger,
+            status,
+            error_type,
+            error_message,
+            sources,
+        ] = self
+            .texts
+            .map(|mut text| Arc::new(text.finish()) as ArrayRef);
+        let columns: Vec<ArrayRef> = vec![
+            function_name,
+            function_version,
+            provider,
+            region,
+            account_id,
+            runtime,
+            architecture,
+            Arc::new(self.memory_size_mb.finish()),
+            request_id,
+            Arc::new(self.trace_id.finish()),
+            Arc::new(self.span_id.finish()),
+            instance_id,
+            trigger,
+            Arc::new(self.start_time.finish().with_timezone("UTC")),
+            Arc::new(self.end_time.finish().with_timezone("UTC")),
+            Arc::new(self.duration_ms.finish()),
+            Arc::new(self.billed_duration_ms.finish()),
+            Arc::new(self.init_duration_ms.finish()),
+            Arc::new(self.cold_start.finish()),
+            Arc::new(self.max_memory_used_mb.finish()),
+            status,
+            error_type,
+            error_message,
+            sources,
+        ];
+        RecordBatch::try_new(schema(), columns).expect("columns follow the invocations schema")
+    }
 }
 
 /// Errors reading invocation rows back from a batch that does not follow the schema.

@@ -13,7 +13,6 @@
 //! - attributes are a typed map (see [`attributes`]), never stringified.
 
 pub mod attributes;
-mod columns;
 pub mod invocation;
 pub mod log;
 pub mod span;
@@ -24,7 +23,7 @@ use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
 pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes};
-pub use invocation::{Invocation, InvocationStatus, Source};
+pub use invocation::{Invocation, InvocationBuilder, InvocationRow, InvocationStatus, Source};
 pub use log::{LogBuilder, LogRecord, LogRow};
 pub use span::{SpanBuilder, SpanEventRow, SpanRow};
 
@@ -113,6 +112,10 @@ impl Table {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Records {
     pub invocations: Vec<Invocation>,
+    /// More invocation fragments, already built into Arrow batches of at most [`BATCH_ROWS`]
+    /// rows each (a Lambda log stream builds the fragments of Powertools lines there directly,
+    /// see [`InvocationBuilder`]).
+    pub invocation_batches: Vec<RecordBatch>,
     /// Span rows, built into Arrow batches of at most [`BATCH_ROWS`] rows each (see
     /// [`SpanBuilder`]).
     pub span_batches: Vec<RecordBatch>,
@@ -125,12 +128,22 @@ pub struct Records {
 impl Records {
     /// True when there is nothing to store.
     pub fn is_empty(&self) -> bool {
-        self.invocations.is_empty() && self.span_count() == 0 && self.log_count() == 0
+        self.invocation_count() == 0 && self.span_count() == 0 && self.log_count() == 0
     }
 
     /// Total number of records of all tables.
     pub fn len(&self) -> usize {
-        self.invocations.len() + self.span_count() + self.log_count()
+        self.invocation_count() + self.span_count() + self.log_count()
+    }
+
+    /// Number of invocation fragments, as records and in batches.
+    pub fn invocation_count(&self) -> usize {
+        self.invocations.len()
+            + self
+                .invocation_batches
+                .iter()
+                .map(RecordBatch::num_rows)
+                .sum::<usize>()
     }
 
     /// Number of span rows.
@@ -151,16 +164,24 @@ impl Records {
     /// Moves all records of `other` into `self`.
     pub fn append(&mut self, mut other: Records) {
         self.invocations.append(&mut other.invocations);
+        self.invocation_batches
+            .append(&mut other.invocation_batches);
         self.span_batches.append(&mut other.span_batches);
         self.logs.append(&mut other.logs);
         self.log_batches.append(&mut other.log_batches);
     }
 
-    /// The records as Arrow batches: one per non-empty table, and the log batches as they are.
+    /// The records as Arrow batches: one per non-empty table, and the batches built already
+    /// (invocations, spans, logs) as they are.
     pub fn to_batches(&self) -> Vec<(Table, RecordBatch)> {
         let mut batches = Vec::with_capacity(3);
         if !self.invocations.is_empty() {
             batches.push((Table::Invocations, invocation::to_batch(&self.invocations)));
+        }
+        for batch in &self.invocation_batches {
+            if batch.num_rows() > 0 {
+                batches.push((Table::Invocations, batch.clone()));
+            }
         }
         for batch in &self.span_batches {
             if batch.num_rows() > 0 {

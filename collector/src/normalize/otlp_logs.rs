@@ -60,7 +60,11 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
         }
         for stream in streams.into_values() {
             // The log rows are already stored as OTLP records; keep only the invocations.
-            out.records.invocations.extend(stream.finish().invocations);
+            let mut finished = stream.finish();
+            out.records.invocations.append(&mut finished.invocations);
+            out.records
+                .invocation_batches
+                .append(&mut finished.invocation_batches);
         }
     }
     out

@@ -365,7 +365,7 @@ fn json_response(body: &Value) -> Response {
 /// What the Lambda and CloudWatch endpoints answer.
 fn stored(records: &Records, rejected: usize) -> Response {
     let body = serde_json::json!({
-        "invocations": records.invocations.len(),
+        "invocations": records.invocation_count(),
         "logs": records.log_count(),
         "rejected": rejected,
     });

@@ -144,7 +144,7 @@ impl ReceiverMetrics {
 
     pub fn accepted(&self, records: &Records) {
         for (table, rows) in [
-            (Table::Invocations, records.invocations.len()),
+            (Table::Invocations, records.invocation_count()),
             (Table::Spans, records.span_count()),
             (Table::Logs, records.log_count()),
         ] {
