@@ -21,8 +21,8 @@ use super::otlp_wire::{SpanContext, SpanView, read_trace_request};
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find_ref;
 use crate::model::{
-    AttributeRef, BATCH_ROWS, Invocation, InvocationStatus, Source, SpanBuilder, SpanEventRow,
-    SpanRow, invocation::Sources,
+    AttributeRef, BATCH_ROWS, InvocationBuilder, InvocationRow, InvocationStatus, Source,
+    SpanBuilder, SpanEventRow, SpanRow, invocation::Sources,
 };
 
 /// Normalizes one OTLP trace export request from its protobuf bytes, read in place (see
@@ -32,13 +32,15 @@ use crate::model::{
 pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError> {
     let mut out = Normalized::default();
     let mut spans = SpanBuilder::default();
+    let mut fragments = InvocationBuilder::default();
     read_trace_request(bytes, |context, span| {
         // Empty, and so not allocated, for a span without events.
         let mut events = Vec::new();
         match span_row(span, context, &mut events) {
             Ok(row) => {
-                if let Some(invocation) = invocation_of(&row) {
-                    out.records.invocations.push(invocation);
+                append_invocation(&row, &mut fragments);
+                if fragments.len() >= BATCH_ROWS {
+                    out.records.invocation_batches.push(fragments.end_batch());
                 }
                 spans.append(&row);
                 if spans.len() >= BATCH_ROWS {
@@ -50,6 +52,9 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
     })?;
     if !spans.is_empty() {
         out.records.span_batches.push(spans.finish());
+    }
+    if !fragments.is_empty() {
+        out.records.invocation_batches.push(fragments.finish());
     }
     Ok(out)
 }
@@ -77,10 +82,8 @@ fn lookup<'r, 'a>(row: &'r SpanRow<'a>, key: &str) -> Option<&'r AttributeRef<'a
     find_ref(row.attributes, key).or_else(|| find_ref(row.resource_attributes, key))
 }
 
-fn text(row: &SpanRow, key: &str) -> Option<String> {
-    lookup(row, key)
-        .and_then(AttributeRef::as_text)
-        .map(Cow::into_owned)
+fn text<'a>(row: &SpanRow<'a>, key: &str) -> Option<Cow<'a, str>> {
+    lookup(row, key).and_then(AttributeRef::as_text)
 }
 
 /// The row of a span; its events are put in `events`.
@@ -169,11 +172,11 @@ pub fn architecture_name(raw: &str) -> Option<&'static str> {
     }
 }
 
-fn provider_of(record: &SpanRow) -> Option<String> {
+fn provider_of<'a>(record: &SpanRow<'a>) -> Option<Cow<'a, str>> {
     if let Some(p) = text(record, "cloud.provider") {
         return Some(p);
     }
-    match text(record, "cloud.platform")?.as_str() {
+    match text(record, "cloud.platform")?.as_ref() {
         "aws_lambda" => Some("aws".into()),
         "azure_functions" | "azure.functions" => Some("azure".into()),
         "gcp_cloud_functions" | "gcp_cloud_run" => Some("gcp".into()),
@@ -181,19 +184,19 @@ fn provider_of(record: &SpanRow) -> Option<String> {
     }
 }
 
-fn exception(record: &SpanRow) -> (Option<String>, Option<String>) {
+fn exception<'a>(record: &SpanRow<'a>) -> (Option<Cow<'a, str>>, Option<Cow<'a, str>>) {
     for event in record.events {
         if event.name == "exception" {
-            let ty = find_ref(event.attributes, "exception.type")
-                .and_then(|v| v.as_str().map(String::from));
-            let msg = find_ref(event.attributes, "exception.message")
-                .and_then(|v| v.as_str().map(String::from));
-            return (ty, msg);
+            let text_of = |key| find_ref(event.attributes, key).and_then(AttributeRef::as_str);
+            return (
+                text_of("exception.type").map(Cow::Borrowed),
+                text_of("exception.message").map(Cow::Borrowed),
+            );
         }
     }
     (
         text(record, "error.type").or_else(|| text(record, "exception.type")),
-        record.status_message.map(String::from),
+        record.status_message.map(Cow::Borrowed),
     )
 }
 
@@ -207,37 +210,49 @@ fn is_throttle(record: &SpanRow, error_type: Option<&str>) -> bool {
     by_type || by_status
 }
 
-fn invocation_of(record: &SpanRow) -> Option<Invocation> {
-    if let Some(request_id) = &record.request_id {
-        return Some(server_invocation(record, request_id.to_string()));
+/// Appends the invocation fragment that `record` shows to `fragments`, if it shows one: a span
+/// with a request id (see [`server_invocation`]), or a throttled call to a function.
+fn append_invocation(record: &SpanRow, fragments: &mut InvocationBuilder) {
+    if let Some(request_id) = record.request_id.as_deref() {
+        server_invocation(record, request_id, fragments);
+        return;
     }
     if record.kind == "client" && record.status_code == "error" {
-        let invoked = text(record, "faas.invoked_name")?;
+        let Some(invoked) = text(record, "faas.invoked_name") else {
+            return;
+        };
         let (error_type, error_message) = exception(record);
         if is_throttle(record, error_type.as_deref()) {
-            return Some(Invocation {
-                function_name: invoked,
-                provider: text(record, "faas.invoked_provider"),
-                region: text(record, "faas.invoked_region"),
-                request_id: text(record, "aws.request_id")
-                    .unwrap_or_else(|| hex::encode(record.span_id)),
+            let request_id = text(record, "aws.request_id")
+                .unwrap_or_else(|| Cow::Owned(hex::encode(record.span_id)));
+            let (provider, region) = (
+                text(record, "faas.invoked_provider"),
+                text(record, "faas.invoked_region"),
+            );
+            fragments.append(&InvocationRow {
+                function_name: &invoked,
+                provider: provider.as_deref(),
+                region: region.as_deref(),
+                request_id: &request_id,
                 trace_id: Some(record.trace_id),
                 start_time: record.start_time,
                 end_time: Some(record.start_time),
                 duration_ms: Some(0.0),
                 billed_duration_ms: Some(0),
                 status: InvocationStatus::Throttled,
-                error_type: error_type.or(Some("TooManyRequestsException".into())),
-                error_message,
+                error_type: Some(error_type.as_deref().unwrap_or("TooManyRequestsException")),
+                error_message: error_message.as_deref(),
                 sources: Sources::of(Source::CallerSpan),
                 ..Default::default()
             });
         }
     }
-    None
 }
 
-fn server_invocation(record: &SpanRow, request_id: String) -> Invocation {
+/// Appends the fragment of the invocation a span with `request_id` shows. Its texts are borrowed
+/// from the request where they are text there: an owned fragment per span, copied into Arrow and
+/// freed, allocated a dozen texts for each.
+fn server_invocation(record: &SpanRow, request_id: &str, fragments: &mut InvocationBuilder) {
     let (error_type, error_message) = exception(record);
     let status = if record.status_code == "error" || error_type.is_some() {
         InvocationStatus::Error
@@ -247,30 +262,33 @@ fn server_invocation(record: &SpanRow, request_id: String) -> Invocation {
     let runtime = text(record, "faas.runtime").or_else(|| {
         let name = text(record, "process.runtime.name")?;
         Some(match text(record, "process.runtime.version") {
-            Some(v) => format!("{name}{v}"),
+            Some(v) => Cow::Owned(format!("{name}{v}")),
             None => name,
         })
     });
-    Invocation {
-        function_name: record
-            .function_name
-            .as_deref()
-            .map(String::from)
-            .unwrap_or_default(),
-        function_version: text(record, "faas.version"),
-        provider: provider_of(record),
-        region: text(record, "cloud.region"),
-        account_id: text(record, "cloud.account.id"),
-        runtime,
-        architecture: text(record, "host.arch")
-            .and_then(|a| architecture_name(&a))
-            .map(String::from),
+    let [version, region, account, instance, trigger] = [
+        "faas.version",
+        "cloud.region",
+        "cloud.account.id",
+        "faas.instance",
+        "faas.trigger",
+    ]
+    .map(|key| text(record, key));
+    let provider = provider_of(record);
+    fragments.append(&InvocationRow {
+        function_name: record.function_name.as_deref().unwrap_or_default(),
+        function_version: version.as_deref(),
+        provider: provider.as_deref(),
+        region: region.as_deref(),
+        account_id: account.as_deref(),
+        runtime: runtime.as_deref(),
+        architecture: text(record, "host.arch").and_then(|a| architecture_name(&a)),
         memory_size_mb: lookup(record, "faas.max_memory").and_then(memory_mb),
         request_id,
         trace_id: Some(record.trace_id),
         span_id: Some(record.span_id),
-        instance_id: text(record, "faas.instance"),
-        trigger: text(record, "faas.trigger"),
+        instance_id: instance.as_deref(),
+        trigger: trigger.as_deref(),
         start_time: record.start_time,
         end_time: Some(record.end_time),
         duration_ms: Some((record.end_time - record.start_time) as f64 / 1e6),
@@ -278,11 +296,11 @@ fn server_invocation(record: &SpanRow, request_id: String) -> Invocation {
             .and_then(AttributeRef::as_bool)
             .unwrap_or(false),
         status,
-        error_type,
-        error_message,
+        error_type: error_type.as_deref(),
+        error_message: error_message.as_deref(),
         sources: Sources::of(Source::OtlpSpan),
         ..Default::default()
-    }
+    });
 }
 
 #[cfg(test)]
@@ -406,11 +424,13 @@ mod tests {
             ]
         );
         assert!(column("trace_state").is_null(0));
-        let functions: Vec<&str> = normalized
-            .records
-            .invocations
-            .iter()
-            .map(|i| i.function_name.as_str())
+        let [fragments] = &normalized.records.invocation_batches[..] else {
+            panic!("one batch of invocation fragments");
+        };
+        let functions: Vec<String> = crate::model::invocation::from_batch(fragments)
+            .unwrap()
+            .into_iter()
+            .map(|i| i.function_name)
             .collect();
         assert_eq!(functions, ["orders", "orders", "billing"]);
     }
@@ -456,6 +476,135 @@ mod tests {
             1
         );
         assert!(normalize_traces(request(200)).is_err());
+    }
+
+    /// A server span's fragment takes its texts from the span and its resource (numbers as
+    /// text, the exception event's type and message); a client span refused as throttled makes a
+    /// `throttled` fragment of the function it called.
+    #[test]
+    fn server_and_throttled_caller_spans_give_their_fragments() {
+        use crate::model::Invocation;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span};
+        let value = |key: &str, value: Value| KeyValue {
+            key: key.into(),
+            value: Some(AnyValue { value: Some(value) }),
+            ..Default::default()
+        };
+        let string = |key: &str, text: &str| value(key, Value::StringValue(text.into()));
+        let server = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            kind: SpanKind::Server as i32,
+            start_time_unix_nano: 1_000_000_000,
+            end_time_unix_nano: 1_250_000_000,
+            attributes: vec![
+                string("faas.invocation_id", "req-1"),
+                value("faas.coldstart", Value::BoolValue(true)),
+                string("faas.trigger", "http"),
+            ],
+            events: vec![span::Event {
+                name: "exception".into(),
+                attributes: vec![
+                    string("exception.type", "ValueError"),
+                    string("exception.message", "bad order"),
+                ],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let caller = Span {
+            trace_id: vec![3; 16],
+            span_id: vec![4; 8],
+            kind: SpanKind::Client as i32,
+            start_time_unix_nano: 2_000_000_000,
+            end_time_unix_nano: 2_100_000_000,
+            status: Some(opentelemetry_proto::tonic::trace::v1::Status {
+                code: StatusCode::Error as i32,
+                message: "Rate exceeded".into(),
+            }),
+            attributes: vec![
+                string("faas.invoked_name", "billing"),
+                string("faas.invoked_region", "us-east-1"),
+                value("http.response.status_code", Value::IntValue(429)),
+            ],
+            ..Default::default()
+        };
+        let request = ExportTraceServiceRequest {
+            resource_spans: vec![ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![
+                        string("faas.name", "orders"),
+                        string("cloud.platform", "aws_lambda"),
+                        string("cloud.region", "eu-west-1"),
+                        value("cloud.account.id", Value::IntValue(123456789012)),
+                        value("faas.max_memory", Value::IntValue(536_870_912)),
+                        string("faas.version", "$LATEST"),
+                        string("faas.instance", "i-1"),
+                        string("process.runtime.name", "python"),
+                        string("process.runtime.version", "3.12"),
+                        string("host.arch", "aarch64"),
+                    ],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: vec![server, caller],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let normalized = normalize_traces(request).unwrap();
+        assert!(normalized.records.invocations.is_empty());
+        let [fragments] = &normalized.records.invocation_batches[..] else {
+            panic!("one batch of invocation fragments");
+        };
+        let fragments = crate::model::invocation::from_batch(fragments).unwrap();
+        assert_eq!(
+            fragments,
+            [
+                Invocation {
+                    function_name: "orders".into(),
+                    function_version: Some("$LATEST".into()),
+                    provider: Some("aws".into()),
+                    region: Some("eu-west-1".into()),
+                    account_id: Some("123456789012".into()),
+                    runtime: Some("python3.12".into()),
+                    architecture: Some("arm64".into()),
+                    memory_size_mb: Some(512),
+                    request_id: "req-1".into(),
+                    trace_id: Some([1; 16]),
+                    span_id: Some([2; 8]),
+                    instance_id: Some("i-1".into()),
+                    trigger: Some("http".into()),
+                    start_time: 1_000_000_000,
+                    end_time: Some(1_250_000_000),
+                    duration_ms: Some(250.0),
+                    cold_start: true,
+                    status: InvocationStatus::Error,
+                    error_type: Some("ValueError".into()),
+                    error_message: Some("bad order".into()),
+                    sources: Sources::of(Source::OtlpSpan),
+                    ..Default::default()
+                },
+                Invocation {
+                    function_name: "billing".into(),
+                    region: Some("us-east-1".into()),
+                    request_id: hex::encode([4u8; 8]),
+                    trace_id: Some([3; 16]),
+                    start_time: 2_000_000_000,
+                    end_time: Some(2_000_000_000),
+                    duration_ms: Some(0.0),
+                    billed_duration_ms: Some(0),
+                    status: InvocationStatus::Throttled,
+                    error_type: Some("TooManyRequestsException".into()),
+                    error_message: Some("Rate exceeded".into()),
+                    sources: Sources::of(Source::CallerSpan),
+                    ..Default::default()
+                },
+            ]
+        );
     }
 
     #[test]
