@@ -138,7 +138,7 @@ mod tests {
     use faasobs_collector::model::{NANOS_PER_HOUR, Table};
     use faasobs_collector::store::hour_merge::merge_hour;
     use faasobs_collector::store::layout::{SegmentRange, list_table};
-    use faasobs_collector::store::writer::{Objects, encode_parquet, sort_batch};
+    use faasobs_collector::store::writer::{Objects, encode_sorted};
     use faasobs_collector::store::{Partition, local_objects};
 
     const HOUR: i64 = 490_000;
@@ -168,11 +168,10 @@ mod tests {
     }
 
     async fn put(objects: &Objects, hour: i64, segment: u64, rows: &[Invocation]) {
-        let batch = sort_batch(Table::Invocations, &to_batch(rows)).unwrap();
         objects
             .put_durably(
                 &partition(hour).file(SegmentRange::single(segment)),
-                encode_parquet(Table::Invocations, &batch).unwrap(),
+                encode_sorted(Table::Invocations, &to_batch(rows)).unwrap(),
             )
             .await
             .unwrap();

@@ -383,7 +383,7 @@ impl AttributesBuilder {
     /// An empty builder with room for as many rows as this one holds, with an eighth to spare
     /// (see [`super::LogBuilder::end_batch`]).
     pub(crate) fn room_for_as_many(&self) -> AttributesBuilder {
-        use super::log::with_spare;
+        use super::with_spare;
         AttributesBuilder::with_capacity(
             with_spare(self.lengths.len()),
             with_spare(self.types.len()),

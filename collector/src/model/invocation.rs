@@ -21,8 +21,8 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
-use super::log::{append_id, with_spare};
 use super::timestamp_type;
+use super::{append_id, with_spare};
 
 /// How an invocation ended, as the data model's `status` column spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]

@@ -13,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::attributes::{self, AttributeValue, Attributes, AttributesBuilder};
-use super::timestamp_type;
+use super::{append_id, timestamp_type, with_spare};
 
 /// One log record.
 #[derive(Debug, Clone, PartialEq)]
@@ -213,20 +213,6 @@ impl LogBuilder {
             self.resource_attributes.finish(),
         ];
         RecordBatch::try_new(schema(), columns).expect("columns follow the logs schema")
-    }
-}
-
-/// `n` and an eighth more.
-pub(crate) fn with_spare(n: usize) -> usize {
-    n + n / 8
-}
-
-pub(crate) fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
-    match id {
-        Some(id) => builder
-            .append_value(id)
-            .expect("ids have their column's width"),
-        None => builder.append_null(),
     }
 }
 

@@ -19,6 +19,7 @@ pub mod span;
 
 use std::sync::Arc;
 
+use arrow::array::FixedSizeBinaryBuilder;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -105,6 +106,22 @@ impl Table {
     /// The columns each Parquet file is sorted by, in order.
     pub fn sort_columns(self) -> [&'static str; 2] {
         ["function_name", self.time_column()]
+    }
+}
+
+/// `n` and an eighth more: the room a builder leaves for the next batch like the last (see
+/// [`LogBuilder::end_batch`]).
+pub(crate) fn with_spare(n: usize) -> usize {
+    n + n / 8
+}
+
+/// Appends an id to a `FixedSizeBinary` column of its width, or a null.
+pub(crate) fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>) {
+    match id {
+        Some(id) => builder
+            .append_value(id)
+            .expect("ids have their column's width"),
+        None => builder.append_null(),
     }
 }
 

@@ -18,8 +18,8 @@ use arrow::buffer::OffsetBuffer;
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
+use super::append_id;
 use super::attributes::{self, AttributeRefs, AttributesBuilder};
-use super::log::append_id;
 use super::timestamp_type;
 
 /// An event recorded on a span, such as an exception.

@@ -455,7 +455,7 @@ impl LambdaLogStream {
             attributes: &attributes,
             ..Default::default()
         });
-        self.end_full_batch();
+        self.end_full_batches();
     }
 
     fn push_function_log(&mut self, time: i64, log: FunctionLog, raw: &str) {
@@ -479,7 +479,6 @@ impl LambdaLogStream {
             attributes: &log.attributes,
             ..Default::default()
         });
-        self.end_full_batch();
         // The invocation's fragment is built straight into Arrow from the line's texts: an owned
         // fragment per line, copied into Arrow and freed, was about a sixth of a log import's
         // parsing threads in `perf`.
@@ -505,17 +504,19 @@ impl LambdaLogStream {
                 ..Default::default()
             });
             self.logged.insert(request_id);
-            if self.fragments.len() >= crate::model::BATCH_ROWS {
-                let batch = self.fragments.end_batch();
-                self.records.invocation_batches.push(batch);
-            }
         }
+        self.end_full_batches();
     }
 
-    /// Ends the batch being built once it holds [`crate::model::BATCH_ROWS`] rows.
-    fn end_full_batch(&mut self) {
+    /// Ends the log and fragment batches being built once they hold [`crate::model::BATCH_ROWS`]
+    /// rows.
+    fn end_full_batches(&mut self) {
         if self.logs.len() >= crate::model::BATCH_ROWS {
             self.records.log_batches.push(self.logs.end_batch());
+        }
+        if self.fragments.len() >= crate::model::BATCH_ROWS {
+            let batch = self.fragments.end_batch();
+            self.records.invocation_batches.push(batch);
         }
     }
 
@@ -612,7 +613,7 @@ impl LambdaLogStream {
             source: "lambda_text",
             ..Default::default()
         });
-        self.end_full_batch();
+        self.end_full_batches();
     }
 
     fn fragment(&mut self, report_time: i64, report: &Report) -> Invocation {

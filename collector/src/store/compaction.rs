@@ -32,7 +32,7 @@ use super::StoreError;
 use super::flush::merge_rows;
 use super::hour_merge::merge_hour;
 use super::layout::{DataFile, Partition, list_table};
-use super::writer::{Objects, all_rows, decode_parquet_batches, encode_in_order, sorted_order};
+use super::writer::{Objects, decode_parquet_batches, encode_sorted};
 use crate::model::Table;
 
 /// The most Parquet bytes one compaction reads, and the size at which a file is done. Rows
@@ -336,8 +336,7 @@ async fn compact_run(
     let concatenated = concat_batches(&table.schema(), &batches)?;
     drop(batches);
     let merged = merge_rows(table, concatenated)?;
-    let order = sorted_order(table, &merged, &all_rows(&merged))?;
-    let (encoded, rows) = (encode_in_order(table, &merged, &order)?, merged.num_rows());
+    let (encoded, rows) = (encode_sorted(table, &merged)?, merged.num_rows());
     drop(merged);
     let range = files
         .iter()

@@ -540,7 +540,7 @@ mod tests {
     use crate::model::{Invocation, Source};
     use crate::store::layout::list_table;
     use crate::store::local_objects;
-    use crate::store::writer::{decode_parquet, encode_parquet, shared_request_ids, sort_batch};
+    use crate::store::writer::{decode_parquet, encode_sorted, shared_request_ids, sort_batch};
 
     const HOUR: i64 = 490_000;
 
@@ -567,11 +567,11 @@ mod tests {
             table: Table::Invocations,
             hour,
         };
-        let batch = sort_batch(Table::Invocations, &invocation::to_batch(invocations)).unwrap();
+        let batch = invocation::to_batch(invocations);
         objects
             .put_durably(
                 &partition.file(SegmentRange::single(id)),
-                encode_parquet(Table::Invocations, &batch).unwrap(),
+                encode_sorted(Table::Invocations, &batch).unwrap(),
             )
             .await
             .unwrap();

@@ -9,27 +9,19 @@ use std::sync::{Arc, Mutex};
 use bytes::{Buf, Bytes};
 use object_store::buffered::BufWriter;
 use object_store::path::Path as ObjectPath;
-use parquet::arrow::{ArrowSchemaConverter, add_encoded_arrow_schema_to_metadata};
+use parquet::arrow::add_encoded_arrow_schema_to_metadata;
 use parquet::column::writer::ColumnCloseResult;
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{KeyValue, ParquetMetaData, RowGroupMetaData};
 use parquet::file::properties::WriterProperties;
 use parquet::file::reader::{ChunkReader, Length};
 use parquet::file::writer::SerializedFileWriter;
-use parquet::schema::types::SchemaDescriptor;
 use tokio::io::AsyncWriteExt;
 
 use super::StoreError;
 use super::layout::DataFile;
-use super::writer::{Objects, temporary_path};
+use super::writer::{Objects, parquet_schema, temporary_path};
 use crate::model::Table;
-
-/// The Parquet schema this version writes for `table`.
-fn parquet_schema(table: Table) -> SchemaDescriptor {
-    ArrowSchemaConverter::new()
-        .convert(&table.schema())
-        .expect("the store's schemas convert to Parquet")
-}
 
 /// True when the row groups of a file with this footer can be copied into a file of `table` as
 /// they are: its schema is the one this version writes, and no column has a bloom filter (which

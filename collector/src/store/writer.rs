@@ -43,7 +43,7 @@ use parquet::file::metadata::{
     KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, SortingColumn,
 };
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
-use parquet::schema::types::ColumnPath;
+use parquet::schema::types::{ColumnPath, SchemaDescriptor};
 
 use super::StoreError;
 use super::layout::TEMP_SUFFIX;
@@ -280,6 +280,13 @@ const TRACE_ID_BLOOM_FPP: f64 = 0.05;
 /// before this list was kept say `true`, and are read as not hour-merged.)
 pub const HOUR_MERGED_KEY: &str = "faasobs.hour_merged";
 
+/// The Parquet schema of the files of `table`.
+pub fn parquet_schema(table: Table) -> SchemaDescriptor {
+    ArrowSchemaConverter::new()
+        .convert(&table.schema())
+        .expect("the store's schemas convert to Parquet")
+}
+
 /// The properties of a file of `table`. A file written by an hour merge is sorted only within
 /// each of its buckets, so it records no Parquet sorting columns; its writer adds
 /// [`HOUR_MERGED_KEY`] once it knows the shared request ids.
@@ -323,10 +330,7 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
     // of random ids spans nearly their whole range; a trace is found by its bloom filter below),
     // and no query predicate reaches inside the attribute maps and event lists; computing them
     // compared every value of those columns on every write.
-    let leaves = ArrowSchemaConverter::new()
-        .convert(&schema)
-        .expect("the store's schemas convert to Parquet");
-    for leaf in leaves.columns() {
+    for leaf in parquet_schema(table).columns() {
         let path = leaf.path();
         let root = path.parts()[0].as_str();
         if path.parts().len() > 1 || RANDOM_ID_COLUMNS.contains(&root) {
@@ -362,9 +366,10 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
         .build()
 }
 
-/// Encodes sorted rows of `table` as a Parquet file in memory.
-pub fn encode_parquet(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
-    encode_with(table, batch, writer_properties(table, false))
+/// Encodes all rows of `batch` as a Parquet file of `table` in memory, sorted as [`sort_batch`]
+/// sorts them (a compaction's file).
+pub fn encode_sorted(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
+    encode_in_order(table, batch, &sorted_order(table, batch, &all_rows(batch))?)
 }
 
 /// Encodes the rows of `batch` at the indices of `order` (from [`sorted_order`]) as a Parquet
@@ -416,18 +421,6 @@ pub fn encode_scratch(batch: &RecordBatch) -> Result<Bytes, StoreError> {
 pub fn decode_scratch(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
     let batches = crate::wal::decode_payload(Buffer::from(bytes))?;
     Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
-}
-
-fn encode_with(
-    table: Table,
-    batch: &RecordBatch,
-    properties: WriterProperties,
-) -> Result<Bytes, StoreError> {
-    let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(&mut buffer, table.schema(), Some(properties))?;
-    writer.write(batch)?;
-    writer.close()?;
-    Ok(Bytes::from(buffer))
 }
 
 /// The footer entry of an hour-merged file that lists `shared_request_ids`.
@@ -899,7 +892,7 @@ mod tests {
     /// A spans file as the store writes it, of one span in each of traces 0 to 199.
     fn span_file_of_200_traces() -> Bytes {
         let batch = spans_batch(0..200, |_| Vec::new());
-        encode_parquet(Table::Spans, &sort_batch(Table::Spans, &batch).unwrap()).unwrap()
+        encode_sorted(Table::Spans, &batch).unwrap()
     }
 
     /// The position of the column at `path` (dotted) in a row group.
@@ -958,7 +951,7 @@ mod tests {
             ]
         });
         let sorted = sort_batch(Table::Spans, &batch).unwrap();
-        let bytes = encode_parquet(Table::Spans, &sorted).unwrap();
+        let bytes = encode_sorted(Table::Spans, &batch).unwrap();
         let reader = SerializedFileReader::new(bytes.clone()).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
         let has_dictionary = |name: &str| {
