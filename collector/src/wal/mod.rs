@@ -1,17 +1,18 @@
 //! The write-ahead log: every accepted record is here, on disk and synced, before the sender
 //! is told it is stored.
 //!
-//! # On-disk format (version 1)
+//! # On-disk format (version 2)
 //!
 //! The log is a folder of segment files named `{id:020}.wal`, where `id` is a strictly increasing
 //! segment number. Exactly one segment, the one with the highest id, is open for appending.
 //!
-//! A segment starts with a 12-byte header:
+//! A segment starts with a 16-byte header:
 //!
 //! | bytes | content |
 //! |---|---|
 //! | 0..8 | magic `FAASWAL\n` |
-//! | 8..12 | format version, u32 little-endian (= 1) |
+//! | 8..12 | format version, u32 little-endian (= 2) |
+//! | 12..16 | reserved, zero |
 //!
 //! followed by records, each a 16-byte frame header and a payload:
 //!
@@ -24,6 +25,10 @@
 //! | 8..12 | payload length in bytes, u32 little-endian |
 //! | 12..16 | CRC-32 (ISO-HDLC, as zlib) of bytes 4..12 of the frame followed by the payload |
 //! | 16.. | payload: one Arrow IPC stream holding the table's schema and one record batch |
+//!
+//! Version 1 differed only in its 12-byte header (no reserved bytes); its segments are still
+//! read. With 16 bytes, every payload starts 8-byte aligned in the file, and so in a mapping of
+//! it: its arrays are decoded in place.
 //!
 //! # Invariants
 //! - A write is acknowledged only after its frames are written and the segment file is synced
