@@ -171,7 +171,7 @@ mod tests {
         objects
             .put_durably(
                 &partition(hour).file(SegmentRange::single(segment)),
-                encode_sorted(Table::Invocations, &to_batch(rows)).unwrap(),
+                encode_sorted(Table::Invocations, &[to_batch(rows)]).unwrap(),
             )
             .await
             .unwrap();

@@ -57,7 +57,7 @@ use super::layout::{DataFile, Partition, SegmentRange, list_partition};
 use super::row_group_copy::{copy_row_groups, copyable};
 use super::writer::{
     Objects, SORTED_CHUNK_ROWS, all_rows, decode_scratch, encode_scratch, hour_merged_entry,
-    is_hour_merged, order_chunks, sort_columns, sorted_order, take_rows, temporary_path,
+    interleave_rows, is_hour_merged, sort_columns, sorted_order, take_rows, temporary_path,
     writer_properties,
 };
 use crate::model::Table;
@@ -518,11 +518,12 @@ impl HourMerge {
             if batches.is_empty() {
                 continue;
             }
-            let rows = merge_rows(table, concat_batches(&table.schema(), &batches)?)?;
-            drop(batches);
+            let rows = merge_rows(table, batches)?;
             let order = sorted_order(table, &rows, &all_rows(&rows))?;
-            for chunk in order_chunks(&order, SORTED_CHUNK_ROWS) {
-                output.write_sorted(&take_rows(&rows, &chunk)?).await?;
+            for chunk in order.chunks(SORTED_CHUNK_ROWS) {
+                output
+                    .write_sorted(&interleave_rows(table, &rows, chunk)?)
+                    .await?;
             }
             let pieces = std::mem::take(&mut self.pieces[bucket]);
             objects.delete_all(pieces.iter()).await?;
@@ -571,7 +572,7 @@ mod tests {
         objects
             .put_durably(
                 &partition.file(SegmentRange::single(id)),
-                encode_sorted(Table::Invocations, &batch).unwrap(),
+                encode_sorted(Table::Invocations, std::slice::from_ref(&batch)).unwrap(),
             )
             .await
             .unwrap();

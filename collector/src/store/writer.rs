@@ -17,10 +17,10 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use arrow::array::{
-    Array, ArrayRef, AsArray, ListArray, MapArray, PrimitiveArray, RecordBatchOptions, StringArray,
-    StructArray, UInt32Array,
+    Array, ArrayRef, AsArray, BooleanArray, FixedSizeBinaryArray, ListArray, MapArray,
+    PrimitiveArray, RecordBatchOptions, StringArray, StructArray, UInt32Array,
 };
-use arrow::buffer::{Buffer, NullBuffer, OffsetBuffer};
+use arrow::buffer::{BooleanBuffer, Buffer, NullBuffer, OffsetBuffer};
 use arrow::compute::take;
 use arrow::datatypes::{DataType, TimestampNanosecondType};
 use arrow::error::ArrowError;
@@ -59,39 +59,43 @@ pub const ROW_GROUP_ROWS: usize = 128 * 1024;
 /// being encoded; a chunk's buffers are reused by the allocator from one chunk to the next.
 pub const SORTED_CHUNK_ROWS: usize = 8 * 1024;
 
+/// One row among several batches of a table: (batch, row), as arrow's `interleave` takes them.
+/// The flusher and compaction order and copy the rows of a segment's (or files') batches where
+/// they are, without concatenating them first.
+pub type RowOf = (usize, usize);
+
 /// Sorts a batch of `table` by the table's sort columns (`function_name`, then time; rows equal
 /// in both keep their order, so sorting the same rows always gives the same file).
 pub fn sort_batch(table: Table, batch: &RecordBatch) -> Result<RecordBatch, StoreError> {
-    if batch.num_rows() < 2 {
-        return Ok(batch.clone());
-    }
-    take_rows(batch, &sorted_order(table, batch, &all_rows(batch))?)
+    let batches = std::slice::from_ref(batch);
+    interleave_rows(
+        table,
+        batches,
+        &sorted_order(table, batches, &all_rows(batches))?,
+    )
 }
 
-/// The positions of every row of `batch`, in order.
-pub fn all_rows(batch: &RecordBatch) -> Vec<u32> {
-    (0..batch.num_rows() as u32).collect()
+/// Every row of `batches`, in order.
+pub fn all_rows(batches: &[RecordBatch]) -> Vec<RowOf> {
+    batches
+        .iter()
+        .enumerate()
+        .flat_map(|(b, batch)| (0..batch.num_rows()).map(move |row| (b, row)))
+        .collect()
 }
 
-/// The rows of `batch` at `rows` in the order [`sort_batch`] sorts them: the indices only, for
-/// [`encode_in_order`] or [`order_chunks`] to copy the rows a chunk at a time.
+/// The rows `rows` of `batches` in the order [`sort_batch`] sorts them: the positions only, for
+/// [`encode_in_order`] or [`interleave_rows`] to copy the rows a chunk at a time.
 pub fn sorted_order(
     table: Table,
-    batch: &RecordBatch,
-    rows: &[u32],
-) -> Result<UInt32Array, StoreError> {
-    let (names, times) = sort_columns(table, batch)?;
-    Ok(sorted_by_name_then_time(names, times, rows))
-}
-
-/// `order` in consecutive pieces of at most `rows_per_chunk` indices (slices, not copies).
-pub fn order_chunks(
-    order: &UInt32Array,
-    rows_per_chunk: usize,
-) -> impl Iterator<Item = UInt32Array> + '_ {
-    (0..order.len())
-        .step_by(rows_per_chunk)
-        .map(move |start| order.slice(start, rows_per_chunk.min(order.len() - start)))
+    batches: &[RecordBatch],
+    rows: &[RowOf],
+) -> Result<Vec<RowOf>, StoreError> {
+    let columns = batches
+        .iter()
+        .map(|batch| sort_columns(table, batch))
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(sorted_by_name_then_time(&columns, rows))
 }
 
 /// The columns `batch` of `table` is sorted by: its function's name and its time.
@@ -120,17 +124,16 @@ pub(super) fn sort_columns(
 /// integers. arrow's `lexsort_to_indices` compared the names' bytes in every comparison of the
 /// sort (`memcmp` through a comparator per column), about 6 % of a log import's CPU.
 fn sorted_by_name_then_time(
-    names: &StringArray,
-    times: &PrimitiveArray<TimestampNanosecondType>,
-    rows: &[u32],
-) -> UInt32Array {
+    columns: &[(&StringArray, &PrimitiveArray<TimestampNanosecondType>)],
+    rows: &[RowOf],
+) -> Vec<RowOf> {
     let mut first_seen: HashMap<&str, u32> = HashMap::new();
     let mut previous: Option<(&str, u32)> = None;
     // Rank 0 is the null name; the others are numbered as first seen, then renumbered in order.
     let seen: Vec<u32> = rows
         .iter()
-        .map(|row| {
-            let row = *row as usize;
+        .map(|&(batch, row)| {
+            let names = columns[batch].0;
             if names.is_null(row) {
                 return 0;
             }
@@ -153,18 +156,155 @@ fn sorted_by_name_then_time(
     for (rank, (_, id)) in distinct.iter().enumerate() {
         rank_of[*id as usize] = rank as u32 + 1;
     }
-    // (rank, time present, time, row): the row last, so equal keys keep their order.
+    // (rank, time present, time, position in `rows`): the position last, so equal keys keep
+    // their order.
     let mut keys: Vec<(u32, bool, i64, u32)> = rows
         .iter()
         .zip(&seen)
-        .map(|(row, id)| {
-            let valid = times.is_valid(*row as usize);
-            let time = if valid { times.value(*row as usize) } else { 0 };
-            (rank_of[*id as usize], valid, time, *row)
+        .enumerate()
+        .map(|(position, (&(batch, row), id))| {
+            let times = columns[batch].1;
+            let valid = times.is_valid(row);
+            let time = if valid { times.value(row) } else { 0 };
+            (rank_of[*id as usize], valid, time, position as u32)
         })
         .collect();
     keys.sort_unstable();
-    keys.into_iter().map(|(.., row)| row).collect()
+    keys.into_iter()
+        .map(|(.., position)| rows[position as usize])
+        .collect()
+}
+
+/// The rows of `batches` (of `table`) at `order`, in that order. One batch is copied with
+/// [`take_rows`]; rows of several batches are gathered column by column, lists and maps with
+/// one gather of their entries, as `take_rows` does.
+pub fn interleave_rows(
+    table: Table,
+    batches: &[RecordBatch],
+    order: &[RowOf],
+) -> Result<RecordBatch, StoreError> {
+    if let [batch] = batches {
+        let indices = order.iter().map(|&(_, row)| row as u32).collect();
+        return take_rows(batch, &UInt32Array::new(indices, None));
+    }
+    let schema = table.schema();
+    let columns = (0..schema.fields().len())
+        .map(|i| {
+            let sources: Vec<&dyn Array> = batches.iter().map(|b| b.column(i).as_ref()).collect();
+            interleave_column(&sources, order)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let options = RecordBatchOptions::new().with_row_count(Some(order.len()));
+    Ok(RecordBatch::try_new_with_options(
+        schema, columns, &options,
+    )?)
+}
+
+/// One column of several batches at `order`. arrow's `interleave` copies booleans and fixed-size
+/// ids row by row through `MutableArrayData`, and would do so for every entry of a map's values
+/// (each has a boolean field): those are gathered here.
+fn interleave_column(sources: &[&dyn Array], order: &[RowOf]) -> Result<ArrayRef, ArrowError> {
+    match sources[0].data_type() {
+        DataType::List(field) => {
+            let lists: Vec<&ListArray> = sources.iter().map(|a| a.as_list::<i32>()).collect();
+            let offsets: Vec<&[i32]> = lists.iter().map(|l| l.value_offsets()).collect();
+            let (offsets, entries) = entries_of(&offsets, order)?;
+            let values: Vec<&dyn Array> = lists.iter().map(|l| l.values().as_ref()).collect();
+            Ok(Arc::new(ListArray::try_new(
+                field.clone(),
+                offsets,
+                interleave_column(&values, &entries)?,
+                interleave_nulls(sources, order),
+            )?))
+        }
+        DataType::Map(field, ordered) => {
+            let maps: Vec<&MapArray> = sources.iter().map(|a| a.as_map()).collect();
+            let offsets: Vec<&[i32]> = maps.iter().map(|m| m.value_offsets()).collect();
+            let (offsets, entries) = entries_of(&offsets, order)?;
+            let structs: Vec<&dyn Array> = maps.iter().map(|m| m.entries() as &dyn Array).collect();
+            Ok(Arc::new(MapArray::try_new(
+                field.clone(),
+                offsets,
+                interleave_struct(&structs, &entries)?,
+                interleave_nulls(sources, order),
+                *ordered,
+            )?))
+        }
+        DataType::Struct(_) => Ok(Arc::new(interleave_struct(sources, order)?)),
+        DataType::FixedSizeBinary(size) => {
+            let arrays: Vec<_> = sources.iter().map(|a| a.as_fixed_size_binary()).collect();
+            let mut values = Vec::with_capacity(order.len() * *size as usize);
+            for &(batch, row) in order {
+                values.extend_from_slice(arrays[batch].value(row));
+            }
+            Ok(Arc::new(FixedSizeBinaryArray::try_new(
+                *size,
+                values.into(),
+                interleave_nulls(sources, order),
+            )?))
+        }
+        DataType::Boolean => {
+            let arrays: Vec<_> = sources.iter().map(|a| a.as_boolean()).collect();
+            let values = BooleanBuffer::collect_bool(order.len(), |i| {
+                let (batch, row) = order[i];
+                arrays[batch].value(row)
+            });
+            Ok(Arc::new(BooleanArray::new(
+                values,
+                interleave_nulls(sources, order),
+            )))
+        }
+        _ => arrow::compute::interleave(sources, order),
+    }
+}
+
+fn interleave_struct(sources: &[&dyn Array], order: &[RowOf]) -> Result<StructArray, ArrowError> {
+    let structs: Vec<&StructArray> = sources.iter().map(|a| a.as_struct()).collect();
+    let children = (0..structs[0].num_columns())
+        .map(|i| {
+            let columns: Vec<&dyn Array> = structs.iter().map(|s| s.column(i).as_ref()).collect();
+            interleave_column(&columns, order)
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    StructArray::try_new_with_length(
+        structs[0].fields().clone(),
+        children,
+        interleave_nulls(sources, order),
+        order.len(),
+    )
+}
+
+/// For the lists at `order` (each batch's list offsets in `offsets`): the new offsets and the
+/// positions of their entries, in order.
+fn entries_of(
+    offsets: &[&[i32]],
+    order: &[RowOf],
+) -> Result<(OffsetBuffer<i32>, Vec<RowOf>), ArrowError> {
+    let mut new_offsets = Vec::with_capacity(order.len() + 1);
+    new_offsets.push(0i32);
+    let mut entries = Vec::new();
+    for &(batch, row) in order {
+        let (start, end) = (offsets[batch][row], offsets[batch][row + 1]);
+        entries.extend((start as usize..end as usize).map(|entry| (batch, entry)));
+        let length = i32::try_from(entries.len())
+            .map_err(|_| ArrowError::ComputeError("list entries overflow i32".into()))?;
+        new_offsets.push(length);
+    }
+    Ok((OffsetBuffer::new(new_offsets.into()), entries))
+}
+
+fn interleave_nulls(sources: &[&dyn Array], order: &[RowOf]) -> Option<NullBuffer> {
+    if sources.iter().all(|a| a.null_count() == 0) {
+        return None;
+    }
+    Some(NullBuffer::new(BooleanBuffer::collect_bool(
+        order.len(),
+        |i| {
+            let (batch, row) = order[i];
+            sources[batch].is_valid(row)
+        },
+    )))
+    .filter(|nulls| nulls.null_count() > 0)
 }
 
 /// The rows of `batch` at `indices`, in that order: arrow's `take`, except that lists and maps
@@ -366,27 +506,31 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
         .build()
 }
 
-/// Encodes all rows of `batch` as a Parquet file of `table` in memory, sorted as [`sort_batch`]
-/// sorts them (a compaction's file).
-pub fn encode_sorted(table: Table, batch: &RecordBatch) -> Result<Bytes, StoreError> {
-    encode_in_order(table, batch, &sorted_order(table, batch, &all_rows(batch))?)
+/// Encodes all rows of `batches` as a Parquet file of `table` in memory, sorted as
+/// [`sort_batch`] sorts them (a compaction's file).
+pub fn encode_sorted(table: Table, batches: &[RecordBatch]) -> Result<Bytes, StoreError> {
+    encode_in_order(
+        table,
+        batches,
+        &sorted_order(table, batches, &all_rows(batches))?,
+    )
 }
 
-/// Encodes the rows of `batch` at the indices of `order` (from [`sorted_order`]) as a Parquet
-/// file of `table`, in that order, copying them into order one chunk of [`SORTED_CHUNK_ROWS`] at
-/// a time, each encoded before the next is copied.
+/// Encodes the rows of `batches` at `order` (from [`sorted_order`]) as a Parquet file of
+/// `table`, in that order, copying them into order one chunk of [`SORTED_CHUNK_ROWS`] at a time,
+/// each encoded before the next is copied.
 pub fn encode_in_order(
     table: Table,
-    batch: &RecordBatch,
-    order: &UInt32Array,
+    batches: &[RecordBatch],
+    order: &[RowOf],
 ) -> Result<Bytes, StoreError> {
-    encode_in_chunks(table, batch, order, SORTED_CHUNK_ROWS)
+    encode_in_chunks(table, batches, order, SORTED_CHUNK_ROWS)
 }
 
 fn encode_in_chunks(
     table: Table,
-    batch: &RecordBatch,
-    order: &UInt32Array,
+    batches: &[RecordBatch],
+    order: &[RowOf],
     rows_per_chunk: usize,
 ) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
@@ -395,8 +539,8 @@ fn encode_in_chunks(
         table.schema(),
         Some(writer_properties(table, false)),
     )?;
-    for chunk in order_chunks(order, rows_per_chunk) {
-        writer.write(&take_rows(batch, &chunk)?)?;
+    for chunk in order.chunks(rows_per_chunk) {
+        writer.write(&interleave_rows(table, batches, chunk)?)?;
     }
     writer.close()?;
     Ok(Bytes::from(buffer))
@@ -683,8 +827,15 @@ mod tests {
             let names: StringArray = rows.iter().map(|(n, _)| *n).collect();
             let times: PrimitiveArray<TimestampNanosecondType> =
                 rows.iter().map(|(_, t)| *t).collect();
+            let sorted = |rows: &[u32]| -> Vec<u32> {
+                let rows: Vec<RowOf> = rows.iter().map(|&row| (0, row as usize)).collect();
+                sorted_by_name_then_time(&[(&names, &times)], &rows)
+                    .into_iter()
+                    .map(|(_, row)| row as u32)
+                    .collect()
+            };
             let all: Vec<u32> = (0..rows.len() as u32).collect();
-            let ours = sorted_by_name_then_time(&names, &times, &all);
+            let ours = sorted(&all);
             let options = Some(SortOptions { descending: false, nulls_first: true });
             let theirs = lexsort_to_indices(
                 &[
@@ -695,7 +846,6 @@ mod tests {
             )
             .unwrap();
             let key = |row: u32| rows[row as usize];
-            let ours: Vec<u32> = ours.values().to_vec();
             proptest::prop_assert_eq!(
                 ours.iter().map(|r| key(*r)).collect::<Vec<_>>(),
                 theirs.values().iter().map(|r| key(*r)).collect::<Vec<_>>()
@@ -711,7 +861,7 @@ mod tests {
             let mut expected = part.clone();
             expected.sort_by_key(|r| key(*r));
             proptest::prop_assert_eq!(
-                sorted_by_name_then_time(&names, &times, &part).values().to_vec(),
+                sorted(&part),
                 expected
             );
         }
@@ -854,28 +1004,81 @@ mod tests {
         let shuffled = take_rows(&batch, &UInt32Array::from(shuffled)).unwrap();
         let sorted = sort_batch(Table::Spans, &shuffled).unwrap();
         assert_eq!(sorted, batch);
-        let order = sorted_order(Table::Spans, &shuffled, &all_rows(&shuffled)).unwrap();
-        for rows_per_chunk in [1, 7, 40, 1000] {
-            let bytes = encode_in_chunks(Table::Spans, &shuffled, &order, rows_per_chunk).unwrap();
-            let read = decode_parquet(Table::Spans, bytes).unwrap();
-            assert_eq!(
-                read.columns(),
-                sorted.columns(),
-                "{rows_per_chunk} rows a chunk"
-            );
+        // The same rows as one batch, and as three slices of it (as a segment's frames are).
+        let one = [shuffled.clone()];
+        let three = [
+            shuffled.slice(0, 13),
+            shuffled.slice(13, 1),
+            shuffled.slice(14, 26),
+        ];
+        for batches in [&one[..], &three[..]] {
+            let order = sorted_order(Table::Spans, batches, &all_rows(batches)).unwrap();
+            for rows_per_chunk in [1, 7, 40, 1000] {
+                let bytes =
+                    encode_in_chunks(Table::Spans, batches, &order, rows_per_chunk).unwrap();
+                let read = decode_parquet(Table::Spans, bytes).unwrap();
+                assert_eq!(
+                    read.columns(),
+                    sorted.columns(),
+                    "{} batches, {rows_per_chunk} rows a chunk",
+                    batches.len()
+                );
+            }
         }
         // Some of the rows (as a flush takes one hour's): those rows, sorted.
         let part: Vec<u32> = (0..40).filter(|row| row % 3 != 1).collect();
-        let order = sorted_order(Table::Spans, &shuffled, &part).unwrap();
-        let bytes = encode_in_chunks(Table::Spans, &shuffled, &order, 7).unwrap();
         let expected = sort_batch(
             Table::Spans,
-            &take_rows(&shuffled, &UInt32Array::from(part)).unwrap(),
+            &take_rows(&shuffled, &UInt32Array::from(part.clone())).unwrap(),
         )
         .unwrap();
-        let read = decode_parquet(Table::Spans, bytes).unwrap();
-        assert_eq!(read.columns(), expected.columns());
-        assert_eq!(read.num_rows(), 27);
+        let in_one: Vec<RowOf> = part.iter().map(|&row| (0, row as usize)).collect();
+        let in_three: Vec<RowOf> = all_rows(&three)
+            .into_iter()
+            .enumerate()
+            .filter(|(row, _)| row % 3 != 1)
+            .map(|(_, at)| at)
+            .collect();
+        for (batches, rows) in [(&one[..], in_one), (&three[..], in_three)] {
+            let order = sorted_order(Table::Spans, batches, &rows).unwrap();
+            let bytes = encode_in_chunks(Table::Spans, batches, &order, 7).unwrap();
+            let read = decode_parquet(Table::Spans, bytes).unwrap();
+            assert_eq!(read.columns(), expected.columns());
+            assert_eq!(read.num_rows(), 27);
+        }
+    }
+
+    /// Rows gathered from several batches are arrow's `take` of the batches concatenated, for
+    /// every column type a table has (lists, maps and structs of them, booleans, fixed-size ids,
+    /// nulls), also from slices (arrays whose offset is not zero).
+    #[test]
+    fn interleaving_rows_of_several_batches_matches_take_of_their_concatenation() {
+        let batch = spans_with_nulls_maps_and_lists(40);
+        let batches = [batch.slice(0, 9), batch.slice(9, 20), batch.slice(29, 11)];
+        let starts = [0, 9, 29];
+        for order in [
+            vec![
+                (2, 10),
+                (0, 0),
+                (1, 5),
+                (1, 5),
+                (0, 8),
+                (2, 0),
+                (1, 19),
+                (0, 3),
+            ],
+            all_rows(&batches),
+            vec![(1, 0)],
+        ] {
+            let global: Vec<u32> = order
+                .iter()
+                .map(|&(b, row)| (starts[b] + row) as u32)
+                .collect();
+            let expected =
+                arrow::compute::take_record_batch(&batch, &UInt32Array::from(global)).unwrap();
+            let ours = interleave_rows(Table::Spans, &batches, &order).unwrap();
+            assert_eq!(ours, expected, "{order:?}");
+        }
     }
 
     #[test]
@@ -892,7 +1095,7 @@ mod tests {
     /// A spans file as the store writes it, of one span in each of traces 0 to 199.
     fn span_file_of_200_traces() -> Bytes {
         let batch = spans_batch(0..200, |_| Vec::new());
-        encode_sorted(Table::Spans, &batch).unwrap()
+        encode_sorted(Table::Spans, std::slice::from_ref(&batch)).unwrap()
     }
 
     /// The position of the column at `path` (dotted) in a row group.
@@ -951,7 +1154,7 @@ mod tests {
             ]
         });
         let sorted = sort_batch(Table::Spans, &batch).unwrap();
-        let bytes = encode_sorted(Table::Spans, &batch).unwrap();
+        let bytes = encode_sorted(Table::Spans, std::slice::from_ref(&batch)).unwrap();
         let reader = SerializedFileReader::new(bytes.clone()).unwrap();
         let row_group = reader.get_row_group(0).unwrap();
         let has_dictionary = |name: &str| {

@@ -13,7 +13,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use arrow::compute::concat_batches;
 use faasobs_collector::model::Table;
 use faasobs_collector::normalize::otlp_trace::normalize_trace_bytes;
 use faasobs_collector::store::flush::{merge_rows, rows_by_partition};
@@ -37,11 +36,11 @@ pub const STAGES: [(&str, &str); 8] = [
     ("WAL append", "appending the frames to a segment (no fsync)"),
     (
         "read segments",
-        "reading closed segments back, one batch per table",
+        "reading closed segments back, grouping their batches by table",
     ),
     (
         "merge",
-        "merging invocation fragments, dropping repeated spans",
+        "concatenating and merging invocation fragments, dropping repeated spans",
     ),
     (
         "order",
@@ -110,13 +109,9 @@ fn flush_stages(path: &Path, cpu: &mut StageCpu, clock: &mut Clock) -> anyhow::R
     for (table, batch) in contents.records {
         by_table.entry(table).or_default().push(batch);
     }
-    let tables = by_table
-        .into_iter()
-        .map(|(table, batches)| Ok((table, concat_batches(&table.schema(), &batches)?)))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     clock.lap(&mut cpu.0[4]);
-    for (table, batch) in tables {
-        let merged = merge_rows(table, batch)?;
+    for (table, batches) in by_table {
+        let merged = merge_rows(table, batches)?;
         clock.lap(&mut cpu.0[5]);
         let orders = rows_by_partition(table, &merged)
             .into_values()
