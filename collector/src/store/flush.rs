@@ -260,23 +260,8 @@ mod tests {
     fn a_span_repeated_in_another_batch_is_kept_once() {
         use crate::model::span::{SpanBuilder, SpanRow};
         let span = |trace: u8, id: u8| SpanRow {
-            trace_id: [trace; 16],
             span_id: [id; 8],
-            parent_span_id: None,
-            trace_state: None,
-            name: "handler",
-            kind: "server",
-            start_time: i64::from(id),
-            end_time: i64::from(id) + 5,
-            status_code: "unset",
-            status_message: None,
-            service_name: None,
-            function_name: Some("orders".into()),
-            request_id: None,
-            scope_name: None,
-            attributes: &[],
-            resource_attributes: &[],
-            events: &[],
+            ..crate::store::writer::tests::span(trace)
         };
         let spans_batch = |rows: &[SpanRow]| {
             let mut builder = SpanBuilder::default();

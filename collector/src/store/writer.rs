@@ -801,7 +801,7 @@ impl AsyncFileReader for StoredFileReader {
 }
 
 #[cfg(test)]
-mod tests {
+pub(in crate::store) mod tests {
     use super::*;
     use crate::model::{AttributeRef, AttributeValue, SpanBuilder, SpanEventRow, SpanRow};
     use arrow::compute::{SortColumn, SortOptions, lexsort_to_indices};
@@ -867,7 +867,8 @@ mod tests {
         }
     }
 
-    fn span(trace: u8) -> SpanRow<'static> {
+    /// A server span of function `orders` whose ids are `trace` repeated.
+    pub(in crate::store) fn span(trace: u8) -> SpanRow<'static> {
         SpanRow {
             trace_id: [trace; 16],
             span_id: [trace; 8],

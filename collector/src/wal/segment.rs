@@ -329,6 +329,15 @@ mod tests {
         }
     }
 
+    /// The records of `frames(3)` and then `frames(2)`.
+    fn three_then_two() -> Vec<(Table, RecordBatch)> {
+        records(3)
+            .to_batches()
+            .into_iter()
+            .chain(records(2).to_batches())
+            .collect()
+    }
+
     fn frames(n: usize) -> Vec<Vec<u8>> {
         records(n)
             .to_batches()
@@ -351,12 +360,7 @@ mod tests {
         assert_eq!(contents.records[0].1.num_rows(), 3);
         assert_eq!(contents.records[1].1.num_rows(), 2);
         assert_eq!(contents.valid_len, w.len());
-        let expected: Vec<_> = records(3)
-            .to_batches()
-            .into_iter()
-            .chain(records(2).to_batches())
-            .collect();
-        assert_eq!(contents.records, expected);
+        assert_eq!(contents.records, three_then_two());
         assert_same_contents(&read_closed_segment(&path).unwrap(), &contents);
     }
 
@@ -464,12 +468,7 @@ mod tests {
         assert_same_contents(&read_closed_segment(&path).unwrap(), &contents);
         assert!(contents.trailing.is_none());
         assert_eq!(contents.valid_len, bytes.len() as u64);
-        let expected: Vec<_> = records(3)
-            .to_batches()
-            .into_iter()
-            .chain(records(2).to_batches())
-            .collect();
-        assert_eq!(contents.records, expected);
+        assert_eq!(contents.records, three_then_two());
         // A version 2 header cut short is an incomplete header, as an empty file is.
         let mut short = SEGMENT_MAGIC.to_vec();
         short.extend_from_slice(&SEGMENT_VERSION.to_le_bytes());
