@@ -105,7 +105,7 @@ pub(super) fn sort_columns(
 ) -> Result<(&StringArray, &PrimitiveArray<TimestampNanosecondType>), StoreError> {
     let [names, times] = table.sort_columns().map(|name| batch.column_by_name(name));
     // Every table stores its function as text and its time in nanoseconds (batches read back
-    // are concatenated to the table's schema first).
+    // from the WAL or from stored files have the table's schema, which they were written with).
     match (
         names.and_then(|c| c.as_string_opt::<i32>()),
         times.and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>()),
