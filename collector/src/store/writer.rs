@@ -425,7 +425,8 @@ fn gather_nulls(sources: &[&dyn Array], runs: &[Run], len: usize) -> Option<Null
     Some(NullBuffer::new(validity.finish())).filter(|nulls| nulls.null_count() > 0)
 }
 
-/// Appends the bits of `rows` of `bits` (a single row, the common run of sorted logs, as a bit).
+/// Appends the bits of `rows` of `bits` (a run of one row, the most common in the ingest
+/// benchmark's spans, as one bit).
 fn append_bits(builder: &mut BooleanBufferBuilder, bits: &BooleanBuffer, rows: &Range<usize>) {
     if rows.len() == 1 {
         builder.append(bits.value(rows.start));
