@@ -18,8 +18,18 @@ by_status = dict(con.sql(f"SELECT status, count(*) FROM '{glob}' GROUP BY status
 ids = con.sql(f"SELECT count(DISTINCT request_id) FROM '{glob}'").fetchone()[0]
 types = dict(zip(rel.columns, [str(t) for t in rel.types]))
 spans = con.sql(f"SELECT count(*), min(octet_length(trace_id)) FROM '{sys.argv[1]}/spans/**/*.parquet'").fetchone()
+# A span's resource attributes, joined from `resources` as docs/schema.md shows.
+resourced = con.sql(f"""
+    SELECT count(*), count(r.resource_id),
+           count(*) FILTER (WHERE coalesce(r.attributes['faas.name'].string,
+                                           r.attributes['service.name'].string) = s.function_name)
+    FROM '{sys.argv[1]}/spans/**/*.parquet' s
+    LEFT JOIN (SELECT resource_id, any_value(attributes) AS attributes
+               FROM '{sys.argv[1]}/resources/**/*.parquet' GROUP BY resource_id) r
+    ON s.resource_id = r.resource_id""").fetchone()
 print(json.dumps({"count": count, "distinct": ids, "cold": cold, "by_status": by_status,
-                  "columns": rel.columns, "types": types, "spans": spans[0], "trace_id_len": spans[1]}))
+                  "columns": rel.columns, "types": types, "spans": spans[0], "trace_id_len": spans[1],
+                  "spans_with_resource": resourced[1], "resource_names_function": resourced[2]}))
 "#;
 
 #[test]
@@ -67,6 +77,10 @@ fn generated_sample_ingested_is_read_by_duckdb_with_every_invocation_once() {
         "trace ids are 16 raw bytes, not hex"
     );
     assert!(duck["spans"].as_i64().unwrap() > 0);
+    // Every span's resource has a row, and it names the span's function (`faas.name`, or
+    // `service.name` for the sample's frontend, which is no function).
+    assert_eq!(duck["spans_with_resource"], duck["spans"]);
+    assert_eq!(duck["resource_names_function"], duck["spans"]);
 
     // faasobs itself agrees with DuckDB.
     let rows = query_json(&data, "SELECT count(*) AS n FROM invocations");

@@ -137,6 +137,38 @@ fn python_otlp_exporters_over_grpc_and_http_become_exact_invocations() {
     assert_eq!(counts[0]["spans"], 10);
     assert_eq!(counts[0]["logs"], 2);
     assert_eq!(counts[0]["reports"], 2);
+    // Each span and log record shows its resource's attributes, kept once in `resources`: the
+    // SDK's own (`telemetry.sdk.language`) and those it was given: one row per function, as its
+    // spans and log record fall in one hour.
+    let resourced = query_json(
+        dir.path(),
+        "SELECT function_name, \
+         resource_attributes['telemetry.sdk.language']['string'] AS language, \
+         resource_attributes['faas.max_memory']['int'] AS memory, count(*) AS n \
+         FROM (SELECT function_name, resource_attributes FROM spans \
+               UNION ALL SELECT function_name, resource_attributes FROM logs) \
+         GROUP BY 1, 2, 3 ORDER BY 1",
+    );
+    let expected = |function: &str| {
+        serde_json::json!({"function_name": function, "language": "python",
+                           "memory": 268435456, "n": 6})
+    };
+    assert_eq!(
+        serde_json::Value::from(resourced.clone()),
+        serde_json::json!([expected("py-grpc"), expected("py-http")]),
+        "{resourced:#?}"
+    );
+    let resources = query_json(
+        dir.path(),
+        "SELECT function_name, count(*) AS rows, count(DISTINCT resource_id) AS ids \
+         FROM resources GROUP BY 1 ORDER BY 1",
+    );
+    let expected =
+        |function: &str| serde_json::json!({"function_name": function, "rows": 1, "ids": 1});
+    assert_eq!(
+        serde_json::Value::from(resources),
+        serde_json::json!([expected("py-grpc"), expected("py-http")])
+    );
 }
 
 /// The whole table but trace ids (the SDK makes its own), for comparing two stores.

@@ -225,7 +225,9 @@ fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
         .fold(root.to_path_buf(), |acc, p| acc.join(p.as_ref()))
 }
 
-/// The schema queries see for `table`: the stored schema, with its text columns as `Utf8View`.
+/// The schema queries see for `table`: the stored schema, with its text columns as `Utf8View`;
+/// `spans` and `logs` also have [`LEGACY_RESOURCE_ATTRIBUTES`], the column files of schema
+/// version 1 have instead of `resource_id` (null in newer files).
 ///
 /// Parquet stores these columns dictionary-encoded. Read as `Utf8`, every value is copied out of
 /// the dictionary into a new buffer; read as `Utf8View`, a value is a 16-byte view into the
@@ -240,20 +242,68 @@ pub fn query_schema(table: Table) -> Arc<Schema> {
             DataType::Utf8 => Arc::new(field.as_ref().clone().with_data_type(DataType::Utf8View)),
             _ => Arc::clone(field),
         })
+        .chain(matches!(table, Table::Spans | Table::Logs).then(|| {
+            Arc::new(Field::new(
+                LEGACY_RESOURCE_ATTRIBUTES,
+                faasobs_collector::model::attributes::data_type(),
+                true,
+            ))
+        }))
         .collect();
     Arc::new(Schema::new_with_metadata(fields, stored.metadata().clone()))
 }
 
-/// `batch` (stored types, as the WAL holds it) in the types of `schema`.
+/// The column of each span's and log record's resource attributes in files of schema version 1,
+/// before they were kept once in `resources`. The `spans` and `logs` views show it where a row
+/// has no resource row (see [`resource_view`]).
+const LEGACY_RESOURCE_ATTRIBUTES: &str = "resource_attributes";
+
+/// The SQL of the `spans` or `logs` view: the stored rows (in `store.`*table*) with their
+/// resource's attributes joined back from `resources` as `resource_attributes`, right after
+/// `resource_id`. A resource has a row for each hour it was seen in, all alike: one per id is
+/// joined. Rows of version 1 files keep the attributes they were stored with.
+pub fn resource_view(table: Table) -> String {
+    let columns: Vec<String> = table
+        .schema()
+        .fields()
+        .iter()
+        .map(|field| {
+            let column = format!("s.\"{}\"", field.name());
+            if field.name() == "resource_id" {
+                format!(
+                    "{column}, coalesce(r.attributes, s.{LEGACY_RESOURCE_ATTRIBUTES}) \
+                     AS {LEGACY_RESOURCE_ATTRIBUTES}"
+                )
+            } else {
+                column
+            }
+        })
+        .collect();
+    format!(
+        "SELECT {} FROM {STORE_SCHEMA}.{table} s LEFT JOIN \
+         (SELECT resource_id, first_value(attributes) AS attributes FROM resources \
+          GROUP BY resource_id) r ON s.resource_id = r.resource_id",
+        columns.join(", "),
+        table = table.name(),
+    )
+}
+
+/// `batch` (stored types, as the WAL holds it) in the types of `schema`; a column the batch does
+/// not have (the legacy resource attributes) is null.
 fn in_query_types(
     batch: RecordBatch,
     schema: &Arc<Schema>,
 ) -> Result<RecordBatch, DataFusionError> {
-    let columns = batch
-        .columns()
+    let columns = schema
+        .fields()
         .iter()
-        .zip(schema.fields())
-        .map(|(column, field)| arrow::compute::cast(column, field.data_type()))
+        .map(|field| match batch.column_by_name(field.name()) {
+            Some(column) => arrow::compute::cast(column, field.data_type()),
+            None => Ok(arrow::array::new_null_array(
+                field.data_type(),
+                batch.num_rows(),
+            )),
+        })
         .collect::<Result<Vec<_>, _>>()?;
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
@@ -351,10 +401,12 @@ impl Analyzer {
                 .map(|f| local_path(&root, &f.meta.location))
                 .collect();
             let wal_rows = unflushed.remove(&table).unwrap_or_default();
-            // Invocation rows on disk may still be fragments; `invocations` is a view.
+            // Invocation rows on disk may still be fragments; `invocations` is a view, and so
+            // are `spans` and `logs`, which join their resources' attributes back.
             let name = match table {
-                Table::Invocations => FRAGMENTS_TABLE,
-                other => other.name(),
+                Table::Invocations => FRAGMENTS_TABLE.to_string(),
+                Table::Spans | Table::Logs => format!("{STORE_SCHEMA}.{}", table.name()),
+                Table::Resources => table.name().to_string(),
             };
             ctx.register_table(name, stored_table(&ctx, table, &paths, wal_rows.clone())?)?;
             if table != Table::Invocations {
@@ -422,6 +474,10 @@ impl Analyzer {
         )?
         .into_view();
         ctx.register_table(Table::Invocations.name(), view)?;
+        for table in [Table::Spans, Table::Logs] {
+            let view = ctx.sql(&resource_view(table)).await?.into_view();
+            ctx.register_table(table.name(), view)?;
+        }
         crate::cost::sql::register(&ctx, config.catalog.clone()).await?;
         Ok(Analyzer {
             ctx,
@@ -560,6 +616,135 @@ fn unflushed_wal_rows(
 mod tests {
     use super::*;
     use faasobs_collector::store::Partition;
+
+    /// A store upgraded from schema version 1 holds spans with their resource's attributes on
+    /// every row and no `resource_id`. Its files are read as they are (the `spans` view shows the
+    /// attributes they were stored with), beside newer rows whose resource is joined from
+    /// `resources`, and compaction leaves them alone rather than mix the two schemas.
+    #[tokio::test]
+    async fn spans_stored_with_schema_version_1_keep_their_resource_attributes() {
+        use arrow::array::AsArray;
+        use datafusion::parquet::arrow::ArrowWriter;
+        use faasobs_collector::model::attributes::AttributesBuilder;
+        use faasobs_collector::model::resource::resource_id_of_refs;
+        use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder, SpanRow};
+        use faasobs_collector::store::compaction::{KnownHourMerged, compact};
+        use faasobs_collector::store::flush::flush_records;
+        use faasobs_collector::store::layout::{SegmentRange, list_table};
+        use faasobs_collector::store::{CompactionLevel, local_objects};
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let old_resource = [("faas.name", AttributeRef::String("before-upgrade"))];
+        let new_resource = [("faas.name", AttributeRef::String("after-upgrade"))];
+        let new_id = resource_id_of_refs(&new_resource);
+        let spans = |name: &'static str, resource: &[(&'static str, AttributeRef<'static>)]| {
+            let mut builder = SpanBuilder::default();
+            for k in 0..3u8 {
+                builder.append(&SpanRow {
+                    trace_id: [k; 16],
+                    span_id: [k; 8],
+                    parent_span_id: None,
+                    trace_state: None,
+                    name,
+                    kind: "server",
+                    start_time: i64::from(k) * 1_000,
+                    end_time: i64::from(k) * 1_000 + 500,
+                    status_code: "unset",
+                    status_message: None,
+                    service_name: None,
+                    function_name: Some(name.into()),
+                    request_id: None,
+                    scope_name: None,
+                    attributes: &[],
+                    resource_attributes: resource,
+                    resource_id: resource_id_of_refs(resource),
+                    events: &[],
+                });
+            }
+            builder.finish()
+        };
+        // A version 1 file: `resource_attributes` where `resource_id` is now.
+        let current = spans("old", &old_resource);
+        let mut attributes = AttributesBuilder::default();
+        for _ in 0..current.num_rows() {
+            attributes.append_borrowed(&old_resource);
+        }
+        let position = current.schema().index_of("resource_id").unwrap();
+        let mut fields: Vec<_> = current.schema().fields().iter().cloned().collect();
+        let mut columns = current.columns().to_vec();
+        fields[position] = Arc::new(Field::new(
+            "resource_attributes",
+            faasobs_collector::model::attributes::data_type(),
+            false,
+        ));
+        columns[position] = attributes.finish();
+        let old = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, old.schema(), None).unwrap();
+        writer.write(&old).unwrap();
+        writer.close().unwrap();
+        let partition = Partition {
+            table: Table::Spans,
+            hour: 0,
+        };
+        objects
+            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
+            .await
+            .unwrap();
+        // Rows of this version, flushed from a segment as the collector does.
+        let mut resources = ResourceRows::default();
+        let hour = resources.needs_row(new_id, 0).unwrap();
+        resources.add_borrowed(new_id, hour, &new_resource);
+        let records = vec![
+            (Table::Resources, resources.finish().unwrap()),
+            (Table::Spans, spans("new", &new_resource)),
+        ];
+        flush_records(&objects, 2, records).await.unwrap();
+
+        compact(
+            &objects,
+            |_, _| Some(CompactionLevel::Runs),
+            &mut KnownHourMerged::default(),
+            1,
+        )
+        .await
+        .unwrap();
+        let files = list_table(objects.store.as_ref(), Table::Spans)
+            .await
+            .unwrap();
+        assert_eq!(files.live.len(), 2, "both files are left as they are");
+
+        let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        let batches = analyzer
+            .context()
+            .sql(
+                "SELECT name, resource_attributes['faas.name']['string'] AS resource, \
+                 resource_id IS NULL AS legacy, count(*) AS n FROM spans GROUP BY 1, 2, 3 \
+                 ORDER BY 1",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let batch = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        let text = |name: &str| {
+            let column =
+                arrow::compute::cast(batch.column_by_name(name).unwrap(), &DataType::Utf8).unwrap();
+            column
+                .as_string::<i32>()
+                .iter()
+                .map(|v| v.unwrap().to_string())
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(text("name"), ["new", "old"]);
+        assert_eq!(text("resource"), ["after-upgrade", "before-upgrade"]);
+        assert_eq!(text("legacy"), ["false", "true"]);
+        assert_eq!(text("n"), ["3", "3"]);
+    }
 
     #[test]
     fn a_window_keeps_its_hours_and_one_hour_either_side() {

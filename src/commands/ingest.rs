@@ -91,8 +91,9 @@ pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyh
     Ok(total)
 }
 
-/// `records` as writes of at most [`WRITE_CHUNK`] rows of one table each, the rows moved into
-/// each chunk as it is taken (they used to be copied, strings and attributes included).
+/// `records` as writes of at most [`WRITE_CHUNK`] rows of one table each (the resources they
+/// refer to in one write ahead of them), the rows moved into each chunk as it is taken (they
+/// used to be copied, strings and attributes included).
 fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
     let Records {
         invocations,
@@ -100,28 +101,36 @@ fn in_chunks(records: Records) -> impl Iterator<Item = Records> {
         span_batches,
         logs,
         log_batches,
+        resource_batches,
     } = records;
-    chunks_of(invocations, |invocations| Records {
-        invocations,
+    // The resources first, in one write: no span or log is stored before its resource.
+    let resources = (!resource_batches.is_empty()).then(|| Records {
+        resource_batches,
         ..Default::default()
-    })
-    // Built a batch of at most `model::BATCH_ROWS` rows at a time, each is one write already.
-    .chain(invocation_batches.into_iter().map(|batch| Records {
-        invocation_batches: vec![batch],
-        ..Default::default()
-    }))
-    .chain(span_batches.into_iter().map(|batch| Records {
-        span_batches: vec![batch],
-        ..Default::default()
-    }))
-    .chain(chunks_of(logs, |logs| Records {
-        logs,
-        ..Default::default()
-    }))
-    .chain(log_batches.into_iter().map(|batch| Records {
-        log_batches: vec![batch],
-        ..Default::default()
-    }))
+    });
+    resources
+        .into_iter()
+        .chain(chunks_of(invocations, |invocations| Records {
+            invocations,
+            ..Default::default()
+        }))
+        // Built a batch of at most `model::BATCH_ROWS` rows at a time, each is one write already.
+        .chain(invocation_batches.into_iter().map(|batch| Records {
+            invocation_batches: vec![batch],
+            ..Default::default()
+        }))
+        .chain(span_batches.into_iter().map(|batch| Records {
+            span_batches: vec![batch],
+            ..Default::default()
+        }))
+        .chain(chunks_of(logs, |logs| Records {
+            logs,
+            ..Default::default()
+        }))
+        .chain(log_batches.into_iter().map(|batch| Records {
+            log_batches: vec![batch],
+            ..Default::default()
+        }))
 }
 
 fn chunks_of<T>(

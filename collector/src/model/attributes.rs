@@ -149,7 +149,10 @@ pub fn find_ref<'s, 'a>(
 pub type Attributes = Vec<(String, AttributeValue)>;
 
 /// Finds an attribute by key.
-pub fn find<'a>(attributes: &'a Attributes, key: &str) -> Option<&'a AttributeValue> {
+pub fn find<'a>(
+    attributes: &'a [(String, AttributeValue)],
+    key: &str,
+) -> Option<&'a AttributeValue> {
     attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 

@@ -2,7 +2,7 @@
 //!
 //! `body` is the log body as text: a string body as it is, a structured body as its JSON text.
 //! `source` names the input the record came from (`otlp`, `lambda_text`, ...), so the origin of
-//! any line can be traced back.
+//! any line can be traced back. `resource_id` names the record's resource in `resources`.
 
 use std::sync::{Arc, LazyLock};
 
@@ -13,6 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::attributes::{self, AttributeValue, Attributes, AttributesBuilder};
+use super::resource::ResourceId;
 use super::{append_id, timestamp_type, with_spare};
 
 /// One log record.
@@ -30,8 +31,9 @@ pub struct LogRecord {
     pub request_id: Option<String>,
     pub source: &'static str,
     pub attributes: Attributes,
-    /// Shared by the records of one resource.
-    pub resource_attributes: Arc<Attributes>,
+    /// The record's resource, its row in `resources`; `None` for a record that came without
+    /// one (Lambda log lines).
+    pub resource_id: Option<ResourceId>,
 }
 
 static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
@@ -48,7 +50,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("request_id", DataType::Utf8, true),
         Field::new("source", DataType::Utf8, false),
         Field::new("attributes", attributes::data_type(), false),
-        Field::new("resource_attributes", attributes::data_type(), false),
+        Field::new("resource_id", DataType::FixedSizeBinary(8), true),
     ]))
 });
 
@@ -74,7 +76,7 @@ pub struct LogRow<'a> {
     pub request_id: Option<&'a str>,
     pub source: &'static str,
     pub attributes: &'a [(String, AttributeValue)],
-    pub resource_attributes: &'a [(String, AttributeValue)],
+    pub resource_id: Option<&'a ResourceId>,
 }
 
 impl LogRecord {
@@ -93,7 +95,7 @@ impl LogRecord {
             request_id: self.request_id.as_deref(),
             source: self.source,
             attributes: &self.attributes,
-            resource_attributes: &self.resource_attributes,
+            resource_id: self.resource_id.as_ref(),
         }
     }
 }
@@ -113,7 +115,7 @@ pub struct LogBuilder {
     request_id: StringBuilder,
     source: StringBuilder,
     attributes: AttributesBuilder,
-    resource_attributes: AttributesBuilder,
+    resource_id: FixedSizeBinaryBuilder,
 }
 
 impl Default for LogBuilder {
@@ -140,7 +142,7 @@ impl LogBuilder {
             request_id: text(4),
             source: text(5),
             attributes: AttributesBuilder::default(),
-            resource_attributes: AttributesBuilder::default(),
+            resource_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
         }
     }
 
@@ -158,7 +160,7 @@ impl LogBuilder {
         self.request_id.append_option(row.request_id);
         self.source.append_value(row.source);
         self.attributes.append(row.attributes);
-        self.resource_attributes.append(row.resource_attributes);
+        append_id(&mut self.resource_id, row.resource_id.map(|id| &id[..]));
     }
 
     /// Rows appended since the last batch ended.
@@ -186,7 +188,6 @@ impl LogBuilder {
         ];
         let next = LogBuilder {
             attributes: self.attributes.room_for_as_many(),
-            resource_attributes: self.resource_attributes.room_for_as_many(),
             ..LogBuilder::with_capacity(
                 with_spare(self.len()),
                 texts.map(|text| with_spare(text.values_slice().len())),
@@ -210,7 +211,7 @@ impl LogBuilder {
             Arc::new(self.request_id.finish()),
             Arc::new(self.source.finish()),
             self.attributes.finish(),
-            self.resource_attributes.finish(),
+            Arc::new(self.resource_id.finish()),
         ];
         RecordBatch::try_new(schema(), columns).expect("columns follow the logs schema")
     }
@@ -235,8 +236,6 @@ pub fn to_batch(rows: &[LogRecord]) -> RecordBatch {
     }
     let mut builder = LogBuilder::with_capacity(rows.len(), text_bytes);
     builder.attributes = AttributesBuilder::for_rows(rows.iter().map(|r| &r.attributes));
-    builder.resource_attributes =
-        AttributesBuilder::for_rows(rows.iter().map(|r| r.resource_attributes.as_ref()));
     for row in rows {
         builder.append(row.as_row());
     }
@@ -263,10 +262,7 @@ mod tests {
             attributes: (0..i)
                 .map(|k| (format!("k{k}"), AttributeValue::Int(k.into())))
                 .collect(),
-            resource_attributes: Arc::new(vec![(
-                "cloud.region".into(),
-                AttributeValue::String("eu-west-1".into()),
-            )]),
+            resource_id: (i != 1).then_some([i; 8]),
         }
     }
 

@@ -1,9 +1,10 @@
-//! The data model: the typed records faasobs stores and the fixed Arrow schemas of its three tables.
+//! The data model: the typed records faasobs stores and the fixed Arrow schemas of its tables.
 //!
 //! This module is the one place that both sides of the pipeline share. The collector normalizes
 //! every input into [`Invocation`] and [`LogRecord`] values and turns them into Arrow record
 //! batches with [`Table::schema`]; spans, and a Lambda log stream (the bulk of an import), are
-//! built straight into batches with a [`SpanBuilder`] and a [`LogBuilder`]. The analyzer
+//! built straight into batches with a [`SpanBuilder`] and a [`LogBuilder`], and the resources
+//! they refer to with [`ResourceRows`]. The analyzer
 //! registers the same schemas in DataFusion. Schemas are fixed here and documented column by
 //! column in `docs/schema.md`; they are never inferred from input.
 //!
@@ -15,6 +16,7 @@
 pub mod attributes;
 pub mod invocation;
 pub mod log;
+pub mod resource;
 pub mod span;
 
 use std::sync::Arc;
@@ -26,10 +28,14 @@ use arrow::record_batch::RecordBatch;
 pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes};
 pub use invocation::{Invocation, InvocationBuilder, InvocationRow, InvocationStatus, Source};
 pub use log::{LogBuilder, LogRecord, LogRow};
+pub use resource::{ResourceId, ResourceRows};
 pub use span::{SpanBuilder, SpanEventRow, SpanRow};
 
 /// Version of the table schemas, written into every Parquet file's metadata.
-pub const SCHEMA_VERSION: u32 = 1;
+///
+/// Version 2 keeps a resource's attributes once, in `resources`: `spans` and `logs` carry a
+/// `resource_id` where version 1 had `resource_attributes` on every row.
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// Rows of one batch a reader builds a row at a time: a builder is finished into a batch when it
 /// holds this many, so a batch is one write of an import and bounded in memory.
@@ -43,7 +49,7 @@ pub fn timestamp_type() -> DataType {
     DataType::Timestamp(TimeUnit::Nanosecond, Some(Arc::from("UTC")))
 }
 
-/// The three tables of the store.
+/// The tables of the store.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Table {
     /// One row per function invocation, merged across sources by request id.
@@ -52,11 +58,18 @@ pub enum Table {
     Spans,
     /// OTLP log records and structured function logs.
     Logs,
+    /// The attributes of the resources spans and logs refer to, once per resource and hour.
+    Resources,
 }
 
 impl Table {
     /// Every table, in a fixed order.
-    pub const ALL: [Table; 3] = [Table::Invocations, Table::Spans, Table::Logs];
+    pub const ALL: [Table; 4] = [
+        Table::Invocations,
+        Table::Spans,
+        Table::Logs,
+        Table::Resources,
+    ];
 
     /// The table's name, also its folder in the data directory.
     pub fn name(self) -> &'static str {
@@ -64,6 +77,7 @@ impl Table {
             Table::Invocations => "invocations",
             Table::Spans => "spans",
             Table::Logs => "logs",
+            Table::Resources => "resources",
         }
     }
 
@@ -78,6 +92,7 @@ impl Table {
             Table::Invocations => invocation::schema(),
             Table::Spans => span::schema(),
             Table::Logs => log::schema(),
+            Table::Resources => resource::schema(),
         }
     }
 
@@ -87,6 +102,7 @@ impl Table {
             Table::Invocations => 1,
             Table::Spans => 2,
             Table::Logs => 3,
+            Table::Resources => 4,
         }
     }
 
@@ -100,6 +116,7 @@ impl Table {
         match self {
             Table::Invocations | Table::Spans => "start_time",
             Table::Logs => "time",
+            Table::Resources => "hour",
         }
     }
 
@@ -125,7 +142,7 @@ pub(crate) fn append_id(builder: &mut FixedSizeBinaryBuilder, id: Option<&[u8]>)
     }
 }
 
-/// Records of all three tables, as one receiver call or one input file produces them.
+/// Records of all tables, as one receiver call or one input file produces them.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Records {
     pub invocations: Vec<Invocation>,
@@ -140,15 +157,18 @@ pub struct Records {
     /// More log rows, already built into Arrow batches of at most [`BATCH_ROWS`] rows each
     /// (a Lambda log stream builds its rows there directly, see [`LogBuilder`]).
     pub log_batches: Vec<RecordBatch>,
+    /// The `resources` rows the spans and logs refer to (see [`ResourceRows`]).
+    pub resource_batches: Vec<RecordBatch>,
 }
 
 impl Records {
     /// True when there is nothing to store.
     pub fn is_empty(&self) -> bool {
-        self.invocation_count() == 0 && self.span_count() == 0 && self.log_count() == 0
+        self.len() == 0 && self.resource_batches.iter().all(|b| b.num_rows() == 0)
     }
 
-    /// Total number of records of all tables.
+    /// Total number of invocation, span and log records (the resources they refer to are not
+    /// counted).
     pub fn len(&self) -> usize {
         self.invocation_count() + self.span_count() + self.log_count()
     }
@@ -186,12 +206,20 @@ impl Records {
         self.span_batches.append(&mut other.span_batches);
         self.logs.append(&mut other.logs);
         self.log_batches.append(&mut other.log_batches);
+        self.resource_batches.append(&mut other.resource_batches);
     }
 
     /// The records as Arrow batches: one per non-empty table, and the batches built already
-    /// (invocations, spans, logs) as they are.
+    /// (resources, invocations, spans, logs) as they are.
     pub fn to_batches(&self) -> Vec<(Table, RecordBatch)> {
-        let mut batches = Vec::with_capacity(3);
+        let mut batches = Vec::with_capacity(4);
+        // Resources first: a write cut short keeps a prefix of its batches, so no span or log
+        // of it is kept without the resource it refers to.
+        for batch in &self.resource_batches {
+            if batch.num_rows() > 0 {
+                batches.push((Table::Resources, batch.clone()));
+            }
+        }
         if !self.invocations.is_empty() {
             batches.push((Table::Invocations, invocation::to_batch(&self.invocations)));
         }

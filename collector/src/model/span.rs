@@ -20,6 +20,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::append_id;
 use super::attributes::{self, AttributeRefs, AttributesBuilder};
+use super::resource::ResourceId;
 use super::timestamp_type;
 
 /// An event recorded on a span, such as an exception.
@@ -50,8 +51,11 @@ pub struct SpanRow<'a> {
     pub request_id: Option<Cow<'a, str>>,
     pub scope_name: Option<&'a str>,
     pub attributes: &'a AttributeRefs<'a>,
-    /// The attributes of the span's resource, the same for every span of the resource.
+    /// The attributes of the span's resource, the same for every span of the resource: read for
+    /// the lifted columns, stored once in `resources` (see [`super::resource`]).
     pub resource_attributes: &'a AttributeRefs<'a>,
+    /// The id of the span's resource, its row in `resources`.
+    pub resource_id: ResourceId,
     pub events: &'a [SpanEventRow<'a>],
 }
 
@@ -84,7 +88,7 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("request_id", DataType::Utf8, true),
         Field::new("scope_name", DataType::Utf8, true),
         Field::new("attributes", attributes::data_type(), false),
-        Field::new("resource_attributes", attributes::data_type(), false),
+        Field::new("resource_id", DataType::FixedSizeBinary(8), true),
         Field::new("events", DataType::List(EVENT_ITEM.clone()), false),
     ]))
 });
@@ -112,7 +116,7 @@ pub struct SpanBuilder {
     request_id: StringBuilder,
     scope_name: StringBuilder,
     attributes: AttributesBuilder,
-    resource_attributes: AttributesBuilder,
+    resource_id: FixedSizeBinaryBuilder,
     /// Events of each row so far, and the events' columns.
     events: Vec<usize>,
     event_time: Vec<i64>,
@@ -138,7 +142,7 @@ impl Default for SpanBuilder {
             request_id: StringBuilder::new(),
             scope_name: StringBuilder::new(),
             attributes: AttributesBuilder::default(),
-            resource_attributes: AttributesBuilder::default(),
+            resource_id: FixedSizeBinaryBuilder::new(8),
             events: Vec::new(),
             event_time: Vec::new(),
             event_name: StringBuilder::new(),
@@ -169,8 +173,7 @@ impl SpanBuilder {
         self.request_id.append_option(row.request_id.as_deref());
         self.scope_name.append_option(row.scope_name);
         self.attributes.append_borrowed(row.attributes);
-        self.resource_attributes
-            .append_borrowed(row.resource_attributes);
+        append_id(&mut self.resource_id, Some(&row.resource_id));
         self.events.push(row.events.len());
         for event in row.events {
             self.event_time.push(event.time);
@@ -233,7 +236,7 @@ impl SpanBuilder {
             Arc::new(self.request_id.finish()),
             Arc::new(self.scope_name.finish()),
             self.attributes.finish(),
-            self.resource_attributes.finish(),
+            Arc::new(self.resource_id.finish()),
             Arc::new(events),
         ];
         RecordBatch::try_new(schema(), columns).expect("columns follow the spans schema")
@@ -270,6 +273,7 @@ mod tests {
             scope_name: None,
             attributes: &attributes,
             resource_attributes: &[],
+            resource_id: [7; 8],
             events: &events,
         };
         let second = SpanRow {

@@ -7,7 +7,6 @@
 //! same lines read from CloudWatch would.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value;
@@ -17,15 +16,18 @@ use super::otlp_common::{attributes_of, json_of, optional_id, resource_attribute
 use super::report_line::LambdaLogStream;
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
-use crate::model::{AttributeValue, Attributes, LogRecord};
+use crate::model::resource::resource_id_of;
+use crate::model::{AttributeValue, Attributes, LogRecord, ResourceId, ResourceRows};
 
 /// Normalizes one OTLP logs export request, consuming it: its texts move into the rows, and a
 /// resource's attributes are shared by its records. A record that cannot be read is counted as
 /// rejected; the others are kept.
 pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
     let mut out = Normalized::default();
+    let mut resources = ResourceRows::default();
     for resource_logs in request.resource_logs {
         let resource = resource_attributes(resource_logs.resource);
+        let resource_id = resource_id_of(&resource);
         let service_name = text(&resource, "service.name");
         let resource_function = text(&resource, "faas.name").or_else(|| service_name.clone());
         // One Lambda stream per (function, instance): platform lines pair up within it.
@@ -33,8 +35,11 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
             HashMap::new();
         for scope_logs in resource_logs.scope_logs {
             for otlp in scope_logs.log_records {
-                match log_record(otlp, &resource, service_name.clone(), &resource_function) {
+                match log_record(otlp, resource_id, service_name.clone(), &resource_function) {
                     Ok(record) => {
+                        if let Some(hour) = resources.needs_row(resource_id, record.time) {
+                            resources.add(resource_id, hour, &resource);
+                        }
                         if let Some(body) = record.body.as_deref()
                             && looks_like_lambda_log(body)
                         {
@@ -67,6 +72,7 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
                 .append(&mut finished.invocation_batches);
         }
     }
+    out.records.resource_batches.extend(resources.finish());
     out
 }
 
@@ -94,7 +100,7 @@ fn looks_like_lambda_log(body: &str) -> bool {
 
 fn log_record(
     otlp: OtlpLogRecord,
-    resource: &Arc<Attributes>,
+    resource_id: ResourceId,
     service_name: Option<String>,
     resource_function: &Option<String>,
 ) -> Result<LogRecord, NormalizeError> {
@@ -139,7 +145,7 @@ fn log_record(
         request_id,
         source: "otlp",
         attributes,
-        resource_attributes: Arc::clone(resource),
+        resource_id: Some(resource_id),
     })
 }
 
@@ -204,6 +210,21 @@ mod tests {
         assert_eq!(out.rejected, 1);
         assert!(out.first_error.unwrap().contains("trace_id"));
         assert_eq!(out.records.logs.len(), 2);
+        // Both records refer to their resource, which has one row (they share an hour).
+        let expected_id = resource_id_of(&[(
+            "faas.name".to_string(),
+            AttributeValue::String("checkout".into()),
+        )]);
+        assert!(
+            out.records
+                .logs
+                .iter()
+                .all(|r| r.resource_id == Some(expected_id))
+        );
+        let [resources] = &out.records.resource_batches[..] else {
+            panic!("one batch of resources");
+        };
+        assert_eq!(resources.num_rows(), 1);
         assert_eq!(out.records.invocations.len(), 1);
         let inv = &out.records.invocations[0];
         assert_eq!(inv.function_name, "checkout");

@@ -21,8 +21,8 @@ use super::otlp_wire::{SpanContext, SpanView, read_trace_request};
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find_ref;
 use crate::model::{
-    AttributeRef, BATCH_ROWS, InvocationBuilder, InvocationRow, InvocationStatus, Source,
-    SpanBuilder, SpanEventRow, SpanRow, invocation::Sources,
+    AttributeRef, BATCH_ROWS, InvocationBuilder, InvocationRow, InvocationStatus, ResourceRows,
+    Source, SpanBuilder, SpanEventRow, SpanRow, invocation::Sources,
 };
 
 /// Normalizes one OTLP trace export request from its protobuf bytes, read in place (see
@@ -33,11 +33,15 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
     let mut out = Normalized::default();
     let mut spans = SpanBuilder::default();
     let mut fragments = InvocationBuilder::default();
+    let mut resources = ResourceRows::default();
     read_trace_request(bytes, |context, span| {
         // Empty, and so not allocated, for a span without events.
         let mut events = Vec::new();
         match span_row(span, context, &mut events) {
             Ok(row) => {
+                if let Some(hour) = resources.needs_row(row.resource_id, row.start_time) {
+                    resources.add_borrowed(row.resource_id, hour, context.resource_attributes);
+                }
                 append_invocation(&row, &mut fragments);
                 if fragments.len() >= BATCH_ROWS {
                     out.records.invocation_batches.push(fragments.end_batch());
@@ -56,6 +60,7 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
     if !fragments.is_empty() {
         out.records.invocation_batches.push(fragments.finish());
     }
+    out.records.resource_batches.extend(resources.finish());
     Ok(out)
 }
 
@@ -132,6 +137,7 @@ fn span_row<'r, 'a: 'r>(
         scope_name: Some(context.scope_name).filter(|n| !n.is_empty()),
         attributes: &span.attributes,
         resource_attributes: context.resource_attributes,
+        resource_id: context.resource_id,
         events,
     };
     let lifted = |key| lookup(&row, key).and_then(AttributeRef::as_text);
@@ -342,6 +348,7 @@ mod tests {
                 scope_name: None,
                 attributes: &attributes,
                 resource_attributes: &[],
+                resource_id: [0; 8],
                 events: &[],
             };
             assert_eq!(
@@ -353,7 +360,7 @@ mod tests {
     }
 
     #[test]
-    fn each_span_keeps_its_own_resource_and_attributes() {
+    fn each_span_refers_to_its_own_resource_and_keeps_its_attributes() {
         use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
         use opentelemetry_proto::tonic::resource::v1::Resource;
         use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
@@ -398,23 +405,41 @@ mod tests {
             panic!("one batch");
         };
         let column = |name| batch.column_by_name(name).unwrap().as_string::<i32>();
-        let resources = batch
-            .column_by_name("resource_attributes")
+        // One resources row per resource (all spans are in one hour), named by its function.
+        let [resources] = &normalized.records.resource_batches[..] else {
+            panic!("one batch of resources");
+        };
+        assert_eq!(resources.num_rows(), 2);
+        let resource_ids = resources
+            .column_by_name("resource_id")
             .unwrap()
-            .as_map();
-        let seen: Vec<[String; 4]> = (0..batch.num_rows())
+            .as_fixed_size_binary();
+        let attributes = resources.column_by_name("attributes").unwrap().as_map();
+        let resource_of = |id: &[u8]| {
+            let row = (0..resources.num_rows())
+                .find(|&r| resource_ids.value(r) == id)
+                .expect("a span's resource has a row");
+            let entries = attributes.value(row);
+            let values = entries.column(1).as_struct().column(0).as_string::<i32>();
+            [values.value(0).to_string(), values.value(1).to_string()]
+        };
+        let span_resources = batch
+            .column_by_name("resource_id")
+            .unwrap()
+            .as_fixed_size_binary();
+        let seen: Vec<[String; 5]> = (0..batch.num_rows())
             .map(|row| {
-                let resource = resources.value(row);
-                let values = resource.column(1).as_struct().column(0).as_string::<i32>();
+                let [function, region] = resource_of(span_resources.value(row));
                 [
                     column("name").value(row).to_string(),
                     column("function_name").value(row).to_string(),
                     column("request_id").value(row).to_string(),
-                    values.value(1).to_string(),
+                    function,
+                    region,
                 ]
             })
             .collect();
-        let expected = |n: &str, f: &str, r: &str| [n, f, r, "eu-west-1"].map(String::from);
+        let expected = |n: &str, f: &str, r: &str| [n, f, r, f, "eu-west-1"].map(String::from);
         assert_eq!(
             seen,
             [

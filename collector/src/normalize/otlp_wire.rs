@@ -23,6 +23,7 @@ use prost::{DecodeError, Message};
 
 use super::otlp_common::json_of;
 use crate::model::AttributeRef;
+use crate::model::resource::{ResourceId, resource_id_of_refs};
 
 /// One span as the request holds it, its texts and ids borrowed from the request's bytes.
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -49,11 +50,12 @@ pub struct EventView<'a> {
     pub attributes: Vec<(&'a str, AttributeRef<'a>)>,
 }
 
-/// Where a span stands in its request: its resource's attributes and its scope's name (empty
-/// when the scope has none).
+/// Where a span stands in its request: its resource's attributes and id, and its scope's name
+/// (empty when the scope has none).
 #[derive(Debug, Clone, Copy)]
 pub struct SpanContext<'s, 'a> {
     pub resource_attributes: &'s [(&'a str, AttributeRef<'a>)],
+    pub resource_id: ResourceId,
     pub scope_name: &'a str,
 }
 
@@ -88,6 +90,7 @@ pub fn read_trace_request<'a>(
                 _ => skip(wire_type, tag, &mut resource_spans)?,
             }
         }
+        let resource_id = resource_id_of_refs(&resource_attributes);
         for mut scope_spans in scopes.drain(..) {
             let mut scope_name = "";
             spans.clear();
@@ -106,6 +109,7 @@ pub fn read_trace_request<'a>(
             }
             let context = SpanContext {
                 resource_attributes: &resource_attributes,
+                resource_id,
                 scope_name,
             };
             for bytes in spans.drain(..) {

@@ -315,6 +315,14 @@ async fn compact_run(
     let mut decoded_bytes = 0;
     for file in files {
         let file_batches = decode_parquet_batches(objects.get(&file.meta.location).await?)?;
+        if file_batches
+            .first()
+            .is_some_and(|b| b.schema().fields() != table.schema().fields())
+        {
+            // A file of an earlier schema version (spans and logs with their resources'
+            // attributes on every row) stays as it is; the analyzer reads both versions.
+            break;
+        }
         decoded_bytes += file_batches
             .iter()
             .map(|b| b.get_array_memory_size())
@@ -326,6 +334,9 @@ async fn compact_run(
             // budget and compact the files read so far (still neighbours).
             break;
         }
+    }
+    if files_read < 2 {
+        return Ok((0, 0));
     }
     let files = &files[..files_read];
     // Each step's input is dropped as soon as its output exists: holding the decoded files,

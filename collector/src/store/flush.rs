@@ -52,7 +52,7 @@ pub fn rows_by_partition(table: Table, batches: &[RecordBatch]) -> BTreeMap<Part
 
 /// Merges invocation fragments that share a request id, and drops spans sent twice (an exporter
 /// retrying a request whose answer it did not see): a span is identified by trace and span id.
-/// Logs pass through. Invocations come back as one batch (merging needs them together); spans
+/// A resource is kept once per hour. Logs pass through. Invocations come back as one batch (merging needs them together); spans
 /// and logs stay in the batches they came in, which the flush and compaction copy into order
 /// from where they are: concatenating a segment's spans first was about a twentieth of the
 /// flusher's CPU (`perf`), and its memory a copy of the segment.
@@ -67,6 +67,7 @@ pub fn merge_rows(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordB
         }
         Table::Spans => drop_repeated_spans(batches),
         Table::Logs => Ok(batches),
+        Table::Resources => drop_repeated_resources(batches),
     }
 }
 
@@ -113,23 +114,20 @@ fn merge_invocation_fragments(batch: RecordBatch) -> Result<RecordBatch, StoreEr
     Ok(concat_batches(&batch.schema(), [&lone, &merged])?)
 }
 
-fn drop_repeated_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
+/// `batches` without the rows whose key (`key_of` gives a batch's keys, a row at a time) an
+/// earlier row had.
+fn drop_repeated<K: std::hash::Hash + Eq>(
+    batches: Vec<RecordBatch>,
+    key_of: impl Fn(&RecordBatch) -> Result<Vec<K>, StoreError>,
+) -> Result<Vec<RecordBatch>, StoreError> {
     use arrow::array::BooleanArray;
     let rows = batches.iter().map(|b| b.num_rows()).sum();
     let mut seen = HashSet::with_capacity(rows);
     let mut kept = Vec::with_capacity(batches.len());
     for batch in &batches {
-        let column = |name: &str| {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_fixed_size_binary_opt())
-                .ok_or_else(|| {
-                    arrow::error::ArrowError::SchemaError(format!("spans has no {name}"))
-                })
-        };
-        let (trace_ids, span_ids) = (column("trace_id")?, column("span_id")?);
-        let keep: BooleanArray = (0..batch.num_rows())
-            .map(|i| Some(seen.insert((trace_ids.value(i), span_ids.value(i)))))
+        let keep: BooleanArray = key_of(batch)?
+            .into_iter()
+            .map(|key| Some(seen.insert(key)))
             .collect();
         kept.push(keep);
     }
@@ -144,6 +142,47 @@ fn drop_repeated_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, St
             }
         })
         .collect::<Result<Vec<_>, _>>()?)
+}
+
+/// The ids of the `FixedSizeBinary(N)` column `name` of `batch`, a row at a time.
+fn ids<const N: usize>(
+    table: Table,
+    batch: &RecordBatch,
+    name: &str,
+) -> Result<impl Iterator<Item = [u8; N]>, StoreError> {
+    let column = batch
+        .column_by_name(name)
+        .and_then(|c| c.as_fixed_size_binary_opt())
+        .filter(|c| c.value_length() as usize == N)
+        .ok_or_else(|| {
+            arrow::error::ArrowError::SchemaError(format!("{} has no {name}", table.name()))
+        })?;
+    Ok((0..batch.num_rows())
+        .map(|row| <[u8; N]>::try_from(column.value(row)).expect("values have the column's width")))
+}
+
+/// Spans without the repeats of a span (same trace and span id).
+fn drop_repeated_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
+    drop_repeated(batches, |batch| {
+        let traces = ids::<16>(Table::Spans, batch, "trace_id")?;
+        Ok(traces
+            .zip(ids::<8>(Table::Spans, batch, "span_id")?)
+            .collect())
+    })
+}
+
+/// Resources rows without the repeats of a resource in an hour (every request that sent the
+/// resource added one).
+fn drop_repeated_resources(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
+    drop_repeated(batches, |batch| {
+        let hours = batch
+            .column_by_name(Table::Resources.time_column())
+            .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
+            .ok_or_else(|| arrow::error::ArrowError::SchemaError("resources has no hour".into()))?;
+        Ok(ids::<8>(Table::Resources, batch, "resource_id")?
+            .zip(hours.values().iter().copied())
+            .collect())
+    })
 }
 
 /// Writes the records of segment `id` at `path` to Parquet. The caller deletes the segment after.

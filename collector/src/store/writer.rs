@@ -1015,6 +1015,7 @@ pub(in crate::store) mod tests {
             scope_name: None,
             attributes: &[],
             resource_attributes: &[],
+            resource_id: [trace % 3; 8],
             events: &[],
         }
     }
@@ -1310,7 +1311,6 @@ pub(in crate::store) mod tests {
                 .is_some()
         };
         assert!(!has_dictionary("attributes.entries.value.string"));
-        assert!(!has_dictionary("resource_attributes.entries.value.string"));
         assert!(has_dictionary("attributes.entries.key"));
         assert!(has_dictionary("function_name"));
         // The values read back as they were written.

@@ -28,8 +28,8 @@ pub struct Dataset {
     pub data: PathBuf,
     pub functions: usize,
     pub invocations: u64,
-    pub rows: [(Table, u64); 3],
-    pub bytes: [(Table, u64); 3],
+    pub rows: [(Table, u64); Table::ALL.len()],
+    pub bytes: [(Table, u64); Table::ALL.len()],
     pub build_seconds: f64,
 }
 
@@ -51,13 +51,14 @@ impl Dataset {
     pub fn summary(&self) -> String {
         format!(
             "{} invocations of {} functions (Zipf-skewed popularity), {} invocation rows, {} spans, \
-             {} log lines in {}; built from the generated OTLP and Lambda-log inputs through the \
+             {} log lines, {} resource rows in {}; built from the generated OTLP and Lambda-log inputs through the \
              collector's normalizers, WAL and compaction in {:.0} s",
             self.invocations,
             self.functions,
             self.rows(Table::Invocations),
             self.rows(Table::Spans),
             self.rows(Table::Logs),
+            self.rows(Table::Resources),
             self.data.file_name().unwrap_or_default().to_string_lossy(),
             self.build_seconds
         )
@@ -138,7 +139,7 @@ pub async fn ensure(dir: &Path, config: &BenchConfig, started: Instant) -> anyho
             seconds
         }
     };
-    let mut rows = [(Table::Invocations, 0), (Table::Spans, 0), (Table::Logs, 0)];
+    let mut rows = Table::ALL.map(|table| (table, 0));
     let mut bytes = rows;
     for (i, table) in Table::ALL.into_iter().enumerate() {
         let (r, b) = table_size(&data, table)?;

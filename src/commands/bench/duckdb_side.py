@@ -47,12 +47,20 @@ def sql_text(value):
 def register_tables(con, job):
     # The same files faasobs reads: every hourly Parquet file of each table.
     data = job["data"]
-    for table in ("invocation_fragments", "spans", "logs"):
-        folder = "invocations" if table == "invocation_fragments" else table
+    def files(folder):
         glob = os.path.join(data, folder, "**", "*.parquet")
+        return f"read_parquet({sql_text(glob)}, hive_partitioning = false)"
+
+    con.execute(f"CREATE OR REPLACE VIEW invocation_fragments AS SELECT * FROM {files('invocations')}")
+    con.execute(f"CREATE OR REPLACE VIEW resources AS SELECT * FROM {files('resources')}")
+    # Spans and logs keep their resource's attributes once, in `resources`: joined back as
+    # faasobs' own `spans` and `logs` views do (one row per resource id).
+    for table in ("spans", "logs"):
         con.execute(
             f"CREATE OR REPLACE VIEW {table} AS "
-            f"SELECT * FROM read_parquet({sql_text(glob)}, hive_partitioning = false)"
+            f"SELECT s.*, r.attributes AS resource_attributes FROM {files(table)} s "
+            "LEFT JOIN (SELECT resource_id, any_value(attributes) AS attributes "
+            "FROM resources GROUP BY resource_id) r ON s.resource_id = r.resource_id"
         )
     # `invocations` is faasobs' own view, which DuckDB runs unchanged over the same split of the
     # invocation files: rows of hour-merged files pass through unless their request id is shared

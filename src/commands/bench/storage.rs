@@ -86,10 +86,12 @@ pub fn run(
          COMPRESSION zstd)` of the same rows into one file, read from a copy whose UTC \
          nanosecond times are zone-less nanosecond times (DuckDB reads zoned ones as \
          microseconds, dropping digits). Total faasobs bytes: {} invocations, \
-         {} spans, {} logs.",
+         {} spans, {} logs, {} resources (the attributes of the resources spans and logs \
+         refer to, once per resource and hour).",
         dataset.bytes(Table::Invocations),
         dataset.bytes(Table::Spans),
-        dataset.bytes(Table::Logs)
+        dataset.bytes(Table::Logs),
+        dataset.bytes(Table::Resources)
     ));
     results.sections.push(section);
     Ok(())

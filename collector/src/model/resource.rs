@@ -1,0 +1,236 @@
+//! The `resources` table: each OTLP resource's attributes, kept once instead of on every row.
+//!
+//! A resource (an execution environment as the OpenTelemetry Lambda detector describes it: a
+//! dozen attributes of function, region, runtime, memory, instance) is the same for every span
+//! and log record it sends. Spans and logs carry only its [`resource_id`], an XXH64 hash of its
+//! attributes; `resources` holds one row per resource and hour in which some span or log record
+//! refers to it, so the resources of an hour are stored, compacted and deleted with that hour.
+//! The analyzer's `spans` and `logs` views join it back as `resource_attributes`.
+//!
+//! Keeping the attributes on every row was 40 % of the collector's CPU per span under the ingest
+//! benchmark (normalizing them, the WAL, copying into order and Parquet; docs/benchmarks.md).
+
+use std::hash::Hasher;
+use std::sync::{Arc, LazyLock};
+
+use arrow::array::{ArrayRef, FixedSizeBinaryBuilder, StringBuilder, TimestampNanosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use foldhash::{HashSet, HashSetExt};
+use twox_hash::XxHash64;
+
+use super::attributes::{self, AttributeRef, AttributeRefs, AttributeValue, AttributesBuilder};
+use super::{NANOS_PER_HOUR, timestamp_type};
+
+/// The id of a resource: the XXH64 (seed 0) of its attributes in the order they came, each its
+/// key, its type and its value (see [`resource_id`]).
+pub type ResourceId = [u8; 8];
+
+static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
+    Arc::new(Schema::new(vec![
+        Field::new("resource_id", DataType::FixedSizeBinary(8), false),
+        Field::new("function_name", DataType::Utf8, true),
+        Field::new("hour", timestamp_type(), false),
+        Field::new("attributes", attributes::data_type(), false),
+    ]))
+});
+
+/// The fixed schema of the `resources` table.
+pub fn schema() -> SchemaRef {
+    SCHEMA.clone()
+}
+
+/// The id of the resource with these attributes. Every input path (OTLP protobuf read in place,
+/// OTLP JSON, decoded log requests) hashes the same typed attributes the same way, so a resource
+/// has one id however it arrived. Lengths are hashed before texts, so no two attribute lists
+/// hash the same bytes.
+pub fn resource_id<'a>(
+    attributes: impl IntoIterator<Item = (&'a str, AttributeRef<'a>)>,
+) -> ResourceId {
+    let mut hash = XxHash64::with_seed(0);
+    let mut text = |tag: u8, bytes: &[u8]| {
+        hash.write_u8(tag);
+        hash.write_u64(bytes.len() as u64);
+        hash.write(bytes);
+    };
+    for (key, value) in attributes {
+        text(0, key.as_bytes());
+        match value {
+            AttributeRef::String(s) => text(1, s.as_bytes()),
+            AttributeRef::Int(i) => text(2, &i.to_le_bytes()),
+            AttributeRef::Double(d) => text(3, &d.to_bits().to_le_bytes()),
+            AttributeRef::Bool(b) => text(4, &[u8::from(b)]),
+            AttributeRef::Bytes(b) => text(5, b),
+            AttributeRef::Json(s) => text(6, s.as_bytes()),
+        }
+    }
+    hash.finish().to_be_bytes()
+}
+
+/// [`resource_id`] of attributes read from a request ([`AttributeRefs`]).
+pub fn resource_id_of_refs(attributes: &AttributeRefs) -> ResourceId {
+    resource_id(attributes.iter().map(|(key, value)| (*key, value.clone())))
+}
+
+/// [`resource_id`] of owned attributes.
+pub fn resource_id_of(attributes: &[(String, AttributeValue)]) -> ResourceId {
+    resource_id(
+        attributes
+            .iter()
+            .map(|(key, value)| (key.as_str(), value.borrowed())),
+    )
+}
+
+/// The start of the hour of `time` (ns since the epoch).
+fn hour_of(time: i64) -> i64 {
+    time.div_euclid(NANOS_PER_HOUR) * NANOS_PER_HOUR
+}
+
+/// The `resources` rows one request needs: one per resource and hour its rows fall in, each
+/// added the first time a row of that resource and hour is seen.
+#[derive(Debug, Default)]
+pub struct ResourceRows {
+    seen: HashSet<(ResourceId, i64)>,
+    /// The last resource and hour seen: a request's rows come resource by resource, mostly in
+    /// one hour, so most rows are answered without hashing.
+    last: Option<(ResourceId, i64)>,
+    resource_id: Vec<u8>,
+    function_name: StringBuilder,
+    hour: Vec<i64>,
+    attributes: AttributesBuilder,
+}
+
+impl ResourceRows {
+    /// The hour of `time` when resource `id` has no row for it yet (the caller then adds one with
+    /// [`ResourceRows::add`] or [`ResourceRows::add_borrowed`]); `None` when it has.
+    pub fn needs_row(&mut self, id: ResourceId, time: i64) -> Option<i64> {
+        let key = (id, hour_of(time));
+        if self.last == Some(key) {
+            return None;
+        }
+        self.last = Some(key);
+        if self.seen.is_empty() {
+            self.seen = HashSet::with_capacity(4);
+        }
+        self.seen.insert(key).then_some(key.1)
+    }
+
+    /// Adds the row of resource `id` in `hour`, its attributes borrowed from a request.
+    pub fn add_borrowed(&mut self, id: ResourceId, hour: i64, attributes: &AttributeRefs) {
+        let name = |key| attributes::find_ref(attributes, key).and_then(AttributeRef::as_text);
+        self.function_name
+            .append_option(name("faas.name").or_else(|| name("service.name")));
+        self.attributes.append_borrowed(attributes);
+        self.resource_id.extend_from_slice(&id);
+        self.hour.push(hour);
+    }
+
+    /// Adds the row of resource `id` in `hour`.
+    pub fn add(&mut self, id: ResourceId, hour: i64, attributes: &[(String, AttributeValue)]) {
+        let name = |key| attributes::find(attributes, key).and_then(AttributeValue::as_text);
+        self.function_name
+            .append_option(name("faas.name").or_else(|| name("service.name")));
+        self.attributes.append(attributes);
+        self.resource_id.extend_from_slice(&id);
+        self.hour.push(hour);
+    }
+
+    /// True when no row was added.
+    pub fn is_empty(&self) -> bool {
+        self.hour.is_empty()
+    }
+
+    /// The batch of the rows added; `None` when there are none.
+    pub fn finish(mut self) -> Option<RecordBatch> {
+        if self.is_empty() {
+            return None;
+        }
+        let mut ids = FixedSizeBinaryBuilder::with_capacity(self.hour.len(), 8);
+        for id in self.resource_id.chunks_exact(8) {
+            ids.append_value(id).expect("ids are 8 bytes");
+        }
+        let columns: Vec<ArrayRef> = vec![
+            Arc::new(ids.finish()),
+            Arc::new(self.function_name.finish()),
+            Arc::new(TimestampNanosecondArray::from(self.hour).with_timezone("UTC")),
+            self.attributes.finish(),
+        ];
+        Some(RecordBatch::try_new(schema(), columns).expect("columns follow the resources schema"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_id_depends_on_every_key_type_and_value_and_on_nothing_else() {
+        let base = [
+            ("faas.name", AttributeRef::String("orders")),
+            ("faas.max_memory", AttributeRef::Int(1024)),
+        ];
+        let id = resource_id(base.clone());
+        // The same attributes, owned or borrowed, hash the same.
+        let owned: Vec<(String, AttributeValue)> = vec![
+            ("faas.name".into(), AttributeValue::String("orders".into())),
+            ("faas.max_memory".into(), AttributeValue::Int(1024)),
+        ];
+        assert_eq!(resource_id_of(&owned), id);
+        assert_eq!(resource_id_of_refs(&base), id);
+        let changed = [
+            [base[0].clone(), ("faas.max_memory", AttributeRef::Int(512))],
+            [
+                base[0].clone(),
+                ("faas.max_memory", AttributeRef::Double(1024.0)),
+            ],
+            [
+                base[0].clone(),
+                ("faas.max_memory", AttributeRef::String("1024")),
+            ],
+            [base[0].clone(), ("faas.max_memor", AttributeRef::Int(1024))],
+            [base[1].clone(), base[0].clone()],
+        ];
+        for other in changed {
+            assert_ne!(resource_id(other.clone()), id, "{other:?}");
+        }
+        // Texts are length-prefixed: moving a byte from a key into its value changes the id.
+        assert_ne!(
+            resource_id([("ab", AttributeRef::String("c"))]),
+            resource_id([("a", AttributeRef::String("bc"))])
+        );
+    }
+
+    #[test]
+    fn a_resource_gets_one_row_per_hour_its_rows_fall_in() {
+        let attributes = [("service.name", AttributeRef::String("orders"))];
+        let id = resource_id_of_refs(&attributes);
+        let other = resource_id([]);
+        let mut rows = ResourceRows::default();
+        let times = [10, 20, NANOS_PER_HOUR + 5, 30, NANOS_PER_HOUR + 7];
+        let mut added = Vec::new();
+        for (i, time) in times.into_iter().enumerate() {
+            // Alternate resources, so the row before is no shortcut.
+            for id in [id, other] {
+                if let Some(hour) = rows.needs_row(id, time + i as i64) {
+                    rows.add_borrowed(id, hour, if id == other { &[] } else { &attributes });
+                    added.push((id, hour));
+                }
+            }
+        }
+        assert_eq!(
+            added,
+            [
+                (id, 0),
+                (other, 0),
+                (id, NANOS_PER_HOUR),
+                (other, NANOS_PER_HOUR)
+            ]
+        );
+        let batch = rows.finish().unwrap();
+        assert_eq!(batch.num_rows(), 4);
+        assert_eq!(batch.schema(), schema());
+        let names = batch.column_by_name("function_name").unwrap();
+        assert_eq!(names.null_count(), 2);
+        assert!(ResourceRows::default().finish().is_none());
+    }
+}
