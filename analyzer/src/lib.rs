@@ -1,8 +1,9 @@
 //! faasobs-analyzer: DataFusion over the store's Parquet files.
 //!
 //! - [`session`]: a DataFusion session tuned for this data (pruning, filter pushdown, page index,
-//!   a memory limit) with the `invocations`, `spans` and `logs` tables registered over the current
-//!   Parquet files of a data directory;
+//!   a memory limit) with the `invocations`, `spans`, `logs` and `resources` tables registered
+//!   over the current Parquet files of a data directory (`spans` and `logs` joining their
+//!   resources' attributes back);
 //! - [`invocations_view`]: the `invocations` view, final rows passed through and fragments merged;
 //! - [`query`]: running user SQL read-only, and printing results;
 //! - [`reports`]: the built-in reports (`summary`, `coldstarts`, `errors`, `concurrency`);

@@ -12,6 +12,10 @@
 //! not compaction has merged its fragments yet: final rows of hour-merged files pass through and
 //! the rest are merged by request id ([`crate::invocations_view`]). `invocation_fragments` is
 //! every stored invocation row, as stored.
+//!
+//! `spans` and `logs` are views too: their rows as stored (`store.spans`, `store.logs`) with
+//! each resource's attributes joined back from `resources` as `resource_attributes`
+//! ([`resource_view`]); files of schema version 1, which stored them on every row, still read.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};

@@ -159,6 +159,74 @@ impl ResourceRows {
     }
 }
 
+/// The resources (id and hour) a store already holds a row of, as one collector wrote them: a
+/// request's resources rows that are here need not be written again. A collector receiving
+/// through an OpenTelemetry Collector gets many execution environments in each request, each
+/// sending again what it sent the request before; written every time, their rows were about a
+/// third as many as the spans (ingest benchmark). Only rows known durable are remembered (see
+/// [`StoredResources::remember`]); a restart starts afresh, which only writes a row again.
+#[derive(Debug, Default)]
+pub struct StoredResources {
+    keys: HashSet<(ResourceId, i64)>,
+    /// The latest hour remembered: only it and the hour before are kept, so the set stays as
+    /// small as the resources of two hours, and a row for an older hour is written again.
+    latest_hour: i64,
+}
+
+/// The most resources a [`StoredResources`] remembers before it starts afresh.
+const STORED_RESOURCES_LIMIT: usize = 1 << 20;
+
+impl StoredResources {
+    /// Removes from `batches` the rows of resources already stored for their hour; a batch left
+    /// without rows is dropped.
+    pub fn drop_stored(&self, batches: &mut Vec<RecordBatch>) {
+        if self.keys.is_empty() {
+            return;
+        }
+        batches.retain_mut(|batch| {
+            let keep: arrow::array::BooleanArray = keys_of(batch)
+                .map(|key| Some(!self.keys.contains(&key)))
+                .collect();
+            if keep.true_count() < batch.num_rows() {
+                *batch = arrow::compute::filter_record_batch(batch, &keep)
+                    .expect("a mask of the batch's length");
+            }
+            batch.num_rows() > 0
+        });
+    }
+
+    /// Remembers the resources rows of `batches`, once they are durable in the store.
+    pub fn remember(&mut self, batches: &[RecordBatch]) {
+        for batch in batches {
+            for key in keys_of(batch) {
+                if key.1 > self.latest_hour {
+                    self.latest_hour = key.1;
+                    let oldest = key.1 - NANOS_PER_HOUR;
+                    self.keys.retain(|(_, hour)| *hour >= oldest);
+                }
+                if key.1 >= self.latest_hour - NANOS_PER_HOUR {
+                    if self.keys.len() >= STORED_RESOURCES_LIMIT {
+                        self.keys.clear();
+                    }
+                    self.keys.insert(key);
+                }
+            }
+        }
+    }
+}
+
+/// The (resource id, hour) of each row of a `resources` batch.
+fn keys_of(batch: &RecordBatch) -> impl Iterator<Item = (ResourceId, i64)> + '_ {
+    use arrow::array::AsArray;
+    use arrow::datatypes::TimestampNanosecondType;
+    let ids = batch.column(0).as_fixed_size_binary();
+    let hours = batch.column(2).as_primitive::<TimestampNanosecondType>();
+    (0..batch.num_rows()).map(move |row| {
+        let id = ResourceId::try_from(ids.value(row)).expect("resource ids are 8 bytes");
+        (id, hours.value(row))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -232,5 +300,41 @@ mod tests {
         let names = batch.column_by_name("function_name").unwrap();
         assert_eq!(names.null_count(), 2);
         assert!(ResourceRows::default().finish().is_none());
+    }
+
+    #[test]
+    fn resources_remembered_as_stored_are_not_written_again_for_their_hour() {
+        let batch = |rows: &[(u8, i64)]| {
+            let mut resources = ResourceRows::default();
+            for (id, time) in rows {
+                let hour = resources.needs_row([*id; 8], *time).unwrap();
+                resources.add_borrowed([*id; 8], hour, &[]);
+            }
+            resources.finish().unwrap()
+        };
+        let ids = |batches: &[RecordBatch]| -> Vec<(u8, i64)> {
+            batches
+                .iter()
+                .flat_map(|b| keys_of(b).map(|(id, hour)| (id[0], hour / NANOS_PER_HOUR)))
+                .collect()
+        };
+        let mut stored = StoredResources::default();
+        let mut first = vec![batch(&[(1, 5), (2, 5)])];
+        stored.drop_stored(&mut first);
+        assert_eq!(ids(&first), [(1, 0), (2, 0)], "nothing is known yet");
+        stored.remember(&first);
+        let hour = NANOS_PER_HOUR;
+        let mut next = vec![batch(&[(1, 7), (3, 8)]), batch(&[(2, 9), (2, hour + 1)])];
+        stored.drop_stored(&mut next);
+        assert_eq!(ids(&next), [(3, 0), (2, 1)]);
+        assert_eq!(next.len(), 2);
+        let mut known = vec![batch(&[(1, 7), (2, 8)])];
+        stored.drop_stored(&mut known);
+        assert!(known.is_empty(), "a batch left without rows is dropped");
+        // Two hours on, hour 0 is forgotten: its rows are written again.
+        stored.remember(&[batch(&[(4, 2 * hour)])]);
+        let mut late = vec![batch(&[(1, 7), (4, 2 * hour + 1)])];
+        stored.drop_stored(&mut late);
+        assert_eq!(ids(&late), [(1, 0)]);
     }
 }

@@ -270,9 +270,9 @@ async fn otlp_export(
     let bytes = read_body(intake, headers, body)
         .await
         .map_err(|e| e.encoded(encoding))?;
-    let normalized = normalize(encoding, &bytes)?;
+    let mut normalized = normalize(encoding, &bytes)?;
     intake
-        .store(signal, &normalized)
+        .store(signal, &mut normalized)
         .await
         .map_err(|e| HttpError::from(e).encoded(encoding))?;
     Ok((encoding, normalized))
@@ -411,7 +411,7 @@ async fn lambda_logs(
         }
     }
     normalized.records = stream.finish();
-    intake.store(Signal::LambdaLogs, &normalized).await?;
+    intake.store(Signal::LambdaLogs, &mut normalized).await?;
     Ok(stored(&normalized.records, normalized.rejected as usize))
 }
 
@@ -428,11 +428,11 @@ async fn cloudwatch(
             format!("malformed CloudWatch Logs subscription payload: {e}"),
         )
     })?;
-    let normalized = Normalized {
+    let mut normalized = Normalized {
         records,
         ..Default::default()
     };
-    intake.store(Signal::CloudWatch, &normalized).await?;
+    intake.store(Signal::CloudWatch, &mut normalized).await?;
     Ok(stored(&normalized.records, 0))
 }
 

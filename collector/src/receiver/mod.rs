@@ -18,12 +18,13 @@ pub mod metrics;
 pub mod otlp_grpc;
 pub mod tls;
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
+use crate::model::StoredResources;
 use crate::normalize::Normalized;
 use crate::store::{StoreError, StoreHandle};
 pub use metrics::{ReceiverMetrics, Signal};
@@ -82,6 +83,8 @@ pub struct Intake {
     config: Arc<ReceiverConfig>,
     in_flight: Arc<Semaphore>,
     metrics: Arc<ReceiverMetrics>,
+    /// The resources this intake has stored, so requests do not write their rows again.
+    stored_resources: Arc<Mutex<StoredResources>>,
 }
 
 impl Intake {
@@ -90,6 +93,7 @@ impl Intake {
             in_flight: Arc::new(Semaphore::new(config.max_in_flight.max(1))),
             config: Arc::new(config),
             metrics: Arc::new(ReceiverMetrics::new(store.clone())),
+            stored_resources: Arc::default(),
             store,
         }
     }
@@ -124,8 +128,13 @@ impl Intake {
     }
 
     /// Stores what a request normalized to; resolves once it is durable. Counts accepted and
-    /// rejected records; a request whose every record was rejected is refused as a whole.
-    pub async fn store(&self, signal: Signal, normalized: &Normalized) -> Result<(), IntakeError> {
+    /// rejected records; a request whose every record was rejected is refused as a whole. The
+    /// request's resources rows that this intake stored before (for the same hour) are left out.
+    pub async fn store(
+        &self,
+        signal: Signal,
+        normalized: &mut Normalized,
+    ) -> Result<(), IntakeError> {
         if normalized.rejected > 0 {
             self.metrics.rejected(signal, normalized.rejected);
             if normalized.records.is_empty() {
@@ -134,8 +143,11 @@ impl Intake {
                 ));
             }
         }
+        let stored_resources = || self.stored_resources.lock().expect("not poisoned");
+        stored_resources().drop_stored(&mut normalized.records.resource_batches);
         match self.store.try_write(&normalized.records).await {
             Ok(()) => {
+                stored_resources().remember(&normalized.records.resource_batches);
                 self.metrics.accepted(&normalized.records);
                 Ok(())
             }

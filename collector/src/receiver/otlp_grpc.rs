@@ -81,11 +81,11 @@ impl OtlpGrpcReceiver {
     /// Normalizes and stores one trace export request from its protobuf bytes.
     async fn export_traces(&self, request: Bytes) -> Result<ExportTraceServiceResponse, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let normalized = normalize_trace_bytes(&request).map_err(|e| {
+        let mut normalized = normalize_trace_bytes(&request).map_err(|e| {
             Status::invalid_argument(format!("failed to decode the OTLP trace request: {e}"))
         })?;
         self.intake
-            .store(Signal::Traces, &normalized)
+            .store(Signal::Traces, &mut normalized)
             .await
             .map_err(status_of)?;
         Ok(ExportTraceServiceResponse {
@@ -194,9 +194,9 @@ impl LogsService for OtlpGrpcReceiver {
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let normalized = normalize_logs(request.into_inner());
+        let mut normalized = normalize_logs(request.into_inner());
         self.intake
-            .store(Signal::Logs, &normalized)
+            .store(Signal::Logs, &mut normalized)
             .await
             .map_err(status_of)?;
         Ok(Response::new(ExportLogsServiceResponse {
@@ -345,6 +345,65 @@ mod tests {
             status_of(IntakeError::Store(StoreError::Overloaded)).code(),
             tonic::Code::Unavailable
         );
+        store.close().await.unwrap();
+    }
+
+    /// A resource sent again in a later request (an exporter's next batch) is written to the WAL
+    /// once for its hour; the spans of both requests are.
+    #[tokio::test]
+    async fn a_resource_already_stored_is_not_written_again() {
+        use crate::model::Table;
+        use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+        use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value::Value};
+        use opentelemetry_proto::tonic::resource::v1::Resource;
+        use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span};
+        use prost::Message;
+        let dir = tempfile::tempdir().unwrap();
+        let (store, intake) = crate::receiver::test_intake(dir.path(), 1).await;
+        let receiver = OtlpGrpcReceiver { intake };
+        let request = |span: u8| {
+            ExportTraceServiceRequest {
+                resource_spans: vec![ResourceSpans {
+                    resource: Some(Resource {
+                        attributes: vec![KeyValue {
+                            key: "faas.name".into(),
+                            value: Some(AnyValue {
+                                value: Some(Value::StringValue("orders".into())),
+                            }),
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }),
+                    scope_spans: vec![ScopeSpans {
+                        spans: vec![Span {
+                            trace_id: vec![1; 16],
+                            span_id: vec![span; 8],
+                            start_time_unix_nano: 1_000,
+                            end_time_unix_nano: 2_000,
+                            ..Default::default()
+                        }],
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+            }
+            .encode_to_vec()
+        };
+        for span in [1, 2] {
+            receiver
+                .export_traces(Bytes::from(request(span)))
+                .await
+                .unwrap();
+        }
+        let segments = crate::wal::list_segments(&dir.path().join(crate::store::WAL_DIR)).unwrap();
+        let mut rows: std::collections::BTreeMap<Table, usize> = Default::default();
+        for (_, path) in segments {
+            for (table, batch) in crate::wal::read_segment(&path).unwrap().records {
+                *rows.entry(table).or_default() += batch.num_rows();
+            }
+        }
+        assert_eq!(rows[&Table::Spans], 2);
+        assert_eq!(rows[&Table::Resources], 1);
         store.close().await.unwrap();
     }
 

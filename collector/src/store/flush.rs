@@ -314,4 +314,33 @@ mod tests {
         assert_eq!(kept[0], first);
         assert_eq!(kept[1], spans_batch(&[span(3, 1), span(2, 2)]));
     }
+
+    /// Every request that sent a resource added a row for it: a flush or compaction keeps one
+    /// per resource and hour, and writes each hour's into that hour's file.
+    #[test]
+    fn a_resource_is_kept_once_per_hour() {
+        use crate::model::{AttributeRef, NANOS_PER_HOUR, ResourceRows};
+        let request = |times: &[i64]| {
+            let mut rows = ResourceRows::default();
+            for (id, time) in [[1; 8], [2; 8]].into_iter().zip(times) {
+                let attributes = [("faas.name", AttributeRef::String("orders"))];
+                let hour = rows.needs_row(id, *time).unwrap();
+                rows.add_borrowed(id, hour, &attributes);
+            }
+            rows.finish().unwrap()
+        };
+        let batches = vec![
+            request(&[5, 6]),
+            request(&[7, NANOS_PER_HOUR + 1]),
+            request(&[NANOS_PER_HOUR + 2, NANOS_PER_HOUR + 3]),
+        ];
+        let kept = merge_rows(Table::Resources, batches).unwrap();
+        let rows: usize = kept.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 4, "resources 1 and 2, each in hours 0 and 1");
+        let hours: Vec<(i64, usize)> = rows_by_partition(Table::Resources, &kept)
+            .into_iter()
+            .map(|(partition, rows)| (partition.hour, rows.len()))
+            .collect();
+        assert_eq!(hours, [(0, 2), (1, 2)]);
+    }
 }
