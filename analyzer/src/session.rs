@@ -39,6 +39,7 @@ use datafusion::datasource::file_format::parquet::ParquetFormat;
 use datafusion::datasource::listing::{
     ListingOptions, ListingTable, ListingTableConfig, ListingTableUrl,
 };
+use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
 use datafusion::execution::SessionState;
 use datafusion::execution::cache::cache_manager::{
@@ -262,10 +263,15 @@ pub fn query_schema(table: Table) -> Arc<Schema> {
 /// has no resource row (see [`resource_view`]).
 const LEGACY_RESOURCE_ATTRIBUTES: &str = "resource_attributes";
 
+/// The table of one `resources` row per resource id ([`OneRowPerResource`]) the `spans` and
+/// `logs` views join.
+const UNIQUE_RESOURCES_TABLE: &str = "store.unique_resources";
+
 /// The SQL of the `spans` or `logs` view: the stored rows (in `store.`*table*) with their
 /// resource's attributes joined back from `resources` as `resource_attributes`, right after
 /// `resource_id`. A resource has a row for each hour it was seen in, all alike: one per id is
-/// joined. Rows of version 1 files keep the attributes they were stored with.
+/// joined ([`UNIQUE_RESOURCES_TABLE`]). Rows of version 1 files keep the attributes they were
+/// stored with.
 pub fn resource_view(table: Table) -> String {
     let columns: Vec<String> = table
         .schema()
@@ -284,9 +290,8 @@ pub fn resource_view(table: Table) -> String {
         })
         .collect();
     format!(
-        "SELECT {} FROM {STORE_SCHEMA}.{table} s LEFT JOIN \
-         (SELECT resource_id, first_value(attributes) AS attributes FROM resources \
-          GROUP BY resource_id) r ON s.resource_id = r.resource_id",
+        "SELECT {} FROM {STORE_SCHEMA}.{table} s \
+         LEFT JOIN {UNIQUE_RESOURCES_TABLE} r ON s.resource_id = r.resource_id",
         columns.join(", "),
         table = table.name(),
     )
@@ -412,7 +417,14 @@ impl Analyzer {
                 Table::Spans | Table::Logs => format!("{STORE_SCHEMA}.{}", table.name()),
                 Table::Resources => table.name().to_string(),
             };
-            ctx.register_table(name, stored_table(&ctx, table, &paths, wal_rows.clone())?)?;
+            let stored = stored_table(&ctx, table, &paths, wal_rows.clone())?;
+            if table == Table::Resources {
+                ctx.register_table(
+                    UNIQUE_RESOURCES_TABLE,
+                    Arc::new(OneRowPerResource(Arc::clone(&stored))),
+                )?;
+            }
+            ctx.register_table(name, stored)?;
             if table != Table::Invocations {
                 continue;
             }
@@ -557,6 +569,62 @@ impl TableProvider for WithoutPlanningStatistics {
     }
 }
 
+/// `resources` with one row per resource id, read into memory when a query scans it (the
+/// resources of a store are few: one per execution environment). Rows of one id are alike
+/// (the id is a hash of the attributes), so the first is kept. Deduplicating in SQL instead
+/// (`first_value(attributes) ... GROUP BY resource_id`) made DataFusion reserve gigabytes for a
+/// few thousand map values and fail with `Resources exhausted` (it sizes each kept map by the
+/// whole batch its slice points into).
+#[derive(Debug)]
+struct OneRowPerResource(Arc<dyn TableProvider>);
+
+#[async_trait::async_trait]
+impl TableProvider for OneRowPerResource {
+    fn schema(&self) -> arrow::datatypes::SchemaRef {
+        self.0.schema()
+    }
+
+    fn table_type(&self) -> TableType {
+        TableType::Base
+    }
+
+    async fn scan(
+        &self,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        _filters: &[Expr],
+        _limit: Option<usize>,
+    ) -> Result<Arc<dyn ExecutionPlan>, DataFusionError> {
+        let plan = self.0.scan(state, None, &[], None).await?;
+        let batches = datafusion::physical_plan::collect(plan, state.task_ctx()).await?;
+        let unique = first_row_per_resource(batches)?;
+        Ok(MemorySourceConfig::try_new_exec(
+            &[unique],
+            self.schema(),
+            projection.cloned(),
+        )?)
+    }
+}
+
+/// The first row of each `resource_id` in `batches`.
+fn first_row_per_resource(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, DataFusionError> {
+    use arrow::array::{AsArray, BooleanArray};
+    let mut seen = std::collections::HashSet::new();
+    batches
+        .into_iter()
+        .map(|batch| {
+            let ids = batch
+                .column_by_name("resource_id")
+                .and_then(|c| c.as_fixed_size_binary_opt())
+                .ok_or_else(|| DataFusionError::Internal("resources without resource_id".into()))?;
+            let keep: BooleanArray = (0..batch.num_rows())
+                .map(|row| Some(seen.insert(ids.value(row).to_vec())))
+                .collect();
+            Ok(arrow::compute::filter_record_batch(&batch, &keep)?)
+        })
+        .collect()
+}
+
 /// `frame` with each column cast to the type of the same-named field of `want`, where they
 /// differ: the `invocations` view aggregates ids as variable-length binary (see its SQL) and
 /// merged text as `Utf8` (`max_text`), but shows the tables' types ([`query_schema`]).
@@ -621,6 +689,122 @@ mod tests {
     use super::*;
     use faasobs_collector::store::Partition;
 
+    /// A server span of function `name` in trace `trace` (its first byte the span's id and time),
+    /// of the resource with `resource`'s attributes.
+    fn span_row<'a>(
+        name: &'a str,
+        trace: [u8; 16],
+        resource: &'a faasobs_collector::model::AttributeRefs<'a>,
+    ) -> faasobs_collector::model::SpanRow<'a> {
+        faasobs_collector::model::SpanRow {
+            trace_id: trace,
+            span_id: [trace[0]; 8],
+            parent_span_id: None,
+            trace_state: None,
+            name,
+            kind: "server",
+            start_time: i64::from(trace[0]) * 1_000,
+            end_time: i64::from(trace[0]) * 1_000 + 500,
+            status_code: "unset",
+            status_message: None,
+            service_name: None,
+            function_name: Some(name.into()),
+            request_id: None,
+            scope_name: None,
+            attributes: &[],
+            resource_attributes: resource,
+            resource_id: faasobs_collector::model::resource::resource_id_of_refs(resource),
+            events: &[],
+        }
+    }
+
+    /// A trace looked up with all its columns joins one resources row per id, within a small
+    /// memory limit, among thousands of resources. Deduplicating them with `first_value` over
+    /// the attribute maps made DataFusion reserve gigabytes and fail (a benchmark found it).
+    #[tokio::test]
+    async fn a_trace_with_its_resources_attributes_reads_within_a_small_memory_limit() {
+        use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder};
+        use faasobs_collector::store::flush::flush_records;
+        use faasobs_collector::store::local_objects;
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let instances: Vec<String> = (0..3_000).map(|i| format!("instance-{i:05}")).collect();
+        let texts = [
+            "eu-west-1",
+            "aws",
+            "aws_lambda",
+            "python3.12",
+            "x86_64",
+            "$LATEST",
+        ];
+        let resources: Vec<Vec<(&str, AttributeRef)>> = instances
+            .iter()
+            .map(|instance| {
+                let mut attributes = vec![
+                    ("faas.name", AttributeRef::String("orders")),
+                    ("faas.instance", AttributeRef::String(instance)),
+                    ("faas.max_memory", AttributeRef::Int(1 << 30)),
+                ];
+                attributes.extend(
+                    [
+                        "cloud.region",
+                        "cloud.provider",
+                        "cloud.platform",
+                        "faas.runtime",
+                    ]
+                    .into_iter()
+                    .zip(texts.map(AttributeRef::String)),
+                );
+                attributes
+            })
+            .collect();
+        let mut rows = ResourceRows::default();
+        let mut spans = SpanBuilder::default();
+        for (i, resource) in resources.iter().enumerate() {
+            // Each span in its own trace, all in hour 0.
+            let mut trace = [0; 16];
+            trace[..8].copy_from_slice(&(i as u64).to_be_bytes());
+            let span = span_row("orders", trace, resource);
+            let hour = rows.needs_row(span.resource_id, span.start_time).unwrap();
+            rows.add_borrowed(span.resource_id, hour, resource);
+            spans.append(&span);
+        }
+        let records = vec![
+            (Table::Resources, rows.finish().unwrap()),
+            (Table::Spans, spans.finish()),
+        ];
+        flush_records(&objects, 1, records).await.unwrap();
+
+        let config = AnalyzerConfig {
+            memory_limit_bytes: 64 << 20,
+            ..AnalyzerConfig::default()
+        };
+        let analyzer = Analyzer::open(dir.path(), config).await.unwrap();
+        let trace = hex_of(&(1234u64.to_be_bytes(), [0u8; 8]));
+        let batches = analyzer
+            .context()
+            .sql(&format!(
+                "SELECT * FROM spans WHERE trace_id = \
+                 arrow_cast(decode('{trace}', 'hex'), 'FixedSizeBinary(16)') ORDER BY start_time"
+            ))
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        assert_eq!(rows, 1);
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        assert!(text.contains("instance-01234"), "{text}");
+    }
+
+    fn hex_of((high, low): &([u8; 8], [u8; 8])) -> String {
+        high.iter().chain(low).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A store upgraded from schema version 1 holds spans with their resource's attributes on
     /// every row and no `resource_id`. Its files are read as they are (the `spans` view shows the
     /// attributes they were stored with), beside newer rows whose resource is joined from
@@ -631,7 +815,7 @@ mod tests {
         use datafusion::parquet::arrow::ArrowWriter;
         use faasobs_collector::model::attributes::AttributesBuilder;
         use faasobs_collector::model::resource::resource_id_of_refs;
-        use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder, SpanRow};
+        use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder};
         use faasobs_collector::store::compaction::{KnownHourMerged, compact};
         use faasobs_collector::store::flush::flush_records;
         use faasobs_collector::store::layout::{SegmentRange, list_table};
@@ -645,26 +829,7 @@ mod tests {
         let spans = |name: &'static str, resource: &[(&'static str, AttributeRef<'static>)]| {
             let mut builder = SpanBuilder::default();
             for k in 0..3u8 {
-                builder.append(&SpanRow {
-                    trace_id: [k; 16],
-                    span_id: [k; 8],
-                    parent_span_id: None,
-                    trace_state: None,
-                    name,
-                    kind: "server",
-                    start_time: i64::from(k) * 1_000,
-                    end_time: i64::from(k) * 1_000 + 500,
-                    status_code: "unset",
-                    status_message: None,
-                    service_name: None,
-                    function_name: Some(name.into()),
-                    request_id: None,
-                    scope_name: None,
-                    attributes: &[],
-                    resource_attributes: resource,
-                    resource_id: resource_id_of_refs(resource),
-                    events: &[],
-                });
+                builder.append(&span_row(name, [k; 16], resource));
             }
             builder.finish()
         };
