@@ -272,7 +272,7 @@ const UNIQUE_RESOURCES_TABLE: &str = "store.unique_resources";
 /// `resource_id`. A resource has a row for each hour it was seen in, all alike: one per id is
 /// joined ([`UNIQUE_RESOURCES_TABLE`]). Rows of version 1 files keep the attributes they were
 /// stored with.
-pub fn resource_view(table: Table) -> String {
+fn resource_view(table: Table) -> String {
     let columns: Vec<String> = table
         .schema()
         .fields()

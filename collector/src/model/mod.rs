@@ -4,9 +4,9 @@
 //! every input into [`Invocation`] and [`LogRecord`] values and turns them into Arrow record
 //! batches with [`Table::schema`]; spans, and a Lambda log stream (the bulk of an import), are
 //! built straight into batches with a [`SpanBuilder`] and a [`LogBuilder`], and the resources
-//! they refer to with [`ResourceRows`]. The analyzer
-//! registers the same schemas in DataFusion. Schemas are fixed here and documented column by
-//! column in `docs/schema.md`; they are never inferred from input.
+//! they refer to with [`ResourceRows`]. The analyzer registers the same schemas in DataFusion.
+//! Schemas are fixed here and documented column by column in `docs/schema.md`; they are never
+//! inferred from input.
 //!
 //! Conventions shared by every table:
 //! - times are `Timestamp(Nanosecond, "UTC")`, counted from the Unix epoch;
