@@ -16,7 +16,7 @@ use std::sync::{Arc, LazyLock};
 use arrow::array::{ArrayRef, FixedSizeBinaryBuilder, StringBuilder, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
-use foldhash::{HashSet, HashSetExt};
+use foldhash::HashSet;
 use twox_hash::XxHash64;
 
 use super::attributes::{self, AttributeRef, AttributeRefs, AttributeValue, AttributesBuilder};
@@ -112,29 +112,29 @@ impl ResourceRows {
             return None;
         }
         self.last = Some(key);
-        if self.seen.is_empty() {
-            self.seen = HashSet::with_capacity(4);
-        }
         self.seen.insert(key).then_some(key.1)
     }
 
     /// Adds the row of resource `id` in `hour`, its attributes borrowed from a request.
     pub fn add_borrowed(&mut self, id: ResourceId, hour: i64, attributes: &AttributeRefs) {
         let name = |key| attributes::find_ref(attributes, key).and_then(AttributeRef::as_text);
-        self.function_name
-            .append_option(name("faas.name").or_else(|| name("service.name")));
+        let function = name("faas.name").or_else(|| name("service.name"));
+        self.add_columns(id, hour, function.as_deref());
         self.attributes.append_borrowed(attributes);
-        self.resource_id.extend_from_slice(&id);
-        self.hour.push(hour);
     }
 
     /// Adds the row of resource `id` in `hour`.
     pub fn add(&mut self, id: ResourceId, hour: i64, attributes: &[(String, AttributeValue)]) {
         let name = |key| attributes::find(attributes, key).and_then(AttributeValue::as_text);
-        self.function_name
-            .append_option(name("faas.name").or_else(|| name("service.name")));
+        let function = name("faas.name").or_else(|| name("service.name"));
+        self.add_columns(id, hour, function.as_deref());
         self.attributes.append(attributes);
+    }
+
+    /// A row's columns but its attributes.
+    fn add_columns(&mut self, id: ResourceId, hour: i64, function_name: Option<&str>) {
         self.resource_id.extend_from_slice(&id);
+        self.function_name.append_option(function_name);
         self.hour.push(hour);
     }
 
