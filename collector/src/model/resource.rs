@@ -15,6 +15,7 @@ use std::sync::{Arc, LazyLock};
 
 use arrow::array::{ArrayRef, FixedSizeBinaryBuilder, StringBuilder, TimestampNanosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use foldhash::HashSet;
 use twox_hash::XxHash64;
@@ -187,7 +188,7 @@ impl StoredResources {
             return;
         }
         batches.retain_mut(|batch| {
-            let keep: arrow::array::BooleanArray = keys_of(batch)
+            let keep: arrow::array::BooleanArray = keys_of_built(batch)
                 .map(|key| Some(!self.keys.contains(&key)))
                 .collect();
             if keep.true_count() < batch.num_rows() {
@@ -201,7 +202,7 @@ impl StoredResources {
     /// Remembers the resources rows of `batches`, once they are durable in the store.
     pub fn remember(&mut self, batches: &[RecordBatch]) {
         for batch in batches {
-            for key in keys_of(batch) {
+            for key in keys_of_built(batch) {
                 if key.1 > self.latest_hour {
                     self.latest_hour = key.1;
                     let oldest = key.1 - NANOS_PER_HOUR;
@@ -218,16 +219,34 @@ impl StoredResources {
     }
 }
 
-/// The (resource id, hour) of each row of a `resources` batch.
-fn keys_of(batch: &RecordBatch) -> impl Iterator<Item = (ResourceId, i64)> + '_ {
+/// The (resource id, hour) of each row of a `resources` batch; an error when the batch does not
+/// have the table's `resource_id` and `hour` columns.
+pub fn keys_of(
+    batch: &RecordBatch,
+) -> Result<impl Iterator<Item = (ResourceId, i64)> + '_, ArrowError> {
     use arrow::array::AsArray;
     use arrow::datatypes::TimestampNanosecondType;
-    let ids = batch.column(0).as_fixed_size_binary();
-    let hours = batch.column(2).as_primitive::<TimestampNanosecondType>();
-    (0..batch.num_rows()).map(move |row| {
+    let ids = batch
+        .column_by_name("resource_id")
+        .and_then(|c| c.as_fixed_size_binary_opt())
+        .filter(|c| c.value_length() == 8);
+    let hours = batch
+        .column_by_name("hour")
+        .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>());
+    let (Some(ids), Some(hours)) = (ids, hours) else {
+        return Err(ArrowError::SchemaError(
+            "resources without resource_id or hour".into(),
+        ));
+    };
+    Ok((0..batch.num_rows()).map(move |row| {
         let id = ResourceId::try_from(ids.value(row)).expect("resource ids are 8 bytes");
         (id, hours.value(row))
-    })
+    }))
+}
+
+/// [`keys_of`] a batch built with the resources schema ([`ResourceRows`]).
+fn keys_of_built(batch: &RecordBatch) -> impl Iterator<Item = (ResourceId, i64)> + '_ {
+    keys_of(batch).expect("batches of the resources schema")
 }
 
 #[cfg(test)]
@@ -327,7 +346,7 @@ mod tests {
         let ids = |batches: &[RecordBatch]| -> Vec<(u8, i64)> {
             batches
                 .iter()
-                .flat_map(|b| keys_of(b).map(|(id, hour)| (id[0], hour / NANOS_PER_HOUR)))
+                .flat_map(|b| keys_of_built(b).map(|(id, hour)| (id[0], hour / NANOS_PER_HOUR)))
                 .collect()
         };
         let mut stored = StoredResources::default();

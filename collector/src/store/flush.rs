@@ -18,7 +18,7 @@ use arrow::record_batch::RecordBatch;
 use super::StoreError;
 use super::layout::{Partition, SegmentRange};
 use super::writer::{Objects, RowOf, encode_in_order, sorted_order, take_rows};
-use crate::model::{Table, invocation};
+use crate::model::{Table, invocation, resource};
 use crate::wal::read_closed_segment;
 
 /// What flushing a segment wrote.
@@ -52,10 +52,11 @@ pub fn rows_by_partition(table: Table, batches: &[RecordBatch]) -> BTreeMap<Part
 
 /// Merges invocation fragments that share a request id, and drops spans sent twice (an exporter
 /// retrying a request whose answer it did not see): a span is identified by trace and span id.
-/// A resource is kept once per hour. Logs pass through. Invocations come back as one batch (merging needs them together); spans
-/// and logs stay in the batches they came in, which the flush and compaction copy into order
-/// from where they are: concatenating a segment's spans first was about a twentieth of the
-/// flusher's CPU (`perf`), and its memory a copy of the segment.
+/// A resource is kept once per hour. Logs pass through. Invocations come back as one batch
+/// (merging needs them together); spans and logs stay in the batches they came in, which the
+/// flush and compaction copy into order from where they are: concatenating a segment's spans
+/// first was about a twentieth of the flusher's CPU (`perf`), and its memory a copy of the
+/// segment.
 pub fn merge_rows(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
     match table {
         Table::Invocations => {
@@ -174,15 +175,7 @@ fn drop_repeated_spans(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, St
 /// Resources rows without the repeats of a resource in an hour (every request that sent the
 /// resource added one).
 fn drop_repeated_resources(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
-    drop_repeated(batches, |batch| {
-        let hours = batch
-            .column_by_name(Table::Resources.time_column())
-            .and_then(|c| c.as_primitive_opt::<TimestampNanosecondType>())
-            .ok_or_else(|| arrow::error::ArrowError::SchemaError("resources has no hour".into()))?;
-        Ok(ids::<8>(Table::Resources, batch, "resource_id")?
-            .zip(hours.values().iter().copied())
-            .collect())
-    })
+    drop_repeated(batches, |batch| Ok(resource::keys_of(batch)?.collect()))
 }
 
 /// Writes the records of segment `id` at `path` to Parquet. The caller deletes the segment after.
