@@ -101,6 +101,15 @@ fn the_harness_measures_every_part_against_its_reference() {
         .unwrap();
     let sum: f64 = stages.iter().sum();
     assert!((total - sum).abs() <= 0.01 * total, "{total} vs {stages:?}");
+    // The collector's kernel time is part of its CPU, and a process that stores spans touches
+    // pages it has not touched before.
+    let value = |name: &str| measurement("Ingest", name)["faasobs"].as_f64().unwrap();
+    let (cpu, system) = (
+        value("CPU per million spans"),
+        value("system CPU per million"),
+    );
+    assert!(system > 0.0 && system <= cpu, "system {system} of {cpu}");
+    assert!(value("page faults per million spans") >= 1.0);
     // Every measurement was taken, and every comparison has its reference.
     for s in sections {
         for m in s["measurements"].as_array().unwrap() {

@@ -304,6 +304,16 @@ pub async fn run(
         .against(per_million(decode_cpu))
         .target(Target::RatioAtMost(2.0)),
         Measurement::new(
+            "system CPU per million spans (collector process, in the above)",
+            per_million(usage.system_cpu_seconds),
+            "CPU-s",
+        ),
+        Measurement::new(
+            "page faults per million spans (collector process, minor)",
+            per_million(usage.minor_page_faults as f64),
+            "faults",
+        ),
+        Measurement::new(
             "peak RSS of the collector",
             mebibytes(usage.max_rss_bytes),
             "MiB",

@@ -17,6 +17,11 @@ use anyhow::Context;
 pub struct Usage {
     pub wall: Duration,
     pub cpu_seconds: f64,
+    /// The part of `cpu_seconds` spent in the kernel (system calls, page faults).
+    pub system_cpu_seconds: f64,
+    /// Pages the process touched for the first time (minor faults): each is a page of memory
+    /// or page cache the kernel had to hand it, zeroed or mapped.
+    pub minor_page_faults: u64,
     pub max_rss_bytes: u64,
     pub success: bool,
     /// The signal that ended the process, if one did (SIGKILL: on Linux usually the kernel's
@@ -105,6 +110,8 @@ impl Measured {
         Ok(Usage {
             wall: self.started.elapsed(),
             cpu_seconds: seconds(usage.ru_utime) + seconds(usage.ru_stime),
+            system_cpu_seconds: seconds(usage.ru_stime),
+            minor_page_faults: usage.ru_minflt as u64,
             max_rss_bytes: self.peak_rss.load(Ordering::Relaxed),
             success: libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
             signal: libc::WIFSIGNALED(status).then(|| libc::WTERMSIG(status)),
