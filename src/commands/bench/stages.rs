@@ -1,8 +1,8 @@
 //! The collector's pipeline, stage by stage, in the harness's own process: the ingest part's
 //! encoded requests are read in place and normalized, encoded as WAL frames and appended to WAL
 //! segments,
-//! and each closed segment is read back, merged, put in order and encoded as Parquet, as the receivers
-//! and the flusher do. Each stage's CPU time is measured on this one thread, without a running
+//! and each closed segment is read back, merged, put in order and encoded as Parquet and then
+//! deleted, as the receivers and the flusher do. Each stage's CPU time is measured on this one thread, without a running
 //! collector's other threads, sockets and page cache around it, so that a change to one stage
 //! can be measured well below the run-to-run spread of the whole collector's CPU.
 //!
@@ -65,7 +65,6 @@ pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> 
     let mut cpu = StageCpu::default();
     let mut clock = Clock::start();
     let mut segment = SegmentWriter::create(scratch, 1)?;
-    let mut closed = Vec::new();
     for bytes in encoded {
         let normalized = normalize_trace_bytes(bytes)?;
         clock.lap(&mut cpu.0[0]);
@@ -74,27 +73,39 @@ pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> 
         drop(normalized);
         clock.lap(&mut cpu.0[2]);
         segment.append(&wal_frames)?;
-        if segment.len() >= segment_max_bytes {
-            let next = SegmentWriter::create(scratch, segment.id() + 1)?;
-            closed.push(std::mem::replace(&mut segment, next).id());
-        }
         drop(wal_frames);
         clock.lap(&mut cpu.0[3]);
+        if segment.len() >= segment_max_bytes {
+            let next = SegmentWriter::create(scratch, segment.id() + 1)?;
+            let closed = std::mem::replace(&mut segment, next).id();
+            clock.lap(&mut cpu.0[3]);
+            flush_and_delete(scratch, closed, &mut cpu, &mut clock)?;
+        }
     }
-    if !segment.is_empty() {
-        closed.push(segment.id());
-    }
+    let last = segment.id();
+    let written = !segment.is_empty();
     drop(segment);
-    for id in closed {
-        flush_stages(
-            &scratch.join(wal::segment_file_name(id)),
-            &mut cpu,
-            &mut clock,
-        )
-        .with_context(|| format!("WAL segment {id}"))?;
+    if written {
+        flush_and_delete(scratch, last, &mut cpu, &mut clock)?;
     }
     std::fs::remove_dir_all(scratch)?;
     Ok(cpu)
+}
+
+/// The flusher's steps on closed segment `id`, which is then deleted, as the collector's flusher
+/// deletes each segment it has flushed while the receivers fill the next: the page cache a
+/// segment takes is freed before the next ones are written, not a whole run's WAL kept at once.
+fn flush_and_delete(
+    scratch: &Path,
+    id: u64,
+    cpu: &mut StageCpu,
+    clock: &mut Clock,
+) -> anyhow::Result<()> {
+    let path = scratch.join(wal::segment_file_name(id));
+    flush_stages(&path, cpu, clock).with_context(|| format!("WAL segment {id}"))?;
+    std::fs::remove_file(&path).with_context(|| format!("deleting {}", path.display()))?;
+    clock.lap(&mut 0.0);
+    Ok(())
 }
 
 /// The flusher's steps on one closed segment, as `store::flush::flush_segment` takes them.
