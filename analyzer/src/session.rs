@@ -774,7 +774,7 @@ mod tests {
             (Table::Resources, rows.finish().unwrap()),
             (Table::Spans, spans.finish()),
         ];
-        flush_records(&objects, 1, records).await.unwrap();
+        flush_records(&objects, 1, records, 1).await.unwrap();
 
         let config = AnalyzerConfig {
             memory_limit_bytes: 64 << 20,
@@ -869,7 +869,7 @@ mod tests {
             (Table::Resources, resources.finish().unwrap()),
             (Table::Spans, spans("new", &new_resource)),
         ];
-        flush_records(&objects, 2, records).await.unwrap();
+        flush_records(&objects, 2, records, 1).await.unwrap();
 
         compact(
             &objects,
