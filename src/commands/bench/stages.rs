@@ -1,10 +1,9 @@
 //! The collector's pipeline, stage by stage, in the harness's own process: the ingest part's
 //! encoded requests are read in place and normalized, encoded as WAL frames and appended to WAL
-//! segments,
-//! and each closed segment is read back, merged, put in order and encoded as Parquet and then
-//! deleted, as the receivers and the flusher do. Each stage's CPU time is measured on this one thread, without a running
-//! collector's other threads, sockets and page cache around it, so that a change to one stage
-//! can be measured well below the run-to-run spread of the whole collector's CPU.
+//! segments, and each closed segment is read back, merged, put in order, encoded as Parquet and
+//! deleted, as the receivers and the flusher do. Each stage's CPU time is measured on this one
+//! thread, without a running collector's other threads and sockets around it, so that a change
+//! to one stage can be measured well below the run-to-run spread of the whole collector's CPU.
 //!
 //! Not in the stages: gRPC and HTTP/2, the WAL's fsync, writing the Parquet files, compaction and
 //! the hour merge. The collector's own CPU, measured by the ingest part, includes them.
