@@ -284,7 +284,11 @@ fn encode_files(
             .collect();
         workers
             .into_iter()
-            .flat_map(|worker| worker.join().expect("a Parquet encoding thread panicked"))
+            .flat_map(|worker| {
+                worker
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
             .collect()
     });
     encoded.sort_unstable_by_key(|(i, _)| *i);
