@@ -294,7 +294,10 @@ fn gather_runs(sources: &[&dyn Array], runs: &[Run], len: usize) -> Result<Array
                 .map(|a| a.as_fixed_size_binary().value_data())
                 .collect();
             let mut values = Vec::with_capacity(len * width);
-            for run in runs {
+            for (i, run) in runs.iter().enumerate() {
+                if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
+                    prefetch(arrays[ahead.batch], ahead.rows.start * width);
+                }
                 values.extend_from_slice(
                     &arrays[run.batch][run.rows.start * width..run.rows.end * width],
                 );
@@ -367,8 +370,18 @@ fn gather_bytes<'a>(
     let parts: Vec<(&[i32], &[u8])> = sources.iter().map(|a| parts(*a)).collect();
     let mut offsets = Vec::with_capacity(len + 1);
     offsets.push(0i32);
-    let mut values: Vec<u8> = Vec::new();
-    for run in runs {
+    // The exact size up front: grown by doubling, the buffer was copied again at every step
+    // (`realloc`, 4 % of an import's flusher in `perf`).
+    let bytes_of = |run: &Run| {
+        let source_offsets = parts[run.batch].0;
+        (source_offsets[run.rows.end] - source_offsets[run.rows.start]) as usize
+    };
+    let mut values: Vec<u8> = Vec::with_capacity(runs.iter().map(bytes_of).sum());
+    for (i, run) in runs.iter().enumerate() {
+        if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
+            let (source_offsets, bytes) = parts[ahead.batch];
+            prefetch(bytes, source_offsets[ahead.rows.start] as usize);
+        }
         let (source_offsets, bytes) = parts[run.batch];
         let source_offsets = &source_offsets[run.rows.start..=run.rows.end];
         let (start, end) = (source_offsets[0], source_offsets[source_offsets.len() - 1]);
@@ -379,6 +392,25 @@ fn gather_bytes<'a>(
         values.extend_from_slice(&bytes[start as usize..end as usize]);
     }
     Ok((OffsetBuffer::new(offsets.into()), Buffer::from_vec(values)))
+}
+
+/// How many runs ahead [`gather_runs`] asks for a run's values. Rows sorted by function come from
+/// all over a segment's batches, one or two at a time: each copy waited for its bytes to come
+/// from memory (the copies were a fifth of an import's flusher in `perf`, at 40 ns each).
+const PREFETCH_RUNS_AHEAD: usize = 8;
+
+/// Asks the processor to bring the cache line of `values[at]` closer (a hint: nothing happens
+/// where it has no such instruction, or `at` is past the end).
+#[inline(always)]
+fn prefetch<T>(values: &[T], at: usize) {
+    #[cfg(target_arch = "x86_64")]
+    if let Some(value) = values.get(at) {
+        use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+        // SAFETY: a prefetch reads nothing and cannot fault; the address is in `values`.
+        unsafe { _mm_prefetch::<_MM_HINT_T0>(std::ptr::from_ref(value).cast()) };
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (values, at);
 }
 
 fn gather_primitive<T: ArrowPrimitiveType>(
@@ -392,7 +424,10 @@ fn gather_primitive<T: ArrowPrimitiveType>(
         .map(|a| a.as_primitive::<T>().values().as_ref())
         .collect();
     let mut values = Vec::with_capacity(len);
-    for run in runs {
+    for (i, run) in runs.iter().enumerate() {
+        if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
+            prefetch(arrays[ahead.batch], ahead.rows.start);
+        }
         let source = arrays[run.batch];
         if run.rows.len() == 1 {
             values.push(source[run.rows.start]);
@@ -1225,6 +1260,26 @@ pub(in crate::store) mod tests {
             let ours = interleave_rows(Table::Spans, &batches, &order).unwrap();
             assert_eq!(ours, expected, "{order:?}");
         }
+    }
+
+    /// A gathered text column's bytes are allocated once, at their size, not grown by doubling
+    /// (every step of which copied the bytes gathered so far).
+    #[test]
+    fn gathered_text_is_allocated_at_its_size() {
+        let batch = spans_with_nulls_maps_and_lists(40);
+        let batches = [batch.slice(0, 9), batch.slice(9, 20), batch.slice(29, 11)];
+        let order: Vec<RowOf> = (0..11)
+            .flat_map(|row| [(1, row + 3), (0, row % 9), (2, row)])
+            .collect();
+        let ours = interleave_rows(Table::Spans, &batches, &order).unwrap();
+        let mut texts = 0;
+        for column in ours.columns() {
+            if let Some(text) = column.as_string_opt::<i32>() {
+                texts += 1;
+                assert_eq!(text.values().capacity(), text.values().len());
+            }
+        }
+        assert!(texts >= 3, "{texts} text columns");
     }
 
     #[test]
