@@ -295,9 +295,9 @@ fn gather_runs(sources: &[&dyn Array], runs: &[Run], len: usize) -> Result<Array
                 .collect();
             let mut values = Vec::with_capacity(len * width);
             for (i, run) in runs.iter().enumerate() {
-                if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
-                    prefetch(arrays[ahead.batch], ahead.rows.start * width);
-                }
+                prefetch_run_ahead(runs, i, |ahead| {
+                    (arrays[ahead.batch], ahead.rows.start * width)
+                });
                 values.extend_from_slice(
                     &arrays[run.batch][run.rows.start * width..run.rows.end * width],
                 );
@@ -378,10 +378,10 @@ fn gather_bytes<'a>(
     };
     let mut values: Vec<u8> = Vec::with_capacity(runs.iter().map(bytes_of).sum());
     for (i, run) in runs.iter().enumerate() {
-        if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
+        prefetch_run_ahead(runs, i, |ahead| {
             let (source_offsets, bytes) = parts[ahead.batch];
-            prefetch(bytes, source_offsets[ahead.rows.start] as usize);
-        }
+            (bytes, source_offsets[ahead.rows.start] as usize)
+        });
         let (source_offsets, bytes) = parts[run.batch];
         let source_offsets = &source_offsets[run.rows.start..=run.rows.end];
         let (start, end) = (source_offsets[0], source_offsets[source_offsets.len() - 1]);
@@ -398,6 +398,20 @@ fn gather_bytes<'a>(
 /// all over a segment's batches, one or two at a time: each copy waited for its bytes to come
 /// from memory (the copies were a fifth of an import's flusher in `perf`, at 40 ns each).
 const PREFETCH_RUNS_AHEAD: usize = 8;
+
+/// Asks for the first value of the run [`PREFETCH_RUNS_AHEAD`] after `runs[i]`, if there is one;
+/// `first_value` says where a run's first value is (its source's values and the index in them).
+#[inline(always)]
+fn prefetch_run_ahead<'a, T: 'a>(
+    runs: &[Run],
+    i: usize,
+    first_value: impl FnOnce(&Run) -> (&'a [T], usize),
+) {
+    if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
+        let (values, at) = first_value(ahead);
+        prefetch(values, at);
+    }
+}
 
 /// Asks the processor to bring the cache line of `values[at]` closer (a hint: nothing happens
 /// where it has no such instruction, or `at` is past the end).
@@ -425,9 +439,7 @@ fn gather_primitive<T: ArrowPrimitiveType>(
         .collect();
     let mut values = Vec::with_capacity(len);
     for (i, run) in runs.iter().enumerate() {
-        if let Some(ahead) = runs.get(i + PREFETCH_RUNS_AHEAD) {
-            prefetch(arrays[ahead.batch], ahead.rows.start);
-        }
+        prefetch_run_ahead(runs, i, |ahead| (arrays[ahead.batch], ahead.rows.start));
         let source = arrays[run.batch];
         if run.rows.len() == 1 {
             values.push(source[run.rows.start]);
