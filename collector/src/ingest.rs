@@ -202,7 +202,7 @@ pub fn split_file(
     function: Option<&str>,
     chunk_bytes: usize,
 ) -> Result<Box<dyn Iterator<Item = Result<FilePiece, IngestError>> + Send>, IngestError> {
-    use std::io::{BufRead, BufReader};
+    use std::io::{BufRead, BufReader, Read};
     let read_error = |source| IngestError::Read {
         path: path.display().to_string(),
         source,
@@ -234,14 +234,23 @@ pub fn split_file(
         if finished {
             return None;
         }
-        let mut lines = usize::from(!pending.is_empty());
-        while pending.len() < chunk_bytes {
-            match reader.read_until(b'\n', &mut pending) {
-                Ok(0) => {
+        // The piece is read straight into its buffer, a large read at a time, and ends after its
+        // last whole line; the line cut short begins the next piece. Read a line at a time
+        // (`read_until`), every byte was copied once more out of the reader's buffer and searched
+        // for its line's end: a quarter of the splitting thread (`perf`, 1M log lines).
+        let end = loop {
+            let before = pending.len();
+            let wanted = chunk_bytes.saturating_sub(before).max(chunk_bytes / 8 + 1);
+            match reader
+                .by_ref()
+                .take(wanted as u64)
+                .read_to_end(&mut pending)
+            {
+                Ok(read) if read < wanted => {
                     finished = true;
-                    break;
+                    break pending.len();
                 }
-                Ok(_) => lines += 1,
+                Ok(_) => {}
                 Err(source) => {
                     finished = true;
                     return Some(Err(IngestError::Read {
@@ -250,13 +259,25 @@ pub fn split_file(
                     }));
                 }
             }
-        }
+            // Only what was just read can hold the last line's end: what came before it ended
+            // in no newline, or is the first line, which is not cut short either way.
+            if pending.len() >= chunk_bytes
+                && let Some(newline) = pending[before..].iter().rposition(|&b| b == b'\n')
+            {
+                break before + newline + 1;
+            }
+        };
         if pending.is_empty() {
             return None;
         }
+        let mut next = Vec::with_capacity(piece_capacity);
+        next.extend_from_slice(&pending[end..]);
+        pending.truncate(end);
+        let newlines = pending.iter().filter(|&&b| b == b'\n').count();
+        let lines = newlines + usize::from(!pending.ends_with(b"\n"));
         let piece = FilePiece::Lines {
             name: name.clone(),
-            lines: std::mem::replace(&mut pending, Vec::with_capacity(piece_capacity)),
+            lines: std::mem::replace(&mut pending, next),
             lines_before,
             default_function: default_function.clone(),
             stream: stream.clone(),
@@ -989,6 +1010,43 @@ mod chunked {
         assert_eq!(rejected[0].line, 1501);
         assert_eq!(rejected[0], &whole.rejected[0]);
         assert!(pieces.iter().all(|p| p.format == InputFormat::Powertools));
+    }
+
+    /// A line longer than a piece makes its piece longer, not cut; a last line without a newline
+    /// is read; rejected lines after both keep their numbers.
+    #[test]
+    fn pieces_end_at_whole_lines_however_long_the_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logs.ndjson");
+        let mut text = String::new();
+        for i in 0..300 {
+            let mut line: serde_json::Value = serde_json::from_str(&powertools_line(i)).unwrap();
+            if i % 100 == 7 {
+                line["message"] = "x".repeat(10_000).into();
+            }
+            text.push_str(&line.to_string());
+            text.push('\n');
+            if i == 250 {
+                text.push_str("{not json\n");
+            }
+        }
+        text.push_str(&powertools_line(300));
+        std::fs::write(&path, &text).unwrap();
+        let pieces: Vec<FileIngest> = ingest_file_in_chunks(&path, None, 4096)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(pieces.len() > 10, "{} pieces", pieces.len());
+        assert_eq!(
+            pieces.iter().map(|p| p.records.log_count()).sum::<usize>(),
+            301
+        );
+        let rejected: Vec<usize> = pieces
+            .iter()
+            .flat_map(|p| &p.rejected)
+            .map(|r| r.line)
+            .collect();
+        assert_eq!(rejected, [252]);
     }
 
     /// Lines are read one after another: lines before the first that parses are rejected with
