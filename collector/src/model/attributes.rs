@@ -137,6 +137,19 @@ impl<'a> AttributeRef<'a> {
 /// An attribute set borrowed from where it was read, in order.
 pub type AttributeRefs<'a> = [(&'a str, AttributeRef<'a>)];
 
+/// One row's attribute set as a builder takes it: owned, or borrowed from where it was read.
+#[derive(Debug, Clone, Copy)]
+pub enum RowAttributes<'a> {
+    Owned(&'a [(String, AttributeValue)]),
+    Borrowed(&'a AttributeRefs<'a>),
+}
+
+impl Default for RowAttributes<'_> {
+    fn default() -> Self {
+        RowAttributes::Owned(&[])
+    }
+}
+
 /// Finds a borrowed attribute by key.
 pub fn find_ref<'s, 'a>(
     attributes: &'s AttributeRefs<'a>,
@@ -351,6 +364,14 @@ impl AttributesBuilder {
             self.append_entry(key, value);
         }
         self.lengths.push(attributes.len());
+    }
+
+    /// Appends one row's attribute set, owned or borrowed.
+    pub fn append_row(&mut self, attributes: RowAttributes) {
+        match attributes {
+            RowAttributes::Owned(attributes) => self.append(attributes),
+            RowAttributes::Borrowed(attributes) => self.append_borrowed(attributes),
+        }
     }
 
     fn append_entry(&mut self, key: &str, value: &AttributeRef) {

@@ -12,7 +12,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
-use super::attributes::{self, AttributeValue, Attributes, AttributesBuilder};
+use super::attributes::{self, Attributes, AttributesBuilder, RowAttributes};
 use super::resource::ResourceId;
 use super::{append_id, timestamp_type, with_spare};
 
@@ -75,7 +75,7 @@ pub struct LogRow<'a> {
     pub function_name: Option<&'a str>,
     pub request_id: Option<&'a str>,
     pub source: &'static str,
-    pub attributes: &'a [(String, AttributeValue)],
+    pub attributes: RowAttributes<'a>,
     pub resource_id: Option<&'a ResourceId>,
 }
 
@@ -94,7 +94,7 @@ impl LogRecord {
             function_name: self.function_name.as_deref(),
             request_id: self.request_id.as_deref(),
             source: self.source,
-            attributes: &self.attributes,
+            attributes: RowAttributes::Owned(&self.attributes),
             resource_id: self.resource_id.as_ref(),
         }
     }
@@ -159,7 +159,7 @@ impl LogBuilder {
         self.function_name.append_option(row.function_name);
         self.request_id.append_option(row.request_id);
         self.source.append_value(row.source);
-        self.attributes.append(row.attributes);
+        self.attributes.append_row(row.attributes);
         append_id(&mut self.resource_id, row.resource_id.map(|id| &id[..]));
     }
 
@@ -245,6 +245,7 @@ pub fn to_batch(rows: &[LogRecord]) -> RecordBatch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::AttributeValue;
 
     fn record(i: u8) -> LogRecord {
         LogRecord {

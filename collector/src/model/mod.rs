@@ -25,7 +25,7 @@ use arrow::array::FixedSizeBinaryBuilder;
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
-pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes};
+pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes, RowAttributes};
 pub use invocation::{Invocation, InvocationBuilder, InvocationRow, InvocationStatus, Source};
 pub use log::{LogBuilder, LogRecord, LogRow};
 pub use resource::{ResourceId, ResourceRows, StoredResources};

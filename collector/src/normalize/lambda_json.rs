@@ -2,20 +2,21 @@
 //! format (`{"time", "type": "platform.report", "record": {...}}`), and structured function logs,
 //! AWS Lambda Powertools' above all (v1 `lambda_function_*` keys, v2+ `function_*` keys).
 //!
-//! Parsing only: [`classify`] says what one JSON value is, and [`read_raw_object`] what an object
-//! still in its text is (a log line: only the members it keeps are parsed). The stateful reading
-//! of a log stream (pairing `start` with `report`, carrying init evidence to the next invocation)
-//! is [`LambdaLogStream`](super::report_line::LambdaLogStream)'s job.
+//! Parsing only: [`classify`] says what one JSON value is, and a [`RawObject`] is a log line's
+//! object read with its texts left in the line ([`RawObject::function_log`]). What is read borrows
+//! its texts from what it was read from. The stateful reading of a log stream (pairing `start`
+//! with `report`, carrying init evidence to the next invocation) is
+//! [`LambdaLogStream`](super::report_line::LambdaLogStream)'s job.
 
 use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{Deserialize, Deserializer, MapAccess, Visitor};
-use serde_json::value::RawValue;
+use serde::de::value::{MapAccessDeserializer, SeqAccessDeserializer};
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::report_line::{Report, xray_trace_id};
-use crate::model::{AttributeValue, Attributes};
+use crate::model::AttributeRef;
 
 /// A platform event, whatever API delivered it.
 #[derive(Debug, Clone, PartialEq)]
@@ -46,32 +47,33 @@ pub enum PlatformEvent {
 
 /// The invocation context a structured function log carries (Powertools and similar loggers).
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FunctionContext {
-    pub function_name: Option<String>,
+pub struct FunctionContext<'o> {
+    pub function_name: Option<Cow<'o, str>>,
     pub memory_size_mb: Option<i32>,
-    pub region: Option<String>,
-    pub account_id: Option<String>,
+    pub region: Option<&'o str>,
+    pub account_id: Option<&'o str>,
     pub cold_start: Option<bool>,
     pub trace_id: Option<[u8; 16]>,
 }
 
-/// A structured function log line.
+/// A structured function log line, its texts borrowed from the object it was read from: only a
+/// number read as a text and a message that is no string are texts of their own.
 #[derive(Debug, Clone, PartialEq, Default)]
-pub struct FunctionLog {
+pub struct FunctionLog<'o> {
     pub time: Option<i64>,
-    pub level: Option<String>,
-    pub request_id: Option<String>,
+    pub level: Option<Cow<'o, str>>,
+    pub request_id: Option<Cow<'o, str>>,
     /// The message: a string as it is, anything else as its JSON text.
-    pub message: Option<String>,
+    pub message: Option<Cow<'o, str>>,
     /// Present when the line names the function (Powertools' context keys).
-    pub context: Option<FunctionContext>,
-    /// The remaining keys, typed.
-    pub attributes: Attributes,
+    pub context: Option<FunctionContext<'o>>,
+    /// The remaining keys, typed, in key order.
+    pub attributes: Vec<(&'o str, AttributeRef<'o>)>,
 }
 
 /// What one JSON value of a Lambda log is.
 #[derive(Debug, Clone, PartialEq)]
-pub enum LambdaJson {
+pub enum LambdaJson<'o> {
     Platform {
         time: Option<i64>,
         kind: String,
@@ -81,9 +83,9 @@ pub enum LambdaJson {
     /// (text) or a structured log (object).
     FunctionEvent {
         time: Option<i64>,
-        record: Value,
+        record: &'o Value,
     },
-    Log(FunctionLog),
+    Log(FunctionLog<'o>),
 }
 
 /// Parses a time as Lambda and its loggers write them: RFC 3339, Python's logging format
@@ -123,145 +125,141 @@ fn parse_time_text(s: &str) -> Option<i64> {
         .and_then(|n| parse_time(&Value::from(n)))
 }
 
-/// A member's value as [`JsonObject::member`] reads it.
+/// A member's value as a log line is read: a string as its text, any other value parsed.
+#[derive(Debug, Clone, Copy)]
 enum Member<'o> {
-    /// A string, as its text.
-    Text(Cow<'o, str>),
-    /// Any other value.
-    Other(Cow<'o, Value>),
+    Text(&'o str),
+    Other(&'o Value),
 }
 
-/// One JSON object as this module reads it: a parsed map, or a [`RawObject`] whose members are
-/// parsed only when asked for.
-trait JsonObject {
-    /// The value of `key`; the last one when the key repeats (as a parsed map keeps it).
-    fn value(&self, key: &str) -> Option<Cow<'_, Value>>;
-    /// The value of `key` (the last one, as [`Self::value`]), a string as its text.
-    fn member(&self, key: &str) -> Option<Member<'_>>;
-    fn has(&self, key: &str) -> bool;
-    /// The members whose key `wanted` says, in key order, each key once with its last value.
-    fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)>;
+impl<'o> Member<'o> {
+    fn of(value: &'o Value) -> Self {
+        match value {
+            Value::String(s) => Member::Text(s),
+            other => Member::Other(other),
+        }
+    }
+
+    /// A text, or a number's text; `None` for an empty text or any other value.
+    fn text(self) -> Option<Cow<'o, str>> {
+        match self {
+            Member::Text(s) => Some(Cow::Borrowed(s)).filter(|s| !s.is_empty()),
+            Member::Other(Value::Number(n)) => Some(Cow::Owned(n.to_string())),
+            Member::Other(_) => None,
+        }
+    }
+
+    /// A text as it is, any other value as its JSON text.
+    fn text_or_json(self) -> Cow<'o, str> {
+        match self {
+            Member::Text(s) => Cow::Borrowed(s),
+            Member::Other(value) => Cow::Owned(value.to_string()),
+        }
+    }
+
+    /// A number, or a text that holds one.
+    fn number(self) -> Option<f64> {
+        match self {
+            Member::Text(s) => s.trim().parse().ok(),
+            Member::Other(Value::Number(n)) => n.as_f64(),
+            Member::Other(_) => None,
+        }
+    }
+
+    /// A boolean, or the text `true` or `false`.
+    fn boolean(self) -> Option<bool> {
+        match self {
+            Member::Text(s) => s.parse().ok(),
+            Member::Other(Value::Bool(b)) => Some(*b),
+            Member::Other(_) => None,
+        }
+    }
+
+    fn time(self) -> Option<i64> {
+        match self {
+            Member::Text(s) => parse_time_text(s),
+            Member::Other(value) => parse_time(value),
+        }
+    }
+
+    /// The value as an attribute: texts, booleans and numbers typed, anything else as its JSON
+    /// text.
+    fn attribute(self) -> AttributeRef<'o> {
+        match self {
+            Member::Text(s) => AttributeRef::String(s),
+            Member::Other(Value::Bool(b)) => AttributeRef::Bool(*b),
+            Member::Other(Value::Number(n)) => match n.as_i64() {
+                Some(i) => AttributeRef::Int(i),
+                None => AttributeRef::Double(n.as_f64().unwrap_or(f64::NAN)),
+            },
+            Member::Other(other) => AttributeRef::Json(Cow::Owned(other.to_string())),
+        }
+    }
 }
 
-impl JsonObject for Map<String, Value> {
-    fn value(&self, key: &str) -> Option<Cow<'_, Value>> {
-        self.get(key).map(Cow::Borrowed)
-    }
-
-    fn member(&self, key: &str) -> Option<Member<'_>> {
-        Some(match self.get(key)? {
-            Value::String(s) => Member::Text(Cow::Borrowed(s)),
-            other => Member::Other(Cow::Borrowed(other)),
-        })
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.contains_key(key)
-    }
-
-    fn into_members(self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)> {
-        self.into_iter().filter(|(key, _)| wanted(key)).collect()
-    }
-}
-
-/// A JSON object's members in the order of its text: keys borrowed unless they hold escapes,
-/// values not parsed yet. A structured log line read this way allocates only what it keeps;
-/// parsed as a `serde_json::Value` first, every key and text of it was allocated and freed (a
-/// fifth of an import's CPU, `perf`, 1M log lines).
+/// A JSON object's members in the order of its text, as a log line is read: keys and strings
+/// borrowed from the text unless they hold escapes, any other value parsed (a number allocates
+/// nothing). Parsed as a `serde_json::Value`, every key and text of a line was allocated, moved
+/// and freed again (a fifth of an import's CPU, `perf`, 1M log lines).
 #[derive(Debug)]
-pub struct RawObject<'a>(Vec<(Cow<'a, str>, &'a RawValue)>);
+pub struct RawObject<'a>(Vec<(Cow<'a, str>, RawMember<'a>)>);
+
+/// A member's value in a [`RawObject`].
+#[derive(Debug)]
+enum RawMember<'a> {
+    Text(Cow<'a, str>),
+    Other(Value),
+}
 
 impl<'a> RawObject<'a> {
     /// Parses `text`, which must hold one JSON object and nothing else. It parses exactly when
     /// the text parses as a `serde_json::Value`.
     pub fn parse(text: &'a str) -> Result<RawObject<'a>, serde_json::Error> {
-        let object: RawObject = serde_json::from_str(text)?;
-        // A raw value is only scanned, and a number too large for a float passes a scan, at any
-        // depth. Members that are numbers, objects or arrays are parsed as values here (numbers
-        // allocate nothing; nested values are rare in log lines).
-        for (_, raw) in &object.0 {
-            if !raw.get().starts_with(['"', 't', 'f', 'n']) {
-                serde_json::from_str::<Value>(raw.get())?;
-            }
-        }
-        Ok(object)
+        serde_json::from_str(text)
+    }
+
+    /// The members in text order, a key repeated as often as it is.
+    fn members(&self) -> impl Iterator<Item = (&str, Member<'_>)> {
+        self.0.iter().map(|(key, value)| {
+            let value = match value {
+                RawMember::Text(text) => Member::Text(text),
+                RawMember::Other(value) => Member::Other(value),
+            };
+            (&**key, value)
+        })
+    }
+
+    /// True when the object is a platform, `function` or `extension` event with a record, to be
+    /// read as a parsed value ([`Self::into_map`], [`classify`]), not as a log line.
+    pub fn is_event(&self) -> bool {
+        let kind = self.members().filter(|(key, _)| *key == "type").last();
+        self.0.iter().any(|(key, _)| key == "record")
+            && matches!(kind, Some((_, Member::Text(kind)))
+                if kind.starts_with("platform.") || kind == "function" || kind == "extension")
+    }
+
+    /// The object read as a structured function log line.
+    pub fn function_log(&self) -> FunctionLog<'_> {
+        function_log(self.members())
     }
 
     /// The object as a parsed map.
     pub fn into_map(self) -> Map<String, Value> {
-        self.into_members(|_| true).into_iter().collect()
-    }
-}
-
-impl JsonObject for RawObject<'_> {
-    fn value(&self, key: &str) -> Option<Cow<'_, Value>> {
-        let (_, raw) = self.0.iter().rev().find(|(k, _)| k == key)?;
-        // The text was parsed once already, so it parses again.
-        serde_json::from_str(raw.get()).ok().map(Cow::Owned)
-    }
-
-    fn member(&self, key: &str) -> Option<Member<'_>> {
-        let (_, raw) = self.0.iter().rev().find(|(k, _)| k == key)?;
-        let raw = raw.get();
-        if let Some(quoted) = raw.strip_prefix('"').and_then(|r| r.strip_suffix('"'))
-            && !quoted.contains('\\')
-        {
-            // A string the parse already checked, without escapes: its text is what it says.
-            return Some(Member::Text(Cow::Borrowed(quoted)));
-        }
-        // The text was parsed once already, so it parses again.
-        Some(match serde_json::from_str(raw).ok()? {
-            Value::String(s) => Member::Text(Cow::Owned(s)),
-            other => Member::Other(Cow::Owned(other)),
-        })
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.0.iter().any(|(k, _)| k == key)
-    }
-
-    fn into_members(mut self, wanted: impl Fn(&str) -> bool) -> Vec<(String, Value)> {
-        self.0.retain(|(key, _)| wanted(key));
-        // A stable sort keeps a repeated key's values in text order: the last one is kept.
-        self.0.sort_by(|(a, _), (b, _)| a.cmp(b));
-        let mut members: Vec<(String, Value)> = Vec::with_capacity(self.0.len());
-        for (key, raw) in self.0 {
-            let Ok(value) = serde_json::from_str(raw.get()) else {
-                continue;
-            };
-            match members.last_mut() {
-                Some((last, slot)) if *last == key => *slot = value,
-                _ => members.push((key.into_owned(), value)),
-            }
-        }
-        members
+        self.0
+            .into_iter()
+            .map(|(key, value)| {
+                let value = match value {
+                    RawMember::Text(text) => Value::String(text.into_owned()),
+                    RawMember::Other(value) => value,
+                };
+                (key.into_owned(), value)
+            })
+            .collect()
     }
 }
 
 impl<'de> Deserialize<'de> for RawObject<'de> {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Key<'a>(Cow<'a, str>);
-        impl<'de> Deserialize<'de> for Key<'de> {
-            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                struct KeyVisitor;
-                impl<'de> Visitor<'de> for KeyVisitor {
-                    type Value = Key<'de>;
-                    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                        f.write_str("a key")
-                    }
-                    fn visit_borrowed_str<E>(self, key: &'de str) -> Result<Key<'de>, E> {
-                        Ok(Key(Cow::Borrowed(key)))
-                    }
-                    fn visit_str<E>(self, key: &str) -> Result<Key<'de>, E> {
-                        Ok(Key(Cow::Owned(key.to_owned())))
-                    }
-                    fn visit_string<E>(self, key: String) -> Result<Key<'de>, E> {
-                        Ok(Key(Cow::Owned(key)))
-                    }
-                }
-                deserializer.deserialize_str(KeyVisitor)
-            }
-        }
         struct Members;
         impl<'de> Visitor<'de> for Members {
             type Value = RawObject<'de>;
@@ -270,7 +268,7 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
             }
             fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawObject<'de>, A::Error> {
                 let mut members = Vec::with_capacity(map.size_hint().unwrap_or(16));
-                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, &'de RawValue>()? {
+                while let Some((Key(key), value)) = map.next_entry::<Key<'de>, RawMember<'de>>()? {
                     members.push((key, value));
                 }
                 Ok(RawObject(members))
@@ -280,43 +278,186 @@ impl<'de> Deserialize<'de> for RawObject<'de> {
     }
 }
 
+/// A member's key, borrowed from the text unless it holds escapes.
+struct Key<'a>(Cow<'a, str>);
+
+impl<'de> Deserialize<'de> for Key<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer
+            .deserialize_str(TextOrValue)
+            .and_then(|member| match member {
+                RawMember::Text(text) => Ok(Key(text)),
+                RawMember::Other(_) => Err(serde::de::Error::custom("a key that is no string")),
+            })
+    }
+}
+
+impl<'de> Deserialize<'de> for RawMember<'de> {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(TextOrValue)
+    }
+}
+
+/// Reads a string as its text, borrowed where it can be, and any other value as a `Value`.
+struct TextOrValue;
+
+impl<'de> Visitor<'de> for TextOrValue {
+    type Value = RawMember<'de>;
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_borrowed_str<E>(self, text: &'de str) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Text(Cow::Borrowed(text)))
+    }
+    fn visit_str<E>(self, text: &str) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Text(Cow::Owned(text.to_owned())))
+    }
+    fn visit_string<E>(self, text: String) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Text(Cow::Owned(text)))
+    }
+    fn visit_bool<E>(self, b: bool) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Other(Value::Bool(b)))
+    }
+    fn visit_i64<E>(self, n: i64) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Other(Value::from(n)))
+    }
+    fn visit_u64<E>(self, n: u64) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Other(Value::from(n)))
+    }
+    fn visit_f64<E>(self, n: f64) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Other(Value::from(n)))
+    }
+    fn visit_unit<E>(self) -> Result<RawMember<'de>, E> {
+        Ok(RawMember::Other(Value::Null))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<RawMember<'de>, A::Error> {
+        Value::deserialize(SeqAccessDeserializer::new(seq)).map(RawMember::Other)
+    }
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<RawMember<'de>, A::Error> {
+        Value::deserialize(MapAccessDeserializer::new(map)).map(RawMember::Other)
+    }
+}
+
 /// A text, or a number's text; `None` for an empty text or any other value.
-fn text(object: &impl JsonObject, key: &str) -> Option<String> {
-    text_of(object, key).map(Cow::into_owned)
+fn text(object: &Map<String, Value>, key: &str) -> Option<String> {
+    object
+        .get(key)
+        .and_then(|value| Member::of(value).text())
+        .map(Cow::into_owned)
 }
 
-/// [`text`], borrowed where the object allows.
-fn text_of<'o>(object: &'o impl JsonObject, key: &str) -> Option<Cow<'o, str>> {
-    match object.member(key)? {
-        Member::Text(s) => Some(s).filter(|s| !s.is_empty()),
-        Member::Other(value) => match value.as_ref() {
-            Value::Number(n) => Some(Cow::Owned(n.to_string())),
-            _ => None,
-        },
+fn number(object: &Map<String, Value>, key: &str) -> Option<f64> {
+    object.get(key).and_then(|value| Member::of(value).number())
+}
+
+/// The keys a structured log line's own columns are read from (Powertools' and similar loggers'
+/// keys for the invocation context, v1 then v2+), told apart in one pass over its members.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum KnownKey {
+    FunctionName,
+    LambdaFunctionName,
+    FunctionArn,
+    LambdaFunctionArn,
+    FunctionMemorySize,
+    LambdaFunctionMemorySize,
+    ColdStart,
+    ColdStartCamel,
+    XrayTraceId,
+    Level,
+    LevelName,
+    Severity,
+    Message,
+    Msg,
+    Timestamp,
+    Time,
+    AtTimestamp,
+    FunctionRequestId,
+    LambdaRequestId,
+    RequestId,
+    AwsRequestId,
+}
+
+impl KnownKey {
+    const ALL: [KnownKey; 21] = {
+        use KnownKey::*;
+        [
+            FunctionName,
+            LambdaFunctionName,
+            FunctionArn,
+            LambdaFunctionArn,
+            FunctionMemorySize,
+            LambdaFunctionMemorySize,
+            ColdStart,
+            ColdStartCamel,
+            XrayTraceId,
+            Level,
+            LevelName,
+            Severity,
+            Message,
+            Msg,
+            Timestamp,
+            Time,
+            AtTimestamp,
+            FunctionRequestId,
+            LambdaRequestId,
+            RequestId,
+            AwsRequestId,
+        ]
+    };
+
+    fn key(self) -> &'static str {
+        use KnownKey::*;
+        match self {
+            FunctionName => "function_name",
+            LambdaFunctionName => "lambda_function_name",
+            FunctionArn => "function_arn",
+            LambdaFunctionArn => "lambda_function_arn",
+            FunctionMemorySize => "function_memory_size",
+            LambdaFunctionMemorySize => "lambda_function_memory_size",
+            ColdStart => "cold_start",
+            ColdStartCamel => "coldStart",
+            XrayTraceId => "xray_trace_id",
+            Level => "level",
+            LevelName => "levelname",
+            Severity => "severity",
+            Message => "message",
+            Msg => "msg",
+            Timestamp => "timestamp",
+            Time => "time",
+            AtTimestamp => "@timestamp",
+            FunctionRequestId => "function_request_id",
+            LambdaRequestId => "lambda_request_id",
+            RequestId => "requestId",
+            AwsRequestId => "AWSRequestId",
+        }
     }
-}
 
-/// The value of `key`: a text as it is, any other value as its JSON text.
-fn text_or_json(object: &impl JsonObject, key: &str) -> Option<String> {
-    object.member(key).map(|member| match member {
-        Member::Text(s) => s.into_owned(),
-        Member::Other(value) => value.to_string(),
-    })
-}
-
-fn number(object: &impl JsonObject, key: &str) -> Option<f64> {
-    match object.value(key)?.as_ref() {
-        Value::Number(n) => n.as_f64(),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
+    /// The known key `key` is, told apart by its length first: a line's own keys are mostly
+    /// ruled out by it alone.
+    fn of(key: &str) -> Option<KnownKey> {
+        use KnownKey::*;
+        let candidates: &[KnownKey] = match key.len() {
+            3 => &[Msg],
+            4 => &[Time],
+            5 => &[Level],
+            7 => &[Message],
+            8 => &[Severity],
+            9 => &[ColdStartCamel, LevelName, Timestamp, RequestId],
+            10 => &[ColdStart, AtTimestamp],
+            12 => &[FunctionArn, AwsRequestId],
+            13 => &[FunctionName, XrayTraceId],
+            17 => &[LambdaRequestId],
+            19 => &[LambdaFunctionArn, FunctionRequestId],
+            20 => &[LambdaFunctionName, FunctionMemorySize],
+            27 => &[LambdaFunctionMemorySize],
+            _ => return None,
+        };
+        candidates.iter().copied().find(|known| known.key() == key)
     }
-}
 
-fn boolean(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::String(s) => s.parse().ok(),
-        _ => None,
+    /// True for the keys also kept as attributes: the level's other names.
+    fn is_also_attribute(self) -> bool {
+        matches!(self, KnownKey::LevelName | KnownKey::Severity)
     }
 }
 
@@ -377,152 +518,109 @@ fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
     }
 }
 
-/// The keys Powertools (and similar loggers) use for the invocation context, v1 then v2+.
-const REQUEST_ID_KEYS: [&str; 4] = [
-    "function_request_id",
-    "lambda_request_id",
-    "requestId",
-    "AWSRequestId",
-];
-/// The other keys read into the log's own columns (with [`REQUEST_ID_KEYS`] and the time keys),
-/// so they are not repeated as attributes.
-const CONTEXT_KEYS: [&str; 11] = [
-    "function_name",
-    "lambda_function_name",
-    "function_memory_size",
-    "lambda_function_memory_size",
-    "function_arn",
-    "lambda_function_arn",
-    "cold_start",
-    "coldStart",
-    "xray_trace_id",
-    "level",
-    "message",
-];
-
-fn first_text(object: &impl JsonObject, keys: &[&str]) -> Option<String> {
-    keys.iter().find_map(|k| text(object, k))
-}
-
 /// `arn:aws:lambda:REGION:ACCOUNT:function:NAME[:QUALIFIER]` → (region, account, name).
-fn split_function_arn(arn: &str) -> Option<(String, String, String)> {
-    let parts: Vec<&str> = arn.split(':').collect();
-    if parts.len() >= 7 && parts[0] == "arn" && parts[2] == "lambda" && parts[5] == "function" {
-        return Some((parts[3].into(), parts[4].into(), parts[6].into()));
+fn split_function_arn(arn: &str) -> Option<(&str, &str, &str)> {
+    let mut parts = arn.split(':');
+    let mut next = || parts.next();
+    match [
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+        next()?,
+    ] {
+        ["arn", _, "lambda", region, account, "function", name] => Some((region, account, name)),
+        _ => None,
     }
-    None
 }
 
-fn function_log(map: impl JsonObject) -> FunctionLog {
-    let arn = first_text(&map, &["function_arn", "lambda_function_arn"]);
-    let from_arn = arn.as_deref().and_then(split_function_arn);
-    let function_name = first_text(&map, &["function_name", "lambda_function_name"])
-        .or_else(|| from_arn.as_ref().map(|(_, _, name)| name.clone()));
-    let memory = number(&map, "function_memory_size")
-        .or_else(|| number(&map, "lambda_function_memory_size"))
-        .map(|m| m as i32);
-    let cold_start = map
-        .value("cold_start")
-        .or_else(|| map.value("coldStart"))
-        .and_then(|v| boolean(&v));
+/// Reads a structured log line from its members in text order; a repeated key's last value
+/// counts, as in a parsed map. Each member is looked at once: a line's columns come from its
+/// known keys, and the rest are its attributes.
+fn function_log<'o>(members: impl Iterator<Item = (&'o str, Member<'o>)>) -> FunctionLog<'o> {
+    use KnownKey::*;
+    let mut known: [Option<Member<'o>>; KnownKey::ALL.len()] = [None; KnownKey::ALL.len()];
+    let mut attributes: Vec<(&'o str, AttributeRef<'o>)> = Vec::new();
+    for (key, value) in members {
+        let known_key = KnownKey::of(key);
+        if let Some(known_key) = known_key {
+            known[known_key as usize] = Some(value);
+        }
+        if known_key.is_none_or(KnownKey::is_also_attribute) {
+            attributes.push((key, value.attribute()));
+        }
+    }
+    // In key order, each key once with its last value.
+    attributes.sort_by_key(|(key, _)| *key);
+    attributes.dedup_by(|later, kept| {
+        later.0 == kept.0 && {
+            std::mem::swap(&mut later.1, &mut kept.1);
+            true
+        }
+    });
+    let get = |key: KnownKey| known[key as usize];
+    let first_text = |keys: &[KnownKey]| keys.iter().find_map(|&key| get(key)?.text());
+    let arn = first_text(&[FunctionArn, LambdaFunctionArn]);
+    let from_arn = match arn {
+        Some(Cow::Borrowed(arn)) => split_function_arn(arn),
+        _ => None,
+    };
+    let function_name = first_text(&[FunctionName, LambdaFunctionName])
+        .or_else(|| from_arn.map(|(_, _, name)| Cow::Borrowed(name)));
     let context = function_name.map(|name| FunctionContext {
         function_name: Some(name),
-        memory_size_mb: memory,
-        region: from_arn.as_ref().map(|(r, _, _)| r.clone()),
-        account_id: from_arn.as_ref().map(|(_, a, _)| a.clone()),
-        cold_start,
-        trace_id: text_of(&map, "xray_trace_id")
+        memory_size_mb: [FunctionMemorySize, LambdaFunctionMemorySize]
+            .iter()
+            .find_map(|&key| get(key)?.number())
+            .map(|m| m as i32),
+        region: from_arn.map(|(region, _, _)| region),
+        account_id: from_arn.map(|(_, account, _)| account),
+        cold_start: get(ColdStart)
+            .or(get(ColdStartCamel))
+            .and_then(Member::boolean),
+        trace_id: get(XrayTraceId)
+            .and_then(Member::text)
             .and_then(|x| xray_root(&x).and_then(xray_trace_id)),
     });
-    let time = ["timestamp", "time", "@timestamp"]
-        .iter()
-        .find_map(|k| match map.member(k)? {
-            Member::Text(text) => parse_time_text(&text),
-            Member::Other(value) => parse_time(&value),
-        });
-    let message = text_or_json(&map, "message").or_else(|| text_or_json(&map, "msg"));
-    let level = first_text(&map, &["level", "levelname", "severity"]);
-    let request_id = first_text(&map, &REQUEST_ID_KEYS);
-    // The rest become attributes, moved out of the record (not copied).
-    let attributes = map
-        .into_members(|key| {
-            !CONTEXT_KEYS.contains(&key)
-                && !REQUEST_ID_KEYS.contains(&key)
-                && !["timestamp", "time", "@timestamp", "msg"].contains(&key)
-        })
-        .into_iter()
-        .map(|(k, v)| (k, attribute_of(v)))
-        .collect();
     FunctionLog {
-        time,
-        level,
-        request_id,
-        message,
+        time: [Timestamp, Time, AtTimestamp]
+            .iter()
+            .find_map(|&key| get(key)?.time()),
+        level: first_text(&[Level, LevelName, Severity]),
+        request_id: first_text(&[FunctionRequestId, LambdaRequestId, RequestId, AwsRequestId]),
+        message: get(Message).or(get(Msg)).map(Member::text_or_json),
         context,
         attributes,
     }
 }
 
-fn attribute_of(value: Value) -> AttributeValue {
-    match value {
-        Value::String(s) => AttributeValue::String(s),
-        Value::Bool(b) => AttributeValue::Bool(b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => AttributeValue::Int(i),
-            None => AttributeValue::Double(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        other => AttributeValue::Json(other.to_string()),
-    }
-}
-
-/// Says what one JSON value from a Lambda log is; `None` for a value that is not an object.
-pub fn classify(value: &Value) -> Option<LambdaJson> {
-    read_record(value.clone())
-}
-
-/// [`classify`] for a value the caller no longer needs: its strings move into the result.
-pub fn read_record(value: Value) -> Option<LambdaJson> {
-    let Value::Object(map) = value else {
-        return None;
-    };
-    Some(read_map(map))
-}
-
-/// [`read_record`] of an object whose members are still in their text.
-pub fn read_raw_object(object: RawObject<'_>) -> LambdaJson {
-    // Platform and `function` events are read as parsed maps; structured logs, by far the most
-    // lines, from the text.
-    let event = object.has("record")
-        && object.value("type").is_some_and(|kind| {
-            kind.as_str().is_some_and(|kind| {
-                kind.starts_with("platform.") || kind == "function" || kind == "extension"
-            })
-        });
-    if event {
-        read_map(object.into_map())
-    } else {
-        LambdaJson::Log(function_log(object))
-    }
-}
-
-fn read_map(mut map: Map<String, Value>) -> LambdaJson {
-    let kind = map.get("type").and_then(Value::as_str).map(str::to_owned);
+/// Says what one JSON value from a Lambda log is, borrowing its texts; `None` for a value that is
+/// not an object.
+pub fn classify(value: &Value) -> Option<LambdaJson<'_>> {
+    let map = value.as_object()?;
     let time = map.get("time").and_then(parse_time);
-    match (kind, map.contains_key("record")) {
-        (Some(kind), true) if kind.starts_with("platform.") => {
-            let empty = Map::new();
-            let record = map.get("record").and_then(Value::as_object);
-            let event = platform_event(&kind, record.unwrap_or(&empty));
-            LambdaJson::Platform { time, kind, event }
-        }
-        (Some(kind), true) if kind == "function" || kind == "extension" => {
-            LambdaJson::FunctionEvent {
-                time,
-                record: map.remove("record").unwrap_or_default(),
+    Some(
+        match (map.get("type").and_then(Value::as_str), map.get("record")) {
+            (Some(kind), Some(record)) if kind.starts_with("platform.") => {
+                let empty = Map::new();
+                let record = record.as_object().unwrap_or(&empty);
+                LambdaJson::Platform {
+                    time,
+                    kind: kind.to_owned(),
+                    event: platform_event(kind, record),
+                }
             }
-        }
-        _ => LambdaJson::Log(function_log(map)),
-    }
+            (Some("function" | "extension"), Some(record)) => {
+                LambdaJson::FunctionEvent { time, record }
+            }
+            _ => LambdaJson::Log(function_log(
+                map.iter()
+                    .map(|(key, value)| (key.as_str(), Member::of(value))),
+            )),
+        },
+    )
 }
 
 /// True when a JSON value looks like a Lambda log record this module reads: a platform event or
@@ -586,8 +684,8 @@ mod tests {
             assert_eq!(context.function_name.as_deref(), Some("test"));
             assert_eq!(context.memory_size_mb, Some(memory));
             assert_eq!(context.cold_start, Some(cold));
-            assert_eq!(context.region.as_deref(), Some("eu-west-1"));
-            assert_eq!(context.account_id.as_deref(), Some("12345678910"));
+            assert_eq!(context.region, Some("eu-west-1"));
+            assert_eq!(context.account_id, Some("12345678910"));
             assert_eq!(log.time, Some(1_620_035_232_494_000_000));
             assert_eq!(
                 log.request_id.as_deref(),
@@ -605,26 +703,39 @@ mod tests {
         ));
     }
 
+    /// Each known key is told apart from the others and from any other key.
+    #[test]
+    fn known_keys_are_told_apart() {
+        for known in KnownKey::ALL {
+            assert_eq!(KnownKey::of(known.key()), Some(known), "{}", known.key());
+        }
+        for other in [
+            "service",
+            "Level",
+            "function_names",
+            "",
+            "requestid",
+            "timestamp ",
+        ] {
+            assert_eq!(KnownKey::of(other), None, "{other}");
+        }
+    }
+
     /// Keys this module reads, a few it keeps as attributes, one with an escape, and `type`
     /// twice so that objects with a key twice are common.
     fn keys() -> Vec<&'static str> {
         let others = [
-            "msg",
-            "timestamp",
-            "time",
-            "@timestamp",
             "service",
             "type",
             "record",
-            "levelname",
             "tab\\tkey",
             "type",
             "metrics",
             "tracing",
         ];
-        CONTEXT_KEYS
+        KnownKey::ALL
+            .map(KnownKey::key)
             .into_iter()
-            .chain(REQUEST_ID_KEYS)
             .chain(others)
             .collect()
     }
@@ -672,12 +783,19 @@ mod tests {
                     .join(",")
             );
             match (serde_json::from_str::<Value>(&text), RawObject::parse(&text)) {
-                (Ok(parsed), Ok(raw)) => proptest::prop_assert_eq!(
-                    Some(read_raw_object(raw)),
-                    read_record(parsed),
-                    "{}",
-                    text
-                ),
+                (Ok(parsed), Ok(raw)) => {
+                    let read = classify(&parsed);
+                    let event = matches!(
+                        read,
+                        Some(LambdaJson::Platform { .. } | LambdaJson::FunctionEvent { .. })
+                    );
+                    proptest::prop_assert_eq!(raw.is_event(), event, "{}", text);
+                    if !event {
+                        let log = Some(LambdaJson::Log(raw.function_log()));
+                        proptest::prop_assert_eq!(log, read, "{}", text);
+                    }
+                    proptest::prop_assert_eq!(Value::Object(raw.into_map()), parsed, "{}", text);
+                }
                 (Err(_), Err(_)) => {}
                 (parsed, raw) => proptest::prop_assert!(
                     false,

@@ -14,13 +14,11 @@ use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 
 use serde_json::Value;
 
-use super::lambda_json::{
-    FunctionLog, LambdaJson, PlatformEvent, RawObject, read_raw_object, read_record,
-};
+use super::lambda_json::{FunctionLog, LambdaJson, PlatformEvent, RawObject, classify};
 
 use crate::model::{
-    Invocation, InvocationBuilder, InvocationRow, InvocationStatus, LogBuilder, LogRow, Records,
-    Source, invocation::Sources,
+    AttributeRef, Invocation, InvocationBuilder, InvocationRow, InvocationStatus, LogBuilder,
+    LogRow, Records, RowAttributes, Source, invocation::Sources,
 };
 
 /// The function of a stream whose lines never name it.
@@ -313,7 +311,7 @@ impl LambdaLogStream {
         if trimmed.starts_with('{')
             && let Ok(value) = serde_json::from_str::<Value>(trimmed)
         {
-            return self.push_json(time, value, trimmed);
+            return self.push_json(time, &value, trimmed);
         }
         let message = unescape(message);
         for line in message.lines().filter(|l| !l.trim().is_empty()) {
@@ -325,7 +323,7 @@ impl LambdaLogStream {
             if rest.starts_with('{')
                 && let Ok(value) = serde_json::from_str::<Value>(rest)
             {
-                self.push_json(Some(t), value, rest);
+                self.push_json(Some(t), &value, rest);
             } else {
                 self.push_line(t, rest);
             }
@@ -338,13 +336,13 @@ impl LambdaLogStream {
     /// when the record has none. Returns false when no time is known for it.
     pub fn push_value(&mut self, time: Option<i64>, value: Value) -> bool {
         let raw = value.to_string();
-        self.push_json(time, value, &raw)
+        self.push_json(time, &value, &raw)
     }
 
     /// [`Self::push_value`] for a record read from `text`, which is kept as the raw record (a log
     /// line's body when it has no message) instead of writing the value out again.
     pub fn push_value_read_from(&mut self, time: Option<i64>, value: Value, text: &str) -> bool {
-        self.push_json(time, value, text.trim())
+        self.push_json(time, &value, text.trim())
     }
 
     /// [`Self::push_value_read_from`] for an object whose members are still in `text`.
@@ -354,15 +352,21 @@ impl LambdaLogStream {
         object: RawObject<'_>,
         text: &str,
     ) -> bool {
-        self.push_read(time, Some(read_raw_object(object)), text.trim())
+        let raw = text.trim();
+        if object.is_event() {
+            // Platform and `function` events are read as parsed values; structured logs, by far
+            // the most lines, from the text.
+            return self.push_json(time, &Value::Object(object.into_map()), raw);
+        }
+        self.push_read(time, Some(LambdaJson::Log(object.function_log())), raw)
     }
 
-    fn push_json(&mut self, time: Option<i64>, value: Value, raw: &str) -> bool {
-        self.push_read(time, read_record(value), raw)
+    fn push_json(&mut self, time: Option<i64>, value: &Value, raw: &str) -> bool {
+        self.push_read(time, classify(value), raw)
     }
 
     /// Stores what a JSON record was read as (`None`: it was no object), with `raw`, its text.
-    fn push_read(&mut self, time: Option<i64>, record: Option<LambdaJson>, raw: &str) -> bool {
+    fn push_read(&mut self, time: Option<i64>, record: Option<LambdaJson<'_>>, raw: &str) -> bool {
         match record {
             Some(LambdaJson::Platform {
                 time: own,
@@ -376,7 +380,7 @@ impl LambdaLogStream {
                 true
             }
             Some(LambdaJson::FunctionEvent { time: own, record }) => match record {
-                Value::String(line) => self.push(own.or(time), &line),
+                Value::String(line) => self.push(own.or(time), line),
                 other => {
                     let raw = other.to_string();
                     self.push_json(own.or(time), other, &raw)
@@ -442,23 +446,20 @@ impl LambdaLogStream {
             }
             PlatformEvent::Other => None,
         };
-        let attributes = [(
-            "lambda.event_type".to_string(),
-            crate::model::AttributeValue::String(kind.to_string()),
-        )];
+        let attributes = [("lambda.event_type", AttributeRef::String(kind))];
         self.logs.append(LogRow {
             time,
             body: Some(raw),
             function_name: Some(self.function_name.as_deref().unwrap_or(UNKNOWN_FUNCTION)),
             request_id: request_id.as_deref(),
             source: "lambda_json",
-            attributes: &attributes,
+            attributes: RowAttributes::Borrowed(&attributes),
             ..Default::default()
         });
         self.end_full_batches();
     }
 
-    fn push_function_log(&mut self, time: i64, log: FunctionLog, raw: &str) {
+    fn push_function_log(&mut self, time: i64, log: FunctionLog<'_>, raw: &str) {
         let function_name = log
             .context
             .as_ref()
@@ -476,14 +477,14 @@ impl LambdaLogStream {
             } else {
                 "lambda_json"
             },
-            attributes: &log.attributes,
+            attributes: RowAttributes::Borrowed(&log.attributes),
             ..Default::default()
         });
         // The invocation's fragment is built straight into Arrow from the line's texts: an owned
         // fragment per line, copied into Arrow and freed, was about a sixth of a log import's
         // parsing threads in `perf`.
         if let (Some(request_id), Some(context)) = (log.request_id, log.context)
-            && !self.logged.contains(&request_id)
+            && !self.logged.contains(&*request_id)
         {
             self.fragments.append(&InvocationRow {
                 function_name: context
@@ -492,8 +493,8 @@ impl LambdaLogStream {
                     .or(self.function_name.as_deref())
                     .unwrap_or(UNKNOWN_FUNCTION),
                 provider: Some("aws"),
-                region: context.region.as_deref().or(self.region.as_deref()),
-                account_id: context.account_id.as_deref(),
+                region: context.region.or(self.region.as_deref()),
+                account_id: context.account_id,
                 memory_size_mb: context.memory_size_mb,
                 request_id: &request_id,
                 trace_id: context.trace_id,
@@ -503,7 +504,7 @@ impl LambdaLogStream {
                 sources: Sources::of(Source::FunctionLog),
                 ..Default::default()
             });
-            self.logged.insert(request_id);
+            self.logged.insert(request_id.into_owned());
         }
         self.end_full_batches();
     }
