@@ -4,13 +4,15 @@
 use std::path::Path;
 use std::time::Duration;
 
+use arrow::record_batch::RecordBatch;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, render};
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_collector::model::invocation::Sources;
-use faasobs_collector::model::{Invocation, Records, Source};
+use faasobs_collector::model::{AttributeValue, Invocation, LogRecord, Records, Source};
 use faasobs_collector::store::{EncodedRows, RowEncoder, Store, StoreConfig, WAL_DIR, WalMode};
 use faasobs_collector::wal::list_segments;
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 const START: i64 = 1_795_424_400_000_000_000;
 
@@ -210,4 +212,82 @@ async fn rows_an_in_memory_segment_could_not_flush_fail_every_later_write_and_th
     assert!(error.contains("are lost"), "a write was taken: {error}");
     let error = store.close().await.unwrap_err().to_string();
     assert!(error.contains("are lost"), "{error}");
+}
+
+/// Log rows of three functions interleaved, two rows of each function at each time.
+fn interleaved_logs(ids: std::ops::Range<usize>) -> Records {
+    Records {
+        logs: ids
+            .map(|id| LogRecord {
+                time: START + (id / 6) as i64 * 1_000_000,
+                observed_time: None,
+                trace_id: None,
+                span_id: None,
+                severity_number: None,
+                severity_text: Some("INFO".into()),
+                body: Some(format!("line {id}")),
+                service_name: None,
+                function_name: Some(format!("fn-{}", id % 3)),
+                request_id: Some(format!("req-{}", id / 5)),
+                source: "powertools",
+                attributes: vec![("n".into(), AttributeValue::Int(id as i64))],
+                resource_id: None,
+            })
+            .collect(),
+        ..Default::default()
+    }
+}
+
+/// Every stored log row, file after file in path order, each file's rows as stored.
+fn logs_as_stored(data: &Path) -> RecordBatch {
+    let mut files: Vec<_> = walk(&data.join("logs"));
+    files.sort();
+    let mut batches = Vec::new();
+    for file in files {
+        let file = std::fs::File::open(file).unwrap();
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .unwrap()
+            .build()
+            .unwrap();
+        batches.extend(reader.map(Result::unwrap));
+    }
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .flat_map(|entry| {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                walk(&path)
+            } else {
+                vec![path]
+            }
+        })
+        .filter(|path| path.extension().is_some_and(|e| e == "parquet"))
+        .collect()
+}
+
+/// An import sorts each batch as it encodes it; the files stored are the same, row for row and
+/// in the same order, as those of the same batches not sorted (rows of one function at one time
+/// keep the order they came in).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rows_sorted_as_they_are_encoded_are_stored_as_rows_that_are_not() {
+    let mut stored = Vec::new();
+    for encoder in [
+        RowEncoder::new(WalMode::InMemory),
+        RowEncoder::sorting_rows(WalMode::InMemory),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path(), WalMode::InMemory).await;
+        for ids in [0..300, 300..600] {
+            let encoded = encoder.encode(&interleaved_logs(ids)).unwrap();
+            store.handle().write_encoded(encoded).await.unwrap();
+        }
+        store.close().await.unwrap();
+        stored.push(logs_as_stored(dir.path()));
+    }
+    assert_eq!(stored[0].num_rows(), 600);
+    assert_eq!(stored[0], stored[1]);
 }

@@ -159,7 +159,7 @@ impl EncodedPiece {
             rows: file.records.len(),
             // Each chunk's records are freed as soon as it is encoded.
             writes: in_chunks(file.records)
-                .map(|chunk| RowEncoder::new(IMPORT_WAL).encode(&chunk))
+                .map(|chunk| RowEncoder::sorting_rows(IMPORT_WAL).encode(&chunk))
                 .collect::<Result<_, _>>()?,
             rejected: file.rejected,
         })

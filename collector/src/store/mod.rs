@@ -287,22 +287,48 @@ impl Encoded {
 #[derive(Debug, Clone, Copy)]
 pub struct RowEncoder {
     wal: WalMode,
+    sort_rows: bool,
 }
 
 impl RowEncoder {
     /// For a store opened with `wal`.
     pub fn new(wal: WalMode) -> RowEncoder {
-        RowEncoder { wal }
+        RowEncoder {
+            wal,
+            sort_rows: false,
+        }
+    }
+
+    /// A [`Self::new`] that also sorts each batch's rows as the store's files are sorted
+    /// (function, then time), for a writer of large batches of many functions' rows: an import.
+    /// A flush copies the rows of a segment into that order, and rows of one function that lie
+    /// together in a batch are copied as one run. A batch of interleaved functions made a run of
+    /// each row, each copy from a random place in the segment (a third of an import's flusher in
+    /// `perf`); a batch sorted here, on the thread that made it, is sorted where it is still in
+    /// the cache.
+    pub fn sorting_rows(wal: WalMode) -> RowEncoder {
+        RowEncoder {
+            wal,
+            sort_rows: true,
+        }
     }
 
     pub fn encode(&self, records: &Records) -> Result<EncodedRows, StoreError> {
-        Ok(EncodedRows(if records.is_empty() {
-            Encoded::Frames(Vec::new())
-        } else {
-            match self.wal {
-                WalMode::OnDisk => Encoded::Frames(wal_frames(records)?),
-                WalMode::InMemory => Encoded::Batches(records.to_batches()),
+        if records.is_empty() {
+            return Ok(EncodedRows(Encoded::Frames(Vec::new())));
+        }
+        let mut batches = records.to_batches();
+        if self.sort_rows {
+            for (table, batch) in &mut batches {
+                // A resource row has no function or time: resources are not sorted.
+                if *table != Table::Resources && batch.num_rows() > 1 {
+                    *batch = writer::sort_batch(*table, batch)?;
+                }
             }
+        }
+        Ok(EncodedRows(match self.wal {
+            WalMode::OnDisk => Encoded::Frames(frames_of(&batches)?),
+            WalMode::InMemory => Encoded::Batches(batches),
         }))
     }
 }
@@ -502,7 +528,7 @@ impl Store {
                 commands,
                 wal_dir: Arc::new(wal_dir),
                 flushes,
-                encoder: RowEncoder { wal: config.wal },
+                encoder: RowEncoder::new(config.wal),
             },
             objects,
             data_dir,
@@ -1028,5 +1054,55 @@ fn run_flusher(
                 tracing::error!("retention failed (will retry): {e}");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{LogRecord, Records};
+    use arrow::array::AsArray;
+
+    /// An encoder for an import sorts each batch by function, then time; rows of one function
+    /// at one time keep their order.
+    #[test]
+    fn an_encoder_sorting_rows_sorts_each_batch_as_files_are_sorted() {
+        let logs = (0..9)
+            .map(|i| LogRecord {
+                time: 100 - (i / 3) as i64,
+                observed_time: None,
+                trace_id: None,
+                span_id: None,
+                severity_number: None,
+                severity_text: None,
+                body: Some(format!("{i}")),
+                service_name: None,
+                function_name: Some(["b", "a", "c"][i % 3].into()),
+                request_id: None,
+                source: "test",
+                attributes: Vec::new(),
+                resource_id: None,
+            })
+            .collect();
+        let records = Records {
+            logs,
+            ..Default::default()
+        };
+        let bodies = |encoder: RowEncoder| match encoder.encode(&records).unwrap().0 {
+            Encoded::Batches(batches) => {
+                let (table, batch) = &batches[0];
+                assert_eq!(*table, Table::Logs);
+                let bodies = batch.column_by_name("body").unwrap().as_string::<i32>();
+                bodies
+                    .iter()
+                    .map(|b| b.unwrap().to_string())
+                    .collect::<Vec<_>>()
+            }
+            Encoded::Frames(_) => panic!("a WAL in memory takes batches"),
+        };
+        let unsorted = bodies(RowEncoder::new(WalMode::InMemory));
+        assert_eq!(unsorted, ["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
+        let sorted = bodies(RowEncoder::sorting_rows(WalMode::InMemory));
+        assert_eq!(sorted, ["7", "4", "1", "6", "3", "0", "8", "5", "2"]);
     }
 }
