@@ -644,20 +644,25 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
     }
     // Statistics only where a reader can use them. Min/max of random ids prune nothing (a page
     // of random ids spans nearly their whole range; a trace is found by its bloom filter below),
-    // and no query predicate reaches inside the attribute maps and event lists; computing them
-    // compared every value of those columns on every write.
+    // nor do those of log bodies (a function's lines say anything, in any order, and are
+    // searched with `LIKE '%...%'`), and no query predicate reaches inside the attribute maps and
+    // event lists; computing them compared every value of those columns on every write.
     for leaf in parquet_schema(table).columns() {
         let path = leaf.path();
         let root = path.parts()[0].as_str();
-        if path.parts().len() > 1 || RANDOM_ID_COLUMNS.contains(&root) {
+        let log_body = table == Table::Logs && root == "body";
+        if path.parts().len() > 1 || RANDOM_ID_COLUMNS.contains(&root) || log_body {
             builder = builder.set_column_statistics_enabled(path.clone(), EnabledStatistics::None);
         }
         // Attribute values that are text mix a few repeated values (regions, routes) with many
         // unique ones (paths, request ids, ARNs); a dictionary over them hashed every value and
-        // then outgrew its page limit and was abandoned, where ZSTD alone finds the repeats.
+        // then outgrew its page limit and was abandoned, where ZSTD alone finds the repeats. Log
+        // bodies are alike (templates filled with ids and numbers): without a dictionary a 1M-line
+        // import's logs came out 1.5 % smaller, and the flusher no longer hashed every body.
         if path
             .parts()
             .ends_with(&["value".to_string(), "string".to_string()])
+            || log_body
         {
             builder = builder.set_column_dictionary_enabled(path.clone(), false);
         }
@@ -1386,6 +1391,40 @@ pub(in crate::store) mod tests {
             read.column_by_name("attributes").unwrap(),
             sorted.column_by_name("attributes").unwrap()
         );
+    }
+
+    /// Log bodies are kept plain, without a dictionary or statistics; short repeated texts have
+    /// both.
+    #[test]
+    fn log_bodies_have_no_dictionary_or_statistics() {
+        let logs: Vec<crate::model::LogRecord> = (0..50)
+            .map(|n| crate::model::LogRecord {
+                time: n,
+                observed_time: None,
+                trace_id: None,
+                span_id: None,
+                severity_number: None,
+                severity_text: Some("INFO".into()),
+                body: Some(format!("processed order {n}")),
+                service_name: None,
+                function_name: Some("checkout".into()),
+                request_id: None,
+                source: "powertools",
+                attributes: Vec::new(),
+                resource_id: None,
+            })
+            .collect();
+        let batch = crate::model::log::to_batch(&logs);
+        let bytes = encode_sorted(Table::Logs, std::slice::from_ref(&batch)).unwrap();
+        let reader = SerializedFileReader::new(bytes).unwrap();
+        let metadata = reader.get_row_group(0).unwrap().metadata().clone();
+        let column = |name: &str| metadata.column(column_position(&metadata, name));
+        assert!(column("body").dictionary_page_offset().is_none());
+        assert!(column("body").statistics().is_none());
+        for text in ["severity_text", "function_name"] {
+            assert!(column(text).dictionary_page_offset().is_some(), "{text}");
+            assert!(column(text).statistics().is_some(), "{text}");
+        }
     }
 
     #[test]
