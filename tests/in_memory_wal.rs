@@ -220,18 +220,13 @@ fn interleaved_logs(ids: std::ops::Range<usize>) -> Records {
         logs: ids
             .map(|id| LogRecord {
                 time: START + (id / 6) as i64 * 1_000_000,
-                observed_time: None,
-                trace_id: None,
-                span_id: None,
-                severity_number: None,
                 severity_text: Some("INFO".into()),
                 body: Some(format!("line {id}")),
-                service_name: None,
                 function_name: Some(format!("fn-{}", id % 3)),
                 request_id: Some(format!("req-{}", id / 5)),
                 source: "powertools",
                 attributes: vec![("n".into(), AttributeValue::Int(id as i64))],
-                resource_id: None,
+                ..Default::default()
             })
             .collect(),
         ..Default::default()

@@ -17,7 +17,7 @@ use super::resource::ResourceId;
 use super::{append_id, timestamp_type, with_spare};
 
 /// One log record.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct LogRecord {
     pub time: i64,
     pub observed_time: Option<i64>,

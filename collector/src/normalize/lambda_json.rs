@@ -350,88 +350,54 @@ fn number(object: &Map<String, Value>, key: &str) -> Option<f64> {
     object.get(key).and_then(|value| Member::of(value).number())
 }
 
-/// The keys a structured log line's own columns are read from (Powertools' and similar loggers'
-/// keys for the invocation context, v1 then v2+), told apart in one pass over its members.
-#[derive(Debug, Clone, Copy, PartialEq)]
-enum KnownKey {
-    FunctionName,
-    LambdaFunctionName,
-    FunctionArn,
-    LambdaFunctionArn,
-    FunctionMemorySize,
-    LambdaFunctionMemorySize,
-    ColdStart,
-    ColdStartCamel,
-    XrayTraceId,
-    Level,
-    LevelName,
-    Severity,
-    Message,
-    Msg,
-    Timestamp,
-    Time,
-    AtTimestamp,
-    FunctionRequestId,
-    LambdaRequestId,
-    RequestId,
-    AwsRequestId,
+/// Declares [`KnownKey`], each variant with the key it stands for, and [`KnownKey::ALL`].
+macro_rules! known_keys {
+    ($($variant:ident => $key:literal,)*) => {
+        /// The keys a structured log line's own columns are read from (Powertools' and similar
+        /// loggers' keys for the invocation context, v1 then v2+), told apart in one pass over
+        /// its members.
+        #[derive(Debug, Clone, Copy, PartialEq)]
+        enum KnownKey {
+            $($variant,)*
+        }
+
+        impl KnownKey {
+            const ALL: &'static [KnownKey] = &[$(KnownKey::$variant,)*];
+
+            fn key(self) -> &'static str {
+                match self {
+                    $(KnownKey::$variant => $key,)*
+                }
+            }
+        }
+    };
+}
+
+known_keys! {
+    FunctionName => "function_name",
+    LambdaFunctionName => "lambda_function_name",
+    FunctionArn => "function_arn",
+    LambdaFunctionArn => "lambda_function_arn",
+    FunctionMemorySize => "function_memory_size",
+    LambdaFunctionMemorySize => "lambda_function_memory_size",
+    ColdStart => "cold_start",
+    ColdStartCamel => "coldStart",
+    XrayTraceId => "xray_trace_id",
+    Level => "level",
+    LevelName => "levelname",
+    Severity => "severity",
+    Message => "message",
+    Msg => "msg",
+    Timestamp => "timestamp",
+    Time => "time",
+    AtTimestamp => "@timestamp",
+    FunctionRequestId => "function_request_id",
+    LambdaRequestId => "lambda_request_id",
+    RequestId => "requestId",
+    AwsRequestId => "AWSRequestId",
 }
 
 impl KnownKey {
-    const ALL: [KnownKey; 21] = {
-        use KnownKey::*;
-        [
-            FunctionName,
-            LambdaFunctionName,
-            FunctionArn,
-            LambdaFunctionArn,
-            FunctionMemorySize,
-            LambdaFunctionMemorySize,
-            ColdStart,
-            ColdStartCamel,
-            XrayTraceId,
-            Level,
-            LevelName,
-            Severity,
-            Message,
-            Msg,
-            Timestamp,
-            Time,
-            AtTimestamp,
-            FunctionRequestId,
-            LambdaRequestId,
-            RequestId,
-            AwsRequestId,
-        ]
-    };
-
-    fn key(self) -> &'static str {
-        use KnownKey::*;
-        match self {
-            FunctionName => "function_name",
-            LambdaFunctionName => "lambda_function_name",
-            FunctionArn => "function_arn",
-            LambdaFunctionArn => "lambda_function_arn",
-            FunctionMemorySize => "function_memory_size",
-            LambdaFunctionMemorySize => "lambda_function_memory_size",
-            ColdStart => "cold_start",
-            ColdStartCamel => "coldStart",
-            XrayTraceId => "xray_trace_id",
-            Level => "level",
-            LevelName => "levelname",
-            Severity => "severity",
-            Message => "message",
-            Msg => "msg",
-            Timestamp => "timestamp",
-            Time => "time",
-            AtTimestamp => "@timestamp",
-            FunctionRequestId => "function_request_id",
-            LambdaRequestId => "lambda_request_id",
-            RequestId => "requestId",
-            AwsRequestId => "AWSRequestId",
-        }
-    }
-
     /// The known key `key` is, told apart by its length first: a line's own keys are mostly
     /// ruled out by it alone.
     fn of(key: &str) -> Option<KnownKey> {
@@ -706,7 +672,7 @@ mod tests {
     /// Each known key is told apart from the others and from any other key.
     #[test]
     fn known_keys_are_told_apart() {
-        for known in KnownKey::ALL {
+        for &known in KnownKey::ALL {
             assert_eq!(KnownKey::of(known.key()), Some(known), "{}", known.key());
         }
         for other in [
@@ -734,8 +700,8 @@ mod tests {
             "tracing",
         ];
         KnownKey::ALL
-            .map(KnownKey::key)
-            .into_iter()
+            .iter()
+            .map(|known| known.key())
             .chain(others)
             .collect()
     }

@@ -1070,18 +1070,10 @@ mod tests {
         let logs = (0..9)
             .map(|i| LogRecord {
                 time: 100 - (i / 3) as i64,
-                observed_time: None,
-                trace_id: None,
-                span_id: None,
-                severity_number: None,
-                severity_text: None,
                 body: Some(format!("{i}")),
-                service_name: None,
                 function_name: Some(["b", "a", "c"][i % 3].into()),
-                request_id: None,
                 source: "test",
-                attributes: Vec::new(),
-                resource_id: None,
+                ..Default::default()
             })
             .collect();
         let records = Records {

@@ -1400,18 +1400,11 @@ pub(in crate::store) mod tests {
         let logs: Vec<crate::model::LogRecord> = (0..50)
             .map(|n| crate::model::LogRecord {
                 time: n,
-                observed_time: None,
-                trace_id: None,
-                span_id: None,
-                severity_number: None,
                 severity_text: Some("INFO".into()),
                 body: Some(format!("processed order {n}")),
-                service_name: None,
                 function_name: Some("checkout".into()),
-                request_id: None,
                 source: "powertools",
-                attributes: Vec::new(),
-                resource_id: None,
+                ..Default::default()
             })
             .collect();
         let batch = crate::model::log::to_batch(&logs);
