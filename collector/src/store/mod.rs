@@ -320,8 +320,7 @@ impl RowEncoder {
         let mut batches = records.to_batches();
         if self.sort_rows {
             for (table, batch) in &mut batches {
-                // A resource row has no function or time: resources are not sorted.
-                if *table != Table::Resources && batch.num_rows() > 1 {
+                if batch.num_rows() > 1 {
                     *batch = writer::sort_batch(*table, batch)?;
                 }
             }
@@ -1069,7 +1068,7 @@ mod tests {
     fn an_encoder_sorting_rows_sorts_each_batch_as_files_are_sorted() {
         let logs = (0..9)
             .map(|i| LogRecord {
-                time: 100 - (i / 3) as i64,
+                time: 100 - (i / 6) as i64,
                 body: Some(format!("{i}")),
                 function_name: Some(["b", "a", "c"][i % 3].into()),
                 source: "test",
@@ -1095,6 +1094,6 @@ mod tests {
         let unsorted = bodies(RowEncoder::new(WalMode::InMemory));
         assert_eq!(unsorted, ["0", "1", "2", "3", "4", "5", "6", "7", "8"]);
         let sorted = bodies(RowEncoder::sorting_rows(WalMode::InMemory));
-        assert_eq!(sorted, ["7", "4", "1", "6", "3", "0", "8", "5", "2"]);
+        assert_eq!(sorted, ["7", "1", "4", "6", "0", "3", "8", "2", "5"]);
     }
 }
