@@ -142,7 +142,7 @@ pub async fn merge_hour(
 /// merged file as it is ([`copyable`]): then, with no request id repeated among them, the merged
 /// file is their row groups one after another, each still one sorted run, and no row is decoded.
 /// `None` when one cannot (a file of an earlier schema).
-async fn copyable_inputs(
+pub(super) async fn copyable_inputs(
     objects: &Objects,
     files: &[DataFile],
 ) -> Result<Option<Vec<(DataFile, ParquetMetaData)>>, StoreError> {
@@ -183,7 +183,7 @@ async fn copy_hour(
         partition.table,
         inputs,
         writer_properties(partition.table, true),
-        hour_merged_entry(&shared),
+        Some(hour_merged_entry(&shared)),
         output,
     )
     .await
@@ -269,16 +269,19 @@ fn ids_hashed_into(ids: &StringArray, others: &[u64]) -> impl Iterator<Item = St
 /// rows need merging. In an import nearly every id is in one file alone, since the fragments of a
 /// request meet in one piece of the input, and rows of such ids are copied to the output as they
 /// are, without the round trip through buckets, scratch pieces, merging and sorting.
-struct RepeatedIds {
+pub(super) struct RepeatedIds {
     /// Hashes held by two rows or more, sorted.
-    hashes: Vec<u64>,
+    pub(super) hashes: Vec<u64>,
     rows_repeated: u64,
     rows: u64,
 }
 
 impl RepeatedIds {
     /// Reads the request ids of `files`: the first pass of an hour merge.
-    async fn of(objects: &Objects, files: &[DataFile]) -> Result<RepeatedIds, StoreError> {
+    pub(super) async fn of(
+        objects: &Objects,
+        files: &[DataFile],
+    ) -> Result<RepeatedIds, StoreError> {
         let mut hashes = hashed_request_ids(objects, files).await?;
         let rows = hashes.len() as u64;
         hashes.sort_unstable();
@@ -1189,6 +1192,129 @@ mod tests {
         // A file that changed is read again.
         set_modified(modified + std::time::Duration::from_secs(1));
         assert!(compact(&objects, over, &mut known, 1).await.is_err());
+    }
+
+    /// What a compaction in runs leaves of invocation files holding `files` (ids of each file's
+    /// fragments): the rows, and the row groups of each file left.
+    async fn compacted_in_runs(files: &[Vec<Invocation>]) -> (Vec<Invocation>, Vec<usize>) {
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        for (id, rows) in files.iter().enumerate() {
+            put_file(&objects, id as u64 + 1, rows).await;
+        }
+        let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
+        let outcome = compact(&objects, runs, &mut KnownHourMerged::default(), 1)
+            .await
+            .unwrap();
+        assert_eq!(outcome.files_in, files.len());
+        let mut row_groups = Vec::new();
+        for file in live_files(&objects).await {
+            let metadata = objects.read_metadata(&file.meta).await.unwrap();
+            assert!(!is_hour_merged(&metadata));
+            // Each row group is one sorted run, as recorded.
+            for row_group in metadata.row_groups() {
+                assert!(row_group.sorting_columns().is_some());
+            }
+            row_groups.push(metadata.num_row_groups());
+        }
+        (stored_rows(&objects).await, row_groups)
+    }
+
+    #[tokio::test]
+    async fn a_run_of_invocation_files_sharing_no_request_id_is_compacted_by_copying_row_groups() {
+        use crate::store::compaction::MIN_COPIED_ROW_GROUP_ROWS;
+
+        let n = MIN_COPIED_ROW_GROUP_ROWS;
+        let spans = |ids: std::ops::Range<usize>| -> Vec<Invocation> {
+            ids.map(|i| fragment(i, Source::OtlpSpan)).collect()
+        };
+        // No id in common: the three files' row groups, copied. (Three files of about one size,
+        // so that size tiering leaves none out of the run.)
+        let files = [spans(0..n), spans(n..2 * n), spans(2 * n..3 * n)];
+        let (rows, row_groups) = compacted_in_runs(&files).await;
+        assert_eq!(row_groups, vec![3]);
+        let mut expected = files.concat();
+        expected.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+        assert_eq!(rows, expected);
+
+        // A report of invocation 7 in the second file: the run is merged and written again.
+        let mut second = spans(n..2 * n);
+        second.push(fragment(7, Source::PlatformReport));
+        let (rows, row_groups) =
+            compacted_in_runs(&[spans(0..n), second, spans(2 * n..3 * n)]).await;
+        assert_eq!(row_groups, vec![1]);
+        assert_eq!(rows.len(), 3 * n);
+        let seventh = rows.iter().find(|r| r.request_id == "req-7").unwrap();
+        assert_eq!(seventh.memory_size_mb, Some(512));
+
+        // Row groups smaller than the least copied: written again as one.
+        let (rows, row_groups) =
+            compacted_in_runs(&[spans(0..10), spans(10..20), spans(20..30)]).await;
+        assert_eq!((rows.len(), row_groups), (30, vec![1]));
+    }
+
+    #[tokio::test]
+    async fn a_run_of_log_files_is_compacted_by_copying_row_groups() {
+        use crate::model::{LogRecord, Records};
+        use crate::store::compaction::{
+            CompactionLevel, KnownHourMerged, MIN_COPIED_ROW_GROUP_ROWS, compact,
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let partition = Partition {
+            table: Table::Logs,
+            hour: HOUR,
+        };
+        let n = MIN_COPIED_ROW_GROUP_ROWS;
+        let mut written = Vec::new();
+        for (id, lines) in [(1, 0..n), (2, n..2 * n)] {
+            let logs = lines
+                .map(|i| LogRecord {
+                    time: HOUR * crate::model::NANOS_PER_HOUR + i as i64,
+                    function_name: Some(format!("fn-{}", i % 3)),
+                    body: Some(format!("line {i}")),
+                    source: "lambda",
+                    ..Default::default()
+                })
+                .collect();
+            let (_, batch) = Records {
+                logs,
+                ..Default::default()
+            }
+            .to_batches()
+            .pop()
+            .unwrap();
+            let batch = sort_batch(Table::Logs, &batch).unwrap();
+            objects
+                .put_durably(
+                    &partition.file(SegmentRange::single(id)),
+                    encode_sorted(Table::Logs, std::slice::from_ref(&batch)).unwrap(),
+                )
+                .await
+                .unwrap();
+            written.push(batch);
+        }
+        let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
+        let outcome = compact(&objects, runs, &mut KnownHourMerged::default(), 1)
+            .await
+            .unwrap();
+        assert_eq!((outcome.files_in, outcome.rows_out), (2, 2 * n));
+        let files = list_table(objects.store.as_ref(), Table::Logs)
+            .await
+            .unwrap()
+            .live;
+        assert_eq!(files.len(), 1);
+        let bytes = objects.get(&files[0].meta.location).await.unwrap();
+        let metadata = objects.read_metadata(&files[0].meta).await.unwrap();
+        assert_eq!(metadata.num_row_groups(), 2);
+        // The rows are the two files', each file's in its order.
+        assert_eq!(
+            decode_parquet(Table::Logs, bytes).unwrap(),
+            arrow::compute::concat_batches(&Table::Logs.schema(), &written).unwrap()
+        );
     }
 
     #[tokio::test]

@@ -1,6 +1,7 @@
 //! Copying stored files' row groups into one new file as they are encoded: each column chunk's
 //! pages are copied byte for byte, with its statistics and page index, and no row is decoded or
-//! encoded. An hour merge whose inputs share no request id writes its file this way.
+//! encoded. An hour merge whose inputs share no request id writes its file this way, and so does a
+//! compaction of a run that needs no merging.
 
 use std::io::Write;
 use std::ops::Range;
@@ -38,14 +39,14 @@ pub fn copyable(table: Table, metadata: &ParquetMetaData) -> bool {
 
 /// Writes the row groups of `inputs` (files of `table` with their footers read with the page
 /// index, each [`copyable`]), in order, as the file `output`, with `properties` (their key/value
-/// metadata, the embedded Arrow schema and `entry`). The file is written under its temporary
+/// metadata, the embedded Arrow schema and `entry`, if any). The file is written under its temporary
 /// name and moved into place durably. Returns the number of rows.
 pub async fn copy_row_groups(
     objects: &Objects,
     table: Table,
     inputs: &[(DataFile, ParquetMetaData)],
     mut properties: WriterProperties,
-    entry: KeyValue,
+    entry: Option<KeyValue>,
     output: &ObjectPath,
 ) -> Result<usize, StoreError> {
     add_encoded_arrow_schema_to_metadata(&table.schema(), &mut properties);
@@ -100,7 +101,9 @@ pub async fn copy_row_groups(
                 .map_err(upload_error)?;
         }
     }
-    writer.append_key_value_metadata(entry);
+    if let Some(entry) = entry {
+        writer.append_key_value_metadata(entry);
+    }
     writer.close()?;
     upload
         .write_all(&buffer.take())

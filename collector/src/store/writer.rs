@@ -5,7 +5,8 @@
 //! keeps page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom filter
 //! of `trace_id` per row group (for trace lookups), records its sort order (`function_name`, then
 //! time) as Parquet sorting columns (except the output of an hour merge, sorted only within its
-//! buckets, which carries [`HOUR_MERGED_KEY`] instead), and carries the key/value metadata
+//! buckets, which carries [`HOUR_MERGED_KEY`] instead; a compaction that copies row groups leaves
+//! each row group sorted on its own), and carries the key/value metadata
 //! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded, so readers get the
 //! exact column types back (timestamps with their UTC zone, fixed-size binary ids).
 //!
