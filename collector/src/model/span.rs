@@ -243,49 +243,56 @@ impl SpanBuilder {
     }
 }
 
+/// Appends two example spans to `builder` and finishes the batch: one with an attribute and an
+/// event, the other with neither and with a parent. For tests of anything that handles spans
+/// batches.
+#[cfg(test)]
+pub(crate) fn append_example_rows(builder: &mut SpanBuilder) -> RecordBatch {
+    use crate::model::AttributeRef;
+    let attributes = [("faas.coldstart", AttributeRef::Bool(true))];
+    let events = [SpanEventRow {
+        time: 3_000_000,
+        name: "exception",
+        attributes: &[("exception.type", AttributeRef::String("ValueError"))],
+    }];
+    let span = SpanRow {
+        trace_id: [1; 16],
+        span_id: [2; 8],
+        parent_span_id: None,
+        trace_state: None,
+        name: "GET /orders",
+        kind: "server",
+        start_time: 1_000_000,
+        end_time: 3_500_000,
+        status_code: "error",
+        status_message: Some("boom"),
+        service_name: Some("orders".into()),
+        function_name: Some("orders".into()),
+        request_id: Some("r".into()),
+        scope_name: None,
+        attributes: &attributes,
+        resource_attributes: &[],
+        resource_id: [7; 8],
+        events: &events,
+    };
+    let second = SpanRow {
+        events: &[],
+        parent_span_id: Some([3; 8]),
+        ..span.clone()
+    };
+    builder.append(&span);
+    builder.append(&second);
+    builder.finish()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::AttributeRef;
 
     #[test]
     fn spans_with_and_without_events_build_a_valid_batch() {
-        let attributes = [("faas.coldstart", AttributeRef::Bool(true))];
-        let events = [SpanEventRow {
-            time: 3_000_000,
-            name: "exception",
-            attributes: &[("exception.type", AttributeRef::String("ValueError"))],
-        }];
-        let span = SpanRow {
-            trace_id: [1; 16],
-            span_id: [2; 8],
-            parent_span_id: None,
-            trace_state: None,
-            name: "GET /orders",
-            kind: "server",
-            start_time: 1_000_000,
-            end_time: 3_500_000,
-            status_code: "error",
-            status_message: Some("boom"),
-            service_name: Some("orders".into()),
-            function_name: Some("orders".into()),
-            request_id: Some("r".into()),
-            scope_name: None,
-            attributes: &attributes,
-            resource_attributes: &[],
-            resource_id: [7; 8],
-            events: &events,
-        };
-        let second = SpanRow {
-            events: &[],
-            parent_span_id: Some([3; 8]),
-            ..span.clone()
-        };
         let mut builder = SpanBuilder::default();
-        builder.append(&span);
-        builder.append(&second);
-        assert_eq!(builder.len(), 2);
-        let batch = builder.finish();
+        let batch = append_example_rows(&mut builder);
         assert!(builder.is_empty());
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), schema());

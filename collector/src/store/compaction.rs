@@ -355,11 +355,7 @@ async fn compact_run(
     let rows = merged.iter().map(|b| b.num_rows()).sum();
     let encoded = encode_sorted(table, &merged)?;
     drop(merged);
-    let range = files
-        .iter()
-        .map(|f| f.range)
-        .reduce(|a, b| a.union(&b))
-        .expect("at least two files");
+    let range = DataFile::covering_range(files);
     objects.put_durably(&partition.file(range), encoded).await?;
     objects
         .delete_all(files.iter().map(|f| &f.meta.location))
@@ -406,11 +402,7 @@ async fn copy_run(
     {
         return Ok(None);
     }
-    let range = files
-        .iter()
-        .map(|f| f.range)
-        .reduce(|a, b| a.union(&b))
-        .expect("a run has files");
+    let range = DataFile::covering_range(files);
     let rows = copy_row_groups(
         objects,
         table,
@@ -507,11 +499,7 @@ mod tests {
         );
         // No run's union covers a file outside it.
         for run in &runs {
-            let union = run
-                .iter()
-                .map(|f| f.range)
-                .reduce(|a, b| a.union(&b))
-                .unwrap();
+            let union = DataFile::covering_range(run);
             assert!(!SegmentRange { lo: 1, hi: 10 }.superseded_by(&union));
         }
     }

@@ -96,11 +96,7 @@ pub async fn merge_hour(
     if files.is_empty() || (!left_out.is_empty() && files.len() < 2) {
         return Ok(None);
     }
-    let range = files
-        .iter()
-        .map(|f| f.range)
-        .reduce(|a, b| a.union(&b))
-        .expect("at least one file");
+    let range = DataFile::covering_range(&files);
     let output = partition.file(range);
     // Every other file that may hold the same request ids: fragments of one invocation sit in
     // neighbouring hours when their sources disagree a little on its start.

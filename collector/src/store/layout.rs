@@ -118,6 +118,18 @@ pub struct DataFile {
     pub meta: ObjectMeta,
 }
 
+impl DataFile {
+    /// The smallest range that covers every one of `files`: the name of the file that replaces
+    /// them. Panics when there is no file.
+    pub fn covering_range(files: &[DataFile]) -> SegmentRange {
+        files
+            .iter()
+            .map(|f| f.range)
+            .reduce(|a, b| a.union(&b))
+            .expect("a range covers at least one file")
+    }
+}
+
 /// Everything that listing a table's folder found.
 #[derive(Debug, Default)]
 pub struct Listing {

@@ -539,46 +539,7 @@ mod tests {
     /// A batch of spans with every kind of column: nested attribute maps, a list of events,
     /// nulls, fixed-size ids.
     fn span_batch() -> RecordBatch {
-        use crate::model::{AttributeRef, SpanBuilder, SpanEventRow, SpanRow};
-        let attributes = [
-            ("faas.coldstart", AttributeRef::Bool(true)),
-            ("http.route", AttributeRef::String("/orders/{id}")),
-        ];
-        let event_attributes = [("exception.type", AttributeRef::String("ValueError"))];
-        let events = [SpanEventRow {
-            time: 3,
-            name: "exception",
-            attributes: &event_attributes,
-        }];
-        let span = SpanRow {
-            trace_id: [1; 16],
-            span_id: [2; 8],
-            parent_span_id: None,
-            trace_state: None,
-            name: "GET /orders",
-            kind: "server",
-            start_time: 1,
-            end_time: 4,
-            status_code: "error",
-            status_message: Some("boom"),
-            service_name: Some("orders".into()),
-            function_name: Some("orders".into()),
-            request_id: Some("r".into()),
-            scope_name: None,
-            attributes: &attributes,
-            resource_attributes: &[],
-            resource_id: [7; 8],
-            events: &events,
-        };
-        let mut builder = SpanBuilder::default();
-        builder.append(&span);
-        builder.append(&SpanRow {
-            events: &[],
-            attributes: &[],
-            parent_span_id: Some([3; 8]),
-            ..span.clone()
-        });
-        builder.finish()
+        crate::model::span::append_example_rows(&mut crate::model::SpanBuilder::default())
     }
 
     /// The unvalidated decoding of a checked frame gives the same batches as the validated one.
