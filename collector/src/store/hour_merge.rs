@@ -1190,7 +1190,7 @@ mod tests {
         assert!(compact(&objects, over, &mut known, 1).await.is_err());
     }
 
-    /// What a compaction in runs leaves of invocation files holding `files` (ids of each file's
+    /// What a compaction in runs leaves of invocation files holding `files` (each file's
     /// fragments): the rows, and the row groups of each file left.
     async fn compacted_in_runs(files: &[Vec<Invocation>]) -> (Vec<Invocation>, Vec<usize>) {
         use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
