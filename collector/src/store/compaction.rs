@@ -8,8 +8,8 @@
 //! one file named by the union of the run's segment ranges; then the inputs are deleted. A run
 //! that needs no merging (logs; invocation files that share no request id) and whose row groups
 //! are not small is written by copying its files' row groups as they are encoded instead, each
-//! still one sorted run (see [`MIN_COPIED_ROW_GROUP_ROWS`]). Runs are
-//! neighbours in segment order, so that union covers no file outside the run. Until the inputs are
+//! still one sorted run (see [`MIN_COPIED_ROW_GROUP_ROWS`]). Runs are neighbours in segment
+//! order, so that union covers no file outside the run. Until the inputs are
 //! deleted, the new file's range supersedes theirs (see `layout`), so no reader ever counts a row
 //! twice and a crash at any point leaves a correct store. Query results are identical before and
 //! after (the `invocations` view merges fragments left in different files).

@@ -3,9 +3,8 @@
 use std::fs::{self, File, OpenOptions};
 use std::io::{Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
-
 use std::sync::Arc;
+use std::time::Instant;
 
 use arrow::buffer::Buffer;
 use arrow::error::ArrowError;
@@ -335,8 +334,9 @@ unsafe fn decode_checked_payload(payload: Buffer) -> Result<Vec<RecordBatch>, Ar
     Ok(batches)
 }
 
-/// An encapsulated IPC message in a stream: a continuation marker (`0xFFFFFFFF`), the length of the message's
-/// flatbuffer, the flatbuffer and its padding (`metadata_len` bytes in all), then the body.
+/// An encapsulated IPC message in a stream: a continuation marker (`0xFFFFFFFF`), the length of
+/// the message's flatbuffer, the flatbuffer and its padding (`metadata_len` bytes in all), then
+/// the body.
 struct FramedMessage<'a> {
     message: ipc::Message<'a>,
     metadata_len: usize,
