@@ -221,12 +221,12 @@ pub struct AttributesBuilder {
     keys: StringBuilder,
     /// Each entry's type: the position of its field in the value struct ([`VALUE_FIELDS`]).
     types: Vec<u8>,
-    strings: Texts,
+    strings: Utf8Texts,
     ints: Vec<i64>,
     doubles: Vec<f64>,
     bools: Vec<bool>,
     bytes: Texts,
-    jsons: Texts,
+    jsons: Utf8Texts,
     /// Entries of each row so far.
     lengths: Vec<usize>,
 }
@@ -280,6 +280,25 @@ impl Texts {
     }
 }
 
+/// The values of a UTF-8 field (string or JSON): only `&str` go in.
+#[derive(Debug, Default)]
+struct Utf8Texts(Texts);
+
+impl Utf8Texts {
+    fn push(&mut self, value: &str) {
+        self.0.push(value.as_bytes());
+    }
+
+    /// The column over all entries, not checked again for UTF-8: its values were `&str`.
+    fn finish(&mut self, types: &[u8], this: u8) -> StringArray {
+        let (offsets, values) = self.0.offsets(types, this);
+        let nulls = valid_where(types, this);
+        // SAFETY: `offsets` are the ends of the values pushed, in order, each of them a `&str`,
+        // so the values are UTF-8 and every offset falls on a character boundary.
+        unsafe { StringArray::new_unchecked(offsets, values, nulls) }
+    }
+}
+
 /// The validity of a value column: set for the entries of its type.
 fn valid_where(types: &[u8], this: u8) -> Option<NullBuffer> {
     Some(NullBuffer::new(BooleanBuffer::collect_bool(
@@ -309,45 +328,103 @@ fn spread<T: Copy + Default>(types: &[u8], this: u8, values: &mut Vec<T>) -> Vec
 
 impl Default for AttributesBuilder {
     fn default() -> Self {
-        AttributesBuilder::with_capacity(0, 0, [0; 4])
+        AttributesBuilder::with_room(AttributesRoom::default())
+    }
+}
+
+/// What an [`AttributesBuilder`]'s buffers held: the room to give a builder for rows like
+/// those (see [`AttributesBuilder::room`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct AttributesRoom {
+    rows: usize,
+    entries: usize,
+    /// Values of each type, in the order of [`VALUE_FIELDS`].
+    values: [usize; 6],
+    /// Bytes of the keys, strings, bytes and JSON texts.
+    bytes: [usize; 4],
+}
+
+impl AttributesRoom {
+    /// This room with every count changed by `change` (a scale, or [`super::with_spare`]).
+    pub(crate) fn map(self, change: impl Fn(usize) -> usize) -> AttributesRoom {
+        AttributesRoom {
+            rows: change(self.rows),
+            entries: change(self.entries),
+            values: self.values.map(&change),
+            bytes: self.bytes.map(&change),
+        }
     }
 }
 
 impl AttributesBuilder {
-    /// Room for `rows` rows of `entries` entries in all, whose keys, strings, bytes and JSON
-    /// texts take `bytes` bytes.
-    fn with_capacity(rows: usize, entries: usize, bytes: [usize; 4]) -> Self {
-        let [key_bytes, string_bytes, bytes_bytes, json_bytes] = bytes;
+    /// An empty builder whose buffers have this room.
+    pub(crate) fn with_room(room: AttributesRoom) -> Self {
+        let [strings, ints, doubles, bools, bytes, jsons] = room.values;
+        let [key_bytes, string_bytes, bytes_bytes, json_bytes] = room.bytes;
         AttributesBuilder {
-            keys: StringBuilder::with_capacity(entries, key_bytes),
-            types: Vec::with_capacity(entries),
-            strings: Texts::with_capacity(entries, string_bytes),
-            ints: Vec::new(),
-            doubles: Vec::new(),
-            bools: Vec::new(),
-            bytes: Texts::with_capacity(0, bytes_bytes),
-            jsons: Texts::with_capacity(0, json_bytes),
-            lengths: Vec::with_capacity(rows),
+            keys: StringBuilder::with_capacity(room.entries, key_bytes),
+            types: Vec::with_capacity(room.entries),
+            strings: Utf8Texts(Texts::with_capacity(strings, string_bytes)),
+            ints: Vec::with_capacity(ints),
+            doubles: Vec::with_capacity(doubles),
+            bools: Vec::with_capacity(bools),
+            bytes: Texts::with_capacity(bytes, bytes_bytes),
+            jsons: Utf8Texts(Texts::with_capacity(jsons, json_bytes)),
+            lengths: Vec::with_capacity(room.rows),
+        }
+    }
+
+    /// What the buffers hold now.
+    pub(crate) fn room(&self) -> AttributesRoom {
+        AttributesRoom {
+            rows: self.lengths.len(),
+            entries: self.types.len(),
+            values: [
+                self.strings.0.ends.len(),
+                self.ints.len(),
+                self.doubles.len(),
+                self.bools.len(),
+                self.bytes.ends.len(),
+                self.jsons.0.ends.len(),
+            ],
+            bytes: [
+                self.keys.values_slice().len(),
+                self.strings.0.bytes.len(),
+                self.bytes.bytes.len(),
+                self.jsons.0.bytes.len(),
+            ],
         }
     }
 
     /// Room for exactly these rows: growing the value buffers by doubling copied them each time.
     pub(crate) fn for_rows<'a>(rows: impl Iterator<Item = &'a Attributes>) -> Self {
-        let (mut count, mut entries, mut bytes) = (0, 0, [0; 4]);
+        let mut room = AttributesRoom::default();
         for row in rows {
-            count += 1;
-            entries += row.len();
+            room.rows += 1;
+            room.entries += row.len();
             for (key, value) in row {
-                bytes[0] += key.len();
-                match value {
-                    AttributeValue::String(s) => bytes[1] += s.len(),
-                    AttributeValue::Bytes(b) => bytes[2] += b.len(),
-                    AttributeValue::Json(s) => bytes[3] += s.len(),
-                    _ => {}
-                }
+                room.bytes[0] += key.len();
+                let field = match value {
+                    AttributeValue::String(s) => {
+                        room.bytes[1] += s.len();
+                        STRING
+                    }
+                    AttributeValue::Int(_) => INT,
+                    AttributeValue::Double(_) => DOUBLE,
+                    AttributeValue::Bool(_) => BOOL,
+                    AttributeValue::Bytes(b) => {
+                        room.bytes[2] += b.len();
+                        BYTES
+                    }
+                    AttributeValue::Json(s) => {
+                        room.bytes[3] += s.len();
+                        JSON
+                    }
+                };
+                room.values[usize::from(field)] += 1;
             }
         }
-        AttributesBuilder::with_capacity(count, entries, bytes)
+        AttributesBuilder::with_room(room)
     }
 
     /// Appends one row's attribute set.
@@ -378,7 +455,7 @@ impl AttributesBuilder {
         self.keys.append_value(key);
         self.types.push(match value {
             AttributeRef::String(s) => {
-                self.strings.push(s.as_bytes());
+                self.strings.push(s);
                 STRING
             }
             AttributeRef::Int(i) => {
@@ -398,27 +475,37 @@ impl AttributesBuilder {
                 BYTES
             }
             AttributeRef::Json(s) => {
-                self.jsons.push(s.as_bytes());
+                self.jsons.push(s);
                 JSON
             }
         });
     }
 
+    /// The capacity of each buffer, to tell whether one grew.
+    #[cfg(test)]
+    pub(crate) fn capacities(&self) -> Vec<usize> {
+        let texts = [&self.strings.0, &self.bytes, &self.jsons.0];
+        let mut capacities = vec![
+            self.keys.values_capacity(),
+            self.keys.offsets_capacity(),
+            self.types.capacity(),
+            self.ints.capacity(),
+            self.doubles.capacity(),
+            self.bools.capacity(),
+            self.lengths.capacity(),
+        ];
+        capacities.extend(
+            texts
+                .iter()
+                .flat_map(|texts| [texts.bytes.capacity(), texts.ends.capacity()]),
+        );
+        capacities
+    }
+
     /// An empty builder with room for as many rows as this one holds, with an eighth to spare
     /// (see [`super::LogBuilder::end_batch`]).
     pub(crate) fn room_for_as_many(&self) -> AttributesBuilder {
-        use super::with_spare;
-        AttributesBuilder::with_capacity(
-            with_spare(self.lengths.len()),
-            with_spare(self.types.len()),
-            [
-                self.keys.values_slice().len(),
-                self.strings.bytes.len(),
-                self.bytes.bytes.len(),
-                self.jsons.bytes.len(),
-            ]
-            .map(with_spare),
-        )
+        AttributesBuilder::with_room(self.room().map(super::with_spare))
     }
 
     /// Rows appended so far.
@@ -434,16 +521,11 @@ impl AttributesBuilder {
     /// The column of the rows appended; the builder is left empty.
     pub fn finish(&mut self) -> ArrayRef {
         let types = std::mem::take(&mut self.types);
-        let texts = |texts: &mut Texts, this: u8| {
-            let (offsets, values) = texts.offsets(&types, this);
-            (offsets, values, valid_where(&types, this))
-        };
-        let (offsets, values, nulls) = texts(&mut self.strings, STRING);
-        let strings = StringArray::try_new(offsets, values, nulls).expect("strings are UTF-8");
-        let (offsets, values, nulls) = texts(&mut self.bytes, BYTES);
-        let bytes = BinaryArray::try_new(offsets, values, nulls).expect("offsets fit the values");
-        let (offsets, values, nulls) = texts(&mut self.jsons, JSON);
-        let jsons = StringArray::try_new(offsets, values, nulls).expect("JSON texts are UTF-8");
+        let strings = self.strings.finish(&types, STRING);
+        let (offsets, values) = self.bytes.offsets(&types, BYTES);
+        let bytes = BinaryArray::try_new(offsets, values, valid_where(&types, BYTES))
+            .expect("offsets fit the values");
+        let jsons = self.jsons.finish(&types, JSON);
         let ints = Int64Array::new(
             spread(&types, INT, &mut self.ints).into(),
             valid_where(&types, INT),

@@ -423,11 +423,43 @@ pub struct InvocationBuilder {
 
 impl Default for InvocationBuilder {
     fn default() -> Self {
-        InvocationBuilder::with_capacity(0, [0; TEXT_COLUMNS])
+        InvocationBuilder::with_room(InvocationRoom::default())
+    }
+}
+
+/// What an [`InvocationBuilder`]'s buffers held: the room to give a builder for rows like those
+/// (see [`super::span::SpanRoom`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub(crate) struct InvocationRoom {
+    rows: usize,
+    /// Bytes of each text column, in the order of [`InvocationRow::texts`].
+    text_bytes: [usize; TEXT_COLUMNS],
+}
+
+impl InvocationRoom {
+    /// This room with every count changed by `change`.
+    pub(crate) fn map(self, change: impl Fn(usize) -> usize) -> InvocationRoom {
+        InvocationRoom {
+            rows: change(self.rows),
+            text_bytes: self.text_bytes.map(change),
+        }
     }
 }
 
 impl InvocationBuilder {
+    /// An empty builder whose buffers have this room.
+    pub(crate) fn with_room(room: InvocationRoom) -> Self {
+        InvocationBuilder::with_capacity(room.rows, room.text_bytes)
+    }
+
+    /// What the buffers hold now.
+    pub(crate) fn room(&self) -> InvocationRoom {
+        InvocationRoom {
+            rows: self.len(),
+            text_bytes: self.texts.each_ref().map(|text| text.values_slice().len()),
+        }
+    }
+
     /// Room for `rows` rows whose text columns take `text_bytes` bytes each.
     fn with_capacity(rows: usize, text_bytes: [usize; TEXT_COLUMNS]) -> Self {
         InvocationBuilder {
@@ -477,10 +509,7 @@ impl InvocationBuilder {
     /// Ends a batch of the rows appended so far and leaves the builder empty, with room for
     /// another batch like it and an eighth to spare (as [`super::LogBuilder::end_batch`]).
     pub fn end_batch(&mut self) -> RecordBatch {
-        let next = InvocationBuilder::with_capacity(
-            with_spare(self.len()),
-            std::array::from_fn(|i| with_spare(self.texts[i].values_slice().len())),
-        );
+        let next = InvocationBuilder::with_room(self.room().map(with_spare));
         std::mem::replace(self, next).finish()
     }
 

@@ -19,7 +19,7 @@ use arrow::datatypes::{DataType, Field, FieldRef, Fields, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::append_id;
-use super::attributes::{self, AttributeRefs, AttributesBuilder};
+use super::attributes::{self, AttributeRefs, AttributesBuilder, AttributesRoom};
 use super::resource::ResourceId;
 use super::timestamp_type;
 
@@ -126,28 +126,128 @@ pub struct SpanBuilder {
 
 impl Default for SpanBuilder {
     fn default() -> Self {
-        SpanBuilder {
-            trace_id: FixedSizeBinaryBuilder::new(16),
-            span_id: FixedSizeBinaryBuilder::new(8),
-            parent_span_id: FixedSizeBinaryBuilder::new(8),
-            trace_state: StringBuilder::new(),
-            name: StringBuilder::new(),
-            kind: StringBuilder::new(),
-            start_time: Vec::new(),
-            end_time: Vec::new(),
-            status_code: StringBuilder::new(),
-            status_message: StringBuilder::new(),
-            service_name: StringBuilder::new(),
-            function_name: StringBuilder::new(),
-            request_id: StringBuilder::new(),
-            scope_name: StringBuilder::new(),
-            attributes: AttributesBuilder::default(),
-            resource_id: FixedSizeBinaryBuilder::new(8),
-            events: Vec::new(),
-            event_time: Vec::new(),
-            event_name: StringBuilder::new(),
-            event_attributes: AttributesBuilder::default(),
+        SpanBuilder::with_room(&SpanRoom::default())
+    }
+}
+
+/// What a [`SpanBuilder`]'s buffers held: the room to give a builder for rows like those, so
+/// that its buffers need not grow by doubling, copying what they hold each time.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct SpanRoom {
+    rows: usize,
+    /// Bytes of each text column, in the order of [`SpanBuilder::texts`].
+    text_bytes: [usize; 9],
+    attributes: AttributesRoom,
+    events: usize,
+    event_name_bytes: usize,
+    event_attributes: AttributesRoom,
+}
+
+impl SpanRoom {
+    /// This room with every count changed by `change`.
+    pub(crate) fn map(&self, change: impl Fn(usize) -> usize) -> SpanRoom {
+        SpanRoom {
+            rows: change(self.rows),
+            text_bytes: self.text_bytes.map(&change),
+            attributes: self.attributes.map(&change),
+            events: change(self.events),
+            event_name_bytes: change(self.event_name_bytes),
+            event_attributes: self.event_attributes.map(&change),
         }
+    }
+
+    /// Rows the room is for.
+    pub(crate) fn rows(&self) -> usize {
+        self.rows
+    }
+}
+
+impl SpanBuilder {
+    /// An empty builder whose buffers have this room.
+    pub(crate) fn with_room(room: &SpanRoom) -> Self {
+        let rows = room.rows;
+        let [
+            trace_state,
+            name,
+            kind,
+            status_code,
+            status_message,
+            service_name,
+            function_name,
+            request_id,
+            scope_name,
+        ] = room
+            .text_bytes
+            .map(|bytes| StringBuilder::with_capacity(rows, bytes));
+        SpanBuilder {
+            trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
+            span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            parent_span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            trace_state,
+            name,
+            kind,
+            start_time: Vec::with_capacity(rows),
+            end_time: Vec::with_capacity(rows),
+            status_code,
+            status_message,
+            service_name,
+            function_name,
+            request_id,
+            scope_name,
+            attributes: AttributesBuilder::with_room(room.attributes),
+            resource_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            events: Vec::with_capacity(rows),
+            event_time: Vec::with_capacity(room.events),
+            event_name: StringBuilder::with_capacity(room.events, room.event_name_bytes),
+            event_attributes: AttributesBuilder::with_room(room.event_attributes),
+        }
+    }
+
+    /// What the buffers hold now.
+    pub(crate) fn room(&self) -> SpanRoom {
+        SpanRoom {
+            rows: self.len(),
+            text_bytes: self.texts().map(|text| text.values_slice().len()),
+            attributes: self.attributes.room(),
+            events: self.event_time.len(),
+            event_name_bytes: self.event_name.values_slice().len(),
+            event_attributes: self.event_attributes.room(),
+        }
+    }
+
+    /// The capacity of each buffer, to tell whether one grew.
+    #[cfg(test)]
+    fn capacities(&self) -> Vec<usize> {
+        let mut capacities: Vec<usize> = self
+            .texts()
+            .into_iter()
+            .chain([&self.event_name])
+            .flat_map(|text| [text.values_capacity(), text.offsets_capacity()])
+            .collect();
+        capacities.extend([
+            self.start_time.capacity(),
+            self.end_time.capacity(),
+            self.events.capacity(),
+            self.event_time.capacity(),
+        ]);
+        capacities.extend(self.attributes.capacities());
+        capacities.extend(self.event_attributes.capacities());
+        capacities
+    }
+
+    /// The text columns, in the order of the schema.
+    fn texts(&self) -> [&StringBuilder; 9] {
+        [
+            &self.trace_state,
+            &self.name,
+            &self.kind,
+            &self.status_code,
+            &self.status_message,
+            &self.service_name,
+            &self.function_name,
+            &self.request_id,
+            &self.scope_name,
+        ]
     }
 }
 
@@ -243,11 +343,11 @@ impl SpanBuilder {
     }
 }
 
-/// Appends two example spans to `builder` and finishes the batch: one with an attribute and an
+/// Appends two example spans to `builder`: one with an attribute and an
 /// event, the other with neither and with a parent. For tests of anything that handles spans
 /// batches.
 #[cfg(test)]
-pub(crate) fn append_example_rows(builder: &mut SpanBuilder) -> RecordBatch {
+pub(crate) fn append_example_rows(builder: &mut SpanBuilder) {
     use crate::model::AttributeRef;
     let attributes = [("faas.coldstart", AttributeRef::Bool(true))];
     let events = [SpanEventRow {
@@ -282,7 +382,6 @@ pub(crate) fn append_example_rows(builder: &mut SpanBuilder) -> RecordBatch {
     };
     builder.append(&span);
     builder.append(&second);
-    builder.finish()
 }
 
 #[cfg(test)]
@@ -292,7 +391,8 @@ mod tests {
     #[test]
     fn spans_with_and_without_events_build_a_valid_batch() {
         let mut builder = SpanBuilder::default();
-        let batch = append_example_rows(&mut builder);
+        append_example_rows(&mut builder);
+        let batch = builder.finish();
         assert!(builder.is_empty());
         assert_eq!(batch.num_rows(), 2);
         assert_eq!(batch.schema(), schema());
@@ -304,5 +404,23 @@ mod tests {
         assert_eq!([events.value_length(0), events.value_length(1)], [1, 0]);
         let parents = batch.column_by_name("parent_span_id").unwrap();
         assert_eq!([parents.is_null(0), parents.is_null(1)], [true, false]);
+    }
+
+    #[test]
+    fn a_builder_given_the_room_of_another_holds_the_same_rows_without_growing() {
+        let mut first = SpanBuilder::default();
+        append_example_rows(&mut first);
+        let room = first.room();
+        assert_eq!(room.rows(), 2);
+        let mut second = SpanBuilder::with_room(&room);
+        let capacities = second.capacities();
+        append_example_rows(&mut second);
+        assert_eq!(second.room(), room);
+        assert_eq!(second.capacities(), capacities);
+        // A builder without room grows.
+        let mut third = SpanBuilder::default();
+        let capacities = third.capacities();
+        append_example_rows(&mut third);
+        assert_ne!(third.capacities(), capacities);
     }
 }

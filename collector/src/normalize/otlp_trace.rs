@@ -11,6 +11,7 @@
 //! never ran: it becomes a `throttled` fragment keyed by `aws.request_id` (or the span id).
 
 use std::borrow::Cow;
+use std::sync::{Mutex, PoisonError};
 
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::trace::v1::{span::SpanKind, status::StatusCode};
@@ -20,9 +21,11 @@ use super::otlp_common::{fixed_id, optional_id};
 use super::otlp_wire::{SpanContext, SpanView, read_trace_request};
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find_ref;
+use crate::model::invocation::{InvocationRoom, Sources};
+use crate::model::span::SpanRoom;
 use crate::model::{
     AttributeRef, BATCH_ROWS, InvocationBuilder, InvocationRow, InvocationStatus, ResourceRows,
-    Source, SpanBuilder, SpanEventRow, SpanRow, invocation::Sources,
+    Source, SpanBuilder, SpanEventRow, SpanRow, with_spare,
 };
 
 /// Normalizes one OTLP trace export request from its protobuf bytes, read in place (see
@@ -31,8 +34,9 @@ use crate::model::{
 /// range) is counted as rejected; the others are kept. Fails when the bytes are not a request.
 pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError> {
     let mut out = Normalized::default();
-    let mut spans = SpanBuilder::default();
-    let mut fragments = InvocationBuilder::default();
+    let room = RequestRoom::for_request(bytes.len());
+    let mut spans = SpanBuilder::with_room(&room.spans);
+    let mut fragments = InvocationBuilder::with_room(room.fragments);
     let mut resources = ResourceRows::default();
     read_trace_request(bytes, |context, span| {
         // Empty, and so not allocated, for a span without events.
@@ -54,6 +58,13 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
             Err(e) => out.reject(e),
         }
     })?;
+    if out.records.span_batches.is_empty() && out.records.invocation_batches.is_empty() {
+        RequestRoom::remember(RequestRoom {
+            bytes: bytes.len(),
+            spans: spans.room(),
+            fragments: fragments.room(),
+        });
+    }
     if !spans.is_empty() {
         out.records.span_batches.push(spans.finish());
     }
@@ -62,6 +73,51 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
     }
     out.records.resource_batches.extend(resources.finish());
     Ok(out)
+}
+
+/// The room a request's builders took, and the request's size. A request's builders start with
+/// the room the last request's took, scaled to its size: requests from one sender are alike, and
+/// builders grown from nothing by doubling copied their buffers again and again (a tenth of the
+/// receiving threads' time, see docs/benchmarks.md).
+#[derive(Debug, Clone, Default)]
+struct RequestRoom {
+    bytes: usize,
+    spans: SpanRoom,
+    fragments: InvocationRoom,
+}
+
+/// The room of the last request of one batch or less read by this process.
+static LAST_REQUEST_ROOM: Mutex<Option<RequestRoom>> = Mutex::new(None);
+
+impl RequestRoom {
+    /// The room for a request of `bytes` bytes: the last request's, scaled to its size (see
+    /// [`RequestRoom::scaled_to`]). No room before a first request.
+    fn for_request(bytes: usize) -> RequestRoom {
+        let last = LAST_REQUEST_ROOM
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        last.map_or_else(RequestRoom::default, |last| last.scaled_to(bytes))
+    }
+
+    /// This room scaled by the two requests' sizes, with an eighth to spare, for a batch of rows
+    /// at most.
+    fn scaled_to(&self, bytes: usize) -> RequestRoom {
+        let scale = (bytes as f64 / self.bytes.max(1) as f64)
+            .min(BATCH_ROWS as f64 / self.spans.rows().max(1) as f64);
+        let change = |n: usize| with_spare((n as f64 * scale).ceil() as usize);
+        RequestRoom {
+            bytes,
+            spans: self.spans.map(change),
+            fragments: self.fragments.map(change),
+        }
+    }
+
+    fn remember(room: RequestRoom) {
+        *LAST_REQUEST_ROOM
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = Some(room);
+    }
 }
 
 /// Normalizes one OTLP trace export request already decoded (from OTLP JSON, say), by way of its
@@ -313,6 +369,24 @@ fn server_invocation(record: &SpanRow, request_id: &str, fragments: &mut Invocat
 mod tests {
     use super::*;
     use arrow::array::{Array, AsArray};
+
+    #[test]
+    fn a_request_gets_the_last_ones_room_scaled_to_its_size_for_a_batch_at_most() {
+        let mut spans = SpanBuilder::default();
+        crate::model::span::append_example_rows(&mut spans);
+        let last = RequestRoom {
+            bytes: 1000,
+            spans: spans.room(),
+            fragments: InvocationRoom::default(),
+        };
+        assert_eq!(last.scaled_to(1000).spans, last.spans.map(with_spare));
+        let four_times = last.scaled_to(4000);
+        assert_eq!(four_times.spans.rows(), 9);
+        assert_eq!(four_times.spans, last.spans.map(|n| with_spare(4 * n)));
+        let huge = last.scaled_to(1 << 40);
+        assert_eq!(huge.spans.rows(), with_spare(BATCH_ROWS));
+        assert_eq!(RequestRoom::default().scaled_to(1000).spans.rows(), 0);
+    }
 
     #[test]
     fn faas_max_memory_is_read_in_bytes_mb_or_text() {

@@ -539,7 +539,9 @@ mod tests {
     /// A batch of spans with every kind of column: nested attribute maps, a list of events,
     /// nulls, fixed-size ids.
     fn span_batch() -> RecordBatch {
-        crate::model::span::append_example_rows(&mut crate::model::SpanBuilder::default())
+        let mut builder = crate::model::SpanBuilder::default();
+        crate::model::span::append_example_rows(&mut builder);
+        builder.finish()
     }
 
     /// The unvalidated decoding of a checked frame gives the same batches as the validated one.
