@@ -58,7 +58,9 @@ pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError>
             Err(e) => out.reject(e),
         }
     })?;
-    if out.records.span_batches.is_empty() && out.records.invocation_batches.is_empty() {
+    let one_batch =
+        out.records.span_batches.is_empty() && out.records.invocation_batches.is_empty();
+    if one_batch && !spans.is_empty() {
         RequestRoom::remember(RequestRoom {
             bytes: bytes.len(),
             spans: spans.room(),
@@ -86,7 +88,7 @@ struct RequestRoom {
     fragments: InvocationRoom,
 }
 
-/// The room of the last request of one batch or less read by this process.
+/// The room of the last request read by this process that made one batch of spans.
 static LAST_REQUEST_ROOM: Mutex<Option<RequestRoom>> = Mutex::new(None);
 
 impl RequestRoom {
