@@ -739,6 +739,35 @@ mod tests {
         assert_eq!(from_batch(&batch).unwrap(), rows);
     }
 
+    #[test]
+    fn a_builder_given_the_room_of_another_holds_the_same_rows_without_growing() {
+        let rows = [span_fragment(), report_fragment()];
+        let append_rows = |builder: &mut InvocationBuilder| {
+            for row in &rows {
+                builder.append(&row.as_row());
+            }
+        };
+        let text_capacities = |builder: &InvocationBuilder| {
+            builder
+                .texts
+                .each_ref()
+                .map(|text| (text.values_capacity(), text.offsets_capacity()))
+        };
+        let mut first = InvocationBuilder::default();
+        append_rows(&mut first);
+        let room = first.room();
+        let mut second = InvocationBuilder::with_room(room);
+        let capacities = text_capacities(&second);
+        append_rows(&mut second);
+        assert_eq!(second.room(), room);
+        assert_eq!(text_capacities(&second), capacities);
+        // A builder without room grows.
+        let mut third = InvocationBuilder::default();
+        let capacities = text_capacities(&third);
+        append_rows(&mut third);
+        assert_ne!(text_capacities(&third), capacities);
+    }
+
     fn arbitrary_fragment() -> impl Strategy<Value = Invocation> {
         (
             0u8..4,

@@ -343,9 +343,8 @@ impl SpanBuilder {
     }
 }
 
-/// Appends two example spans to `builder`: one with an attribute and an
-/// event, the other with neither and with a parent. For tests of anything that handles spans
-/// batches.
+/// Appends two example spans to `builder`: one with an attribute and an event, the other with
+/// neither and with a parent. For tests of anything that handles spans batches.
 #[cfg(test)]
 pub(crate) fn append_example_rows(builder: &mut SpanBuilder) {
     use crate::model::AttributeRef;
