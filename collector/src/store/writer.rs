@@ -161,6 +161,32 @@ fn sorted_by_name_then_time(
     for (rank, (_, id)) in distinct.iter().enumerate() {
         rank_of[*id as usize] = rank as u32 + 1;
     }
+    let time_of = |&(batch, row): &RowOf| {
+        let times = columns[batch].1;
+        times.is_valid(row).then(|| times.value(row))
+    };
+    // Rows already in time order (an import's piece of a log file, whatever its functions) need
+    // only be grouped by name, keeping their order: a counting sort by rank, rather than sorting
+    // every row's key (a quarter of the sort and copy of a Powertools import's batches).
+    if rows
+        .windows(2)
+        .all(|pair| time_of(&pair[0]) <= time_of(&pair[1]))
+    {
+        let mut starts = vec![0usize; distinct.len() + 2];
+        for id in &seen {
+            starts[rank_of[*id as usize] as usize + 1] += 1;
+        }
+        for rank in 1..starts.len() {
+            starts[rank] += starts[rank - 1];
+        }
+        let mut sorted = vec![(0, 0); rows.len()];
+        for (row, id) in rows.iter().zip(&seen) {
+            let start = &mut starts[rank_of[*id as usize] as usize];
+            sorted[*start] = *row;
+            *start += 1;
+        }
+        return sorted;
+    }
     // (rank, time present, time, position in `rows`): the position last, so equal keys keep
     // their order.
     let mut keys: Vec<(u32, bool, i64, u32)> = rows
@@ -1037,6 +1063,13 @@ pub(in crate::store) mod tests {
                     proptest::prop_assert!(pair[0] < pair[1], "ties out of order: {pair:?}");
                 }
             }
+            // Rows already in time order are only grouped by name (a counting sort): the same
+            // order, ties kept as they came.
+            let mut by_time = all.clone();
+            by_time.sort_by_key(|r| key(*r).1);
+            let mut expected = by_time.clone();
+            expected.sort_by_key(|r| key(*r));
+            proptest::prop_assert_eq!(sorted(&by_time), expected);
             // A part of the rows (as a flush takes one hour's rows): the same order among them,
             // which is a stable sort by (name, time) with None first.
             let part: Vec<u32> = (0..rows.len() as u32).filter(|r| r % 3 != 1).collect();
