@@ -290,8 +290,8 @@ pub fn split_file(
 }
 
 /// The buffers of a file's pieces, handed back when their pieces are dropped (once normalized)
-/// for the pieces after them to be read into. A fresh buffer for every piece was a fresh
-/// mapping of memory: reading the file into it, the kernel faulted in and cleared every page
+/// for the pieces after them to be read into. A fresh buffer for every piece was fresh memory
+/// from the allocator: reading the file into it, the kernel faulted in and cleared every page
 /// first, which made reading a file four times as costly as reading it into a buffer used
 /// before (most of the splitting thread in `perf`, 1M log lines).
 #[derive(Default)]
