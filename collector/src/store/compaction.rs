@@ -350,7 +350,8 @@ async fn compact_run(
     // their concatenation, the sorted copy and the encoded file at once was the collector's
     // peak memory under the ingest benchmark (heaptrack: 145 + 116 + 115 + 67 MiB). The rows
     // are copied into order a chunk at a time as they are encoded, from the decoded batches
-    // (only invocations are concatenated, to merge them), with no sorted copy.
+    // (only invocation fragments that share a request id are copied, to merge them), with no
+    // sorted copy.
     let merged = merge_rows(table, batches)?;
     let rows = merged.iter().map(|b| b.num_rows()).sum();
     let encoded = encode_sorted(table, &merged)?;

@@ -52,20 +52,14 @@ pub fn rows_by_partition(table: Table, batches: &[RecordBatch]) -> BTreeMap<Part
 
 /// Merges invocation fragments that share a request id, and drops spans sent twice (an exporter
 /// retrying a request whose answer it did not see): a span is identified by trace and span id.
-/// A resource is kept once per hour. Logs pass through. Invocations come back as one batch
-/// (merging needs them together); spans and logs stay in the batches they came in, which the
-/// flush and compaction copy into order from where they are: concatenating a segment's spans
-/// first was about a twentieth of the flusher's CPU (`perf`), and its memory a copy of the
-/// segment.
+/// A resource is kept once per hour. Logs pass through. Rows stay in the batches they came in,
+/// which the flush and compaction copy into order from where they are: concatenating a
+/// segment's spans first was about a twentieth of the flusher's CPU (`perf`), and its memory a
+/// copy of the segment; concatenating its invocation fragments, a twentieth of a log import's
+/// flusher. Only fragments that share a request id with another are copied, to be merged.
 pub fn merge_rows(table: Table, batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
     match table {
-        Table::Invocations => {
-            let batch = match <[RecordBatch; 1]>::try_from(batches) {
-                Ok([batch]) => batch,
-                Err(batches) => concat_batches(&table.schema(), &batches)?,
-            };
-            Ok(vec![merge_invocation_fragments(batch)?])
-        }
+        Table::Invocations => merge_invocation_fragments(batches),
         Table::Spans => drop_repeated_spans(batches),
         Table::Logs => Ok(batches),
         Table::Resources => drop_repeated_resources(batches),
@@ -82,37 +76,58 @@ pub(super) fn request_ids(batch: &RecordBatch) -> Result<&StringArray, StoreErro
         })?)
 }
 
-/// Merges the invocation rows of `batch` that share a request id; rows whose id is unique pass
-/// through as they are (the merge leaves a lone fragment unchanged), so only the repeated ones
-/// make the trip through row structs. Row order is not kept: callers sort afterwards. The round
-/// trip of every row was about a sixth of a log import's CPU in `perf`.
-fn merge_invocation_fragments(batch: RecordBatch) -> Result<RecordBatch, StoreError> {
-    let request_ids = request_ids(&batch)?;
-    let mut first_row_of: HashMap<&str, u32> = HashMap::with_capacity(batch.num_rows());
-    let mut repeated = vec![false; batch.num_rows()];
-    for (row, id) in request_ids.iter().enumerate() {
-        let id = id.unwrap_or_default();
-        match first_row_of.entry(id) {
-            Entry::Vacant(slot) => {
-                slot.insert(row as u32);
-            }
-            Entry::Occupied(first) => {
-                repeated[*first.get() as usize] = true;
-                repeated[row] = true;
+/// Merges the invocation rows of `batches` that share a request id; rows whose id is unique
+/// pass through as they are (the merge leaves a lone fragment unchanged), so only the repeated
+/// ones make the trip through row structs, and a batch without any comes back whole. Row order
+/// is not kept: callers sort afterwards. The round trip of every row was about a sixth of a log
+/// import's CPU in `perf`.
+fn merge_invocation_fragments(batches: Vec<RecordBatch>) -> Result<Vec<RecordBatch>, StoreError> {
+    let ids = batches
+        .iter()
+        .map(request_ids)
+        .collect::<Result<Vec<_>, _>>()?;
+    let rows = batches.iter().map(|b| b.num_rows()).sum();
+    let mut first_row_of: HashMap<&str, RowOf> = HashMap::with_capacity(rows);
+    let mut repeated: Vec<Vec<bool>> = batches.iter().map(|b| vec![false; b.num_rows()]).collect();
+    for (batch, ids) in ids.iter().enumerate() {
+        for (row, id) in ids.iter().enumerate() {
+            match first_row_of.entry(id.unwrap_or_default()) {
+                Entry::Vacant(slot) => {
+                    slot.insert((batch, row));
+                }
+                Entry::Occupied(first) => {
+                    let (first_batch, first_row) = *first.get();
+                    repeated[first_batch][first_row] = true;
+                    repeated[batch][row] = true;
+                }
             }
         }
     }
-    if !repeated.contains(&true) {
-        return Ok(batch);
+    drop(first_row_of);
+    let mut kept = Vec::with_capacity(batches.len() + 1);
+    let mut shared = Vec::new();
+    for (batch, repeated) in batches.iter().zip(&repeated) {
+        if !repeated.contains(&true) {
+            kept.push(batch.clone());
+            continue;
+        }
+        let rows_where = |wanted: bool| -> UInt32Array {
+            (0..batch.num_rows() as u32)
+                .filter(|&row| repeated[row as usize] == wanted)
+                .collect()
+        };
+        shared.push(take_rows(batch, &rows_where(true))?);
+        let lone = rows_where(false);
+        if !lone.is_empty() {
+            kept.push(take_rows(batch, &lone)?);
+        }
     }
-    let (lone, shared): (Vec<u32>, Vec<u32>) =
-        (0..batch.num_rows() as u32).partition(|&row| !repeated[row as usize]);
-    let shared = take_rows(&batch, &UInt32Array::from(shared))?;
-    let merged = invocation::to_batch(&invocation::merge_fragments(invocation::from_batch(
-        &shared,
-    )?));
-    let lone = take_rows(&batch, &UInt32Array::from(lone))?;
-    Ok(concat_batches(&batch.schema(), [&lone, &merged])?)
+    if !shared.is_empty() {
+        let shared = concat_batches(&Table::Invocations.schema(), &shared)?;
+        let merged = invocation::merge_fragments(invocation::from_batch(&shared)?);
+        kept.push(invocation::to_batch(&merged));
+    }
+    Ok(kept)
 }
 
 /// `batches` without the rows whose key (`key_of` gives a batch's keys, a row at a time) an
@@ -337,23 +352,28 @@ mod tests {
             fragment("a", Source::FunctionLog, 7),
         ];
         let expected = by_request_id(merge_fragments(rows.clone()));
-        // In one batch, and in two (as in two WAL frames): one merged batch either way.
+        // In one batch, and in two (as in two WAL frames): the same rows either way.
         for batches in [
             vec![to_batch(&rows)],
             vec![to_batch(&rows[..3]), to_batch(&rows[3..])],
         ] {
             let merged = merge_rows(Table::Invocations, batches).unwrap();
-            assert_eq!(merged.len(), 1);
-            assert_eq!(by_request_id(from_batch(&merged[0]).unwrap()), expected);
-            assert_eq!(merged[0].num_rows(), 4);
+            let rows: Vec<Invocation> = merged
+                .iter()
+                .flat_map(|batch| from_batch(batch).unwrap())
+                .collect();
+            assert_eq!(rows.len(), 4);
+            assert_eq!(by_request_id(rows), expected);
         }
 
-        // All ids unique: the batch comes back as it was.
+        // All ids unique, in one batch or several: the batches come back as they were.
         let lone = to_batch(&expected);
         assert_eq!(
             merge_rows(Table::Invocations, vec![lone.clone()]).unwrap(),
             vec![lone]
         );
+        let lone = vec![to_batch(&expected[..1]), to_batch(&expected[1..])];
+        assert_eq!(merge_rows(Table::Invocations, lone.clone()).unwrap(), lone);
     }
 
     /// A span sent again in a later batch (a retried request in a later WAL frame) is kept once;
