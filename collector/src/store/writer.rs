@@ -187,18 +187,12 @@ fn sorted_by_name_then_time(
         }
         return sorted;
     }
-    // (rank, time present, time, position in `rows`): the position last, so equal keys keep
-    // their order.
-    let mut keys: Vec<(u32, bool, i64, u32)> = rows
+    // (rank, time, position in `rows`): the position last, so equal keys keep their order.
+    let mut keys: Vec<(u32, Option<i64>, u32)> = rows
         .iter()
         .zip(&seen)
         .enumerate()
-        .map(|(position, (&(batch, row), id))| {
-            let times = columns[batch].1;
-            let valid = times.is_valid(row);
-            let time = if valid { times.value(row) } else { 0 };
-            (rank_of[*id as usize], valid, time, position as u32)
-        })
+        .map(|(position, (row, id))| (rank_of[*id as usize], time_of(row), position as u32))
         .collect();
     keys.sort_unstable();
     keys.into_iter()
