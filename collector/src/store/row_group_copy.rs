@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::StoreError;
 use super::layout::DataFile;
-use super::writer::{Objects, parquet_schema, temporary_path};
+use super::writer::{Objects, embeds_arrow_schema, parquet_schema, temporary_path};
 use crate::model::Table;
 
 /// True when the row groups of a file with this footer can be copied into a file of `table` as
@@ -49,7 +49,9 @@ pub async fn copy_row_groups(
     entry: Option<KeyValue>,
     output: &ObjectPath,
 ) -> Result<usize, StoreError> {
-    add_encoded_arrow_schema_to_metadata(&table.schema(), &mut properties);
+    if embeds_arrow_schema(table) {
+        add_encoded_arrow_schema_to_metadata(&table.schema(), &mut properties);
+    }
     let buffer = SharedBuffer::default();
     let mut writer = SerializedFileWriter::new(
         buffer.clone(),

@@ -2,12 +2,14 @@
 //!
 //! Every file is ZSTD-compressed (times delta-encoded; no dictionary for measurements, ids and
 //! the text values of attribute maps), holds row groups of at most [`ROW_GROUP_ROWS`] rows,
-//! keeps page-level statistics (for DataFusion's page index pruning) and, for spans, a bloom filter
+//! keeps page-level statistics (for DataFusion's page index pruning; `resources` files, of one
+//! page per column, keep only a row group's) and, for spans, a bloom filter
 //! of `trace_id` per row group (for trace lookups), records its sort order (`function_name`, then
 //! time) as Parquet sorting columns (except the output of an hour merge, sorted only within its
 //! buckets, which carries [`HOUR_MERGED_KEY`] instead; a compaction that copies row groups leaves
 //! each row group sorted on its own), and carries the key/value metadata
-//! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded, so readers get the
+//! `faasobs.table` and `faasobs.schema_version`. The Arrow schema is embedded (except in the small
+//! `resources` files, whose Parquet types give the same Arrow types back), so readers get the
 //! exact column types back (timestamps with their UTC zone, fixed-size binary ids).
 //!
 //! A file is first written under `NAME.tmp`, synced, then renamed to `NAME`, and the folder is
@@ -38,6 +40,7 @@ use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
 use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::async_reader::{
     AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
 };
@@ -603,6 +606,13 @@ fn take_nulls(nulls: Option<&NullBuffer>, indices: &UInt32Array) -> Option<NullB
 /// level 3, and the files came out no larger (see docs/benchmarks.md).
 const ZSTD_LEVEL: i32 = 1;
 
+/// The ZSTD level of `resources` files. A resource's row is written once an hour, so the table
+/// is a few hundred rows an hour (a tenth of a percent of the store) and its files are small
+/// enough that their metadata and per-column overhead are a tenth of their bytes: the strong
+/// level, whose match finder looks further, costs milliseconds there. Levels 3 to 12 came out
+/// larger than level 1 on the benchmark's resources, 15 and above 3 % smaller.
+const RESOURCES_ZSTD_LEVEL: i32 = 15;
+
 /// Columns of random identifiers: nothing repeats, so a dictionary only costs time.
 const RANDOM_ID_COLUMNS: [&str; 4] = ["request_id", "trace_id", "span_id", "parent_span_id"];
 
@@ -697,12 +707,19 @@ pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
             .set_column_bloom_filter_enabled(ColumnPath::from("trace_id"), true)
             .set_column_bloom_filter_fpp(ColumnPath::from("trace_id"), TRACE_ID_BLOOM_FPP);
     }
+    // A `resources` file holds one page per column: its page index would only repeat the row
+    // group's statistics, and the index is a sixtieth of such a file.
+    let (level, statistics) = match table {
+        Table::Resources => (RESOURCES_ZSTD_LEVEL, EnabledStatistics::Chunk),
+        _ => (ZSTD_LEVEL, EnabledStatistics::Page),
+    };
     builder
         .set_compression(Compression::ZSTD(
-            ZstdLevel::try_new(ZSTD_LEVEL).expect("valid level"),
+            ZstdLevel::try_new(level).expect("valid level"),
         ))
         .set_max_row_group_row_count(Some(ROW_GROUP_ROWS))
-        .set_statistics_enabled(EnabledStatistics::Page)
+        .set_statistics_enabled(statistics)
+        .set_offset_index_disabled(table == Table::Resources)
         .set_sorting_columns(sorting)
         .set_key_value_metadata(Some(metadata))
         .build()
@@ -729,6 +746,13 @@ pub fn encode_in_order(
     encode_in_chunks(table, batches, order, SORTED_CHUNK_ROWS)
 }
 
+/// True when the files of `table` embed their Arrow schema (`ARROW:schema`). The Parquet types
+/// of `resources` already give its exact Arrow types back (a test checks it), and in its small
+/// files the embedded schema was a twentieth of the bytes; the other tables keep it.
+pub fn embeds_arrow_schema(table: Table) -> bool {
+    table != Table::Resources
+}
+
 fn encode_in_chunks(
     table: Table,
     batches: &[RecordBatch],
@@ -736,10 +760,12 @@ fn encode_in_chunks(
     rows_per_chunk: usize,
 ) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new(
+    let mut writer = ArrowWriter::try_new_with_options(
         &mut buffer,
         table.schema(),
-        Some(writer_properties(table, false)),
+        ArrowWriterOptions::new()
+            .with_properties(writer_properties(table, false))
+            .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
     )?;
     for chunk in order.chunks(rows_per_chunk) {
         writer.write(&interleave_rows(table, batches, chunk)?)?;
@@ -1446,6 +1472,65 @@ pub(in crate::store) mod tests {
             assert!(column(text).dictionary_page_offset().is_some(), "{text}");
             assert!(column(text).statistics().is_some(), "{text}");
         }
+    }
+
+    #[test]
+    fn resources_files_give_their_arrow_types_back_without_the_embedded_schema_or_page_index() {
+        use crate::model::{AttributeValue, NANOS_PER_HOUR, ResourceRows};
+        let mut rows = ResourceRows::default();
+        for n in 0..40u8 {
+            let attributes = vec![
+                (
+                    "faas.name".to_string(),
+                    AttributeValue::String(format!("f-{n}")),
+                ),
+                (
+                    "faas.max_memory".to_string(),
+                    AttributeValue::Int(i64::from(n)),
+                ),
+                ("ratio".to_string(), AttributeValue::Double(0.5)),
+                ("cold".to_string(), AttributeValue::Bool(n % 2 == 0)),
+                ("raw".to_string(), AttributeValue::Bytes(vec![n])),
+                ("tags".to_string(), AttributeValue::Json("[1]".into())),
+            ];
+            rows.add([n; 8], i64::from(n) * NANOS_PER_HOUR, &attributes);
+        }
+        let batch = rows.finish().unwrap();
+        let embedded = |table: Table, batch: &RecordBatch| {
+            let bytes = encode_sorted(table, std::slice::from_ref(batch)).unwrap();
+            let reader = SerializedFileReader::new(bytes.clone()).unwrap();
+            let keys = reader
+                .metadata()
+                .file_metadata()
+                .key_value_metadata()
+                .unwrap();
+            (bytes, keys.iter().any(|entry| entry.key == "ARROW:schema"))
+        };
+        let (bytes, with_schema) = embedded(Table::Resources, &batch);
+        assert!(!with_schema);
+        let read = ParquetRecordBatchReaderBuilder::try_new(bytes.clone()).unwrap();
+        assert_eq!(read.schema().fields(), Table::Resources.schema().fields());
+        let read_back: Vec<RecordBatch> = read.build().unwrap().map(Result::unwrap).collect();
+        let read_back = arrow::compute::concat_batches(&read_back[0].schema(), &read_back).unwrap();
+        assert_eq!(
+            read_back.columns(),
+            sort_batch(Table::Resources, &batch).unwrap().columns()
+        );
+        let reader = SerializedFileReader::new_with_options(
+            bytes,
+            ReadOptionsBuilder::new().with_page_index().build(),
+        )
+        .unwrap();
+        assert!(reader.metadata().offset_index().is_none());
+        assert!(reader.metadata().column_index().is_none());
+        let hour = reader.metadata().row_group(0).column(2);
+        assert!(hour.statistics().is_some(), "row group statistics are kept");
+        // The other tables' files, of many pages, keep the embedded schema and the page index.
+        let logs = crate::model::log::to_batch(&[crate::model::LogRecord {
+            source: "powertools",
+            ..Default::default()
+        }]);
+        assert!(embedded(Table::Logs, &logs).1);
     }
 
     #[test]
