@@ -364,9 +364,20 @@ macro_rules! known_keys {
         impl KnownKey {
             const ALL: &'static [KnownKey] = &[$(KnownKey::$variant,)*];
 
+            #[cfg(test)]
             fn key(self) -> &'static str {
                 match self {
                     $(KnownKey::$variant => $key,)*
+                }
+            }
+
+            /// The known key `key` is. A `match` on the texts: each arm compares the length
+            /// first, and the compiler compares these short, fixed texts inline, where looking
+            /// the key up among a length's candidates called `memcmp` for each.
+            fn of(key: &str) -> Option<KnownKey> {
+                match key {
+                    $($key => Some(KnownKey::$variant),)*
+                    _ => None,
                 }
             }
         }
@@ -398,29 +409,6 @@ known_keys! {
 }
 
 impl KnownKey {
-    /// The known key `key` is, told apart by its length first: a line's own keys are mostly
-    /// ruled out by it alone.
-    fn of(key: &str) -> Option<KnownKey> {
-        use KnownKey::*;
-        let candidates: &[KnownKey] = match key.len() {
-            3 => &[Msg],
-            4 => &[Time],
-            5 => &[Level],
-            7 => &[Message],
-            8 => &[Severity],
-            9 => &[ColdStartCamel, LevelName, Timestamp, RequestId],
-            10 => &[ColdStart, AtTimestamp],
-            12 => &[FunctionArn, AwsRequestId],
-            13 => &[FunctionName, XrayTraceId],
-            17 => &[LambdaRequestId],
-            19 => &[LambdaFunctionArn, FunctionRequestId],
-            20 => &[LambdaFunctionName, FunctionMemorySize],
-            27 => &[LambdaFunctionMemorySize],
-            _ => return None,
-        };
-        candidates.iter().copied().find(|known| known.key() == key)
-    }
-
     /// True for the keys also kept as attributes: the level's other names.
     fn is_also_attribute(self) -> bool {
         matches!(self, KnownKey::LevelName | KnownKey::Severity)
