@@ -21,8 +21,9 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
+use super::null_runs::NullRuns;
 use super::timestamp_type;
-use super::{append_id, with_spare};
+use super::with_spare;
 
 /// How an invocation ended, as the data model's `status` column spells it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
@@ -408,17 +409,17 @@ impl<'a> InvocationRow<'a> {
 #[derive(Debug)]
 pub struct InvocationBuilder {
     /// The text columns, in the order of [`InvocationRow::texts`].
-    texts: [StringBuilder; TEXT_COLUMNS],
-    memory_size_mb: Int32Builder,
-    trace_id: FixedSizeBinaryBuilder,
-    span_id: FixedSizeBinaryBuilder,
+    texts: [NullRuns<StringBuilder>; TEXT_COLUMNS],
+    memory_size_mb: NullRuns<Int32Builder>,
+    trace_id: NullRuns<FixedSizeBinaryBuilder>,
+    span_id: NullRuns<FixedSizeBinaryBuilder>,
     start_time: TimestampNanosecondBuilder,
-    end_time: TimestampNanosecondBuilder,
-    duration_ms: Float64Builder,
-    billed_duration_ms: Int64Builder,
-    init_duration_ms: Float64Builder,
+    end_time: NullRuns<TimestampNanosecondBuilder>,
+    duration_ms: NullRuns<Float64Builder>,
+    billed_duration_ms: NullRuns<Int64Builder>,
+    init_duration_ms: NullRuns<Float64Builder>,
     cold_start: BooleanBuilder,
-    max_memory_used_mb: Int32Builder,
+    max_memory_used_mb: NullRuns<Int32Builder>,
 }
 
 impl Default for InvocationBuilder {
@@ -463,17 +464,17 @@ impl InvocationBuilder {
     /// Room for `rows` rows whose text columns take `text_bytes` bytes each.
     fn with_capacity(rows: usize, text_bytes: [usize; TEXT_COLUMNS]) -> Self {
         InvocationBuilder {
-            texts: text_bytes.map(|bytes| StringBuilder::with_capacity(rows, bytes)),
-            memory_size_mb: Int32Builder::with_capacity(rows),
-            trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
-            span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            texts: text_bytes.map(|bytes| NullRuns::new(StringBuilder::with_capacity(rows, bytes))),
+            memory_size_mb: NullRuns::new(Int32Builder::with_capacity(rows)),
+            trace_id: NullRuns::new(FixedSizeBinaryBuilder::with_capacity(rows, 16)),
+            span_id: NullRuns::new(FixedSizeBinaryBuilder::with_capacity(rows, 8)),
             start_time: TimestampNanosecondBuilder::with_capacity(rows),
-            end_time: TimestampNanosecondBuilder::with_capacity(rows),
-            duration_ms: Float64Builder::with_capacity(rows),
-            billed_duration_ms: Int64Builder::with_capacity(rows),
-            init_duration_ms: Float64Builder::with_capacity(rows),
+            end_time: NullRuns::new(TimestampNanosecondBuilder::with_capacity(rows)),
+            duration_ms: NullRuns::new(Float64Builder::with_capacity(rows)),
+            billed_duration_ms: NullRuns::new(Int64Builder::with_capacity(rows)),
+            init_duration_ms: NullRuns::new(Float64Builder::with_capacity(rows)),
             cold_start: BooleanBuilder::with_capacity(rows),
-            max_memory_used_mb: Int32Builder::with_capacity(rows),
+            max_memory_used_mb: NullRuns::new(Int32Builder::with_capacity(rows)),
         }
     }
 
@@ -483,8 +484,10 @@ impl InvocationBuilder {
             builder.append_option(text);
         }
         self.memory_size_mb.append_option(row.memory_size_mb);
-        append_id(&mut self.trace_id, row.trace_id.as_ref().map(|id| &id[..]));
-        append_id(&mut self.span_id, row.span_id.as_ref().map(|id| &id[..]));
+        self.trace_id
+            .append_id(row.trace_id.as_ref().map(|id| &id[..]));
+        self.span_id
+            .append_id(row.span_id.as_ref().map(|id| &id[..]));
         self.start_time.append_value(row.start_time);
         self.end_time.append_option(row.end_time);
         self.duration_ms.append_option(row.duration_ms);
@@ -748,10 +751,12 @@ mod tests {
             }
         };
         let text_capacities = |builder: &InvocationBuilder| {
-            builder
-                .texts
-                .each_ref()
-                .map(|text| (text.values_capacity(), text.offsets_capacity()))
+            builder.texts.each_ref().map(|text| {
+                (
+                    text.builder().values_capacity(),
+                    text.builder().offsets_capacity(),
+                )
+            })
         };
         let mut first = InvocationBuilder::default();
         append_rows(&mut first);

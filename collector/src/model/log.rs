@@ -13,8 +13,9 @@ use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 
 use super::attributes::{self, Attributes, AttributesBuilder, RowAttributes};
+use super::null_runs::NullRuns;
 use super::resource::ResourceId;
-use super::{append_id, timestamp_type, with_spare};
+use super::{timestamp_type, with_spare};
 
 /// One log record.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -104,18 +105,18 @@ impl LogRecord {
 #[derive(Debug)]
 pub struct LogBuilder {
     time: TimestampNanosecondBuilder,
-    observed_time: TimestampNanosecondBuilder,
-    trace_id: FixedSizeBinaryBuilder,
-    span_id: FixedSizeBinaryBuilder,
-    severity_number: Int32Builder,
-    severity_text: StringBuilder,
-    body: StringBuilder,
-    service_name: StringBuilder,
-    function_name: StringBuilder,
-    request_id: StringBuilder,
+    observed_time: NullRuns<TimestampNanosecondBuilder>,
+    trace_id: NullRuns<FixedSizeBinaryBuilder>,
+    span_id: NullRuns<FixedSizeBinaryBuilder>,
+    severity_number: NullRuns<Int32Builder>,
+    severity_text: NullRuns<StringBuilder>,
+    body: NullRuns<StringBuilder>,
+    service_name: NullRuns<StringBuilder>,
+    function_name: NullRuns<StringBuilder>,
+    request_id: NullRuns<StringBuilder>,
     source: StringBuilder,
     attributes: AttributesBuilder,
-    resource_id: FixedSizeBinaryBuilder,
+    resource_id: NullRuns<FixedSizeBinaryBuilder>,
 }
 
 impl Default for LogBuilder {
@@ -129,20 +130,21 @@ impl LogBuilder {
     /// id and source, in that order) take `text_bytes` bytes each.
     fn with_capacity(rows: usize, text_bytes: [usize; 6]) -> Self {
         let text = |i: usize| StringBuilder::with_capacity(rows, text_bytes[i]);
+        let id = |width| NullRuns::new(FixedSizeBinaryBuilder::with_capacity(rows, width));
         LogBuilder {
             time: TimestampNanosecondBuilder::with_capacity(rows),
-            observed_time: TimestampNanosecondBuilder::with_capacity(rows),
-            trace_id: FixedSizeBinaryBuilder::with_capacity(rows, 16),
-            span_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
-            severity_number: Int32Builder::with_capacity(rows),
-            severity_text: text(0),
-            body: text(1),
-            service_name: text(2),
-            function_name: text(3),
-            request_id: text(4),
+            observed_time: NullRuns::new(TimestampNanosecondBuilder::with_capacity(rows)),
+            trace_id: id(16),
+            span_id: id(8),
+            severity_number: NullRuns::new(Int32Builder::with_capacity(rows)),
+            severity_text: NullRuns::new(text(0)),
+            body: NullRuns::new(text(1)),
+            service_name: NullRuns::new(text(2)),
+            function_name: NullRuns::new(text(3)),
+            request_id: NullRuns::new(text(4)),
             source: text(5),
             attributes: AttributesBuilder::default(),
-            resource_id: FixedSizeBinaryBuilder::with_capacity(rows, 8),
+            resource_id: id(8),
         }
     }
 
@@ -150,8 +152,8 @@ impl LogBuilder {
     pub fn append(&mut self, row: LogRow<'_>) {
         self.time.append_value(row.time);
         self.observed_time.append_option(row.observed_time);
-        append_id(&mut self.trace_id, row.trace_id.map(|id| &id[..]));
-        append_id(&mut self.span_id, row.span_id.map(|id| &id[..]));
+        self.trace_id.append_id(row.trace_id.map(|id| &id[..]));
+        self.span_id.append_id(row.span_id.map(|id| &id[..]));
         self.severity_number.append_option(row.severity_number);
         self.severity_text.append_option(row.severity_text);
         self.body.append_option(row.body);
@@ -160,7 +162,8 @@ impl LogBuilder {
         self.request_id.append_option(row.request_id);
         self.source.append_value(row.source);
         self.attributes.append_row(row.attributes);
-        append_id(&mut self.resource_id, row.resource_id.map(|id| &id[..]));
+        self.resource_id
+            .append_id(row.resource_id.map(|id| &id[..]));
     }
 
     /// Rows appended since the last batch ended.
@@ -178,19 +181,19 @@ impl LogBuilder {
     /// room grown by doubling from nothing was up to twice what a batch held, for as long as the
     /// batch was kept.
     pub fn end_batch(&mut self) -> RecordBatch {
-        let texts = [
-            &self.severity_text,
-            &self.body,
-            &self.service_name,
-            &self.function_name,
-            &self.request_id,
-            &self.source,
+        let text_bytes = [
+            self.severity_text.values_slice(),
+            self.body.values_slice(),
+            self.service_name.values_slice(),
+            self.function_name.values_slice(),
+            self.request_id.values_slice(),
+            self.source.values_slice(),
         ];
         let next = LogBuilder {
             attributes: self.attributes.room_for_as_many(),
             ..LogBuilder::with_capacity(
                 with_spare(self.len()),
-                texts.map(|text| with_spare(text.values_slice().len())),
+                text_bytes.map(|bytes| with_spare(bytes.len())),
             )
         };
         std::mem::replace(self, next).finish()

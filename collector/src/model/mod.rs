@@ -16,6 +16,7 @@
 pub mod attributes;
 pub mod invocation;
 pub mod log;
+mod null_runs;
 pub mod resource;
 pub mod span;
 
