@@ -1333,6 +1333,46 @@ pub(in crate::store) mod tests {
         }
     }
 
+    /// Columns null in every row of every batch, and one null in every row of some batches only,
+    /// are gathered as arrow's `take` gives them (an import's log rows leave most columns null).
+    #[test]
+    fn columns_null_in_whole_batches_are_taken_and_interleaved_as_arrow_takes_them() {
+        let batch = |from: i64, observed: bool| {
+            let logs: Vec<crate::model::LogRecord> = (from..from + 6)
+                .map(|n| crate::model::LogRecord {
+                    time: n,
+                    observed_time: observed.then_some(n * 10),
+                    body: Some(format!("line {n}")),
+                    function_name: Some("f".into()),
+                    source: "powertools",
+                    ..Default::default()
+                })
+                .collect();
+            crate::model::log::to_batch(&logs)
+        };
+        let batches = [batch(0, false), batch(6, true), batch(12, false)];
+        let whole = arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap();
+        for order in [
+            vec![(2, 5), (0, 0), (1, 3), (1, 4), (0, 2)],
+            vec![(0, 1), (2, 2), (0, 3)],
+            all_rows(&batches),
+        ] {
+            let global: Vec<u32> = order.iter().map(|&(b, row)| (b * 6 + row) as u32).collect();
+            let expected =
+                arrow::compute::take_record_batch(&whole, &UInt32Array::from(global)).unwrap();
+            let ours = interleave_rows(Table::Logs, &batches, &order).unwrap();
+            assert_eq!(ours, expected, "{order:?}");
+            for (column, theirs) in ours.columns().iter().zip(expected.columns()) {
+                assert_eq!(column.null_count(), theirs.null_count());
+            }
+        }
+        let indices = UInt32Array::from(vec![5, 0, 3, 3]);
+        assert_eq!(
+            take_rows(&batches[0], &indices).unwrap(),
+            arrow::compute::take_record_batch(&batches[0], &indices).unwrap()
+        );
+    }
+
     /// A gathered text column's bytes are allocated once, at their size, not grown by doubling
     /// (every step of which copied the bytes gathered so far).
     #[test]
