@@ -600,10 +600,11 @@ fn take_nulls(nulls: Option<&NullBuffer>, indices: &UInt32Array) -> Option<NullB
     ))
 }
 
-/// The ZSTD level of every stored file. Pages are compressed one at a time after dictionary and
-/// delta encoding, which leave little for a stronger level to find: on one WAL segment of the
-/// ingest benchmark's spans, level 1 encoded spans 11 % and invocation fragments 28 % faster than
-/// level 3, and the files came out no larger (see docs/benchmarks.md).
+/// The ZSTD level of the stored files but `resources` ([`RESOURCES_ZSTD_LEVEL`]). Pages are
+/// compressed one at a time after dictionary and delta encoding, which leave little for a
+/// stronger level to find: on one WAL segment of the ingest benchmark's spans, level 1 encoded
+/// spans 11 % and invocation fragments 28 % faster than level 3, and the files came out no larger
+/// (see docs/benchmarks.md).
 const ZSTD_LEVEL: i32 = 1;
 
 /// The ZSTD level of `resources` files. A resource's row is written once an hour, so the table
