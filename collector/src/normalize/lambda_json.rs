@@ -657,6 +657,30 @@ mod tests {
         ));
     }
 
+    /// A bare X-Ray id is its own root; a `tracing.value` names its root among other parts.
+    #[test]
+    fn xray_roots_are_found_bare_or_among_parts() {
+        for (value, root) in [
+            (
+                "1-6b040090-01b1b8fb2e0cc1f757959a09",
+                Some("1-6b040090-01b1b8fb2e0cc1f757959a09"),
+            ),
+            ("1-abc ", Some("1-abc")),
+            // No `Root=` part: the whole value, as it is.
+            (
+                "1-abc;Parent=53995c3f;Sampled=1",
+                Some("1-abc;Parent=53995c3f;Sampled=1"),
+            ),
+            ("Root=1-abc;Parent=53995c3f;Sampled=1", Some("1-abc")),
+            ("Parent=53995c3f; Root=1-abc ;Sampled=1", Some("1-abc")),
+            (" Root=1-abc", Some("1-abc")),
+            ("2-abc", None),
+            ("", None),
+        ] {
+            assert_eq!(xray_root(value), root, "{value}");
+        }
+    }
+
     /// Each known key is told apart from the others and from any other key.
     #[test]
     fn known_keys_are_told_apart() {
