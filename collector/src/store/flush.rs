@@ -111,15 +111,11 @@ fn merge_invocation_fragments(batches: Vec<RecordBatch>) -> Result<Vec<RecordBat
             kept.push(batch.clone());
             continue;
         }
-        let rows_where = |wanted: bool| -> UInt32Array {
-            (0..batch.num_rows() as u32)
-                .filter(|&row| repeated[row as usize] == wanted)
-                .collect()
-        };
-        shared.push(take_rows(batch, &rows_where(true))?);
-        let lone = rows_where(false);
+        let (lone, repeats): (Vec<u32>, Vec<u32>) =
+            (0..batch.num_rows() as u32).partition(|&row| !repeated[row as usize]);
+        shared.push(take_rows(batch, &UInt32Array::from(repeats))?);
         if !lone.is_empty() {
-            kept.push(take_rows(batch, &lone)?);
+            kept.push(take_rows(batch, &UInt32Array::from(lone))?);
         }
     }
     if !shared.is_empty() {
