@@ -127,10 +127,7 @@ impl NullRuns<FixedSizeBinaryBuilder> {
     /// Appends an id of the column's width, or a null.
     pub(crate) fn append_id(&mut self, id: Option<&[u8]>) {
         match id {
-            Some(id) => self
-                .caught_up()
-                .append_value(id)
-                .expect("ids have their column's width"),
+            Some(_) => super::append_id(self.caught_up(), id),
             None => self.append_null(),
         }
     }
