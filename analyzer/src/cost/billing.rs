@@ -116,6 +116,65 @@ struct Lookup<'c> {
     ghz: Option<(f64, Option<f64>)>,
 }
 
+impl Lookup<'_> {
+    /// The CPU clock the provider allocates with `memory` MB, remembered for the next row, which
+    /// usually has the same memory size.
+    fn cpu_ghz(&mut self, catalog: &Catalog, memory: f64) -> Option<f64> {
+        match self.ghz {
+            Some((m, ghz)) if m == memory => ghz,
+            _ => {
+                let ghz = catalog.cpu_ghz(&self.provider, memory);
+                self.ghz = Some((memory, ghz));
+                ghz
+            }
+        }
+    }
+
+    /// GB-seconds, GHz-seconds and their charge at the first tier's price for `billed_ms` of
+    /// `memory` MB.
+    #[inline(always)]
+    fn duration_charge(
+        &mut self,
+        catalog: &Catalog,
+        billed_ms: f64,
+        memory: f64,
+    ) -> (f64, f64, f64) {
+        let price = self.price;
+        let gb_s = billed_ms / 1000.0 * memory / 1024.0;
+        let ghz_s = match price.usd_per_ghz_s {
+            Some(_) => billed_ms / 1000.0 * self.cpu_ghz(catalog, memory).unwrap_or(0.0),
+            None => 0.0,
+        };
+        let usd = gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0);
+        (gb_s, ghz_s, usd)
+    }
+}
+
+/// The memory an invocation is billed for under `rule`: the configured size, or the observed one
+/// where the rule bills that, rounded up to the rule's step and capped; `None` when unknown.
+#[inline(always)]
+fn billed_memory_mb(
+    rule: &BillingRule,
+    memory_size_mb: Option<f64>,
+    max_memory_used_mb: Option<f64>,
+) -> Option<f64> {
+    let configured = memory_size_mb.filter(|m| *m > 0.0);
+    let memory = if rule.bills_observed_memory {
+        max_memory_used_mb.filter(|m| *m > 0.0).or(configured)
+    } else {
+        configured
+    };
+    memory.map(|mut m| {
+        if let Some(step) = rule.memory_step_mb.filter(|s| *s > 0) {
+            m = (m / step as f64).ceil() * step as f64;
+        }
+        if let Some(cap) = rule.max_billed_memory_mb {
+            m = m.min(cap as f64);
+        }
+        m
+    })
+}
+
 impl<'c> Pricer<'c> {
     pub fn new(catalog: &'c Catalog) -> Pricer<'c> {
         Pricer {
@@ -214,31 +273,7 @@ impl<'c> Pricer<'c> {
             "priced with another invocation's selection: {facts:?}"
         );
         let (rule, price, request_usd) = (lookup.rule, lookup.price, lookup.usd_per_request);
-        let provider = lookup.provider.as_str();
-        let mut cpu_ghz = |memory: f64| match lookup.ghz {
-            Some((m, ghz)) if m == memory => ghz,
-            _ => {
-                let ghz = catalog.cpu_ghz(provider, memory);
-                lookup.ghz = Some((memory, ghz));
-                ghz
-            }
-        };
-
-        let configured = facts.memory_size_mb.filter(|m| *m > 0.0);
-        let memory = if rule.bills_observed_memory {
-            facts.max_memory_used_mb.filter(|m| *m > 0.0).or(configured)
-        } else {
-            configured
-        };
-        let memory = memory.map(|mut m| {
-            if let Some(step) = rule.memory_step_mb.filter(|s| *s > 0) {
-                m = (m / step as f64).ceil() * step as f64;
-            }
-            if let Some(cap) = rule.max_billed_memory_mb {
-                m = m.min(cap as f64);
-            }
-            m
-        });
+        let memory = billed_memory_mb(rule, facts.memory_size_mb, facts.max_memory_used_mb);
 
         if facts.status == "throttled" {
             // A throttled request never ran and is not billed, whatever is known of it.
@@ -276,13 +311,7 @@ impl<'c> Pricer<'c> {
             (None, None) => return None,
         };
         let init_billed_ms = init_ms.min(billed_ms);
-        let gb_s = billed_ms / 1000.0 * memory / 1024.0;
-        let ghz_s = match price.usd_per_ghz_s {
-            Some(_) => billed_ms / 1000.0 * cpu_ghz(memory).unwrap_or(0.0),
-            None => 0.0,
-        };
-        let duration_usd =
-            gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0);
+        let (gb_s, ghz_s, duration_usd) = lookup.duration_charge(catalog, billed_ms, memory);
         let init_usd = if billed_ms > 0.0 {
             duration_usd * init_billed_ms / billed_ms
         } else {
@@ -301,6 +330,28 @@ impl<'c> Pricer<'c> {
             init_usd,
             total_usd: request_usd + duration_usd,
         })
+    }
+
+    /// The `total_usd` of [`Pricer::price_selected`] for an invocation that was not throttled
+    /// and whose billed duration the platform reported: then only that duration and the memory
+    /// sizes count, not the measured or init duration, a cold start or a timeout. The cost
+    /// query prices nearly every row this way, without gathering the rest of its facts.
+    ///
+    /// # Panics
+    /// When nothing was selected.
+    #[inline(always)]
+    pub fn selected_total_usd_reported(
+        &mut self,
+        billed_duration_ms: i64,
+        memory_size_mb: Option<f64>,
+        max_memory_used_mb: Option<f64>,
+    ) -> Option<f64> {
+        let catalog = self.catalog;
+        let lookup = self.last.as_mut().expect("select before pricing");
+        let memory = billed_memory_mb(lookup.rule, memory_size_mb, max_memory_used_mb)?;
+        let billed_ms = billed_duration_ms.max(0) as f64;
+        let (_, _, duration_usd) = lookup.duration_charge(catalog, billed_ms, memory);
+        Some(lookup.usd_per_request + duration_usd)
     }
 }
 
