@@ -151,16 +151,17 @@ impl Lookup<'_> {
 }
 
 /// The memory an invocation is billed for under `rule`: the configured size, or the observed one
-/// where the rule bills that, rounded up to the rule's step and capped; `None` when unknown.
+/// (read only then) where the rule bills that, rounded up to the rule's step and capped; `None`
+/// when unknown.
 #[inline(always)]
 fn billed_memory_mb(
     rule: &BillingRule,
     memory_size_mb: Option<f64>,
-    max_memory_used_mb: Option<f64>,
+    max_memory_used_mb: impl FnOnce() -> Option<f64>,
 ) -> Option<f64> {
     let configured = memory_size_mb.filter(|m| *m > 0.0);
     let memory = if rule.bills_observed_memory {
-        max_memory_used_mb.filter(|m| *m > 0.0).or(configured)
+        max_memory_used_mb().filter(|m| *m > 0.0).or(configured)
     } else {
         configured
     };
@@ -273,7 +274,7 @@ impl<'c> Pricer<'c> {
             "priced with another invocation's selection: {facts:?}"
         );
         let (rule, price, request_usd) = (lookup.rule, lookup.price, lookup.usd_per_request);
-        let memory = billed_memory_mb(rule, facts.memory_size_mb, facts.max_memory_used_mb);
+        let memory = billed_memory_mb(rule, facts.memory_size_mb, || facts.max_memory_used_mb);
 
         if facts.status == "throttled" {
             // A throttled request never ran and is not billed, whatever is known of it.
@@ -335,7 +336,8 @@ impl<'c> Pricer<'c> {
     /// The `total_usd` of [`Pricer::price_selected`] for an invocation that was not throttled
     /// and whose billed duration the platform reported: then only that duration and the memory
     /// sizes count, not the measured or init duration, a cold start or a timeout. The cost
-    /// query prices nearly every row this way, without gathering the rest of its facts.
+    /// query prices nearly every row this way, without gathering the rest of its facts; the
+    /// memory used is asked for only under a rule that bills it.
     ///
     /// # Panics
     /// When nothing was selected.
@@ -344,7 +346,7 @@ impl<'c> Pricer<'c> {
         &mut self,
         billed_duration_ms: i64,
         memory_size_mb: Option<f64>,
-        max_memory_used_mb: Option<f64>,
+        max_memory_used_mb: impl FnOnce() -> Option<f64>,
     ) -> Option<f64> {
         let catalog = self.catalog;
         let lookup = self.last.as_mut().expect("select before pricing");

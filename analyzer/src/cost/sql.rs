@@ -351,7 +351,7 @@ impl CostArguments {
                     pricer.selected_total_usd_reported(
                         columns.billed.value(i),
                         value_at(columns.memory, i),
-                        value_at(columns.max_memory, i),
+                        || value_at(columns.max_memory, i),
                     )
                 } else {
                     pricer
