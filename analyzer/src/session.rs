@@ -15,7 +15,7 @@
 //!
 //! `spans` and `logs` are views too: their rows as stored (`store.spans`, `store.logs`) with
 //! each resource's attributes joined back from `resources` as `resource_attributes`
-//! ([`resource_view`]); files of schema version 1, which stored them on every row, still read.
+//! (`resource_view`); files of schema version 1, which stored them on every row, still read.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -231,7 +231,7 @@ fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
 }
 
 /// The schema queries see for `table`: the stored schema, with its text columns as `Utf8View`;
-/// `spans` and `logs` also have [`LEGACY_RESOURCE_ATTRIBUTES`], the column files of schema
+/// `spans` and `logs` also have `resource_attributes`, the column files of schema
 /// version 1 have instead of `resource_id` (null in newer files).
 ///
 /// Parquet stores these columns dictionary-encoded. Read as `Utf8`, every value is copied out of

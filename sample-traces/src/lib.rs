@@ -2,7 +2,7 @@
 //! the box.
 //!
 //! - [`workload`]: the functions of a workload (runtime, memory, architecture, trigger, traffic);
-//! - [`simulate`]: arrivals and a keep-alive model of execution environments, from which cold
+//! - [`simulate`](mod@simulate): arrivals and a keep-alive model of execution environments, from which cold
 //!   starts, throttles, errors, timeouts and long-tailed durations follow; deterministic per seed;
 //! - [`output`]: the simulated invocations written as real inputs (OTLP protobuf and JSON, Lambda
 //!   text logs) plus a manifest of what was generated;

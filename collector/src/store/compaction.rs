@@ -151,7 +151,7 @@ pub const LONE_FILES_REWRITTEN_PER_PASS: usize = 1;
 /// lone files found hour-merged, between passes.
 ///
 /// Hour merges at the untiered level (a closing store's) run up to `merges_at_once` together,
-/// each on a thread of its own (see [`merge_hours`]).
+/// each on a thread of its own (see `merge_hours`).
 pub async fn compact(
     objects: &Objects,
     wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
