@@ -40,6 +40,14 @@ pub struct ViewInputs {
     pub shared_ids: bool,
 }
 
+impl ViewInputs {
+    /// Whether the view gives every row as it is stored, merging none: only hour-merged files,
+    /// none of whose request ids is shared.
+    pub fn passes_every_row_through(&self) -> bool {
+        self.hour_merged && !self.unmerged && !self.shared_ids
+    }
+}
+
 /// The SQL dialect of the generated view.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dialect {
@@ -77,7 +85,7 @@ pub fn invocations_view(inputs: ViewInputs, dialect: Dialect) -> String {
     if !inputs.hour_merged {
         return merging_view(UNMERGED_TABLE, dialect);
     }
-    if !inputs.unmerged && !inputs.shared_ids {
+    if inputs.passes_every_row_through() {
         return format!("SELECT * FROM {HOUR_MERGED_TABLE}");
     }
     let mut regrouped = Vec::new();
@@ -134,6 +142,8 @@ mod tests {
     use super::*;
     use crate::session::{AnalyzerConfig, FRAGMENTS_TABLE};
     use crate::{Analyzer, query};
+    use arrow::array::AsArray;
+    use arrow::datatypes::Int64Type;
     use faasobs_collector::model::invocation::{Invocation, Source, Sources, to_batch};
     use faasobs_collector::model::{NANOS_PER_HOUR, Table};
     use faasobs_collector::store::hour_merge::merge_hour;
@@ -159,6 +169,7 @@ mod tests {
             request_id: format!("req-{id}"),
             start_time: hour * NANOS_PER_HOUR + offset_ns,
             duration_ms: Some(if report { 19.5 } else { 20.0 }),
+            billed_duration_ms: report.then_some(20),
             memory_size_mb: report.then_some(512),
             trace_id: (!report).then_some([id as u8; 16]),
             cold_start: id.is_multiple_of(7) && report,
@@ -220,6 +231,31 @@ mod tests {
         }
         assert_eq!(answers[0].lines().count(), 1 + rows);
         assert_eq!(answers[0], answers[1]);
+
+        // `invocation_costs` prices each row as the pricing functions do from all its columns,
+        // whether it reads rows as stored (in two branches) or merged ones.
+        let arguments = "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
+                         start_time, duration_ms, billed_duration_ms, init_duration_ms, \
+                         cold_start, status, error_message";
+        let mut costs = Vec::new();
+        for sql in [
+            "SELECT request_id, cost_usd, billed_ms FROM invocation_costs ORDER BY request_id"
+                .to_string(),
+            format!(
+                "SELECT request_id, invocation_cost_usd({arguments}) AS cost_usd, \
+                 invocation_cost({arguments})['billed_ms'] AS billed_ms \
+                 FROM invocations ORDER BY request_id"
+            ),
+        ] {
+            let batches = match ctx.sql(&sql).await {
+                Ok(frame) => frame.collect().await,
+                Err(e) => Err(e),
+            }
+            .unwrap_or_else(|e| panic!("{sql}: {e}"));
+            costs.push(query::render(&batches, query::OutputFormat::Csv).unwrap());
+        }
+        assert_eq!(costs[0].lines().count(), 1 + rows);
+        assert_eq!(costs[0], costs[1]);
     }
 
     fn inputs(hour_merged: bool, unmerged: bool, shared_ids: bool) -> ViewInputs {
@@ -289,6 +325,74 @@ mod tests {
             merge(&objects, hour, true).await;
         }
         assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 400).await;
+    }
+
+    #[tokio::test]
+    async fn rows_as_stored_with_a_reported_duration_are_priced_without_the_other_durations() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        // Every fourth invocation has no report, so no billed duration: it is priced from its
+        // span's duration and memory.
+        let spans: Vec<_> = (0..100usize)
+            .map(|i| Invocation {
+                memory_size_mb: i.is_multiple_of(4).then_some(256),
+                ..fragment(i, Source::OtlpSpan, HOUR, i as i64)
+            })
+            .collect();
+        let reports: Vec<_> = (0..100usize)
+            .filter(|i| !i.is_multiple_of(4))
+            .map(|i| fragment(i, Source::PlatformReport, HOUR, i as i64 + 3))
+            .collect();
+        put(&objects, HOUR, 1, &spans).await;
+        put(&objects, HOUR, 2, &reports).await;
+        merge(&objects, HOUR, false).await;
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 100).await;
+
+        let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        // Both kinds of rows were priced.
+        for (rows, expected) in [
+            ("billed_duration_ms IS NULL AND cost_usd > 0", 25),
+            ("billed_duration_ms IS NOT NULL AND cost_usd > 0", 75),
+        ] {
+            let sql = format!("SELECT count(*) FROM invocation_costs WHERE {rows}");
+            let batches = analyzer.query(&sql).await.unwrap();
+            let count = batches[0].column(0).as_primitive::<Int64Type>().value(0);
+            assert_eq!(count, expected, "{rows}");
+        }
+        // Summing the cost reads the rows with a reported duration without their measured and
+        // init durations, cold starts and messages, and the others with them.
+        let plan = analyzer
+            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
+            .await
+            .unwrap();
+        let plan = query::render(&plan, query::OutputFormat::Csv).unwrap();
+        let scans: Vec<_> = plan
+            .split("DataSourceExec")
+            .skip(1)
+            .map(|scan| {
+                let projection = &scan[scan.find("projection=[").unwrap()..];
+                &projection[..projection.find("file_type=").unwrap()]
+            })
+            .collect();
+        let reads = |scan: &str, column: &str| {
+            let columns = &scan[scan.find('[').unwrap() + 1..scan.find(']').unwrap()];
+            columns.split(", ").any(|c| c == column)
+        };
+        assert_eq!(scans.len(), 2, "{plan}");
+        for column in [
+            "duration_ms",
+            "init_duration_ms",
+            "cold_start",
+            "error_message",
+        ] {
+            assert_eq!(
+                scans.iter().filter(|scan| reads(scan, column)).count(),
+                1,
+                "{column} in {scans:?}"
+            );
+        }
     }
 
     /// A footer the analyzer read is remembered for the next analyzer of the process while its

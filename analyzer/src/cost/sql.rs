@@ -64,8 +64,22 @@ fn cost_struct_fields() -> Fields {
     Fields::from(fields)
 }
 
+/// How `invocations` gives its rows, which decides how `invocation_costs` reads them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum InvocationRows {
+    /// Every row as it is stored (a store whose hours are all merged): the view prices the rows
+    /// whose billed duration was reported in a branch of their own, which reads fewer columns.
+    AsStored,
+    /// Some rows are merged from fragments by the view: reading it twice would merge them twice.
+    Merged,
+}
+
 /// Registers the cost functions and views over `invocations`.
-pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()> {
+pub async fn register(
+    ctx: &SessionContext,
+    catalog: Arc<Catalog>,
+    rows: InvocationRows,
+) -> Result<()> {
     ctx.register_udf(ScalarUDF::from(InvocationCostUdf(PricedWith::new(
         catalog.clone(),
         12,
@@ -85,14 +99,33 @@ pub async fn register(ctx: &SessionContext, catalog: Arc<Catalog>) -> Result<()>
     let arguments = "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
                      start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, \
                      status, error_message";
-    let costs = ctx
-        .sql(&format!(
-            "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({arguments}) AS cost_usd \
-             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations)",
+    let priced = |cost_arguments: &str, rows: &str| {
+        format!(
+            "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({cost_arguments}) AS cost_usd \
+             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations{rows})",
             fields = fields.join(", ")
-        ))
-        .await?
-        .into_view();
+        )
+    };
+    let sql = match rows {
+        InvocationRows::Merged => priced(arguments, ""),
+        // A reported billed duration's total depends only on it, the memory sizes and the
+        // status (`Pricer::selected_total_usd_reported`), so those rows' `cost_usd` is given
+        // no measured or init duration, cold start or message, and a query that sums it does
+        // not decode those four columns for them (12 % of the cost query's CPU over 10M
+        // invocations, benchmarks.md). The other rows are priced from every column, and a
+        // store whose rows all have a reported duration skips that branch's row groups by
+        // their null counts.
+        InvocationRows::AsStored => format!(
+            "{}\nUNION ALL\n{}",
+            priced(
+                "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
+                 start_time, NULL, billed_duration_ms, NULL, NULL, status, NULL",
+                " WHERE billed_duration_ms IS NOT NULL"
+            ),
+            priced(arguments, " WHERE billed_duration_ms IS NULL"),
+        ),
+    };
+    let costs = ctx.sql(&sql).await?.into_view();
     ctx.register_table(INVOCATION_COSTS_VIEW, costs)?;
     let monthly = ctx
         .sql(
@@ -640,13 +673,16 @@ source = "test"
 
     #[tokio::test]
     async fn every_row_is_priced_as_alone_whatever_the_rows_around_it() {
-        // A long text repeated at a new place of the buffer each time, and at one place.
+        // A long text repeated at a new place of the buffer each time, and at one place; the
+        // view of rows as stored and that of merged rows.
         for deduplicated in [false, true] {
-            prices_rows_as_alone(deduplicated).await;
+            for view in [InvocationRows::AsStored, InvocationRows::Merged] {
+                prices_rows_as_alone(deduplicated, view).await;
+            }
         }
     }
 
-    async fn prices_rows_as_alone(deduplicated: bool) {
+    async fn prices_rows_as_alone(deduplicated: bool, view: InvocationRows) {
         // Runs of one key, broken by another architecture, a long region, unknown (defaulted)
         // keys, a missing start and midnight.
         type Row = (
@@ -771,7 +807,7 @@ source = "test"
         let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
         ctx.register_table("invocations", Arc::new(table)).unwrap();
         let catalog = Arc::new(catalog());
-        register(&ctx, catalog.clone()).await.unwrap();
+        register(&ctx, catalog.clone(), view).await.unwrap();
         let result = ctx
             .sql("SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n")
             .await
@@ -812,12 +848,12 @@ source = "test"
             assert_eq!(
                 cost.is_valid(i).then(|| cost.value(i)),
                 expected.map(|c| c.total_usd),
-                "row {i}, deduplicated: {deduplicated}"
+                "row {i}, deduplicated: {deduplicated}, {view:?}"
             );
             assert_eq!(
                 region.is_valid(i).then(|| region.value(i)),
                 expected.map(|c| c.price.region.as_str()),
-                "row {i}, deduplicated: {deduplicated}"
+                "row {i}, deduplicated: {deduplicated}, {view:?}"
             );
             if expected.is_some_and(|c| c.price.request_usd_per_million == 0.30) {
                 prices_after_midnight += 1;
