@@ -302,20 +302,24 @@ impl ScalarUDFImpl for InvocationCostUsdUdf {
 }
 
 /// The arguments of `invocation_cost` and `invocation_cost_usd`, as the types pricing reads.
+///
+/// The facts only some rules or statuses read are `None` when null in every row (the cost view
+/// passes `NULL` for them where the billed duration was reported): a column of nulls made for
+/// each batch was 3 % of the cost query.
 struct CostArguments {
     rows: usize,
     provider: ArrayRef,
     region: ArrayRef,
     architecture: ArrayRef,
     memory: ArrayRef,
-    max_memory: ArrayRef,
+    max_memory: Option<ArrayRef>,
     start: Int64Array,
-    duration: ArrayRef,
+    duration: Option<ArrayRef>,
     billed: ArrayRef,
-    init: ArrayRef,
-    cold: ArrayRef,
+    init: Option<ArrayRef>,
+    cold: Option<ArrayRef>,
     status: ArrayRef,
-    message: ArrayRef,
+    message: Option<ArrayRef>,
 }
 
 impl CostArguments {
@@ -330,14 +334,14 @@ impl CostArguments {
             region: cast(&arrays[1], &text)?,
             architecture: cast(&arrays[2], &text)?,
             memory: cast(&arrays[3], &f64t)?,
-            max_memory: cast(&arrays[4], &f64t)?,
+            max_memory: unless_all_null(&arrays[4], &f64t)?,
             start,
-            duration: cast(&arrays[6], &f64t)?,
+            duration: unless_all_null(&arrays[6], &f64t)?,
             billed: cast(&arrays[7], &DataType::Int64)?,
-            init: cast(&arrays[8], &f64t)?,
-            cold: cast(&arrays[9], &DataType::Boolean)?,
+            init: unless_all_null(&arrays[8], &f64t)?,
+            cold: unless_all_null(&arrays[9], &DataType::Boolean)?,
             status: cast(&arrays[10], &text)?,
-            message: cast(&arrays[11], &text)?,
+            message: unless_all_null(&arrays[11], &text)?,
         })
     }
 
@@ -384,7 +388,7 @@ impl CostArguments {
                     pricer.selected_total_usd_reported(
                         columns.billed.value(i),
                         value_at(columns.memory, i),
-                        || value_at(columns.max_memory, i),
+                        || columns.max_memory.and_then(|a| value_at(a, i)),
                     )
                 } else {
                     pricer
@@ -401,14 +405,14 @@ impl CostArguments {
     fn columns(&self) -> CostColumns<'_> {
         CostColumns {
             memory: self.memory.as_primitive(),
-            max_memory: self.max_memory.as_primitive(),
+            max_memory: self.max_memory.as_ref().map(|a| a.as_primitive()),
             start: &self.start,
-            duration: self.duration.as_primitive(),
+            duration: self.duration.as_ref().map(|a| a.as_primitive()),
             billed: self.billed.as_primitive(),
-            init: self.init.as_primitive(),
-            cold: self.cold.as_boolean(),
+            init: self.init.as_ref().map(|a| a.as_primitive()),
+            cold: self.cold.as_ref().map(|a| a.as_boolean()),
             status: self.status.as_string_view(),
-            message: self.message.as_string_view(),
+            message: self.message.as_ref().map(|a| a.as_string_view()),
         }
     }
 
@@ -471,17 +475,18 @@ impl CostArguments {
 /// catalog's default).
 type SelectionKey<'a> = (Option<&'a str>, Option<&'a str>, Option<&'a str>);
 
-/// The arguments of the cost functions downcast to the types pricing reads.
+/// The arguments of the cost functions downcast to the types pricing reads (`None`: null in
+/// every row).
 struct CostColumns<'a> {
     memory: &'a PrimitiveArray<Float64Type>,
-    max_memory: &'a PrimitiveArray<Float64Type>,
+    max_memory: Option<&'a PrimitiveArray<Float64Type>>,
     start: &'a Int64Array,
-    duration: &'a PrimitiveArray<Float64Type>,
+    duration: Option<&'a PrimitiveArray<Float64Type>>,
     billed: &'a PrimitiveArray<Int64Type>,
-    init: &'a PrimitiveArray<Float64Type>,
-    cold: &'a BooleanArray,
+    init: Option<&'a PrimitiveArray<Float64Type>>,
+    cold: Option<&'a BooleanArray>,
     status: &'a StringViewArray,
-    message: &'a StringViewArray,
+    message: Option<&'a StringViewArray>,
 }
 
 impl<'a> CostColumns<'a> {
@@ -503,19 +508,28 @@ impl<'a> CostColumns<'a> {
             region: key.1,
             architecture: key.2,
             memory_size_mb: value_at(self.memory, i),
-            max_memory_used_mb: value_at(self.max_memory, i),
+            max_memory_used_mb: self.max_memory.and_then(|a| value_at(a, i)),
             start_ns: self.start.value(i),
-            duration_ms: value_at(self.duration, i),
+            duration_ms: self.duration.and_then(|a| value_at(a, i)),
             billed_duration_ms: value_at(self.billed, i),
-            init_duration_ms: value_at(self.init, i),
-            cold_start: self.cold.is_valid(i) && self.cold.value(i),
+            init_duration_ms: self.init.and_then(|a| value_at(a, i)),
+            cold_start: self.cold.is_some_and(|a| a.is_valid(i) && a.value(i)),
             status,
             // Only a timeout's message names one; reading the others would be wasted.
             timeout_ms: (status == "timeout")
-                .then(|| text_at(self.message, i).and_then(timeout_from_message))
-                .flatten(),
+                .then(|| self.message.and_then(|a| text_at(a, i)))
+                .flatten()
+                .and_then(timeout_from_message),
         }
     }
+}
+
+/// `array` cast `to`, or `None` when every row is null.
+fn unless_all_null(array: &ArrayRef, to: &DataType) -> Result<Option<ArrayRef>> {
+    if array.logical_null_count() == array.len() {
+        return Ok(None);
+    }
+    cast(array, to).map(Some)
 }
 
 /// Row `i` of `numbers`, `None` when null.
