@@ -140,13 +140,44 @@ impl Lookup<'_> {
         memory: f64,
     ) -> (f64, f64, f64) {
         let price = self.price;
-        let gb_s = billed_ms / 1000.0 * memory / 1024.0;
+        let gb_s = gb_seconds(billed_ms, memory);
         let ghz_s = match price.usd_per_ghz_s {
             Some(_) => billed_ms / 1000.0 * self.cpu_ghz(catalog, memory).unwrap_or(0.0),
             None => 0.0,
         };
-        let usd = gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0);
-        (gb_s, ghz_s, usd)
+        (gb_s, ghz_s, first_tier_usd(price, gb_s, ghz_s))
+    }
+}
+
+/// GB-seconds of `billed_ms` at `memory` MB.
+#[inline(always)]
+fn gb_seconds(billed_ms: f64, memory: f64) -> f64 {
+    billed_ms / 1000.0 * memory / 1024.0
+}
+
+/// The charge for `gb_s` GB-seconds and `ghz_s` GHz-seconds at the first tier's price.
+#[inline(always)]
+fn first_tier_usd(price: &FunctionPrice, gb_s: f64, ghz_s: f64) -> f64 {
+    gb_s * price.tier1_usd_per_gb_s() + ghz_s * price.usd_per_ghz_s.unwrap_or(0.0)
+}
+
+/// The selected prices where an invocation's cost is a function of its billed duration and
+/// configured memory alone: the rule bills the configured memory as it is (no observed memory,
+/// steps or cap) and the price has no CPU-clock part (AWS Lambda). See
+/// [`Pricer::selected_flat_rate`].
+#[derive(Debug, Clone, Copy)]
+pub struct FlatRate<'c> {
+    price: &'c FunctionPrice,
+    request_usd: f64,
+}
+
+impl FlatRate<'_> {
+    /// [`Pricer::selected_total_usd_reported`] of an invocation billed `billed_duration_ms` at
+    /// `memory_size_mb` (more than zero) under these prices: the same number, to the bit.
+    #[inline(always)]
+    pub fn total_usd(&self, billed_duration_ms: i64, memory_size_mb: f64) -> f64 {
+        let billed_ms = billed_duration_ms.max(0) as f64;
+        self.request_usd + first_tier_usd(self.price, gb_seconds(billed_ms, memory_size_mb), 0.0)
     }
 }
 
@@ -330,6 +361,20 @@ impl<'c> Pricer<'c> {
             duration_usd,
             init_usd,
             total_usd: request_usd + duration_usd,
+        })
+    }
+
+    /// The selected prices as a [`FlatRate`], when they are one.
+    pub fn selected_flat_rate(&self) -> Option<FlatRate<'c>> {
+        let lookup = self.last.as_ref()?;
+        let rule = lookup.rule;
+        let flat = !rule.bills_observed_memory
+            && rule.memory_step_mb.is_none_or(|step| step == 0)
+            && rule.max_billed_memory_mb.is_none()
+            && lookup.price.usd_per_ghz_s.is_none();
+        flat.then_some(FlatRate {
+            price: lookup.price,
+            request_usd: lookup.usd_per_request,
         })
     }
 

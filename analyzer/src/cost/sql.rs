@@ -371,15 +371,28 @@ impl CostArguments {
         let columns = self.columns();
         let mut usd = Vec::with_capacity(self.rows);
         let mut priceable = NullBufferBuilder::new(self.rows);
-        let mut push = |total: Option<f64>| {
-            usd.push(total.unwrap_or(0.0));
-            priceable.append(total.is_some());
-        };
         self.for_each_selection(catalog, |selection, rows| {
             let Some((pricer, key)) = selection else {
-                rows.for_each(|_| push(None));
+                usd.extend(std::iter::repeat_n(0.0, rows.len()));
+                priceable.append_n_nulls(rows.len());
                 return;
             };
+            if let Some(rate) = pricer.selected_flat_rate()
+                && columns.all_reported_and_unthrottled(rows.clone())
+            {
+                // The common run in one loop over two columns, without a branch per row (a
+                // third of the pricing's time, row by row).
+                let billed = &columns.billed.values()[rows.clone()];
+                let memory = &columns.memory.values()[rows.clone()];
+                usd.extend(
+                    billed
+                        .iter()
+                        .zip(memory)
+                        .map(|(b, m)| rate.total_usd(*b, *m)),
+                );
+                priceable.append_n_non_nulls(rows.len());
+                return;
+            }
             for i in rows {
                 let total = if columns.throttled(i) {
                     // A throttled request is free; `price_selected` says so for any facts.
@@ -395,7 +408,8 @@ impl CostArguments {
                         .price_selected(&columns.facts(i, key))
                         .map(|c| c.total_usd)
                 };
-                push(total);
+                usd.push(total.unwrap_or(0.0));
+                priceable.append(total.is_some());
             }
         })?;
         Ok(Float64Array::new(usd.into(), priceable.finish()))
@@ -498,6 +512,20 @@ impl<'a> CostColumns<'a> {
         self.status.is_valid(i)
             && self.status.views()[i] as u32 as usize == THROTTLED.len()
             && self.status.value(i) == THROTTLED
+    }
+
+    /// Whether every row of `rows` has a reported billed duration, a configured memory of more
+    /// than zero and a status that cannot be `throttled`, tested a block of rows at a time.
+    fn all_reported_and_unthrottled(&self, rows: Range<usize>) -> bool {
+        if self.billed.null_count() > 0 || self.memory.null_count() > 0 {
+            return false;
+        }
+        let memory = &self.memory.values()[rows.clone()];
+        let lengths = self.status.views()[rows].iter().map(|view| *view as u32);
+        memory.iter().fold(true, |all, m| all & (*m > 0.0))
+            && lengths.fold(true, |all, length| {
+                all & (length as usize != "throttled".len())
+            })
     }
 
     /// All that pricing knows of row `i`, priced with the selection of `key`.
@@ -889,6 +917,118 @@ source = "test"
                     "no {provider} row priced with reported {reported}: {priced:?}"
                 );
             }
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_of_reported_durations_are_priced_as_row_by_row() {
+        // Every row reported, in runs of 40 rows of one key: AWS runs are priced as a flat rate
+        // unless a row is throttled or has no memory; Azure and Google runs never are.
+        let keys = [
+            ("aws", "us-east-1", "x86_64"),
+            ("aws", "us-east-1", "arm64"),
+            ("azure", "eastus", "x86_64"),
+            ("gcp", "us-central1", "x86_64"),
+        ];
+        let rows = 480;
+        let key = |i: usize| keys[i / 40 % keys.len()];
+        let memory = |i: usize| if i == 45 { 0 } else { [128, 512, 1769][i % 3] };
+        let billed = |i: usize| (i * 37 % 1000) as i64 + [0, -5][usize::from(i == 3)];
+        let status = |i: usize| match i {
+            50 | 200 => "throttled",
+            _ if i.is_multiple_of(7) => "error",
+            _ => "success",
+        };
+        let text = |f: fn((&'static str, &'static str, &'static str)) -> &'static str| {
+            Arc::new(StringViewArray::from_iter_values(
+                (0..rows).map(|i| f(key(i))),
+            )) as ArrayRef
+        };
+        let nulls = |t: DataType| arrow::array::new_null_array(&t, rows);
+        let batch = RecordBatch::try_from_iter([
+            ("provider", text(|k| k.0)),
+            ("region", text(|k| k.1)),
+            ("architecture", text(|k| k.2)),
+            (
+                "memory_size_mb",
+                Arc::new(arrow::array::Int32Array::from_iter_values(
+                    (0..rows).map(memory),
+                )),
+            ),
+            (
+                "max_memory_used_mb",
+                Arc::new(arrow::array::Int32Array::from_iter_values(
+                    (0..rows).map(|i| 64 + i as i32 * 3),
+                )),
+            ),
+            (
+                "start_time",
+                Arc::new(
+                    TimestampNanosecondArray::from_iter_values(
+                        (0..rows).map(|i| EVENING + i as i64 * 1_000_000_000),
+                    )
+                    .with_timezone("UTC"),
+                ),
+            ),
+            ("duration_ms", nulls(DataType::Float64)),
+            (
+                "billed_duration_ms",
+                Arc::new(Int64Array::from_iter_values((0..rows).map(billed))),
+            ),
+            ("init_duration_ms", nulls(DataType::Float64)),
+            ("cold_start", nulls(DataType::Boolean)),
+            (
+                "status",
+                Arc::new(StringViewArray::from_iter_values((0..rows).map(status))),
+            ),
+            ("error_message", nulls(DataType::Utf8View)),
+            ("account_id", nulls(DataType::Utf8View)),
+            ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
+        ])
+        .unwrap();
+        let catalog = Arc::new(catalog());
+        for view in [InvocationRows::AsStored, InvocationRows::Merged] {
+            let ctx = SessionContext::new();
+            let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).unwrap();
+            ctx.register_table("invocations", Arc::new(table)).unwrap();
+            register(&ctx, catalog.clone(), view).await.unwrap();
+            let result = ctx
+                .sql("SELECT cost_usd FROM invocation_costs ORDER BY n")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap();
+            let result = arrow::compute::concat_batches(&result[0].schema(), &result).unwrap();
+            let cost = result.column(0).as_primitive::<Float64Type>();
+            for i in 0..rows {
+                let (provider, region, architecture) = key(i);
+                let expected = price_invocation(
+                    &catalog,
+                    &InvocationFacts {
+                        provider: Some(provider),
+                        region: Some(region),
+                        architecture: Some(architecture),
+                        memory_size_mb: Some(memory(i) as f64),
+                        max_memory_used_mb: Some(64.0 + i as f64 * 3.0),
+                        start_ns: EVENING + i as i64 * 1_000_000_000,
+                        billed_duration_ms: Some(billed(i)),
+                        status: status(i),
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .map(|c| c.total_usd);
+                let got = cost.is_valid(i).then(|| cost.value(i));
+                // The same number to the bit, not merely close.
+                assert_eq!(
+                    got.map(f64::to_bits),
+                    expected.map(f64::to_bits),
+                    "row {i}, {view:?}"
+                );
+            }
+            // Rows of no memory are not priceable; throttled ones are free.
+            assert!(cost.is_null(45) && cost.value(50) == 0.0 && cost.value(200) == 0.0);
         }
     }
 }
