@@ -713,6 +713,22 @@ source = "test"
         Catalog::parse(&format!("{DEFAULT_CATALOG}{extra}"), "test").unwrap()
     }
 
+    /// `sql`'s answer, as one batch, over `batch` as the `invocations` table with the cost
+    /// functions and views registered with `catalog` and `view`.
+    async fn query_costs(
+        batch: RecordBatch,
+        catalog: &Arc<Catalog>,
+        view: InvocationRows,
+        sql: &str,
+    ) -> RecordBatch {
+        let ctx = SessionContext::new();
+        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
+        ctx.register_table("invocations", Arc::new(table)).unwrap();
+        register(&ctx, catalog.clone(), view).await.unwrap();
+        let result = ctx.sql(sql).await.unwrap().collect().await.unwrap();
+        arrow::compute::concat_batches(&result[0].schema(), &result).unwrap()
+    }
+
     #[tokio::test]
     async fn every_row_is_priced_as_alone_whatever_the_rows_around_it() {
         // A long text repeated at a new place of the buffer each time, and at one place; the
@@ -845,19 +861,14 @@ source = "test"
             ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
         ])
         .unwrap();
-        let ctx = SessionContext::new();
-        let table = MemTable::try_new(batch.schema(), vec![vec![batch]]).unwrap();
-        ctx.register_table("invocations", Arc::new(table)).unwrap();
         let catalog = Arc::new(catalog());
-        register(&ctx, catalog.clone(), view).await.unwrap();
-        let result = ctx
-            .sql("SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n")
-            .await
-            .unwrap()
-            .collect()
-            .await
-            .unwrap();
-        let result = arrow::compute::concat_batches(&result[0].schema(), &result).unwrap();
+        let result = query_costs(
+            batch,
+            &catalog,
+            view,
+            "SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n",
+        )
+        .await;
         let (cost, region) = (
             result.column(0).as_primitive::<Float64Type>(),
             result.column(1).as_string_view(),
@@ -988,18 +999,8 @@ source = "test"
         .unwrap();
         let catalog = Arc::new(catalog());
         for view in [InvocationRows::AsStored, InvocationRows::Merged] {
-            let ctx = SessionContext::new();
-            let table = MemTable::try_new(batch.schema(), vec![vec![batch.clone()]]).unwrap();
-            ctx.register_table("invocations", Arc::new(table)).unwrap();
-            register(&ctx, catalog.clone(), view).await.unwrap();
-            let result = ctx
-                .sql("SELECT cost_usd FROM invocation_costs ORDER BY n")
-                .await
-                .unwrap()
-                .collect()
-                .await
-                .unwrap();
-            let result = arrow::compute::concat_batches(&result[0].schema(), &result).unwrap();
+            let sql = "SELECT cost_usd FROM invocation_costs ORDER BY n";
+            let result = query_costs(batch.clone(), &catalog, view, sql).await;
             let cost = result.column(0).as_primitive::<Float64Type>();
             for i in 0..rows {
                 let (provider, region, architecture) = key(i);
