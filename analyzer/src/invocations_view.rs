@@ -234,9 +234,7 @@ mod tests {
 
         // `invocation_costs` prices each row as the pricing functions do from all its columns,
         // whether it reads rows as stored (in two branches) or merged ones.
-        let arguments = "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
-                         start_time, duration_ms, billed_duration_ms, init_duration_ms, \
-                         cold_start, status, error_message";
+        let arguments = crate::cost::sql::COST_ARGUMENTS;
         let mut costs = Vec::new();
         for sql in [
             "SELECT request_id, cost_usd, billed_ms FROM invocation_costs ORDER BY request_id"

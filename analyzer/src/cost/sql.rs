@@ -21,7 +21,6 @@ use arrow::array::{
     Array, ArrayRef, ArrowPrimitiveType, AsArray, BooleanArray, Float64Array, Float64Builder,
     Int64Array, NullBufferBuilder, PrimitiveArray, StringViewArray, StringViewBuilder, StructArray,
 };
-use arrow::buffer::NullBuffer;
 use arrow::datatypes::{
     DataType, Field, Fields, Float64Type, Int64Type, TimeUnit, TimestampNanosecondType,
 };
@@ -64,6 +63,11 @@ fn cost_struct_fields() -> Fields {
     Fields::from(fields)
 }
 
+/// The columns of `invocations` that `invocation_cost` and `invocation_cost_usd` take, in order.
+pub const COST_ARGUMENTS: &str = "provider, region, architecture, memory_size_mb, \
+    max_memory_used_mb, start_time, duration_ms, billed_duration_ms, init_duration_ms, \
+    cold_start, status, error_message";
+
 /// How `invocations` gives its rows, which decides how `invocation_costs` reads them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum InvocationRows {
@@ -96,13 +100,11 @@ pub async fn register(
         .iter()
         .map(|(name, _)| format!("c['{name}'] AS {name}"))
         .collect();
-    let arguments = "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
-                     start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, \
-                     status, error_message";
-    let priced = |cost_arguments: &str, rows: &str| {
+    let arguments = COST_ARGUMENTS;
+    let priced = |cost_arguments: &str, filter: &str| {
         format!(
             "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({cost_arguments}) AS cost_usd \
-             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations{rows})",
+             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations{filter})",
             fields = fields.join(", ")
         )
     };
@@ -224,19 +226,19 @@ impl ScalarUDFImpl for InvocationCostUdf {
         // Every field is null exactly when the row is not priceable, so the numbers share one
         // validity buffer and are plain vectors: appending to ten builders, each with its own
         // validity, was about a sixth of `faasobs cost report`'s samples.
-        let mut priceable = Vec::with_capacity(rows);
+        let mut priceable = NullBufferBuilder::new(rows);
         let mut names = PricingNames::with_capacity(rows);
         let mut defaulted = Vec::with_capacity(rows);
         let mut numbers: [Vec<f64>; 9] = std::array::from_fn(|_| Vec::with_capacity(rows));
         arguments.price_each(&self.0.catalog, |priced| {
             let Some(c) = priced else {
-                priceable.push(false);
+                priceable.append_null();
                 names.append_null();
                 defaulted.push(false);
                 numbers.iter_mut().for_each(|n| n.push(0.0));
                 return;
             };
-            priceable.push(true);
+            priceable.append_non_null();
             names.append(c.price);
             defaulted.push(c.defaulted);
             let values = [
@@ -254,7 +256,7 @@ impl ScalarUDFImpl for InvocationCostUdf {
                 column.push(v);
             }
         })?;
-        let nulls = validity(priceable);
+        let nulls = priceable.finish();
         let mut columns: Vec<ArrayRef> = Vec::with_capacity(COST_FIELDS.len() + 1);
         columns.extend(names.finish()?);
         columns.push(Arc::new(BooleanArray::new(defaulted.into(), nulls.clone())));
@@ -558,12 +560,14 @@ struct CostColumns<'a> {
     message: Option<&'a StringViewArray>,
 }
 
+/// The status of a request that never ran, which is free.
+const THROTTLED: &str = "throttled";
+
 impl<'a> CostColumns<'a> {
     /// Whether row `i`'s status is `throttled`, judged by the length in its view first: no other
     /// status has nine letters.
     #[inline(always)]
     fn throttled(&self, i: usize) -> bool {
-        const THROTTLED: &str = "throttled";
         self.status.is_valid(i)
             && self.status.views()[i] as u32 as usize == THROTTLED.len()
             && self.status.value(i) == THROTTLED
@@ -579,7 +583,7 @@ impl<'a> CostColumns<'a> {
         let lengths = self.status.views()[rows].iter().map(|view| *view as u32);
         memory.iter().fold(true, |all, m| all & (*m > 0.0))
             && lengths.fold(true, |all, length| {
-                all & (length as usize != "throttled".len())
+                all & (length as usize != THROTTLED.len())
             })
     }
 
@@ -619,12 +623,6 @@ fn unless_all_null(array: &ArrayRef, to: &DataType) -> Result<Option<ArrayRef>> 
 #[inline(always)]
 fn value_at<T: ArrowPrimitiveType>(numbers: &PrimitiveArray<T>, i: usize) -> Option<T::Native> {
     numbers.is_valid(i).then(|| numbers.value(i))
-}
-
-/// The validity of a priced column: null where the row was not priceable, none if all were.
-fn validity(priceable: Vec<bool>) -> Option<NullBuffer> {
-    let nulls = NullBuffer::from(priceable);
-    (nulls.null_count() > 0).then_some(nulls)
 }
 
 /// The first row after `first` and before `end` for which `in_run` is false, or `end`: rows are
