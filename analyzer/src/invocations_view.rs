@@ -209,9 +209,23 @@ mod tests {
         inputs: ViewInputs,
         rows: usize,
     ) {
-        let analyzer = Analyzer::open(data, AnalyzerConfig::default())
-            .await
-            .unwrap();
+        assert_answers_with_prices_as_the_merge_of_every_row(
+            data,
+            inputs,
+            rows,
+            AnalyzerConfig::default(),
+        )
+        .await;
+    }
+
+    /// [`assert_answers_as_the_merge_of_every_row`] with the analyzer of `config`.
+    async fn assert_answers_with_prices_as_the_merge_of_every_row(
+        data: &std::path::Path,
+        inputs: ViewInputs,
+        rows: usize,
+        config: AnalyzerConfig,
+    ) {
+        let analyzer = Analyzer::open(data, config).await.unwrap();
         assert_eq!(analyzer.invocation_files().inputs, inputs);
         let ctx = analyzer.context();
         let reference = ctx
@@ -365,20 +379,8 @@ mod tests {
             .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
             .await
             .unwrap();
-        let plan = query::render(&plan, query::OutputFormat::Csv).unwrap();
-        let scans: Vec<_> = plan
-            .split("DataSourceExec")
-            .skip(1)
-            .map(|scan| {
-                let projection = &scan[scan.find("projection=[").unwrap()..];
-                &projection[..projection.find("file_type=").unwrap()]
-            })
-            .collect();
-        let reads = |scan: &str, column: &str| {
-            let columns = &scan[scan.find('[').unwrap() + 1..scan.find(']').unwrap()];
-            columns.split(", ").any(|c| c == column)
-        };
-        assert_eq!(scans.len(), 2, "{plan}");
+        let scans = scans_of(&plan);
+        assert_eq!(scans.len(), 2, "{scans:?}");
         for column in [
             "duration_ms",
             "init_duration_ms",
@@ -391,6 +393,166 @@ mod tests {
                 "{column} in {scans:?}"
             );
         }
+    }
+
+    /// The scans of a plan (`EXPLAIN`'s answer), each from its projection to its end.
+    fn scans_of(plan: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
+        let plan = query::render(plan, query::OutputFormat::Csv).unwrap();
+        plan.split("DataSourceExec")
+            .skip(1)
+            .map(|scan| {
+                let projection = &scan[scan.find("projection=[").unwrap()..];
+                projection[..projection.find('\n').unwrap_or(projection.len())].to_string()
+            })
+            .collect()
+    }
+
+    /// Whether the projection of `scan` (from [`scans_of`]) reads `column`, itself or as an
+    /// argument.
+    fn reads(scan: &str, column: &str) -> bool {
+        let columns = &scan[scan.find('[').unwrap() + 1..scan.find("file_type=").unwrap()];
+        columns
+            .split([',', '(', ')', ' ', ']'])
+            .any(|c| c == column || c.split('@').next() == Some(column))
+    }
+
+    /// An hour of invocations `ids`, each with a span and, where `reported`, a platform report,
+    /// of `provider` in `region`, hour-merged.
+    async fn merged_hour(
+        objects: &Objects,
+        hour: i64,
+        ids: std::ops::Range<usize>,
+        provider: &str,
+        region: &str,
+        reported: impl Fn(usize) -> bool,
+    ) {
+        let located = |invocation: Invocation| Invocation {
+            provider: Some(provider.into()),
+            region: Some(region.into()),
+            max_memory_used_mb: invocation.memory_size_mb.map(|_| 200),
+            ..invocation
+        };
+        // A span without a report says its memory, so that its invocation is priced (from the
+        // span's duration).
+        let spans: Vec<_> = ids
+            .clone()
+            .map(|i| {
+                located(Invocation {
+                    memory_size_mb: (!reported(i)).then_some(256),
+                    ..fragment(i, Source::OtlpSpan, hour, i as i64)
+                })
+            })
+            .collect();
+        let reports: Vec<_> = ids
+            .filter(|i| reported(*i))
+            .map(|i| located(fragment(i, Source::PlatformReport, hour, i as i64 + 3)))
+            .collect();
+        put(objects, hour, hour as u64 * 10, &spans).await;
+        put(objects, hour, hour as u64 * 10 + 1, &reports).await;
+        merge(objects, hour, false).await;
+    }
+
+    #[tokio::test]
+    async fn files_whose_footers_prove_every_row_reported_are_priced_without_the_memory_used_or_the_start()
+     {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        // Two hours of AWS invocations that all have a report; an hour of Azure ones, which
+        // bill the memory used; an hour of AWS ones of which every fifth has no report.
+        merged_hour(&objects, HOUR, 0..100, "aws", "us-east-1", |_| true).await;
+        merged_hour(&objects, HOUR + 1, 100..200, "aws", "us-east-1", |_| true).await;
+        merged_hour(&objects, HOUR + 2, 200..300, "azure", "eastus", |_| true).await;
+        merged_hour(&objects, HOUR + 3, 300..400, "aws", "us-east-1", |i| {
+            !i.is_multiple_of(5)
+        })
+        .await;
+        assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, false), 400).await;
+
+        let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        let reported = &analyzer.invocation_files().reported;
+        assert_eq!(reported.files.len(), 2, "{reported:?}");
+        let prefix = |hour: i64| dir.path().join(partition(hour).prefix().as_ref());
+        let hours = [prefix(HOUR), prefix(HOUR + 1)];
+        assert!(
+            reported
+                .files
+                .iter()
+                .all(|f| hours.iter().any(|h| f.starts_with(h))),
+            "{reported:?}"
+        );
+        assert_eq!(reported.priced_at_ns, Some(HOUR * NANOS_PER_HOUR));
+        // Summing the cost reads the two reported hours with no filter, memory used or start
+        // time; the other two hours in the two branches that filter on the billed duration.
+        let plan = analyzer
+            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
+            .await
+            .unwrap();
+        let scans = scans_of(&plan);
+        assert_eq!(scans.len(), 3, "{scans:?}");
+        let unfiltered: Vec<_> = scans.iter().filter(|s| !s.contains("predicate=")).collect();
+        assert_eq!(unfiltered.len(), 1, "{scans:?}");
+        for column in ["max_memory_used_mb", "start_time"] {
+            assert!(!reads(unfiltered[0], column), "{column} in {unfiltered:?}");
+            assert_eq!(
+                scans.iter().filter(|scan| reads(scan, column)).count(),
+                2,
+                "{column} in {scans:?}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn reported_files_over_a_change_of_prices_are_priced_at_their_own_start_times() {
+        use crate::cost::Catalog;
+        use crate::cost::catalog::DEFAULT_CATALOG;
+        // Hour H + 8 starts 2025-11-25, when this region's price changes.
+        assert_eq!((HOUR + 8) * NANOS_PER_HOUR, 1_764_028_800_000_000_000);
+        let prices = r#"
+[[function_prices]]
+provider = "aws"
+region = "ap-southeast-1"
+architecture = "x86_64"
+effective_until = "2025-11-25"
+request_usd_per_million = 0.20
+tiers = [{ usd_per_gb_s = 0.0000166667 }]
+source = "test"
+
+[[function_prices]]
+provider = "aws"
+region = "ap-southeast-1"
+architecture = "x86_64"
+effective_from = "2025-11-25"
+request_usd_per_million = 0.30
+tiers = [{ usd_per_gb_s = 0.00002 }]
+source = "test"
+"#;
+        let catalog = Catalog::parse(&format!("{DEFAULT_CATALOG}{prices}"), "test").unwrap();
+        let config = || AnalyzerConfig {
+            catalog: std::sync::Arc::new(catalog.clone()),
+            ..AnalyzerConfig::default()
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        for (hour, ids) in [(HOUR + 7, 0..100), (HOUR + 8, 100..200)] {
+            merged_hour(&objects, hour, ids, "aws", "ap-southeast-1", |_| true).await;
+        }
+        let (inputs, rows) = (inputs(true, false, false), 200);
+        assert_answers_with_prices_as_the_merge_of_every_row(dir.path(), inputs, rows, config())
+            .await;
+
+        let analyzer = Analyzer::open(dir.path(), config()).await.unwrap();
+        let reported = &analyzer.invocation_files().reported;
+        assert_eq!((reported.files.len(), reported.priced_at_ns), (2, None));
+        let plan = analyzer
+            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
+            .await
+            .unwrap();
+        let scans = scans_of(&plan);
+        assert_eq!(scans.len(), 1, "{scans:?}");
+        assert!(reads(&scans[0], "start_time"), "{scans:?}");
+        assert!(!reads(&scans[0], "max_memory_used_mb"), "{scans:?}");
     }
 
     /// A footer the analyzer read is remembered for the next analyzer of the process while its

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
 use crate::cost::Catalog;
+use crate::cost::reported_files::{ReportedFile, ReportedRows};
+use crate::cost::sql::InvocationRows;
 use crate::invocations_view::{
     Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
     invocations_view,
@@ -66,19 +68,27 @@ use object_store::path::Path as ObjectPath;
 struct KnownFooters {
     /// DataFusion's footers and page indexes (its own cache, shared by every session).
     datafusion: Arc<FileMetadataCache>,
-    /// Each invocation file's shared request ids as the view reads them (`None`: not
-    /// hour-merged), by path, size and modification time.
-    shared_ids: Mutex<HashMap<PathBuf, FooterOf>>,
+    /// What each invocation file's footer says, by path, size and modification time.
+    invocation_files: Mutex<HashMap<PathBuf, FooterOf>>,
 }
 
 /// What one file's footer said, and the size and modification time it was read at.
 struct FooterOf {
     size: u64,
     modified: chrono::DateTime<chrono::Utc>,
-    shared_ids: Option<Vec<String>>,
+    facts: FooterFacts,
 }
 
-/// Entries of [`KnownFooters::shared_ids`] beyond which it starts afresh (a footer is re-read,
+/// What the session reads of an invocation file's footer.
+#[derive(Debug, Clone)]
+struct FooterFacts {
+    /// Its shared request ids as the view reads them (`None`: not hour-merged).
+    shared_ids: Option<Vec<String>>,
+    /// What its statistics prove for pricing ([`ReportedFile::from_footer`]).
+    reported: Option<ReportedFile>,
+}
+
+/// Entries of [`KnownFooters::invocation_files`] beyond which it starts afresh (a footer is re-read,
 /// never wrong): far more files than a store keeps live.
 const KNOWN_FOOTERS_LIMIT: usize = 100_000;
 
@@ -87,19 +97,19 @@ static KNOWN_FOOTERS: LazyLock<KnownFooters> = LazyLock::new(|| KnownFooters {
         DefaultCache::<ObjectPath, CachedFileMetadataEntry>::new(DEFAULT_METADATA_CACHE_LIMIT)
             .with_name("faasobs footers"),
     ),
-    shared_ids: Mutex::new(HashMap::new()),
+    invocation_files: Mutex::new(HashMap::new()),
 });
 
 impl KnownFooters {
-    fn shared_ids(&self, path: &Path, meta: &ObjectMeta) -> Option<Option<Vec<String>>> {
-        let known = self.shared_ids.lock().expect("footer memo lock");
+    fn facts(&self, path: &Path, meta: &ObjectMeta) -> Option<FooterFacts> {
+        let known = self.invocation_files.lock().expect("footer memo lock");
         let footer = known.get(path)?;
         (footer.size == meta.size && footer.modified == meta.last_modified)
-            .then(|| footer.shared_ids.clone())
+            .then(|| footer.facts.clone())
     }
 
-    fn remember(&self, path: PathBuf, meta: &ObjectMeta, shared_ids: Option<Vec<String>>) {
-        let mut known = self.shared_ids.lock().expect("footer memo lock");
+    fn remember(&self, path: PathBuf, meta: &ObjectMeta, facts: FooterFacts) {
+        let mut known = self.invocation_files.lock().expect("footer memo lock");
         if known.len() >= KNOWN_FOOTERS_LIMIT {
             known.clear();
         }
@@ -108,7 +118,7 @@ impl KnownFooters {
             FooterOf {
                 size: meta.size,
                 modified: meta.last_modified,
-                shared_ids,
+                facts,
             },
         );
     }
@@ -213,7 +223,15 @@ pub struct InvocationFiles {
     pub shared_request_ids: Vec<String>,
     /// Which kinds of rows the view reads (unflushed WAL rows count as fragments).
     pub inputs: ViewInputs,
+    /// The hour-merged files `invocation_costs` prices from reported billed durations alone
+    /// (none unless every row passes through the view).
+    pub reported: ReportedRows,
 }
+
+/// The hour-merged files [`InvocationFiles::reported`] names, for `invocation_costs`.
+pub const REPORTED_ROWS_TABLE: &str = "store.reported_invocations";
+/// The other hour-merged files, for `invocation_costs`, when every row passes through the view.
+pub const OTHER_ROWS_TABLE: &str = "store.other_invocations";
 
 fn shared_ids_schema() -> Arc<Schema> {
     Arc::new(Schema::new(vec![Field::new(
@@ -401,6 +419,8 @@ impl Analyzer {
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
         let mut invocation_files = InvocationFiles::default();
+        // Each hour-merged file with what its footer proves for pricing.
+        let mut reported_files = Vec::new();
         // The view's inputs live in their own schema, out of the way of `\dt` and SHOW TABLES.
         ctx.catalog(&ctx.state().config_options().catalog.default_catalog)
             .expect("the default catalog exists")
@@ -436,22 +456,29 @@ impl Analyzer {
             for (file, path) in listing.live.iter().zip(paths) {
                 // A file a running collector replaced since the listing reads as fragments,
                 // which is always correct: its rows are merged, not passed through.
-                let shared = match KNOWN_FOOTERS.shared_ids(&path, &file.meta) {
+                let facts = match KNOWN_FOOTERS.facts(&path, &file.meta) {
                     Some(known) => known,
                     None => match objects.read_metadata(&file.meta).await {
                         Ok(metadata) => {
-                            let shared = shared_request_ids(&metadata);
-                            KNOWN_FOOTERS.remember(path.clone(), &file.meta, shared.clone());
-                            shared
+                            let facts = FooterFacts {
+                                shared_ids: shared_request_ids(&metadata),
+                                reported: ReportedFile::from_footer(&metadata),
+                            };
+                            KNOWN_FOOTERS.remember(path.clone(), &file.meta, facts.clone());
+                            facts
                         }
                         Err(e) => {
                             tracing::debug!("{}: footer not read: {e}", path.display());
-                            None
+                            FooterFacts {
+                                shared_ids: None,
+                                reported: None,
+                            }
                         }
                     },
                 };
-                match shared {
+                match facts.shared_ids {
                     Some(ids) => {
+                        reported_files.push((path.clone(), facts.reported));
                         invocation_files.hour_merged.push(path);
                         invocation_files.shared_request_ids.extend(ids);
                     }
@@ -500,9 +527,24 @@ impl Analyzer {
             ctx.register_table(table.name(), view)?;
         }
         let rows = if invocation_files.inputs.passes_every_row_through() {
-            crate::cost::sql::InvocationRows::AsStored
+            // The cost view reads rows as stored, from two tables of the hour-merged files.
+            let (reported, others) = ReportedRows::pick(&config.catalog, reported_files);
+            let table_of = |name: &str, files: &[PathBuf]| {
+                if files.is_empty() {
+                    return Ok(None);
+                }
+                ctx.register_table(name, stored_table(&ctx, Table::Invocations, files, vec![])?)?;
+                Ok::<_, DataFusionError>(Some(name.to_string()))
+            };
+            let rows = InvocationRows::AsStored {
+                reported: table_of(REPORTED_ROWS_TABLE, &reported.files)?
+                    .map(|table| (table, reported.priced_at_ns)),
+                others: table_of(OTHER_ROWS_TABLE, &others)?,
+            };
+            invocation_files.reported = reported;
+            rows
         } else {
-            crate::cost::sql::InvocationRows::Merged
+            InvocationRows::Merged
         };
         crate::cost::sql::register(&ctx, config.catalog.clone(), rows).await?;
         Ok(Analyzer {

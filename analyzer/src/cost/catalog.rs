@@ -395,6 +395,34 @@ impl Catalog {
         }
     }
 
+    /// Whether every billing rule and function price the catalog has is the same at every
+    /// instant from `from_ns` to `to_ns` (ns since the epoch): none starts or ends on a day
+    /// after `from_ns`'s and up to `to_ns`'s.
+    pub fn same_prices_between(&self, from_ns: i64, to_ns: i64) -> bool {
+        let (first, last) = (date_of(from_ns), date_of(to_ns));
+        let rules = self
+            .billing_rules
+            .iter()
+            .map(|r| (r.effective_from, r.effective_until));
+        let prices = self
+            .function_prices
+            .iter()
+            .map(|p| (p.effective_from, p.effective_until));
+        rules
+            .chain(prices)
+            .flat_map(|(from, until)| [from, until])
+            .flatten()
+            .all(|change| change <= first || last < change)
+    }
+
+    /// Whether some billing rule of `provider`, at any date, bills the memory an invocation
+    /// used rather than its configured size.
+    pub fn may_bill_observed_memory(&self, provider: &str) -> bool {
+        self.billing_rules
+            .iter()
+            .any(|r| r.provider == provider && r.bills_observed_memory)
+    }
+
     /// The billing rule of a provider at an instant (ns since the epoch).
     pub fn billing_rule(&self, provider: &str, time_ns: i64) -> Result<&BillingRule, CatalogError> {
         let date = date_of(time_ns);
@@ -486,6 +514,29 @@ mod tests {
             c.function_price("aws", "us-east-1", "arm64", 1_590_969_600_000_000_000)
                 .is_err()
         );
+    }
+
+    #[test]
+    fn prices_are_the_same_between_two_instants_unless_an_entry_starts_or_ends_between_their_days()
+    {
+        const DAY: i64 = 86_400_000_000_000;
+        let c = Catalog::builtin();
+        // The AWS rule of 2025-08-01 (effective_from) and the one until then (effective_until).
+        let change = 1_754_006_400_000_000_000; // 2025-08-01T00:00:00Z
+        assert!(c.same_prices_between(NOON_2026, NOON_2026 + 3 * DAY));
+        assert!(c.same_prices_between(change, change + DAY - 1));
+        assert!(c.same_prices_between(change - DAY, change - 1));
+        assert!(!c.same_prices_between(change - 1, change));
+        assert!(!c.same_prices_between(change - 30 * DAY, NOON_2026));
+        // 2020-12-01 ends one AWS rule and starts the next.
+        assert!(!c.same_prices_between(
+            1_590_969_600_000_000_000, // 2020-06-01
+            1_609_459_200_000_000_000  // 2021-01-01
+        ));
+
+        assert!(c.may_bill_observed_memory("azure"));
+        assert!(!c.may_bill_observed_memory("aws"));
+        assert!(!c.may_bill_observed_memory("gcp"));
     }
 
     #[test]

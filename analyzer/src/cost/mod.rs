@@ -3,6 +3,8 @@
 //! The pipeline's last step for money, in the order data flows:
 //! - [`catalog`]: the versioned pricing catalog (TOML; built in, or `--pricing FILE`);
 //! - [`billing`]: pricing one invocation and billing a month (tiers, free tier);
+//! - [`reported_files`]: which stored files the cost view prices from reported billed durations
+//!   alone, by their footers;
 //! - [`sql`]: the same in SQL: `invocation_cost(...)`, `invocation_costs`, `monthly_costs`;
 //! - [`report`]: `faasobs cost report`, spend by function, day or month;
 //! - [`scenarios`]: `faasobs cost compare`, the what-ifs and the dedicated alternatives.
@@ -12,6 +14,7 @@
 pub mod billing;
 pub mod catalog;
 pub mod report;
+pub mod reported_files;
 pub mod scenarios;
 pub mod sql;
 

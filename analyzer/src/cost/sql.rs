@@ -69,11 +69,19 @@ pub const COST_ARGUMENTS: &str = "provider, region, architecture, memory_size_mb
     cold_start, status, error_message";
 
 /// How `invocations` gives its rows, which decides how `invocation_costs` reads them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum InvocationRows {
-    /// Every row as it is stored (a store whose hours are all merged): the view prices the rows
-    /// whose billed duration was reported in a branch of their own, which reads fewer columns.
-    AsStored,
+    /// Every row as it is stored (a store whose hours are all merged), in two tables that
+    /// together hold every row once: the view prices the rows whose billed duration was
+    /// reported in branches of their own, which read fewer columns.
+    AsStored {
+        /// The table of files whose every row is priced from its reported billed duration
+        /// alone ([`super::reported_files`]), and the instant that prices all of them, if one
+        /// does; `None` when there are no such files.
+        reported: Option<(String, Option<i64>)>,
+        /// The table of the other files, `None` when there are none.
+        others: Option<String>,
+    },
     /// Some rows are merged from fragments by the view: reading it twice would merge them twice.
     Merged,
 }
@@ -101,31 +109,59 @@ pub async fn register(
         .map(|(name, _)| format!("c['{name}'] AS {name}"))
         .collect();
     let arguments = COST_ARGUMENTS;
-    let priced = |cost_arguments: &str, filter: &str| {
+    let priced = |cost_arguments: &str, from: &str, filter: &str| {
         format!(
             "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({cost_arguments}) AS cost_usd \
-             FROM (SELECT *, invocation_cost({arguments}) AS c FROM invocations{filter})",
+             FROM (SELECT *, invocation_cost({arguments}) AS c FROM {from}{filter})",
             fields = fields.join(", ")
         )
     };
-    let sql = match rows {
-        InvocationRows::Merged => priced(arguments, ""),
-        // A reported billed duration's total depends only on it, the memory sizes and the
-        // status (`Pricer::selected_total_usd_reported`), so those rows' `cost_usd` is given
-        // no measured or init duration, cold start or message, and a query that sums it does
-        // not decode those four columns for them (12 % of the cost query's CPU over 10M
-        // invocations, benchmarks.md). The other rows are priced from every column, and a
-        // store whose rows all have a reported duration skips that branch's row groups by
-        // their null counts.
-        InvocationRows::AsStored => format!(
-            "{}\nUNION ALL\n{}",
-            priced(
-                "provider, region, architecture, memory_size_mb, max_memory_used_mb, \
-                 start_time, NULL, billed_duration_ms, NULL, NULL, status, NULL",
-                " WHERE billed_duration_ms IS NOT NULL"
-            ),
-            priced(arguments, " WHERE billed_duration_ms IS NULL"),
-        ),
+    // A reported billed duration's total depends only on it, the memory sizes and the status
+    // (`Pricer::selected_total_usd_reported`), so those rows' `cost_usd` is given no measured
+    // or init duration, cold start or message, and a query that sums it does not decode those
+    // four columns for them (12 % of the cost query's CPU over 10M invocations,
+    // benchmarks.md).
+    let reported_arguments = |max_memory: &str, start: &str| {
+        format!(
+            "provider, region, architecture, memory_size_mb, {max_memory}, {start}, NULL, \
+             billed_duration_ms, NULL, NULL, status, NULL"
+        )
+    };
+    let sql = match &rows {
+        InvocationRows::Merged => priced(arguments, "invocations", ""),
+        InvocationRows::AsStored { reported, others } => {
+            let mut branches = Vec::new();
+            // Files whose footers prove every row reported, under rules that bill the
+            // configured memory: no filter, no memory used, and one instant when one prices
+            // them all.
+            if let Some((table, priced_at_ns)) = reported {
+                let start = match priced_at_ns {
+                    Some(ns) => format!("to_timestamp_nanos({ns})"),
+                    None => "start_time".to_string(),
+                };
+                branches.push(priced(&reported_arguments("NULL", &start), table, ""));
+            }
+            // The other files' rows with a reported duration, and the rest from every column;
+            // a file whose rows all have a reported duration skips the second branch's row
+            // groups by their null counts.
+            if let Some(table) = others {
+                branches.push(priced(
+                    &reported_arguments("max_memory_used_mb", "start_time"),
+                    table,
+                    " WHERE billed_duration_ms IS NOT NULL",
+                ));
+                branches.push(priced(
+                    arguments,
+                    table,
+                    " WHERE billed_duration_ms IS NULL",
+                ));
+            }
+            if branches.is_empty() {
+                priced(arguments, "invocations", "")
+            } else {
+                branches.join("\nUNION ALL\n")
+            }
+        }
     };
     let costs = ctx.sql(&sql).await?.into_view();
     ctx.register_table(INVOCATION_COSTS_VIEW, costs)?;
@@ -766,6 +802,15 @@ source = "test"
         Catalog::parse(&format!("{DEFAULT_CATALOG}{extra}"), "test").unwrap()
     }
 
+    /// Rows as stored, all in the `invocations` table, priced by the branches that filter on the
+    /// billed duration (the table's footers are not known).
+    fn stored_rows() -> InvocationRows {
+        InvocationRows::AsStored {
+            reported: None,
+            others: Some("invocations".into()),
+        }
+    }
+
     /// `sql`'s answer, as one batch, over `batch` as the `invocations` table with the cost
     /// functions and views registered with `catalog` and `view`.
     async fn query_costs(
@@ -787,7 +832,7 @@ source = "test"
         // A long text repeated at a new place of the buffer each time, and at one place; the
         // view of rows as stored and that of merged rows.
         for deduplicated in [false, true] {
-            for view in [InvocationRows::AsStored, InvocationRows::Merged] {
+            for view in [stored_rows(), InvocationRows::Merged] {
                 prices_rows_as_alone(deduplicated, view).await;
             }
         }
@@ -918,7 +963,7 @@ source = "test"
         let result = query_costs(
             batch,
             &catalog,
-            view,
+            view.clone(),
             "SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n",
         )
         .await;
@@ -1051,9 +1096,9 @@ source = "test"
         ])
         .unwrap();
         let catalog = Arc::new(catalog());
-        for view in [InvocationRows::AsStored, InvocationRows::Merged] {
+        for view in [stored_rows(), InvocationRows::Merged] {
             let sql = "SELECT cost_usd FROM invocation_costs ORDER BY n";
-            let result = query_costs(batch.clone(), &catalog, view, sql).await;
+            let result = query_costs(batch.clone(), &catalog, view.clone(), sql).await;
             let cost = result.column(0).as_primitive::<Float64Type>();
             for i in 0..rows {
                 let (provider, region, architecture) = key(i);
