@@ -375,11 +375,7 @@ mod tests {
         }
         // Summing the cost reads the rows with a reported duration without their measured and
         // init durations, cold starts and messages, and the others with them.
-        let plan = analyzer
-            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
-            .await
-            .unwrap();
-        let scans = scans_of(&plan);
+        let scans = scans_summing_the_cost(&analyzer).await;
         assert_eq!(scans.len(), 2, "{scans:?}");
         for column in [
             "duration_ms",
@@ -395,9 +391,14 @@ mod tests {
         }
     }
 
-    /// The scans of a plan (`EXPLAIN`'s answer), each from its projection to its end.
-    fn scans_of(plan: &[arrow::record_batch::RecordBatch]) -> Vec<String> {
-        let plan = query::render(plan, query::OutputFormat::Csv).unwrap();
+    /// The scans of the plan of a query that sums `cost_usd` by function, each from its
+    /// projection to its end.
+    async fn scans_summing_the_cost(analyzer: &Analyzer) -> Vec<String> {
+        let plan = analyzer
+            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
+            .await
+            .unwrap();
+        let plan = query::render(&plan, query::OutputFormat::Csv).unwrap();
         plan.split("DataSourceExec")
             .skip(1)
             .map(|scan| {
@@ -407,7 +408,7 @@ mod tests {
             .collect()
     }
 
-    /// Whether the projection of `scan` (from [`scans_of`]) reads `column`, itself or as an
+    /// Whether the projection of `scan` (from [`scans_summing_the_cost`]) reads `column`, itself or as an
     /// argument.
     fn reads(scan: &str, column: &str) -> bool {
         let columns = &scan[scan.find('[').unwrap() + 1..scan.find("file_type=").unwrap()];
@@ -485,11 +486,7 @@ mod tests {
         assert_eq!(reported.priced_at_ns, Some(HOUR * NANOS_PER_HOUR));
         // Summing the cost reads the two reported hours with no filter, memory used or start
         // time; the other two hours in the two branches that filter on the billed duration.
-        let plan = analyzer
-            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
-            .await
-            .unwrap();
-        let scans = scans_of(&plan);
+        let scans = scans_summing_the_cost(&analyzer).await;
         assert_eq!(scans.len(), 3, "{scans:?}");
         let unfiltered: Vec<_> = scans.iter().filter(|s| !s.contains("predicate=")).collect();
         assert_eq!(unfiltered.len(), 1, "{scans:?}");
@@ -505,30 +502,9 @@ mod tests {
 
     #[tokio::test]
     async fn reported_files_over_a_change_of_prices_are_priced_at_their_own_start_times() {
-        use crate::cost::Catalog;
-        use crate::cost::catalog::DEFAULT_CATALOG;
         // Hour H + 8 starts 2025-11-25, when this region's price changes.
         assert_eq!((HOUR + 8) * NANOS_PER_HOUR, 1_764_028_800_000_000_000);
-        let prices = r#"
-[[function_prices]]
-provider = "aws"
-region = "ap-southeast-1"
-architecture = "x86_64"
-effective_until = "2025-11-25"
-request_usd_per_million = 0.20
-tiers = [{ usd_per_gb_s = 0.0000166667 }]
-source = "test"
-
-[[function_prices]]
-provider = "aws"
-region = "ap-southeast-1"
-architecture = "x86_64"
-effective_from = "2025-11-25"
-request_usd_per_million = 0.30
-tiers = [{ usd_per_gb_s = 0.00002 }]
-source = "test"
-"#;
-        let catalog = Catalog::parse(&format!("{DEFAULT_CATALOG}{prices}"), "test").unwrap();
+        let catalog = crate::cost::catalog::with_a_price_change("2025-11-25");
         let config = || AnalyzerConfig {
             catalog: std::sync::Arc::new(catalog.clone()),
             ..AnalyzerConfig::default()
@@ -545,11 +521,7 @@ source = "test"
         let analyzer = Analyzer::open(dir.path(), config()).await.unwrap();
         let reported = &analyzer.invocation_files().reported;
         assert_eq!((reported.files.len(), reported.priced_at_ns), (2, None));
-        let plan = analyzer
-            .query("EXPLAIN SELECT function_name, sum(cost_usd) FROM invocation_costs GROUP BY 1")
-            .await
-            .unwrap();
-        let scans = scans_of(&plan);
+        let scans = scans_summing_the_cost(&analyzer).await;
         assert_eq!(scans.len(), 1, "{scans:?}");
         assert!(reads(&scans[0], "start_time"), "{scans:?}");
         assert!(!reads(&scans[0], "max_memory_used_mb"), "{scans:?}");

@@ -487,6 +487,23 @@ impl Catalog {
     }
 }
 
+/// The built-in catalog plus prices for AWS in ap-southeast-1 on x86_64 (a region whose name is
+/// too long to be inline in a view) that change on `date` (`YYYY-MM-DD`), for tests.
+#[cfg(test)]
+pub(crate) fn with_a_price_change(date: &str) -> Catalog {
+    let price = |dates: &str, request_usd_per_million: f64, usd_per_gb_s: f64| {
+        format!(
+            "\n[[function_prices]]\nprovider = \"aws\"\nregion = \"ap-southeast-1\"\n\
+             architecture = \"x86_64\"\n{dates}\n\
+             request_usd_per_million = {request_usd_per_million}\n\
+             tiers = [{{ usd_per_gb_s = {usd_per_gb_s} }}]\nsource = \"test\"\n"
+        )
+    };
+    let prices = price(&format!("effective_until = \"{date}\""), 0.20, 0.0000166667)
+        + &price(&format!("effective_from = \"{date}\""), 0.30, 0.00002);
+    Catalog::parse(&format!("{DEFAULT_CATALOG}{prices}"), "test").expect("a valid catalog")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

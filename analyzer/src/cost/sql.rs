@@ -769,7 +769,6 @@ impl ScalarUDFImpl for TieredDurationUdf {
 mod tests {
     use super::*;
     use crate::cost::billing::price_invocation;
-    use crate::cost::catalog::DEFAULT_CATALOG;
     use arrow::array::{BooleanArray, Int64Array, RecordBatch, TimestampNanosecondArray};
     use datafusion::datasource::MemTable;
 
@@ -780,26 +779,7 @@ mod tests {
     /// The built-in catalog plus a long region name (its views are not inline) whose price
     /// changes at midnight of the rows' first day.
     fn catalog() -> Catalog {
-        let extra = r#"
-[[function_prices]]
-provider = "aws"
-region = "ap-southeast-1"
-architecture = "x86_64"
-effective_until = "2026-03-11"
-request_usd_per_million = 0.20
-tiers = [{ usd_per_gb_s = 0.0000166667 }]
-source = "test"
-
-[[function_prices]]
-provider = "aws"
-region = "ap-southeast-1"
-architecture = "x86_64"
-effective_from = "2026-03-11"
-request_usd_per_million = 0.30
-tiers = [{ usd_per_gb_s = 0.00002 }]
-source = "test"
-"#;
-        Catalog::parse(&format!("{DEFAULT_CATALOG}{extra}"), "test").unwrap()
+        crate::cost::catalog::with_a_price_change("2026-03-11")
     }
 
     /// Rows as stored, all in the `invocations` table, priced by the branches that filter on the
