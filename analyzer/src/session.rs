@@ -79,8 +79,9 @@ struct FooterOf {
     facts: FooterFacts,
 }
 
-/// What the session reads of an invocation file's footer.
-#[derive(Debug, Clone)]
+/// What the session reads of an invocation file's footer (nothing, by default: a footer that
+/// could not be read).
+#[derive(Debug, Clone, Default)]
 struct FooterFacts {
     /// Its shared request ids as the view reads them (`None`: not hour-merged).
     shared_ids: Option<Vec<String>>,
@@ -419,7 +420,8 @@ impl Analyzer {
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
         let mut invocation_files = InvocationFiles::default();
-        // Each hour-merged file with what its footer proves for pricing.
+        // What the footer of each hour-merged file proves for pricing, in the order of
+        // `invocation_files.hour_merged`.
         let mut reported_files = Vec::new();
         // The view's inputs live in their own schema, out of the way of `\dt` and SHOW TABLES.
         ctx.catalog(&ctx.state().config_options().catalog.default_catalog)
@@ -469,16 +471,13 @@ impl Analyzer {
                         }
                         Err(e) => {
                             tracing::debug!("{}: footer not read: {e}", path.display());
-                            FooterFacts {
-                                shared_ids: None,
-                                reported: None,
-                            }
+                            FooterFacts::default()
                         }
                     },
                 };
                 match facts.shared_ids {
                     Some(ids) => {
-                        reported_files.push((path.clone(), facts.reported));
+                        reported_files.push(facts.reported);
                         invocation_files.hour_merged.push(path);
                         invocation_files.shared_request_ids.extend(ids);
                     }
@@ -528,7 +527,8 @@ impl Analyzer {
         }
         let rows = if invocation_files.inputs.passes_every_row_through() {
             // The cost view reads rows as stored, from two tables of the hour-merged files.
-            let (reported, others) = ReportedRows::pick(&config.catalog, reported_files);
+            let files = invocation_files.hour_merged.iter().cloned();
+            let (reported, others) = ReportedRows::pick(&config.catalog, files.zip(reported_files));
             let table_of = |name: &str, files: &[PathBuf]| {
                 if files.is_empty() {
                     return Ok(None);
