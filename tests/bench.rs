@@ -145,6 +145,14 @@ fn the_harness_measures_every_part_against_its_reference() {
         queries["notes"]
     );
     assert!(measurement("Queries", "one trace by id (fresh process)")["reference"].is_number());
+    // At `--repeat 0` each engine's fresh processes get one measured round after the warming one.
+    assert!(
+        queries["notes"]
+            .to_string()
+            .contains("then 1 measured round(s), of which each engine's median counts"),
+        "{}",
+        queries["notes"]
+    );
     // Both engines' peak memory is measured, in process and in fresh processes.
     for name in ["peak memory, in process", "peak memory, fresh processes"] {
         let m = measurement("Queries", name);

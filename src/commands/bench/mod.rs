@@ -76,7 +76,8 @@ pub struct BenchConfig {
     #[arg(long, env = "FAASOBS_PYTHON", default_value = ".venv/bin/python")]
     pub python: PathBuf,
     /// Timed runs of each query after its first, of which the best counts (0: the first run
-    /// only, for the scale run).
+    /// only, for the scale run); also the measured rounds of fresh processes (at least one), of
+    /// which the median counts.
     #[arg(long, default_value_t = 3)]
     pub repeat: usize,
     /// Skip the queries' fresh-process runs (for the scale run, where each takes as long as
