@@ -21,7 +21,7 @@ use prost::Message;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::model::Records;
+use crate::model::{Records, ResourceRows};
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::lambda_json::{LambdaJson, RawObject, classify, is_lambda_json};
 use crate::normalize::otlp_logs::normalize_logs;
@@ -367,7 +367,7 @@ pub fn ingest_bytes(
     {
         return Ok(lambda_text(text, function, stream));
     }
-    if let Ok(normalized) = normalize_trace_bytes(bytes)
+    if let Ok(normalized) = normalize_trace_bytes(bytes, ResourceRows::default())
         && (!normalized.records.is_empty() || normalized.rejected > 0)
     {
         return Ok(from_normalized(InputFormat::OtlpTracesProtobuf, normalized));
@@ -419,7 +419,10 @@ fn json_input(
     if text.starts_with('{') {
         if head.contains("\"resourceSpans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
-                normalize_traces(serde_json::from_str::<ExportTraceServiceRequest>(line)?)
+                normalize_traces(
+                    serde_json::from_str::<ExportTraceServiceRequest>(line)?,
+                    ResourceRows::default(),
+                )
             })
             .map(Some);
         }
@@ -944,7 +947,7 @@ mod hostile_input {
                 bytes.truncate(cut % (valid.len() + 1));
                 let _ = ingest_bytes(&bytes, None, None);
                 if let Ok(request) = ExportTraceServiceRequest::decode(&bytes[..]) {
-                    let _ = normalize_traces(request);
+                    let _ = normalize_traces(request, ResourceRows::default());
                 }
                 if let Ok(request) = ExportLogsServiceRequest::decode(&bytes[..]) {
                     let _ = normalize_logs(request);
@@ -1006,7 +1009,7 @@ mod hostile_input {
                     ..Default::default()
                 }],
             };
-            let normalized = normalize_traces(request).unwrap();
+            let normalized = normalize_traces(request, ResourceRows::default()).unwrap();
             prop_assert_eq!(normalized.records.span_count() + normalized.rejected as usize, total);
         }
     }

@@ -29,7 +29,7 @@ use arrow::record_batch::RecordBatch;
 pub use attributes::{AttributeRef, AttributeRefs, AttributeValue, Attributes, RowAttributes};
 pub use invocation::{Invocation, InvocationBuilder, InvocationRow, InvocationStatus, Source};
 pub use log::{LogBuilder, LogRecord, LogRow};
-pub use resource::{ResourceId, ResourceRows, StoredResources};
+pub use resource::{ResourceId, ResourceRows, SharedStoredResources, StoredResources};
 pub use span::{SpanBuilder, SpanEventRow, SpanRow};
 
 /// Version of the table schemas, written into every Parquet file's metadata.

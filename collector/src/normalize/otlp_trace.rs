@@ -32,12 +32,16 @@ use crate::model::{
 /// [`super::otlp_wire`]): span rows go straight into Arrow batches, texts copied once, from the
 /// request into the batch. A span that cannot be read (an id of the wrong width, a time out of
 /// range) is counted as rejected; the others are kept. Fails when the bytes are not a request.
-pub fn normalize_trace_bytes(bytes: &[u8]) -> Result<Normalized, NormalizeError> {
+/// The request's `resources` rows are added to `resources` (a receiver's leaves out those its
+/// intake has stored: [`ResourceRows::leaving_out`]).
+pub fn normalize_trace_bytes(
+    bytes: &[u8],
+    mut resources: ResourceRows,
+) -> Result<Normalized, NormalizeError> {
     let mut out = Normalized::default();
     let room = RequestRoom::for_request(bytes.len());
     let mut spans = SpanBuilder::with_room(&room.spans);
     let mut fragments = InvocationBuilder::with_room(room.fragments);
-    let mut resources = ResourceRows::default();
     read_trace_request(bytes, |context, span| {
         // Empty, and so not allocated, for a span without events.
         let mut events = Vec::new();
@@ -124,9 +128,13 @@ impl RequestRoom {
 
 /// Normalizes one OTLP trace export request already decoded (from OTLP JSON, say), by way of its
 /// protobuf encoding: one reader, one set of rules. Fails only where prost would fail to decode
-/// that encoding (attribute values nested deeper than its recursion limit).
-pub fn normalize_traces(request: ExportTraceServiceRequest) -> Result<Normalized, NormalizeError> {
-    normalize_trace_bytes(&request.encode_to_vec())
+/// that encoding (attribute values nested deeper than its recursion limit). `resources` as for
+/// [`normalize_trace_bytes`].
+pub fn normalize_traces(
+    request: ExportTraceServiceRequest,
+    resources: ResourceRows,
+) -> Result<Normalized, NormalizeError> {
+    normalize_trace_bytes(&request.encode_to_vec(), resources)
 }
 
 fn kind_name(kind: i32) -> &'static str {
@@ -476,7 +484,7 @@ mod tests {
                 resource("billing", vec![span(3, "r3")]),
             ],
         };
-        let normalized = normalize_traces(request).unwrap();
+        let normalized = normalize_traces(request, ResourceRows::default()).unwrap();
         let [batch] = &normalized.records.span_batches[..] else {
             panic!("one batch");
         };
@@ -573,10 +581,13 @@ mod tests {
             }],
         };
         assert_eq!(
-            normalize_traces(request(3)).unwrap().records.span_count(),
+            normalize_traces(request(3), ResourceRows::default())
+                .unwrap()
+                .records
+                .span_count(),
             1
         );
-        assert!(normalize_traces(request(200)).is_err());
+        assert!(normalize_traces(request(200), ResourceRows::default()).is_err());
     }
 
     /// A server span's fragment takes its texts from the span and its resource (numbers as
@@ -656,7 +667,7 @@ mod tests {
                 ..Default::default()
             }],
         };
-        let normalized = normalize_traces(request).unwrap();
+        let normalized = normalize_traces(request, ResourceRows::default()).unwrap();
         assert!(normalized.records.invocations.is_empty());
         let [fragments] = &normalized.records.invocation_batches[..] else {
             panic!("one batch of invocation fragments");

@@ -290,12 +290,12 @@ async fn traces(
         Signal::Traces,
         |encoding, bytes| match encoding {
             // Protobuf is read in place; JSON is decoded first.
-            Encoding::Protobuf => {
-                normalize_trace_bytes(bytes).map_err(|e| malformed(encoding, "traces", e))
-            }
+            Encoding::Protobuf => normalize_trace_bytes(bytes, intake.resource_rows())
+                .map_err(|e| malformed(encoding, "traces", e)),
             Encoding::Json => {
                 let request = decode::<ExportTraceServiceRequest>(encoding, bytes, "traces")?;
-                normalize_traces(request).map_err(|e| malformed(encoding, "traces", e))
+                normalize_traces(request, intake.resource_rows())
+                    .map_err(|e| malformed(encoding, "traces", e))
             }
         },
     )

@@ -18,13 +18,13 @@ pub mod metrics;
 pub mod otlp_grpc;
 pub mod tls;
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsPartialSuccess;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTracePartialSuccess;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-use crate::model::StoredResources;
+use crate::model::{ResourceRows, SharedStoredResources};
 use crate::normalize::Normalized;
 use crate::store::{StoreError, StoreHandle};
 pub use metrics::{ReceiverMetrics, Signal};
@@ -84,7 +84,7 @@ pub struct Intake {
     in_flight: Arc<Semaphore>,
     metrics: Arc<ReceiverMetrics>,
     /// The resources this intake has stored, so requests do not write their rows again.
-    stored_resources: Arc<Mutex<StoredResources>>,
+    stored_resources: SharedStoredResources,
 }
 
 impl Intake {
@@ -125,6 +125,12 @@ impl Intake {
             scheme.eq_ignore_ascii_case("bearer").then(|| value.trim())
         });
         presented.is_some_and(|p| constant_time_eq(p.as_bytes(), token.as_bytes()))
+    }
+
+    /// The `resources` rows of a request this intake normalizes: those it has stored are left
+    /// out.
+    pub fn resource_rows(&self) -> ResourceRows {
+        ResourceRows::leaving_out(self.stored_resources.clone())
     }
 
     /// Stores what a request normalized to; resolves once it is durable. Counts accepted and

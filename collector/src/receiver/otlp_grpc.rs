@@ -81,9 +81,10 @@ impl OtlpGrpcReceiver {
     /// Normalizes and stores one trace export request from its protobuf bytes.
     async fn export_traces(&self, request: Bytes) -> Result<ExportTraceServiceResponse, Status> {
         let _permit = self.intake.admit().map_err(status_of)?;
-        let mut normalized = normalize_trace_bytes(&request).map_err(|e| {
-            Status::invalid_argument(format!("failed to decode the OTLP trace request: {e}"))
-        })?;
+        let mut normalized =
+            normalize_trace_bytes(&request, self.intake.resource_rows()).map_err(|e| {
+                Status::invalid_argument(format!("failed to decode the OTLP trace request: {e}"))
+            })?;
         self.intake
             .store(Signal::Traces, &mut normalized)
             .await

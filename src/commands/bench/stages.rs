@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::Context;
-use faasobs_collector::model::Table;
+use faasobs_collector::model::{ResourceRows, Table};
 use faasobs_collector::normalize::otlp_trace::normalize_trace_bytes;
 use faasobs_collector::store::flush::{merge_rows, rows_by_partition};
 use faasobs_collector::store::writer::{encode_in_order, sorted_order};
@@ -65,7 +65,7 @@ pub fn measure(encoded: &[Vec<u8>], scratch: &Path) -> anyhow::Result<StageCpu> 
     let mut clock = Clock::start();
     let mut segment = SegmentWriter::create(scratch, 1)?;
     for bytes in encoded {
-        let normalized = normalize_trace_bytes(bytes)?;
+        let normalized = normalize_trace_bytes(bytes, ResourceRows::default())?;
         clock.lap(&mut cpu.0[0]);
         let wal_frames = wal_frames(&normalized.records)?;
         clock.lap(&mut cpu.0[1]);
