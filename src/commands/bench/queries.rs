@@ -492,9 +492,9 @@ pub async fn run(
         .target(Target::RatioAtMost(1.0));
         match theirs.into_iter().collect::<anyhow::Result<Vec<_>>>() {
             Ok(runs) => {
-                for (_, usage) in &runs {
-                    fresh_peaks.1 = fresh_peaks.1.max(usage.max_rss_bytes);
-                }
+                fresh_peaks.1 = runs
+                    .iter()
+                    .fold(fresh_peaks.1, |peak, (_, u)| peak.max(u.max_rss_bytes));
                 let their_walls = runs
                     .iter()
                     .map(|(their, _)| seconds(&their["seconds"]) * 1e3)
