@@ -36,7 +36,7 @@ const FRAME_HEADER_LEN: usize = 16;
 /// Encodes one record frame (header and Arrow IPC payload) for `batch` of `table`. The payload is
 /// written in place after the header, which is filled in once its length and checksum are known.
 pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalError> {
-    let mut frame = Vec::with_capacity(FRAME_HEADER_LEN + batch.get_array_memory_size() / 2 + 256);
+    let mut frame = Vec::with_capacity(frame_room(batch));
     frame.resize(FRAME_HEADER_LEN, 0);
     {
         let mut writer =
@@ -60,6 +60,14 @@ pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalErr
     let crc = crc.finalize();
     frame[12..16].copy_from_slice(&crc.to_le_bytes());
     Ok(frame)
+}
+
+/// The bytes reserved for the frame of `batch`: its memory (its buffers' capacity, which their
+/// IPC encoding does not pass but for a little metadata), so that the frame is allocated once. In
+/// the ingest benchmark a request's frame was 0.92 of its batches' memory; reserved at half of
+/// it, every frame was reallocated and copied as it grew.
+fn frame_room(batch: &RecordBatch) -> usize {
+    FRAME_HEADER_LEN + batch.get_array_memory_size() + 1024
 }
 
 /// The open segment that writes are appended to.
@@ -542,6 +550,25 @@ mod tests {
         let mut builder = crate::model::SpanBuilder::default();
         crate::model::span::append_example_rows(&mut builder);
         builder.finish()
+    }
+
+    /// A frame of a request's worth of spans is written into the room reserved for it, without
+    /// growing (and so being copied) on the way.
+    #[test]
+    fn a_frame_fits_the_room_reserved_for_its_batch() {
+        let mut builder = crate::model::SpanBuilder::default();
+        for _ in 0..100 {
+            crate::model::span::append_example_rows(&mut builder);
+        }
+        let batch = builder.finish();
+        assert!(batch.num_rows() >= 100);
+        let frame = encode_frame(Table::Spans, &batch).unwrap();
+        assert!(frame.len() <= frame_room(&batch));
+        assert_eq!(
+            frame.capacity(),
+            frame_room(&batch),
+            "the frame outgrew the room reserved for it"
+        );
     }
 
     /// The unvalidated decoding of a checked frame gives the same batches as the validated one.
