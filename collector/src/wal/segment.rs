@@ -64,7 +64,7 @@ pub fn encode_frame(table: Table, batch: &RecordBatch) -> Result<Vec<u8>, WalErr
 
 /// The bytes reserved for the frame of `batch`: its memory (its buffers' capacity, which their
 /// IPC encoding does not pass but for a little metadata), so that the frame is allocated once. In
-/// the ingest benchmark a request's frame was 0.92 of its batches' memory; reserved at half of
+/// the ingest benchmark a segment's frames were 0.92 of its batches' memory; reserved at half of
 /// it, every frame was reallocated and copied as it grew.
 fn frame_room(batch: &RecordBatch) -> usize {
     FRAME_HEADER_LEN + batch.get_array_memory_size() + 1024
