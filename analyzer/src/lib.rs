@@ -11,6 +11,7 @@
 //! - [`max_text`]: `max` for the merging view's text columns, without a copy per group;
 //! - [`percentile`]: DataFusion's `percentile_cont`, fixed for groups of one row each;
 //! - [`shared_percentiles`]: p50, p95 and p99 of one column from one copy of its values;
+//! - [`run_sums`]: partial sums grouped by one key add up each run of that key first;
 //! - [`utc_date_trunc`]: DataFusion's `date_trunc`, with UTC times truncated by arithmetic;
 //! - [`cost`]: the pricing catalog, per-invocation and monthly cost, and the what-if scenarios.
 
@@ -21,6 +22,7 @@ pub mod max_text;
 pub mod percentile;
 pub mod query;
 pub mod reports;
+pub mod run_sums;
 pub mod session;
 pub mod shared_percentiles;
 pub mod utc_date_trunc;

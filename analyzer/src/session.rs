@@ -43,12 +43,12 @@ use datafusion::datasource::listing::{
 };
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::error::DataFusionError;
-use datafusion::execution::SessionState;
 use datafusion::execution::cache::cache_manager::{
     CacheManagerConfig, CachedFileMetadataEntry, DEFAULT_METADATA_CACHE_LIMIT, FileMetadataCache,
 };
 use datafusion::execution::cache::default_cache::DefaultCache;
 use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::execution::{SessionState, SessionStateBuilder};
 use datafusion::logical_expr::TableProviderFilterPushDown;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
@@ -407,7 +407,13 @@ impl Analyzer {
                     .with_file_metadata_cache(Some(KNOWN_FOOTERS.datafusion.clone())),
             )
             .build_arc()?;
-        let ctx = SessionContext::new_with_config_rt(session, runtime);
+        let state = SessionStateBuilder::new()
+            .with_config(session)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_physical_optimizer_rule(Arc::new(crate::run_sums::CollapseRunsBeforeSums))
+            .build();
+        let ctx = SessionContext::new_with_state(state);
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
         ctx.register_udaf(crate::percentile::percentile_cont_udaf());
