@@ -4,10 +4,11 @@
 //! one function: `SELECT function_name, sum(cost_usd) ... GROUP BY function_name` hashed and
 //! looked up the name of every one of 10M rows, about a third of the cost query's CPU
 //! (benchmarks.md, twenty-fourth session). [`CollapseRunsBeforeSums`] puts a [`RunSumsExec`]
-//! under each partial aggregation that only sums floating-point columns by one key, and whose
-//! input holds nothing else: each run of equal keys in a batch becomes one row holding the run's
-//! sums (null where every value of the run is null, as `sum` gives). The aggregation then sees
-//! one row per run, and its result is the same sum, added up in another order.
+//! under each partial aggregation that only sums floating-point values by one key (a projection
+//! first computes the key and the sums' arguments, where they are expressions or the input holds
+//! other columns): each run of equal keys in a batch becomes one row holding the run's sums (null
+//! where every value of the run is null, as `sum` gives). The aggregation then sees one row per
+//! run, and its result is the same sum, added up in another order.
 //!
 //! Where the rows do not come in runs, collapsing would only cost time: once a partition has
 //! seen [`PROBE_ROWS`] rows that collapsed to more than a quarter of their number, it passes
@@ -27,9 +28,10 @@ use datafusion::execution::TaskContext;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column;
 use datafusion::physical_optimizer::PhysicalOptimizerRule;
-use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode};
+use datafusion::physical_plan::aggregates::{AggregateExec, AggregateMode, PhysicalGroupBy};
 use datafusion::physical_plan::execution_plan::CardinalityEffect;
 use datafusion::physical_plan::metrics::{BaselineMetrics, ExecutionPlanMetricsSet, MetricsSet};
+use datafusion::physical_plan::projection::{ProjectionExec, ProjectionExpr};
 use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
 use datafusion::physical_plan::{
     ChildrenPropertiesMode, DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties,
@@ -54,19 +56,10 @@ impl PhysicalOptimizerRule for CollapseRunsBeforeSums {
             let Some(aggregate) = node.downcast_ref::<AggregateExec>() else {
                 return Ok(Transformed::no(node));
             };
-            let Some((key, summed)) = collapsible_sums(aggregate) else {
-                return Ok(Transformed::no(node));
-            };
-            let input = Arc::clone(aggregate.input());
-            if input.is::<RunSumsExec>() {
-                return Ok(Transformed::no(node));
+            match collapsed_sums(aggregate)? {
+                Some(rewritten) => Ok(Transformed::new(rewritten, true, TreeNodeRecursion::Jump)),
+                None => Ok(Transformed::no(node)),
             }
-            let runs = Arc::new(RunSumsExec::new(input, key, summed));
-            let rewritten = Arc::clone(&node).replace_children(
-                vec![runs],
-                ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
-            )?;
-            Ok(Transformed::new(rewritten, true, TreeNodeRecursion::Jump))
         })
         .map(|transformed| transformed.data)
     }
@@ -80,43 +73,91 @@ impl PhysicalOptimizerRule for CollapseRunsBeforeSums {
     }
 }
 
-/// The key's column and the summed columns of `aggregate`, when it is a partial aggregation of
-/// plain `sum`s of `Float64` columns grouped by one column, and its input has no other column.
-fn collapsible_sums(aggregate: &AggregateExec) -> Option<(usize, Vec<usize>)> {
-    if *aggregate.mode() != AggregateMode::Partial {
-        return None;
+/// `aggregate` reading its rows through a [`RunSumsExec`], when it is a partial aggregation of
+/// plain `sum`s of `Float64` values grouped by one expression. Where its input holds more than
+/// the key and the summed columns, or it sums expressions, a projection computes the key and
+/// each sum's argument first, and the aggregation sums those columns.
+fn collapsed_sums(aggregate: &AggregateExec) -> Result<Option<Arc<dyn ExecutionPlan>>> {
+    if *aggregate.mode() != AggregateMode::Partial
+        || aggregate.input().is::<RunSumsExec>()
+        || aggregate.filter_expr().iter().any(Option::is_some)
+    {
+        return Ok(None);
     }
     let group_by = aggregate.group_expr();
     if !group_by.is_single() || group_by.expr().len() != 1 {
-        return None;
+        return Ok(None);
     }
-    let key = column_index(&group_by.expr()[0].0)?;
-    if aggregate.filter_expr().iter().any(Option::is_some) {
-        return None;
-    }
-    let schema = aggregate.input().schema();
-    let mut summed = Vec::new();
+    let input = aggregate.input();
+    let schema = input.schema();
+    let mut arguments = Vec::new();
     for sum in aggregate.aggr_expr() {
-        let arguments = sum.expressions();
+        let args = sum.expressions();
         if sum.fun().name() != "sum"
             || sum.is_distinct()
             || !sum.order_bys().is_empty()
-            || arguments.len() != 1
+            || args.len() != 1
+            || args[0].data_type(&schema)? != DataType::Float64
         {
-            return None;
+            return Ok(None);
         }
-        let column = column_index(&arguments[0])?;
-        if column == key || *schema.field(column).data_type() != DataType::Float64 {
-            return None;
-        }
-        summed.push(column);
+        arguments.push(Arc::clone(&args[0]));
     }
+    if arguments.is_empty() {
+        return Ok(None);
+    }
+    let (key_expr, key_name) = &group_by.expr()[0];
+    // The input as it is, when it holds only the key and the summed columns.
+    let key = column_index(key_expr);
+    let mut summed: Vec<usize> = arguments.iter().filter_map(column_index).collect();
     summed.sort_unstable();
     summed.dedup();
-    if summed.is_empty() || summed.len() + 1 != schema.fields().len() {
-        return None;
+    if let Some(key) = key
+        && summed.len() == arguments.len()
+        && !summed.contains(&key)
+        && summed.len() + 1 == schema.fields().len()
+    {
+        let runs = Arc::new(RunSumsExec::new(Arc::clone(input), key, summed));
+        let rewritten = Arc::new(aggregate.clone()).replace_children(
+            vec![runs],
+            ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute),
+        )?;
+        return Ok(Some(rewritten));
     }
-    Some((key, summed))
+    // Otherwise the key and each argument computed first, as columns 0, 1, 2, ...
+    let mut projected = vec![ProjectionExpr::new(Arc::clone(key_expr), key_name.clone())];
+    let mut sums = Vec::new();
+    for (n, (sum, argument)) in aggregate.aggr_expr().iter().zip(&arguments).enumerate() {
+        let name = format!("run_sum_{n}");
+        let column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(&name, n + 1));
+        let Some(rewritten) = sum.with_new_expressions(vec![column], vec![]) else {
+            return Ok(None);
+        };
+        projected.push(ProjectionExpr::new(Arc::clone(argument), name));
+        sums.push(Arc::new(rewritten));
+    }
+    let projection: Arc<dyn ExecutionPlan> =
+        Arc::new(ProjectionExec::try_new(projected, Arc::clone(input))?);
+    let key_column: Arc<dyn PhysicalExpr> = Arc::new(Column::new(key_name, 0));
+    let runs: Arc<dyn ExecutionPlan> = Arc::new(RunSumsExec::new(
+        projection,
+        0,
+        (1..=arguments.len()).collect(),
+    ));
+    let runs_schema = runs.schema();
+    let rewritten = AggregateExec::try_new(
+        AggregateMode::Partial,
+        PhysicalGroupBy::new_single(vec![(key_column, key_name.clone())]),
+        sums,
+        vec![None; arguments.len()],
+        runs,
+        runs_schema,
+    )?;
+    // The aggregations above read what this one writes: it must not change.
+    if rewritten.schema() != aggregate.schema() {
+        return Ok(None);
+    }
+    Ok(Some(Arc::new(rewritten)))
 }
 
 fn column_index(expr: &Arc<dyn PhysicalExpr>) -> Option<usize> {
@@ -387,13 +428,21 @@ mod tests {
         assert!(costs.is_null(all_null));
         assert_eq!(costs.null_count(), 1);
 
-        // `sum(DISTINCT ...)` is planned as a plain sum over distinct values, which runs may
-        // collapse too.
-        let distinct = "SELECT name, sum(DISTINCT cost) AS cost FROM t GROUP BY name \
-                        ORDER BY name NULLS FIRST";
-        let (_, plain) = plan_and_rows(false, distinct).await;
-        let (_, collapsed) = plan_and_rows(true, distinct).await;
-        assert_eq!(collapsed, plain);
+        // Sums of expressions, a key computed from columns, a query reading more columns than
+        // it sums, and `sum(DISTINCT ...)`, which is planned as a plain sum over distinct values.
+        for sql in [
+            "SELECT name, sum(CASE WHEN billed > 10 THEN cost ELSE 0 END) AS cost FROM t \
+             GROUP BY name ORDER BY name NULLS FIRST",
+            "SELECT upper(name) AS name, sum(cost * 2) AS cost, sum(billed + count) AS b FROM t \
+             GROUP BY upper(name) ORDER BY name NULLS FIRST",
+            "SELECT name, sum(DISTINCT cost) AS cost FROM t GROUP BY name \
+             ORDER BY name NULLS FIRST",
+        ] {
+            let (_, plain) = plan_and_rows(false, sql).await;
+            let (plan, collapsed) = plan_and_rows(true, sql).await;
+            assert!(plan.contains("RunSumsExec"), "{sql}:\n{plan}");
+            assert_eq!(collapsed, plain, "{sql}");
+        }
     }
 
     #[tokio::test]
