@@ -107,6 +107,10 @@ fn collapsed_sums(aggregate: &AggregateExec) -> Result<Option<Arc<dyn ExecutionP
         return Ok(None);
     }
     let (key_expr, key_name) = &group_by.expr()[0];
+    // Runs are found by comparing neighbouring keys; nested keys are left to the hash alone.
+    if key_expr.data_type(&schema)?.is_nested() {
+        return Ok(None);
+    }
     // The input as it is, when it holds only the key and the summed columns.
     let key = column_index(key_expr);
     let mut summed: Vec<usize> = arguments.iter().filter_map(column_index).collect();
