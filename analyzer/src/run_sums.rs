@@ -180,8 +180,8 @@ pub struct RunSumsExec {
 }
 
 impl RunSumsExec {
-    /// Collapses runs of equal `key` in `input`, summing the `summed` columns ([`summable`]); the
-    /// input must have no other column.
+    /// Collapses runs of equal `key` in `input`, summing the `summed` columns (`Float64` or
+    /// `Int64`); the input must have no other column.
     pub fn new(input: Arc<dyn ExecutionPlan>, key: usize, summed: Vec<usize>) -> RunSumsExec {
         let properties = Arc::new(input.properties().as_ref().clone());
         RunSumsExec {
