@@ -157,7 +157,9 @@ fn collapsed_sums(aggregate: &AggregateExec) -> Result<Option<Arc<dyn ExecutionP
         vec![None; arguments.len()],
         runs,
         runs_schema,
-    )?;
+    )?
+    // A limit the planner gave the aggregation stays with it, as in the rewrite above.
+    .with_limit_options(aggregate.limit_options());
     // The aggregations above read what this one writes: it must not change.
     if rewritten.schema() != aggregate.schema() {
         return Ok(None);
