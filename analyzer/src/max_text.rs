@@ -2,11 +2,11 @@
 //! for the `invocations` view, which merges about ten text columns over millions of request ids.
 //!
 //! DataFusion's `max` for strings keeps one heap-allocated copy per group, and with 10M groups each
-//! text column added about a second to every invocation query (benchmarks.md). These columns
-//! (function name, region, runtime, status messages, ...) repeat few distinct values, so here each
-//! distinct value is stored once and a group holds only the index of its greatest value: four
-//! bytes per group, no allocation per group. Consecutive rows with the same value, which sorted
-//! files are full of, are interned once.
+//! text column added about a second to every invocation query (benchmarks-history.md). These
+//! columns (function name, region, runtime, status messages, ...) repeat few distinct values, so
+//! here each distinct value is stored once and a group holds only the index of its greatest
+//! value: four bytes per group, no allocation per group. Consecutive rows with the same value,
+//! which sorted files are full of, are interned once.
 
 use std::sync::Arc;
 

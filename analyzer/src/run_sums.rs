@@ -3,13 +3,13 @@
 //! The store's files are sorted by function name, so the rows a scan reads come in long runs of
 //! one function: `SELECT function_name, sum(cost_usd) ... GROUP BY function_name` hashed and
 //! looked up the name of every one of 10M rows, about a third of the cost query's CPU
-//! (benchmarks.md, twenty-fourth session). [`CollapseRunsBeforeSums`] puts a [`RunSumsExec`]
-//! under each partial aggregation that only sums `Float64` or `Int64` values by one key (a
-//! projection first computes the key and the sums' arguments, where they are expressions or the
-//! input holds other columns): each run of equal keys in a batch becomes one row holding the
-//! run's sums (null where every value of the run is null, as `sum` gives). The aggregation then
-//! sees one row per run, and its result is the same sum, added up in another order (to the bit
-//! for integers).
+//! (benchmarks-history.md, twenty-fourth session). [`CollapseRunsBeforeSums`] puts a
+//! [`RunSumsExec`] under each partial aggregation that only sums `Float64` or `Int64` values by
+//! one key (a projection first computes the key and the sums' arguments, where they are
+//! expressions or the input holds other columns): each run of equal keys in a batch becomes one
+//! row holding the run's sums (null where every value of the run is null, as `sum` gives). The
+//! aggregation then sees one row per run, and its result is the same sum, added up in another
+//! order (to the bit for integers).
 //!
 //! Where the rows do not come in runs, collapsing would only cost time: once a partition has
 //! seen [`PROBE_ROWS`] rows that collapsed to more than a quarter of their number, it passes

@@ -256,7 +256,7 @@ fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
 /// Parquet stores these columns dictionary-encoded. Read as `Utf8`, every value is copied out of
 /// the dictionary into a new buffer; read as `Utf8View`, a value is a 16-byte view into the
 /// dictionary page (short ones inline). On the reference's cost formula over 10M invocations,
-/// the copy was about a quarter of the samples (benchmarks.md).
+/// the copy was about a quarter of the samples (benchmarks-history.md).
 pub fn query_schema(table: Table) -> Arc<Schema> {
     let stored = table.schema();
     let fields: Vec<_> = stored

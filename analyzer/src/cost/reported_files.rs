@@ -8,7 +8,7 @@
 //! own: without a filter on the billed duration and without the memory used. And when the
 //! catalog's prices are the same throughout those files' start times, that branch prices every
 //! row at one instant rather than reading the start times. Over 10M invocations the three took
-//! the cost query from 0.34 to 0.25 s (benchmarks.md, twentieth session).
+//! the cost query from 0.34 to 0.25 s (benchmarks-history.md, twentieth session).
 
 use std::path::PathBuf;
 

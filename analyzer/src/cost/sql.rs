@@ -120,7 +120,7 @@ pub async fn register(
     // (`Pricer::selected_total_usd_reported`), so those rows' `cost_usd` is given no measured
     // or init duration, cold start or message, and a query that sums it does not decode those
     // four columns for them (12 % of the cost query's CPU over 10M invocations,
-    // benchmarks.md).
+    // benchmarks-history.md).
     let reported_arguments = |max_memory: &str, start: &str| {
         format!(
             "provider, region, architecture, memory_size_mb, {max_memory}, {start}, NULL, \
@@ -458,8 +458,8 @@ impl CostArguments {
 
     /// Each row's `total_usd` as [`CostArguments::price_each`] gives it, null where the row is
     /// not priceable. A row whose billed duration was reported (nearly all) is priced from that
-    /// and its memory sizes alone, without gathering its other facts (benchmarks.md: with the
-    /// blockwise search for runs, 0.90 → 0.77 CPU-s for the cost query over 10M invocations).
+    /// and its memory sizes alone, without gathering its other facts (benchmarks-history.md: with
+    /// the blockwise search for runs, 0.90 → 0.77 CPU-s for the cost query over 10M invocations).
     fn total_usd(&self, catalog: &Catalog) -> Result<Float64Array> {
         let columns = self.columns();
         let mut usd = Vec::with_capacity(self.rows);

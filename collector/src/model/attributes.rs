@@ -215,7 +215,7 @@ pub fn to_array<'a>(rows: impl Iterator<Item = &'a Attributes> + Clone) -> Array
 /// value columns, with their nulls (five of every entry's six fields), are built from the types
 /// when the column is finished, a pass over the types each. Appending to all seven builders for
 /// every entry, five of them a null, took 4–14 % more CPU to read and normalize spans, and 4 %
-/// more for a log import (see docs/benchmarks.md).
+/// more for a log import (see docs/benchmarks-history.md).
 #[derive(Debug)]
 pub struct AttributesBuilder {
     keys: StringBuilder,

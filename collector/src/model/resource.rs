@@ -9,7 +9,7 @@
 //!
 //! Keeping them once took the collector's CPU per span under the ingest benchmark down by about a
 //! quarter: fewer bytes through the WAL, and no map of a dozen entries per span to copy into
-//! order and encode as Parquet (docs/benchmarks.md).
+//! order and encode as Parquet (docs/benchmarks-history.md).
 
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -110,7 +110,8 @@ impl ResourceRows {
     /// Rows that leave out those `stored` already holds. A receiver's request mostly refers to
     /// resources that earlier requests stored; their rows were built, and then dropped before the
     /// write ([`StoredResources::drop_stored`]): 2 % of the collector's CPU in the ingest
-    /// benchmark (docs/benchmarks.md). The set is asked once per resource and hour of a request.
+    /// benchmark (docs/benchmarks-history.md). The set is asked once per resource and hour of a
+    /// request.
     pub fn leaving_out(stored: SharedStoredResources) -> ResourceRows {
         ResourceRows {
             stored: Some(stored),

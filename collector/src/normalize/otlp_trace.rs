@@ -84,7 +84,7 @@ pub fn normalize_trace_bytes(
 /// The room a request's builders took, and the request's size. A request's builders start with
 /// the room the last request's took, scaled to its size: requests from one sender are alike, and
 /// builders grown from nothing by doubling copied their buffers again and again (a tenth of the
-/// receiving threads' time, see docs/benchmarks.md).
+/// receiving threads' time, see docs/benchmarks-history.md).
 #[derive(Debug, Clone, Default)]
 struct RequestRoom {
     bytes: usize,

@@ -210,7 +210,7 @@ fn sorted_by_name_then_time(
 /// attributes are one range). Gathering every value and map entry one at a time (arrow's
 /// `interleave`) took twice as long as `take` of the batches concatenated; copying runs, a third
 /// as long as concatenating and `take` (102,400 spans of 200 batches in runs of up to 13 rows,
-/// 20 attributes each). See docs/benchmarks.md.
+/// 20 attributes each). See docs/benchmarks-history.md.
 pub fn interleave_rows(
     table: Table,
     batches: &[RecordBatch],
@@ -510,7 +510,7 @@ fn append_bits(builder: &mut BooleanBufferBuilder, bits: &BooleanBuffer, rows: &
 /// The rows of `batch` at `indices`, in that order: arrow's `take`, except that lists and maps
 /// (attributes, events) gather their entries with one `take` of the entries instead of copying
 /// each row's slice through `MutableArrayData`, which made sorting spans the largest cost of a
-/// flush (see docs/benchmarks.md).
+/// flush (see docs/benchmarks-history.md).
 pub fn take_rows(batch: &RecordBatch, indices: &UInt32Array) -> Result<RecordBatch, StoreError> {
     let columns = batch
         .columns()
@@ -604,7 +604,7 @@ fn take_nulls(nulls: Option<&NullBuffer>, indices: &UInt32Array) -> Option<NullB
 /// compressed one at a time after dictionary and delta encoding, which leave little for a
 /// stronger level to find: on one WAL segment of the ingest benchmark's spans, level 1 encoded
 /// spans 11 % and invocation fragments 28 % faster than level 3, and the files came out no larger
-/// (see docs/benchmarks.md).
+/// (see docs/benchmarks-history.md).
 const ZSTD_LEVEL: i32 = 1;
 
 /// The ZSTD level of `resources` files. A resource's row is written once an hour, so the table
@@ -620,7 +620,7 @@ const RANDOM_ID_COLUMNS: [&str; 4] = ["request_id", "trace_id", "span_id", "pare
 /// The random identifier kept as text, in every table that has it. Written plain, each id's
 /// length (4 bytes) came before its 36 characters, and ZSTD coded those lengths among the
 /// characters; with the lengths delta-encoded apart, a UUID request id took 18.5 B instead of
-/// 19.8 B, and half the time to encode (docs/benchmarks.md, twenty-fourth session).
+/// 19.8 B, and half the time to encode (docs/benchmarks-history.md, twenty-fourth session).
 const TEXT_ID_COLUMN: &str = "request_id";
 
 /// The false-positive rate of the spans' `trace_id` bloom filters: a trace lookup reads about

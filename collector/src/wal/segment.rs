@@ -192,7 +192,7 @@ pub fn read_segment(path: &Path) -> Result<SegmentContents, WalError> {
 /// [`read_segment`] of a closed segment, which nothing appends to or truncates any more: the file
 /// is mapped instead of copied, and the batches point into the mapping until they are dropped.
 /// Copying a 96 MiB segment into fresh memory, and then every batch out of it, was about a
-/// tenth of the collector's CPU under load (see docs/benchmarks.md).
+/// tenth of the collector's CPU under load (see docs/benchmarks-history.md).
 pub fn read_closed_segment(path: &Path) -> Result<SegmentContents, WalError> {
     let file = File::open(path).map_err(|e| WalError::io(path, e))?;
     let len = file.metadata().map_err(|e| WalError::io(path, e))?.len();
