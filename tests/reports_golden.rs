@@ -181,6 +181,49 @@ fn sql_queries_over_the_sample_match_their_golden_files() {
     }
 }
 
+/// Over a data directory without any rows (a first run, or a `--data` naming the wrong folder),
+/// the reading commands print their tables' columns and say the directory holds nothing.
+#[test]
+fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
+    let empty = tempfile::tempdir().unwrap();
+    let run = |data: &Path, args: &[&str]| {
+        let out = faasobs()
+            .arg("--data")
+            .arg(data)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (stdout, stderr) = run(empty.path(), &["report", "summary"]);
+    assert!(
+        stdout.contains("| function_name | invocations |"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("holds no data yet"), "{stderr}");
+    let sql = "SELECT function_name, count(*) AS n FROM invocations GROUP BY 1";
+    let (stdout, _) = run(empty.path(), &["query", "--format", "csv", sql]);
+    assert!(stdout.starts_with("function_name,n\n"), "{stdout}");
+    let out = faasobs()
+        .arg("--data")
+        .arg(empty.path())
+        .arg("sql")
+        .write_stdin("SELECT function_name FROM invocations;\n")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("| function_name |\n"), "{stdout}");
+    assert!(stdout.contains("(0 rows)"), "{stdout}");
+
+    let store = sample_store();
+    let (_, stderr) = run(store.path(), &["report", "summary"]);
+    assert!(!stderr.contains("holds no data"), "{stderr}");
+}
+
 #[test]
 fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only() {
     let store = sample_store();

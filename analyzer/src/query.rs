@@ -32,19 +32,25 @@ pub fn text_column(column: &ArrayRef) -> Result<StringArray, AnalyzerError> {
 }
 
 impl Analyzer {
-    /// Runs one read-only SQL statement and collects its result.
+    /// Runs one read-only SQL statement and collects its result: at least one batch, an empty
+    /// one with the result's columns when it has no rows, so that every printed form of an empty
+    /// result still names its columns.
     pub async fn query(&self, sql: &str) -> Result<Vec<RecordBatch>, AnalyzerError> {
         Ok(self.query_with_schema(sql).await?.1)
     }
 
-    /// Like [`Analyzer::query`], with the result's schema (known even when there are no rows).
+    /// Like [`Analyzer::query`], with the result's schema.
     pub async fn query_with_schema(
         &self,
         sql: &str,
     ) -> Result<(arrow::datatypes::SchemaRef, Vec<RecordBatch>), AnalyzerError> {
         let frame = self.read_only_frame(sql).await?;
         let schema = std::sync::Arc::new(frame.schema().as_arrow().clone());
-        Ok((schema, frame.collect().await?))
+        let mut batches = frame.collect().await?;
+        if batches.is_empty() {
+            batches.push(RecordBatch::new_empty(Arc::clone(&schema)));
+        }
+        Ok((schema, batches))
     }
 
     /// Like [`Analyzer::query`], a batch at a time, for results too large to hold whole.

@@ -211,6 +211,7 @@ pub struct Analyzer {
     data_dir: PathBuf,
     catalog: Arc<Catalog>,
     invocation_files: InvocationFiles,
+    holds_nothing: bool,
 }
 
 /// The invocation files of a session, by kind (see [`crate::invocations_view`]).
@@ -425,6 +426,12 @@ impl Analyzer {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
         }
         let mut unflushed = unflushed_wal_rows(&root, &listings);
+        // Before the window narrows the listings: a store with nothing in the window is not empty.
+        let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
+            && unflushed
+                .values()
+                .flatten()
+                .all(|batch| batch.num_rows() == 0);
         let mut invocation_files = InvocationFiles::default();
         // What the footer of each hour-merged file proves for pricing, in the order of
         // `invocation_files.hour_merged`.
@@ -558,7 +565,15 @@ impl Analyzer {
             data_dir: root,
             catalog: config.catalog,
             invocation_files,
+            holds_nothing,
         })
+    }
+
+    /// True when the data directory held no rows when this session opened: no Parquet file of
+    /// any table, no rows in the WAL (whatever the window). Its tables are empty, with their
+    /// columns.
+    pub fn holds_nothing(&self) -> bool {
+        self.holds_nothing
     }
 
     /// The invocation files this session reads, by kind, and the view's inputs.
@@ -861,6 +876,51 @@ mod tests {
 
     fn hex_of((high, low): &([u8; 8], [u8; 8])) -> String {
         high.iter().chain(low).map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// An empty data directory opens with empty tables that keep their columns, in every printed
+    /// form, and says it holds nothing; one stored span is something, even outside the window.
+    #[tokio::test]
+    async fn an_empty_store_answers_with_its_columns_and_says_it_holds_nothing() {
+        use crate::query::{OutputFormat, render};
+        use faasobs_collector::model::SpanBuilder;
+        use faasobs_collector::store::flush::flush_records;
+        use faasobs_collector::store::local_objects;
+
+        let dir = tempfile::tempdir().unwrap();
+        let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        assert!(analyzer.holds_nothing());
+        let sql = "SELECT function_name, count(*) AS n FROM invocations GROUP BY 1";
+        let batches = analyzer.query(sql).await.unwrap();
+        assert_eq!(batches.len(), 1);
+        assert_eq!(batches[0].num_rows(), 0);
+        let table = render(&batches, OutputFormat::Table).unwrap();
+        assert!(table.contains("| function_name | n |"), "{table}");
+        assert_eq!(
+            render(&batches, OutputFormat::Csv).unwrap(),
+            "function_name,n\n"
+        );
+        assert_eq!(render(&batches, OutputFormat::Json).unwrap(), "[]");
+
+        let objects = local_objects(dir.path()).unwrap();
+        let mut spans = SpanBuilder::default();
+        spans.append(&span_row("orders", [1; 16], &[]));
+        flush_records(&objects, 1, vec![(Table::Spans, spans.finish())], 1)
+            .await
+            .unwrap();
+        let after_the_span = AnalyzerConfig {
+            window: Some(TimeWindow {
+                since: Some(1_000_000_000_000_000_000),
+                until: None,
+            }),
+            ..AnalyzerConfig::default()
+        };
+        let analyzer = Analyzer::open(dir.path(), after_the_span).await.unwrap();
+        assert!(!analyzer.holds_nothing());
+        let spans = analyzer.query("SELECT * FROM spans").await.unwrap();
+        assert_eq!(spans.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
     }
 
     /// A store upgraded from schema version 1 holds spans with their resource's attributes on

@@ -43,14 +43,14 @@ pub fn load_catalog(pricing: Option<&Path>) -> anyhow::Result<Arc<Catalog>> {
 }
 
 /// Opens the analyzer over `data` with a pricing catalog, a memory limit (MiB) and, for reports,
-/// a time window.
+/// a time window; says so on standard error when `data` holds no rows at all.
 pub async fn open_analyzer(
     data: &Path,
     pricing: Option<&Path>,
     memory_limit_mb: usize,
     window: Option<TimeWindow>,
 ) -> anyhow::Result<Analyzer> {
-    Analyzer::open(
+    let analyzer = Analyzer::open(
         data,
         AnalyzerConfig {
             memory_limit_bytes: memory_limit_mb * 1024 * 1024,
@@ -60,7 +60,21 @@ pub async fn open_analyzer(
         },
     )
     .await
-    .with_context(|| format!("opening {}", data.display()))
+    .with_context(|| format!("opening {}", data.display()))?;
+    if analyzer.holds_nothing() {
+        eprintln!("{}", empty_store_note(data));
+    }
+    Ok(analyzer)
+}
+
+/// What a reading command says of a data directory without any rows (a first run, or a `--data`
+/// that names the wrong folder): its tables are empty, not missing.
+fn empty_store_note(data: &Path) -> String {
+    format!(
+        "note: {} holds no data yet; `faasobs demo`, `faasobs ingest FILES` or `faasobs collect` \
+         store some there",
+        data.display()
+    )
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> anyhow::Result<()> {

@@ -65,9 +65,9 @@ impl Shell {
 
     fn print(&self, batches: &[RecordBatch], started: Instant) {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+        // An empty result still shows its columns, as psql does.
         match render(batches, OutputFormat::Table) {
-            Ok(text) if rows > 0 => println!("{text}"),
-            Ok(_) => {}
+            Ok(text) => println!("{text}"),
             Err(e) => eprintln!("error: {e}"),
         }
         let noun = if rows == 1 { "row" } else { "rows" };
