@@ -215,6 +215,7 @@ fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
         .write_stdin("SELECT function_name FROM invocations;\n")
         .output()
         .unwrap();
+    assert!(out.status.success(), "{out:?}");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("| function_name |\n"), "{stdout}");
     assert!(stdout.contains("(0 rows)"), "{stdout}");

@@ -176,11 +176,13 @@ fn sql_that_reads_or_writes_files_outside_the_store_is_refused() {
             .unwrap();
         assert!(!out.status.success(), "{sql} was allowed");
         let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-        // The store is empty, and says so in a note before the error.
-        let errors = stderr.lines().filter(|l| !l.starts_with("note: "));
+        // The store is empty and says so first, in one note; then comes the one error.
+        let lines: Vec<&str> = stderr.lines().collect();
         assert!(
-            errors.count() == 1 && stderr.matches("Error during planning").count() <= 1,
-            "one error, said once: {stderr}"
+            lines.len() == 2
+                && lines[0].starts_with("note: ")
+                && stderr.matches("Error during planning").count() <= 1,
+            "a note, then one error, said once: {stderr}"
         );
         let all = [out.stdout, out.stderr].concat();
         assert!(
