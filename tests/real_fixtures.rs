@@ -112,6 +112,34 @@ fn a_file_of_no_known_format_is_named_in_the_error() {
     );
 }
 
+/// A path that does not exist is refused before the store is opened: nothing is created or
+/// stored, not even the inputs named beside it that do exist.
+#[test]
+fn a_missing_input_is_refused_before_anything_is_stored() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let out = faasobs()
+        .arg("--data")
+        .arg(&data)
+        .arg("ingest")
+        .arg(real_fixture("datadog-cloudwatch-log-coldstart.json"))
+        .arg(dir.path().join("typo.ndjson"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no such file or folder") && stderr.contains("typo.ndjson"),
+        "{stderr}"
+    );
+    assert!(
+        out.stdout.is_empty(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(!data.exists(), "the store was created");
+}
+
 #[test]
 fn a_datadog_instrumented_invocation_with_its_report() {
     let (_dir, rows) = ingest("datadog-cloudwatch-log-lambda_invocation.json");

@@ -182,7 +182,8 @@ fn sql_queries_over_the_sample_match_their_golden_files() {
 }
 
 /// Over a data directory without any rows (a first run, or a `--data` naming the wrong folder),
-/// the reading commands print their tables' columns and say the directory holds nothing.
+/// the reading commands print their tables' columns and say the directory holds nothing, or that
+/// it does not exist (and leave it so).
 #[test]
 fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
     let empty = tempfile::tempdir().unwrap();
@@ -220,9 +221,22 @@ fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
     assert!(stdout.contains("| function_name |\n"), "{stdout}");
     assert!(stdout.contains("(0 rows)"), "{stdout}");
 
+    // A mistyped `--data` reads as empty too, is said to be missing, and is not created.
+    let typo = empty.path().join("typo");
+    let (stdout, stderr) = run(&typo, &["report", "summary"]);
+    assert!(
+        stdout.contains("| function_name | invocations |"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("typo does not exist"), "{stderr}");
+    let (_, stderr) = run(&typo, &["cost", "report"]);
+    assert!(stderr.contains("typo does not exist"), "{stderr}");
+    assert!(!typo.exists(), "reading created {}", typo.display());
+
     let store = sample_store();
     let (_, stderr) = run(store.path(), &["report", "summary"]);
     assert!(!stderr.contains("holds no data"), "{stderr}");
+    assert!(!stderr.contains("does not exist"), "{stderr}");
 }
 
 #[test]

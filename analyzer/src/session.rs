@@ -54,10 +54,11 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
 use faasobs_collector::store::layout::{Listing, list_table};
-use faasobs_collector::store::writer::shared_request_ids;
+use faasobs_collector::store::writer::{Objects, shared_request_ids};
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
 use faasobs_collector::wal::{list_segments, read_segment};
 use object_store::ObjectMeta;
+use object_store::memory::InMemory;
 use object_store::path::Path as ObjectPath;
 
 /// Parquet footers, kept across the analyzers of one process. The dashboard opens an analyzer
@@ -378,9 +379,22 @@ fn stored_table(
 }
 
 impl Analyzer {
-    /// Opens the data directory (creating it when missing, so a fresh machine gets empty tables).
+    /// Opens the data directory. A missing one reads as empty tables and is not created: a
+    /// first run gets its tables' columns, and a mistyped `--data` leaves no folder behind.
     pub async fn open(data_dir: &Path, config: AnalyzerConfig) -> Result<Analyzer, AnalyzerError> {
-        let objects = local_objects(data_dir)?;
+        let objects = if data_dir.exists() {
+            local_objects(data_dir)?
+        } else {
+            Objects {
+                store: Arc::new(InMemory::new()),
+                local_root: Some(std::path::absolute(data_dir).map_err(|source| {
+                    AnalyzerError::Io {
+                        path: data_dir.to_path_buf(),
+                        source,
+                    }
+                })?),
+            }
+        };
         let root = objects.local_root.clone().expect("local data directory");
         let mut session = SessionConfig::new()
             .with_target_partitions(config.target_partitions.max(1))

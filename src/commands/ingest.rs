@@ -458,7 +458,25 @@ impl Readers {
     }
 }
 
+/// Refuses inputs that do not exist before anything is opened or stored, so a mistyped path
+/// neither creates a store nor leaves part of an import behind.
+fn check_inputs_exist(paths: &[PathBuf]) -> anyhow::Result<()> {
+    let missing: Vec<String> = paths
+        .iter()
+        .filter(|p| p.as_os_str() != "-" && !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if !missing.is_empty() {
+        anyhow::bail!(
+            "no such file or folder: {} (nothing was imported)",
+            missing.join(", ")
+        );
+    }
+    Ok(())
+}
+
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
+    check_inputs_exist(&config.files)?;
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.

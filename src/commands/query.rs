@@ -62,17 +62,22 @@ pub async fn open_analyzer(
     .await
     .with_context(|| format!("opening {}", data.display()))?;
     if analyzer.holds_nothing() {
-        eprintln!("{}", empty_store_note(data));
+        eprintln!("{}", empty_store_note(data, data.exists()));
     }
     Ok(analyzer)
 }
 
 /// What a reading command says of a data directory without any rows (a first run, or a `--data`
 /// that names the wrong folder): its tables are empty, not missing.
-fn empty_store_note(data: &Path) -> String {
+fn empty_store_note(data: &Path, exists: bool) -> String {
+    let state = if exists {
+        "holds no data yet"
+    } else {
+        "does not exist (reading does not create it)"
+    };
     format!(
-        "note: {} holds no data yet; `faasobs demo`, `faasobs ingest FILES` or `faasobs collect` \
-         store some there",
+        "note: {} {state}; `faasobs demo`, `faasobs ingest FILES` or `faasobs collect` store \
+         some there",
         data.display()
     )
 }
