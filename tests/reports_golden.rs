@@ -78,6 +78,7 @@ fn every_report_over_the_sample_matches_its_golden_file() {
         assert!(first.get(field).is_some(), "coldstarts rows carry {field}");
     }
     check_golden("report-coldstarts", &coldstarts);
+    assert_eq!(report(store.path(), &["cold-starts"]), coldstarts);
 
     let errors = report(store.path(), &["errors"]);
     let by_status = &manifest["by_status"];

@@ -116,7 +116,13 @@ pub fn write_parquet(
 /// Renders batches in the chosen format.
 pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, AnalyzerError> {
     Ok(match format {
-        OutputFormat::Table => arrow::util::pretty::pretty_format_batches(batches)?.to_string(),
+        OutputFormat::Table => {
+            let batches = batches
+                .iter()
+                .map(floats_as_plain_decimals)
+                .collect::<Result<Vec<_>, _>>()?;
+            arrow::util::pretty::pretty_format_batches(&batches)?.to_string()
+        }
         OutputFormat::Csv => {
             let mut out = Vec::new();
             {
@@ -124,7 +130,7 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
                     .with_header(true)
                     .build(&mut out);
                 for b in batches {
-                    writer.write(&nested_columns_as_text(b)?)?;
+                    writer.write(&nested_columns_as_text(&floats_as_plain_decimals(b)?)?)?;
                 }
             }
             String::from_utf8_lossy(&out).into_owned()
@@ -146,6 +152,47 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
             String::from_utf8_lossy(&writer.into_inner()).into_owned()
         }
     })
+}
+
+/// `batch` with its floating-point columns as text in plain decimals: arrow writes small values
+/// with an exponent, so a cost report showed a request's price as `2e-6` beside `0.000128`.
+/// Values too small or too large to read plainly (below 1e-9 or from 1e16 on) keep the exponent.
+fn floats_as_plain_decimals(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    let is_float = |t: &DataType| matches!(t, DataType::Float32 | DataType::Float64);
+    if !batch.columns().iter().any(|c| is_float(c.data_type())) {
+        return Ok(batch.clone());
+    }
+    let mut fields = Vec::with_capacity(batch.num_columns());
+    let mut columns: Vec<ArrayRef> = Vec::with_capacity(batch.num_columns());
+    for (field, column) in batch.schema().fields().iter().zip(batch.columns()) {
+        if !is_float(column.data_type()) {
+            fields.push(field.clone());
+            columns.push(column.clone());
+            continue;
+        }
+        let values = arrow::compute::cast(column, &DataType::Float64)?;
+        let text: StringArray = values
+            .as_primitive::<arrow::datatypes::Float64Type>()
+            .iter()
+            .map(|value| value.map(plain_decimal))
+            .collect();
+        fields.push(Arc::new(Field::new(field.name(), DataType::Utf8, true)));
+        columns.push(Arc::new(text));
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// `value` as a plain decimal, shortest digits that read back the same (Rust's `Display`), whole
+/// numbers with `.0` as arrow writes them, unless it is too small or too large to read that way.
+fn plain_decimal(value: f64) -> String {
+    if !value.is_finite() || !(value == 0.0 || (1e-9..1e16).contains(&value.abs())) {
+        return format!("{value:e}");
+    }
+    let mut text = value.to_string();
+    if !text.contains('.') {
+        text.push_str(".0");
+    }
+    text
 }
 
 /// `batch` with its nested columns (attributes, events, links: lists, maps, structs) written as
@@ -183,6 +230,50 @@ fn nested_columns_as_text(batch: &RecordBatch) -> Result<RecordBatch, arrow::err
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, MapBuilder, StringBuilder};
+
+    #[test]
+    fn floats_print_as_plain_decimals_unless_too_small_or_large() {
+        let values = vec![
+            Some(2e-6),
+            Some(0.000128),
+            Some(-1.5),
+            Some(0.0),
+            None,
+            Some(1e-12),
+            Some(2.5e20),
+            Some(42.0),
+        ];
+        let batch = RecordBatch::try_from_iter([
+            (
+                "usd",
+                Arc::new(arrow::array::Float64Array::from(values)) as ArrayRef,
+            ),
+            (
+                "n",
+                Arc::new(Int64Array::from_iter_values(0..8)) as ArrayRef,
+            ),
+        ])
+        .unwrap();
+        let csv = render(std::slice::from_ref(&batch), OutputFormat::Csv).unwrap();
+        assert_eq!(
+            csv,
+            "usd,n\n0.000002,0\n0.000128,1\n-1.5,2\n0.0,3\n,4\n1e-12,5\n2.5e20,6\n42.0,7\n"
+        );
+        let table = render(&[batch], OutputFormat::Table).unwrap();
+        assert!(table.contains("| 0.000002 |"), "{table}");
+        assert!(!table.contains("2e-6"), "{table}");
+        // JSON keeps numbers as numbers.
+        let json = render(
+            &[RecordBatch::try_from_iter([(
+                "usd",
+                Arc::new(arrow::array::Float64Array::from(vec![2e-6])) as ArrayRef,
+            )])
+            .unwrap()],
+            OutputFormat::Json,
+        )
+        .unwrap();
+        assert_eq!(json, r#"[{"usd":2.0e-6}]"#);
+    }
 
     #[test]
     fn csv_writes_nested_columns_as_text() {

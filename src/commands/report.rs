@@ -13,6 +13,7 @@ pub enum Kind {
     /// memory.
     Summary,
     /// Cold starts per function and per runtime/memory/architecture, init percentiles, over time.
+    #[value(alias = "cold-starts")]
     Coldstarts,
     /// Error rate over time; errors grouped by class, type and normalized message.
     Errors,
