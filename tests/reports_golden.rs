@@ -112,6 +112,35 @@ fn every_report_over_the_sample_matches_its_golden_file() {
     check_golden("report-summary-filtered", &filtered);
 }
 
+/// A window whose end is not after its start is refused, not answered with empty tables: with
+/// durations counting back from now, `--since 1h --until 2h` is an easy slip.
+#[test]
+fn a_window_that_ends_before_it_starts_is_refused() {
+    let store = sample_store();
+    for args in [
+        &["report", "summary", "--since", "1h", "--until", "2h"][..],
+        &[
+            "cost",
+            "report",
+            "--since",
+            "2026-11-23T09:05:00Z",
+            "--until",
+            "2026-11-23T09:05:00Z",
+        ],
+    ] {
+        let out = faasobs()
+            .arg("--data")
+            .arg(store.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("is not after --since"), "{stderr}");
+        assert!(out.stdout.is_empty(), "{args:?}");
+    }
+}
+
 #[test]
 fn the_concurrency_sweep_agrees_with_a_brute_force_self_join_on_the_sample() {
     let store = sample_store();

@@ -77,6 +77,16 @@ impl InvocationSelection {
                 .transpose()
         };
         let (since, until) = (bound(&self.since, "since")?, bound(&self.until, "until")?);
+        if let (Some(since), Some(until)) = (since, until)
+            && until <= since
+        {
+            anyhow::bail!(
+                "--until ({}) is not after --since ({}): the window holds no time (a duration \
+                 counts back from now, so `--since 3h --until 1h` is the two hours between)",
+                self.until.as_deref().unwrap_or_default(),
+                self.since.as_deref().unwrap_or_default()
+            );
+        }
         let options = ReportOptions {
             function: self.function.clone(),
             since,
