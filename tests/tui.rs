@@ -64,6 +64,56 @@ fn open(data: &Path, runtime: &tokio::runtime::Runtime) -> Analyzer {
         .unwrap()
 }
 
+/// An empty functions table says why: nothing stored, nothing in the window, or the filter.
+#[test]
+fn an_empty_overview_says_why_it_is_empty() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let now = 1_795_500_000_000_000_000;
+    let empty = tempfile::tempdir().unwrap();
+    let missing = empty.path().join("not-yet");
+    let analyzer = open(&missing, &runtime);
+    let mut model = Model::new("viewing nothing");
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, now))
+        .unwrap();
+    update(&mut model, Msg::Loaded(snapshot));
+    let text = screen(&model, 100, 12);
+    assert!(text.contains("nothing stored yet"), "{text}");
+    assert!(
+        !missing.exists(),
+        "the dashboard created {}",
+        missing.display()
+    );
+
+    // The sample, long before now: the last hour holds nothing, all of it six functions.
+    let data = sample_store();
+    let analyzer = open(data.path(), &runtime);
+    let mut model = Model::new("viewing the sample");
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::Last1h, now))
+        .unwrap();
+    update(&mut model, Msg::Loaded(snapshot));
+    let text = screen(&model, 100, 12);
+    assert!(
+        text.contains("no invocations in the last 1h; w widens"),
+        "{text}"
+    );
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, now))
+        .unwrap();
+    update(&mut model, Msg::Loaded(snapshot));
+    update(&mut model, Msg::Key(Key::Char('/')));
+    for c in "zz".chars() {
+        update(&mut model, Msg::Key(Key::Char(c)));
+    }
+    let text = screen(&model, 100, 12);
+    assert!(
+        text.contains("no function matches the filter \"zz\""),
+        "{text}"
+    );
+    assert!(!text.contains("nothing stored"), "{text}");
+}
+
 #[test]
 fn every_screen_of_the_sample_matches_its_snapshot() {
     let data = sample_store();

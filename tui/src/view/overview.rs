@@ -5,11 +5,11 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState};
+use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
 
 use super::{alarm, dollars, heading, number, sparkline};
 use crate::data::FunctionRow;
-use crate::model::{Column, Model};
+use crate::model::{Column, Model, Window};
 
 /// Width of the sparkline columns.
 const SPARK: u16 = 16;
@@ -159,6 +159,42 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         state.select(Some(model.selected - first));
     }
     frame.render_stateful_widget(table, area, &mut state);
+    if rows.is_empty() {
+        // Under the header, inside the border: why the table is empty and what would fill it.
+        let below_header = Rect {
+            x: area.x + 1,
+            y: area.y + 2,
+            width: area.width.saturating_sub(2),
+            height: area.height.saturating_sub(3),
+        };
+        frame.render_widget(
+            Paragraph::new(empty_table_hint(model)).wrap(Wrap { trim: false }),
+            below_header,
+        );
+    }
+}
+
+/// Why the functions table has no rows: the filter, the window, or nothing stored at all.
+fn empty_table_hint(model: &Model) -> String {
+    let Some(snapshot) = &model.snapshot else {
+        return String::new();
+    };
+    if !snapshot.functions.is_empty() {
+        format!(
+            " no function matches the filter \"{}\" (Esc clears it)",
+            model.filter
+        )
+    } else if snapshot.window != Window::All {
+        format!(
+            " no invocations in the {}; w widens the window",
+            snapshot.window.label()
+        )
+    } else {
+        " nothing stored yet: send OTLP traces or logs to a collector writing into this data \
+         directory (`faasobs collect`, or this dashboard without --no-listen), or run `faasobs \
+         ingest FILES` or `faasobs demo` into it"
+            .to_string()
+    }
 }
 
 #[cfg(test)]
