@@ -258,3 +258,24 @@ async fn retention_deletes_only_partitions_that_ended_before_the_cutoff() {
         "retention touched a partition inside the window"
     );
 }
+
+/// `faasobs compact` of a directory that does not exist refuses, rather than making an empty
+/// store where a mistyped `--data` points.
+#[test]
+fn compacting_a_missing_directory_is_refused_and_creates_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let missing = dir.path().join("typo");
+    let out = crate::support::faasobs()
+        .arg("--data")
+        .arg(&missing)
+        .arg("compact")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("does not exist: there is nothing to compact"),
+        "{stderr}"
+    );
+    assert!(!missing.exists());
+}

@@ -14,6 +14,13 @@ pub struct CompactConfig {
 }
 
 pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
+    // A mistyped `--data` would otherwise become an empty store.
+    if !data.exists() {
+        anyhow::bail!(
+            "{} does not exist: there is nothing to compact",
+            data.display()
+        );
+    }
     let mut store_config = StoreConfig::for_batch(data);
     store_config.retention = config.retention;
     let store = Store::open(store_config)
