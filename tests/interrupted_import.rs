@@ -110,9 +110,28 @@ fn a_stopped_import_stores_what_it_read_and_says_which_inputs() {
         let stored = count("logs") + count("invocations");
         let stored_line = format!("stored {stored} records");
         assert!(stdout.contains(&stored_line), "{signal}: {stdout}");
+        let ledger = std::fs::read_to_string(data.join("imported.ndjson")).unwrap_or_default();
+        let file_name = input.file_name().unwrap().to_str().unwrap();
         if stderr.contains("error: interrupted: 1 of 2 inputs were read to their end and stored") {
             assert_eq!(stored, 2 * LINES, "{signal}: {stderr}");
+            // The file read to its end is in the ledger, so the same import run again skips it.
+            assert!(ledger.contains(file_name), "{signal}: {ledger}");
+            let again = faasobs()
+                .arg("--data")
+                .arg(&data)
+                .arg("ingest")
+                .arg(&input)
+                .output()
+                .unwrap();
+            assert!(again.status.success(), "{signal}: {again:?}");
+            let again_stdout = String::from_utf8_lossy(&again.stdout);
+            assert!(
+                again_stdout.contains("nothing to import"),
+                "{signal}: {again_stdout}"
+            );
+            assert_eq!(count("logs") + count("invocations"), stored, "{signal}");
         } else {
+            assert!(!ledger.contains(file_name), "{signal}: {ledger}");
             // The stop came before the file's last piece was taken: the message says how much
             // of it is stored.
             assert!(

@@ -140,6 +140,75 @@ fn a_missing_input_is_refused_before_anything_is_stored() {
     assert!(!data.exists(), "the store was created");
 }
 
+/// Importing the same unchanged file into the same data directory again skips it (its log lines
+/// have no id to merge by, so they would be stored twice); `--again` imports it anyway, and a
+/// file that changed is imported again.
+#[test]
+fn an_unchanged_file_imported_again_is_skipped_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("d");
+    let copy = dir.path().join("node.json");
+    std::fs::copy(real_fixture("datadog-cloudwatch-logs-node.json"), &copy).unwrap();
+    let import = |extra: &[&str]| {
+        let out = faasobs()
+            .arg("--data")
+            .arg(&data)
+            .arg("ingest")
+            .arg(&copy)
+            .args(extra)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let count = || {
+        query_json(
+            &data,
+            "SELECT (SELECT count(*) FROM logs) AS logs, (SELECT count(*) FROM invocations) AS invocations",
+        )[0]
+            .clone()
+    };
+    let (stdout, _) = import(&[]);
+    assert!(!stdout.contains("stored 0 records"), "{stdout}");
+    let first = count();
+    assert!(first["logs"].as_i64().unwrap() > 0, "{first:?}");
+    assert!(data.join("imported.ndjson").exists());
+
+    let (stdout, stderr) = import(&[]);
+    assert!(stdout.contains("nothing to import"), "{stdout}");
+    assert!(
+        stderr.contains("skipping 1 inputs imported into this data directory before")
+            && stderr.contains("node.json (imported "),
+        "{stderr}"
+    );
+    assert_eq!(count(), first);
+
+    // Named twice in one run (itself and its folder's copy of it), it is read once.
+    let (_, stderr) = import(&["--again", copy.to_str().unwrap()]);
+    assert!(stderr.contains("(named twice)"), "{stderr}");
+    let again = count();
+    assert_eq!(
+        again["logs"].as_i64().unwrap(),
+        2 * first["logs"].as_i64().unwrap()
+    );
+    assert_eq!(again["invocations"], first["invocations"]);
+
+    // Changed (a line appended), the file is another input and is imported again whole.
+    let mut text = std::fs::read_to_string(&copy).unwrap();
+    text.push('\n');
+    std::fs::write(&copy, text).unwrap();
+    let (stdout, stderr) = import(&[]);
+    assert!(!stderr.contains("skipping"), "{stderr}");
+    assert!(!stdout.contains("nothing to import"), "{stdout}");
+    assert_eq!(
+        count()["logs"].as_i64().unwrap(),
+        3 * first["logs"].as_i64().unwrap()
+    );
+}
+
 #[test]
 fn a_datadog_instrumented_invocation_with_its_report() {
     let (_dir, rows) = ingest("datadog-cloudwatch-log-lambda_invocation.json");

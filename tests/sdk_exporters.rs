@@ -201,6 +201,25 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(summary.contains("checkout-api"), "{summary}");
 
+    // Run again into the same folder, it prints the summary and stores nothing twice.
+    let count_all =
+        "SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs";
+    let before = query_json(via_sdk.path(), count_all);
+    let again = faasobs()
+        .arg("--data")
+        .arg(via_sdk.path())
+        .arg("demo")
+        .output()
+        .unwrap();
+    assert!(again.status.success(), "{again:?}");
+    assert_eq!(String::from_utf8_lossy(&again.stdout), summary);
+    let stderr = String::from_utf8_lossy(&again.stderr);
+    assert!(
+        stderr.contains("already holds the sample workload of seed 42"),
+        "{stderr}"
+    );
+    assert_eq!(query_json(via_sdk.path(), count_all), before);
+
     let via_files = sample_store();
 
     let sdk_rows = invocations(via_sdk.path());

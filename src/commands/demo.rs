@@ -3,7 +3,9 @@
 //! A collector starts on a free loopback port; the sample traffic is sent to it through the
 //! OpenTelemetry SDK's OTLP exporter (as instrumented functions send it) while the matching Lambda
 //! platform logs are imported (as a CloudWatch subscription would deliver them); the store is
-//! flushed and the summary report is printed.
+//! flushed and the summary report is printed. Run again into a data directory that holds the
+//! same sample already (the import ledger says so), it prints the summary without storing the
+//! sample's spans and log lines a second time.
 
 use std::path::Path;
 
@@ -16,6 +18,8 @@ use faasobs_sample_traces::replay::replay_otlp;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
 
+use super::import_ledger::{ImportLedger, InputStamp};
+
 #[derive(Debug, clap::Args)]
 pub struct DemoConfig {
     /// Random seed of the sample workload.
@@ -24,6 +28,21 @@ pub struct DemoConfig {
 }
 
 pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
+    let mut ledger = ImportLedger::read(data)?;
+    let sample = InputStamp::of_sample(config.seed);
+    if let Some(when) = ledger.imported_at(&sample) {
+        eprintln!(
+            "{} already holds the sample workload of seed {} (stored {when}); sending it again \
+             would store its spans and log lines twice. Its summary:",
+            data.display(),
+            config.seed
+        );
+        super::query::summary(data, None).await?;
+        eprintln!(
+            "for the whole demo again, give another --data folder (or --seed for another workload)"
+        );
+        return Ok(());
+    }
     let store = Store::open(StoreConfig::new(data))
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
@@ -64,6 +83,9 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
     server.await.context("the collector task failed")??;
     drop(handle);
     store.close().await.context("flushing the store")?;
+    if let Err(e) = ledger.append(&[(sample, sent + log_lines)]) {
+        eprintln!("warning: the import ledger was not updated ({e:#})");
+    }
     super::query::summary(data, None).await?;
     eprintln!(
         "data is in {}; try: faasobs query \"SELECT status, count(*) FROM invocations GROUP BY status\"",

@@ -17,6 +17,8 @@ use faasobs_sample_traces::output::render_files;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
 
+use super::import_ledger::{ImportLedger, InputStamp};
+
 /// Records are stored in writes of at most this many.
 const WRITE_CHUNK: usize = 20_000;
 // A Lambda log stream's batches are taken as writes whole.
@@ -34,6 +36,10 @@ pub struct IngestConfig {
     /// The function a Lambda text log belongs to (default: the name of the file's folder).
     #[arg(long)]
     pub function: Option<String>,
+    /// Import inputs again that this data directory's ledger (`imported.ndjson`) says were
+    /// imported before and have not changed since; their log lines are then stored twice.
+    #[arg(long)]
+    pub again: bool,
 }
 
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -81,6 +87,8 @@ struct Tally {
     in_part: Option<(String, usize)>,
     /// The last input that could not be read.
     unreadable: Option<String>,
+    /// The inputs read to their end and stored, with the records each gave, in order.
+    completed: Vec<(String, usize)>,
 }
 
 pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
@@ -206,15 +214,16 @@ impl Tally {
 
     /// Notes that input `name` was read to its end.
     fn input_done(&mut self, name: &str) {
-        if self
-            .in_part
-            .as_ref()
-            .is_some_and(|(input, _)| input == name)
-        {
-            self.in_part = None;
-        }
+        let records = match self.in_part.take() {
+            Some((input, records)) if input == name => records,
+            other => {
+                self.in_part = other;
+                0
+            }
+        };
         if self.unreadable.as_deref() != Some(name) {
             self.inputs_read += 1;
+            self.completed.push((name.to_string(), records));
         }
     }
 
@@ -227,7 +236,8 @@ impl Tally {
         if let Some((input, records)) = &self.in_part {
             message.push_str(&format!(
                 ", and the first {records} records of {input} (importing it again whole \
-                 would store their log lines twice)"
+                 would store their log lines twice; the same import run again skips the inputs \
+                 read to their end)"
             ));
         }
         anyhow::anyhow!(message)
@@ -475,8 +485,81 @@ fn check_inputs_exist(paths: &[PathBuf]) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The inputs to read and their ledger stamps (none for standard input, or a file that cannot be
+/// stamped), leaving out those the ledger holds unchanged unless `again`; says on standard error
+/// which were left out.
+fn inputs_not_imported_before(
+    files: Vec<PathBuf>,
+    ledger: &ImportLedger,
+    again: bool,
+) -> Vec<(PathBuf, Option<InputStamp>)> {
+    let mut skipped = Vec::new();
+    let mut inputs = Vec::new();
+    let mut taken = std::collections::HashSet::new();
+    for file in files {
+        let stamp = (file.as_os_str() != "-")
+            .then(|| InputStamp::of_file(&file))
+            .flatten();
+        if let Some(stamp) = &stamp {
+            if let Some(when) = ledger.imported_at(stamp).filter(|_| !again) {
+                skipped.push(format!("{} (imported {when})", file.display()));
+                continue;
+            }
+            // A file named twice (itself, or within a folder also named) is read once.
+            if !taken.insert(stamp.clone()) {
+                skipped.push(format!("{} (named twice)", file.display()));
+                continue;
+            }
+        }
+        inputs.push((file, stamp));
+    }
+    if !skipped.is_empty() {
+        eprintln!(
+            "note: skipping {} inputs imported into this data directory before and unchanged \
+             since, or named twice (--again imports those imported before anyway):",
+            skipped.len()
+        );
+        for name in skipped.iter().take(10) {
+            eprintln!("  {name}");
+        }
+        if skipped.len() > 10 {
+            eprintln!("  ... and {} more", skipped.len() - 10);
+        }
+    }
+    inputs
+}
+
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     check_inputs_exist(&config.files)?;
+    let mut ledger = ImportLedger::read(data)?;
+    // What is to be read: the files not imported before, or the sample workload.
+    let mut stamps: BTreeMap<String, InputStamp> = BTreeMap::new();
+    let files = if config.files.is_empty() {
+        let sample = InputStamp::of_sample(SAMPLE_SEED);
+        if let Some(when) = ledger.imported_at(&sample).filter(|_| !config.again) {
+            println!(
+                "{} already holds the built-in sample workload (imported {when}); --again \
+                 imports it anyway",
+                data.display()
+            );
+            return Ok(());
+        }
+        None
+    } else {
+        let inputs = inputs_not_imported_before(expand(&config.files)?, &ledger, config.again);
+        if inputs.is_empty() {
+            println!("nothing to import: stored 0 records in {}", data.display());
+            return Ok(());
+        }
+        let mut files = Vec::with_capacity(inputs.len());
+        for (file, stamp) in inputs {
+            if let Some(stamp) = stamp {
+                stamps.insert(file.display().to_string(), stamp);
+            }
+            files.push(file);
+        }
+        Some(files)
+    };
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
@@ -489,88 +572,92 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     let mut tally = Tally::default();
     // Whether the import was asked to stop before its end (Ctrl-C, SIGTERM).
     let mut interrupted = false;
-    if config.files.is_empty() {
-        eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
-        let workload = Workload::sample(SAMPLE_SEED);
-        for (path, bytes) in render_files(&workload, &simulate(&workload)) {
-            let function = path
-                .parent()
-                .and_then(|p| p.file_name())
-                .map(|n| n.to_string_lossy().into_owned());
-            let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-            let result = ingest_bytes(
-                &bytes,
-                config.function.as_deref().or(function.as_deref()),
-                stream,
+    match files {
+        None => {
+            eprintln!(
+                "no files given: importing the built-in sample workload (seed {SAMPLE_SEED})"
             );
-            tally
-                .take(&path.display().to_string(), encoded(result)?, true, &handle)
-                .await?;
-        }
-    } else {
-        let files = expand(&config.files)?;
-        tally.inputs = files.len();
-        let total_bytes: u64 = files
-            .iter()
-            .filter_map(|f| std::fs::metadata(f).ok())
-            .map(|m| m.len())
-            .sum();
-        // Drawn on standard error, and only when it is a terminal.
-        let progress = indicatif::ProgressBar::new(total_bytes).with_style(
-            indicatif::ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-            )
-            .expect("a valid progress template"),
-        );
-        // Threads read and normalize the inputs while this task stores what they read before,
-        // so parsing and the WAL's encoding and syncing use every core.
-        let threads = batch_threads();
-        let mut readers = Readers::start(
-            files,
-            config.function.clone(),
-            threads,
-            piece_bytes(threads),
-        )?;
-        let stop = super::stop_requested();
-        tokio::pin!(stop);
-        loop {
-            let step = tokio::select! {
-                _ = &mut stop => {
-                    interrupted = true;
-                    break;
-                }
-                step = readers.next() => step,
-            };
-            let Some(step) = step else { break };
-            match step {
-                ReadStep::Piece {
-                    name,
-                    result,
-                    first_piece_of_file,
-                } => {
-                    if first_piece_of_file {
-                        progress.set_message(name.clone());
-                    }
-                    tally
-                        .take(&name, result, first_piece_of_file, &handle)
-                        .await?;
-                }
-                ReadStep::FileDone { name, bytes } => {
-                    tally.input_done(&name);
-                    progress.inc(bytes);
-                }
+            let workload = Workload::sample(SAMPLE_SEED);
+            for (path, bytes) in render_files(&workload, &simulate(&workload)) {
+                let function = path
+                    .parent()
+                    .and_then(|p| p.file_name())
+                    .map(|n| n.to_string_lossy().into_owned());
+                let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+                let result = ingest_bytes(
+                    &bytes,
+                    config.function.as_deref().or(function.as_deref()),
+                    stream,
+                );
+                tally
+                    .take(&path.display().to_string(), encoded(result)?, true, &handle)
+                    .await?;
             }
         }
-        progress.finish_and_clear();
-        if interrupted {
-            // The reading threads stop at their next hand-over; one blocked on its input
-            // (standard input, a pipe) is not waited for.
-            drop(readers);
-            eprintln!(
-                "interrupted: storing what was read so far (press Ctrl-C again to quit without it)"
+        Some(files) => {
+            tally.inputs = files.len();
+            let total_bytes: u64 = files
+                .iter()
+                .filter_map(|f| std::fs::metadata(f).ok())
+                .map(|m| m.len())
+                .sum();
+            // Drawn on standard error, and only when it is a terminal.
+            let progress = indicatif::ProgressBar::new(total_bytes).with_style(
+                indicatif::ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+                )
+                .expect("a valid progress template"),
             );
-        } else {
-            readers.finish()?;
+            // Threads read and normalize the inputs while this task stores what they read before,
+            // so parsing and the WAL's encoding and syncing use every core.
+            let threads = batch_threads();
+            let mut readers = Readers::start(
+                files,
+                config.function.clone(),
+                threads,
+                piece_bytes(threads),
+            )?;
+            let stop = super::stop_requested();
+            tokio::pin!(stop);
+            loop {
+                let step = tokio::select! {
+                    _ = &mut stop => {
+                        interrupted = true;
+                        break;
+                    }
+                    step = readers.next() => step,
+                };
+                let Some(step) = step else { break };
+                match step {
+                    ReadStep::Piece {
+                        name,
+                        result,
+                        first_piece_of_file,
+                    } => {
+                        if first_piece_of_file {
+                            progress.set_message(name.clone());
+                        }
+                        tally
+                            .take(&name, result, first_piece_of_file, &handle)
+                            .await?;
+                    }
+                    ReadStep::FileDone { name, bytes } => {
+                        tally.input_done(&name);
+                        progress.inc(bytes);
+                    }
+                }
+            }
+            progress.finish_and_clear();
+            if interrupted {
+                // The reading threads stop at their next hand-over; one blocked on its input
+                // (standard input, a pipe) is not waited for.
+                drop(readers);
+                eprintln!(
+                    "interrupted: storing what was read so far (press Ctrl-C again to quit without it)"
+                );
+            } else {
+                readers.finish()?;
+            }
         }
     }
     drop(handle);
@@ -581,6 +668,22 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         _ = super::stop_requested() => anyhow::bail!(
             "interrupted while flushing: the records read since the last flush were not stored"
         ),
+    }
+    // Stored and flushed: the inputs read to their end go into the ledger. Failing to write it
+    // loses nothing stored; importing them again would then store their log lines twice.
+    let stored_inputs: Vec<(InputStamp, usize)> = if config.files.is_empty() {
+        vec![(InputStamp::of_sample(SAMPLE_SEED), tally.stored)]
+    } else {
+        tally
+            .completed
+            .iter()
+            .filter_map(|(name, records)| Some((stamps.get(name)?.clone(), *records)))
+            .collect()
+    };
+    if let Err(e) = ledger.append(&stored_inputs) {
+        eprintln!(
+            "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"
+        );
     }
     for (format, (files, records)) in &tally.by_format {
         println!(

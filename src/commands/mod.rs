@@ -6,6 +6,7 @@ pub mod compact;
 pub mod cost;
 pub mod demo;
 pub mod generate;
+pub mod import_ledger;
 pub mod ingest;
 pub mod query;
 pub mod report;
