@@ -12,6 +12,10 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::context::SQLOptions;
 
+/// Where user queries find their tables: DataFusion's default catalog and schema.
+const DEFAULT_CATALOG: &str = "datafusion";
+const DEFAULT_SCHEMA: &str = "public";
+
 use crate::session::{Analyzer, AnalyzerError};
 
 /// How query results are printed.
@@ -78,10 +82,51 @@ impl Analyzer {
                 datafusion::error::DataFusionError::Plan(m) if m.contains("not supported") => {
                     AnalyzerError::NotReadOnly(m)
                 }
-                other => AnalyzerError::DataFusion(other),
+                // The planning error may come wrapped (in a diagnostic): read its text.
+                other => match missing_table(&other.to_string()) {
+                    Some(name) => AnalyzerError::UnknownTable(self.unknown_table_message(&name)),
+                    None => AnalyzerError::DataFusion(other),
+                },
             })?;
         Ok(frame)
     }
+
+    /// Says that table `name` does not exist, suggests the nearest that does, and lists the
+    /// tables and views a query may read (the default schema's).
+    fn unknown_table_message(&self, name: &str) -> String {
+        let mut tables: Vec<String> = self
+            .context()
+            .catalog(DEFAULT_CATALOG)
+            .and_then(|catalog| catalog.schema(DEFAULT_SCHEMA))
+            .map(|schema| schema.table_names())
+            .unwrap_or_default();
+        tables.sort();
+        let nearest = tables
+            .iter()
+            .map(|t| (strsim::jaro_winkler(&name.to_lowercase(), t), t))
+            .filter(|(similarity, _)| *similarity >= 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, t)| format!(" (did you mean {t}?)"))
+            .unwrap_or_default();
+        format!(
+            "no table named \"{name}\"{nearest}; the tables are {}",
+            tables.join(", ")
+        )
+    }
+}
+
+/// The table a planning error says was not found (DataFusion: "table 'catalog.schema.name' not
+/// found"), without its catalog and schema.
+fn missing_table(message: &str) -> Option<String> {
+    let rest = &message[message.find("table '")? + "table '".len()..];
+    let (qualified, after) = rest.split_once('\'')?;
+    after.starts_with(" not found").then(|| {
+        qualified
+            .rsplit('.')
+            .next()
+            .unwrap_or(qualified)
+            .to_string()
+    })
 }
 
 /// Writes a result as a Parquet file (ZSTD), readable by any Parquet reader.
@@ -230,6 +275,49 @@ fn nested_columns_as_text(batch: &RecordBatch) -> Result<RecordBatch, arrow::err
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, MapBuilder, StringBuilder};
+
+    #[tokio::test]
+    async fn a_mistyped_table_is_named_with_the_nearest_and_the_tables_there_are() {
+        let dir = tempfile::tempdir().unwrap();
+        let analyzer = Analyzer::open(dir.path(), Default::default())
+            .await
+            .unwrap();
+        let error = |result: Result<Vec<RecordBatch>, AnalyzerError>| match result {
+            Err(AnalyzerError::UnknownTable(message)) => message,
+            other => panic!("{other:?}"),
+        };
+        let message = error(analyzer.query("SELECT count(*) FROM invocation").await);
+        assert!(
+            message.starts_with(
+                "no table named \"invocation\" (did you mean invocations?); the tables are "
+            ),
+            "{message}"
+        );
+        for table in [
+            "invocations",
+            "spans",
+            "logs",
+            "resources",
+            "invocation_costs",
+        ] {
+            assert!(message.contains(table), "{message}");
+        }
+        // Joined, and unlike any table: no guess.
+        let message = error(
+            analyzer
+                .query("SELECT * FROM spans JOIN quux ON true")
+                .await,
+        );
+        assert!(
+            message.starts_with("no table named \"quux\"; the tables are "),
+            "{message}"
+        );
+        // Other planning errors are left as DataFusion words them.
+        assert!(matches!(
+            analyzer.query("SELECT nope FROM invocations").await,
+            Err(AnalyzerError::DataFusion(_))
+        ));
+    }
 
     #[test]
     fn floats_print_as_plain_decimals_unless_too_small_or_large() {

@@ -147,6 +147,9 @@ pub enum AnalyzerError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("queries are read-only: {0}")]
     NotReadOnly(String),
+    /// A query named a table that does not exist; the message names the tables there are.
+    #[error("{0}")]
+    UnknownTable(String),
     #[error("{0}")]
     InvalidReport(String),
     #[error(transparent)]
