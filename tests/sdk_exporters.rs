@@ -245,3 +245,48 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
         assert_eq!(row["n"], manifest["by_status"][status], "{status}");
     }
 }
+
+/// `faasobs ingest` without files imports the built-in sample; run again, or followed by the demo
+/// of the same seed, it stores nothing twice and says why.
+#[test]
+fn the_built_in_sample_is_stored_once_by_ingest_and_demo() {
+    let data = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = faasobs()
+            .arg("--data")
+            .arg(data.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{args:?}: {out:?}");
+        (
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let counts = || {
+        query_json(
+            data.path(),
+            "SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs, \
+             (SELECT count(*) FROM invocations) AS invocations",
+        )
+    };
+    let (stdout, stderr) = run(&["ingest"]);
+    assert!(stderr.contains("importing the built-in sample workload (seed 42)"));
+    assert!(stdout.contains("stored "), "{stdout}");
+    let stored = counts();
+    assert_eq!(stored[0]["invocations"], 2415);
+
+    let (stdout, _) = run(&["ingest"]);
+    assert!(
+        stdout.contains("already holds the built-in sample workload"),
+        "{stdout}"
+    );
+    let (stdout, stderr) = run(&["demo"]);
+    assert!(
+        stderr.contains("already holds the sample workload of seed 42"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("checkout-api"), "{stdout}");
+    assert_eq!(counts(), stored);
+}
