@@ -529,6 +529,98 @@ fn inputs_not_imported_before(
     inputs
 }
 
+/// Imports the built-in sample workload's files, rendered in memory.
+async fn import_sample(
+    function_given: Option<&str>,
+    tally: &mut Tally,
+    handle: &StoreHandle,
+) -> anyhow::Result<()> {
+    eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
+    let workload = Workload::sample(SAMPLE_SEED);
+    for (path, bytes) in render_files(&workload, &simulate(&workload)) {
+        let function = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .map(|n| n.to_string_lossy().into_owned());
+        let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+        let result = ingest_bytes(&bytes, function_given.or(function.as_deref()), stream);
+        tally
+            .take(&path.display().to_string(), encoded(result)?, true, handle)
+            .await?;
+    }
+    Ok(())
+}
+
+/// Imports `files` in order, normalized on several threads; whether it was asked to stop before
+/// the end (Ctrl-C, SIGTERM).
+async fn import_files(
+    files: Vec<PathBuf>,
+    function: Option<String>,
+    tally: &mut Tally,
+    handle: &StoreHandle,
+) -> anyhow::Result<bool> {
+    let mut interrupted = false;
+    tally.inputs = files.len();
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    // Drawn on standard error, and only when it is a terminal.
+    let progress = indicatif::ProgressBar::new(total_bytes).with_style(
+        indicatif::ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
+        )
+        .expect("a valid progress template"),
+    );
+    // Threads read and normalize the inputs while this task stores what they read before,
+    // so parsing and the WAL's encoding and syncing use every core.
+    let threads = batch_threads();
+    let mut readers = Readers::start(files, function, threads, piece_bytes(threads))?;
+    let stop = super::stop_requested();
+    tokio::pin!(stop);
+    loop {
+        let step = tokio::select! {
+            _ = &mut stop => {
+                interrupted = true;
+                break;
+            }
+            step = readers.next() => step,
+        };
+        let Some(step) = step else { break };
+        match step {
+            ReadStep::Piece {
+                name,
+                result,
+                first_piece_of_file,
+            } => {
+                if first_piece_of_file {
+                    progress.set_message(name.clone());
+                }
+                tally
+                    .take(&name, result, first_piece_of_file, handle)
+                    .await?;
+            }
+            ReadStep::FileDone { name, bytes } => {
+                tally.input_done(&name);
+                progress.inc(bytes);
+            }
+        }
+    }
+    progress.finish_and_clear();
+    if interrupted {
+        // The reading threads stop at their next hand-over; one blocked on its input
+        // (standard input, a pipe) is not waited for.
+        drop(readers);
+        eprintln!(
+            "interrupted: storing what was read so far (press Ctrl-C again to quit without it)"
+        );
+    } else {
+        readers.finish()?;
+    }
+    Ok(interrupted)
+}
+
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     check_inputs_exist(&config.files)?;
     let mut ledger = ImportLedger::read(data)?;
@@ -571,95 +663,13 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     let handle = store.handle();
     let mut tally = Tally::default();
     // Whether the import was asked to stop before its end (Ctrl-C, SIGTERM).
-    let mut interrupted = false;
-    match files {
+    let interrupted = match files {
         None => {
-            eprintln!(
-                "no files given: importing the built-in sample workload (seed {SAMPLE_SEED})"
-            );
-            let workload = Workload::sample(SAMPLE_SEED);
-            for (path, bytes) in render_files(&workload, &simulate(&workload)) {
-                let function = path
-                    .parent()
-                    .and_then(|p| p.file_name())
-                    .map(|n| n.to_string_lossy().into_owned());
-                let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
-                let result = ingest_bytes(
-                    &bytes,
-                    config.function.as_deref().or(function.as_deref()),
-                    stream,
-                );
-                tally
-                    .take(&path.display().to_string(), encoded(result)?, true, &handle)
-                    .await?;
-            }
+            import_sample(config.function.as_deref(), &mut tally, &handle).await?;
+            false
         }
-        Some(files) => {
-            tally.inputs = files.len();
-            let total_bytes: u64 = files
-                .iter()
-                .filter_map(|f| std::fs::metadata(f).ok())
-                .map(|m| m.len())
-                .sum();
-            // Drawn on standard error, and only when it is a terminal.
-            let progress = indicatif::ProgressBar::new(total_bytes).with_style(
-                indicatif::ProgressStyle::with_template(
-                    "{spinner} [{elapsed_precise}] {wide_bar} {bytes}/{total_bytes} {msg}",
-                )
-                .expect("a valid progress template"),
-            );
-            // Threads read and normalize the inputs while this task stores what they read before,
-            // so parsing and the WAL's encoding and syncing use every core.
-            let threads = batch_threads();
-            let mut readers = Readers::start(
-                files,
-                config.function.clone(),
-                threads,
-                piece_bytes(threads),
-            )?;
-            let stop = super::stop_requested();
-            tokio::pin!(stop);
-            loop {
-                let step = tokio::select! {
-                    _ = &mut stop => {
-                        interrupted = true;
-                        break;
-                    }
-                    step = readers.next() => step,
-                };
-                let Some(step) = step else { break };
-                match step {
-                    ReadStep::Piece {
-                        name,
-                        result,
-                        first_piece_of_file,
-                    } => {
-                        if first_piece_of_file {
-                            progress.set_message(name.clone());
-                        }
-                        tally
-                            .take(&name, result, first_piece_of_file, &handle)
-                            .await?;
-                    }
-                    ReadStep::FileDone { name, bytes } => {
-                        tally.input_done(&name);
-                        progress.inc(bytes);
-                    }
-                }
-            }
-            progress.finish_and_clear();
-            if interrupted {
-                // The reading threads stop at their next hand-over; one blocked on its input
-                // (standard input, a pipe) is not waited for.
-                drop(readers);
-                eprintln!(
-                    "interrupted: storing what was read so far (press Ctrl-C again to quit without it)"
-                );
-            } else {
-                readers.finish()?;
-            }
-        }
-    }
+        Some(files) => import_files(files, config.function.clone(), &mut tally, &handle).await?,
+    };
     drop(handle);
     tokio::select! {
         closed = store.close() => {
