@@ -246,8 +246,9 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
     }
 }
 
-/// `faasobs ingest` without files imports the built-in sample; run again, or followed by the demo
-/// of the same seed, it stores nothing twice and says why.
+/// `faasobs ingest` without files imports the built-in sample; run again, followed by the demo of
+/// the same seed, or by an import of the same workload's files, it stores nothing twice and says
+/// why.
 #[test]
 fn the_built_in_sample_is_stored_once_by_ingest_and_demo() {
     let data = tempfile::tempdir().unwrap();
@@ -289,4 +290,30 @@ fn the_built_in_sample_is_stored_once_by_ingest_and_demo() {
     );
     assert!(stdout.contains("checkout-api"), "{stdout}");
     assert_eq!(counts(), stored);
+
+    // The same workload as files `faasobs gen` wrote is skipped too; another seed's is not.
+    let files = tempfile::tempdir().unwrap();
+    for seed in ["42", "7"] {
+        faasobs()
+            .args(["gen", "--seed", seed, "--out"])
+            .arg(files.path().join(seed))
+            .assert()
+            .success();
+    }
+    let (stdout, stderr) = run(&["ingest", files.path().join("42").to_str().unwrap()]);
+    assert!(
+        stderr.contains("it holds the sample workload (seed 42, 2026-11-23T09:00:00.000Z to"),
+        "{stderr}"
+    );
+    assert!(stdout.contains("nothing to import"), "{stdout}");
+    assert_eq!(counts(), stored);
+    let (stdout, _) = run(&["ingest", files.path().join("7").to_str().unwrap()]);
+    assert!(!stdout.contains("nothing to import"), "{stdout}");
+    assert_ne!(counts(), stored);
+    // Stored once wholly, that folder is a sample of the ledger too: the demo of seed 7 skips.
+    let (_, stderr) = run(&["demo", "--seed", "7"]);
+    assert!(
+        stderr.contains("already holds the sample workload of seed 7"),
+        "{stderr}"
+    );
 }

@@ -13,7 +13,7 @@ use anyhow::Context;
 use faasobs_collector::ingest::ingest_bytes;
 use faasobs_collector::receiver::{Intake, ReceiverConfig, otlp_grpc};
 use faasobs_collector::store::{Store, StoreConfig};
-use faasobs_sample_traces::output::lambda_logs;
+use faasobs_sample_traces::output::{lambda_logs, manifest};
 use faasobs_sample_traces::replay::replay_otlp;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
@@ -28,8 +28,10 @@ pub struct DemoConfig {
 }
 
 pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
+    let workload = Workload::sample(config.seed);
+    let invocations = simulate(&workload);
     let mut ledger = ImportLedger::read(data)?;
-    let sample = InputStamp::of_sample(config.seed);
+    let sample = InputStamp::of_sample(&manifest(&workload, &invocations));
     if let Some(when) = ledger.imported_at(&sample) {
         eprintln!(
             "{} already holds the sample workload of seed {} (stored {when}); sending it again \
@@ -56,8 +58,6 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
         let _ = stopped.await;
     }));
 
-    let workload = Workload::sample(config.seed);
-    let invocations = simulate(&workload);
     eprintln!(
         "sending {} sample invocations of {} functions through the OpenTelemetry OTLP exporter to {endpoint}",
         invocations.len(),

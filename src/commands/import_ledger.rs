@@ -4,8 +4,9 @@
 //!
 //! `DATA/imported.ndjson` holds one JSON object per input read to its end and stored: the file's
 //! absolute path, its size and modification time when the import began (the quick check `rsync`
-//! makes), how many records it gave and when. The built-in sample workload is named by its seed,
-//! whether `faasobs ingest` imported it or `faasobs demo` sent it.
+//! makes), how many records it gave and when. A sample workload is named by what its manifest
+//! says (seed, window, invocations), whether `faasobs demo` sent it, `faasobs ingest` imported the
+//! built-in one, or `faasobs ingest` read a folder `faasobs gen` wrote: they are the same records.
 //! Entries are appended once the store has flushed them; a damaged line is skipped with a warning.
 
 use std::collections::HashMap;
@@ -13,6 +14,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use faasobs_sample_traces::output::Manifest;
 use serde::{Deserialize, Serialize};
 
 /// The ledger's file name in the data directory.
@@ -22,7 +24,7 @@ pub const LEDGER_FILE: &str = "imported.ndjson";
 /// built-in sample workload.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InputStamp {
-    /// The file's absolute path, or `sample workload (seed N)`.
+    /// The file's absolute path, or `sample workload (seed N, START to END, M invocations)`.
     pub input: String,
     /// The file's size in bytes (none for the sample).
     pub bytes: Option<u64>,
@@ -47,13 +49,24 @@ impl InputStamp {
         })
     }
 
-    /// The stamp of the built-in sample workload of `seed`.
-    pub fn of_sample(seed: u64) -> InputStamp {
+    /// The stamp of the sample workload `manifest` describes.
+    pub fn of_sample(manifest: &Manifest) -> InputStamp {
         InputStamp {
-            input: format!("sample workload (seed {seed})"),
+            input: format!(
+                "sample workload (seed {}, {} to {}, {} invocations)",
+                manifest.seed, manifest.start, manifest.end, manifest.invocations
+            ),
             bytes: None,
             modified_ns: None,
         }
+    }
+
+    /// The stamp of the sample workload a folder `faasobs gen` wrote holds, from its
+    /// `manifest.json`; `None` for any other folder.
+    pub fn of_sample_folder(folder: &Path) -> Option<InputStamp> {
+        let text = std::fs::read(folder.join("manifest.json")).ok()?;
+        let manifest: Manifest = serde_json::from_slice(&text).ok()?;
+        Some(InputStamp::of_sample(&manifest))
     }
 }
 
@@ -151,7 +164,7 @@ mod tests {
         let mut ledger = ImportLedger::read(&data).unwrap();
         assert_eq!(ledger.imported_at(&stamp), None);
         ledger
-            .append(&[(stamp.clone(), 3), (InputStamp::of_sample(42), 10)])
+            .append(&[(stamp.clone(), 3), (sample(42), 10)])
             .unwrap();
         std::fs::OpenOptions::new()
             .append(true)
@@ -162,8 +175,8 @@ mod tests {
 
         let ledger = ImportLedger::read(&data).unwrap();
         assert!(ledger.imported_at(&stamp).is_some());
-        assert!(ledger.imported_at(&InputStamp::of_sample(42)).is_some());
-        assert!(ledger.imported_at(&InputStamp::of_sample(7)).is_none());
+        assert!(ledger.imported_at(&sample(42)).is_some());
+        assert!(ledger.imported_at(&sample(7)).is_none());
         // Relative and absolute names of one file are one input.
         let relative = spelled_with_a_detour(&input);
         assert_eq!(InputStamp::of_file(&relative).as_ref(), Some(&stamp));
@@ -173,6 +186,15 @@ mod tests {
         let changed = InputStamp::of_file(&input).unwrap();
         assert_ne!(changed, stamp);
         assert_eq!(ledger.imported_at(&changed), None);
+    }
+
+    fn sample(seed: u64) -> InputStamp {
+        let workload = faasobs_sample_traces::Workload::sample(seed);
+        let invocations = faasobs_sample_traces::simulate(&workload);
+        InputStamp::of_sample(&faasobs_sample_traces::output::manifest(
+            &workload,
+            &invocations,
+        ))
     }
 
     /// `path` through a `..` detour, so it is spelled differently from its canonical form.

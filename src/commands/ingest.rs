@@ -13,7 +13,7 @@ use faasobs_collector::model::Records;
 use faasobs_collector::store::{
     EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WalMode, batch_threads,
 };
-use faasobs_sample_traces::output::render_files;
+use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
 
@@ -626,8 +626,12 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     let mut ledger = ImportLedger::read(data)?;
     // What is to be read: the files not imported before, or the sample workload.
     let mut stamps: BTreeMap<String, InputStamp> = BTreeMap::new();
+    // Sample workloads (the built-in one, or folders `faasobs gen` wrote, with the folder) go
+    // into the ledger as such too, once wholly stored: `faasobs demo` stores the same records.
+    let mut samples: Vec<(InputStamp, Option<String>)> = Vec::new();
     let files = if config.files.is_empty() {
-        let sample = InputStamp::of_sample(SAMPLE_SEED);
+        let workload = Workload::sample(SAMPLE_SEED);
+        let sample = InputStamp::of_sample(&manifest(&workload, &simulate(&workload)));
         if let Some(when) = ledger.imported_at(&sample).filter(|_| !config.again) {
             println!(
                 "{} already holds the built-in sample workload (imported {when}); --again \
@@ -636,9 +640,32 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             );
             return Ok(());
         }
+        samples.push((sample, None));
         None
     } else {
-        let inputs = inputs_not_imported_before(expand(&config.files)?, &ledger, config.again);
+        let mut paths = Vec::with_capacity(config.files.len());
+        for path in &config.files {
+            match path
+                .is_dir()
+                .then(|| InputStamp::of_sample_folder(path))
+                .flatten()
+            {
+                Some(sample) => match ledger.imported_at(&sample).filter(|_| !config.again) {
+                    Some(when) => eprintln!(
+                        "note: skipping {}: it holds the {}, which this data directory holds \
+                         already (stored {when}; --again imports it anyway)",
+                        path.display(),
+                        sample.input
+                    ),
+                    None => {
+                        samples.push((sample, Some(path.display().to_string())));
+                        paths.push(path.clone());
+                    }
+                },
+                None => paths.push(path.clone()),
+            }
+        }
+        let inputs = inputs_not_imported_before(expand(&paths)?, &ledger, config.again);
         if inputs.is_empty() {
             println!("nothing to import: stored 0 records in {}", data.display());
             return Ok(());
@@ -681,15 +708,26 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     }
     // Stored and flushed: the inputs read to their end go into the ledger. Failing to write it
     // loses nothing stored; importing them again would then store their log lines twice.
-    let stored_inputs: Vec<(InputStamp, usize)> = if config.files.is_empty() {
-        vec![(InputStamp::of_sample(SAMPLE_SEED), tally.stored)]
-    } else {
-        tally
-            .completed
-            .iter()
-            .filter_map(|(name, records)| Some((stamps.get(name)?.clone(), *records)))
-            .collect()
-    };
+    let mut stored_inputs: Vec<(InputStamp, usize)> = tally
+        .completed
+        .iter()
+        .filter_map(|(name, records)| Some((stamps.get(name)?.clone(), *records)))
+        .collect();
+    if !interrupted && tally.failed.is_empty() {
+        for (sample, folder) in samples {
+            // The records of the folder's files, or of the whole import of the built-in sample.
+            let records = match folder {
+                Some(folder) => tally
+                    .completed
+                    .iter()
+                    .filter(|(name, _)| Path::new(name).starts_with(&folder))
+                    .map(|(_, records)| records)
+                    .sum(),
+                None => tally.stored,
+            };
+            stored_inputs.push((sample, records));
+        }
+    }
     if let Err(e) = ledger.append(&stored_inputs) {
         eprintln!(
             "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"
