@@ -279,3 +279,85 @@ fn compacting_a_missing_directory_is_refused_and_creates_nothing() {
     );
     assert!(!missing.exists());
 }
+
+/// Spans are flushed in the order they came (`Table::flushed_in_arrival_order`), but the file a
+/// compaction writes of them is sorted by function and time, and says so in its footer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compacted_spans_are_sorted_though_flushed_as_they_came() {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::TimestampNanosecondType;
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.compact_after_files = usize::MAX;
+    config.flush_interval = Duration::from_secs(3600);
+    let store = Store::open(config).await.unwrap();
+    let otlp = crate::support::root().join("sample-traces/data/otlp");
+    // The frontend's client spans name several functions, in the order they were sent.
+    for name in [
+        "frontend-0000.json",
+        "image-resize-0000.json",
+        "search-suggest-0000.json",
+    ] {
+        let bytes = std::fs::read(otlp.join(name)).unwrap();
+        let file = faasobs_collector::ingest::ingest_bytes(&bytes, None, None).unwrap();
+        store.handle().write(&file.records).await.unwrap();
+        store.handle().flush().await.unwrap();
+    }
+    let objects = faasobs_collector::store::local_objects(dir.path()).unwrap();
+    let spans_files = || async {
+        let mut files = Vec::new();
+        for file in list_table(objects.store.as_ref(), Table::Spans)
+            .await
+            .unwrap()
+            .live
+        {
+            files.push(dir.path().join(file.meta.location.as_ref()));
+        }
+        files
+    };
+    // (function, start time) of each row, in the file's order.
+    let keys = |path: &std::path::Path| {
+        let bytes = std::fs::read(path).unwrap().into();
+        let batch = faasobs_collector::store::writer::decode_parquet(Table::Spans, bytes).unwrap();
+        let functions = arrow::compute::cast(
+            batch.column_by_name("function_name").unwrap(),
+            &arrow::datatypes::DataType::Utf8,
+        )
+        .unwrap();
+        let functions = functions.as_string::<i32>();
+        let starts = batch
+            .column_by_name("start_time")
+            .unwrap()
+            .as_primitive::<TimestampNanosecondType>();
+        (0..batch.num_rows())
+            .map(|i| {
+                let function = (!functions.is_null(i)).then(|| functions.value(i).to_string());
+                (function, starts.value(i))
+            })
+            .collect::<Vec<_>>()
+    };
+    let is_sorted = |keys: &[(Option<String>, i64)]| keys.windows(2).all(|w| w[0] <= w[1]);
+
+    let flushed = spans_files().await;
+    assert!(flushed.len() > 1, "{} files", flushed.len());
+    let mut any_unsorted = false;
+    for path in flushed {
+        let file = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert!(file.metadata().row_group(0).sorting_columns().is_none());
+        any_unsorted |= !is_sorted(&keys(&path));
+    }
+    assert!(
+        any_unsorted,
+        "the sample's spans came sorted; the test shows nothing"
+    );
+
+    store.close().await.unwrap(); // compacts every partition with more than one file
+    let compacted = spans_files().await;
+    assert_eq!(compacted.len(), 1);
+    for path in compacted {
+        let file = SerializedFileReader::new(std::fs::File::open(&path).unwrap()).unwrap();
+        assert!(file.metadata().row_group(0).sorting_columns().is_some());
+        assert!(is_sorted(&keys(&path)));
+    }
+}

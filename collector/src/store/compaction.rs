@@ -408,7 +408,7 @@ async fn copy_run(
         objects,
         table,
         &inputs,
-        writer_properties(table, false),
+        writer_properties(table, true),
         None,
         &partition.file(range),
     )

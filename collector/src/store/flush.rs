@@ -1,8 +1,10 @@
 //! Flushing: turning one closed WAL segment into Parquet files, one per table and hour.
 //!
 //! Invocation fragments in the segment are merged by request id before they are written, a span
-//! sent twice (same trace and span id) is kept once, and logs are written as they came. Each file is sorted by function and time and named by the
-//! segment's id (`{id}-{id}.parquet`), so flushing the same segment twice writes the same files.
+//! sent twice (same trace and span id) is kept once, and logs are written as they came. Each file
+//! is sorted by function and time, but spans, which stay in the order they arrived
+//! (`Table::flushed_in_arrival_order`), and is named by the segment's id (`{id}-{id}.parquet`), so
+//! flushing the same segment twice writes the same files.
 
 use std::collections::hash_map::Entry;
 
@@ -17,7 +19,7 @@ use arrow::record_batch::RecordBatch;
 
 use super::StoreError;
 use super::layout::{Partition, SegmentRange};
-use super::writer::{Objects, RowOf, encode_in_order, sorted_order, take_rows};
+use super::writer::{Objects, RowOf, encode_flush_file, flush_order, take_rows};
 use crate::model::{Table, invocation, resource};
 use crate::wal::read_closed_segment;
 
@@ -232,7 +234,7 @@ pub async fn flush_records(
         *outcome.rows.entry(table).or_default() +=
             batches.iter().map(|b| b.num_rows()).sum::<usize>();
         for (partition, rows) in rows_by_partition(table, &batches) {
-            let order = sorted_order(table, &batches, &rows)?;
+            let order = flush_order(table, &batches, rows)?;
             files.push(FileToEncode {
                 table_index: tables.len(),
                 partition,
@@ -272,7 +274,7 @@ fn encode_files(
     let threads = threads.min(files.len());
     let encode = |file: &FileToEncode| {
         let (table, batches) = &tables[file.table_index];
-        encode_in_order(*table, batches, &file.order)
+        encode_flush_file(*table, batches, &file.order)
     };
     if threads <= 1 {
         return files.iter().map(encode).collect();
@@ -394,6 +396,60 @@ mod tests {
         assert_eq!(kept[1], spans_batch(&[span(3, 1), span(2, 2)]));
     }
 
+    /// A flush writes spans in the order they came, a request's run of rows after another's,
+    /// and says nothing of sorting; other tables' files are sorted and say by what.
+    #[test]
+    fn spans_are_flushed_as_they_came_and_other_tables_sorted() {
+        use crate::model::span::{SpanBuilder, SpanRow};
+        use crate::store::writer::decode_parquet;
+        use parquet::file::reader::{FileReader, SerializedFileReader};
+        // Two requests' spans, each mixing two functions and times out of order.
+        let span = |trace: u8, function: &'static str, at: i64| SpanRow {
+            start_time: at,
+            function_name: Some(function.into()),
+            ..crate::store::writer::tests::span(trace)
+        };
+        let batch = |rows: &[SpanRow]| {
+            let mut builder = SpanBuilder::default();
+            rows.iter().for_each(|row| builder.append(row));
+            builder.finish()
+        };
+        let batches = vec![
+            batch(&[span(1, "zeta", 30), span(2, "alpha", 20)]),
+            batch(&[span(3, "zeta", 10), span(4, "alpha", 40)]),
+        ];
+        let rows = rows_by_partition(Table::Spans, &batches)
+            .into_values()
+            .next()
+            .unwrap();
+        let order = flush_order(Table::Spans, &batches, rows).unwrap();
+        assert_eq!(order, vec![(0, 0), (0, 1), (1, 0), (1, 1)]);
+        let bytes = encode_flush_file(Table::Spans, &batches, &order).unwrap();
+        let stored = decode_parquet(Table::Spans, bytes.clone()).unwrap();
+        let trace_ids = stored
+            .column_by_name("trace_id")
+            .unwrap()
+            .as_fixed_size_binary();
+        let traces: Vec<u8> = (0..4).map(|i| trace_ids.value(i)[0]).collect();
+        assert_eq!(traces, [1, 2, 3, 4]);
+        let file = SerializedFileReader::new(bytes).unwrap();
+        assert!(file.metadata().row_group(0).sorting_columns().is_none());
+
+        let invocations = vec![crate::model::invocation::to_batch(&[
+            fragment("b", Source::OtlpSpan, 20),
+            fragment("a", Source::OtlpSpan, 10),
+        ])];
+        let rows = rows_by_partition(Table::Invocations, &invocations)
+            .into_values()
+            .next()
+            .unwrap();
+        let order = flush_order(Table::Invocations, &invocations, rows).unwrap();
+        assert_eq!(order, vec![(0, 1), (0, 0)]);
+        let bytes = encode_flush_file(Table::Invocations, &invocations, &order).unwrap();
+        let file = SerializedFileReader::new(bytes).unwrap();
+        assert!(file.metadata().row_group(0).sorting_columns().is_some());
+    }
+
     /// Every request that sent a resource added a row for it: a flush or compaction keeps one
     /// per resource and hour, and writes each hour's into that hour's file.
     #[test]
@@ -448,7 +504,7 @@ mod tests {
         let mut files = Vec::new();
         for (table_index, (table, batches)) in tables.iter().enumerate() {
             for (partition, rows) in rows_by_partition(*table, batches) {
-                let order = sorted_order(*table, batches, &rows).unwrap();
+                let order = flush_order(*table, batches, rows).unwrap();
                 files.push(FileToEncode {
                     table_index,
                     partition,

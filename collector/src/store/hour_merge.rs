@@ -178,7 +178,7 @@ async fn copy_hour(
         objects,
         partition.table,
         inputs,
-        writer_properties(partition.table, true),
+        writer_properties(partition.table, false),
         Some(hour_merged_entry(&shared)),
         output,
     )
@@ -337,7 +337,7 @@ impl MergeOutput {
             writer: AsyncArrowWriter::try_new(
                 BufWriter::new(objects.store.clone(), temp.clone()),
                 table.schema(),
-                Some(writer_properties(table, true)),
+                Some(writer_properties(table, false)),
             )?,
             temp,
             shared: Vec::new(),
@@ -664,7 +664,7 @@ mod tests {
             let spans: Vec<_> = ids.map(|i| fragment(i, Source::OtlpSpan)).collect();
             if file == 2 {
                 let batch = sort_batch(Table::Invocations, &invocation::to_batch(&spans)).unwrap();
-                let properties = writer_properties(Table::Invocations, false)
+                let properties = writer_properties(Table::Invocations, true)
                     .into_builder()
                     .set_compression(parquet::basic::Compression::UNCOMPRESSED)
                     .build();

@@ -320,7 +320,8 @@ impl RowEncoder {
         let mut batches = records.to_batches();
         if self.sort_rows {
             for (table, batch) in &mut batches {
-                if batch.num_rows() > 1 {
+                // Spans are flushed in the order they came, so sorting them would be wasted.
+                if batch.num_rows() > 1 && !table.flushed_in_arrival_order() {
                     *batch = writer::sort_batch(*table, batch)?;
                 }
             }

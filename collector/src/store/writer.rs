@@ -641,12 +641,13 @@ pub fn parquet_schema(table: Table) -> SchemaDescriptor {
         .expect("the store's schemas convert to Parquet")
 }
 
-/// The properties of a file of `table`. A file written by an hour merge is sorted only within
-/// each of its buckets, so it records no Parquet sorting columns; its writer adds
-/// [`HOUR_MERGED_KEY`] once it knows the shared request ids.
-pub fn writer_properties(table: Table, hour_merged: bool) -> WriterProperties {
+/// The properties of a file of `table`, which records Parquet sorting columns when `sorted`. A
+/// file written by an hour merge is sorted only within each of its buckets (its writer adds
+/// [`HOUR_MERGED_KEY`] once it knows the shared request ids), and a flush file of spans is in
+/// arrival order ([`Table::flushed_in_arrival_order`]): neither is `sorted`.
+pub fn writer_properties(table: Table, sorted: bool) -> WriterProperties {
     let schema = table.schema();
-    let sorting = (!hour_merged).then(|| {
+    let sorting = sorted.then(|| {
         table
             .sort_columns()
             .iter()
@@ -758,6 +759,53 @@ pub fn encode_in_order(
     encode_in_chunks(table, batches, order, SORTED_CHUNK_ROWS)
 }
 
+/// The order a flush writes the rows `rows` of `batches` in: sorted ([`sorted_order`]), or as
+/// they arrived for a table [`Table::flushed_in_arrival_order`].
+pub fn flush_order(
+    table: Table,
+    batches: &[RecordBatch],
+    rows: Vec<RowOf>,
+) -> Result<Vec<RowOf>, StoreError> {
+    if table.flushed_in_arrival_order() {
+        Ok(rows)
+    } else {
+        sorted_order(table, batches, &rows)
+    }
+}
+
+/// Encodes a flush file: the rows of `batches` at `order` (from [`flush_order`]). Rows in
+/// arrival order are written a run of neighbours at a time, straight from their batch (a slice,
+/// not a copy), and the file records no sorting columns.
+pub fn encode_flush_file(
+    table: Table,
+    batches: &[RecordBatch],
+    order: &[RowOf],
+) -> Result<Bytes, StoreError> {
+    if !table.flushed_in_arrival_order() {
+        return encode_in_order(table, batches, order);
+    }
+    let mut buffer = Vec::new();
+    let mut writer = ArrowWriter::try_new_with_options(
+        &mut buffer,
+        table.schema(),
+        ArrowWriterOptions::new()
+            .with_properties(writer_properties(table, false))
+            .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
+    )?;
+    let mut rest = order;
+    while let Some(&(batch, start)) = rest.first() {
+        let run = rest
+            .iter()
+            .enumerate()
+            .take_while(|&(i, &row)| row == (batch, start + i))
+            .count();
+        writer.write(&batches[batch].slice(start, run))?;
+        rest = &rest[run..];
+    }
+    writer.close()?;
+    Ok(Bytes::from(buffer))
+}
+
 /// True when the files of `table` embed their Arrow schema (`ARROW:schema`). The Parquet types
 /// of `resources` already give its exact Arrow types back (a test checks it), and in its small
 /// files the embedded schema was a twentieth of the bytes; the other tables keep it.
@@ -776,7 +824,7 @@ fn encode_in_chunks(
         &mut buffer,
         table.schema(),
         ArrowWriterOptions::new()
-            .with_properties(writer_properties(table, false))
+            .with_properties(writer_properties(table, true))
             .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
     )?;
     for chunk in order.chunks(rows_per_chunk) {

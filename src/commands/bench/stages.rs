@@ -15,7 +15,7 @@ use anyhow::Context;
 use faasobs_collector::model::{ResourceRows, Table};
 use faasobs_collector::normalize::otlp_trace::normalize_trace_bytes;
 use faasobs_collector::store::flush::{merge_rows, rows_by_partition};
-use faasobs_collector::store::writer::{encode_in_order, sorted_order};
+use faasobs_collector::store::writer::{encode_flush_file, flush_order};
 use faasobs_collector::store::{StoreConfig, wal_frames};
 use faasobs_collector::wal::{self, SegmentWriter, read_closed_segment};
 
@@ -125,11 +125,11 @@ fn flush_stages(path: &Path, cpu: &mut StageCpu, clock: &mut Clock) -> anyhow::R
         clock.lap(&mut cpu.0[5]);
         let orders = rows_by_partition(table, &merged)
             .into_values()
-            .map(|rows| sorted_order(table, &merged, &rows))
+            .map(|rows| flush_order(table, &merged, rows))
             .collect::<Result<Vec<_>, _>>()?;
         clock.lap(&mut cpu.0[6]);
         for order in orders {
-            drop(encode_in_order(table, &merged, &order)?);
+            drop(encode_flush_file(table, &merged, &order)?);
         }
         drop(merged);
         clock.lap(&mut cpu.0[7]);
