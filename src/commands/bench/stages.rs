@@ -43,11 +43,11 @@ pub const STAGES: [(&str, &str); 8] = [
     ),
     (
         "order",
-        "splitting by hour and ordering by function and time (the indices)",
+        "splitting by hour and ordering by function and time (the indices; spans keep the order they came in)",
     ),
     (
         "copy in order, Parquet",
-        "copying the rows into order a chunk at a time and encoding the Parquet files (not writing them)",
+        "copying the rows into order a chunk at a time (spans: a request's rows at a time, as they are) and encoding the Parquet files (not writing them)",
     ),
 ];
 
