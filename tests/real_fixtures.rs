@@ -1,6 +1,6 @@
 //! Real captured Lambda logs (see ../shared/fixtures/real/SOURCES.md) through `faasobs ingest`.
 
-use crate::support::{faasobs, query_json, real_fixture};
+use crate::support::{faasobs, faasobs_ok, query_json, real_fixture};
 
 fn ingest(
     name: &str,
@@ -150,19 +150,9 @@ fn an_unchanged_file_imported_again_is_skipped_unless_asked() {
     let copy = dir.path().join("node.json");
     std::fs::copy(real_fixture("datadog-cloudwatch-logs-node.json"), &copy).unwrap();
     let import = |extra: &[&str]| {
-        let out = faasobs()
-            .arg("--data")
-            .arg(&data)
-            .arg("ingest")
-            .arg(&copy)
-            .args(extra)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{out:?}");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
+        let mut args = vec!["ingest", copy.to_str().unwrap()];
+        args.extend(extra);
+        faasobs_ok(&data, &args)
     };
     let count = || {
         query_json(

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{faasobs, query_json, root, sample_store};
+use crate::support::{faasobs, faasobs_ok, query_json, root, sample_store};
 
 fn check_golden(name: &str, actual: &serde_json::Value) {
     let path = root().join("tests/golden").join(format!("{name}.json"));
@@ -217,19 +217,7 @@ fn sql_queries_over_the_sample_match_their_golden_files() {
 #[test]
 fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
     let empty = tempfile::tempdir().unwrap();
-    let run = |data: &Path, args: &[&str]| {
-        let out = faasobs()
-            .arg("--data")
-            .arg(data)
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |data: &Path, args: &[&str]| faasobs_ok(data, args);
     let (stdout, stderr) = run(empty.path(), &["report", "summary"]);
     assert!(
         stdout.contains("| function_name | invocations |"),

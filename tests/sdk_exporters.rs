@@ -2,7 +2,9 @@
 //! `opentelemetry-exporter-otlp` (gRPC and HTTP/protobuf, traces and logs, from PyPI) and the
 //! Rust `opentelemetry-otlp` exporter (through `faasobs demo`).
 
-use crate::support::{RunningCollector, faasobs, query_json, root, run_python, sample_store};
+use crate::support::{
+    RunningCollector, faasobs, faasobs_ok, query_json, root, run_python, sample_store,
+};
 
 /// Sends five invocation spans per function through each Python exporter, and a `REPORT` line per
 /// transport through the Python logs exporters. Times are fixed so durations are exact.
@@ -252,19 +254,7 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
 #[test]
 fn the_built_in_sample_is_stored_once_by_ingest_and_demo() {
     let data = tempfile::tempdir().unwrap();
-    let run = |args: &[&str]| {
-        let out = faasobs()
-            .arg("--data")
-            .arg(data.path())
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(out.status.success(), "{args:?}: {out:?}");
-        (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
+    let run = |args: &[&str]| faasobs_ok(data.path(), args);
     let counts = || {
         query_json(
             data.path(),

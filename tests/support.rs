@@ -79,18 +79,27 @@ pub fn real_fixture(name: &str) -> PathBuf {
 
 /// Runs `faasobs --data DATA ARGS…`, expects success and parses its standard output as JSON.
 pub fn faasobs_json(data: &std::path::Path, args: &[&str]) -> serde_json::Value {
+    serde_json::from_str(&faasobs_ok(data, args).0).expect("JSON on standard output")
+}
+
+/// Runs `faasobs --data DATA ARGS…`, expects success and returns its standard output and error.
+pub fn faasobs_ok<S: AsRef<std::ffi::OsStr>>(
+    data: &std::path::Path,
+    args: &[S],
+) -> (String, String) {
     let out = faasobs()
         .arg("--data")
         .arg(data)
         .args(args)
         .output()
         .expect("faasobs runs");
-    assert!(
-        out.status.success(),
-        "faasobs {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
     );
-    serde_json::from_slice(&out.stdout).expect("JSON on standard output")
+    let args: Vec<_> = args.iter().map(|a| a.as_ref().to_string_lossy()).collect();
+    assert!(out.status.success(), "faasobs {args:?} failed: {stderr}");
+    (stdout, stderr)
 }
 
 /// Runs a query through the binary and returns its rows as JSON objects.

@@ -785,13 +785,7 @@ pub fn encode_flush_file(
         return encode_in_order(table, batches, order);
     }
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new_with_options(
-        &mut buffer,
-        table.schema(),
-        ArrowWriterOptions::new()
-            .with_properties(writer_properties(table, false))
-            .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
-    )?;
+    let mut writer = file_writer(&mut buffer, table, false)?;
     let mut rest = order;
     while let Some(&(batch, start)) = rest.first() {
         let run = rest
@@ -813,6 +807,21 @@ pub fn embeds_arrow_schema(table: Table) -> bool {
     table != Table::Resources
 }
 
+/// A Parquet writer of a file of `table` into `buffer` (see [`writer_properties`]).
+fn file_writer(
+    buffer: &mut Vec<u8>,
+    table: Table,
+    sorted: bool,
+) -> Result<ArrowWriter<&mut Vec<u8>>, StoreError> {
+    Ok(ArrowWriter::try_new_with_options(
+        buffer,
+        table.schema(),
+        ArrowWriterOptions::new()
+            .with_properties(writer_properties(table, sorted))
+            .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
+    )?)
+}
+
 fn encode_in_chunks(
     table: Table,
     batches: &[RecordBatch],
@@ -820,13 +829,7 @@ fn encode_in_chunks(
     rows_per_chunk: usize,
 ) -> Result<Bytes, StoreError> {
     let mut buffer = Vec::new();
-    let mut writer = ArrowWriter::try_new_with_options(
-        &mut buffer,
-        table.schema(),
-        ArrowWriterOptions::new()
-            .with_properties(writer_properties(table, true))
-            .with_skip_arrow_metadata(!embeds_arrow_schema(table)),
-    )?;
+    let mut writer = file_writer(&mut buffer, table, true)?;
     for chunk in order.chunks(rows_per_chunk) {
         writer.write(&interleave_rows(table, batches, chunk)?)?;
     }
