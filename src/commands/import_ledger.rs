@@ -20,8 +20,8 @@ use serde::{Deserialize, Serialize};
 /// The ledger's file name in the data directory.
 pub const LEDGER_FILE: &str = "imported.ndjson";
 
-/// What identifies an input for the ledger: a file as it was when the import began, or the
-/// built-in sample workload.
+/// What identifies an input for the ledger: a file as it was when the import began, or a sample
+/// workload (see [`InputStamp::of_sample`]).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct InputStamp {
     /// The file's absolute path, or `sample workload (seed N, START to END, M invocations)`.

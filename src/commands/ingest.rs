@@ -15,7 +15,7 @@ use faasobs_collector::store::{
 };
 use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
-use faasobs_sample_traces::{Workload, simulate};
+use faasobs_sample_traces::{SimulatedInvocation, Workload, simulate};
 
 use super::import_ledger::{ImportLedger, InputStamp};
 
@@ -531,13 +531,14 @@ fn inputs_not_imported_before(
 
 /// Imports the built-in sample workload's files, rendered in memory.
 async fn import_sample(
+    workload: &Workload,
+    invocations: &[SimulatedInvocation],
     function_given: Option<&str>,
     tally: &mut Tally,
     handle: &StoreHandle,
 ) -> anyhow::Result<()> {
     eprintln!("no files given: importing the built-in sample workload (seed {SAMPLE_SEED})");
-    let workload = Workload::sample(SAMPLE_SEED);
-    for (path, bytes) in render_files(&workload, &simulate(&workload)) {
+    for (path, bytes) in render_files(workload, invocations) {
         let function = path
             .parent()
             .and_then(|p| p.file_name())
@@ -621,6 +622,49 @@ async fn import_files(
     Ok(interrupted)
 }
 
+/// The paths to read, leaving out the folders `faasobs gen` wrote whose sample workload the
+/// ledger holds (unless `again`; says so on standard error), and the sample workloads of those
+/// left in, each with its folder.
+fn sample_folders_not_stored(
+    paths: &[PathBuf],
+    ledger: &ImportLedger,
+    again: bool,
+) -> (Vec<PathBuf>, Vec<(InputStamp, Option<String>)>) {
+    let mut kept = Vec::with_capacity(paths.len());
+    let mut samples = Vec::new();
+    for path in paths {
+        let sample = path
+            .is_dir()
+            .then(|| InputStamp::of_sample_folder(path))
+            .flatten();
+        match sample {
+            Some(sample) => match ledger.imported_at(&sample).filter(|_| !again) {
+                Some(when) => eprintln!(
+                    "note: skipping {}: it holds the {}, which this data directory holds \
+                     already (stored {when}; --again imports it anyway)",
+                    path.display(),
+                    sample.input
+                ),
+                None => {
+                    samples.push((sample, Some(path.display().to_string())));
+                    kept.push(path.clone());
+                }
+            },
+            None => kept.push(path.clone()),
+        }
+    }
+    (kept, samples)
+}
+
+/// What an import reads: the built-in sample workload, simulated, or files.
+enum Inputs {
+    Sample {
+        workload: Workload,
+        invocations: Vec<SimulatedInvocation>,
+    },
+    Files(Vec<PathBuf>),
+}
+
 pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     check_inputs_exist(&config.files)?;
     let mut ledger = ImportLedger::read(data)?;
@@ -629,9 +673,10 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     // Sample workloads (the built-in one, or folders `faasobs gen` wrote, with the folder) go
     // into the ledger as such too, once wholly stored: `faasobs demo` stores the same records.
     let mut samples: Vec<(InputStamp, Option<String>)> = Vec::new();
-    let files = if config.files.is_empty() {
+    let inputs = if config.files.is_empty() {
         let workload = Workload::sample(SAMPLE_SEED);
-        let sample = InputStamp::of_sample(&manifest(&workload, &simulate(&workload)));
+        let invocations = simulate(&workload);
+        let sample = InputStamp::of_sample(&manifest(&workload, &invocations));
         if let Some(when) = ledger.imported_at(&sample).filter(|_| !config.again) {
             println!(
                 "{} already holds the built-in sample workload (imported {when}); --again \
@@ -641,30 +686,13 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             return Ok(());
         }
         samples.push((sample, None));
-        None
-    } else {
-        let mut paths = Vec::with_capacity(config.files.len());
-        for path in &config.files {
-            match path
-                .is_dir()
-                .then(|| InputStamp::of_sample_folder(path))
-                .flatten()
-            {
-                Some(sample) => match ledger.imported_at(&sample).filter(|_| !config.again) {
-                    Some(when) => eprintln!(
-                        "note: skipping {}: it holds the {}, which this data directory holds \
-                         already (stored {when}; --again imports it anyway)",
-                        path.display(),
-                        sample.input
-                    ),
-                    None => {
-                        samples.push((sample, Some(path.display().to_string())));
-                        paths.push(path.clone());
-                    }
-                },
-                None => paths.push(path.clone()),
-            }
+        Inputs::Sample {
+            workload,
+            invocations,
         }
+    } else {
+        let (paths, folders) = sample_folders_not_stored(&config.files, &ledger, config.again);
+        samples.extend(folders);
         let inputs = inputs_not_imported_before(expand(&paths)?, &ledger, config.again);
         if inputs.is_empty() {
             println!("nothing to import: stored 0 records in {}", data.display());
@@ -677,7 +705,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             }
             files.push(file);
         }
-        Some(files)
+        Inputs::Files(files)
     };
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
@@ -690,12 +718,18 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     let handle = store.handle();
     let mut tally = Tally::default();
     // Whether the import was asked to stop before its end (Ctrl-C, SIGTERM).
-    let interrupted = match files {
-        None => {
-            import_sample(config.function.as_deref(), &mut tally, &handle).await?;
+    let interrupted = match inputs {
+        Inputs::Sample {
+            workload,
+            invocations,
+        } => {
+            let function = config.function.as_deref();
+            import_sample(&workload, &invocations, function, &mut tally, &handle).await?;
             false
         }
-        Some(files) => import_files(files, config.function.clone(), &mut tally, &handle).await?,
+        Inputs::Files(files) => {
+            import_files(files, config.function.clone(), &mut tally, &handle).await?
+        }
     };
     drop(handle);
     tokio::select! {
