@@ -12,10 +12,6 @@ use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
 use datafusion::execution::context::SQLOptions;
 
-/// Where user queries find their tables: DataFusion's default catalog and schema.
-const DEFAULT_CATALOG: &str = "datafusion";
-const DEFAULT_SCHEMA: &str = "public";
-
 use crate::session::{Analyzer, AnalyzerError};
 
 /// How query results are printed.
@@ -94,10 +90,12 @@ impl Analyzer {
     /// Says that table `name` does not exist, suggests the nearest that does, and lists the
     /// tables and views a query may read (the default schema's).
     fn unknown_table_message(&self, name: &str) -> String {
+        let state = self.context().state();
+        let defaults = &state.config_options().catalog;
         let mut tables: Vec<String> = self
             .context()
-            .catalog(DEFAULT_CATALOG)
-            .and_then(|catalog| catalog.schema(DEFAULT_SCHEMA))
+            .catalog(&defaults.default_catalog)
+            .and_then(|catalog| catalog.schema(&defaults.default_schema))
             .map(|schema| schema.table_names())
             .unwrap_or_default();
         tables.sort();
