@@ -2,9 +2,9 @@
 //!
 //! Invocation fragments in the segment are merged by request id before they are written, a span
 //! sent twice (same trace and span id) is kept once, and logs are written as they came. Each file
-//! is sorted by function and time, but spans, which stay in the order they arrived
-//! (`Table::flushed_in_arrival_order`), and is named by the segment's id (`{id}-{id}.parquet`), so
-//! flushing the same segment twice writes the same files.
+//! is sorted by function and time, except a spans file, whose rows stay in the order they arrived
+//! (`Table::flushed_in_arrival_order`). Files are named by the segment's id (`{id}-{id}.parquet`),
+//! so flushing the same segment twice writes the same files.
 
 use std::collections::hash_map::Entry;
 

@@ -2,7 +2,7 @@
 //! and errors over the window. Only the rows that fit are built.
 
 use ratatui::Frame;
-use ratatui::layout::{Constraint, Rect};
+use ratatui::layout::{Constraint, Margin, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Cell, Paragraph, Row, Table, TableState, Wrap};
@@ -161,11 +161,11 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
     frame.render_stateful_widget(table, area, &mut state);
     if rows.is_empty() {
         // Under the header, inside the border: why the table is empty and what would fill it.
+        let inside = area.inner(Margin::new(1, 1));
         let below_header = Rect {
-            x: area.x + 1,
-            y: area.y + 2,
-            width: area.width.saturating_sub(2),
-            height: area.height.saturating_sub(3),
+            y: inside.y.saturating_add(1),
+            height: inside.height.saturating_sub(1),
+            ..inside
         };
         frame.render_widget(
             Paragraph::new(empty_table_hint(model)).wrap(Wrap { trim: false }),
