@@ -5,7 +5,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::support::{faasobs, query_json, signal_once};
+use crate::support::{faasobs, faasobs_ok, query_json, signal_once};
 
 const LINES: usize = 50;
 
@@ -116,15 +116,8 @@ fn a_stopped_import_stores_what_it_read_and_says_which_inputs() {
             assert_eq!(stored, 2 * LINES, "{signal}: {stderr}");
             // The file read to its end is in the ledger, so the same import run again skips it.
             assert!(ledger.contains(file_name), "{signal}: {ledger}");
-            let again = faasobs()
-                .arg("--data")
-                .arg(&data)
-                .arg("ingest")
-                .arg(&input)
-                .output()
-                .unwrap();
-            assert!(again.status.success(), "{signal}: {again:?}");
-            let again_stdout = String::from_utf8_lossy(&again.stdout);
+            let (again_stdout, _) =
+                faasobs_ok(&data, &[std::ffi::OsStr::new("ingest"), input.as_os_str()]);
             assert!(
                 again_stdout.contains("nothing to import"),
                 "{signal}: {again_stdout}"

@@ -176,7 +176,7 @@ fn an_unchanged_file_imported_again_is_skipped_unless_asked() {
     );
     assert_eq!(count(), first);
 
-    // Named twice in one run (itself and its folder's copy of it), it is read once.
+    // Named twice in one run, it is read once.
     let (_, stderr) = import(&["--again", copy.to_str().unwrap()]);
     assert!(stderr.contains("(named twice)"), "{stderr}");
     let again = count();

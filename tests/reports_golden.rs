@@ -217,15 +217,14 @@ fn sql_queries_over_the_sample_match_their_golden_files() {
 #[test]
 fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
     let empty = tempfile::tempdir().unwrap();
-    let run = |data: &Path, args: &[&str]| faasobs_ok(data, args);
-    let (stdout, stderr) = run(empty.path(), &["report", "summary"]);
+    let (stdout, stderr) = faasobs_ok(empty.path(), &["report", "summary"]);
     assert!(
         stdout.contains("| function_name | invocations |"),
         "{stdout}"
     );
     assert!(stderr.contains("holds no data yet"), "{stderr}");
     let sql = "SELECT function_name, count(*) AS n FROM invocations GROUP BY 1";
-    let (stdout, _) = run(empty.path(), &["query", "--format", "csv", sql]);
+    let (stdout, _) = faasobs_ok(empty.path(), &["query", "--format", "csv", sql]);
     assert!(stdout.starts_with("function_name,n\n"), "{stdout}");
     let out = faasobs()
         .arg("--data")
@@ -241,18 +240,18 @@ fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
 
     // A mistyped `--data` reads as empty too, is said to be missing, and is not created.
     let typo = empty.path().join("typo");
-    let (stdout, stderr) = run(&typo, &["report", "summary"]);
+    let (stdout, stderr) = faasobs_ok(&typo, &["report", "summary"]);
     assert!(
         stdout.contains("| function_name | invocations |"),
         "{stdout}"
     );
     assert!(stderr.contains("typo does not exist"), "{stderr}");
-    let (_, stderr) = run(&typo, &["cost", "report"]);
+    let (_, stderr) = faasobs_ok(&typo, &["cost", "report"]);
     assert!(stderr.contains("typo does not exist"), "{stderr}");
     assert!(!typo.exists(), "reading created {}", typo.display());
 
     let store = sample_store();
-    let (_, stderr) = run(store.path(), &["report", "summary"]);
+    let (_, stderr) = faasobs_ok(store.path(), &["report", "summary"]);
     assert!(!stderr.contains("holds no data"), "{stderr}");
     assert!(!stderr.contains("does not exist"), "{stderr}");
 }

@@ -207,15 +207,8 @@ fn the_demo_sends_the_sample_through_the_rust_otlp_exporter_without_loss() {
     let count_all =
         "SELECT (SELECT count(*) FROM spans) AS spans, (SELECT count(*) FROM logs) AS logs";
     let before = query_json(via_sdk.path(), count_all);
-    let again = faasobs()
-        .arg("--data")
-        .arg(via_sdk.path())
-        .arg("demo")
-        .output()
-        .unwrap();
-    assert!(again.status.success(), "{again:?}");
-    assert_eq!(String::from_utf8_lossy(&again.stdout), summary);
-    let stderr = String::from_utf8_lossy(&again.stderr);
+    let (again, stderr) = faasobs_ok(via_sdk.path(), &["demo"]);
+    assert_eq!(again, summary);
     assert!(
         stderr.contains("already holds the sample workload of seed 42"),
         "{stderr}"
