@@ -6,10 +6,11 @@
 
 mod commands;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Observability and cost analysis for serverless functions.
 #[derive(Debug, Parser)]
@@ -72,7 +73,8 @@ enum Command {
     #[command(subcommand)]
     Cost(commands::cost::CostCommand),
     /// A live terminal dashboard: functions, cold starts, errors, concurrency and cost. Also
-    /// receives, as `collect` does, unless --no-listen (its own log goes to DATA/faasobs-tui.log).
+    /// receives, as `collect` does, unless --no-listen (its own log goes to DATA/faasobs-tui.log;
+    /// none when it only views a directory that does not exist).
     Tui(commands::tui::TuiConfig),
     /// Replay the WAL, compact partitions (each hour's invocation fragments merged by request id)
     /// and apply retention, then exit.
@@ -84,9 +86,23 @@ enum Command {
     Bench(commands::bench::BenchConfig),
 }
 
-/// Sets up faasobs' own log: on standard error, or appended to `file` (the dashboard owns the
-/// terminal, so its log goes to a file).
-fn init_logging(verbose: u8, format: LogFormat, file: Option<PathBuf>) {
+/// Where faasobs' own log goes.
+enum LogTo {
+    StandardError,
+    /// The dashboard owns the terminal, so its log goes to a file, or nowhere when there is
+    /// none: never over the screen.
+    DashboardFile(Option<PathBuf>),
+}
+
+/// The dashboard's log file, `DATA/faasobs-tui.log`; none when it only views a data directory
+/// that does not exist, which viewing does not create.
+fn dashboard_log_file(data: &Path, config: &commands::tui::TuiConfig) -> Option<PathBuf> {
+    (!config.no_listen || data.is_dir()).then(|| data.join("faasobs-tui.log"))
+}
+
+/// Sets up faasobs' own log (see [`LogTo`]). A dashboard whose log file cannot be opened (a data
+/// directory it may not write, say) writes no log rather than over its screen.
+fn init_logging(verbose: u8, format: LogFormat, log: LogTo) {
     let default = match verbose {
         0 => "info",
         1 => "debug",
@@ -94,19 +110,21 @@ fn init_logging(verbose: u8, format: LogFormat, file: Option<PathBuf>) {
     };
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
-    let writer = match file.map(|path| {
+    let open_dashboard_log = |path: &Path| {
         if let Some(dir) = path.parent() {
-            let _ = std::fs::create_dir_all(dir);
+            std::fs::create_dir_all(dir)?;
         }
         std::fs::OpenOptions::new()
             .create(true)
             .append(true)
-            .open(&path)
-    }) {
-        Some(Ok(file)) => {
-            tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::sync::Mutex::new(file))
-        }
-        _ => tracing_subscriber::fmt::writer::BoxMakeWriter::new(std::io::stderr),
+            .open(path)
+    };
+    let writer = match log {
+        LogTo::StandardError => BoxMakeWriter::new(std::io::stderr),
+        LogTo::DashboardFile(path) => match path.as_deref().map(open_dashboard_log) {
+            Some(Ok(file)) => BoxMakeWriter::new(std::sync::Mutex::new(file)),
+            _ => BoxMakeWriter::new(std::io::sink),
+        },
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
@@ -134,8 +152,11 @@ fn error_chain(error: &anyhow::Error) -> String {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let log_file = matches!(cli.command, Command::Tui(_)).then(|| cli.data.join("faasobs-tui.log"));
-    init_logging(cli.verbose, cli.log_format, log_file);
+    let log = match &cli.command {
+        Command::Tui(tui) => LogTo::DashboardFile(dashboard_log_file(&cli.data, tui)),
+        _ => LogTo::StandardError,
+    };
+    init_logging(cli.verbose, cli.log_format, log);
     let result = match cli.command {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,

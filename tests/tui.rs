@@ -234,14 +234,18 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
 /// nothing else's sessions are touched); the exit status is written to a file when it ends.
 struct Tmux {
     socket: String,
+    /// Holds the exit status file, apart from the data directory (which may not exist).
+    _exit_dir: tempfile::TempDir,
     exit_file: std::path::PathBuf,
 }
 
 impl Tmux {
     fn start(name: &str, data: &Path, args: &str) -> Tmux {
+        let exit_dir = tempfile::tempdir().unwrap();
         let tmux = Tmux {
             socket: format!("faasobs-{name}-{}", std::process::id()),
-            exit_file: data.join(format!("exit-status-{name}")),
+            exit_file: exit_dir.path().join("exit-status"),
+            _exit_dir: exit_dir,
         };
         let command = format!(
             "{} --data {} tui {args}; echo $? > {}",
@@ -417,6 +421,24 @@ fn the_demo_moves_within_seconds_of_starting() {
         invocations_shown(s).is_some_and(|n| n > first)
     });
     tmux.quit_cleanly();
+}
+
+/// Viewing a data directory that does not exist shows why the table is empty and creates
+/// nothing, not even the dashboard's own log file.
+#[test]
+fn viewing_a_missing_directory_creates_nothing() {
+    let parent = tempfile::tempdir().unwrap();
+    let missing = parent.path().join("not-yet");
+    let tmux = Tmux::start("missing", &missing, "--no-listen --refresh 300ms");
+    tmux.wait_for("the empty table's hint", |s| {
+        s.contains("nothing stored yet")
+    });
+    tmux.quit_cleanly();
+    assert!(
+        !missing.exists(),
+        "the dashboard created {}",
+        missing.display()
+    );
 }
 
 #[test]
