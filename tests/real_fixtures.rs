@@ -142,7 +142,8 @@ fn a_missing_input_is_refused_before_anything_is_stored() {
 
 /// Importing the same unchanged file into the same data directory again skips it (its log lines
 /// have no id to merge by, so they would be stored twice); `--again` imports it anyway, and a
-/// file that changed is imported again.
+/// file that changed is imported again. The same bytes written again or copied elsewhere are
+/// skipped too, as is the second of two inputs with the same bytes.
 #[test]
 fn an_unchanged_file_imported_again_is_skipped_unless_asked() {
     let dir = tempfile::tempdir().unwrap();
@@ -193,9 +194,53 @@ fn an_unchanged_file_imported_again_is_skipped_unless_asked() {
     let (stdout, stderr) = import(&[]);
     assert!(!stderr.contains("skipping"), "{stderr}");
     assert!(!stdout.contains("nothing to import"), "{stdout}");
+    let stored = count();
+    assert_eq!(
+        stored["logs"].as_i64().unwrap(),
+        3 * first["logs"].as_i64().unwrap()
+    );
+
+    // Written again with the same bytes (a new modification time), or copied to another path,
+    // it is known by its bytes and skipped.
+    let same = std::fs::read(&copy).unwrap();
+    std::fs::write(&copy, &same).unwrap();
+    let later = std::time::SystemTime::now() + std::time::Duration::from_secs(3600);
+    std::fs::File::options()
+        .write(true)
+        .open(&copy)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+    let (stdout, stderr) = import(&[]);
+    assert!(stdout.contains("nothing to import"), "{stdout}");
+    assert!(
+        stderr.contains("node.json (the same bytes as ") && stderr.contains(", imported "),
+        "{stderr}"
+    );
+    let other = dir.path().join("elsewhere.json");
+    std::fs::copy(&copy, &other).unwrap();
+    let (stdout, stderr) = faasobs_ok(&data, &["ingest", other.to_str().unwrap()]);
+    assert!(stdout.contains("nothing to import"), "{stdout}");
+    assert!(
+        stderr.contains("elsewhere.json (the same bytes as "),
+        "{stderr}"
+    );
+    assert_eq!(count(), stored);
+
+    // Two new copies of new bytes in one import: the second is left out.
+    let (a, b) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let mut text = String::from_utf8(same).unwrap();
+    text.push('\n');
+    std::fs::write(&a, &text).unwrap();
+    std::fs::write(&b, &text).unwrap();
+    let (_, stderr) = faasobs_ok(&data, &["ingest", a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(
+        stderr.contains("b.json (the same bytes as ") && stderr.contains("named before it)"),
+        "{stderr}"
+    );
     assert_eq!(
         count()["logs"].as_i64().unwrap(),
-        3 * first["logs"].as_i64().unwrap()
+        4 * first["logs"].as_i64().unwrap()
     );
 }
 

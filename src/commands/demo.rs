@@ -18,7 +18,7 @@ use faasobs_sample_traces::replay::replay_otlp;
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
 
-use super::import_ledger::{ImportLedger, InputStamp};
+use super::import_ledger::{ImportLedger, InputStamp, StoredInput};
 
 #[derive(Debug, clap::Args)]
 pub struct DemoConfig {
@@ -83,7 +83,11 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
     server.await.context("the collector task failed")??;
     drop(handle);
     store.close().await.context("flushing the store")?;
-    if let Err(e) = ledger.append(&[(sample, sent + log_lines)]) {
+    if let Err(e) = ledger.append(&[StoredInput {
+        stamp: sample,
+        records: sent + log_lines,
+        content: None,
+    }]) {
         eprintln!("warning: the import ledger was not updated ({e:#})");
     }
     super::query::summary(data, None).await?;

@@ -8,14 +8,21 @@
 //! says (seed, window, invocations), whether `faasobs demo` sent it, `faasobs ingest` imported the
 //! built-in one, or `faasobs ingest` read a folder `faasobs gen` wrote: they are the same records.
 //! Entries are appended once the store has flushed them; a damaged line is skipped with a warning.
+//!
+//! A file's entry also holds a hash of its bytes, as the import read them ([`ContentHash`]), so
+//! the same bytes written again (a new modification time) or copied to another path are known
+//! too. A file is hashed again before an import only when its size is that of a file the ledger
+//! holds, or of another input of the same import: files of other sizes cannot be the same.
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::hash::Hasher;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_sample_traces::output::Manifest;
 use serde::{Deserialize, Serialize};
+use twox_hash::XxHash64;
 
 /// The ledger's file name in the data directory.
 pub const LEDGER_FILE: &str = "imported.ndjson";
@@ -70,12 +77,74 @@ impl InputStamp {
     }
 }
 
+/// The hash of a file's bytes: XXH64 with seed 0 (a published, stable algorithm; the odds that
+/// two different files of one size share it are one in 2^64).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ContentHash(u64);
+
+impl ContentHash {
+    /// Reads `path` to its end, hashing its bytes.
+    pub fn of_file(path: &Path) -> std::io::Result<ContentHash> {
+        let mut file = std::fs::File::open(path)?;
+        let mut hasher = ContentHasher::default();
+        let mut buffer = vec![0u8; 1 << 20];
+        loop {
+            match file.read(&mut buffer) {
+                Ok(0) => return Ok(hasher.finish()),
+                Ok(read) => hasher.update(&buffer[..read]),
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    fn to_hex(self) -> String {
+        format!("{:016x}", self.0)
+    }
+
+    fn from_hex(text: &str) -> Option<ContentHash> {
+        u64::from_str_radix(text, 16).ok().map(ContentHash)
+    }
+}
+
+/// Hashes a file's bytes handed to it in order, as an import reads them.
+pub struct ContentHasher(XxHash64);
+
+impl Default for ContentHasher {
+    fn default() -> Self {
+        ContentHasher(XxHash64::with_seed(0))
+    }
+}
+
+impl ContentHasher {
+    pub fn update(&mut self, bytes: &[u8]) {
+        self.0.write(bytes);
+    }
+
+    pub fn finish(&self) -> ContentHash {
+        ContentHash(self.0.finish())
+    }
+}
+
+/// An input an import read to its end and stored, for [`ImportLedger::append`].
+#[derive(Debug, Clone)]
+pub struct StoredInput {
+    pub stamp: InputStamp,
+    /// The records it gave.
+    pub records: usize,
+    /// The hash of its bytes, for a file.
+    pub content: Option<ContentHash>,
+}
+
 /// One line of the ledger.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 struct Entry {
     #[serde(flatten)]
     stamp: InputStamp,
     records: usize,
+    /// [`ContentHash`] in hexadecimal (none for the sample, and in ledgers written before it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    content_xxh64: Option<String>,
     /// RFC 3339, UTC.
     imported_at: String,
 }
@@ -85,34 +154,52 @@ pub struct ImportLedger {
     path: PathBuf,
     /// When each stamp was imported (the latest time).
     imported: HashMap<InputStamp, String>,
+    /// Each file content stored (its size and hash), with the input that had it and when.
+    contents: HashMap<(u64, ContentHash), (String, String)>,
 }
 
 impl ImportLedger {
     /// Reads the ledger of `data` (empty when the directory or the file does not exist yet).
     pub fn read(data: &Path) -> anyhow::Result<ImportLedger> {
         let path = data.join(LEDGER_FILE);
-        let mut imported = HashMap::new();
-        let text = match std::fs::read_to_string(&path) {
+        let mut ledger = ImportLedger {
+            path,
+            imported: HashMap::new(),
+            contents: HashMap::new(),
+        };
+        let text = match std::fs::read_to_string(&ledger.path) {
             Ok(text) => text,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
+            Err(e) => return Err(e).with_context(|| format!("reading {}", ledger.path.display())),
         };
         for (n, line) in text.lines().enumerate() {
             if line.trim().is_empty() {
                 continue;
             }
             match serde_json::from_str::<Entry>(line) {
-                Ok(entry) => {
-                    imported.insert(entry.stamp, entry.imported_at);
-                }
+                Ok(entry) => ledger.remember(entry),
                 Err(e) => tracing::warn!(
                     "{}:{}: not a ledger entry, skipped: {e}",
-                    path.display(),
+                    ledger.path.display(),
                     n + 1
                 ),
             }
         }
-        Ok(ImportLedger { path, imported })
+        Ok(ledger)
+    }
+
+    fn remember(&mut self, entry: Entry) {
+        let content = entry
+            .content_xxh64
+            .as_deref()
+            .and_then(ContentHash::from_hex);
+        if let (Some(bytes), Some(content)) = (entry.stamp.bytes, content) {
+            self.contents.insert(
+                (bytes, content),
+                (entry.stamp.input.clone(), entry.imported_at.clone()),
+            );
+        }
+        self.imported.insert(entry.stamp, entry.imported_at);
     }
 
     /// When `stamp` was imported into this data directory, if it was.
@@ -120,22 +207,36 @@ impl ImportLedger {
         self.imported.get(stamp).map(String::as_str)
     }
 
-    /// Appends the inputs just stored (each with its record count) and syncs the file.
-    pub fn append(&mut self, stored: &[(InputStamp, usize)]) -> anyhow::Result<()> {
+    /// Whether the ledger holds the content of a file of `bytes` bytes (so a file of that size
+    /// is worth hashing).
+    pub fn holds_content_of_size(&self, bytes: u64) -> bool {
+        self.contents.keys().any(|&(size, _)| size == bytes)
+    }
+
+    /// The input that had these bytes, and when it was imported, if one did.
+    pub fn imported_content(&self, bytes: u64, content: ContentHash) -> Option<(&str, &str)> {
+        self.contents
+            .get(&(bytes, content))
+            .map(|(input, when)| (input.as_str(), when.as_str()))
+    }
+
+    /// Appends the inputs just stored and syncs the file.
+    pub fn append(&mut self, stored: &[StoredInput]) -> anyhow::Result<()> {
         if stored.is_empty() {
             return Ok(());
         }
         let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
         let mut lines = String::new();
-        for (stamp, records) in stored {
+        for input in stored {
             let entry = Entry {
-                stamp: stamp.clone(),
-                records: *records,
+                stamp: input.stamp.clone(),
+                records: input.records,
+                content_xxh64: input.content.map(ContentHash::to_hex),
                 imported_at: now.clone(),
             };
             lines.push_str(&serde_json::to_string(&entry)?);
             lines.push('\n');
-            self.imported.insert(stamp.clone(), now.clone());
+            self.remember(entry);
         }
         let mut file = std::fs::OpenOptions::new()
             .create(true)
@@ -163,8 +264,20 @@ mod tests {
 
         let mut ledger = ImportLedger::read(&data).unwrap();
         assert_eq!(ledger.imported_at(&stamp), None);
+        let content = ContentHash::of_file(&input).unwrap();
         ledger
-            .append(&[(stamp.clone(), 3), (sample(42), 10)])
+            .append(&[
+                StoredInput {
+                    stamp: stamp.clone(),
+                    records: 3,
+                    content: Some(content),
+                },
+                StoredInput {
+                    stamp: sample(42),
+                    records: 10,
+                    content: None,
+                },
+            ])
             .unwrap();
         std::fs::OpenOptions::new()
             .append(true)
@@ -181,11 +294,39 @@ mod tests {
         let relative = spelled_with_a_detour(&input);
         assert_eq!(InputStamp::of_file(&relative).as_ref(), Some(&stamp));
 
-        // Appended to, it is another input.
+        // Its bytes are known by size and hash, whatever the path or time.
+        assert!(ledger.holds_content_of_size(3));
+        assert!(!ledger.holds_content_of_size(4));
+        let (by, _) = ledger.imported_content(3, content).unwrap();
+        assert_eq!(by, stamp.input);
+
+        // Appended to, it is another input, with other bytes.
         std::fs::write(&input, "{}\n{}\n").unwrap();
         let changed = InputStamp::of_file(&input).unwrap();
         assert_ne!(changed, stamp);
         assert_eq!(ledger.imported_at(&changed), None);
+        let changed_content = ContentHash::of_file(&input).unwrap();
+        assert_ne!(changed_content, content);
+        assert_eq!(ledger.imported_content(6, changed_content), None);
+    }
+
+    /// The hash of bytes handed over in pieces is the hash of the whole file (an import hashes
+    /// its pieces as they are read), and it is XXH64's: the ledger's hashes stay comparable.
+    #[test]
+    fn bytes_hashed_in_pieces_hash_as_the_whole_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lines.ndjson");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let mut hasher = ContentHasher::default();
+        for piece in bytes.chunks(777_777) {
+            hasher.update(piece);
+        }
+        assert_eq!(hasher.finish(), ContentHash::of_file(&path).unwrap());
+        // XXH64 of "abc" with seed 0, as the algorithm's reference implementation gives it.
+        let mut abc = ContentHasher::default();
+        abc.update(b"abc");
+        assert_eq!(abc.finish().to_hex(), "44bc2cf5ad770999");
     }
 
     fn sample(seed: u64) -> InputStamp {

@@ -1,6 +1,6 @@
 //! `faasobs ingest`: import files into the store.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
@@ -17,7 +17,7 @@ use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{SimulatedInvocation, Workload, simulate};
 
-use super::import_ledger::{ImportLedger, InputStamp};
+use super::import_ledger::{ContentHash, ContentHasher, ImportLedger, InputStamp, StoredInput};
 
 /// Records are stored in writes of at most this many.
 const WRITE_CHUNK: usize = 20_000;
@@ -37,7 +37,7 @@ pub struct IngestConfig {
     #[arg(long)]
     pub function: Option<String>,
     /// Import inputs again that this data directory's ledger (`imported.ndjson`) says were
-    /// imported before and have not changed since; their log lines are then stored twice.
+    /// imported before, unchanged or with the same bytes; their log lines are then stored twice.
     #[arg(long)]
     pub again: bool,
 }
@@ -87,8 +87,17 @@ struct Tally {
     in_part: Option<(String, usize)>,
     /// The last input that could not be read.
     unreadable: Option<String>,
-    /// The inputs read to their end and stored, with the records each gave, in order.
-    completed: Vec<(String, usize)>,
+    /// The inputs read to their end and stored, in order.
+    completed: Vec<CompletedInput>,
+}
+
+/// An input read to its end and stored.
+struct CompletedInput {
+    name: String,
+    /// The records it gave.
+    records: usize,
+    /// The hash of its bytes as they were read (none for standard input).
+    content: Option<ContentHash>,
 }
 
 pub(crate) async fn store_records(store: &StoreHandle, records: Records) -> anyhow::Result<usize> {
@@ -212,8 +221,8 @@ impl Tally {
         Ok(())
     }
 
-    /// Notes that input `name` was read to its end.
-    fn input_done(&mut self, name: &str) {
+    /// Notes that input `name` was read to its end; `content` is the hash of what was read.
+    fn input_done(&mut self, name: &str, content: Option<ContentHash>) {
         let records = match self.in_part.take() {
             Some((input, records)) if input == name => records,
             other => {
@@ -223,7 +232,11 @@ impl Tally {
         };
         if self.unreadable.as_deref() != Some(name) {
             self.inputs_read += 1;
-            self.completed.push((name.to_string(), records));
+            self.completed.push(CompletedInput {
+                name: name.to_string(),
+                records,
+                content,
+            });
         }
     }
 
@@ -263,8 +276,13 @@ enum ReadStep {
         result: Result<EncodedPiece, String>,
         first_piece_of_file: bool,
     },
-    /// A file was read to its end (its size, for the progress bar); its pieces come before.
-    FileDone { name: String, bytes: u64 },
+    /// A file was read to its end (its size, for the progress bar, and the hash of its bytes);
+    /// its pieces come before.
+    FileDone {
+        name: String,
+        bytes: u64,
+        content: Option<ContentHash>,
+    },
 }
 
 /// What the splitting thread hands to a normalizing thread.
@@ -282,6 +300,7 @@ enum ReadJob {
     FileDone {
         name: String,
         bytes: u64,
+        content: Option<ContentHash>,
     },
 }
 
@@ -303,7 +322,15 @@ impl ReadJob {
                 result: encoded(ingest_bytes(&bytes, function.as_deref(), None))?,
                 first_piece_of_file: true,
             },
-            ReadJob::FileDone { name, bytes } => ReadStep::FileDone { name, bytes },
+            ReadJob::FileDone {
+                name,
+                bytes,
+                content,
+            } => ReadStep::FileDone {
+                name,
+                bytes,
+                content,
+            },
         })
     }
 }
@@ -339,6 +366,7 @@ fn split_files(
             let done = ReadJob::FileDone {
                 name: STDIN_NAME.into(),
                 bytes: 0,
+                content: None,
             };
             if !deal(ReadJob::Stdin { bytes, function }) || !deal(done) {
                 return Ok(());
@@ -347,10 +375,18 @@ fn split_files(
         }
         let name = file.display().to_string();
         // Large NDJSON files come in pieces, normalized on several threads while the pieces
-        // before are stored.
+        // before are stored. Their bytes are hashed for the import ledger as they go by; a file
+        // read whole by a normalizing thread is hashed here on its own.
+        let mut hasher = ContentHasher::default();
+        let mut read_whole = false;
         match split_file(file, function, piece_bytes) {
             Ok(pieces) => {
                 for (n, piece) in pieces.enumerate() {
+                    match &piece {
+                        Ok(FilePiece::Lines { lines, .. }) => hasher.update(lines),
+                        Ok(FilePiece::Whole { .. }) => read_whole = true,
+                        Err(_) => {}
+                    }
                     let job = ReadJob::Piece {
                         name: name.clone(),
                         piece,
@@ -373,7 +409,16 @@ fn split_files(
             }
         }
         let bytes = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
-        if !deal(ReadJob::FileDone { name, bytes }) {
+        let content = if read_whole {
+            ContentHash::of_file(file).ok()
+        } else {
+            Some(hasher.finish())
+        };
+        if !deal(ReadJob::FileDone {
+            name,
+            bytes,
+            content,
+        }) {
             return Ok(());
         }
     }
@@ -486,20 +531,40 @@ fn check_inputs_exist(paths: &[PathBuf]) -> anyhow::Result<()> {
 }
 
 /// The inputs to read and their ledger stamps (none for standard input, or a file that cannot be
-/// stamped), leaving out those the ledger holds unchanged unless `again`; says on standard error
-/// which were left out.
+/// stamped), leaving out those the ledger holds unless `again` (unchanged since, or the same
+/// bytes at another path or time), and the second of two inputs that are one file or hold the
+/// same bytes; says on standard error which were left out.
 fn inputs_not_imported_before(
     files: Vec<PathBuf>,
     ledger: &ImportLedger,
     again: bool,
 ) -> Vec<(PathBuf, Option<InputStamp>)> {
+    let stamped: Vec<(PathBuf, Option<InputStamp>)> = files
+        .into_iter()
+        .map(|file| {
+            let stamp = (file.as_os_str() != "-")
+                .then(|| InputStamp::of_file(&file))
+                .flatten();
+            (file, stamp)
+        })
+        .collect();
+    // Only a file whose size the ledger holds, or another input has, can hold the same bytes:
+    // only such files are hashed before the import.
+    let mut inputs_of_size: HashMap<u64, usize> = HashMap::new();
+    for bytes in stamped
+        .iter()
+        .filter_map(|(_, stamp)| stamp.as_ref()?.bytes)
+    {
+        *inputs_of_size.entry(bytes).or_default() += 1;
+    }
+    let worth_hashing = |bytes: u64| {
+        inputs_of_size.get(&bytes).is_some_and(|&n| n > 1) || ledger.holds_content_of_size(bytes)
+    };
     let mut skipped = Vec::new();
     let mut inputs = Vec::new();
-    let mut taken = std::collections::HashSet::new();
-    for file in files {
-        let stamp = (file.as_os_str() != "-")
-            .then(|| InputStamp::of_file(&file))
-            .flatten();
+    let mut taken = HashSet::new();
+    let mut contents_taken: HashMap<(u64, ContentHash), String> = HashMap::new();
+    for (file, stamp) in stamped {
         if let Some(stamp) = &stamp {
             if let Some(when) = ledger.imported_at(stamp).filter(|_| !again) {
                 skipped.push(format!("{} (imported {when})", file.display()));
@@ -510,13 +575,37 @@ fn inputs_not_imported_before(
                 skipped.push(format!("{} (named twice)", file.display()));
                 continue;
             }
+            let content = stamp
+                .bytes
+                .filter(|&bytes| worth_hashing(bytes))
+                .and_then(|bytes| Some((bytes, ContentHash::of_file(&file).ok()?)));
+            if let Some((bytes, content)) = content {
+                if let Some((input, when)) =
+                    ledger.imported_content(bytes, content).filter(|_| !again)
+                {
+                    skipped.push(format!(
+                        "{} (the same bytes as {input}, imported {when})",
+                        file.display()
+                    ));
+                    continue;
+                }
+                if let Some(earlier) = contents_taken.get(&(bytes, content)) {
+                    skipped.push(format!(
+                        "{} (the same bytes as {earlier}, named before it)",
+                        file.display()
+                    ));
+                    continue;
+                }
+                contents_taken.insert((bytes, content), file.display().to_string());
+            }
         }
         inputs.push((file, stamp));
     }
     if !skipped.is_empty() {
         eprintln!(
-            "note: skipping {} inputs imported into this data directory before and unchanged \
-             since, or named twice (--again imports those imported before anyway):",
+            "note: skipping {} inputs imported into this data directory before (unchanged since, \
+             or the same bytes at another path or time), or named twice (--again imports those \
+             imported before anyway):",
             skipped.len()
         );
         for name in skipped.iter().take(10) {
@@ -602,8 +691,12 @@ async fn import_files(
                     .take(&name, result, first_piece_of_file, handle)
                     .await?;
             }
-            ReadStep::FileDone { name, bytes } => {
-                tally.input_done(&name);
+            ReadStep::FileDone {
+                name,
+                bytes,
+                content,
+            } => {
+                tally.input_done(&name, content);
                 progress.inc(bytes);
             }
         }
@@ -742,10 +835,16 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     }
     // Stored and flushed: the inputs read to their end go into the ledger. Failing to write it
     // loses nothing stored; importing them again would then store their log lines twice.
-    let mut stored_inputs: Vec<(InputStamp, usize)> = tally
+    let mut stored_inputs: Vec<StoredInput> = tally
         .completed
         .iter()
-        .filter_map(|(name, records)| Some((stamps.get(name)?.clone(), *records)))
+        .filter_map(|input| {
+            Some(StoredInput {
+                stamp: stamps.get(&input.name)?.clone(),
+                records: input.records,
+                content: input.content,
+            })
+        })
         .collect();
     if !interrupted && tally.failed.is_empty() {
         for (sample, folder) in samples {
@@ -754,12 +853,16 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
                 Some(folder) => tally
                     .completed
                     .iter()
-                    .filter(|(name, _)| Path::new(name).starts_with(&folder))
-                    .map(|(_, records)| records)
+                    .filter(|input| Path::new(&input.name).starts_with(&folder))
+                    .map(|input| input.records)
                     .sum(),
                 None => tally.stored,
             };
-            stored_inputs.push((sample, records));
+            stored_inputs.push(StoredInput {
+                stamp: sample,
+                records,
+                content: None,
+            });
         }
     }
     if let Err(e) = ledger.append(&stored_inputs) {
@@ -812,7 +915,8 @@ mod tests {
     }
 
     /// Pieces normalized on several threads reach the storing side in the order of the inputs:
-    /// rejected lines come numbered and in order, and every file's pieces come before its end.
+    /// rejected lines come numbered and in order, and every file's pieces come before its end,
+    /// which carries the hash of its bytes.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn pieces_normalized_on_several_threads_are_taken_in_the_order_of_the_inputs() {
         let dir = tempfile::tempdir().unwrap();
@@ -845,7 +949,13 @@ mod tests {
                     rows += piece.rows;
                     rejections.extend(piece.rejected.iter().map(|r| (done, r.line)));
                 }
-                ReadStep::FileDone { .. } => done += 1,
+                ReadStep::FileDone { content, .. } => {
+                    // Hashed piece by piece as it was read, the file hashes as it does whole
+                    // (what a later import compares it with).
+                    let whole = ContentHash::of_file(&files[done]).unwrap();
+                    assert_eq!(content, Some(whole));
+                    done += 1;
+                }
             }
         }
         readers.finish().unwrap();
