@@ -256,6 +256,78 @@ fn reports_over_an_empty_store_print_their_columns_and_say_it_holds_nothing() {
     assert!(!stderr.contains("does not exist"), "{stderr}");
 }
 
+/// A report whose `--function` or window selects nothing says why on standard error: a function
+/// name not stored (with the nearest one and those there are), or no invocations in the window.
+/// A report with rows says nothing.
+#[test]
+fn an_empty_selection_says_why_it_is_empty() {
+    let store = sample_store();
+    let (stdout, stderr) = faasobs_ok(
+        store.path(),
+        &["report", "summary", "--function", "checkout"],
+    );
+    assert!(
+        stdout.contains("| function_name | invocations |"),
+        "{stdout}"
+    );
+    assert!(
+        stderr.contains(
+            "note: no function named \"checkout\" has invocations stored (did you mean \
+             checkout-api?); the functions that do are: auth-edge, checkout-api, image-resize,"
+        ),
+        "{stderr}"
+    );
+    let (_, stderr) = faasobs_ok(store.path(), &["report", "errors", "--function", "zzz"]);
+    assert!(
+        stderr.contains("\"zzz\" has invocations stored; the"),
+        "{stderr}"
+    );
+
+    // A cost report always lists its assumptions; its spend is what is empty.
+    let (_, stderr) = faasobs_ok(
+        store.path(),
+        &[
+            "cost",
+            "report",
+            "--since",
+            "2020-01-01T00:00:00Z",
+            "--until",
+            "2020-01-02T00:00:00Z",
+        ],
+    );
+    assert!(
+        stderr.contains(
+            "note: no invocations started in the window --since 2020-01-01T00:00:00Z --until \
+             2020-01-02T00:00:00Z"
+        ),
+        "{stderr}"
+    );
+    let (_, stderr) = faasobs_ok(
+        store.path(),
+        &[
+            "report",
+            "coldstarts",
+            "--function",
+            "auth-edge",
+            "--since",
+            "1h",
+        ],
+    );
+    assert!(
+        stderr.contains("no invocations of \"auth-edge\" started in the window --since 1h"),
+        "{stderr}"
+    );
+
+    for args in [
+        &["report", "summary", "--function", "checkout-api"][..],
+        &["cost", "report"][..],
+    ] {
+        let (stdout, stderr) = faasobs_ok(store.path(), args);
+        assert!(stdout.contains("checkout-api"), "{stdout}");
+        assert!(!stderr.contains("note:"), "{args:?}: {stderr}");
+    }
+}
+
 #[test]
 fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only() {
     let store = sample_store();

@@ -31,6 +31,17 @@ pub fn text_column(column: &ArrayRef) -> Result<StringArray, AnalyzerError> {
     Ok(text.as_string::<i32>().clone())
 }
 
+/// The one of `names` nearest to `name`, if one is near enough to be a likely typo of it
+/// (Jaro-Winkler similarity of at least 0.8, as `strsim` measures it).
+pub fn nearest_name<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
+    names
+        .iter()
+        .map(|n| (strsim::jaro_winkler(name, n), n))
+        .filter(|(similarity, _)| *similarity >= 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, n)| n.as_str())
+}
+
 impl Analyzer {
     /// Runs one read-only SQL statement and collects its result: at least one batch, an empty
     /// one with the result's columns when it has no rows, so that every printed form of an empty
@@ -99,12 +110,8 @@ impl Analyzer {
             .map(|schema| schema.table_names())
             .unwrap_or_default();
         tables.sort();
-        let nearest = tables
-            .iter()
-            .map(|t| (strsim::jaro_winkler(&name.to_lowercase(), t), t))
-            .filter(|(similarity, _)| *similarity >= 0.8)
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .map(|(_, t)| format!(" (did you mean {t}?)"))
+        let nearest = nearest_name(&name.to_lowercase(), &tables)
+            .map(|t| format!(" (did you mean {t}?)"))
             .unwrap_or_default();
         format!(
             "no table named \"{name}\"{nearest}; the tables are {}",

@@ -115,10 +115,11 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 filter,
                 free_tier: config.selection.free_tier,
             };
-            print_report(
-                analyzer.cost_report(&options).await?,
-                config.selection.format,
-            )
+            let report = analyzer.cost_report(&options).await?;
+            print_report(&report, config.selection.format)?;
+            let empty = super::report::no_rows(&report.sections, &["assumptions"]);
+            super::report::explain_empty_report(&analyzer, &config.selection.invocations, empty)
+                .await
         }
         CostCommand::Compare(config) => {
             let s = &config.selection;
@@ -139,13 +140,13 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 task_vcpu: config.task_vcpu,
                 task_memory_gb: config.task_memory_gb,
             };
-            print_report(analyzer.cost_compare(&options).await?, s.format)
+            print_report(&analyzer.cost_compare(&options).await?, s.format)
         }
     }
 }
 
 /// Prints the report on standard output and its warnings on standard error.
-fn print_report(report: CostReport, format: Format) -> anyhow::Result<()> {
+fn print_report(report: &CostReport, format: Format) -> anyhow::Result<()> {
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }

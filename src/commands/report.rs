@@ -3,8 +3,11 @@
 use std::path::Path;
 use std::time::Duration;
 
-use faasobs_analyzer::query::OutputFormat;
-use faasobs_analyzer::reports::{ReportKind, ReportOptions, parse_time_bound, render_report};
+use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::query::{OutputFormat, nearest_name, text_column};
+use faasobs_analyzer::reports::{
+    ReportKind, ReportOptions, Section, parse_time_bound, render_report,
+};
 use faasobs_analyzer::session::TimeWindow;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -127,5 +130,80 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
     let sections = analyzer.report(kind, &options).await?;
     println!("{}", render_report(&sections, format)?);
+    explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
+}
+
+/// How many function names a note lists before it says how many more there are.
+const NAMES_LISTED: usize = 12;
+
+/// Whether the sections have no rows, leaving out those named in `besides` (a cost report's
+/// assumptions, which it always lists).
+pub fn no_rows(sections: &[Section], besides: &[&str]) -> bool {
+    sections
+        .iter()
+        .filter(|s| !besides.contains(&s.name))
+        .all(|s| s.batches.iter().all(|b| b.num_rows() == 0))
+}
+
+/// Says on standard error why a report of `selection` came out `empty`: no function of that
+/// name (with the nearest name and those there are), or no invocations in the window. A data
+/// directory without any rows was already said to be empty when it was opened.
+pub async fn explain_empty_report(
+    analyzer: &Analyzer,
+    selection: &InvocationSelection,
+    empty: bool,
+) -> anyhow::Result<()> {
+    if !empty || analyzer.holds_nothing() {
+        return Ok(());
+    }
+    let window = match (&selection.since, &selection.until) {
+        (Some(since), Some(until)) => format!(" in the window --since {since} --until {until}"),
+        (Some(since), None) => format!(" in the window --since {since}"),
+        (None, Some(until)) => format!(" in the window --until {until}"),
+        (None, None) => String::new(),
+    };
+    // The functions with invocations in the window's partitions (all of them without a window).
+    let names = stored_function_names(analyzer).await?;
+    let note = match &selection.function {
+        Some(function) if !names.is_empty() && !names.contains(function) => {
+            let had = if window.is_empty() {
+                " stored".to_string()
+            } else {
+                window.clone()
+            };
+            let nearest = nearest_name(function, &names)
+                .map(|n| format!(" (did you mean {n}?)"))
+                .unwrap_or_default();
+            let mut listed = names
+                .iter()
+                .take(NAMES_LISTED)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join(", ");
+            if names.len() > NAMES_LISTED {
+                listed.push_str(&format!(", and {} more", names.len() - NAMES_LISTED));
+            }
+            format!(
+                "no function named \"{function}\" has invocations{had}{nearest}; the \
+                 functions that do are: {listed}"
+            )
+        }
+        Some(function) => format!("no invocations of \"{function}\" started{window}"),
+        None => format!("no invocations started{window}"),
+    };
+    eprintln!("note: {note}");
     Ok(())
+}
+
+/// The names of the functions with invocations the analyzer reads, sorted.
+async fn stored_function_names(analyzer: &Analyzer) -> anyhow::Result<Vec<String>> {
+    let batches = analyzer
+        .query("SELECT DISTINCT function_name FROM invocations ORDER BY function_name")
+        .await?;
+    let mut names = Vec::new();
+    for batch in &batches {
+        let column = text_column(batch.column(0))?;
+        names.extend(column.iter().flatten().map(String::from));
+    }
+    Ok(names)
 }
