@@ -31,6 +31,18 @@ pub fn text_column(column: &ArrayRef) -> Result<StringArray, AnalyzerError> {
     Ok(text.as_string::<i32>().clone())
 }
 
+/// What the SQL parser said of a statement it could not read, if that is why `error` came.
+fn syntax_error(error: &datafusion::error::DataFusionError) -> Option<String> {
+    use datafusion::sql::sqlparser::parser::ParserError;
+    match error.find_root() {
+        datafusion::error::DataFusionError::SQL(parser, _) => Some(match parser.as_ref() {
+            ParserError::ParserError(m) | ParserError::TokenizerError(m) => m.clone(),
+            other => other.to_string(),
+        }),
+        _ => None,
+    }
+}
+
 /// The one of `names` nearest to `name`, if one is near enough to be a likely typo of it
 /// (Jaro-Winkler similarity of at least 0.8, as `strsim` measures it).
 pub fn nearest_name<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
@@ -89,6 +101,8 @@ impl Analyzer {
                 datafusion::error::DataFusionError::Plan(m) if m.contains("not supported") => {
                     AnalyzerError::NotReadOnly(m)
                 }
+                // DataFusion's own text of a parse error repeats it, once in Rust's debug form.
+                ref e if let Some(message) = syntax_error(e) => AnalyzerError::Syntax(message),
                 // The planning error may come wrapped (in a diagnostic): read its text.
                 other => match missing_table(&other.to_string()) {
                     Some(name) => AnalyzerError::UnknownTable(self.unknown_table_message(&name)),
@@ -322,6 +336,33 @@ mod tests {
             analyzer.query("SELECT nope FROM invocations").await,
             Err(AnalyzerError::DataFusion(_))
         ));
+    }
+
+    /// A statement the parser cannot read is said once, in the parser's words.
+    #[tokio::test]
+    async fn a_syntax_error_says_what_the_parser_expected_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let analyzer = Analyzer::open(dir.path(), Default::default())
+            .await
+            .unwrap();
+        for (sql, expected) in [
+            (
+                "SELEC 1",
+                "SQL syntax error: Expected: an SQL statement, found: SELEC at Line: 1, Column: 1",
+            ),
+            (
+                "SELECT 'abc",
+                "SQL syntax error: Unterminated string literal at Line: 1, Column: 8",
+            ),
+        ] {
+            match analyzer.query(sql).await {
+                Err(e @ AnalyzerError::Syntax(_)) => {
+                    assert_eq!(e.to_string(), expected);
+                    assert!(std::error::Error::source(&e).is_none());
+                }
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
     }
 
     #[test]

@@ -147,6 +147,9 @@ pub enum AnalyzerError {
     Arrow(#[from] arrow::error::ArrowError),
     #[error("queries are read-only: {0}")]
     NotReadOnly(String),
+    /// The SQL parser could not read a statement; its message says where.
+    #[error("SQL syntax error: {0}")]
+    Syntax(String),
     /// A query named a table that does not exist; the message names the tables there are.
     #[error("{0}")]
     UnknownTable(String),
