@@ -1,7 +1,7 @@
 //! `faasobs gen` → `faasobs ingest` → Parquet that DuckDB reads, with the documented columns and
 //! exactly the generated invocations.
 
-use crate::support::{faasobs, query_json, root, run_python, sample_store};
+use crate::support::{faasobs, faasobs_ok, query_json, root, run_python, sample_store};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::invocations_view::portable_view_inputs;
 use faasobs_analyzer::session::AnalyzerConfig;
@@ -199,19 +199,20 @@ fn a_query_result_written_as_parquet_reads_in_duckdb() {
     let data = dir.path().to_path_buf();
     let scratch = tempfile::tempdir().unwrap();
     let out = scratch.path().join("cold.parquet");
-    faasobs()
-        .arg("--data")
-        .arg(&data)
-        .args([
+    let (stdout, stderr) = faasobs_ok(
+        &data,
+        &[
             "query",
             "--format",
             "parquet",
             "--output",
             out.to_str().unwrap(),
             "SELECT function_name, count(*) AS cold FROM invocations WHERE cold_start GROUP BY 1",
-        ])
-        .assert()
-        .success();
+        ],
+    );
+    // Standard output stays empty; standard error says what was written where.
+    assert!(stdout.is_empty(), "{stdout}");
+    assert_eq!(stderr.trim(), format!("wrote 6 rows to {}", out.display()));
     let total = run_python(
         "import duckdb, sys; print(duckdb.sql(f\"SELECT sum(cold) FROM '{sys.argv[1]}'\").fetchone()[0])",
         &[out.to_str().unwrap()],

@@ -96,17 +96,25 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> an
             };
             write_parquet(path, schema, &batches)
                 .with_context(|| format!("writing {}", path.display()))?;
+            say_written(path, &batches);
             return Ok(());
         }
     };
     let text = render(&batches, format)?;
     match config.output {
         Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?
+            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+            say_written(&path, &batches);
         }
         None => println!("{text}"),
     }
     Ok(())
+}
+
+/// Says on standard error how many rows went to `--output` (standard output stays empty).
+fn say_written(path: &Path, batches: &[arrow::record_batch::RecordBatch]) {
+    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    eprintln!("wrote {rows} rows to {}", path.display());
 }
 
 pub async fn summary(data: &Path, pricing: Option<&Path>) -> anyhow::Result<()> {
