@@ -318,9 +318,18 @@ fn an_empty_selection_says_why_it_is_empty() {
         "{stderr}"
     );
 
+    // Dates alone are days in UTC: the sample's day holds it all.
     for args in [
         &["report", "summary", "--function", "checkout-api"][..],
         &["cost", "report"][..],
+        &[
+            "report",
+            "summary",
+            "--since",
+            "2026-11-23",
+            "--until",
+            "2026-11-24",
+        ][..],
     ] {
         let (stdout, stderr) = faasobs_ok(store.path(), args);
         assert!(stdout.contains("checkout-api"), "{stdout}");

@@ -69,17 +69,34 @@ pub const ALL_FUNCTIONS: &str = "(all)";
 const HOUR_NS: i64 = 3_600_000_000_000;
 const MINUTE_NS: i64 = 60_000_000_000;
 
-/// Parses a time bound: an RFC 3339 time, or a duration before `now` such as `1h` or `7d`.
+/// Parses a time bound: an RFC 3339 time; a date, or a date and time without an offset
+/// (`2026-11-23`, `2026-11-23 09:30`, `2026-11-23T09:30:00`), in UTC; or a duration before
+/// `now` such as `1h` or `7d`.
 pub fn parse_time_bound(text: &str, now_ns: i64) -> Result<i64, String> {
-    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(text.trim()) {
-        return t
-            .timestamp_nanos_opt()
-            .ok_or_else(|| format!("{text:?} is out of range"));
+    let trimmed = text.trim();
+    let out_of_range = || format!("{text:?} is out of range");
+    if let Ok(t) = chrono::DateTime::parse_from_rfc3339(trimmed) {
+        return t.timestamp_nanos_opt().ok_or_else(out_of_range);
     }
-    match humantime::parse_duration(text.trim()) {
+    let utc = |t: chrono::NaiveDateTime| t.and_utc().timestamp_nanos_opt();
+    for format in [
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+        "%Y-%m-%d %H:%M",
+    ] {
+        if let Ok(t) = chrono::NaiveDateTime::parse_from_str(trimmed, format) {
+            return utc(t).ok_or_else(out_of_range);
+        }
+    }
+    if let Ok(day) = chrono::NaiveDate::parse_from_str(trimmed, "%Y-%m-%d") {
+        return utc(day.and_time(chrono::NaiveTime::MIN)).ok_or_else(out_of_range);
+    }
+    match humantime::parse_duration(trimmed) {
         Ok(d) => Ok(now_ns - i64::try_from(d.as_nanos()).unwrap_or(i64::MAX)),
         Err(_) => Err(format!(
-            "{text:?} is neither an RFC 3339 time (2026-11-23T09:00:00Z) nor a duration ago (1h, 7d)"
+            "{text:?} is neither a time (2026-11-23T09:00:00Z, or 2026-11-23 09:00 and \
+             2026-11-23 in UTC) nor a duration ago (1h, 7d)"
         )),
     }
 }
@@ -394,6 +411,31 @@ pub fn render_report(
                 out.push('\n');
             }
             Ok(out)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn time_bounds_are_times_dates_in_utc_or_durations_ago() {
+        let at = |text| parse_time_bound(text, 0);
+        let nine = chrono::DateTime::parse_from_rfc3339("2026-11-23T09:00:00Z")
+            .unwrap()
+            .timestamp_nanos_opt()
+            .unwrap();
+        assert_eq!(at("2026-11-23T09:00:00Z"), Ok(nine));
+        assert_eq!(at("2026-11-23T10:00:00+01:00"), Ok(nine));
+        assert_eq!(at("2026-11-23T09:00:00"), Ok(nine));
+        assert_eq!(at("2026-11-23 09:00"), Ok(nine));
+        assert_eq!(at(" 2026-11-23 09:00:00.5 "), Ok(nine + 500_000_000));
+        assert_eq!(at("2026-11-23"), Ok(nine - 9 * HOUR_NS));
+        assert_eq!(at("90m"), Ok(-90 * MINUTE_NS));
+        for wrong in ["yesterday", "2026-11-32", "23/11/2026"] {
+            let message = at(wrong).unwrap_err();
+            assert!(message.contains("is neither a time"), "{message}");
         }
     }
 }

@@ -61,10 +61,12 @@ pub struct InvocationSelection {
     /// Only this function.
     #[arg(long)]
     pub function: Option<String>,
-    /// Invocations that started at or after this time: RFC 3339, or a duration ago (1h, 7d).
+    /// Invocations that started at or after this time: RFC 3339, a date or date and time in UTC
+    /// (2026-11-23, 2026-11-23 09:30), or a duration ago (1h, 7d).
     #[arg(long)]
     pub since: Option<String>,
-    /// Invocations that started before this time: RFC 3339, or a duration ago (1h, 7d).
+    /// Invocations that started before this time: RFC 3339, a date or date and time in UTC
+    /// (2026-11-23, 2026-11-23 09:30), or a duration ago (1h, 7d).
     #[arg(long)]
     pub until: Option<String>,
 }
