@@ -297,6 +297,30 @@ fn compare_lists_functions_by_name_and_replays_equal_starts_cold_first() {
         .collect();
     assert!(names.len() > 2, "{names:?}");
     assert!(names.windows(2).all(|w| w[0] <= w[1]), "{names:?}");
+    // The sample's throttles say neither memory nor architecture; they count with the one
+    // configuration of their function that ran, not as a configuration of the catalog's
+    // defaults: one row per function, each with all its invocations.
+    assert!(names.windows(2).all(|w| w[0] < w[1]), "{names:?}");
+    let stored = query_json(
+        sample.path(),
+        "SELECT function_name, count(*) AS n, count(*) FILTER (WHERE status = 'throttled') AS throttled \
+         FROM invocations GROUP BY 1 ORDER BY 1",
+    );
+    assert!(
+        stored.iter().any(|r| r["throttled"].as_i64().unwrap() > 0),
+        "{stored:?}"
+    );
+    for (row, stored) in rows(&report, "observed").iter().zip(&stored) {
+        assert_eq!(row["function_name"], stored["function_name"]);
+        assert_eq!(row["invocations"], stored["n"], "{row}");
+    }
+    let detail = scenario(&report, "serverless as observed")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.starts_with(&format!("{} functions;", stored.len())),
+        "{detail}"
+    );
 
     // Two invocations start and end at the same instant, the cold one second in the file and
     // second by request id. With one provisioned environment the replay serves the cold one,

@@ -194,6 +194,22 @@ struct History {
 }
 
 impl History {
+    /// `6 functions`, or `6 functions (7 configurations)` when some run in several accounts,
+    /// regions or architectures.
+    fn describe_functions(&self) -> String {
+        let functions: std::collections::BTreeSet<&str> =
+            self.keys.iter().map(|k| k.function.as_str()).collect();
+        if functions.len() == self.keys.len() {
+            format!("{} functions", functions.len())
+        } else {
+            format!(
+                "{} functions ({} configurations)",
+                functions.len(),
+                self.keys.len()
+            )
+        }
+    }
+
     fn window_hours(&self) -> f64 {
         (self.to_ns - self.from_ns) as f64 / 3.6e12
     }
@@ -630,6 +646,26 @@ fn break_even_scale(
     Ok(Err(false))
 }
 
+/// For each key, the key its invocations belong to: one none of whose invocations was billed
+/// (throttles) goes into the only key of its function with billed invocations, if it has just
+/// one; every other key stays itself. Keys that go elsewhere keep no invocation of their own.
+fn unbilled_into_their_function(keys: &[FunctionKey], invocations: &[Invocation]) -> Vec<usize> {
+    let mut billed = vec![false; keys.len()];
+    for i in invocations.iter().filter(|i| i.billed) {
+        billed[i.key] = true;
+    }
+    let mut billed_keys_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    for (k, key) in keys.iter().enumerate().filter(|(k, _)| billed[*k]) {
+        billed_keys_of.entry(&key.function).or_default().push(k);
+    }
+    (0..keys.len())
+        .map(|k| match billed_keys_of.get(keys[k].function.as_str()) {
+            Some(only) if !billed[k] && only.len() == 1 => only[0],
+            _ => k,
+        })
+        .collect()
+}
+
 impl Analyzer {
     async fn load_history(&self, o: &CompareOptions) -> Result<History, AnalyzerError> {
         let filter = o.filter.filter();
@@ -752,6 +788,22 @@ impl Analyzer {
             invocation.key = rank_of_first_seen[invocation.key];
         }
         let ordered: Vec<FunctionKey> = keys.into_keys().collect();
+        // Throttles say neither memory, architecture nor account (the platform never ran them),
+        // so the catalog's defaults made them a configuration of their own; they belong to the
+        // one configuration of their function that ran, when there is one.
+        let into = unbilled_into_their_function(&ordered, &invocations);
+        let mut renumbered = vec![usize::MAX; ordered.len()];
+        let mut kept = Vec::with_capacity(ordered.len());
+        for (k, key) in ordered.into_iter().enumerate() {
+            if into[k] == k {
+                renumbered[k] = kept.len();
+                kept.push(key);
+            }
+        }
+        for invocation in &mut invocations {
+            invocation.key = renumbered[into[invocation.key]];
+        }
+        let ordered = kept;
         let from_ns = o
             .filter
             .since
@@ -1126,7 +1178,7 @@ impl Analyzer {
         // Side by side.
         let mut scenario_rows = vec![
             json!({"scenario": "serverless as observed", "monthly_usd": usd(observed_usd),
-                   "difference_usd": 0.0, "detail": format!("{} functions; free tier {}", history.keys.len(), if o.free_tier { "deducted" } else { "not deducted" })}),
+                   "difference_usd": 0.0, "detail": format!("{}; free tier {}", history.describe_functions(), if o.free_tier { "deducted" } else { "not deducted" })}),
             json!({"scenario": "serverless, memory right-sized", "monthly_usd": usd(right_sized_usd),
                    "difference_usd": usd(right_sized_usd - observed_usd),
                    "detail": "each AWS function at the cheapest memory size that keeps its p95 (see memory)"}),
