@@ -92,24 +92,42 @@ fn the_awslogs_envelope_is_opened() {
     assert_eq!(logs[0]["body"], "[ERROR] First test message");
 }
 
+/// A file of no known format is named in the error; a first import that stored nothing leaves
+/// no data directory behind, and one that had a store before leaves it as it was.
 #[test]
 fn a_file_of_no_known_format_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("notes.txt");
     std::fs::write(&bad, "just some words\n").unwrap();
-    let out = faasobs()
-        .arg("--data")
-        .arg(dir.path().join("d"))
-        .arg("ingest")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    let data = dir.path().join("d");
+    let import = || {
+        faasobs()
+            .arg("--data")
+            .arg(&data)
+            .arg("ingest")
+            .arg(&bad)
+            .output()
+            .unwrap()
+    };
+    let out = import();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("notes.txt") && stderr.contains("not a format"),
         "{stderr}"
     );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("was not created"), "{stdout}");
+    assert!(
+        !data.exists(),
+        "an import that stored nothing created {}",
+        data.display()
+    );
+
+    std::fs::create_dir(&data).unwrap();
+    let out = import();
+    assert!(!out.status.success());
+    assert!(data.is_dir(), "an existing data directory was removed");
 }
 
 /// A path that does not exist is refused before the store is opened: nothing is created or

@@ -11,7 +11,8 @@ use faasobs_collector::ingest::{
 };
 use faasobs_collector::model::Records;
 use faasobs_collector::store::{
-    EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WalMode, batch_threads,
+    EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
+    batch_threads,
 };
 use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
@@ -618,6 +619,15 @@ fn inputs_not_imported_before(
     inputs
 }
 
+/// Removes the store an import created in `data` and stored nothing into: its lock file and
+/// empty WAL folder, then the folder itself. Anything else found there (written by something
+/// else meanwhile) keeps the folder; says whether it was removed.
+fn remove_empty_store(data: &Path) -> bool {
+    let _ = std::fs::remove_file(data.join("LOCK"));
+    let _ = std::fs::remove_dir(data.join(WAL_DIR));
+    std::fs::remove_dir(data).is_ok()
+}
+
 /// Imports the built-in sample workload's files, rendered in memory.
 async fn import_sample(
     workload: &Workload,
@@ -800,6 +810,8 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
         Inputs::Files(files)
     };
+    // A first import that stores nothing (no input in a format faasobs reads) leaves no store.
+    let creates_the_store = !data.exists();
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
@@ -865,6 +877,10 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             });
         }
     }
+    let store_removed = creates_the_store && tally.stored == 0 && remove_empty_store(data);
+    if store_removed {
+        stored_inputs.clear();
+    }
     if let Err(e) = ledger.append(&stored_inputs) {
         eprintln!(
             "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"
@@ -876,7 +892,11 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             format.name()
         );
     }
-    println!("stored {} records in {}", tally.stored, data.display());
+    if store_removed {
+        println!("stored 0 records; {} was not created", data.display());
+    } else {
+        println!("stored {} records in {}", tally.stored, data.display());
+    }
     if !tally.rejected.is_empty() {
         println!("{} lines rejected:", tally.rejected.len());
         for r in tally.rejected.iter().take(50) {
