@@ -189,6 +189,28 @@ fn every_acknowledged_record_survives_sigkill_exactly_once() {
     );
     let log = String::from_utf8_lossy(&compact.stderr);
     assert!(log.contains("dropped a torn last write"), "{log}");
+    // The summary counts the partitions whose files were merged, and then each holds one file.
+    let summary = String::from_utf8_lossy(&compact.stdout);
+    let compacted: usize = summary
+        .split(", compacted ")
+        .nth(1)
+        .and_then(|rest| rest.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no count of partitions compacted: {summary}"));
+    assert!(compacted >= 1, "{summary}");
+    let mut files_per_partition: HashMap<std::path::PathBuf, usize> = HashMap::new();
+    for file in walk(&data)
+        .into_iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "parquet"))
+    {
+        *files_per_partition
+            .entry(file.parent().unwrap().to_path_buf())
+            .or_default() += 1;
+    }
+    assert!(
+        files_per_partition.values().all(|&n| n == 1),
+        "{summary}: {files_per_partition:?}"
+    );
     assert!(
         !temp.exists(),
         "the half-written temp file is removed at start"

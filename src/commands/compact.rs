@@ -27,11 +27,14 @@ pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
     let recovery = store.recovery().clone();
-    store.close().await.context("compacting")?;
+    let closed = store.close().await.context("compacting")?;
     println!(
-        "replayed {} WAL segments ({} rows), removed {} temporary files, deleted {} expired partitions",
+        "replayed {} WAL segments ({} rows), compacted {} partitions ({} files), removed {} \
+         temporary files, deleted {} expired partitions",
         recovery.segments_replayed,
         recovery.rows_replayed,
+        closed.partitions_compacted,
+        closed.files_compacted,
         recovery.temporary_files_removed,
         recovery.partitions_expired
     );

@@ -185,6 +185,10 @@ pub fn local_objects(data_dir: &Path) -> Result<Objects, StoreError> {
 pub struct FlushReport {
     pub segments: usize,
     pub rows: std::collections::BTreeMap<Table, usize>,
+    /// Partitions compacted since the last report (at a close, the final compaction's too), and
+    /// the files they were made of.
+    pub partitions_compacted: usize,
+    pub files_compacted: usize,
 }
 
 /// What happened when the store was opened.
@@ -866,12 +870,16 @@ impl Flusher {
             &mut self.known_hour_merged,
             merges_at_once,
         )) {
-            Ok(o) if o.partitions > 0 => tracing::debug!(
-                "compacted {} partitions: {} files into {} rows",
-                o.partitions,
-                o.files_in,
-                o.rows_out
-            ),
+            Ok(o) if o.partitions > 0 => {
+                self.report.partitions_compacted += o.partitions;
+                self.report.files_compacted += o.files_in;
+                tracing::debug!(
+                    "compacted {} partitions: {} files into {} rows",
+                    o.partitions,
+                    o.files_in,
+                    o.rows_out
+                )
+            }
             Ok(_) => {}
             Err(e) => tracing::error!("compaction failed (will retry): {e}"),
         }
