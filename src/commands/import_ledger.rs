@@ -14,7 +14,7 @@
 //! too. A file is hashed again before an import only when its size is that of a file the ledger
 //! holds, or of another input of the same import: files of other sizes cannot be the same.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::hash::Hasher;
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -156,6 +156,8 @@ pub struct ImportLedger {
     imported: HashMap<InputStamp, String>,
     /// Each file content stored (its size and hash), with the input that had it and when.
     contents: HashMap<(u64, ContentHash), (String, String)>,
+    /// The sizes of those contents.
+    content_sizes: HashSet<u64>,
 }
 
 impl ImportLedger {
@@ -166,6 +168,7 @@ impl ImportLedger {
             path,
             imported: HashMap::new(),
             contents: HashMap::new(),
+            content_sizes: HashSet::new(),
         };
         let text = match std::fs::read_to_string(&ledger.path) {
             Ok(text) => text,
@@ -194,6 +197,7 @@ impl ImportLedger {
             .as_deref()
             .and_then(ContentHash::from_hex);
         if let (Some(bytes), Some(content)) = (entry.stamp.bytes, content) {
+            self.content_sizes.insert(bytes);
             self.contents.insert(
                 (bytes, content),
                 (entry.stamp.input.clone(), entry.imported_at.clone()),
@@ -210,7 +214,7 @@ impl ImportLedger {
     /// Whether the ledger holds the content of a file of `bytes` bytes (so a file of that size
     /// is worth hashing).
     pub fn holds_content_of_size(&self, bytes: u64) -> bool {
-        self.contents.keys().any(|&(size, _)| size == bytes)
+        self.content_sizes.contains(&bytes)
     }
 
     /// The input that had these bytes, and when it was imported, if one did.
