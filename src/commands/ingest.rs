@@ -877,11 +877,9 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
             });
         }
     }
+    // A store removed for holding nothing keeps no ledger either.
     let store_removed = creates_the_store && tally.stored == 0 && remove_empty_store(data);
-    if store_removed {
-        stored_inputs.clear();
-    }
-    if let Err(e) = ledger.append(&stored_inputs) {
+    if !store_removed && let Err(e) = ledger.append(&stored_inputs) {
         eprintln!(
             "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"
         );
