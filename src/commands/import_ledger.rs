@@ -14,9 +14,9 @@
 //! too. A file is hashed again before an import only when its size is that of a file the ledger
 //! holds, or of another input of the same import: files of other sizes cannot be the same.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::hash::Hasher;
-use std::io::{Read, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
@@ -85,17 +85,9 @@ pub struct ContentHash(u64);
 impl ContentHash {
     /// Reads `path` to its end, hashing its bytes.
     pub fn of_file(path: &Path) -> std::io::Result<ContentHash> {
-        let mut file = std::fs::File::open(path)?;
         let mut hasher = ContentHasher::default();
-        let mut buffer = vec![0u8; 1 << 20];
-        loop {
-            match file.read(&mut buffer) {
-                Ok(0) => return Ok(hasher.finish()),
-                Ok(read) => hasher.update(&buffer[..read]),
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-        }
+        std::io::copy(&mut std::fs::File::open(path)?, &mut hasher)?;
+        Ok(hasher.finish())
     }
 
     fn to_hex(self) -> String {
@@ -123,6 +115,18 @@ impl ContentHasher {
 
     pub fn finish(&self) -> ContentHash {
         ContentHash(self.0.finish())
+    }
+}
+
+/// Bytes written are hashed (so `std::io::copy` can hash a file).
+impl Write for ContentHasher {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 
@@ -154,10 +158,8 @@ pub struct ImportLedger {
     path: PathBuf,
     /// When each stamp was imported (the latest time).
     imported: HashMap<InputStamp, String>,
-    /// Each file content stored (its size and hash), with the input that had it and when.
-    contents: HashMap<(u64, ContentHash), (String, String)>,
-    /// The sizes of those contents.
-    content_sizes: HashSet<u64>,
+    /// Each file content stored, by size and then hash, with the input that had it and when.
+    contents: HashMap<u64, HashMap<ContentHash, (String, String)>>,
 }
 
 impl ImportLedger {
@@ -168,7 +170,6 @@ impl ImportLedger {
             path,
             imported: HashMap::new(),
             contents: HashMap::new(),
-            content_sizes: HashSet::new(),
         };
         let text = match std::fs::read_to_string(&ledger.path) {
             Ok(text) => text,
@@ -197,9 +198,8 @@ impl ImportLedger {
             .as_deref()
             .and_then(ContentHash::from_hex);
         if let (Some(bytes), Some(content)) = (entry.stamp.bytes, content) {
-            self.content_sizes.insert(bytes);
-            self.contents.insert(
-                (bytes, content),
+            self.contents.entry(bytes).or_default().insert(
+                content,
                 (entry.stamp.input.clone(), entry.imported_at.clone()),
             );
         }
@@ -214,13 +214,14 @@ impl ImportLedger {
     /// Whether the ledger holds the content of a file of `bytes` bytes (so a file of that size
     /// is worth hashing).
     pub fn holds_content_of_size(&self, bytes: u64) -> bool {
-        self.content_sizes.contains(&bytes)
+        self.contents.contains_key(&bytes)
     }
 
     /// The input that had these bytes, and when it was imported, if one did.
     pub fn imported_content(&self, bytes: u64, content: ContentHash) -> Option<(&str, &str)> {
         self.contents
-            .get(&(bytes, content))
+            .get(&bytes)?
+            .get(&content)
             .map(|(input, when)| (input.as_str(), when.as_str()))
     }
 
