@@ -646,14 +646,10 @@ fn break_even_scale(
     Ok(Err(false))
 }
 
-/// For each key, the key its invocations belong to: one none of whose invocations was billed
-/// (throttles) goes into the only key of its function with billed invocations, if it has just
-/// one; every other key stays itself. Keys that go elsewhere keep no invocation of their own.
-fn unbilled_into_their_function(keys: &[FunctionKey], invocations: &[Invocation]) -> Vec<usize> {
-    let mut billed = vec![false; keys.len()];
-    for i in invocations.iter().filter(|i| i.billed) {
-        billed[i.key] = true;
-    }
+/// For each key, the key its invocations belong to: one without billed invocations (`billed`,
+/// by key: only throttles) goes into the only key of its function with billed invocations, if it
+/// has just one; every other key stays itself. Keys that go elsewhere keep no invocation.
+fn unbilled_into_their_function(keys: &[FunctionKey], billed: &[bool]) -> Vec<usize> {
     let mut billed_keys_of: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
     for (k, key) in keys.iter().enumerate().filter(|(k, _)| billed[*k]) {
         billed_keys_of.entry(&key.function).or_default().push(k);
@@ -784,14 +780,15 @@ impl Analyzer {
         for (rank, first_seen) in keys.values().enumerate() {
             rank_of_first_seen[*first_seen] = rank;
         }
-        for invocation in &mut invocations {
-            invocation.key = rank_of_first_seen[invocation.key];
+        let mut billed = vec![false; keys.len()];
+        for i in invocations.iter().filter(|i| i.billed) {
+            billed[rank_of_first_seen[i.key]] = true;
         }
         let ordered: Vec<FunctionKey> = keys.into_keys().collect();
         // Throttles say neither memory, architecture nor account (the platform never ran them),
         // so the catalog's defaults made them a configuration of their own; they belong to the
         // one configuration of their function that ran, when there is one.
-        let into = unbilled_into_their_function(&ordered, &invocations);
+        let into = unbilled_into_their_function(&ordered, &billed);
         let mut renumbered = vec![usize::MAX; ordered.len()];
         let mut kept = Vec::with_capacity(ordered.len());
         for (k, key) in ordered.into_iter().enumerate() {
@@ -801,7 +798,7 @@ impl Analyzer {
             }
         }
         for invocation in &mut invocations {
-            invocation.key = renumbered[into[invocation.key]];
+            invocation.key = renumbered[into[rank_of_first_seen[invocation.key]]];
         }
         let ordered = kept;
         let from_ns = o
