@@ -92,13 +92,19 @@ async fn write_invocations(store: &Store, invocations: Vec<Invocation>) {
         .unwrap();
 }
 
+/// A store in `dir` that flushes only when asked (no flush interval within a test) and compacts
+/// only when closed, so each flush makes files of its own.
+async fn store_flushed_only_when_asked(dir: &std::path::Path) -> Store {
+    let mut config = StoreConfig::new(dir);
+    config.compact_after_files = usize::MAX;
+    config.flush_interval = Duration::from_secs(3600);
+    Store::open(config).await.unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compaction_merges_files_without_changing_any_query_result() {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(dir.path());
-    config.compact_after_files = usize::MAX;
-    config.flush_interval = Duration::from_secs(3600);
-    let store = Store::open(config).await.unwrap();
+    let store = store_flushed_only_when_asked(dir.path()).await;
     let start = 1_795_424_400_000_000_000;
     // Spans first, their reports in a later file, then new invocations: three files per partition.
     let batches = [
@@ -288,10 +294,7 @@ async fn compacted_spans_are_sorted_though_flushed_as_they_came() {
     use arrow::datatypes::TimestampNanosecondType;
     use parquet::file::reader::{FileReader, SerializedFileReader};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = StoreConfig::new(dir.path());
-    config.compact_after_files = usize::MAX;
-    config.flush_interval = Duration::from_secs(3600);
-    let store = Store::open(config).await.unwrap();
+    let store = store_flushed_only_when_asked(dir.path()).await;
     let otlp = crate::support::root().join("sample-traces/data/otlp");
     // The frontend's client spans name several functions, in the order they were sent.
     for name in [

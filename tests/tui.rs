@@ -71,12 +71,16 @@ fn an_empty_overview_says_why_it_is_empty() {
     let now = 1_795_500_000_000_000_000;
     let empty = tempfile::tempdir().unwrap();
     let missing = empty.path().join("not-yet");
+    // The overview of `analyzer` over `window` loaded into `model`.
+    let load = |model: &mut Model, analyzer: &Analyzer, window| {
+        let snapshot = runtime
+            .block_on(load_snapshot(analyzer, window, now))
+            .unwrap();
+        update(model, Msg::Loaded(snapshot));
+    };
     let analyzer = open(&missing, &runtime);
     let mut model = Model::new("viewing nothing");
-    let snapshot = runtime
-        .block_on(load_snapshot(&analyzer, Window::All, now))
-        .unwrap();
-    update(&mut model, Msg::Loaded(snapshot));
+    load(&mut model, &analyzer, Window::All);
     let text = screen(&model, 100, 12);
     assert!(text.contains("nothing stored yet"), "{text}");
     assert!(
@@ -89,19 +93,13 @@ fn an_empty_overview_says_why_it_is_empty() {
     let data = sample_store();
     let analyzer = open(data.path(), &runtime);
     let mut model = Model::new("viewing the sample");
-    let snapshot = runtime
-        .block_on(load_snapshot(&analyzer, Window::Last1h, now))
-        .unwrap();
-    update(&mut model, Msg::Loaded(snapshot));
+    load(&mut model, &analyzer, Window::Last1h);
     let text = screen(&model, 100, 12);
     assert!(
         text.contains("no invocations in the last 1h; w widens"),
         "{text}"
     );
-    let snapshot = runtime
-        .block_on(load_snapshot(&analyzer, Window::All, now))
-        .unwrap();
-    update(&mut model, Msg::Loaded(snapshot));
+    load(&mut model, &analyzer, Window::All);
     update(&mut model, Msg::Key(Key::Char('/')));
     for c in "zz".chars() {
         update(&mut model, Msg::Key(Key::Char(c)));

@@ -295,12 +295,18 @@ mod tests {
     use super::*;
     use arrow::array::{Int64Array, MapBuilder, StringBuilder};
 
-    #[tokio::test]
-    async fn a_mistyped_table_is_named_with_the_nearest_and_the_tables_there_are() {
+    /// An analyzer over an empty data directory (held by the returned guard).
+    async fn empty_analyzer() -> (tempfile::TempDir, Analyzer) {
         let dir = tempfile::tempdir().unwrap();
         let analyzer = Analyzer::open(dir.path(), Default::default())
             .await
             .unwrap();
+        (dir, analyzer)
+    }
+
+    #[tokio::test]
+    async fn a_mistyped_table_is_named_with_the_nearest_and_the_tables_there_are() {
+        let (_dir, analyzer) = empty_analyzer().await;
         let error = |result: Result<Vec<RecordBatch>, AnalyzerError>| match result {
             Err(AnalyzerError::UnknownTable(message)) => message,
             other => panic!("{other:?}"),
@@ -341,10 +347,7 @@ mod tests {
     /// A statement the parser cannot read is said once, in the parser's words.
     #[tokio::test]
     async fn a_syntax_error_says_what_the_parser_expected_once() {
-        let dir = tempfile::tempdir().unwrap();
-        let analyzer = Analyzer::open(dir.path(), Default::default())
-            .await
-            .unwrap();
+        let (_dir, analyzer) = empty_analyzer().await;
         for (sql, expected) in [
             (
                 "SELEC 1",
