@@ -360,6 +360,9 @@ pub fn ingest_bytes(
         if let Some(found) = json_input(trimmed, function, stream.clone())? {
             return Ok(found);
         }
+        if let Some(why) = why_no_json_reads(trimmed) {
+            return Err(invalid(NormalizeError::Format { what: "JSON", why }));
+        }
         return Err(unknown());
     }
     if let Some(text) = text
@@ -367,11 +370,13 @@ pub fn ingest_bytes(
     {
         return Ok(lambda_text(text, function, stream));
     }
-    if let Ok(normalized) = normalize_trace_bytes(bytes, ResourceRows::default())
-        && (!normalized.records.is_empty() || normalized.rejected > 0)
-    {
-        return Ok(from_normalized(InputFormat::OtlpTracesProtobuf, normalized));
-    }
+    let trace_error = match normalize_trace_bytes(bytes, ResourceRows::default()) {
+        Ok(normalized) if !normalized.records.is_empty() || normalized.rejected > 0 => {
+            return Ok(from_normalized(InputFormat::OtlpTracesProtobuf, normalized));
+        }
+        Ok(_) => None,
+        Err(e) => Some(e),
+    };
     if let Ok(request) = ExportLogsServiceRequest::decode(bytes)
         && !request.resource_logs.is_empty()
     {
@@ -380,8 +385,20 @@ pub fn ingest_bytes(
             normalize_logs(request),
         ));
     }
+    // Binary that begins as an OTLP request does (field 1, its resource spans or logs) but does
+    // not decode, a truncated export say: why it does not decode is the error to show.
+    if text.is_none()
+        && bytes.first() == Some(&OTLP_REQUEST_FIRST_TAG)
+        && let Some(e) = trace_error
+    {
+        return Err(invalid(e));
+    }
     Err(unknown())
 }
+
+/// The first byte of an encoded OTLP export request: field 1 (`resource_spans` of a trace
+/// request, `resource_logs` of a logs request), length-delimited.
+const OTLP_REQUEST_FIRST_TAG: u8 = (1 << 3) | 2;
 
 fn unknown() -> IngestError {
     IngestError::UnknownFormat {
@@ -563,17 +580,35 @@ fn otlp_json(
     parse: impl Fn(&str) -> Result<Normalized, NormalizeError>,
 ) -> Result<FileIngest, IngestError> {
     // One request per file, or one per line.
-    if let Ok(normalized) = parse(text) {
-        return Ok(from_normalized(format, normalized));
+    let whole_file_error = match parse(text) {
+        Ok(normalized) => return Ok(from_normalized(format, normalized)),
+        Err(e) => e,
+    };
+    let mut lines = text
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .peekable();
+    // A first line that ends inside its JSON value means the file is one request written over
+    // several lines (pretty-printed): where that request breaks is the error to show, and its
+    // lines are no requests of their own.
+    let first_line_ends_early = lines.peek().is_some_and(
+        |(_, first)| matches!(parse(first), Err(NormalizeError::Json(json)) if json.is_eof()),
+    );
+    if first_line_ends_early {
+        return Err(invalid(NormalizeError::Format {
+            what: "OTLP JSON",
+            // "invalid OTLP JSON: EOF while …", not "invalid OTLP JSON: invalid JSON: EOF while …".
+            why: match whole_file_error {
+                NormalizeError::Json(json) => json.to_string(),
+                other => other.to_string(),
+            },
+        }));
     }
     let mut records = Records::default();
     let mut rejected = Vec::new();
     let mut any = false;
-    for (i, line) in text
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-    {
+    for (i, line) in lines {
         match parse(line) {
             Ok(normalized) => {
                 any = true;
@@ -587,12 +622,9 @@ fn otlp_json(
         }
     }
     if !any {
-        let reason = rejected
-            .first()
-            .map_or("empty".to_string(), |r| r.reason.clone());
         return Err(invalid(NormalizeError::Format {
             what: "OTLP JSON",
-            why: reason,
+            why: why_no_line_reads(&rejected),
         }));
     }
     Ok(FileIngest {
@@ -600,6 +632,48 @@ fn otlp_json(
         records,
         rejected,
     })
+}
+
+/// Why a JSON-looking file (it begins with `{` or `[`) is not a format faasobs reads, when the
+/// reason is that it is not JSON at all: neither the whole file nor any of its lines parses.
+/// `None` when some of it is JSON (of another shape).
+fn why_no_json_reads(text: &str) -> Option<String> {
+    let whole_file_error = serde_json::from_str::<serde::de::IgnoredAny>(text).err()?;
+    let mut rejected = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<serde::de::IgnoredAny>(line) {
+            Ok(_) => return None,
+            // The first line ends inside its value: the file is one value written over several
+            // lines, and where that value breaks is the reason.
+            Err(e) if e.is_eof() && rejected.is_empty() => {
+                return Some(whole_file_error.to_string());
+            }
+            Err(e) => rejected.push(Rejection {
+                line: i + 1,
+                reason: e.to_string(),
+            }),
+        }
+    }
+    Some(why_no_line_reads(&rejected))
+}
+
+/// The reason a file of one record per line is refused when none of its lines could be read:
+/// its first bad line, and how many more there are.
+fn why_no_line_reads(rejected: &[Rejection]) -> String {
+    match rejected {
+        [] => "empty".to_string(),
+        [only] => only.reason.clone(),
+        [first, rest @ ..] => format!(
+            "line {}: {} (and {} more {})",
+            first.line,
+            first.reason,
+            rest.len(),
+            if rest.len() == 1 { "line" } else { "lines" }
+        ),
+    }
 }
 
 /// The output of `aws logs filter-log-events` or `get-log-events`.
@@ -1011,6 +1085,52 @@ mod hostile_input {
             };
             let normalized = normalize_traces(request, ResourceRows::default()).unwrap();
             prop_assert_eq!(normalized.records.span_count() + normalized.rejected as usize, total);
+        }
+    }
+
+    /// Input that is JSON or OTLP protobuf but does not parse is refused with where it breaks, not
+    /// as a format faasobs does not read. A pretty-printed request is not read line by line, and
+    /// a file of one request per line, none of which parses, is refused by its first line.
+    #[test]
+    fn unreadable_otlp_json_says_where_it_breaks() {
+        let pretty = "{\n  \"resourceSpans\": [\n    {\"scopeSpans\": 7}\n  ]\n}\n";
+        let error = ingest_bytes(pretty.as_bytes(), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("invalid type: integer `7`") && error.contains("line 3"),
+            "{error}"
+        );
+        assert!(!error.contains("EOF"), "{error}");
+        let lines = "{\"resourceSpans\": 1}\n{\"resourceSpans\": 2}\n";
+        let error = ingest_bytes(lines.as_bytes(), None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("line 1: ") && error.contains("(and 1 more line)"),
+            "{error}"
+        );
+        // Not JSON at all: said so, with where, rather than "not a format faasobs reads".
+        let error = ingest_bytes(b"{\"level\": \"INFO\", \"message", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("invalid JSON: EOF while parsing a string at line 1 column 26"),
+            "{error}"
+        );
+        let error = ingest_bytes(b"[1,\n 2,\n x]\n", None, None)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            error.contains("expected value at line 3 column 2"),
+            "{error}"
+        );
+        // A truncated OTLP protobuf export: why it does not decode.
+        for valid in valid_otlp_protobuf() {
+            let error = ingest_bytes(&valid[..valid.len() / 2], None, None)
+                .unwrap_err()
+                .to_string();
+            assert!(error.contains("invalid protobuf"), "{error}");
         }
     }
 }
