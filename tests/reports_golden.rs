@@ -345,14 +345,28 @@ fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only
         .arg(store.path())
         .arg("sql")
         .write_stdin(
-            "SELECT count(*) AS n\nFROM invocations;\n\\dt\n\\d invocations\n\\d nope\nDROP TABLE spans;\nSELECT 41 + 1 AS answer\n",
+            "SELECT count(*) AS n\nFROM invocations; SELECT 'a;b' AS s;\n\\dt\n\\d invocations\n\\d nope\nDROP TABLE spans;\nSELECT 41 + 1 AS answer\n",
         )
         .output()
         .unwrap();
-    assert!(out.status.success());
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stdout.contains("| 2415 |"), "{stdout}");
+    assert!(
+        stdout.contains("| a;b |"),
+        "a line's second statement runs, its string's ';' kept: {stdout}"
+    );
+    // Statements read from a script: every one runs, errors say the line they begin on, and
+    // the shell exits with a failure when any failed.
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("error: line 6: queries are read-only"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with("error: 1 of 4 statements failed\n"),
+        "{stderr}"
+    );
     assert!(stdout.contains("| invocations          | VIEW"), "{stdout}");
     assert!(stdout.contains("| cold_start "), "{stdout}");
     assert!(

@@ -43,6 +43,80 @@ fn syntax_error(error: &datafusion::error::DataFusionError) -> Option<String> {
     }
 }
 
+/// A SQL text split into statements at the semicolons that end them; a `;` inside a string, a
+/// quoted name or a comment ends nothing.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct Statements {
+    /// Each ended statement. Statements of nothing but whitespace and comments are left out.
+    pub ended: Vec<Statement>,
+    /// What follows the last `;`: the start of a statement not ended yet, or only whitespace
+    /// and comments. All of the text when a string or comment in it is not closed yet.
+    pub rest: String,
+}
+
+/// One statement of a SQL text.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Statement {
+    /// The line of the text its first word is on (past any comment before it), from 1.
+    pub line: usize,
+    /// Its text, trimmed, without the `;` that ended it.
+    pub text: String,
+}
+
+/// Splits `text` into its statements as DataFusion's SQL parser reads them (its default,
+/// generic dialect).
+pub fn split_statements(text: &str) -> Statements {
+    use datafusion::sql::sqlparser::dialect::GenericDialect;
+    use datafusion::sql::sqlparser::tokenizer::{Token, Tokenizer};
+    let Ok(tokens) = Tokenizer::new(&GenericDialect {}, text).tokenize_with_location() else {
+        // An unclosed string or comment: no statement in the text has ended.
+        return Statements {
+            ended: Vec::new(),
+            rest: text.to_string(),
+        };
+    };
+    // Where each `;` is, as the tokenizer counts (1-based lines, and characters within them),
+    // and the line of the first word of the statement it ends, if it says anything.
+    let mut ends = Vec::new();
+    let mut first_word_line = None;
+    for token in &tokens {
+        match token.token {
+            Token::SemiColon => {
+                let at = token.span.start;
+                ends.push(((at.line, at.column), first_word_line.take()));
+            }
+            Token::Whitespace(_) | Token::EOF => {}
+            _ => {
+                first_word_line.get_or_insert(token.span.start.line as usize);
+            }
+        }
+    }
+    let mut statements = Statements::default();
+    let mut ends = ends.into_iter().peekable();
+    let (mut line, mut column, mut start) = (1, 1, 0);
+    for (offset, c) in text.char_indices() {
+        if let Some(&(at, first_word_line)) = ends.peek()
+            && at == (line, column)
+        {
+            if let Some(line) = first_word_line {
+                statements.ended.push(Statement {
+                    line,
+                    text: text[start..offset].trim().to_string(),
+                });
+            }
+            start = offset + c.len_utf8();
+            ends.next();
+        }
+        if c == '\n' {
+            (line, column) = (line + 1, 1);
+        } else {
+            column += 1;
+        }
+    }
+    statements.rest = text[start..].to_string();
+    statements
+}
+
 /// The one of `names` nearest to `name`, if one is near enough to be a likely typo of it
 /// (Jaro-Winkler similarity of at least 0.8, as `strsim` measures it).
 pub fn nearest_name<'a>(name: &str, names: &'a [String]) -> Option<&'a str> {
@@ -100,6 +174,12 @@ impl Analyzer {
             .map_err(|e| match e {
                 datafusion::error::DataFusionError::Plan(m) if m.contains("not supported") => {
                     AnalyzerError::NotReadOnly(m)
+                }
+                datafusion::error::DataFusionError::NotImplemented(ref m)
+                    if m.contains("single SQL statement") =>
+                {
+                    let ended = split_statements(&format!("{sql}\n;")).ended.len();
+                    AnalyzerError::SeveralStatements(ended)
                 }
                 // DataFusion's own text of a parse error repeats it, once in Rust's debug form.
                 ref e if let Some(message) = syntax_error(e) => AnalyzerError::Syntax(message),
@@ -366,6 +446,63 @@ mod tests {
                 other => panic!("{sql}: {other:?}"),
             }
         }
+    }
+
+    /// Statements end at semicolons outside strings, quoted names and comments; what follows
+    /// the last one is kept to be continued.
+    #[test]
+    fn statements_end_at_semicolons_outside_strings_names_and_comments() {
+        let split = split_statements(
+            "SELECT 'a;b', \"c;\" FROM t; -- one; two\nSELECT 2 /* ; */;\n;  ;\nSELECT ",
+        );
+        let ended = |split: &Statements| -> Vec<(usize, String)> {
+            split
+                .ended
+                .iter()
+                .map(|s| (s.line, s.text.clone()))
+                .collect()
+        };
+        assert_eq!(
+            ended(&split),
+            [
+                (1, "SELECT 'a;b', \"c;\" FROM t".to_string()),
+                (2, "-- one; two\nSELECT 2 /* ; */".to_string())
+            ]
+        );
+        assert_eq!(split.rest, "\nSELECT ");
+        // Several lines, and characters of more than one byte before a `;`.
+        let split = split_statements("SELECT 'é'\n  , 'ü';SELECT 1;\n\n\n  SELECT 3;");
+        assert_eq!(
+            ended(&split),
+            [
+                (1, "SELECT 'é'\n  , 'ü'".to_string()),
+                (2, "SELECT 1".to_string()),
+                (5, "SELECT 3".to_string())
+            ]
+        );
+        assert_eq!(split.rest, "");
+        // An unclosed string: nothing has ended yet.
+        let split = split_statements("SELECT 1; SELECT 'a;");
+        assert_eq!(split.ended, []);
+        assert_eq!(split.rest, "SELECT 1; SELECT 'a;");
+        // Only a comment after the last statement.
+        let split = split_statements("SELECT 1; -- done");
+        assert_eq!(ended(&split), [(1, "SELECT 1".to_string())]);
+        assert_eq!(split.rest, " -- done");
+    }
+
+    /// `query` runs one statement; more are refused with how many there are and where several
+    /// can run.
+    #[tokio::test]
+    async fn several_statements_are_refused_with_their_count() {
+        let (_dir, analyzer) = empty_analyzer().await;
+        match analyzer.query("SELECT 1; SELECT 2; -- and a comment").await {
+            Err(e @ AnalyzerError::SeveralStatements(2)) => {
+                assert!(e.to_string().contains("`faasobs sql` runs several"), "{e}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(analyzer.query("SELECT 1;").await.unwrap()[0].num_rows(), 1);
     }
 
     #[test]

@@ -150,6 +150,11 @@ pub enum AnalyzerError {
     /// The SQL parser could not read a statement; its message says where.
     #[error("SQL syntax error: {0}")]
     Syntax(String),
+    /// More than one statement where one is run at a time.
+    #[error(
+        "one statement at a time: this SQL holds {0} statements (`faasobs sql` runs several, one after another)"
+    )]
+    SeveralStatements(usize),
     /// A query named a table that does not exist; the message names the tables there are.
     #[error("{0}")]
     UnknownTable(String),

@@ -1,10 +1,12 @@
 //! `faasobs sql`: an interactive SQL shell over the store, in the manner of `psql`,
 //! `duckdb` and `datafusion-cli`.
 //!
-//! Statements end with `;` and may span lines. Meta commands start with a backslash:
+//! Statements end with `;` (as DataFusion's tokenizer reads them: not one in a string or a
+//! comment), may span lines, and a line may hold several. Meta commands start with a backslash:
 //! `\dt` lists the tables, `\d TABLE` describes one, `\timing` toggles timing, `\?` helps,
 //! `\q` quits. Line editing and history (kept in `DATA/.sql_history`) come from rustyline; when
-//! standard input is not a terminal the shell reads statements from it and prints no prompt.
+//! standard input is not a terminal the shell reads statements from it and prints no prompt,
+//! names the line of each statement that fails, and exits non-zero if any did.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -13,7 +15,7 @@ use std::time::Instant;
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
 use faasobs_analyzer::Analyzer;
-use faasobs_analyzer::query::{OutputFormat, render};
+use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
 use rustyline::error::ReadlineError;
 
 #[derive(Debug, clap::Args)]
@@ -48,17 +50,33 @@ struct Shell {
 }
 
 impl Shell {
-    /// Runs one statement. Ctrl-C cancels the statement, not the shell: the query is dropped,
-    /// and its spill files with it.
-    async fn run_sql(&self, sql: &str) {
+    /// Runs one statement; false when it failed or was cancelled. Ctrl-C cancels the
+    /// statement, not the shell: the query is dropped, and its spill files with it.
+    async fn run_sql(&self, sql: &str) -> bool {
+        self.run_sql_from(sql, None).await
+    }
+
+    /// [`Shell::run_sql`] of a statement read from a script, whose errors name the line it
+    /// begins on.
+    async fn run_sql_from(&self, sql: &str, line: Option<usize>) -> bool {
         let started = Instant::now();
+        let at = line
+            .map(|line| format!("line {line}: "))
+            .unwrap_or_default();
         tokio::select! {
             result = self.analyzer.query(sql) => match result {
-                Ok(batches) => self.print(&batches, started),
-                Err(e) => eprintln!("error: {e}"),
+                Ok(batches) => {
+                    self.print(&batches, started);
+                    true
+                }
+                Err(e) => {
+                    eprintln!("error: {at}{e}");
+                    false
+                }
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("cancelled (its temporary spill files are deleted)");
+                false
             }
         }
     }
@@ -88,7 +106,9 @@ impl Shell {
                 self.timing = !self.timing;
                 println!("timing is {}", if self.timing { "on" } else { "off" });
             }
-            (Some("\\dt") | Some("\\d"), None) => self.run_sql(LIST_TABLES).await,
+            (Some("\\dt") | Some("\\d"), None) => {
+                self.run_sql(LIST_TABLES).await;
+            }
             (Some("\\d"), Some(table)) => {
                 let table = table.trim_end_matches(';');
                 let started = Instant::now();
@@ -123,7 +143,12 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
         analyzer,
         timing: false,
     };
+    // The statements typed or read so far that have not ended, and the line of the input
+    // they begin on.
     let mut pending = String::new();
+    let mut pending_line = 1;
+    let mut lines_read = 0;
+    let (mut ran, mut failed) = (0, 0);
     loop {
         let prompt = match (interactive, pending.is_empty()) {
             (false, _) => "",
@@ -139,8 +164,10 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
             Err(ReadlineError::Eof) => break,
             Err(e) => return Err(e).context("reading input"),
         };
+        lines_read += 1;
         let trimmed = line.trim();
         if pending.is_empty() {
+            pending_line = lines_read;
             if trimmed.is_empty() {
                 continue;
             }
@@ -154,18 +181,51 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
         }
         pending.push_str(&line);
         pending.push('\n');
-        if trimmed.ends_with(';') {
-            let sql = std::mem::take(&mut pending);
-            let _ = editor.add_history_entry(sql.trim());
-            shell.run_sql(sql.trim().trim_end_matches(';')).await;
+        // A line may end several statements, and begin another.
+        let statements = split_statements(&pending);
+        if statements.ended.is_empty() {
+            continue;
         }
+        let run = pending[..pending.len() - statements.rest.len()].trim();
+        let _ = editor.add_history_entry(run);
+        for statement in &statements.ended {
+            // A script's errors say where; typed ones are where the user is looking.
+            let line = (!interactive).then_some(pending_line + statement.line - 1);
+            ran += 1;
+            if !shell.run_sql_from(&statement.text, line).await {
+                failed += 1;
+            }
+        }
+        let rest_line = pending_line + run.matches('\n').count();
+        pending = if statements.rest.trim().is_empty() {
+            String::new()
+        } else {
+            pending_line = rest_line;
+            statements.rest
+        };
     }
-    if !pending.trim().is_empty() {
-        // Input ended without a final ';': run what is there, as psql does with -f.
-        shell.run_sql(pending.trim()).await;
+    // Input ended without a final ';': run what is there, as psql does with -f. A string or
+    // comment left open is run as it is, for the parser to say so.
+    let mut last = split_statements(&format!("{pending}\n;")).ended;
+    if last.is_empty() && !pending.trim().is_empty() {
+        last.push(Statement {
+            line: 1,
+            text: pending.trim().to_string(),
+        });
+    }
+    for statement in last {
+        let line = (!interactive).then_some(pending_line + statement.line - 1);
+        ran += 1;
+        if !shell.run_sql_from(&statement.text, line).await {
+            failed += 1;
+        }
     }
     if interactive {
         let _ = editor.save_history(&history);
+    } else if failed > 0 {
+        // A script whose statements failed fails, after running the rest (as psql and duckdb
+        // go on past an error).
+        anyhow::bail!("{failed} of {ran} statements failed");
     }
     Ok(())
 }
