@@ -65,9 +65,9 @@ enum Command {
     Sql(commands::sql::SqlConfig),
     /// Reports: summary, coldstarts, errors, concurrency (`--format table|json|csv`).
     Report(commands::report::ReportConfig),
-    /// Per function: invocations, errors, cold starts, duration percentiles, memory (the same as
-    /// `report summary`).
-    Summary,
+    /// Per function: invocations, errors, cold starts, duration percentiles, memory: the
+    /// `report summary` table on its own (`--format json` gives an array of its rows).
+    Summary(commands::report::SummaryConfig),
     /// Cost: spend from history (`report`), scenarios side by side with break-even volumes
     /// (`compare`), and the built-in pricing catalog (`catalog`).
     #[command(subcommand)]
@@ -173,9 +173,13 @@ async fn main() -> ExitCode {
         Command::Cost(c) => {
             commands::until_stopped(commands::cost::run(&cli.data, cli.pricing.as_deref(), c)).await
         }
-        Command::Summary => {
-            commands::until_stopped(commands::query::summary(&cli.data, cli.pricing.as_deref()))
-                .await
+        Command::Summary(c) => {
+            commands::until_stopped(commands::report::summary(
+                &cli.data,
+                cli.pricing.as_deref(),
+                c,
+            ))
+            .await
         }
         Command::Tui(c) => commands::tui::run(&cli.data, cli.pricing.as_deref(), c).await,
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,

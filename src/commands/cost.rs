@@ -150,9 +150,6 @@ fn print_report(report: &CostReport, format: Format) -> anyhow::Result<()> {
     for warning in &report.warnings {
         eprintln!("warning: {warning}");
     }
-    println!(
-        "{}",
-        render_report(&report.sections, output_format(format))?
-    );
+    super::print_rendered(&render_report(&report.sections, output_format(format))?);
     Ok(())
 }

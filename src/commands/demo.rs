@@ -19,6 +19,7 @@ use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{Workload, simulate};
 
 use super::import_ledger::{ImportLedger, InputStamp, StoredInput};
+use super::report::SummaryConfig;
 
 #[derive(Debug, clap::Args)]
 pub struct DemoConfig {
@@ -39,7 +40,7 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
             data.display(),
             config.seed
         );
-        super::query::summary(data, None).await?;
+        super::report::summary(data, None, SummaryConfig::whole_history()).await?;
         eprintln!(
             "for the whole demo again, give another --data folder (or --seed for another workload)"
         );
@@ -90,7 +91,7 @@ pub async fn run(data: &Path, config: DemoConfig) -> anyhow::Result<()> {
     }]) {
         eprintln!("warning: the import ledger was not updated ({e:#})");
     }
-    super::query::summary(data, None).await?;
+    super::report::summary(data, None, SummaryConfig::whole_history()).await?;
     eprintln!(
         "data is in {}; try: faasobs query \"SELECT status, count(*) FROM invocations GROUP BY status\"",
         data.display()

@@ -49,6 +49,13 @@ pub async fn until_stopped(
     }
 }
 
+/// Prints a rendered result on standard output with one newline at its end: CSV and NDJSON
+/// renderings end with one already, a table does not, and a blank last line would read as an
+/// empty record to the tools these formats are for.
+pub fn print_rendered(text: &str) {
+    println!("{}", text.trim_end_matches('\n'));
+}
+
 /// Parses durations like `30d`, `12h`, `10m`, `90s`.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 10m)"))

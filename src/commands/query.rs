@@ -106,7 +106,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> an
             std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
             say_written(&path, &batches);
         }
-        None => println!("{text}"),
+        None => super::print_rendered(&text),
     }
     Ok(())
 }
@@ -115,13 +115,4 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> an
 fn say_written(path: &Path, batches: &[arrow::record_batch::RecordBatch]) {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     eprintln!("wrote {rows} rows to {}", path.display());
-}
-
-pub async fn summary(data: &Path, pricing: Option<&Path>) -> anyhow::Result<()> {
-    let analyzer = open_analyzer(data, pricing, 2048, None).await?;
-    println!(
-        "{}",
-        render(&analyzer.summary().await?, OutputFormat::Table)?
-    );
-    Ok(())
 }

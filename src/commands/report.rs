@@ -4,7 +4,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use faasobs_analyzer::Analyzer;
-use faasobs_analyzer::query::{OutputFormat, nearest_name, text_column};
+use faasobs_analyzer::query::{OutputFormat, nearest_name, render, text_column};
 use faasobs_analyzer::reports::{
     ReportKind, ReportOptions, Section, parse_time_bound, render_report,
 };
@@ -55,8 +55,37 @@ pub struct ReportConfig {
     pub memory_limit_mb: usize,
 }
 
-/// Which invocations a report covers: `--function`, `--since`, `--until` (reports and `cost`).
+/// `faasobs summary`: the summary report on its own, without its section's name: a table, CSV,
+/// or a JSON array of its rows.
 #[derive(Debug, clap::Args)]
+pub struct SummaryConfig {
+    #[command(flatten)]
+    pub selection: InvocationSelection,
+    /// Approximate percentiles (t-digest) instead of exact ones.
+    #[arg(long)]
+    pub approximate: bool,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Memory the summary may use, in MiB, before it fails cleanly.
+    #[arg(long, default_value_t = 2048, env = "FAASOBS_QUERY_MEMORY_MB")]
+    pub memory_limit_mb: usize,
+}
+
+impl SummaryConfig {
+    /// The whole history as a table, as `faasobs summary` prints it without options.
+    pub fn whole_history() -> SummaryConfig {
+        SummaryConfig {
+            selection: InvocationSelection::default(),
+            approximate: false,
+            format: Format::Table,
+            memory_limit_mb: 2048,
+        }
+    }
+}
+
+/// Which invocations a report covers: `--function`, `--since`, `--until` (reports and `cost`).
+#[derive(Debug, Default, clap::Args)]
 pub struct InvocationSelection {
     /// Only this function.
     #[arg(long)]
@@ -131,7 +160,26 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
     let analyzer =
         super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
     let sections = analyzer.report(kind, &options).await?;
-    println!("{}", render_report(&sections, format)?);
+    super::print_rendered(&render_report(&sections, format)?);
+    explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
+}
+
+pub async fn summary(
+    data: &Path,
+    pricing: Option<&Path>,
+    config: SummaryConfig,
+) -> anyhow::Result<()> {
+    let (selected, window) = config.selection.options()?;
+    let options = ReportOptions {
+        approximate: config.approximate,
+        ..selected
+    };
+    let analyzer =
+        super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
+    let sections = analyzer.report(ReportKind::Summary, &options).await?;
+    let rows = sections.iter().flat_map(|s| s.batches.iter().cloned());
+    let batches: Vec<_> = rows.collect();
+    super::print_rendered(&render(&batches, output_format(config.format))?);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
