@@ -239,6 +239,23 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
     );
     assert_eq!(reply.status, 200);
 
+    // A mistyped path, and a path asked with the wrong method: 404 and 405, each saying what
+    // the receiver serves.
+    let reply = post(&format!("{}/v1/trace", collector.http), &[JSON], b"{}");
+    assert_eq!(reply.status, 404);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("no endpoint /v1/trace: this receiver serves POST /v1/traces"),
+        "{message}"
+    );
+    let reply = get(&traces_url, None);
+    assert_eq!(reply.status, 405);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("GET /v1/traces is not served"),
+        "{message}"
+    );
+
     // Still serving.
     let reply = post(
         &traces_url,

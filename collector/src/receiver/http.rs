@@ -104,7 +104,8 @@ impl HttpError {
             StatusCode::UNAUTHORIZED => 16,        // UNAUTHENTICATED
             StatusCode::SERVICE_UNAVAILABLE => 14, // UNAVAILABLE
             StatusCode::UNSUPPORTED_MEDIA_TYPE => 3,
-            _ => 13, // INTERNAL
+            StatusCode::NOT_FOUND | StatusCode::METHOD_NOT_ALLOWED => 12, // UNIMPLEMENTED
+            _ => 13,                                                      // INTERNAL
         }
     }
 }
@@ -483,6 +484,33 @@ async fn require_token(State(intake): State<Intake>, request: Request, next: Nex
     response
 }
 
+/// What the HTTP receiver serves, as its answer to a request for anything else says.
+const ENDPOINTS: &str = "POST /v1/traces, /v1/logs and /v1/metrics (OTLP), /lambda/logs \
+     (Lambda Telemetry and Logs API), /cloudwatch (CloudWatch Logs subscriptions); GET /healthz \
+     and /metrics";
+
+/// A request for a path the receiver does not serve: 404, saying what it serves.
+async fn unknown_endpoint(uri: axum::http::Uri) -> HttpError {
+    HttpError::new(
+        StatusCode::NOT_FOUND,
+        format!(
+            "no endpoint {}: this receiver serves {ENDPOINTS}",
+            uri.path()
+        ),
+    )
+}
+
+/// A request with a method its path does not serve: 405 (axum adds the `Allow` header).
+async fn method_not_served(method: axum::http::Method, uri: axum::http::Uri) -> HttpError {
+    HttpError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        format!(
+            "{method} {} is not served: this receiver serves {ENDPOINTS}",
+            uri.path()
+        ),
+    )
+}
+
 /// The HTTP routes, writing through `intake`.
 pub fn router(intake: Intake) -> Router {
     Router::new()
@@ -493,6 +521,8 @@ pub fn router(intake: Intake) -> Router {
         .route("/cloudwatch", post(cloudwatch))
         .route("/healthz", get(healthz))
         .route("/metrics", get(prometheus))
+        .method_not_allowed_fallback(method_not_served)
+        .fallback(unknown_endpoint)
         .layer(middleware::from_fn_with_state(
             intake.clone(),
             require_token,
