@@ -60,34 +60,34 @@ pub struct CompareConfig {
     pub selection: Selection,
     /// The fraction of a duration that scales with CPU (0 to 1). Default: fitted per function
     /// from history at two or more memory sizes, else 0.5.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub cpu_bound_fraction: Option<f64>,
     /// The p95 duration (ms) a memory size must keep. Default: each function's observed p95.
-    #[arg(long)]
+    #[arg(long, allow_hyphen_values = true)]
     pub max_p95_ms: Option<f64>,
     /// arm64 duration as a multiple of x86_64's (0.9: 10 % faster on arm64).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub arm_duration_factor: f64,
     /// Provisioned concurrency levels to price, per function.
     #[arg(long, value_delimiter = ',', default_values_t = [1, 2, 5])]
     pub provisioned: Vec<u32>,
     /// Size servers for this percentile of the per-minute peak concurrency (100: the peak).
-    #[arg(long, default_value_t = 100.0)]
+    #[arg(long, default_value_t = 100.0, allow_hyphen_values = true)]
     pub percentile: f64,
     /// CPU utilization servers and tasks are sized for at that concurrency.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub target_utilization: f64,
     /// The fewest servers or tasks; the load still fits with one fewer.
     #[arg(long, default_value_t = 2)]
     pub redundancy: u32,
     /// Memory of each server kept for the OS, runtime and application (GiB).
-    #[arg(long, default_value_t = 1.0)]
+    #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub server_reserved_memory_gib: f64,
     /// Fargate task vCPU.
-    #[arg(long, default_value_t = 0.25)]
+    #[arg(long, default_value_t = 0.25, allow_hyphen_values = true)]
     pub task_vcpu: f64,
     /// Fargate task memory (GB).
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, allow_hyphen_values = true)]
     pub task_memory_gb: f64,
 }
 

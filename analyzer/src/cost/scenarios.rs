@@ -124,6 +124,17 @@ impl CompareOptions {
         if self.redundancy == 0 {
             return Err("--redundancy must be at least 1".into());
         }
+        if let Some(p95) = self.max_p95_ms
+            && !(p95.is_finite() && p95 > 0.0)
+        {
+            return Err(format!("--max-p95-ms must be a positive number, not {p95}"));
+        }
+        if self.provisioned.contains(&0) {
+            return Err(
+                "--provisioned levels must be at least 1 (0 is the serverless as observed scenario)"
+                    .into(),
+            );
+        }
         if !non_negative(self.server_reserved_memory_gib) {
             return Err("--server-reserved-memory-gib must not be negative".into());
         }
@@ -1379,6 +1390,31 @@ impl Analyzer {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Options no scenario could be priced with are refused, each naming its flag.
+    #[test]
+    fn options_out_of_range_are_refused_by_their_flag() {
+        let refused = |change: fn(&mut CompareOptions)| {
+            let mut options = CompareOptions::default();
+            change(&mut options);
+            options.validate().unwrap_err()
+        };
+        assert!(CompareOptions::default().validate().is_ok());
+        for (change, flag) in [
+            (
+                (|o| o.max_p95_ms = Some(-5.0)) as fn(&mut CompareOptions),
+                "--max-p95-ms",
+            ),
+            (|o| o.max_p95_ms = Some(0.0), "--max-p95-ms"),
+            (|o| o.provisioned = vec![1, 0], "--provisioned"),
+            (|o| o.arm_duration_factor = -1.0, "--arm-duration-factor"),
+            (|o| o.redundancy = 0, "--redundancy"),
+            (|o| o.cpu_bound_fraction = Some(1.5), "--cpu-bound-fraction"),
+        ] {
+            let error = refused(change);
+            assert!(error.starts_with(flag), "{flag}: {error}");
+        }
+    }
 
     #[test]
     fn cpu_share_is_proportional_below_one_vcpu_and_capped_above() {
