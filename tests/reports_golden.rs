@@ -390,12 +390,16 @@ fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only
     // the shell exits with a failure when any failed.
     assert!(!out.status.success());
     assert!(
+        stderr.contains("error: line 5: no table named \"nope\""),
+        "{stderr}"
+    );
+    assert!(
         stderr.contains("error: line 6: queries are read-only"),
         "{stderr}"
     );
     assert!(
-        stderr.ends_with("error: 1 of 4 statements failed\n"),
-        "{stderr}"
+        stderr.ends_with("error: 2 of 7 statements failed\n"),
+        "the four statements and the three commands that query: {stderr}"
     );
     assert!(stdout.contains("| invocations          | VIEW"), "{stdout}");
     assert!(stdout.contains("| cold_start "), "{stdout}");

@@ -47,38 +47,38 @@ fn describe_sql(table: &str) -> String {
 struct Shell {
     analyzer: Analyzer,
     timing: bool,
+    /// Statements and meta commands that query (`\dt`, `\d`) run so far, and how many of them
+    /// failed or were cancelled.
+    ran: usize,
+    failed: usize,
 }
 
 impl Shell {
-    /// Runs one statement; false when it failed or was cancelled. Ctrl-C cancels the
-    /// statement, not the shell: the query is dropped, and its spill files with it.
-    async fn run_sql(&self, sql: &str) -> bool {
-        self.run_sql_from(sql, None).await
-    }
-
-    /// [`Shell::run_sql`] of a statement read from a script, whose errors name the line it
-    /// begins on.
-    async fn run_sql_from(&self, sql: &str, line: Option<usize>) -> bool {
+    /// Runs one statement. Ctrl-C cancels the statement, not the shell: the query is dropped,
+    /// and its spill files with it. `line`, for a statement read from a script, is the line it
+    /// begins on, which its error names.
+    async fn run_sql(&mut self, sql: &str, line: Option<usize>) {
+        self.ran += 1;
         let started = Instant::now();
-        let at = line
-            .map(|line| format!("line {line}: "))
-            .unwrap_or_default();
         tokio::select! {
             result = self.analyzer.query(sql) => match result {
-                Ok(batches) => {
-                    self.print(&batches, started);
-                    true
-                }
-                Err(e) => {
-                    eprintln!("error: {at}{e}");
-                    false
-                }
+                Ok(batches) => self.print(&batches, started),
+                Err(e) => self.fail(line, e),
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("cancelled (its temporary spill files are deleted)");
-                false
+                self.failed += 1;
             }
         }
+    }
+
+    /// Says why a statement or command failed, and counts it.
+    fn fail(&mut self, line: Option<usize>, why: impl std::fmt::Display) {
+        let at = line
+            .map(|line| format!("line {line}: "))
+            .unwrap_or_default();
+        eprintln!("error: {at}{why}");
+        self.failed += 1;
     }
 
     fn print(&self, batches: &[RecordBatch], started: Instant) {
@@ -96,8 +96,8 @@ impl Shell {
         }
     }
 
-    /// Runs a meta command; false when it asks to quit.
-    async fn meta(&mut self, command: &str) -> bool {
+    /// Runs a meta command (on `line` of a script); false when it asks to quit.
+    async fn meta(&mut self, command: &str, line: Option<usize>) -> bool {
         let mut words = command.split_whitespace();
         match (words.next(), words.next()) {
             (Some("\\q"), _) => return false,
@@ -106,21 +106,23 @@ impl Shell {
                 self.timing = !self.timing;
                 println!("timing is {}", if self.timing { "on" } else { "off" });
             }
-            (Some("\\dt") | Some("\\d"), None) => {
-                self.run_sql(LIST_TABLES).await;
-            }
+            (Some("\\dt") | Some("\\d"), None) => self.run_sql(LIST_TABLES, line).await,
             (Some("\\d"), Some(table)) => {
                 let table = table.trim_end_matches(';');
+                self.ran += 1;
                 let started = Instant::now();
                 match self.analyzer.query(&describe_sql(table)).await {
                     Ok(b) if b.iter().map(|b| b.num_rows()).sum::<usize>() == 0 => {
-                        eprintln!("error: no table named {table:?} (\\dt lists them)")
+                        self.fail(line, format!("no table named {table:?} (\\dt lists them)"))
                     }
                     Ok(batches) => self.print(&batches, started),
-                    Err(e) => eprintln!("error: {e}"),
+                    Err(e) => self.fail(line, e),
                 }
             }
-            (Some(other), _) => eprintln!("error: unknown command {other} (\\? lists them)"),
+            (Some(other), _) => {
+                self.ran += 1;
+                self.fail(line, format!("unknown command {other} (\\? lists them)"));
+            }
             (None, _) => {}
         }
         true
@@ -142,13 +144,14 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
     let mut shell = Shell {
         analyzer,
         timing: false,
+        ran: 0,
+        failed: 0,
     };
     // The statements typed or read so far that have not ended, and the line of the input
     // they begin on.
     let mut pending = String::new();
     let mut pending_line = 1;
     let mut lines_read = 0;
-    let (mut ran, mut failed) = (0, 0);
     loop {
         let prompt = match (interactive, pending.is_empty()) {
             (false, _) => "",
@@ -173,7 +176,8 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
             }
             if trimmed.starts_with('\\') || trimmed == "quit" || trimmed == "exit" {
                 let _ = editor.add_history_entry(trimmed);
-                if trimmed == "quit" || trimmed == "exit" || !shell.meta(trimmed).await {
+                let line = (!interactive).then_some(lines_read);
+                if trimmed == "quit" || trimmed == "exit" || !shell.meta(trimmed, line).await {
                     break;
                 }
                 continue;
@@ -191,10 +195,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
         for statement in &statements.ended {
             // A script's errors say where; typed ones are where the user is looking.
             let line = (!interactive).then_some(pending_line + statement.line - 1);
-            ran += 1;
-            if !shell.run_sql_from(&statement.text, line).await {
-                failed += 1;
-            }
+            shell.run_sql(&statement.text, line).await;
         }
         let rest_line = pending_line + run.matches('\n').count();
         pending = if statements.rest.trim().is_empty() {
@@ -215,17 +216,14 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
     }
     for statement in last {
         let line = (!interactive).then_some(pending_line + statement.line - 1);
-        ran += 1;
-        if !shell.run_sql_from(&statement.text, line).await {
-            failed += 1;
-        }
+        shell.run_sql(&statement.text, line).await;
     }
     if interactive {
         let _ = editor.save_history(&history);
-    } else if failed > 0 {
+    } else if shell.failed > 0 {
         // A script whose statements failed fails, after running the rest (as psql and duckdb
         // go on past an error).
-        anyhow::bail!("{failed} of {ran} statements failed");
+        anyhow::bail!("{} of {} statements failed", shell.failed, shell.ran);
     }
     Ok(())
 }
