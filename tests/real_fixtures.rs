@@ -372,4 +372,48 @@ fn standard_input_is_read_and_rejected_lines_are_named() {
     assert_eq!(rows.len(), 1);
     assert_eq!(rows[0]["function_name"], "stdin-fn");
     assert_eq!(rows[0]["memory_size_mb"], 256);
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("name no function"),
+        "a named function gets no note"
+    );
+}
+
+/// Lambda text log lines say nothing of their function: from standard input without
+/// `--function` they are stored under "unknown", and the import says so and how to name it.
+/// The same lines imported again with the name give the invocation that name.
+#[test]
+fn lines_that_name_no_function_are_noted_and_a_name_given_later_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = "2026-11-23T09:00:00.000Z START RequestId: 11111111-2222-3333-4444-555555555555 Version: $LATEST\n\
+        2026-11-23T09:00:00.010Z REPORT RequestId: 11111111-2222-3333-4444-555555555555\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t\n";
+    let import = |args: &[&str]| {
+        let out = faasobs()
+            .arg("--data")
+            .arg(dir.path())
+            .arg("ingest")
+            .args(args)
+            .arg("-")
+            .write_stdin(log)
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let stderr = import(&[]);
+    assert!(
+        stderr.contains(
+            "note: <stdin>: 3 records name no function and were stored under function \"unknown\"; import it with --function NAME"
+        ),
+        "{stderr}"
+    );
+    let names = |dir: &std::path::Path| {
+        query_json(dir, "SELECT function_name FROM invocations")
+            .iter()
+            .map(|r| r["function_name"].as_str().unwrap().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(dir.path()), ["unknown"]);
+    let stderr = import(&["--function", "stdin-fn"]);
+    assert!(!stderr.contains("name no function"), "{stderr}");
+    assert_eq!(names(dir.path()), ["stdin-fn"]);
 }

@@ -161,11 +161,17 @@ mod tests {
     }
 
     /// A fragment of invocation `id` from `source`, `offset_ns` into `hour`; the two sources
-    /// disagree on the duration and only the report knows the memory.
+    /// disagree on the duration and only the report knows the memory. The reports of every
+    /// fifth invocation come from log lines that named no function.
     fn fragment(id: usize, source: Source, hour: i64, offset_ns: i64) -> Invocation {
         let report = source == Source::PlatformReport;
+        let unnamed = report && id.is_multiple_of(5);
         Invocation {
-            function_name: format!("fn-{}", id % 3),
+            function_name: if unnamed {
+                faasobs_collector::model::UNKNOWN_FUNCTION.to_string()
+            } else {
+                format!("fn-{}", id % 3)
+            },
             request_id: format!("req-{id}"),
             start_time: hour * NANOS_PER_HOUR + offset_ns,
             duration_ms: Some(if report { 19.5 } else { 20.0 }),
@@ -313,11 +319,26 @@ mod tests {
 
         // The merged hour H lists 0..10 as shared; the late file and hour H+1 are fragments.
         assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, true, true), 311).await;
+        assert_only_report_only_rows_are_unnamed(dir.path()).await;
 
         // Every hour merged, late rows included: H+1 lists 0..10 too, nothing is a fragment.
         merge(&objects, HOUR, false).await;
         merge(&objects, HOUR + 1, false).await;
         assert_answers_as_the_merge_of_every_row(dir.path(), inputs(true, false, true), 311).await;
+        assert_only_report_only_rows_are_unnamed(dir.path()).await;
+    }
+
+    /// A span names its invocation's function, so only invocations 300 and 305, which have a
+    /// report of unnamed log lines and no span, are left under the placeholder name.
+    async fn assert_only_report_only_rows_are_unnamed(data: &std::path::Path) {
+        let analyzer = Analyzer::open(data, AnalyzerConfig::default())
+            .await
+            .unwrap();
+        let sql = "SELECT request_id FROM invocations WHERE function_name = 'unknown' \
+                   ORDER BY request_id";
+        let batches = analyzer.query(sql).await.unwrap();
+        let text = query::render(&batches, query::OutputFormat::Csv).unwrap();
+        assert_eq!(text, "request_id\nreq-300\nreq-305\n");
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use faasobs_collector::ingest::{
     CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes,
     split_file,
 };
-use faasobs_collector::model::Records;
+use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
 use faasobs_collector::store::{
     EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
     batch_threads,
@@ -90,6 +90,8 @@ struct Tally {
     unreadable: Option<String>,
     /// The inputs read to their end and stored, in order.
     completed: Vec<CompletedInput>,
+    /// Inputs some of whose rows named no function, and how many rows.
+    of_unknown_function: BTreeMap<String, usize>,
 }
 
 /// An input read to its end and stored.
@@ -166,6 +168,8 @@ fn chunks_of<T>(
 struct EncodedPiece {
     format: InputFormat,
     rows: usize,
+    /// Of those rows, the ones stored under [`UNKNOWN_FUNCTION`]: their lines named no function.
+    rows_of_unknown_function: usize,
     writes: Vec<EncodedRows>,
     rejected: Vec<Rejection>,
 }
@@ -175,6 +179,7 @@ impl EncodedPiece {
         Ok(EncodedPiece {
             format: file.format,
             rows: file.records.len(),
+            rows_of_unknown_function: file.records.rows_of_unknown_function(),
             // Each chunk's records are freed as soon as it is encoded.
             writes: in_chunks(file.records)
                 .map(|chunk| RowEncoder::sorting_rows(IMPORT_WAL).encode(&chunk))
@@ -200,6 +205,12 @@ impl Tally {
                 for r in &piece.rejected {
                     self.rejected
                         .push(format!("{name}:{}: {}", r.line, r.reason));
+                }
+                if piece.rows_of_unknown_function > 0 {
+                    *self
+                        .of_unknown_function
+                        .entry(name.to_string())
+                        .or_default() += piece.rows_of_unknown_function;
                 }
                 for rows in piece.writes {
                     store
@@ -903,6 +914,15 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         if tally.rejected.len() > 50 {
             println!("  ... and {} more", tally.rejected.len() - 50);
         }
+    }
+    for (input, &rows) in &tally.of_unknown_function {
+        let (records, name, were) = match rows {
+            1 => ("1 record".to_string(), "names", "was"),
+            n => (format!("{n} records"), "name", "were"),
+        };
+        eprintln!(
+            "note: {input}: {records} {name} no function and {were} stored under function \"{UNKNOWN_FUNCTION}\"; import it with --function NAME (a Lambda text log names its function only by its folder, as in …/FUNCTION/STREAM.log)"
+        );
     }
     for f in &tally.failed {
         eprintln!("error: {f}");

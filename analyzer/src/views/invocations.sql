@@ -2,7 +2,8 @@
 -- reported (an OTLP span, a REPORT line, ...) with the same rules as the collector's
 -- Invocation::merge: the platform report is trusted for what the platform measures, the span for
 -- ids, trigger and precise times, a cold start seen by any source is a cold start, and the most
--- specific failure status wins. Files that compaction already merged pass through unchanged.
+-- specific failure status wins; a function's name beats 'unknown', the name of Lambda log lines
+-- that named none. Files that compaction already merged pass through unchanged.
 --
 -- Merging millions of request ids is under every invocation query, so text columns use
 -- max_text(x): max(x) without a copy of the value per group (max_text.rs). Other engines (DuckDB
@@ -11,7 +12,7 @@
 -- length binary, and max of FixedSizeBinary made the merge about four times slower (benchmarks);
 -- the session casts them back to the stored FixedSizeBinary types.
 SELECT
-  max_text(function_name) AS function_name,
+  coalesce(max_text(CASE WHEN function_name <> 'unknown' THEN function_name END), max_text(function_name)) AS function_name,
   max_text(function_version) AS function_version,
   max_text(provider) AS provider,
   max_text(region) AS region,

@@ -201,7 +201,8 @@ impl Invocation {
     ///
     /// The platform report is authoritative for what the platform measures (durations, billed
     /// duration, memory, init); the span for what only tracing knows precisely (ids, trigger,
-    /// nanosecond start and end). Otherwise a known value beats an unknown one. A cold start seen
+    /// nanosecond start and end). Otherwise a known value beats an unknown one (a function name
+    /// beats [`super::UNKNOWN_FUNCTION`]). A cold start seen
     /// by any source is a cold start, and the most specific failure status wins.
     pub fn merge(&mut self, other: Invocation) {
         let report_wins = other.sources.contains(Source::PlatformReport)
@@ -209,7 +210,13 @@ impl Invocation {
         let span_wins =
             other.sources.contains(Source::OtlpSpan) && !self.sources.contains(Source::OtlpSpan);
 
-        if self.function_name.is_empty() {
+        // A name beats none, and beats the placeholder of log lines that named none.
+        let placeholder = |name: &str| name == super::UNKNOWN_FUNCTION;
+        if self.function_name.is_empty()
+            || placeholder(&self.function_name)
+                && !other.function_name.is_empty()
+                && !placeholder(&other.function_name)
+        {
             self.function_name = other.function_name;
         }
         take_if_none(&mut self.function_version, other.function_version);
@@ -732,6 +739,28 @@ mod tests {
         let a = merge_fragments([span_fragment(), report_fragment()]);
         let b = merge_fragments([report_fragment(), span_fragment()]);
         assert_eq!(a, b);
+    }
+
+    /// A report from log lines that named no function merges with a span that names it into a
+    /// row of that function, whichever comes first.
+    #[test]
+    fn a_function_name_beats_the_placeholder_of_unnamed_log_lines() {
+        let unnamed_report = Invocation {
+            function_name: crate::model::UNKNOWN_FUNCTION.into(),
+            ..report_fragment()
+        };
+        for fragments in [
+            [span_fragment(), unnamed_report.clone()],
+            [unnamed_report.clone(), span_fragment()],
+        ] {
+            let merged = merge_fragments(fragments);
+            assert_eq!(merged[0].function_name, span_fragment().function_name);
+        }
+        let both_unnamed = merge_fragments([unnamed_report.clone(), unnamed_report]);
+        assert_eq!(
+            both_unnamed[0].function_name,
+            crate::model::UNKNOWN_FUNCTION
+        );
     }
 
     #[test]

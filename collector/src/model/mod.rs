@@ -22,7 +22,7 @@ pub mod span;
 
 use std::sync::Arc;
 
-use arrow::array::FixedSizeBinaryBuilder;
+use arrow::array::{AsArray, FixedSizeBinaryBuilder};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -174,7 +174,39 @@ pub struct Records {
     pub resource_batches: Vec<RecordBatch>,
 }
 
+/// The function of Lambda log lines that never name it, when none was given (the lines of a
+/// Lambda text log say their function only by the folder the file is in).
+pub const UNKNOWN_FUNCTION: &str = "unknown";
+
 impl Records {
+    /// Invocation and log rows stored under [`UNKNOWN_FUNCTION`]: their input named no function.
+    pub fn rows_of_unknown_function(&self) -> usize {
+        let in_batches = |batches: &[RecordBatch]| -> usize {
+            batches
+                .iter()
+                .filter_map(|b| b.column_by_name("function_name"))
+                .filter_map(|names| names.as_string_opt::<i32>())
+                .map(|names| {
+                    names
+                        .iter()
+                        .filter(|name| *name == Some(UNKNOWN_FUNCTION))
+                        .count()
+                })
+                .sum()
+        };
+        let invocations = self
+            .invocations
+            .iter()
+            .filter(|i| i.function_name == UNKNOWN_FUNCTION)
+            .count();
+        let logs = self
+            .logs
+            .iter()
+            .filter(|l| l.function_name.as_deref() == Some(UNKNOWN_FUNCTION))
+            .count();
+        invocations + logs + in_batches(&self.invocation_batches) + in_batches(&self.log_batches)
+    }
+
     /// True when there is nothing to store.
     pub fn is_empty(&self) -> bool {
         self.len() == 0 && self.resource_batches.iter().all(|b| b.num_rows() == 0)

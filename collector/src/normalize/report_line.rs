@@ -24,8 +24,7 @@ use crate::model::{
     LogRow, Records, RowAttributes, Source, invocation::Sources,
 };
 
-/// The function of a stream whose lines never name it.
-const UNKNOWN_FUNCTION: &str = "unknown";
+use crate::model::UNKNOWN_FUNCTION;
 
 /// One platform line, parsed.
 #[derive(Debug, Clone, PartialEq)]
