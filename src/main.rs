@@ -6,6 +6,7 @@
 
 mod commands;
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -119,6 +120,11 @@ fn init_logging(verbose: u8, format: LogFormat, log: LogTo) {
             .append(true)
             .open(path)
     };
+    // Colours only for a person at a terminal: not in a file, a pipe or a journal, nor when
+    // NO_COLOR (no-color.org) asks for none.
+    let colours = matches!(log, LogTo::StandardError)
+        && std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
     let writer = match log {
         LogTo::StandardError => BoxMakeWriter::new(std::io::stderr),
         LogTo::DashboardFile(path) => match path.as_deref().map(open_dashboard_log) {
@@ -128,6 +134,7 @@ fn init_logging(verbose: u8, format: LogFormat, log: LogTo) {
     };
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(colours)
         .with_writer(writer);
     match format {
         LogFormat::Text => builder.init(),

@@ -112,6 +112,24 @@ fn every_report_over_the_sample_matches_its_golden_file() {
     check_golden("report-summary-filtered", &filtered);
 }
 
+/// faasobs' own log, written to a pipe or a file, carries no terminal colour codes.
+#[test]
+fn the_log_has_no_colour_codes_off_a_terminal() {
+    let store = sample_store();
+    let out = faasobs()
+        .arg("--data")
+        .arg(store.path())
+        .args(["-v", "report", "summary"])
+        .env_remove("NO_COLOR")
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains(" DEBUG "), "{stderr}");
+    assert!(!stderr.contains('\x1b'), "{stderr}");
+}
+
 /// `faasobs summary` takes the options of `report summary` and prints its one table's rows
 /// alone: the same rows, without the section around them.
 #[test]
