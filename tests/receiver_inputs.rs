@@ -762,3 +762,32 @@ fn the_receivers_listen_only_on_loopback_unless_told_otherwise() {
     assert!(help.contains("[default: 127.0.0.1:4318]"), "{help}");
     assert!(!help.contains("0.0.0.0"), "{help}");
 }
+
+/// A collector whose address is taken says so and what to do, and leaves no store behind.
+#[test]
+fn an_address_in_use_is_refused_before_the_store_is_created() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let out = crate::support::faasobs()
+        .arg("--data")
+        .arg(&data)
+        .args([
+            "collect",
+            "--grpc-addr",
+            "127.0.0.1:0",
+            "--http-addr",
+            &port,
+        ])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("binding the HTTP receiver to {port}"))
+            && stderr.contains("give --http-addr another port, or port 0 for a free one"),
+        "{stderr}"
+    );
+    assert!(!data.exists(), "a store was created");
+}

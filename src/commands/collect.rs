@@ -8,6 +8,7 @@ use anyhow::Context;
 use faasobs_collector::receiver::tls::TlsFiles;
 use faasobs_collector::receiver::{Intake, ReceiverConfig, http, otlp_grpc};
 use faasobs_collector::store::{Store, StoreConfig};
+use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -89,8 +90,25 @@ pub struct RunningReceivers {
     store: Store,
 }
 
-/// Opens the store in `data` (replaying its WAL) and starts both receivers.
+/// Binds a receiver's listener; an address in use is said with what to do about it.
+async fn bind(addr: SocketAddr, receiver: &str, flag: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.map_err(|e| {
+        let hint = match e.kind() {
+            std::io::ErrorKind::AddrInUse => format!(
+                " (another collector, or another program, listens there: stop it, or give \
+                 {flag} another port, or port 0 for a free one)"
+            ),
+            _ => String::new(),
+        };
+        anyhow::anyhow!("binding the {receiver} receiver to {addr}: {e}{hint}")
+    })
+}
+
+/// Binds both receivers, opens the store in `data` (replaying its WAL) and starts them. The
+/// addresses are bound first, so that a collector that cannot listen leaves no store behind.
 pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<RunningReceivers> {
+    let grpc_listener = bind(config.grpc_addr, "OTLP/gRPC", "--grpc-addr").await?;
+    let http_listener = bind(config.http_addr, "HTTP", "--http-addr").await?;
     let mut store_config = StoreConfig::new(data);
     store_config.retention = config.retention;
     store_config.flush_interval = config.flush_interval;
@@ -122,24 +140,6 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
             auth_token: config.auth_token.clone().filter(|t| !t.is_empty()),
         },
     );
-    let bound = async {
-        let grpc = tokio::net::TcpListener::bind(config.grpc_addr)
-            .await
-            .with_context(|| format!("binding the OTLP/gRPC receiver to {}", config.grpc_addr))?;
-        let http = tokio::net::TcpListener::bind(config.http_addr)
-            .await
-            .with_context(|| format!("binding the HTTP receiver to {}", config.http_addr))?;
-        anyhow::Ok((grpc, http))
-    }
-    .await;
-    let (grpc_listener, http_listener) = match bound {
-        Ok(listeners) => listeners,
-        Err(e) => {
-            // Nothing was received: close the store cleanly before giving up.
-            store.close().await.context("closing the store")?;
-            return Err(e);
-        }
-    };
     let grpc_addr = grpc_listener.local_addr()?;
     let http_addr = http_listener.local_addr()?;
     for addr in [grpc_addr, http_addr] {
