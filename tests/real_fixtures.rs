@@ -1,6 +1,6 @@
 //! Real captured Lambda logs (see ../shared/fixtures/real/SOURCES.md) through `faasobs ingest`.
 
-use crate::support::{faasobs, faasobs_ok, query_json, real_fixture};
+use crate::support::{faasobs, faasobs_at, faasobs_ok, query_json, real_fixture};
 
 fn ingest(
     name: &str,
@@ -387,9 +387,7 @@ fn lines_that_name_no_function_are_noted_and_a_name_given_later_wins() {
     let log = "2026-11-23T09:00:00.000Z START RequestId: 11111111-2222-3333-4444-555555555555 Version: $LATEST\n\
         2026-11-23T09:00:00.010Z REPORT RequestId: 11111111-2222-3333-4444-555555555555\tDuration: 10.00 ms\tBilled Duration: 10 ms\tMemory Size: 256 MB\tMax Memory Used: 50 MB\t\n";
     let import = |args: &[&str]| {
-        let out = faasobs()
-            .arg("--data")
-            .arg(dir.path())
+        let out = faasobs_at(dir.path())
             .arg("ingest")
             .args(args)
             .arg("-")

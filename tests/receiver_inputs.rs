@@ -770,9 +770,7 @@ fn an_address_in_use_is_refused_before_the_store_is_created() {
     let port = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let out = crate::support::faasobs()
-        .arg("--data")
-        .arg(&data)
+    let out = crate::support::faasobs_at(&data)
         .args([
             "collect",
             "--grpc-addr",

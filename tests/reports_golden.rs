@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::support::{faasobs, faasobs_ok, query_json, root, sample_store};
+use crate::support::{faasobs, faasobs_at, faasobs_ok, query_json, root, sample_store};
 
 fn check_golden(name: &str, actual: &serde_json::Value) {
     let path = root().join("tests/golden").join(format!("{name}.json"));
@@ -42,6 +42,15 @@ fn total(rows: &serde_json::Value, column: &str) -> i64 {
         .sum()
 }
 
+/// A selection of reports: one function of the sample, over three of its ten minutes.
+const ONE_FUNCTION_FOR_3_MINUTES: [&str; 6] = [
+    "--function",
+    "image-resize",
+    "--since",
+    "2026-11-23T09:02:00Z",
+    "--until",
+    "2026-11-23T09:05:00Z",
+];
 #[test]
 fn every_report_over_the_sample_matches_its_golden_file() {
     let store = sample_store();
@@ -99,15 +108,7 @@ fn every_report_over_the_sample_matches_its_golden_file() {
 
     let filtered = report(
         store.path(),
-        &[
-            "summary",
-            "--function",
-            "image-resize",
-            "--since",
-            "2026-11-23T09:02:00Z",
-            "--until",
-            "2026-11-23T09:05:00Z",
-        ],
+        &[&["summary"][..], &ONE_FUNCTION_FOR_3_MINUTES].concat(),
     );
     check_golden("report-summary-filtered", &filtered);
 }
@@ -116,16 +117,13 @@ fn every_report_over_the_sample_matches_its_golden_file() {
 #[test]
 fn the_log_has_no_colour_codes_off_a_terminal() {
     let store = sample_store();
-    let out = faasobs()
-        .arg("--data")
-        .arg(store.path())
+    let run = faasobs_at(store.path())
         .args(["-v", "report", "summary"])
         .env_remove("NO_COLOR")
         .env_remove("RUST_LOG")
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "{out:?}");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
     assert!(stderr.contains(" DEBUG "), "{stderr}");
     assert!(!stderr.contains('\x1b'), "{stderr}");
 }
@@ -135,16 +133,7 @@ fn the_log_has_no_colour_codes_off_a_terminal() {
 #[test]
 fn summary_is_the_summary_report_with_its_options() {
     let store = sample_store();
-    let selection = [
-        "--function",
-        "image-resize",
-        "--since",
-        "2026-11-23T09:02:00Z",
-        "--until",
-        "2026-11-23T09:05:00Z",
-        "--format",
-        "json",
-    ];
+    let selection = [&ONE_FUNCTION_FOR_3_MINUTES[..], &["--format", "json"]].concat();
     let (report, _) = faasobs_ok(
         store.path(),
         &[&["report", "summary"][..], &selection].concat(),

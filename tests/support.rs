@@ -16,6 +16,13 @@ pub fn faasobs() -> assert_cmd::Command {
     cmd
 }
 
+/// [`faasobs`] over the data directory `data`.
+pub fn faasobs_at(data: &std::path::Path) -> assert_cmd::Command {
+    let mut cmd = faasobs();
+    cmd.arg("--data").arg(data);
+    cmd
+}
+
 /// The Python with DuckDB and the OpenTelemetry SDK installed: `FAASOBS_PYTHON`, else the
 /// project's `.venv` that `tests/run-all.sh` creates. A missing one fails the test: it is never
 /// skipped.
@@ -87,12 +94,7 @@ pub fn faasobs_ok<S: AsRef<std::ffi::OsStr>>(
     data: &std::path::Path,
     args: &[S],
 ) -> (String, String) {
-    let out = faasobs()
-        .arg("--data")
-        .arg(data)
-        .args(args)
-        .output()
-        .expect("faasobs runs");
+    let out = faasobs_at(data).args(args).output().expect("faasobs runs");
     let (stdout, stderr) = (
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -1093,43 +1093,34 @@ mod hostile_input {
     /// a file of one request per line, none of which parses, is refused by its first line.
     #[test]
     fn unreadable_otlp_json_says_where_it_breaks() {
+        let refusal = |bytes: &[u8]| ingest_bytes(bytes, None, None).unwrap_err().to_string();
         let pretty = "{\n  \"resourceSpans\": [\n    {\"scopeSpans\": 7}\n  ]\n}\n";
-        let error = ingest_bytes(pretty.as_bytes(), None, None)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(pretty.as_bytes());
         assert!(
             error.contains("invalid type: integer `7`") && error.contains("line 3"),
             "{error}"
         );
         assert!(!error.contains("EOF"), "{error}");
         let lines = "{\"resourceSpans\": 1}\n{\"resourceSpans\": 2}\n";
-        let error = ingest_bytes(lines.as_bytes(), None, None)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(lines.as_bytes());
         assert!(
             error.contains("line 1: ") && error.contains("(and 1 more line)"),
             "{error}"
         );
         // Not JSON at all: said so, with where, rather than "not a format faasobs reads".
-        let error = ingest_bytes(b"{\"level\": \"INFO\", \"message", None, None)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(b"{\"level\": \"INFO\", \"message");
         assert!(
             error.contains("invalid JSON: EOF while parsing a string at line 1 column 26"),
             "{error}"
         );
-        let error = ingest_bytes(b"[1,\n 2,\n x]\n", None, None)
-            .unwrap_err()
-            .to_string();
+        let error = refusal(b"[1,\n 2,\n x]\n");
         assert!(
             error.contains("expected value at line 3 column 2"),
             "{error}"
         );
         // A truncated OTLP protobuf export: why it does not decode.
         for valid in valid_otlp_protobuf() {
-            let error = ingest_bytes(&valid[..valid.len() / 2], None, None)
-                .unwrap_err()
-                .to_string();
+            let error = refusal(&valid[..valid.len() / 2]);
             assert!(error.contains("invalid protobuf"), "{error}");
         }
     }

@@ -44,6 +44,13 @@ pub struct ReportConfig {
     /// Concurrency limit for headroom (AWS's default account limit is 1000).
     #[arg(long, default_value_t = 1000)]
     pub limit: i64,
+    #[command(flatten)]
+    pub output: ReportOutput,
+}
+
+/// How a report is computed and printed: `report` and `summary` alike.
+#[derive(Debug, clap::Args)]
+pub struct ReportOutput {
     /// Approximate percentiles (t-digest) instead of exact ones.
     #[arg(long)]
     pub approximate: bool,
@@ -61,15 +68,8 @@ pub struct ReportConfig {
 pub struct SummaryConfig {
     #[command(flatten)]
     pub selection: InvocationSelection,
-    /// Approximate percentiles (t-digest) instead of exact ones.
-    #[arg(long)]
-    pub approximate: bool,
-    /// Output format.
-    #[arg(long, value_enum, default_value_t = Format::Table)]
-    pub format: Format,
-    /// Memory the summary may use, in MiB, before it fails cleanly.
-    #[arg(long, default_value_t = 2048, env = "FAASOBS_QUERY_MEMORY_MB")]
-    pub memory_limit_mb: usize,
+    #[command(flatten)]
+    pub output: ReportOutput,
 }
 
 impl SummaryConfig {
@@ -77,9 +77,11 @@ impl SummaryConfig {
     pub fn whole_history() -> SummaryConfig {
         SummaryConfig {
             selection: InvocationSelection::default(),
-            approximate: false,
-            format: Format::Table,
-            memory_limit_mb: 2048,
+            output: ReportOutput {
+                approximate: false,
+                format: Format::Table,
+                memory_limit_mb: 2048,
+            },
         }
     }
 }
@@ -147,7 +149,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
             .step
             .map(|d| i64::try_from(d.as_nanos()).unwrap_or(i64::MAX).max(1)),
         limit: config.limit,
-        approximate: config.approximate,
+        approximate: config.output.approximate,
         ..selected
     };
     let kind = match config.kind {
@@ -156,9 +158,10 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         Kind::Errors => ReportKind::Errors,
         Kind::Concurrency => ReportKind::Concurrency,
     };
-    let format = output_format(config.format);
+    let format = output_format(config.output.format);
     let analyzer =
-        super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
+        super::query::open_analyzer(data, pricing, config.output.memory_limit_mb, Some(window))
+            .await?;
     let sections = analyzer.report(kind, &options).await?;
     super::print_rendered(&render_report(&sections, format)?);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
@@ -171,15 +174,16 @@ pub async fn summary(
 ) -> anyhow::Result<()> {
     let (selected, window) = config.selection.options()?;
     let options = ReportOptions {
-        approximate: config.approximate,
+        approximate: config.output.approximate,
         ..selected
     };
     let analyzer =
-        super::query::open_analyzer(data, pricing, config.memory_limit_mb, Some(window)).await?;
+        super::query::open_analyzer(data, pricing, config.output.memory_limit_mb, Some(window))
+            .await?;
     let sections = analyzer.report(ReportKind::Summary, &options).await?;
     let rows = sections.iter().flat_map(|s| s.batches.iter().cloned());
     let batches: Vec<_> = rows.collect();
-    super::print_rendered(&render(&batches, output_format(config.format))?);
+    super::print_rendered(&render(&batches, output_format(config.output.format))?);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
