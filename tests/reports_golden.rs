@@ -113,6 +113,29 @@ fn every_report_over_the_sample_matches_its_golden_file() {
     check_golden("report-summary-filtered", &filtered);
 }
 
+/// Typed attribute values print as their value in tables and CSV, at the top of a map or deep
+/// in an event's; not as a struct of one leaf per type, all but one empty.
+#[test]
+fn attribute_values_print_as_their_value() {
+    let store = sample_store();
+    let sql = "SELECT attributes, events, attributes['http.response.status_code'] AS code \
+               FROM spans WHERE cardinality(events) > 0 ORDER BY start_time LIMIT 1";
+    for format in ["csv", "table"] {
+        let (stdout, _) = faasobs_ok(store.path(), &["query", "--format", format, sql]);
+        for expected in [
+            "rpc.system: aws-api",
+            "http.response.status_code: 429",
+            "attributes: {exception.type: TooManyRequestsException",
+        ] {
+            assert!(stdout.contains(expected), "{format}: {expected}: {stdout}");
+        }
+        assert!(!stdout.contains("string: "), "{format}: {stdout}");
+        assert!(!stdout.contains("int: "), "{format}: {stdout}");
+    }
+    let (csv, _) = faasobs_ok(store.path(), &["query", "--format", "csv", sql]);
+    assert!(csv.trim_end().ends_with(",429"), "{csv}");
+}
+
 /// faasobs' own log, written to a pipe or a file, carries no terminal colour codes.
 #[test]
 fn the_log_has_no_colour_codes_off_a_terminal() {

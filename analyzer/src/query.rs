@@ -263,7 +263,7 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
         OutputFormat::Table => {
             let batches = batches
                 .iter()
-                .map(floats_as_plain_decimals)
+                .map(|b| floats_as_plain_decimals(&attribute_values_as_text(b)?))
                 .collect::<Result<Vec<_>, _>>()?;
             arrow::util::pretty::pretty_format_batches(&batches)?.to_string()
         }
@@ -274,7 +274,8 @@ pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, A
                     .with_header(true)
                     .build(&mut out);
                 for b in batches {
-                    writer.write(&nested_columns_as_text(&floats_as_plain_decimals(b)?)?)?;
+                    let b = floats_as_plain_decimals(&attribute_values_as_text(b)?)?;
+                    writer.write(&nested_columns_as_text(&b)?)?;
                 }
             }
             String::from_utf8_lossy(&out).into_owned()
@@ -337,6 +338,117 @@ fn plain_decimal(value: f64) -> String {
         text.push_str(".0");
     }
     text
+}
+
+/// The names of a typed attribute value's leaves, one per type; one of them holds the value
+/// (the stored schema's attribute maps, see `faasobs_collector::model::attributes`).
+const ATTRIBUTE_VALUE_LEAVES: [&str; 6] = ["string", "int", "double", "bool", "bytes", "json"];
+
+/// `batch` with every typed attribute value, however deep in its maps, lists and structs
+/// (`attributes`, the events' and links' attributes), as the text of the one leaf that holds
+/// it: `{http.route: /orders}` rather than `{http.route: {string: /orders, int: , double: ,
+/// bool: , bytes: , json: }}`. Tables and CSV show that; JSON leaves the unset leaves out itself.
+fn attribute_values_as_text(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+    if !batch.columns().iter().any(|c| c.data_type().is_nested()) {
+        return Ok(batch.clone());
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(values_as_text)
+        .collect::<Result<Vec<_>, _>>()?;
+    let fields: Vec<_> = batch
+        .schema()
+        .fields()
+        .iter()
+        .zip(&columns)
+        .map(|(field, column)| with_type_of(field, column))
+        .collect();
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
+}
+
+/// `field` holding `column`'s type.
+fn with_type_of(field: &Arc<Field>, column: &ArrayRef) -> Arc<Field> {
+    Arc::new(
+        field
+            .as_ref()
+            .clone()
+            .with_data_type(column.data_type().clone()),
+    )
+}
+
+/// [`attribute_values_as_text`] of one array.
+fn values_as_text(array: &ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {
+    use arrow::array::{Array, ListArray, MapArray, StructArray};
+    Ok(match array.data_type() {
+        DataType::Struct(fields)
+            if fields
+                .iter()
+                .map(|f| f.name().as_str())
+                .eq(ATTRIBUTE_VALUE_LEAVES) =>
+        {
+            let value = array.as_struct();
+            let options = FormatOptions::default();
+            let leaves = value
+                .columns()
+                .iter()
+                .map(|leaf| ArrayFormatter::try_new(leaf.as_ref(), &options))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut text = StringBuilder::with_capacity(value.len(), value.len() * 16);
+            for row in 0..value.len() {
+                let set = value.columns().iter().position(|leaf| leaf.is_valid(row));
+                match set {
+                    Some(leaf) if value.is_valid(row) => {
+                        text.append_value(leaves[leaf].value(row).to_string())
+                    }
+                    _ => text.append_null(),
+                }
+            }
+            Arc::new(text.finish())
+        }
+        DataType::Struct(_) => {
+            let value = array.as_struct();
+            let columns = value
+                .columns()
+                .iter()
+                .map(values_as_text)
+                .collect::<Result<Vec<_>, _>>()?;
+            let fields = value
+                .fields()
+                .iter()
+                .zip(&columns)
+                .map(|(field, column)| with_type_of(field, column))
+                .collect();
+            Arc::new(StructArray::try_new(
+                fields,
+                columns,
+                value.nulls().cloned(),
+            )?)
+        }
+        DataType::List(field) => {
+            let list = array.as_list::<i32>();
+            let values = values_as_text(list.values())?;
+            Arc::new(ListArray::try_new(
+                with_type_of(field, &values),
+                list.offsets().clone(),
+                values,
+                list.nulls().cloned(),
+            )?)
+        }
+        DataType::Map(field, sorted) => {
+            let map = array.as_map();
+            let entries: ArrayRef = Arc::new(map.entries().clone());
+            let entries = values_as_text(&entries)?;
+            Arc::new(MapArray::try_new(
+                with_type_of(field, &entries),
+                map.offsets().clone(),
+                entries.as_struct().clone(),
+                map.nulls().cloned(),
+                *sorted,
+            )?)
+        }
+        _ => Arc::clone(array),
+    })
 }
 
 /// `batch` with its nested columns (attributes, events, links: lists, maps, structs) written as
