@@ -221,6 +221,15 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
     let refused = runtime.block_on(run_sql(&analyzer, query)).unwrap_err();
     update(&mut model, Msg::Failed(refused));
     assert!(screen(&model, 100, 14).contains("error: queries are read-only"));
+    // Attribute values come as their value, not as a struct of one leaf per type.
+    let attributes =
+        "SELECT attributes FROM spans WHERE attributes['faas.trigger'] IS NOT NULL LIMIT 1";
+    let result = runtime.block_on(run_sql(&analyzer, attributes)).unwrap();
+    let cell = &result.rows[0][0];
+    assert!(
+        cell.contains("faas.trigger: http") && !cell.contains("int: "),
+        "{cell}"
+    );
 
     assert_eq!(
         update(&mut model, Msg::Key(Key::Char('q'))),

@@ -347,8 +347,11 @@ const ATTRIBUTE_VALUE_LEAVES: [&str; 6] = ["string", "int", "double", "bool", "b
 /// `batch` with every typed attribute value, however deep in its maps, lists and structs
 /// (`attributes`, the events' and links' attributes), as the text of the one leaf that holds
 /// it: `{http.route: /orders}` rather than `{http.route: {string: /orders, int: , double: ,
-/// bool: , bytes: , json: }}`. Tables and CSV show that; JSON leaves the unset leaves out itself.
-fn attribute_values_as_text(batch: &RecordBatch) -> Result<RecordBatch, arrow::error::ArrowError> {
+/// bool: , bytes: , json: }}`. Tables and CSV show that (and the dashboard's SQL screen); JSON
+/// leaves the unset leaves out itself.
+pub fn attribute_values_as_text(
+    batch: &RecordBatch,
+) -> Result<RecordBatch, arrow::error::ArrowError> {
     if !batch.columns().iter().any(|c| c.data_type().is_nested()) {
         return Ok(batch.clone());
     }

@@ -625,6 +625,8 @@ pub async fn run_sql(analyzer: &Analyzer, query: &str) -> Result<SqlResult, Stri
     let mut out = Vec::new();
     let mut more = 0;
     for batch in &batches {
+        let batch =
+            faasobs_analyzer::query::attribute_values_as_text(batch).map_err(|e| e.to_string())?;
         let formatters: Vec<_> = batch
             .columns()
             .iter()
