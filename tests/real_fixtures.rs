@@ -99,16 +99,9 @@ fn a_file_of_no_known_format_is_named_in_the_error() {
     let dir = tempfile::tempdir().unwrap();
     let bad = dir.path().join("notes.txt");
     std::fs::write(&bad, "just some words\n").unwrap();
-    let data = dir.path().join("d");
-    let import = || {
-        faasobs()
-            .arg("--data")
-            .arg(&data)
-            .arg("ingest")
-            .arg(&bad)
-            .output()
-            .unwrap()
-    };
+    // Nested: the folders made for the data directory go with it.
+    let data = dir.path().join("a/b/d");
+    let import = || faasobs_at(&data).arg("ingest").arg(&bad).output().unwrap();
     let out = import();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -119,12 +112,12 @@ fn a_file_of_no_known_format_is_named_in_the_error() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("was not created"), "{stdout}");
     assert!(
-        !data.exists(),
+        !dir.path().join("a").exists(),
         "an import that stored nothing created {}",
         data.display()
     );
 
-    std::fs::create_dir(&data).unwrap();
+    std::fs::create_dir_all(&data).unwrap();
     let out = import();
     assert!(!out.status.success());
     assert!(data.is_dir(), "an existing data directory was removed");

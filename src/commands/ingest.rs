@@ -630,13 +630,29 @@ fn inputs_not_imported_before(
     inputs
 }
 
-/// Removes the store an import created in `data` and stored nothing into: its lock file and
-/// empty WAL folder, then the folder itself. Anything else found there (written by something
-/// else meanwhile) keeps the folder; says whether it was removed.
-fn remove_empty_store(data: &Path) -> bool {
+/// `data` and those of its parent folders that do not exist yet, `data` first.
+fn missing_folders(data: &Path) -> Vec<PathBuf> {
+    data.ancestors()
+        .take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Removes the store an import created and stored nothing into: its lock file and empty WAL
+/// folder, then the folders made for it (`folders_made`, the data directory first). Anything
+/// else found there (written by something else meanwhile) keeps its folder, and the folders
+/// above it; says whether the data directory was removed.
+fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
+    let Some(data) = folders_made.first() else {
+        return false;
+    };
     let _ = std::fs::remove_file(data.join("LOCK"));
     let _ = std::fs::remove_dir(data.join(WAL_DIR));
-    std::fs::remove_dir(data).is_ok()
+    let removed = folders_made
+        .iter()
+        .take_while(|folder| std::fs::remove_dir(folder).is_ok())
+        .count();
+    removed > 0
 }
 
 /// Imports the built-in sample workload's files, rendered in memory.
@@ -821,8 +837,9 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
         Inputs::Files(files)
     };
-    // A first import that stores nothing (no input in a format faasobs reads) leaves no store.
-    let creates_the_store = !data.exists();
+    // A first import that stores nothing (no input in a format faasobs reads) leaves no store,
+    // nor the folders it made for it.
+    let folders_made = missing_folders(data);
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
@@ -889,7 +906,8 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         }
     }
     // A store removed for holding nothing keeps no ledger either.
-    let store_removed = creates_the_store && tally.stored == 0 && remove_empty_store(data);
+    let store_removed =
+        !folders_made.is_empty() && tally.stored == 0 && remove_empty_store(&folders_made);
     if !store_removed && let Err(e) = ledger.append(&stored_inputs) {
         eprintln!(
             "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"
