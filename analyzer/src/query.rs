@@ -49,8 +49,9 @@ fn syntax_error(error: &datafusion::error::DataFusionError) -> Option<String> {
 pub struct Statements {
     /// Each ended statement. Statements of nothing but whitespace and comments are left out.
     pub ended: Vec<Statement>,
-    /// What follows the last `;`: the start of a statement not ended yet, or only whitespace
-    /// and comments. All of the text when a string or comment in it is not closed yet.
+    /// What follows the last `;`: the start of a statement not ended yet; empty when only
+    /// whitespace and comments follow it. All of the text when a string or comment in it is not
+    /// closed yet.
     pub rest: String,
 }
 
@@ -95,10 +96,10 @@ pub fn split_statements(text: &str) -> Statements {
     let mut ends = ends.into_iter().peekable();
     let (mut line, mut column, mut start) = (1, 1, 0);
     for (offset, c) in text.char_indices() {
-        if let Some(&(at, first_word_line)) = ends.peek()
+        if let Some(&(at, statement_line)) = ends.peek()
             && at == (line, column)
         {
-            if let Some(line) = first_word_line {
+            if let Some(line) = statement_line {
                 statements.ended.push(Statement {
                     line,
                     text: text[start..offset].trim().to_string(),
@@ -113,7 +114,10 @@ pub fn split_statements(text: &str) -> Statements {
             column += 1;
         }
     }
-    statements.rest = text[start..].to_string();
+    // Words after the last `;` begin a statement; comments alone do not.
+    if first_word_line.is_some() {
+        statements.rest = text[start..].to_string();
+    }
     statements
 }
 
@@ -603,7 +607,7 @@ mod tests {
         // Only a comment after the last statement.
         let split = split_statements("SELECT 1; -- done");
         assert_eq!(ended(&split), [(1, "SELECT 1".to_string())]);
-        assert_eq!(split.rest, " -- done");
+        assert_eq!(split.rest, "");
     }
 
     /// `query` runs one statement; more are refused with how many there are and where several

@@ -198,12 +198,8 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
             shell.run_sql(&statement.text, line).await;
         }
         let rest_line = pending_line + run.matches('\n').count();
-        pending = if statements.rest.trim().is_empty() {
-            String::new()
-        } else {
-            pending_line = rest_line;
-            statements.rest
-        };
+        pending = statements.rest;
+        pending_line = rest_line;
     }
     // Input ended without a final ';': run what is there, as psql does with -f. A string or
     // comment left open is run as it is, for the parser to say so.
