@@ -356,11 +356,15 @@ pub fn ingest_bytes(
 ) -> Result<FileIngest, IngestError> {
     let text = std::str::from_utf8(bytes).ok();
     let trimmed = text.map(str::trim_start).unwrap_or("");
-    if trimmed.starts_with('{') || trimmed.starts_with('[') {
-        if let Some(found) = json_input(trimmed, function, stream.clone())? {
+    if let Some(text) = text
+        && (trimmed.starts_with('{') || trimmed.starts_with('['))
+    {
+        // Read from the file's first byte, blank lines before the JSON included, so that the
+        // lines of rejections and errors are the file's.
+        if let Some(found) = json_input(text, function, stream.clone())? {
             return Ok(found);
         }
-        if let Some(why) = why_no_json_reads(trimmed) {
+        if let Some(why) = why_no_json_reads(text) {
             return Err(invalid(NormalizeError::Format { what: "JSON", why }));
         }
         return Err(unknown());
@@ -432,8 +436,9 @@ fn json_input(
     function: Option<&str>,
     stream: Option<String>,
 ) -> Result<Option<FileIngest>, IngestError> {
-    let head = &text[..text.floor_char_boundary(4096)];
-    if text.starts_with('{') {
+    let start = text.trim_start();
+    let head = &start[..start.floor_char_boundary(4096)];
+    if start.starts_with('{') {
         if head.contains("\"resourceSpans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
                 normalize_traces(
@@ -1255,12 +1260,12 @@ mod chunked {
     }
 
     /// Lines are read one after another: lines before the first that parses are rejected with
-    /// their numbers, the first that parses names the format, and JSON that is not Lambda's is
-    /// not taken for it.
+    /// their numbers in the file (blank lines at its start counted), the first that parses names
+    /// the format, and JSON that is not Lambda's is not taken for it.
     #[test]
     fn ndjson_lines_before_the_first_record_are_rejected_by_number() {
         let text = format!(
-            "{{not json\n\n[1,\n{}\n{}\n",
+            "\n \n{{not json\n\n[1,\n{}\n{}\n",
             powertools_line(0),
             powertools_line(1)
         );
@@ -1268,7 +1273,7 @@ mod chunked {
         assert_eq!(read.format, InputFormat::Powertools);
         assert_eq!(read.records.log_count(), 2);
         let lines: Vec<usize> = read.rejected.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [1, 3]);
+        assert_eq!(lines, [3, 5]);
         assert!(read.rejected[0].reason.starts_with("invalid JSON"));
         let other = "{\"a\": 1}\n{\"b\": 2}\n";
         assert!(matches!(
