@@ -167,6 +167,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
+/// `faasobs summary` (and the demo's last table): the summary report's rows alone.
 pub async fn summary(
     data: &Path,
     pricing: Option<&Path>,
