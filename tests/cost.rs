@@ -8,7 +8,7 @@ use faasobs_sample_traces::workload::{Arrivals, FunctionProfile, Instrumentation
 use faasobs_sample_traces::{simulate, write_workload};
 use serde_json::Value;
 
-use crate::support::{faasobs, faasobs_json, query_json, sample_store};
+use crate::support::{faasobs, faasobs_at, faasobs_json, query_json, sample_store};
 
 /// One function of the given shape, as platform logs, imported into a fresh store.
 fn store_with(
@@ -179,6 +179,37 @@ fn steady_high_traffic_is_cheaper_on_dedicated_servers_with_its_break_even_volum
         number(&servers["dedicated_usd"]),
     );
     assert!((s - d).abs() / d < 0.01, "{servers}");
+}
+
+/// Fargate tasks of a size Fargate does not run are refused with the sizes it does; one it
+/// runs is priced.
+#[test]
+fn a_task_size_fargate_does_not_run_is_refused() {
+    let store = sample_store();
+    let size = |vcpu: &'static str, gb: &'static str| ["--task-vcpu", vcpu, "--task-memory-gb", gb];
+    let out = faasobs_at(store.path())
+        .args(["cost", "compare"])
+        .args(size("1", "1"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(
+            "--task-vcpu 1 with --task-memory-gb 1 is not a task size fargate runs: \
+             fargate runs 1 vCPU tasks with 2 to 8 GB in steps of 1 GB"
+        ),
+        "{stderr}"
+    );
+    let report = compare(store.path(), &size("1", "2"));
+    let fargate = scenario(&report, "containers: fargate x86_64");
+    assert!(
+        fargate["detail"]
+            .as_str()
+            .unwrap()
+            .starts_with("1 vCPU / 2 GB tasks"),
+        "{fargate}"
+    );
 }
 
 #[test]

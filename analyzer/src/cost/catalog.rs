@@ -51,6 +51,9 @@ pub struct Catalog {
     pub fleet: Fleet,
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// The task sizes container platforms run; a platform without any runs any size.
+    #[serde(default)]
+    pub container_task_sizes: Vec<ContainerTaskSize>,
 }
 
 /// What an invocation that does not say where it ran is priced as.
@@ -179,8 +182,58 @@ pub struct Container {
     pub source: String,
 }
 
+/// One vCPU size a container platform runs, and the memory sizes it allows with it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContainerTaskSize {
+    /// The platform (a `containers` name).
+    pub name: String,
+    pub vcpu: f64,
+    pub memory_gb: Vec<f64>,
+    pub source: String,
+}
+
 fn date_of(time_ns: i64) -> NaiveDate {
     DateTime::<Utc>::from_timestamp_nanos(time_ns).date_naive()
+}
+
+/// Sizes as text with their unit, runs of three or more evenly spaced ones as a span:
+/// `0.5, 1 or 2 GB`; `8 to 30 GB in steps of 1 GB`.
+fn spans_of(sizes: &[f64], unit: &str) -> String {
+    let mut parts = Vec::new();
+    let mut start = 0;
+    while start < sizes.len() {
+        let mut end = start + 1;
+        if let [first, second, ..] = sizes[start..] {
+            while end < sizes.len() && sizes[end] - sizes[end - 1] == second - first {
+                end += 1;
+            }
+        }
+        if end - start >= 3 {
+            let step = sizes[start + 1] - sizes[start];
+            parts.push(format!(
+                "{} to {} {unit} in steps of {step} {unit}",
+                sizes[start],
+                sizes[end - 1]
+            ));
+        } else {
+            end = start + 1;
+            parts.push(format!("{} {unit}", sizes[start]));
+        }
+        start = end;
+    }
+    // One unit at the end of a plain list: "0.5, 1 or 2 GB".
+    match parts.split_last() {
+        Some((last, [])) => last.clone(),
+        Some((last, rest)) => {
+            let rest: Vec<_> = rest
+                .iter()
+                .map(|part| part.strip_suffix(&format!(" {unit}")).unwrap_or(part))
+                .collect();
+            format!("{} or {last}", rest.join(", "))
+        }
+        None => String::new(),
+    }
 }
 
 /// `v > 0`, false for NaN.
@@ -372,6 +425,14 @@ impl Catalog {
                 ));
             }
         }
+        for size in &self.container_task_sizes {
+            if !(positive(size.vcpu) && size.memory_gb.iter().all(|&gb| positive(gb))) {
+                return Err(format!(
+                    "container_task_sizes {} {} vCPU: sizes must be positive",
+                    size.name, size.vcpu
+                ));
+            }
+        }
         let fleet = &self.fleet;
         if ![
             fleet.load_balancer_usd_per_hour,
@@ -479,6 +540,33 @@ impl Catalog {
         self.free_tiers.iter().find(|f| f.provider == provider)
     }
 
+    /// Whether container platform `name` runs tasks of `vcpu` and `memory_gb`; if not, the
+    /// sizes it runs, as text for an error. A platform without task sizes runs any.
+    pub fn container_task_size(&self, name: &str, vcpu: f64, memory_gb: f64) -> Result<(), String> {
+        let sizes: Vec<_> = self
+            .container_task_sizes
+            .iter()
+            .filter(|size| size.name == name)
+            .collect();
+        if sizes.is_empty() {
+            return Ok(());
+        }
+        match sizes.iter().find(|size| size.vcpu == vcpu) {
+            Some(size) if size.memory_gb.contains(&memory_gb) => Ok(()),
+            Some(size) => Err(format!(
+                "{name} runs {vcpu} vCPU tasks with {}",
+                spans_of(&size.memory_gb, "GB")
+            )),
+            None => Err(format!(
+                "{name} runs tasks of {}",
+                spans_of(
+                    &sizes.iter().map(|size| size.vcpu).collect::<Vec<_>>(),
+                    "vCPU"
+                )
+            )),
+        }
+    }
+
     /// A container platform's prices for an architecture.
     pub fn container(&self, name: &str, architecture: &str) -> Option<&Container> {
         self.containers
@@ -509,6 +597,43 @@ mod tests {
     use super::*;
 
     const NOON_2026: i64 = 1_780_000_000_000_000_000; // 2026-05-28
+
+    /// Fargate runs only its task sizes, and a refusal lists them; a platform the catalog gives
+    /// no sizes for runs any.
+    #[test]
+    fn fargate_runs_only_its_task_sizes() {
+        let c = Catalog::builtin();
+        for (vcpu, gb) in [
+            (0.25, 0.5),
+            (0.25, 2.0),
+            (1.0, 8.0),
+            (4.0, 30.0),
+            (16.0, 120.0),
+        ] {
+            assert_eq!(
+                c.container_task_size("fargate", vcpu, gb),
+                Ok(()),
+                "{vcpu} {gb}"
+            );
+        }
+        assert_eq!(
+            c.container_task_size("fargate", 0.3, 0.5).unwrap_err(),
+            "fargate runs tasks of 0.25, 0.5, 1, 2, 4, 8 or 16 vCPU"
+        );
+        assert_eq!(
+            c.container_task_size("fargate", 0.25, 3.0).unwrap_err(),
+            "fargate runs 0.25 vCPU tasks with 0.5, 1 or 2 GB"
+        );
+        assert_eq!(
+            c.container_task_size("fargate", 8.0, 18.0).unwrap_err(),
+            "fargate runs 8 vCPU tasks with 16 to 60 GB in steps of 4 GB"
+        );
+        assert_eq!(c.container_task_size("other", 0.3, 0.1), Ok(()));
+        assert_eq!(
+            spans_of(&[0.5, 1.0, 2.0, 3.0, 4.0], "GB"),
+            "0.5 or 1 to 4 GB in steps of 1 GB"
+        );
+    }
 
     #[test]
     fn the_builtin_catalog_is_valid_and_dated() {

@@ -853,8 +853,18 @@ impl Analyzer {
     /// `faasobs cost compare`.
     pub async fn cost_compare(&self, o: &CompareOptions) -> Result<CostReport, AnalyzerError> {
         o.validate().map_err(AnalyzerError::InvalidReport)?;
-        let history = self.load_history(o).await?;
         let catalog = self.catalog();
+        for container in &catalog.containers {
+            catalog
+                .container_task_size(&container.name, o.task_vcpu, o.task_memory_gb)
+                .map_err(|sizes| {
+                    AnalyzerError::InvalidReport(format!(
+                        "--task-vcpu {} with --task-memory-gb {} is not a task size {} runs: {sizes}",
+                        o.task_vcpu, o.task_memory_gb, container.name
+                    ))
+                })?;
+        }
+        let history = self.load_history(o).await?;
         let at_ns = history.to_ns;
         let mf = history.month_factor;
         let mut warnings = self
