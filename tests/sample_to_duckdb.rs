@@ -115,6 +115,55 @@ fn the_checked_in_sample_is_what_the_generator_makes_with_seed_42() {
     );
 }
 
+/// `gen` takes a start as the reports' bounds do (a date, a time in UTC, a duration ago); a
+/// window with no invocation in it still gets its folder and manifest; an empty window or a
+/// rate that is not positive is refused by its flag.
+#[test]
+fn gen_takes_dates_and_writes_an_empty_window_and_refuses_what_makes_no_workload() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("sample");
+    let run = faasobs()
+        .args(["gen", "--start", "2026-11-20", "--duration", "1ms", "--out"])
+        .arg(&out)
+        .assert()
+        .success();
+    let stdout = String::from_utf8_lossy(&run.get_output().stdout);
+    assert!(
+        stdout.starts_with(
+            "wrote 0 invocations (0 cold starts) of 0 functions from 2026-11-20T00:00:00.000Z"
+        ),
+        "{stdout}"
+    );
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["invocations"], 0);
+    for (args, error) in [
+        (
+            &["--duration", "0s"][..],
+            "--duration must be longer than nothing",
+        ),
+        (
+            &["--scale", "-1"][..],
+            "--scale must be a positive number, not -1",
+        ),
+        (
+            &["--start", "yesterday"][..],
+            "--start: \"yesterday\" is neither a time",
+        ),
+    ] {
+        let run = faasobs()
+            .arg("gen")
+            .args(args)
+            .arg("--out")
+            .arg(dir.path().join("refused"))
+            .assert()
+            .failure();
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        assert!(stderr.contains(error), "{args:?}: {stderr}");
+    }
+    assert!(!dir.path().join("refused").exists());
+}
+
 fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {

@@ -443,6 +443,8 @@ pub fn write_workload(
     invocations: &[SimulatedInvocation],
     dir: &Path,
 ) -> std::io::Result<Manifest> {
+    // The folder holds the manifest even when no invocation fell in the window.
+    std::fs::create_dir_all(dir)?;
     for (path, bytes) in render_files(workload, invocations) {
         let path = dir.join(path);
         if let Some(parent) = path.parent() {
