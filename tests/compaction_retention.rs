@@ -364,3 +364,37 @@ async fn compacted_spans_are_sorted_though_flushed_as_they_came() {
         assert!(is_sorted(&keys(&path)));
     }
 }
+
+/// A retention of zero, which would delete every partition, and a receiver size of zero,
+/// which would accept no request, are refused before anything is opened; the store is left
+/// as it was.
+#[test]
+fn a_retention_or_a_request_size_of_zero_is_refused() {
+    let store = crate::support::sample_store();
+    let count =
+        || crate::support::query_json(store.path(), "SELECT count(*) AS n FROM invocations");
+    let before = count();
+    for (args, error) in [
+        (
+            &["compact", "--retention", "0s"][..],
+            "a retention of 0 would delete every partition",
+        ),
+        (
+            &["collect", "--retention", "0d"][..],
+            "a retention of 0 would delete every partition",
+        ),
+        (
+            &["collect", "--max-request-size", "0KiB"][..],
+            "a size of 0 accepts no request",
+        ),
+    ] {
+        let out = crate::support::faasobs_at(store.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(error), "{args:?}: {stderr}");
+    }
+    assert_eq!(count(), before);
+}

@@ -42,7 +42,7 @@ pub struct CollectConfig {
     #[arg(long, default_value_t = 256)]
     pub queue_depth: usize,
     /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
-    #[arg(long, value_parser = super::parse_duration, env = "FAASOBS_RETENTION")]
+    #[arg(long, value_parser = super::parse_retention, env = "FAASOBS_RETENTION")]
     pub retention: Option<Duration>,
     /// Close a WAL segment and write it to Parquet at least this often.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
@@ -73,9 +73,11 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
             ));
         }
     };
-    number
-        .checked_mul(factor)
-        .ok_or_else(|| format!("{text:?} is too large"))
+    match number.checked_mul(factor) {
+        Some(0) => Err("a size of 0 accepts no request".into()),
+        Some(bytes) => Ok(bytes),
+        None => Err(format!("{text:?} is too large")),
+    }
 }
 
 /// Receivers serving a store, until [`RunningReceivers::shutdown`].

@@ -9,7 +9,7 @@ use faasobs_collector::store::{Store, StoreConfig};
 #[derive(Debug, clap::Args)]
 pub struct CompactConfig {
     /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
-    #[arg(long, value_parser = super::parse_duration, env = "FAASOBS_RETENTION")]
+    #[arg(long, value_parser = super::parse_retention, env = "FAASOBS_RETENTION")]
     pub retention: Option<Duration>,
 }
 

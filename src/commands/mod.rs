@@ -60,3 +60,16 @@ pub fn print_rendered(text: &str) {
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 10m)"))
 }
+
+/// Parses a retention (`collect` and `compact`): a duration, not zero, which would delete every
+/// partition at once.
+pub fn parse_retention(text: &str) -> Result<Duration, String> {
+    let retention = parse_duration(text)?;
+    if retention.is_zero() {
+        return Err(
+            "a retention of 0 would delete every partition: give how long to keep data (e.g. 30d)"
+                .into(),
+        );
+    }
+    Ok(retention)
+}
