@@ -408,3 +408,66 @@ fn lines_that_name_no_function_are_noted_and_a_name_given_later_wins() {
     assert!(!stderr.contains("name no function"), "{stderr}");
     assert_eq!(names(dir.path()), ["stdin-fn"]);
 }
+
+/// Gzip-compressed inputs (as CloudWatch Logs exports to S3 and Firehose deliveries come) are
+/// read as the files they hold: the real captured logs, compressed, store what they store
+/// uncompressed, and the same compressed bytes at another path are skipped as imported.
+#[test]
+fn compressed_real_logs_store_what_they_hold() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let fixtures = [
+        "datadog-cloudwatch-logs-node.json",
+        "powertools-python-logger-output.json",
+        "awslambda-rust-runtime-cloudwatch-logs-event.json",
+    ];
+    let compressed = dir.path().join("compressed");
+    std::fs::create_dir(&compressed).unwrap();
+    for name in fixtures {
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(compressed.join(format!("{name}.gz"))).unwrap(),
+            flate2::Compression::default(),
+        );
+        gz.write_all(&std::fs::read(real_fixture(name)).unwrap())
+            .unwrap();
+        gz.finish().unwrap();
+    }
+    let counts = |data: &std::path::Path| {
+        query_json(
+            data,
+            "SELECT (SELECT count(*) FROM invocations) AS invocations, \
+             (SELECT count(*) FROM logs) AS logs",
+        )
+    };
+    let plain = dir.path().join("plain");
+    let fixture_paths: Vec<_> = fixtures.iter().map(|name| real_fixture(name)).collect();
+    faasobs_at(&plain)
+        .arg("ingest")
+        .args(&fixture_paths)
+        .assert()
+        .success();
+    let from_gzip = dir.path().join("from-gzip");
+    faasobs_at(&from_gzip)
+        .args(["ingest"])
+        .arg(&compressed)
+        .assert()
+        .success();
+    let expected = counts(&plain);
+    assert!(expected[0]["logs"].as_i64().unwrap() > 0, "{expected:?}");
+    assert_eq!(counts(&from_gzip), expected);
+
+    let copy = dir.path().join("copy.json.gz");
+    std::fs::copy(
+        compressed.join("powertools-python-logger-output.json.gz"),
+        &copy,
+    )
+    .unwrap();
+    let run = faasobs_at(&from_gzip)
+        .arg("ingest")
+        .arg(&copy)
+        .assert()
+        .success();
+    let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+    assert!(stderr.contains("(the same bytes as "), "{stderr}");
+    assert_eq!(counts(&from_gzip), expected);
+}

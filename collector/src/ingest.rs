@@ -11,7 +11,11 @@
 //! - Lambda JSON records, as a JSON array or one per line: the JSON log format and Telemetry/Logs
 //!   API events (`platform.report`, …), and structured function logs such as Powertools' (v1
 //!   `lambda_function_*` and v2 `function_*` keys).
+//!
+//! Any of them gzip-compressed (as CloudWatch Logs exports to S3 and Firehose deliveries come)
+//! is read as the file it holds, a large file of JSON lines in pieces as it is inflated.
 
+use std::io::Read;
 use std::path::Path;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -114,7 +118,14 @@ fn file_context(path: &Path, function: Option<&str>) -> (Option<String>, Option<
             .and_then(|p| p.file_name())
             .map(|n| n.to_string_lossy().into_owned())
     });
-    let stream = path.file_stem().map(|s| s.to_string_lossy().into_owned());
+    // `STREAM.log.gz` is the stream `STREAM`, as `STREAM.log` is.
+    let uncompressed = match path.extension() {
+        Some(extension) if extension == "gz" => path.with_extension(""),
+        _ => path.to_path_buf(),
+    };
+    let stream = uncompressed
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned());
     (default_function, stream)
 }
 
@@ -203,16 +214,24 @@ pub fn split_file(
     function: Option<&str>,
     chunk_bytes: usize,
 ) -> Result<Box<dyn Iterator<Item = Result<FilePiece, IngestError>> + Send>, IngestError> {
-    use std::io::{BufRead, BufReader, Read};
+    use std::io::{BufRead, BufReader};
     let read_error = |source| IngestError::Read {
         path: path.display().to_string(),
         source,
     };
     let file = std::fs::File::open(path).map_err(read_error)?;
     let size = file.metadata().map_err(read_error)?.len();
-    let mut reader = BufReader::with_capacity(1 << 20, file);
+    // A compressed file is read as what it holds, inflated as it is read; its size on disk
+    // says little of that, so any that holds JSON lines is read in pieces.
+    let compressed = is_gzip(path);
+    let decoded: Box<dyn Read + Send> = if compressed {
+        Box::new(flate2::read::MultiGzDecoder::new(file))
+    } else {
+        Box::new(file)
+    };
+    let mut reader = BufReader::with_capacity(1 << 20, decoded);
     let mut first_line = String::new();
-    let line_delimited = size as usize > chunk_bytes
+    let line_delimited = (compressed || size as usize > chunk_bytes)
         && reader.read_line(&mut first_line).is_ok()
         && first_line.trim_start().starts_with('{')
         && serde_json::from_str::<serde::de::IgnoredAny>(&first_line).is_ok();
@@ -347,9 +366,32 @@ fn invalid(source: NormalizeError) -> IngestError {
     }
 }
 
-/// Detects the format of `bytes` and normalizes them. `function` names the function of a log
-/// that does not name it itself; `stream` is the log stream (execution environment) it came from.
+/// Detects the format of `bytes` and normalizes them; gzip-compressed bytes are read as what
+/// they hold. `function` names the function of a log that does not name it itself; `stream` is
+/// the log stream (execution environment) it came from.
 pub fn ingest_bytes(
+    bytes: &[u8],
+    function: Option<&str>,
+    stream: Option<String>,
+) -> Result<FileIngest, IngestError> {
+    if bytes.starts_with(&GZIP_MAGIC) {
+        // One layer: what a gzip file holds is read as it is, not inflated again.
+        let mut inflated = Vec::new();
+        flate2::read::MultiGzDecoder::new(bytes)
+            .read_to_end(&mut inflated)
+            .map_err(|e| {
+                invalid(NormalizeError::Format {
+                    what: "gzip",
+                    why: e.to_string(),
+                })
+            })?;
+        return ingest_uncompressed(&inflated, function, stream);
+    }
+    ingest_uncompressed(bytes, function, stream)
+}
+
+/// [`ingest_bytes`] of bytes that are not compressed.
+fn ingest_uncompressed(
     bytes: &[u8],
     function: Option<&str>,
     stream: Option<String>,
@@ -398,6 +440,18 @@ pub fn ingest_bytes(
         return Err(invalid(e));
     }
     Err(unknown())
+}
+
+/// The first bytes of a gzip stream (RFC 1952): CloudWatch Logs exports to S3 and Firehose
+/// deliveries come compressed so, and are read as the files inside.
+const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
+
+/// Whether the file at `path` is gzip-compressed (read as what it holds).
+pub fn is_gzip(path: &Path) -> bool {
+    let mut start = [0u8; 2];
+    std::fs::File::open(path)
+        .and_then(|mut file| file.read_exact(&mut start))
+        .is_ok_and(|()| start == GZIP_MAGIC)
 }
 
 /// The first byte of an encoded OTLP export request: field 1 (`resource_spans` of a trace
@@ -1182,6 +1236,33 @@ mod chunked {
         assert_eq!(rejected[0].line, 1501);
         assert_eq!(rejected[0], &whole.rejected[0]);
         assert!(pieces.iter().all(|p| p.format == InputFormat::Powertools));
+
+        // The same lines gzip-compressed, however small the file on disk: read in pieces as they
+        // are inflated, to the same rows and rejections.
+        let compressed = dir.path().join("logs.ndjson.gz");
+        let mut gz = flate2::write::GzEncoder::new(
+            std::fs::File::create(&compressed).unwrap(),
+            flate2::Compression::default(),
+        );
+        std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+        gz.finish().unwrap();
+        assert!(is_gzip(&compressed) && !is_gzip(&path));
+        let inflated: Vec<FileIngest> = ingest_file_in_chunks(&compressed, None, 4096)
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(inflated.len() > 10, "{} pieces", inflated.len());
+        assert_eq!(logs_of(inflated.iter().map(|p| &p.records).collect()), logs);
+        let rejected: Vec<_> = inflated.iter().flat_map(|p| &p.rejected).collect();
+        assert_eq!(rejected, [&whole.rejected[0]]);
+        // Read whole, and cut short.
+        assert_eq!(
+            ingest_file(&compressed, None).unwrap().records.log_count(),
+            2000
+        );
+        let bytes = std::fs::read(&compressed).unwrap();
+        let error = ingest_bytes(&bytes[..bytes.len() / 2], None, None).unwrap_err();
+        assert!(error.to_string().contains("invalid gzip"), "{error}");
     }
 
     /// A line longer than a piece makes its piece longer, not cut; a last line without a newline

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_collector::ingest::{
-    CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes,
+    CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes, is_gzip,
     split_file,
 };
 use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
@@ -388,9 +388,10 @@ fn split_files(
         let name = file.display().to_string();
         // Large NDJSON files come in pieces, normalized on several threads while the pieces
         // before are stored. Their bytes are hashed for the import ledger as they go by; a file
-        // read whole by a normalizing thread is hashed here on its own.
+        // read whole by a normalizing thread, or a compressed one (whose pieces are what it
+        // holds, not its bytes, which the ledger compares), is hashed here on its own.
         let mut hasher = ContentHasher::default();
-        let mut read_whole = false;
+        let mut read_whole = is_gzip(file);
         match split_file(file, function, piece_bytes) {
             Ok(pieces) => {
                 for (n, piece) in pieces.enumerate() {
