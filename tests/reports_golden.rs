@@ -172,9 +172,10 @@ fn summary_is_the_summary_report_with_its_options() {
 }
 
 /// A window whose end is not after its start is refused, not answered with empty tables: with
-/// durations counting back from now, `--since 1h --until 2h` is an easy slip.
+/// durations counting back from now, `--since 1h --until 2h` is an easy slip. So are a `--step`
+/// of zero and a `--limit` below one.
 #[test]
-fn a_window_that_ends_before_it_starts_is_refused() {
+fn a_window_that_ends_before_it_starts_and_steps_or_limits_below_one_are_refused() {
     let store = sample_store();
     for args in [
         &["report", "summary", "--since", "1h", "--until", "2h"][..],
@@ -197,6 +198,21 @@ fn a_window_that_ends_before_it_starts_is_refused() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("is not after --since"), "{stderr}");
         assert!(out.stdout.is_empty(), "{args:?}");
+    }
+    // So are buckets of no width and a concurrency limit below one.
+    for (args, error) in [
+        (
+            ["report", "errors", "--step", "0s"],
+            "a step of 0 makes no time buckets",
+        ),
+        (
+            ["report", "concurrency", "--limit", "-5"],
+            "\"-5\" is no concurrency limit",
+        ),
+    ] {
+        let run = faasobs_at(store.path()).args(args).assert().failure();
+        let stderr = String::from_utf8_lossy(&run.get_output().stderr);
+        assert!(stderr.contains(error), "{args:?}: {stderr}");
     }
 }
 

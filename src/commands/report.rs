@@ -39,10 +39,10 @@ pub struct ReportConfig {
     #[command(flatten)]
     pub selection: InvocationSelection,
     /// Width of the time buckets of series (default: 1h; 1m for concurrency).
-    #[arg(long, value_parser = super::parse_duration)]
+    #[arg(long, value_parser = parse_step)]
     pub step: Option<Duration>,
     /// Concurrency limit for headroom (AWS's default account limit is 1000).
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 1000, value_parser = parse_limit, allow_hyphen_values = true)]
     pub limit: i64,
     #[command(flatten)]
     pub output: ReportOutput,
@@ -130,6 +130,25 @@ impl InvocationSelection {
             ..Default::default()
         };
         Ok((options, TimeWindow { since, until }))
+    }
+}
+
+/// Parses `--step`: a duration, not zero.
+fn parse_step(text: &str) -> Result<Duration, String> {
+    let step = super::parse_duration(text)?;
+    if step.is_zero() {
+        return Err("a step of 0 makes no time buckets: give their width (e.g. 1m, 1h)".into());
+    }
+    Ok(step)
+}
+
+/// Parses `--limit`: a concurrency limit, at least 1.
+fn parse_limit(text: &str) -> Result<i64, String> {
+    match text.parse::<i64>() {
+        Ok(limit) if limit >= 1 => Ok(limit),
+        _ => Err(format!(
+            "{text:?} is no concurrency limit: give a whole number of at least 1 (AWS's default account limit is 1000)"
+        )),
     }
 }
 
