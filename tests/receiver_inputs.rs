@@ -276,6 +276,15 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
         metrics.contains("faasobs_records_rejected_total{signal=\"traces\"} 2"),
         "{metrics}"
     );
+    // Running totals are counters, which Prometheus' rate() reads across restarts.
+    for counter in ["segments_flushed", "flush_seconds"] {
+        assert!(
+            metrics.contains(&format!(
+                "# TYPE faasobs_{counter} counter\nfaasobs_{counter}_total "
+            )),
+            "{counter}: {metrics}"
+        );
+    }
     collector.stop();
 
     let rows = query_json(

@@ -58,9 +58,12 @@ pub struct ReceiverMetrics {
     queue_depth: Gauge,
     queue_capacity: Gauge,
     wal_bytes: Gauge,
-    segments_flushed: Gauge,
+    segments_flushed: Counter,
     flush_seconds_last: Gauge<f64, AtomicU64>,
-    flush_seconds_sum: Gauge<f64, AtomicU64>,
+    flush_seconds: Counter<f64, AtomicU64>,
+    /// Renders one at a time: the store's running totals are carried into the counters by how
+    /// much they grew since the render before.
+    render_lock: std::sync::Mutex<()>,
 }
 
 impl ReceiverMetrics {
@@ -73,9 +76,9 @@ impl ReceiverMetrics {
         let queue_depth = Gauge::default();
         let queue_capacity = Gauge::default();
         let wal_bytes = Gauge::default();
-        let segments_flushed = Gauge::default();
+        let segments_flushed = Counter::default();
         let flush_seconds_last = Gauge::<f64, AtomicU64>::default();
-        let flush_seconds_sum = Gauge::<f64, AtomicU64>::default();
+        let flush_seconds = Counter::<f64, AtomicU64>::default();
         registry.register(
             "records_accepted",
             "Records stored durably, per table",
@@ -122,9 +125,9 @@ impl ReceiverMetrics {
             flush_seconds_last.clone(),
         );
         registry.register(
-            "flush_seconds_sum",
+            "flush_seconds",
             "Seconds spent writing WAL segments to Parquet since start",
-            flush_seconds_sum.clone(),
+            flush_seconds.clone(),
         );
         ReceiverMetrics {
             registry,
@@ -138,7 +141,8 @@ impl ReceiverMetrics {
             wal_bytes,
             segments_flushed,
             flush_seconds_last,
-            flush_seconds_sum,
+            flush_seconds,
+            render_lock: std::sync::Mutex::new(()),
         }
     }
 
@@ -181,13 +185,24 @@ impl ReceiverMetrics {
 
     /// The Prometheus text exposition of every metric, with the store's figures as of now.
     pub fn render(&self) -> String {
+        let _one_at_a_time = self
+            .render_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let stats = self.store.stats();
         self.queue_depth.set(stats.queue_depth as i64);
         self.queue_capacity.set(stats.queue_capacity as i64);
         self.wal_bytes.set(stats.wal_bytes as i64);
-        self.segments_flushed.set(stats.segments_flushed as i64);
+        self.segments_flushed.inc_by(
+            stats
+                .segments_flushed
+                .saturating_sub(self.segments_flushed.get()),
+        );
         self.flush_seconds_last.set(stats.last_flush_seconds);
-        self.flush_seconds_sum.set(stats.flush_seconds_total);
+        let seconds = stats.flush_seconds_total - self.flush_seconds.get();
+        if seconds > 0.0 {
+            self.flush_seconds.inc_by(seconds);
+        }
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
