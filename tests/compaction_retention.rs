@@ -365,9 +365,9 @@ async fn compacted_spans_are_sorted_though_flushed_as_they_came() {
     }
 }
 
-/// A retention of zero, which would delete every partition, and a receiver size of zero,
-/// which would accept no request, are refused before anything is opened; the store is left
-/// as it was.
+/// A retention of zero, which would delete every partition, and a receiver size or count of
+/// zero, which would accept no request, are refused before anything is opened; the store is
+/// left as it was.
 #[test]
 fn a_retention_or_a_request_size_of_zero_is_refused() {
     let store = crate::support::sample_store();
@@ -386,6 +386,10 @@ fn a_retention_or_a_request_size_of_zero_is_refused() {
         (
             &["collect", "--max-request-size", "0KiB"][..],
             "a size of 0 accepts no request",
+        ),
+        (
+            &["collect", "--max-in-flight", "0"][..],
+            "\"0\" is not a whole number of at least 1",
         ),
     ] {
         let out = crate::support::faasobs_at(store.path())

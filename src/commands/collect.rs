@@ -36,10 +36,10 @@ pub struct CollectConfig {
     #[arg(long, default_value = "32MiB", value_parser = parse_size)]
     pub max_decompressed_size: usize,
     /// Requests decoded and stored at once; more are told to retry (gRPC UNAVAILABLE, HTTP 503).
-    #[arg(long, default_value_t = 64)]
+    #[arg(long, default_value_t = 64, value_parser = at_least_one)]
     pub max_in_flight: usize,
     /// Writes that may wait for the WAL before senders are told to retry.
-    #[arg(long, default_value_t = 256)]
+    #[arg(long, default_value_t = 256, value_parser = at_least_one)]
     pub queue_depth: usize,
     /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
     #[arg(long, value_parser = super::parse_retention, env = "FAASOBS_RETENTION")]
@@ -47,6 +47,14 @@ pub struct CollectConfig {
     /// Close a WAL segment and write it to Parquet at least this often.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub flush_interval: Duration,
+}
+
+/// Parses a count of at least one (0 would let nothing through).
+fn at_least_one(text: &str) -> Result<usize, String> {
+    match text.parse::<usize>() {
+        Ok(n) if n >= 1 => Ok(n),
+        _ => Err(format!("{text:?} is not a whole number of at least 1")),
+    }
 }
 
 /// Parses sizes such as `4MiB`, `512KiB`, `1GB` or a plain byte count.
