@@ -344,12 +344,8 @@ fn plain_decimal(value: f64) -> String {
     text
 }
 
-/// The names of a typed attribute value's leaves, one per type; one of them holds the value
-/// (the stored schema's attribute maps, see `faasobs_collector::model::attributes`).
-const ATTRIBUTE_VALUE_LEAVES: [&str; 6] = ["string", "int", "double", "bool", "bytes", "json"];
-
 /// `batch` with every typed attribute value, however deep in its maps, lists and structs
-/// (`attributes`, the events' and links' attributes), as the text of the one leaf that holds
+/// (`attributes`, the events' attributes), as the text of the one leaf that holds
 /// it: `{http.route: /orders}` rather than `{http.route: {string: /orders, int: , double: ,
 /// bool: , bytes: , json: }}`. Tables and CSV show that (and the dashboard's SQL screen); JSON
 /// leaves the unset leaves out itself.
@@ -387,13 +383,9 @@ fn with_type_of(field: &Arc<Field>, column: &ArrayRef) -> Arc<Field> {
 /// [`attribute_values_as_text`] of one array.
 fn values_as_text(array: &ArrayRef) -> Result<ArrayRef, arrow::error::ArrowError> {
     use arrow::array::{Array, ListArray, MapArray, StructArray};
+    use faasobs_collector::model::attributes::is_attribute_value;
     Ok(match array.data_type() {
-        DataType::Struct(fields)
-            if fields
-                .iter()
-                .map(|f| f.name().as_str())
-                .eq(ATTRIBUTE_VALUE_LEAVES) =>
-        {
+        DataType::Struct(fields) if is_attribute_value(fields) => {
             let value = array.as_struct();
             let options = FormatOptions::default();
             let leaves = value

@@ -169,6 +169,14 @@ pub fn find<'a>(
     attributes.iter().find(|(k, _)| k == key).map(|(_, v)| v)
 }
 
+/// Whether `fields` are those of a typed attribute value: one leaf per type, one of them set.
+pub fn is_attribute_value(fields: &Fields) -> bool {
+    fields
+        .iter()
+        .map(|f| f.name())
+        .eq(VALUE_FIELDS.iter().map(|f| f.name()))
+}
+
 static VALUE_FIELDS: LazyLock<Fields> = LazyLock::new(|| {
     Fields::from(vec![
         Field::new("string", DataType::Utf8, true),
