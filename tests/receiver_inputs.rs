@@ -580,6 +580,23 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
         b"[{\"time\": 1, \"type\":",
     );
     assert_eq!(reply.status, 400);
+    // Events that parse but cannot be placed in time say why.
+    for (events, why) in [
+        (
+            r#"[{"time": "x", "type": "platform.report"}]"#,
+            "no readable time (an RFC 3339 `time`) on it or on any event before it",
+        ),
+        ("[7]", "not a JSON object"),
+    ] {
+        let reply = post(
+            &format!("{}/lambda/logs?function=telemetry-fn", collector.http),
+            &[JSON],
+            events.as_bytes(),
+        );
+        assert_eq!(reply.status, 400);
+        let message = reply.json()["message"].as_str().unwrap().to_string();
+        assert!(message.ends_with(why), "{message}");
+    }
 
     // Every real CloudWatch capture, decoded or enveloped, through the HTTP endpoint.
     for name in [

@@ -404,12 +404,17 @@ async fn lambda_logs(
     );
     let mut normalized = Normalized::default();
     for event in events {
-        if !event.is_object() || !stream.push_value(None, event) {
-            normalized.reject(crate::normalize::NormalizeError::Format {
-                what: "Lambda logs event",
-                why: "not an object with a time".into(),
-            });
-        }
+        let why = if !event.is_object() {
+            "not a JSON object"
+        } else if !stream.push_value(None, event) {
+            "no readable time (an RFC 3339 `time`) on it or on any event before it"
+        } else {
+            continue;
+        };
+        normalized.reject(crate::normalize::NormalizeError::Format {
+            what: "Lambda logs event",
+            why: why.into(),
+        });
     }
     normalized.records = stream.finish();
     intake.store(Signal::LambdaLogs, &mut normalized).await?;
