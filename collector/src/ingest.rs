@@ -175,6 +175,8 @@ pub enum FilePiece {
         lines_before: usize,
         default_function: Option<String>,
         stream: Option<String>,
+        /// Inflated from a gzip file: the bytes are what the file holds, not the file's own.
+        inflated: bool,
     },
     Whole {
         path: std::path::PathBuf,
@@ -193,6 +195,7 @@ impl FilePiece {
                 lines_before,
                 default_function,
                 stream,
+                inflated: _,
             } => ingest_bytes(&lines, default_function.as_deref(), stream)
                 .map(|mut piece| {
                     for r in &mut piece.rejected {
@@ -223,7 +226,11 @@ pub fn split_file(
     let size = file.metadata().map_err(read_error)?.len();
     // A compressed file is read as what it holds, inflated as it is read; its size on disk
     // says little of that, so any that holds JSON lines is read in pieces.
-    let compressed = is_gzip(path);
+    let mut file = BufReader::new(file);
+    let compressed = file
+        .fill_buf()
+        .map_err(read_error)?
+        .starts_with(&GZIP_MAGIC);
     let decoded: Box<dyn Read + Send> = if compressed {
         Box::new(flate2::read::MultiGzDecoder::new(file))
     } else {
@@ -302,6 +309,7 @@ pub fn split_file(
             lines_before,
             default_function: default_function.clone(),
             stream: stream.clone(),
+            inflated: compressed,
         };
         lines_before += lines;
         Some(Ok(piece))
@@ -445,14 +453,6 @@ fn ingest_uncompressed(
 /// The first bytes of a gzip stream (RFC 1952): CloudWatch Logs exports to S3 and Firehose
 /// deliveries come compressed so, and are read as the files inside.
 const GZIP_MAGIC: [u8; 2] = [0x1f, 0x8b];
-
-/// Whether the file at `path` is gzip-compressed (read as what it holds).
-pub fn is_gzip(path: &Path) -> bool {
-    let mut start = [0u8; 2];
-    std::fs::File::open(path)
-        .and_then(|mut file| file.read_exact(&mut start))
-        .is_ok_and(|()| start == GZIP_MAGIC)
-}
 
 /// The first byte of an encoded OTLP export request: field 1 (`resource_spans` of a trace
 /// request, `resource_logs` of a logs request), length-delimited.
@@ -1246,7 +1246,18 @@ mod chunked {
         );
         std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
         gz.finish().unwrap();
-        assert!(is_gzip(&compressed) && !is_gzip(&path));
+        let pieces_inflated = |path: &Path| {
+            split_file(path, None, 4096)
+                .unwrap()
+                .map(|piece| matches!(piece, Ok(FilePiece::Lines { inflated: true, .. })))
+                .collect::<Vec<_>>()
+        };
+        assert!(
+            pieces_inflated(&compressed)
+                .iter()
+                .all(|&inflated| inflated)
+        );
+        assert!(!pieces_inflated(&path).iter().any(|&inflated| inflated));
         let inflated: Vec<FileIngest> = ingest_file_in_chunks(&compressed, None, 4096)
             .unwrap()
             .collect::<Result<_, _>>()

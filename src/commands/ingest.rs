@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context;
 use faasobs_collector::ingest::{
-    CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes, is_gzip,
+    CHUNK_BYTES, FileIngest, FilePiece, IngestError, InputFormat, Rejection, ingest_bytes,
     split_file,
 };
 use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
@@ -391,13 +391,17 @@ fn split_files(
         // read whole by a normalizing thread, or a compressed one (whose pieces are what it
         // holds, not its bytes, which the ledger compares), is hashed here on its own.
         let mut hasher = ContentHasher::default();
-        let mut read_whole = is_gzip(file);
+        let mut read_whole = false;
         match split_file(file, function, piece_bytes) {
             Ok(pieces) => {
                 for (n, piece) in pieces.enumerate() {
                     match &piece {
-                        Ok(FilePiece::Lines { lines, .. }) => hasher.update(lines),
-                        Ok(FilePiece::Whole { .. }) => read_whole = true,
+                        Ok(FilePiece::Lines {
+                            lines,
+                            inflated: false,
+                            ..
+                        }) => hasher.update(lines),
+                        Ok(FilePiece::Lines { .. } | FilePiece::Whole { .. }) => read_whole = true,
                         Err(_) => {}
                     }
                     let job = ReadJob::Piece {
@@ -979,8 +983,9 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let mut files = Vec::new();
         let mut expected_rejections = Vec::new();
+        // The second file gzip-compressed: read in pieces as it is inflated, yet hashed as the
+        // bytes it has on disk.
         for f in 0..2 {
-            let path = dir.path().join(format!("logs-{f}.ndjson"));
             let mut text = String::new();
             for i in 0..3000 {
                 if i % 250 == 7 {
@@ -989,7 +994,20 @@ mod tests {
                 text.push_str(&powertools_line(i));
                 text.push('\n');
             }
-            std::fs::write(&path, &text).unwrap();
+            let path = if f == 0 {
+                let path = dir.path().join("logs-0.ndjson");
+                std::fs::write(&path, &text).unwrap();
+                path
+            } else {
+                let path = dir.path().join("logs-1.ndjson.gz");
+                let mut gz = flate2::write::GzEncoder::new(
+                    std::fs::File::create(&path).unwrap(),
+                    flate2::Compression::default(),
+                );
+                std::io::Write::write_all(&mut gz, text.as_bytes()).unwrap();
+                gz.finish().unwrap();
+                path
+            };
             let whole = ingest_file(&path, None).unwrap();
             expected_rejections.extend(whole.rejected.iter().map(|r| (f, r.line)));
             files.push(path);
