@@ -61,15 +61,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     humantime::parse_duration(text).map_err(|e| format!("{e} (examples: 30d, 12h, 10m)"))
 }
 
+/// Parses a duration that must not be zero; `zero` says why not.
+pub fn parse_nonzero_duration(text: &str, zero: &str) -> Result<Duration, String> {
+    match parse_duration(text)? {
+        duration if duration.is_zero() => Err(zero.into()),
+        duration => Ok(duration),
+    }
+}
+
 /// Parses a retention (`collect` and `compact`): a duration, not zero, which would delete every
 /// partition at once.
 pub fn parse_retention(text: &str) -> Result<Duration, String> {
-    let retention = parse_duration(text)?;
-    if retention.is_zero() {
-        return Err(
-            "a retention of 0 would delete every partition: give how long to keep data (e.g. 30d)"
-                .into(),
-        );
-    }
-    Ok(retention)
+    parse_nonzero_duration(
+        text,
+        "a retention of 0 would delete every partition: give how long to keep data (e.g. 30d)",
+    )
 }

@@ -135,11 +135,10 @@ impl InvocationSelection {
 
 /// Parses `--step`: a duration, not zero.
 fn parse_step(text: &str) -> Result<Duration, String> {
-    let step = super::parse_duration(text)?;
-    if step.is_zero() {
-        return Err("a step of 0 makes no time buckets: give their width (e.g. 1m, 1h)".into());
-    }
-    Ok(step)
+    super::parse_nonzero_duration(
+        text,
+        "a step of 0 makes no time buckets: give their width (e.g. 1m, 1h)",
+    )
 }
 
 /// Parses `--limit`: a concurrency limit, at least 1.
