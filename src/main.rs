@@ -11,13 +11,16 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use faasobs_analyzer::location::DataLocation;
 use tracing_subscriber::fmt::writer::BoxMakeWriter;
 
 /// Observability and cost analysis for serverless functions.
 #[derive(Debug, Parser)]
 #[command(name = "faasobs", version, about, long_about = None)]
 struct Cli {
-    /// The data directory (write-ahead log and Parquet files).
+    /// The data directory (write-ahead log and Parquet files). The reading commands (query, sql,
+    /// report, summary, cost, tui --no-listen) also read a copy of one on S3-compatible object
+    /// storage: s3://BUCKET/PREFIX, configured by the AWS_* environment variables.
     #[arg(
         long,
         global = true,
@@ -98,7 +101,21 @@ enum LogTo {
 /// The dashboard's log file, `DATA/faasobs-tui.log`; none when it only views a data directory
 /// that does not exist, which viewing does not create.
 fn dashboard_log_file(data: &Path, config: &commands::tui::TuiConfig) -> Option<PathBuf> {
-    (!config.no_listen || data.is_dir()).then(|| data.join("faasobs-tui.log"))
+    let directory = DataLocation::parse(data).ok()?.directory()?.to_path_buf();
+    (!config.no_listen || directory.is_dir()).then(|| directory.join("faasobs-tui.log"))
+}
+
+/// Refuses `--data` on object storage (or a URL faasobs does not read) for the commands that
+/// write a local data directory, before they create anything.
+fn refuse_object_storage_for_writers(cli: &Cli) -> anyhow::Result<()> {
+    let command = match &cli.command {
+        Command::Demo(_) => "demo",
+        Command::Collect(_) => "collect",
+        Command::Ingest(_) => "ingest",
+        Command::Compact(_) => "compact",
+        _ => return Ok(()),
+    };
+    commands::refuse_object_storage(&DataLocation::parse(&cli.data)?, command)
 }
 
 /// Sets up faasobs' own log (see [`LogTo`]). A dashboard whose log file cannot be opened (a data
@@ -164,7 +181,22 @@ async fn main() -> ExitCode {
         _ => LogTo::StandardError,
     };
     init_logging(cli.verbose, cli.log_format, log);
-    let result = match cli.command {
+    let result = match refuse_object_storage_for_writers(&cli) {
+        Err(refused) => Err(refused),
+        Ok(()) => run(cli).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {}", error_chain(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs the command `cli` names.
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
         Command::Demo(c) => commands::demo::run(&cli.data, c).await,
         Command::Collect(c) => commands::collect::run(&cli.data, c).await,
         Command::Ingest(c) => commands::ingest::run(&cli.data, c).await,
@@ -192,12 +224,5 @@ async fn main() -> ExitCode {
         Command::Compact(c) => commands::compact::run(&cli.data, c).await,
         Command::Gen(c) => commands::generate::run(c),
         Command::Bench(c) => commands::bench::run(c).await,
-    };
-    match result {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", error_chain(&e));
-            ExitCode::FAILURE
-        }
     }
 }

@@ -11,6 +11,7 @@ mod disk_full;
 mod in_memory_wal;
 mod interrupted_import;
 mod interrupted_query;
+mod object_storage;
 mod overload;
 mod real_fixtures;
 mod receiver_inputs;

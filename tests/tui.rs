@@ -239,7 +239,7 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
 
 /// `faasobs --data DATA tui ARGS` in a 160×40 pane of a tmux server of the test's own (so
 /// nothing else's sessions are touched); the exit status is written to a file when it ends.
-struct Tmux {
+pub(crate) struct Tmux {
     socket: String,
     /// Holds the exit status file, apart from the data directory (which may not exist).
     _exit_dir: tempfile::TempDir,
@@ -247,15 +247,26 @@ struct Tmux {
 }
 
 impl Tmux {
-    fn start(name: &str, data: &Path, args: &str) -> Tmux {
+    pub(crate) fn start(name: &str, data: &Path, args: &str) -> Tmux {
+        Tmux::start_with_env(name, &[], data, args)
+    }
+
+    /// [`Tmux::start`] with the variables `env` set for the dashboard.
+    pub(crate) fn start_with_env(
+        name: &str,
+        env: &[(&str, String)],
+        data: &Path,
+        args: &str,
+    ) -> Tmux {
         let exit_dir = tempfile::tempdir().unwrap();
         let tmux = Tmux {
             socket: format!("faasobs-{name}-{}", std::process::id()),
             exit_file: exit_dir.path().join("exit-status"),
             _exit_dir: exit_dir,
         };
+        let assignments: String = env.iter().map(|(k, v)| format!("{k}={v} ")).collect();
         let command = format!(
-            "{} --data {} tui {args}; echo $? > {}",
+            "{assignments}{} --data {} tui {args}; echo $? > {}",
             assert_cmd::cargo::cargo_bin("faasobs").display(),
             data.display(),
             tmux.exit_file.display()
@@ -275,7 +286,7 @@ impl Tmux {
     }
 
     /// Presses `q` and checks the dashboard exits with status 0.
-    fn quit_cleanly(&self) {
+    pub(crate) fn quit_cleanly(&self) {
         self.keys(&["q"]);
         let started = Instant::now();
         while !self.exit_file.exists() {
@@ -311,7 +322,7 @@ impl Tmux {
     }
 
     /// Waits until the screen satisfies `ready`; returns it.
-    fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for(&self, what: &str, ready: impl Fn(&str) -> bool) -> String {
         let started = Instant::now();
         loop {
             let screen = self.screen();
@@ -358,7 +369,7 @@ print("sent")
 "#;
 
 /// The `N invocations` figure of the header.
-fn invocations_shown(screen: &str) -> Option<u64> {
+pub(crate) fn invocations_shown(screen: &str) -> Option<u64> {
     let words: Vec<&str> = screen.split_whitespace().collect();
     words
         .windows(2)

@@ -128,10 +128,22 @@ pub fn invocations_view(inputs: ViewInputs, dialect: Dialect) -> String {
 /// (the benchmark's DuckDB side reads it): the portable SQL, the schema and files of each input
 /// table, and the shared request ids.
 pub fn portable_view_inputs(files: &crate::session::InvocationFiles) -> serde_json::Value {
+    // Local paths for a local store, URLs for one on object storage.
+    let paths = |urls: &[datafusion::datasource::listing::ListingTableUrl]| -> Vec<String> {
+        urls.iter()
+            .map(|url| match url.get_url().to_file_path() {
+                Ok(path) => path.display().to_string(),
+                Err(()) => url.as_str().to_string(),
+            })
+            .collect()
+    };
     serde_json::json!({
         "view": invocations_view(files.inputs, Dialect::Portable),
         "schema": STORE_SCHEMA,
-        "file_tables": [[HOUR_MERGED_TABLE, files.hour_merged], [UNMERGED_TABLE, files.unmerged]],
+        "file_tables": [
+            [HOUR_MERGED_TABLE, paths(&files.hour_merged)],
+            [UNMERGED_TABLE, paths(&files.unmerged)],
+        ],
         "shared_ids_table": SHARED_IDS_TABLE,
         "shared_request_ids": files.shared_request_ids,
     })
@@ -501,6 +513,7 @@ mod tests {
             reported
                 .files
                 .iter()
+                .filter_map(|f| f.get_url().to_file_path().ok())
                 .all(|f| hours.iter().any(|h| f.starts_with(h))),
             "{reported:?}"
         );
@@ -568,7 +581,7 @@ mod tests {
         let first = open().await.unwrap();
         let merged = first.invocation_files().hour_merged.clone();
         assert_eq!(merged.len(), 1);
-        let file = &merged[0];
+        let file = &merged[0].get_url().to_file_path().unwrap();
         let metadata = std::fs::metadata(file).unwrap();
         std::fs::write(file, vec![0u8; metadata.len() as usize]).unwrap();
         let set_modified = |time| {

@@ -1,8 +1,9 @@
 //! faasobs-analyzer: DataFusion over the store's Parquet files.
 //!
+//! - [`location`]: where a store is read from, a local directory or S3-compatible object storage;
 //! - [`session`]: a DataFusion session tuned for this data (pruning, filter pushdown, page index,
 //!   a memory limit) with the `invocations`, `spans`, `logs` and `resources` tables registered
-//!   over the current Parquet files of a data directory (`spans` and `logs` joining their
+//!   over the current Parquet files of a store (`spans` and `logs` joining their
 //!   resources' attributes back);
 //! - [`invocations_view`]: the `invocations` view, final rows passed through and fragments merged;
 //! - [`query`]: running user SQL read-only, and printing results;
@@ -18,6 +19,7 @@
 pub mod concurrency;
 pub mod cost;
 pub mod invocations_view;
+pub mod location;
 pub mod max_text;
 pub mod percentile;
 pub mod query;

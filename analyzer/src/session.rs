@@ -7,6 +7,7 @@
 //!
 //! Rows acknowledged by a running collector but still only in its write-ahead log are read from
 //! the WAL segments and added to each table, so nothing acknowledged is invisible to a query.
+//! A copy of a store on object storage ([`crate::location`]) is read from its Parquet files alone.
 //!
 //! `invocations` is one row per request id, so a query never sees an invocation twice, whether or
 //! not compaction has merged its fragments yet: final rows of hour-merged files pass through and
@@ -28,6 +29,7 @@ use crate::invocations_view::{
     Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
     invocations_view,
 };
+use crate::location::{Bucket, DataLocation};
 use arrow::array::StringViewArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -69,8 +71,8 @@ use object_store::path::Path as ObjectPath;
 struct KnownFooters {
     /// DataFusion's footers and page indexes (its own cache, shared by every session).
     datafusion: Arc<FileMetadataCache>,
-    /// What each invocation file's footer says, by path, size and modification time.
-    invocation_files: Mutex<HashMap<PathBuf, FooterOf>>,
+    /// What each invocation file's footer says, by URL, size and modification time.
+    invocation_files: Mutex<HashMap<ListingTableUrl, FooterOf>>,
 }
 
 /// What one file's footer said, and the size and modification time it was read at.
@@ -103,20 +105,20 @@ static KNOWN_FOOTERS: LazyLock<KnownFooters> = LazyLock::new(|| KnownFooters {
 });
 
 impl KnownFooters {
-    fn facts(&self, path: &Path, meta: &ObjectMeta) -> Option<FooterFacts> {
+    fn facts(&self, file: &ListingTableUrl, meta: &ObjectMeta) -> Option<FooterFacts> {
         let known = self.invocation_files.lock().expect("footer memo lock");
-        let footer = known.get(path)?;
+        let footer = known.get(file)?;
         (footer.size == meta.size && footer.modified == meta.last_modified)
             .then(|| footer.facts.clone())
     }
 
-    fn remember(&self, path: PathBuf, meta: &ObjectMeta, facts: FooterFacts) {
+    fn remember(&self, file: ListingTableUrl, meta: &ObjectMeta, facts: FooterFacts) {
         let mut known = self.invocation_files.lock().expect("footer memo lock");
         if known.len() >= KNOWN_FOOTERS_LIMIT {
             known.clear();
         }
         known.insert(
-            path,
+            file,
             FooterOf {
                 size: meta.size,
                 modified: meta.last_modified,
@@ -217,10 +219,12 @@ impl Default for AnalyzerConfig {
     }
 }
 
-/// A DataFusion session over one data directory.
+/// A DataFusion session over one store.
 pub struct Analyzer {
     ctx: SessionContext,
-    data_dir: PathBuf,
+    location: DataLocation,
+    /// The local data directory, canonicalized (none on object storage).
+    directory: Option<PathBuf>,
     catalog: Arc<Catalog>,
     invocation_files: InvocationFiles,
     holds_nothing: bool,
@@ -230,9 +234,9 @@ pub struct Analyzer {
 #[derive(Debug, Clone, Default)]
 pub struct InvocationFiles {
     /// Files written by an hour merge.
-    pub hour_merged: Vec<PathBuf>,
+    pub hour_merged: Vec<ListingTableUrl>,
     /// Files not hour-merged yet.
-    pub unmerged: Vec<PathBuf>,
+    pub unmerged: Vec<ListingTableUrl>,
     /// The request ids the hour-merged files list as shared with other files, sorted.
     pub shared_request_ids: Vec<String>,
     /// Which kinds of rows the view reads (unflushed WAL rows count as fragments).
@@ -255,11 +259,27 @@ fn shared_ids_schema() -> Arc<Schema> {
     )]))
 }
 
-/// The local path of a stored object.
-fn local_path(root: &Path, location: &object_store::path::Path) -> PathBuf {
-    location
-        .parts()
-        .fold(root.to_path_buf(), |acc, p| acc.join(p.as_ref()))
+/// Where DataFusion reads the store's objects.
+enum FilesAt {
+    /// Under a local directory (canonicalized).
+    Directory(PathBuf),
+    /// In a bucket, under the store's prefix.
+    Bucket(Bucket),
+}
+
+impl FilesAt {
+    /// The URL of the store's object `location`.
+    fn url(&self, location: &ObjectPath) -> Result<ListingTableUrl, DataFusionError> {
+        match self {
+            FilesAt::Directory(root) => {
+                let path = location
+                    .parts()
+                    .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
+                ListingTableUrl::parse(format!("file://{}", path.display()))
+            }
+            FilesAt::Bucket(bucket) => bucket.file_url(location),
+        }
+    }
 }
 
 /// The schema queries see for `table`: the stored schema, with its text columns as `Utf8View`;
@@ -349,13 +369,13 @@ fn in_query_types(
     Ok(RecordBatch::try_new(Arc::clone(schema), columns)?)
 }
 
-/// A table of `table`'s rows in the Parquet files at `paths` (never inferred: the stored schema,
+/// A table of `table`'s rows in the Parquet files `files` (never inferred: the stored schema,
 /// text read as `Utf8View`, see [`query_schema`]) plus `wal_rows`, acknowledged rows not yet in
 /// Parquet.
 fn stored_table(
     ctx: &SessionContext,
     table: Table,
-    paths: &[PathBuf],
+    files: &[ListingTableUrl],
     wal_rows: Vec<RecordBatch>,
 ) -> Result<Arc<dyn TableProvider>, DataFusionError> {
     let schema = query_schema(table);
@@ -363,16 +383,12 @@ fn stored_table(
         .into_iter()
         .map(|batch| in_query_types(batch, &schema))
         .collect::<Result<Vec<_>, _>>()?;
-    if paths.is_empty() {
+    if files.is_empty() {
         return Ok(Arc::new(MemTable::try_new(schema, vec![wal_rows])?));
     }
-    let urls = paths
-        .iter()
-        .map(|path| ListingTableUrl::parse(format!("file://{}", path.display())))
-        .collect::<Result<Vec<_>, _>>()?;
     let format = ParquetFormat::default().with_enable_pruning(true);
     let options = ListingOptions::new(Arc::new(format)).with_file_extension(".parquet");
-    let config = ListingTableConfig::new_with_multi_paths(urls)
+    let config = ListingTableConfig::new_with_multi_paths(files.to_vec())
         .with_listing_options(options)
         .with_schema(schema);
     let mut parquet: Arc<dyn TableProvider> = Arc::new(ListingTable::try_new(config)?);
@@ -390,23 +406,40 @@ fn stored_table(
 }
 
 impl Analyzer {
-    /// Opens the data directory. A missing one reads as empty tables and is not created: a
-    /// first run gets its tables' columns, and a mistyped `--data` leaves no folder behind.
-    pub async fn open(data_dir: &Path, config: AnalyzerConfig) -> Result<Analyzer, AnalyzerError> {
-        let objects = if data_dir.exists() {
-            local_objects(data_dir)?
-        } else {
-            Objects {
-                store: Arc::new(InMemory::new()),
-                local_root: Some(std::path::absolute(data_dir).map_err(|source| {
-                    AnalyzerError::Io {
-                        path: data_dir.to_path_buf(),
-                        source,
-                    }
-                })?),
+    /// Opens a store: a local data directory (`&Path` converts) or a copy of one on object
+    /// storage. A missing directory reads as empty tables and is not created: a first run gets
+    /// its tables' columns, and a mistyped `--data` leaves no folder behind.
+    pub async fn open(
+        data: impl Into<DataLocation>,
+        config: AnalyzerConfig,
+    ) -> Result<Analyzer, AnalyzerError> {
+        let location = data.into();
+        let (objects, files_at) = match &location {
+            DataLocation::Directory(dir) if dir.exists() => {
+                let objects = local_objects(dir)?;
+                let root = objects.local_root.clone().expect("local data directory");
+                (objects, FilesAt::Directory(root))
+            }
+            DataLocation::Directory(dir) => {
+                let root = std::path::absolute(dir).map_err(|source| AnalyzerError::Io {
+                    path: dir.clone(),
+                    source,
+                })?;
+                let objects = Objects {
+                    store: Arc::new(InMemory::new()),
+                    local_root: Some(root.clone()),
+                };
+                (objects, FilesAt::Directory(root))
+            }
+            DataLocation::ObjectStore(url) => {
+                let bucket = Bucket::open(url)?;
+                let objects = Objects {
+                    store: bucket.within_prefix(),
+                    local_root: None,
+                };
+                (objects, FilesAt::Bucket(bucket))
             }
         };
-        let root = objects.local_root.clone().expect("local data directory");
         let mut session = SessionConfig::new()
             .with_target_partitions(config.target_partitions.max(1))
             .with_information_schema(true)
@@ -440,6 +473,9 @@ impl Analyzer {
             .with_physical_optimizer_rule(Arc::new(crate::run_sums::CollapseRunsBeforeSums))
             .build();
         let ctx = SessionContext::new_with_state(state);
+        if let FilesAt::Bucket(bucket) = &files_at {
+            ctx.register_object_store(&bucket.url, Arc::clone(&bucket.store));
+        }
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
         ctx.register_udaf(crate::percentile::percentile_cont_udaf());
@@ -450,7 +486,11 @@ impl Analyzer {
         for table in Table::ALL {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
         }
-        let mut unflushed = unflushed_wal_rows(&root, &listings);
+        // A copy on object storage has no WAL that a collector appends to.
+        let mut unflushed = match &files_at {
+            FilesAt::Directory(root) => unflushed_wal_rows(root, &listings),
+            FilesAt::Bucket(_) => HashMap::new(),
+        };
         // Before the window narrows the listings: a store with nothing in the window is not empty.
         let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
             && unflushed
@@ -469,11 +509,11 @@ impl Analyzer {
             if let Some(window) = config.window {
                 listing.live.retain(|f| window.keeps(&f.partition));
             }
-            let paths: Vec<PathBuf> = listing
+            let files = listing
                 .live
                 .iter()
-                .map(|f| local_path(&root, &f.meta.location))
-                .collect();
+                .map(|f| files_at.url(&f.meta.location))
+                .collect::<Result<Vec<_>, _>>()?;
             let wal_rows = unflushed.remove(&table).unwrap_or_default();
             // Invocation rows on disk may still be fragments; `invocations` is a view, and so
             // are `spans` and `logs`, which join their resources' attributes back.
@@ -482,7 +522,7 @@ impl Analyzer {
                 Table::Spans | Table::Logs => format!("{STORE_SCHEMA}.{}", table.name()),
                 Table::Resources => table.name().to_string(),
             };
-            let stored = stored_table(&ctx, table, &paths, wal_rows.clone())?;
+            let stored = stored_table(&ctx, table, &files, wal_rows.clone())?;
             if table == Table::Resources {
                 ctx.register_table(
                     UNIQUE_RESOURCES_TABLE,
@@ -493,10 +533,10 @@ impl Analyzer {
             if table != Table::Invocations {
                 continue;
             }
-            for (file, path) in listing.live.iter().zip(paths) {
+            for (file, url) in listing.live.iter().zip(files) {
                 // A file a running collector replaced since the listing reads as fragments,
                 // which is always correct: its rows are merged, not passed through.
-                let facts = match KNOWN_FOOTERS.facts(&path, &file.meta) {
+                let facts = match KNOWN_FOOTERS.facts(&url, &file.meta) {
                     Some(known) => known,
                     None => match objects.read_metadata(&file.meta).await {
                         Ok(metadata) => {
@@ -504,11 +544,11 @@ impl Analyzer {
                                 shared_ids: shared_request_ids(&metadata),
                                 reported: ReportedFile::from_footer(&metadata),
                             };
-                            KNOWN_FOOTERS.remember(path.clone(), &file.meta, facts.clone());
+                            KNOWN_FOOTERS.remember(url.clone(), &file.meta, facts.clone());
                             facts
                         }
                         Err(e) => {
-                            tracing::debug!("{}: footer not read: {e}", path.display());
+                            tracing::debug!("{url}: footer not read: {e}");
                             FooterFacts::default()
                         }
                     },
@@ -516,10 +556,10 @@ impl Analyzer {
                 match facts.shared_ids {
                     Some(ids) => {
                         reported_files.push(facts.reported);
-                        invocation_files.hour_merged.push(path);
+                        invocation_files.hour_merged.push(url);
                         invocation_files.shared_request_ids.extend(ids);
                     }
-                    None => invocation_files.unmerged.push(path),
+                    None => invocation_files.unmerged.push(url),
                 }
             }
             invocation_files.shared_request_ids.sort_unstable();
@@ -567,7 +607,7 @@ impl Analyzer {
             // The cost view reads rows as stored, from two tables of the hour-merged files.
             let files = invocation_files.hour_merged.iter().cloned();
             let (reported, others) = ReportedRows::pick(&config.catalog, files.zip(reported_files));
-            let table_of = |name: &str, files: &[PathBuf]| {
+            let table_of = |name: &str, files: &[ListingTableUrl]| {
                 if files.is_empty() {
                     return Ok(None);
                 }
@@ -587,7 +627,11 @@ impl Analyzer {
         crate::cost::sql::register(&ctx, config.catalog.clone(), rows).await?;
         Ok(Analyzer {
             ctx,
-            data_dir: root,
+            directory: match files_at {
+                FilesAt::Directory(root) => Some(root),
+                FilesAt::Bucket(_) => None,
+            },
+            location,
             catalog: config.catalog,
             invocation_files,
             holds_nothing,
@@ -616,9 +660,14 @@ impl Analyzer {
         &self.catalog
     }
 
-    /// The data directory, canonicalized.
-    pub fn data_dir(&self) -> &Path {
-        &self.data_dir
+    /// Where the store is, as it was given.
+    pub fn location(&self) -> &DataLocation {
+        &self.location
+    }
+
+    /// The local data directory, canonicalized (none on object storage).
+    pub fn directory(&self) -> Option<&Path> {
+        self.directory.as_deref()
     }
 }
 

@@ -15,6 +15,21 @@ pub mod tui;
 
 use std::time::Duration;
 
+use faasobs_analyzer::location::DataLocation;
+
+/// Refuses a store on object storage for `command`, which writes a local data directory (its
+/// write-ahead log and Parquet files); the reading commands take either.
+pub fn refuse_object_storage(data: &DataLocation, command: &str) -> anyhow::Result<()> {
+    match data {
+        DataLocation::Directory(_) => Ok(()),
+        DataLocation::ObjectStore(_) => anyhow::bail!(
+            "faasobs {command} writes a local data directory, not {data}: query, sql, report, \
+             summary and cost report read object storage. Store into a directory, then copy its \
+             files there (e.g. `aws s3 sync DIR {data}`)"
+        ),
+    }
+}
+
 /// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM (how service managers and
 /// `timeout` stop a process).
 pub async fn stop_requested() {

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
+use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
 
@@ -42,16 +43,18 @@ pub fn load_catalog(pricing: Option<&Path>) -> anyhow::Result<Arc<Catalog>> {
     }))
 }
 
-/// Opens the analyzer over `data` with a pricing catalog, a memory limit (MiB) and, for reports,
-/// a time window; says so on standard error when `data` holds no rows at all.
+/// Opens the analyzer over `data` (a directory, or `s3://BUCKET/PREFIX`) with a pricing
+/// catalog, a memory limit (MiB) and, for reports, a time window; says so on standard error when
+/// `data` holds no rows at all.
 pub async fn open_analyzer(
     data: &Path,
     pricing: Option<&Path>,
     memory_limit_mb: usize,
     window: Option<TimeWindow>,
 ) -> anyhow::Result<Analyzer> {
+    let location = DataLocation::parse(data)?;
     let analyzer = Analyzer::open(
-        data,
+        location.clone(),
         AnalyzerConfig {
             memory_limit_bytes: memory_limit_mb * 1024 * 1024,
             window,
@@ -60,26 +63,41 @@ pub async fn open_analyzer(
         },
     )
     .await
-    .with_context(|| format!("opening {}", data.display()))?;
+    .with_context(|| match &location {
+        DataLocation::Directory(_) => format!("opening {location}"),
+        DataLocation::ObjectStore(_) => format!(
+            "opening {location} (object storage is configured by AWS_ENDPOINT_URL, AWS_REGION, \
+             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; an http:// endpoint needs \
+             AWS_ALLOW_HTTP=true)"
+        ),
+    })?;
     if analyzer.holds_nothing() {
-        eprintln!("{}", empty_store_note(data, data.exists()));
+        eprintln!("{}", empty_store_note(&location));
     }
     Ok(analyzer)
 }
 
-/// What a reading command says of a data directory without any rows (a first run, or a `--data`
-/// that names the wrong folder): its tables are empty, not missing.
-fn empty_store_note(data: &Path, exists: bool) -> String {
-    let state = if exists {
-        "holds no data yet"
-    } else {
-        "does not exist (reading does not create it)"
-    };
-    format!(
-        "note: {} {state}; `faasobs demo`, `faasobs ingest FILES` or `faasobs collect` store \
-         some there",
-        data.display()
-    )
+/// What a reading command says of a store without any rows (a first run, or a `--data` that
+/// names the wrong folder or prefix): its tables are empty, not missing.
+fn empty_store_note(data: &DataLocation) -> String {
+    match data {
+        DataLocation::Directory(dir) => {
+            let state = if dir.exists() {
+                "holds no data yet"
+            } else {
+                "does not exist (reading does not create it)"
+            };
+            format!(
+                "note: {} {state}; `faasobs demo`, `faasobs ingest FILES` or `faasobs collect` \
+                 store some there",
+                dir.display()
+            )
+        }
+        DataLocation::ObjectStore(_) => format!(
+            "note: {data} holds no faasobs files (none under invocations/, spans/, logs/ or \
+             resources/); it should hold a copy of a data directory's files"
+        ),
+    }
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> anyhow::Result<()> {

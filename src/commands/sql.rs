@@ -4,9 +4,10 @@
 //! Statements end with `;` (as DataFusion's tokenizer reads them: not one in a string or a
 //! comment), may span lines, and a line may hold several. Meta commands start with a backslash:
 //! `\dt` lists the tables, `\d TABLE` describes one, `\timing` toggles timing, `\?` helps,
-//! `\q` quits. Line editing and history (kept in `DATA/.sql_history`) come from rustyline; when
-//! standard input is not a terminal the shell reads statements from it and prints no prompt,
-//! names the line of each statement that fails, and exits non-zero if any did.
+//! `\q` quits. Line editing and history (kept in `DATA/.sql_history` of a local data directory)
+//! come from rustyline; when standard input is not a terminal the shell reads statements from it
+//! and prints no prompt, names the line of each statement that fails, and exits non-zero if any
+//! did.
 
 use std::io::IsTerminal;
 use std::path::Path;
@@ -133,12 +134,15 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
     let analyzer = super::query::open_analyzer(data, pricing, config.memory_limit_mb, None).await?;
     let interactive = std::io::stdin().is_terminal();
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
-    let history = analyzer.data_dir().join(".sql_history");
+    // The history is kept in a local data directory (none for object storage).
+    let history = analyzer.directory().map(|dir| dir.join(".sql_history"));
     if interactive {
-        let _ = editor.load_history(&history);
+        if let Some(history) = &history {
+            let _ = editor.load_history(history);
+        }
         println!(
             "faasobs sql over {} (read-only). \\? for help, \\q to quit.",
-            analyzer.data_dir().display()
+            analyzer.location()
         );
     }
     let mut shell = Shell {
@@ -215,7 +219,9 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
         shell.run_sql(&statement.text, line).await;
     }
     if interactive {
-        let _ = editor.save_history(&history);
+        if let Some(history) = &history {
+            let _ = editor.save_history(history);
+        }
     } else if shell.failed > 0 {
         // A script whose statements failed fails, after running the rest (as psql and duckdb
         // go on past an error).

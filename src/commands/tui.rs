@@ -5,6 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
+use faasobs_analyzer::location::DataLocation;
 use faasobs_tui::DashboardConfig;
 
 use super::collect::CollectConfig;
@@ -34,9 +35,16 @@ pub struct TuiConfig {
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyhow::Result<()> {
+    let location = DataLocation::parse(data)?;
+    if !config.no_listen && location.directory().is_none() {
+        anyhow::bail!(
+            "faasobs tui receives into a local data directory, not {location}: give --no-listen \
+             to view object storage"
+        );
+    }
     let catalog = super::query::load_catalog(pricing)?;
     let mut receivers = None;
-    let mut source = format!("viewing {}", data.display());
+    let mut source = format!("viewing {location}");
     if !config.no_listen {
         let mut started = super::collect::start(data, &config.collect).await;
         if config.demo && started.is_err() {
@@ -74,7 +82,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyh
         _ => None,
     };
     let dashboard = faasobs_tui::run(DashboardConfig {
-        data_dir: data.to_path_buf(),
+        data: location,
         catalog,
         refresh: config.refresh,
         memory_limit_bytes: config.memory_limit_mb * 1024 * 1024,

@@ -3,12 +3,12 @@
 //! redrawn only after a message that can change it. Generic over the ratatui backend, so tests
 //! drive it with `TestBackend`.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
+use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::session::AnalyzerConfig;
 use ratatui::Terminal;
 use ratatui::backend::Backend;
@@ -23,7 +23,8 @@ use crate::view::view;
 /// Where the dashboard reads from and how often.
 #[derive(Debug, Clone)]
 pub struct DashboardConfig {
-    pub data_dir: PathBuf,
+    /// The store: a local data directory, or a copy of one on object storage.
+    pub data: DataLocation,
     pub catalog: Arc<Catalog>,
     /// How often the numbers refresh.
     pub refresh: Duration,
@@ -106,7 +107,7 @@ impl Loader {
             let (cpu_before, started) = (process_cpu_time(), tokio::time::Instant::now());
             let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
             let analyzer = Analyzer::open(
-                &config.data_dir,
+                config.data.clone(),
                 AnalyzerConfig {
                     memory_limit_bytes: config.memory_limit_bytes,
                     catalog: config.catalog.clone(),

@@ -10,8 +10,7 @@
 //! row at one instant rather than reading the start times. Over 10M invocations the three took
 //! the cost query from 0.34 to 0.25 s (benchmarks-history.md, twentieth session).
 
-use std::path::PathBuf;
-
+use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::parquet::file::metadata::ParquetMetaData;
 use datafusion::parquet::file::statistics::Statistics;
 
@@ -80,7 +79,7 @@ impl ReportedFile {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReportedRows {
     /// The files.
-    pub files: Vec<PathBuf>,
+    pub files: Vec<ListingTableUrl>,
     /// The instant at which every row of them is priced, when the catalog's prices are the same
     /// throughout their start times (`None`: each row at its own start time).
     pub priced_at_ns: Option<i64>,
@@ -92,20 +91,20 @@ impl ReportedRows {
     /// the memory used. The others are returned as they came.
     pub fn pick(
         catalog: &Catalog,
-        files: impl IntoIterator<Item = (PathBuf, Option<ReportedFile>)>,
-    ) -> (ReportedRows, Vec<PathBuf>) {
+        files: impl IntoIterator<Item = (ListingTableUrl, Option<ReportedFile>)>,
+    ) -> (ReportedRows, Vec<ListingTableUrl>) {
         let mut reported = ReportedRows::default();
         let mut others = Vec::new();
         let mut start_ns: Option<(i64, i64)> = None;
-        for (path, file) in files {
+        for (url, file) in files {
             match file.filter(|f| !catalog.may_bill_observed_memory(&f.provider)) {
                 Some(file) => {
                     let (first, last) = file.start_ns;
                     start_ns =
                         Some(start_ns.map_or((first, last), |(a, b)| (a.min(first), b.max(last))));
-                    reported.files.push(path);
+                    reported.files.push(url);
                 }
-                None => others.push(path),
+                None => others.push(url),
             }
         }
         reported.priced_at_ns = start_ns
@@ -175,26 +174,27 @@ mod tests {
                 start_ns: (start, start + 1000),
             })
         };
+        let url = |name: &str| ListingTableUrl::parse(format!("file:///{name}.parquet")).unwrap();
         let (reported, others) = ReportedRows::pick(
             &catalog,
             [
-                ("a".into(), file("aws", NOON)),
-                ("b".into(), file("azure", NOON)),
-                ("c".into(), None),
-                ("d".into(), file("gcp", NOON + 2 * DAY)),
+                (url("a"), file("aws", NOON)),
+                (url("b"), file("azure", NOON)),
+                (url("c"), None),
+                (url("d"), file("gcp", NOON + 2 * DAY)),
             ],
         );
-        assert_eq!(reported.files, [PathBuf::from("a"), PathBuf::from("d")]);
+        assert_eq!(reported.files, [url("a"), url("d")]);
         assert_eq!(reported.priced_at_ns, Some(NOON));
-        assert_eq!(others, [PathBuf::from("b"), PathBuf::from("c")]);
+        assert_eq!(others, [url("b"), url("c")]);
 
         // 2025-07-31 and 2025-08-01 (a new AWS billing rule): each row at its own time.
         let change = 1_754_006_400_000_000_000;
         let (reported, _) = ReportedRows::pick(
             &catalog,
             [
-                ("a".into(), file("aws", change - DAY)),
-                ("b".into(), file("aws", change)),
+                (url("a"), file("aws", change - DAY)),
+                (url("b"), file("aws", change)),
             ],
         );
         assert_eq!(reported.files.len(), 2);
