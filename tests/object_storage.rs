@@ -1,12 +1,14 @@
-//! A store's copy on S3-compatible object storage: moto's S3 server (from PyPI) on loopback, the
-//! data directory's files uploaded to it with boto3 as `aws s3 sync` would, and the reading
-//! commands over `s3://BUCKET/PREFIX` answering exactly as they do over the directory.
+//! Stores on S3-compatible object storage, against moto's S3 server (from PyPI) on loopback:
+//! - a data directory's files uploaded with boto3 as `aws s3 sync` would, and the reading
+//!   commands over `s3://BUCKET/PREFIX` answering exactly as they do over the directory;
+//! - a collector keeping its Parquet files in a bucket (`--parquet-store`), its directory
+//!   remembering it, and queries over either answering as an import into a plain directory does.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{faasobs, python, sample_store};
+use crate::support::{RunningCollector, faasobs, http_client, python, root, sample_store};
 use crate::tui::{Tmux, invocations_shown};
 
 /// Starts moto's S3 server on a free loopback port, creates the bucket, uploads every file
@@ -38,14 +40,14 @@ sys.stdin.read()
 server.stop()
 "#;
 
-/// moto's S3 server holding a copy of a data directory; stopped when dropped.
-struct S3Copy {
+/// moto's S3 server, with a bucket holding a copy of a directory; stopped when dropped.
+struct S3Server {
     server: Child,
     endpoint: String,
 }
 
-impl S3Copy {
-    fn of(data: &Path, bucket: &str, prefix: &str) -> S3Copy {
+impl S3Server {
+    fn holding(data: &Path, bucket: &str, prefix: &str) -> S3Server {
         let mut server = Command::new(python())
             .arg("-c")
             .arg(S3_SERVER)
@@ -63,7 +65,7 @@ impl S3Copy {
             endpoint.starts_with("http://127.0.0.1:"),
             "moto's S3 server did not start: {endpoint:?}"
         );
-        S3Copy {
+        S3Server {
             server,
             endpoint: endpoint.trim().to_string(),
         }
@@ -80,7 +82,7 @@ impl S3Copy {
         ]
     }
 
-    /// `faasobs --data URL` with [`S3Copy::environment`].
+    /// `faasobs --data URL` with [`S3Server::environment`].
     fn faasobs(&self, url: &str) -> assert_cmd::Command {
         let mut cmd = faasobs();
         cmd.arg("--data").arg(url).envs(self.environment());
@@ -88,7 +90,7 @@ impl S3Copy {
     }
 }
 
-impl Drop for S3Copy {
+impl Drop for S3Server {
     fn drop(&mut self) {
         drop(self.server.stdin.take());
         let _ = self.server.wait();
@@ -109,7 +111,7 @@ fn stdout_of(cmd: &mut assert_cmd::Command, args: &[&str]) -> String {
 #[test]
 fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
     let data = sample_store();
-    let s3 = S3Copy::of(data.path(), "telemetry", "teams/checkout/faasobs");
+    let s3 = S3Server::holding(data.path(), "telemetry", "teams/checkout/faasobs");
     let url = "s3://telemetry/teams/checkout/faasobs";
     let commands: &[&[&str]] = &[
         &[
@@ -166,7 +168,7 @@ fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
 #[test]
 fn an_empty_prefix_is_said_a_missing_bucket_fails_and_writers_refuse_object_storage() {
     let data = sample_store();
-    let s3 = S3Copy::of(data.path(), "telemetry", "");
+    let s3 = S3Server::holding(data.path(), "telemetry", "");
     // The bucket's root holds the copy.
     let count = "SELECT count(*) AS n FROM invocations";
     let root = stdout_of(&mut s3.faasobs("s3://telemetry"), &["query", count]);
@@ -235,7 +237,7 @@ fn an_empty_prefix_is_said_a_missing_bucket_fails_and_writers_refuse_object_stor
 #[test]
 fn the_dashboard_views_a_copy_on_s3() {
     let data = sample_store();
-    let s3 = S3Copy::of(data.path(), "telemetry", "faasobs");
+    let s3 = S3Server::holding(data.path(), "telemetry", "faasobs");
     let url = Path::new("s3://telemetry/faasobs");
     let tmux = Tmux::start_with_env(
         "s3",
@@ -247,4 +249,167 @@ fn the_dashboard_views_a_copy_on_s3() {
         s.contains("viewing s3://telemetry/faasobs") && invocations_shown(s) == Some(2415)
     });
     tmux.quit_cleanly();
+}
+
+/// POSTs every OTLP file of the checked-in sample to the collector's `/v1/traces`.
+fn send_sample_spans(collector: &RunningCollector) {
+    let http = http_client();
+    let folder = root().join("sample-traces/data/otlp");
+    let mut sent = 0;
+    for entry in std::fs::read_dir(folder).unwrap() {
+        let path = entry.unwrap().path();
+        let content_type = match path.extension().and_then(|e| e.to_str()) {
+            Some("pb") => "application/x-protobuf",
+            _ => "application/json",
+        };
+        let response = http
+            .post(format!("{}/v1/traces", collector.http))
+            .header("Content-Type", content_type)
+            .send(std::fs::read(&path).unwrap())
+            .unwrap();
+        assert_eq!(response.status(), 200, "{}", path.display());
+        sent += 1;
+    }
+    assert!(sent >= 5, "the sample has its OTLP files");
+}
+
+#[test]
+fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
+    let nothing = tempfile::tempdir().unwrap();
+    let s3 = S3Server::holding(nothing.path(), "telemetry", "");
+    let data = tempfile::tempdir().unwrap();
+    let bucket = "s3://telemetry/live";
+
+    let collector = RunningCollector::start_with_env(
+        data.path(),
+        &["--parquet-store", bucket],
+        &s3.environment(),
+    );
+    send_sample_spans(&collector);
+    collector.stop();
+    // The directory keeps the WAL and names the bucket; no table folder of its own.
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("parquet-store")).unwrap(),
+        "s3://telemetry/live\n"
+    );
+    for table in ["invocations", "spans", "logs", "resources"] {
+        assert!(
+            !data.path().join(table).exists(),
+            "{table}/ in the directory"
+        );
+    }
+
+    // The directory (reading the bucket) and the bucket answer as an import of the same files.
+    let plain = tempfile::tempdir().unwrap();
+    faasobs()
+        .arg("--data")
+        .arg(plain.path())
+        .arg("ingest")
+        .arg(root().join("sample-traces/data/otlp"))
+        .assert()
+        .success();
+    let queries: &[&[&str]] = &[
+        &[
+            "query",
+            "--format",
+            "csv",
+            "SELECT function_name, count(*) AS spans, count(resource_attributes) AS with_resource \
+             FROM spans GROUP BY function_name ORDER BY function_name",
+        ],
+        &["summary", "--format", "json"],
+    ];
+    for args in queries {
+        let imported = stdout_of(faasobs().arg("--data").arg(plain.path()), args);
+        assert!(imported.contains("checkout-api"), "{imported}");
+        let through_directory = stdout_of(
+            faasobs()
+                .arg("--data")
+                .arg(data.path())
+                .envs(s3.environment()),
+            args,
+        );
+        assert_eq!(through_directory, imported, "{args:?} over the directory");
+        assert_eq!(
+            stdout_of(&mut s3.faasobs(bucket), args),
+            imported,
+            "{args:?} over {bucket}"
+        );
+    }
+
+    // Started again without the flag, it keeps to the bucket. A span acknowledged but not yet
+    // flushed is in the directory's WAL: queries of the directory see it, the bucket not yet.
+    let count = [
+        "query",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM spans",
+    ];
+    let before = stdout_of(&mut s3.faasobs(bucket), &count);
+    let collector = RunningCollector::start_with_env(
+        data.path(),
+        &["--flush-interval", "1h"],
+        &s3.environment(),
+    );
+    let one_more = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"faas.name","value":{"stringValue":"late-fn"}}]},
+        "scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"handler",
+        "kind":2,"startTimeUnixNano":"1795428000000000000","endTimeUnixNano":"1795428000030000000"}]}]}]}"#;
+    let response = http_client()
+        .post(format!("{}/v1/traces", collector.http))
+        .header("Content-Type", "application/json")
+        .send(one_more)
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let n = |csv: &str| csv.lines().nth(1).unwrap().parse::<u64>().unwrap();
+    let through_directory = stdout_of(
+        faasobs()
+            .arg("--data")
+            .arg(data.path())
+            .envs(s3.environment()),
+        &count,
+    );
+    assert_eq!(n(&through_directory), n(&before) + 1);
+    assert_eq!(stdout_of(&mut s3.faasobs(bucket), &count), before);
+    collector.stop();
+    assert_eq!(
+        n(&stdout_of(&mut s3.faasobs(bucket), &count)),
+        n(&before) + 1
+    );
+
+    // Another bucket for this directory, a bucket for a directory with Parquet files of its
+    // own, and a bucket that does not exist are refused, and nothing is remembered.
+    let refusal = |data: &Path, url: &str| {
+        let out = faasobs()
+            .arg("--data")
+            .arg(data)
+            .envs(s3.environment())
+            .args([
+                "collect",
+                "--grpc-addr",
+                "127.0.0.1:0",
+                "--http-addr",
+                "127.0.0.1:0",
+            ])
+            .args(["--parquet-store", url])
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{url} was taken");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let said = refusal(data.path(), "s3://telemetry/other");
+    assert!(
+        said.contains("keeps its Parquet files in s3://telemetry/live, not s3://telemetry/other"),
+        "{said}"
+    );
+    let said = refusal(plain.path(), bucket);
+    assert!(said.contains("keeps Parquet files of its own"), "{said}");
+    assert!(!plain.path().join("parquet-store").exists());
+    let fresh = tempfile::tempdir().unwrap();
+    let said = refusal(fresh.path(), "s3://no-such-bucket/live");
+    assert!(
+        said.contains("NoSuchBucket") && said.contains("AWS_ALLOW_HTTP"),
+        "{said}"
+    );
+    assert!(!fresh.path().join("parquet-store").exists());
+    let said = refusal(fresh.path(), "/var/tmp/x");
+    assert!(said.contains("is not on object storage"), "{said}");
 }

@@ -140,6 +140,15 @@ pub struct RunningCollector {
 impl RunningCollector {
     /// Starts a collector on `data` with extra `collect` arguments, once its ports are bound.
     pub fn start(data: &std::path::Path, extra: &[&str]) -> RunningCollector {
+        RunningCollector::start_with_env(data, extra, &[])
+    }
+
+    /// [`RunningCollector::start`] with the variables `env` set.
+    pub fn start_with_env(
+        data: &std::path::Path,
+        extra: &[&str],
+        env: &[(&str, String)],
+    ) -> RunningCollector {
         use std::io::{BufRead, BufReader};
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
             .arg("--data")
@@ -160,6 +169,7 @@ impl RunningCollector {
             .args(extra)
             .env("RUST_LOG", "warn")
             .env_remove("FAASOBS_AUTH_TOKEN")
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("collector starts");

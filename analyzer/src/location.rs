@@ -3,23 +3,19 @@
 //!
 //! Both are read through `object_store`: the store's layout (`TABLE/DATE/HOUR/LO-HI.parquet`)
 //! is the same in both, and the live files are told from superseded ones by their names alone,
-//! so a copy that kept superseded files reads as the directory did. Only a local directory has
-//! a write-ahead log to read unflushed rows from.
+//! so a copy that kept superseded files reads as the directory did. A directory whose collector
+//! keeps its Parquet files in a bucket (`DATA/parquet-store`,
+//! [`faasobs_collector::store::object_storage`]) is read from both: the files from the bucket,
+//! the rows not flushed yet from its WAL. Only a local directory has a WAL.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use datafusion::datasource::listing::ListingTableUrl;
 use datafusion::error::DataFusionError;
-use object_store::ObjectStore;
-use object_store::aws::AmazonS3Builder;
+use faasobs_collector::store::object_storage::{Bucket, UrlError, display_url, parse_url};
 use object_store::path::Path as ObjectPath;
-use object_store::prefix::PrefixStore;
 use url::Url;
-
-/// The schemes `--data` reads as object storage.
-const OBJECT_STORE_SCHEMES: &[&str] = &["s3", "s3a"];
 
 /// Where a store is.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,51 +27,18 @@ pub enum DataLocation {
     ObjectStore(Url),
 }
 
-/// A `--data` that looks like a URL faasobs does not read.
-#[derive(Debug, thiserror::Error)]
-pub enum LocationError {
-    #[error(
-        "{0}: faasobs reads object storage at s3://BUCKET/PREFIX (S3 and S3-compatible stores); \
-         other schemes are not supported"
-    )]
-    UnsupportedScheme(String),
-    #[error("{0}: not a URL faasobs can read ({1}); object storage is given as s3://BUCKET/PREFIX")]
-    InvalidUrl(String, url::ParseError),
-    #[error("{0}: names no bucket; object storage is given as s3://BUCKET/PREFIX")]
-    NoBucket(String),
-}
-
 impl DataLocation {
     /// Reads `--data`: `s3://BUCKET[/PREFIX]` is object storage, anything without a scheme a
-    /// local directory.
-    pub fn parse(data: &Path) -> Result<DataLocation, LocationError> {
-        let Some(text) = data.to_str() else {
-            return Ok(DataLocation::Directory(data.to_path_buf()));
+    /// local directory; another scheme is an error.
+    pub fn parse(data: &Path) -> Result<DataLocation, UrlError> {
+        let url = match data.to_str() {
+            Some(text) => parse_url(text)?,
+            None => None,
         };
-        let Some((scheme, _)) = text.split_once("://") else {
-            return Ok(DataLocation::Directory(data.to_path_buf()));
-        };
-        let is_scheme = !scheme.is_empty()
-            && scheme
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
-        if !is_scheme {
-            return Ok(DataLocation::Directory(data.to_path_buf()));
-        }
-        if !OBJECT_STORE_SCHEMES.contains(&scheme.to_ascii_lowercase().as_str()) {
-            return Err(LocationError::UnsupportedScheme(text.to_string()));
-        }
-        let mut url =
-            Url::parse(text).map_err(|e| LocationError::InvalidUrl(text.to_string(), e))?;
-        if url.host_str().is_none_or(str::is_empty) {
-            return Err(LocationError::NoBucket(text.to_string()));
-        }
-        // The prefix is a folder: `s3://b/p` and `s3://b/p/` are the same store.
-        let prefix = url.path().trim_matches('/').to_string();
-        url.set_path(&format!("/{prefix}"));
-        url.set_query(None);
-        url.set_fragment(None);
-        Ok(DataLocation::ObjectStore(url))
+        Ok(match url {
+            Some(url) => DataLocation::ObjectStore(url),
+            None => DataLocation::Directory(data.to_path_buf()),
+        })
     }
 
     /// The local directory, when the store is one.
@@ -98,123 +61,54 @@ impl fmt::Display for DataLocation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             DataLocation::Directory(dir) => write!(f, "{}", dir.display()),
-            DataLocation::ObjectStore(url) => {
-                write!(f, "{}", url.as_str().trim_end_matches('/'))
-            }
+            DataLocation::ObjectStore(url) => f.write_str(display_url(url)),
         }
     }
 }
 
-/// A store on object storage, opened: the bucket as DataFusion reads it, and the store's prefix
-/// within it.
-pub(crate) struct Bucket {
-    /// `s3://BUCKET`, under which DataFusion finds [`Bucket::store`].
-    pub url: Url,
-    /// The whole bucket.
-    pub store: Arc<dyn ObjectStore>,
-    /// The store's folder in the bucket (empty: the bucket's root).
-    pub prefix: ObjectPath,
-}
-
-impl Bucket {
-    /// Opens the bucket of `url` with the `AWS_*` environment (endpoint, region, credentials,
-    /// `AWS_ALLOW_HTTP`). Nothing is read yet.
-    pub fn open(url: &Url) -> Result<Bucket, object_store::Error> {
-        let store = AmazonS3Builder::from_env().with_url(url.as_str()).build()?;
-        let mut bucket_url = url.clone();
-        bucket_url.set_path("/");
-        Ok(Bucket {
-            url: bucket_url,
-            store: Arc::new(store),
-            prefix: ObjectPath::from_url_path(url.path())?,
-        })
-    }
-
-    /// The store's own view of the bucket: paths relative to its prefix.
-    pub fn within_prefix(&self) -> Arc<dyn ObjectStore> {
-        if self.prefix.as_ref().is_empty() {
-            Arc::clone(&self.store)
-        } else {
-            Arc::new(PrefixStore::new(
-                Arc::clone(&self.store),
-                self.prefix.clone(),
-            ))
-        }
-    }
-
-    /// The URL DataFusion reads the store's object `location` at.
-    pub fn file_url(&self, location: &ObjectPath) -> Result<ListingTableUrl, DataFusionError> {
-        let key = self.prefix.parts().chain(location.parts());
-        ListingTableUrl::parse(format!(
-            "{}{}",
-            self.url.as_str(),
-            ObjectPath::from_iter(key).as_ref()
-        ))
-    }
+/// The URL DataFusion reads the store's object `location` in `bucket` at.
+pub(crate) fn file_url(
+    bucket: &Bucket,
+    location: &ObjectPath,
+) -> Result<ListingTableUrl, DataFusionError> {
+    ListingTableUrl::parse(format!(
+        "{}{}",
+        bucket.url.as_str(),
+        bucket.key(location).as_ref()
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Result<DataLocation, LocationError> {
-        DataLocation::parse(Path::new(text))
-    }
-
     #[test]
     fn paths_are_directories_and_s3_urls_object_storage() {
-        for dir in [
-            "faasobs-data",
-            "/var/lib/faasobs",
-            "./a://b",
-            "c:/data",
-            "weird:name",
-        ] {
-            assert_eq!(parse(dir).unwrap(), DataLocation::Directory(dir.into()));
-        }
-        let url = |s: &str| DataLocation::ObjectStore(Url::parse(s).unwrap());
+        let parse = |text: &str| DataLocation::parse(Path::new(text)).unwrap();
         assert_eq!(
-            parse("s3://team/faasobs").unwrap(),
-            url("s3://team/faasobs")
+            parse("faasobs-data"),
+            DataLocation::Directory("faasobs-data".into())
         );
-        assert_eq!(
-            parse("s3://team/faasobs/").unwrap(),
-            url("s3://team/faasobs")
-        );
-        assert_eq!(parse("S3://team").unwrap(), url("s3://team/"));
-        assert_eq!(
-            parse("s3://team/a/b/").unwrap().to_string(),
-            "s3://team/a/b"
-        );
-        assert_eq!(parse("s3://team").unwrap().directory(), None);
-    }
-
-    #[test]
-    fn other_urls_are_refused_with_the_form_faasobs_reads() {
-        let message = |text: &str| parse(text).unwrap_err().to_string();
-        assert!(message("gs://bucket/x").contains("s3://BUCKET/PREFIX"));
-        assert!(message("https://example.invalid/x").contains("not supported"));
-        assert!(message("s3:///no-bucket").contains("names no bucket"));
+        assert_eq!(parse("s3://team/a/b/").to_string(), "s3://team/a/b");
+        assert_eq!(parse("s3://team").directory(), None);
+        assert!(DataLocation::parse(Path::new("gs://team")).is_err());
     }
 
     #[test]
     fn file_urls_keep_the_prefix_and_the_object_path() {
-        let bucket = |url: &str| Bucket {
-            url: Url::parse("s3://team/").unwrap(),
-            store: Arc::new(object_store::memory::InMemory::new()),
-            prefix: ObjectPath::from_url_path(Url::parse(url).unwrap().path()).unwrap(),
-        };
         let location = ObjectPath::from("invocations/2026-11-24/13/1-1.parquet");
-        assert_eq!(
-            bucket("s3://team/a/b")
-                .file_url(&location)
-                .unwrap()
-                .as_str(),
-            "s3://team/a/b/invocations/2026-11-24/13/1-1.parquet"
-        );
-        assert_eq!(
-            bucket("s3://team/").file_url(&location).unwrap().as_str(),
-            "s3://team/invocations/2026-11-24/13/1-1.parquet"
-        );
+        for (url, file) in [
+            (
+                "s3://team/a/b",
+                "s3://team/a/b/invocations/2026-11-24/13/1-1.parquet",
+            ),
+            (
+                "s3://team/",
+                "s3://team/invocations/2026-11-24/13/1-1.parquet",
+            ),
+        ] {
+            let bucket = Bucket::open(&parse_url(url).unwrap().unwrap()).unwrap();
+            assert_eq!(file_url(&bucket, &location).unwrap().as_str(), file);
+        }
     }
 }

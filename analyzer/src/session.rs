@@ -29,7 +29,7 @@ use crate::invocations_view::{
     Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
     invocations_view,
 };
-use crate::location::{Bucket, DataLocation};
+use crate::location::DataLocation;
 use arrow::array::StringViewArray;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
@@ -56,6 +56,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
 use faasobs_collector::store::layout::{Listing, list_table};
+use faasobs_collector::store::object_storage::{self, Bucket};
 use faasobs_collector::store::writer::{Objects, shared_request_ids};
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
 use faasobs_collector::wal::{list_segments, read_segment};
@@ -277,7 +278,7 @@ impl FilesAt {
                     .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
                 ListingTableUrl::parse(format!("file://{}", path.display()))
             }
-            FilesAt::Bucket(bucket) => bucket.file_url(location),
+            FilesAt::Bucket(bucket) => crate::location::file_url(bucket, location),
         }
     }
 }
@@ -414,31 +415,39 @@ impl Analyzer {
         config: AnalyzerConfig,
     ) -> Result<Analyzer, AnalyzerError> {
         let location = data.into();
+        let in_bucket = |bucket: Bucket| {
+            let objects = Objects {
+                store: bucket.within_prefix(),
+                local_root: None,
+            };
+            (objects, FilesAt::Bucket(bucket))
+        };
+        // The local directory (canonicalized), whose WAL holds the rows not flushed yet.
+        let mut directory = None;
         let (objects, files_at) = match &location {
             DataLocation::Directory(dir) if dir.exists() => {
                 let objects = local_objects(dir)?;
                 let root = objects.local_root.clone().expect("local data directory");
-                (objects, FilesAt::Directory(root))
+                directory = Some(root.clone());
+                // A collector may keep this directory's Parquet files in a bucket.
+                match object_storage::remembered(&root)? {
+                    Some(url) => in_bucket(Bucket::open(&url)?),
+                    None => (objects, FilesAt::Directory(root)),
+                }
             }
             DataLocation::Directory(dir) => {
                 let root = std::path::absolute(dir).map_err(|source| AnalyzerError::Io {
                     path: dir.clone(),
                     source,
                 })?;
+                directory = Some(root.clone());
                 let objects = Objects {
                     store: Arc::new(InMemory::new()),
                     local_root: Some(root.clone()),
                 };
                 (objects, FilesAt::Directory(root))
             }
-            DataLocation::ObjectStore(url) => {
-                let bucket = Bucket::open(url)?;
-                let objects = Objects {
-                    store: bucket.within_prefix(),
-                    local_root: None,
-                };
-                (objects, FilesAt::Bucket(bucket))
-            }
+            DataLocation::ObjectStore(url) => in_bucket(Bucket::open(url)?),
         };
         let mut session = SessionConfig::new()
             .with_target_partitions(config.target_partitions.max(1))
@@ -487,9 +496,9 @@ impl Analyzer {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
         }
         // A copy on object storage has no WAL that a collector appends to.
-        let mut unflushed = match &files_at {
-            FilesAt::Directory(root) => unflushed_wal_rows(root, &listings),
-            FilesAt::Bucket(_) => HashMap::new(),
+        let mut unflushed = match &directory {
+            Some(root) => unflushed_wal_rows(root, &listings),
+            None => HashMap::new(),
         };
         // Before the window narrows the listings: a store with nothing in the window is not empty.
         let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
@@ -627,10 +636,7 @@ impl Analyzer {
         crate::cost::sql::register(&ctx, config.catalog.clone(), rows).await?;
         Ok(Analyzer {
             ctx,
-            directory: match files_at {
-                FilesAt::Directory(root) => Some(root),
-                FilesAt::Bucket(_) => None,
-            },
+            directory,
             location,
             catalog: config.catalog,
             invocation_files,

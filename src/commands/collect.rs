@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context;
 use faasobs_collector::receiver::tls::TlsFiles;
 use faasobs_collector::receiver::{Intake, ReceiverConfig, http, otlp_grpc};
-use faasobs_collector::store::{Store, StoreConfig};
+use faasobs_collector::store::{Store, StoreConfig, object_storage};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -47,6 +47,23 @@ pub struct CollectConfig {
     /// Close a WAL segment and write it to Parquet at least this often.
     #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
     pub flush_interval: Duration,
+    /// Keep the Parquet files in this bucket of S3-compatible object storage
+    /// (s3://BUCKET/PREFIX, configured by the AWS_* environment variables) instead of the data
+    /// directory, which keeps the WAL and remembers the bucket for every later command.
+    #[arg(long, value_parser = parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
+    pub parquet_store: Option<url::Url>,
+}
+
+/// Parses `--parquet-store`: an `s3://` URL, not a local path.
+fn parse_parquet_store(text: &str) -> Result<url::Url, String> {
+    match object_storage::parse_url(text) {
+        Ok(Some(url)) => Ok(url),
+        Ok(None) => Err(format!(
+            "{text:?} is not on object storage: give s3://BUCKET/PREFIX (a local data \
+             directory is --data)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Parses a count of at least one (0 would let nothing through).
@@ -123,6 +140,7 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
     store_config.retention = config.retention;
     store_config.flush_interval = config.flush_interval;
     store_config.queue_depth = config.queue_depth;
+    store_config.parquet_store = config.parquet_store.clone();
     let store = Store::open(store_config)
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;
@@ -219,8 +237,15 @@ impl RunningReceivers {
 pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
     let receivers = start(data, &config).await?;
     // The first line on standard output, for scripts and tests that start the collector.
+    let parquet = match receivers.store.parquet_store() {
+        Some(url) => format!(
+            " (its Parquet files in {})",
+            object_storage::display_url(url)
+        ),
+        None => String::new(),
+    };
     println!(
-        "listening for OTLP/gRPC on {} and HTTP on {}://{}, storing into {}",
+        "listening for OTLP/gRPC on {} and HTTP on {}://{}, storing into {}{parquet}",
         receivers.grpc_addr,
         receivers.scheme,
         receivers.http_addr,

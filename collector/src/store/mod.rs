@@ -17,6 +17,8 @@
 //!   (a torn last write is dropped: it was never acknowledged), and compaction finishes any
 //!   compaction a crash interrupted.
 //! - One process at a time writes a data directory: `DATA/LOCK` is locked while a store is open.
+//! - The Parquet files may be kept in a bucket of S3-compatible object storage instead of the
+//!   directory, which keeps the WAL and remembers the bucket ([`object_storage`]).
 //! - An import opens its store with [`WalMode::InMemory`]: segments are gathered in memory and
 //!   handed to the flusher as batches, and a write is acknowledged once appended. A crash loses
 //!   the rows not yet in Parquet; the input can be imported again.
@@ -25,6 +27,7 @@ pub mod compaction;
 pub mod flush;
 pub mod hour_merge;
 pub mod layout;
+pub mod object_storage;
 pub mod retention;
 pub mod row_group_copy;
 pub mod writer;
@@ -39,6 +42,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
+use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use tokio::sync::{mpsc, oneshot};
 
@@ -61,6 +65,9 @@ pub enum StoreError {
     },
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
+    /// Where the Parquet files are kept is unclear or contradicts what the directory holds.
+    #[error("{0}")]
+    ParquetStore(String),
     #[error("parquet: {0}")]
     Parquet(#[from] parquet::errors::ParquetError),
     #[error("arrow: {0}")]
@@ -114,6 +121,10 @@ pub struct StoreConfig {
     pub flush_encoding_threads: usize,
     /// Where acknowledged writes wait for their flush.
     pub wal: WalMode,
+    /// A bucket to keep the Parquet files in (`s3://BUCKET/PREFIX`) instead of the data
+    /// directory, which then remembers it ([`object_storage`]). `None`: where the directory
+    /// keeps them already, itself unless it names a bucket.
+    pub parquet_store: Option<url::Url>,
 }
 
 /// Where a store keeps acknowledged writes until they are in Parquet.
@@ -145,6 +156,7 @@ impl StoreConfig {
             closing_merges_at_once: 1,
             flush_encoding_threads: 1,
             wal: WalMode::OnDisk,
+            parquet_store: None,
         }
     }
 
@@ -178,6 +190,64 @@ pub fn local_objects(data_dir: &Path) -> Result<Objects, StoreError> {
         store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
         local_root: Some(root),
     })
+}
+
+/// The bucket the store in `data_dir` keeps its Parquet files in: the one it remembers, else
+/// `wanted` (checked to answer, then remembered); `None` keeps them in the directory. A
+/// directory with Parquet files of its own does not move them to a bucket, which would hide them.
+async fn open_parquet_store(
+    data_dir: &Path,
+    local: &Objects,
+    wanted: Option<&url::Url>,
+) -> Result<Option<(object_storage::Bucket, url::Url)>, StoreError> {
+    let url = match (wanted, object_storage::remembered(data_dir)?) {
+        (None, None) => return Ok(None),
+        (Some(wanted), Some(remembered)) if *wanted != remembered => {
+            return Err(StoreError::ParquetStore(format!(
+                "{} keeps its Parquet files in {}, not {}: give that --parquet-store, or another \
+                 --data",
+                data_dir.display(),
+                object_storage::display_url(&remembered),
+                object_storage::display_url(wanted),
+            )));
+        }
+        (_, Some(remembered)) => remembered,
+        (Some(wanted), None) => {
+            for table in Table::ALL {
+                let listing = layout::list_table(local.store.as_ref(), table).await?;
+                if !listing.live.is_empty() {
+                    return Err(StoreError::ParquetStore(format!(
+                        "{} keeps Parquet files of its own ({}/ and maybe others), which \
+                         keeping new ones in {} would hide: give another --data, or move its \
+                         table folders there first",
+                        data_dir.display(),
+                        table.name(),
+                        object_storage::display_url(wanted),
+                    )));
+                }
+            }
+            wanted.clone()
+        }
+    };
+    let bucket = object_storage::Bucket::open(&url)?;
+    // Before a first flush: a mistyped bucket or refused credentials fail now, and are not
+    // remembered.
+    bucket
+        .within_prefix()
+        .list(None)
+        .try_next()
+        .await
+        .map_err(|e| {
+            StoreError::ParquetStore(format!(
+                "{}: {e} ({})",
+                object_storage::display_url(&url),
+                object_storage::CONFIGURED_BY
+            ))
+        })?;
+    if wanted.is_some() {
+        object_storage::remember(data_dir, &url)?;
+    }
+    Ok(Some((bucket, url)))
 }
 
 /// What [`Store::close`] and [`StoreHandle::flush`] report.
@@ -436,6 +506,8 @@ pub struct Store {
     handle: StoreHandle,
     objects: Objects,
     data_dir: PathBuf,
+    /// The bucket the Parquet files are kept in (none: the data directory).
+    parquet_store: Option<url::Url>,
     recovery: RecoveryReport,
     threads: Vec<thread::JoinHandle<()>>,
     _lock: File,
@@ -444,8 +516,8 @@ pub struct Store {
 impl Store {
     /// Opens (creating if needed) the store in `config.data_dir`, replaying its WAL.
     pub async fn open(config: StoreConfig) -> Result<Store, StoreError> {
-        let objects = local_objects(&config.data_dir)?;
-        let data_dir = objects.local_root.clone().expect("local store");
+        let local = local_objects(&config.data_dir)?;
+        let data_dir = local.local_root.clone().expect("local store");
         let lock_path = data_dir.join("LOCK");
         let lock = File::options()
             .create(true)
@@ -459,6 +531,17 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked { path: data_dir });
         }
+        let bucket = open_parquet_store(&data_dir, &local, config.parquet_store.as_ref()).await?;
+        let (objects, parquet_store) = match bucket {
+            None => (local, None),
+            Some((bucket, url)) => {
+                let objects = Objects {
+                    store: bucket.within_prefix(),
+                    local_root: None,
+                };
+                (objects, Some(url))
+            }
+        };
         let wal_dir = data_dir.join(WAL_DIR);
         fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {
             path: wal_dir.clone(),
@@ -536,6 +619,7 @@ impl Store {
             },
             objects,
             data_dir,
+            parquet_store,
             recovery,
             threads: vec![writer, flusher, ticker],
             _lock: lock,
@@ -555,6 +639,11 @@ impl Store {
     /// The data directory, canonicalized.
     pub fn data_dir(&self) -> &Path {
         &self.data_dir
+    }
+
+    /// The bucket the Parquet files are kept in, when not in the data directory.
+    pub fn parquet_store(&self) -> Option<&url::Url> {
+        self.parquet_store.as_ref()
     }
 
     /// What replay found at open.
