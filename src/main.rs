@@ -18,9 +18,12 @@ use tracing_subscriber::fmt::writer::BoxMakeWriter;
 #[derive(Debug, Parser)]
 #[command(name = "faasobs", version, about, long_about = None)]
 struct Cli {
-    /// The data directory (write-ahead log and Parquet files). The reading commands (query, sql,
-    /// report, summary, cost, tui --no-listen) also read a copy of one on S3-compatible object
-    /// storage: s3://BUCKET/PREFIX, configured by the AWS_* environment variables.
+    /// The data directory (write-ahead log and Parquet files); reading commands also take
+    /// s3://BUCKET/PREFIX.
+    ///
+    /// The reading commands (query, sql, report, summary, cost, tui --no-listen) also read a
+    /// store's Parquet files on S3-compatible object storage, s3://BUCKET/PREFIX, configured by
+    /// the AWS_* environment variables (see collect --parquet-store).
     #[arg(
         long,
         global = true,

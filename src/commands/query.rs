@@ -9,6 +9,7 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
+use faasobs_collector::store::object_storage::CONFIGURED_BY;
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -65,11 +66,7 @@ pub async fn open_analyzer(
     .await
     .with_context(|| match &location {
         DataLocation::Directory(_) => format!("opening {location}"),
-        DataLocation::ObjectStore(_) => format!(
-            "opening {location} (object storage is configured by AWS_ENDPOINT_URL, AWS_REGION, \
-             AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; an http:// endpoint needs \
-             AWS_ALLOW_HTTP=true)"
-        ),
+        DataLocation::ObjectStore(_) => format!("opening {location} ({CONFIGURED_BY})"),
     })?;
     if analyzer.holds_nothing() {
         eprintln!("{}", empty_store_note(&location));
@@ -95,7 +92,8 @@ fn empty_store_note(data: &DataLocation) -> String {
         }
         DataLocation::ObjectStore(_) => format!(
             "note: {data} holds no faasobs files (none under invocations/, spans/, logs/ or \
-             resources/); it should hold a copy of a data directory's files"
+             resources/); a collector keeps its Parquet files there with `collect \
+             --parquet-store {data}`, or copy a data directory's files there"
         ),
     }
 }
