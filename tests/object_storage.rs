@@ -251,6 +251,13 @@ fn the_dashboard_views_a_copy_on_s3() {
     tmux.quit_cleanly();
 }
 
+/// Checks that the directory `data` keeps no Parquet files of its own.
+fn assert_no_table_folders(data: &Path) {
+    for table in ["invocations", "spans", "logs", "resources"] {
+        assert!(!data.join(table).exists(), "{table}/ in {}", data.display());
+    }
+}
+
 /// POSTs every OTLP file of the checked-in sample to the collector's `/v1/traces`.
 fn send_sample_spans(collector: &RunningCollector) {
     let http = http_client();
@@ -292,12 +299,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
         std::fs::read_to_string(data.path().join("parquet-store")).unwrap(),
         "s3://telemetry/live\n"
     );
-    for table in ["invocations", "spans", "logs", "resources"] {
-        assert!(
-            !data.path().join(table).exists(),
-            "{table}/ in the directory"
-        );
-    }
+    assert_no_table_folders(data.path());
 
     // The directory (reading the bucket) and the bucket answer as an import of the same files.
     let plain = tempfile::tempdir().unwrap();
@@ -374,6 +376,30 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
         n(&stdout_of(&mut s3.faasobs(bucket), &count)),
         n(&before) + 1
     );
+
+    // An import into the directory goes to the bucket too; `compact`'s retention deletes there.
+    let logs = ["query", "--format", "csv", "SELECT count(*) AS n FROM logs"];
+    assert_eq!(n(&stdout_of(&mut s3.faasobs(bucket), &logs)), 0);
+    faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .envs(s3.environment())
+        .arg("ingest")
+        .arg(root().join("sample-traces/data/lambda-logs"))
+        .assert()
+        .success();
+    assert!(n(&stdout_of(&mut s3.faasobs(bucket), &logs)) > 1000);
+    assert_no_table_folders(data.path());
+    // The sample's hours ended days ago.
+    faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .envs(s3.environment())
+        .args(["compact", "--retention", "1d"])
+        .assert()
+        .success();
+    assert_eq!(n(&stdout_of(&mut s3.faasobs(bucket), &count)), 0);
+    assert_eq!(n(&stdout_of(&mut s3.faasobs(bucket), &logs)), 0);
 
     // Another bucket for this directory, a bucket for a directory with Parquet files of its
     // own, and a bucket that does not exist are refused, and nothing is remembered.
