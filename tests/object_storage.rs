@@ -258,6 +258,22 @@ fn assert_no_table_folders(data: &Path) {
     }
 }
 
+/// POSTs one span of function `late-fn`, its id ending in `last_byte`, to the collector's
+/// `/v1/traces`.
+fn send_one_span(collector: &RunningCollector, last_byte: u8) {
+    let span = format!(
+        r#"{{"resourceSpans":[{{"resource":{{"attributes":[{{"key":"faas.name","value":{{"stringValue":"late-fn"}}}}]}},
+        "scopeSpans":[{{"spans":[{{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"01020304050607{last_byte:02x}","name":"handler",
+        "kind":2,"startTimeUnixNano":"1795428000000000000","endTimeUnixNano":"1795428000030000000"}}]}}]}}]}}"#
+    );
+    let response = http_client()
+        .post(format!("{}/v1/traces", collector.http))
+        .header("Content-Type", "application/json")
+        .send(&span)
+        .unwrap();
+    assert_eq!(response.status(), 200);
+}
+
 /// POSTs every OTLP file of the checked-in sample to the collector's `/v1/traces`.
 fn send_sample_spans(collector: &RunningCollector) {
     let http = http_client();
@@ -352,15 +368,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
         &["--flush-interval", "1h"],
         &s3.environment(),
     );
-    let one_more = r#"{"resourceSpans":[{"resource":{"attributes":[{"key":"faas.name","value":{"stringValue":"late-fn"}}]},
-        "scopeSpans":[{"spans":[{"traceId":"0102030405060708090a0b0c0d0e0f10","spanId":"0102030405060708","name":"handler",
-        "kind":2,"startTimeUnixNano":"1795428000000000000","endTimeUnixNano":"1795428000030000000"}]}]}]}"#;
-    let response = http_client()
-        .post(format!("{}/v1/traces", collector.http))
-        .header("Content-Type", "application/json")
-        .send(one_more)
-        .unwrap();
-    assert_eq!(response.status(), 200);
+    send_one_span(&collector, 1);
     let n = |csv: &str| csv.lines().nth(1).unwrap().parse::<u64>().unwrap();
     let through_directory = stdout_of(
         faasobs()
@@ -375,6 +383,21 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     assert_eq!(
         n(&stdout_of(&mut s3.faasobs(bucket), &count)),
         n(&before) + 1
+    );
+
+    // A new directory takes the prefix over (a rebuilt machine): its files are numbered on from
+    // the bucket's, so none there is overwritten or hidden.
+    let successor = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start_with_env(
+        successor.path(),
+        &["--parquet-store", bucket],
+        &s3.environment(),
+    );
+    send_one_span(&collector, 2);
+    collector.stop();
+    assert_eq!(
+        n(&stdout_of(&mut s3.faasobs(bucket), &count)),
+        n(&before) + 2
     );
 
     // An import into the directory goes to the bucket too; `compact`'s retention deletes there.
