@@ -8,7 +8,10 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
-use crate::support::{RunningCollector, faasobs, http_client, python, root, sample_store};
+use crate::support::{
+    COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, http_client, python, root, sample_store,
+    store_importing,
+};
 use crate::tui::{Tmux, invocations_shown};
 
 /// Starts moto's S3 server on a free loopback port, creates the bucket, uploads every file
@@ -318,14 +321,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     assert_no_table_folders(data.path());
 
     // The directory (reading the bucket) and the bucket answer as an import of the same files.
-    let plain = tempfile::tempdir().unwrap();
-    faasobs()
-        .arg("--data")
-        .arg(plain.path())
-        .arg("ingest")
-        .arg(root().join("sample-traces/data/otlp"))
-        .assert()
-        .success();
+    let plain = store_importing(&root().join("sample-traces/data/otlp"));
     let queries: &[&[&str]] = &[
         &[
             "query",
@@ -431,13 +427,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
             .arg("--data")
             .arg(data)
             .envs(s3.environment())
-            .args([
-                "collect",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
+            .args(COLLECT_ON_FREE_PORTS)
             .args(["--parquet-store", url])
             .output()
             .unwrap();

@@ -128,6 +128,15 @@ pub fn query_json(
     serde_json::from_str(text).expect("JSON rows")
 }
 
+/// `collect` on loopback ports the system chooses.
+pub const COLLECT_ON_FREE_PORTS: [&str; 5] = [
+    "collect",
+    "--grpc-addr",
+    "127.0.0.1:0",
+    "--http-addr",
+    "127.0.0.1:0",
+];
+
 /// A `faasobs collect` process on loopback ports chosen by the system.
 pub struct RunningCollector {
     pub child: std::process::Child,
@@ -153,13 +162,7 @@ impl RunningCollector {
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
             .arg("--data")
             .arg(data)
-            .args([
-                "collect",
-                "--grpc-addr",
-                "127.0.0.1:0",
-                "--http-addr",
-                "127.0.0.1:0",
-            ])
+            .args(COLLECT_ON_FREE_PORTS)
             // Flush often unless the test chooses.
             .args(if extra.contains(&"--flush-interval") {
                 &[][..]
@@ -232,12 +235,17 @@ pub fn http_client() -> ureq::Agent {
 
 /// A fresh store holding the checked-in sample (`sample-traces/data`), imported with `ingest`.
 pub fn sample_store() -> tempfile::TempDir {
+    store_importing(&root().join("sample-traces/data"))
+}
+
+/// A fresh store holding `input` (a file or folder), imported with `ingest`.
+pub fn store_importing(input: &std::path::Path) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     faasobs()
         .arg("--data")
         .arg(dir.path())
         .arg("ingest")
-        .arg(root().join("sample-traces/data"))
+        .arg(input)
         .assert()
         .success();
     dir
