@@ -452,3 +452,48 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     let said = refusal(fresh.path(), "/var/tmp/x");
     assert!(said.contains("is not on object storage"), "{said}");
 }
+
+#[test]
+fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_nothing() {
+    let nothing = tempfile::tempdir().unwrap();
+    let s3 = S3Server::holding(nothing.path(), "telemetry", "");
+    let parent = tempfile::tempdir().unwrap();
+    let data = parent.path().join("imports");
+    let bucket = "s3://telemetry/imported";
+    faasobs()
+        .arg("--data")
+        .arg(&data)
+        .envs(s3.environment())
+        .args(["ingest", "--parquet-store", bucket])
+        .arg(root().join("sample-traces/data"))
+        .assert()
+        .success();
+    assert_no_table_folders(&data);
+    let local = sample_store();
+    for args in [
+        &["summary", "--format", "json"][..],
+        &["cost", "report", "--format", "json"][..],
+    ] {
+        let imported = stdout_of(faasobs().arg("--data").arg(local.path()), args);
+        assert!(imported.contains("checkout-api"), "{imported}");
+        assert_eq!(
+            stdout_of(&mut s3.faasobs(bucket), args),
+            imported,
+            "{args:?}"
+        );
+    }
+
+    // A first import that stores nothing removes its directory, with the bucket it named.
+    let unreadable = parent.path().join("notes.txt");
+    std::fs::write(&unreadable, "not telemetry\n").unwrap();
+    let empty = parent.path().join("empty");
+    let out = faasobs()
+        .arg("--data")
+        .arg(&empty)
+        .envs(s3.environment())
+        .args(["ingest", "--parquet-store", "s3://telemetry/empty"])
+        .arg(&unreadable)
+        .output()
+        .unwrap();
+    assert!(!empty.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+}

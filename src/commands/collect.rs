@@ -50,20 +50,8 @@ pub struct CollectConfig {
     /// Keep the Parquet files in this bucket of S3-compatible object storage
     /// (s3://BUCKET/PREFIX, configured by the AWS_* environment variables) instead of the data
     /// directory, which keeps the WAL and remembers the bucket for every later command.
-    #[arg(long, value_parser = parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
+    #[arg(long, value_parser = super::parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
     pub parquet_store: Option<url::Url>,
-}
-
-/// Parses `--parquet-store`: an `s3://` URL, not a local path.
-fn parse_parquet_store(text: &str) -> Result<url::Url, String> {
-    match object_storage::parse_url(text) {
-        Ok(Some(url)) => Ok(url),
-        Ok(None) => Err(format!(
-            "{text:?} is not on object storage: give s3://BUCKET/PREFIX (a local data \
-             directory is --data)"
-        )),
-        Err(e) => Err(e.to_string()),
-    }
 }
 
 /// Parses a count of at least one (0 would let nothing through).

@@ -12,7 +12,7 @@ use faasobs_collector::ingest::{
 use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
 use faasobs_collector::store::{
     EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
-    batch_threads,
+    batch_threads, object_storage,
 };
 use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
@@ -41,6 +41,11 @@ pub struct IngestConfig {
     /// imported before, unchanged or with the same bytes; their log lines are then stored twice.
     #[arg(long)]
     pub again: bool,
+    /// Keep the Parquet files in this bucket of S3-compatible object storage
+    /// (s3://BUCKET/PREFIX, configured by the AWS_* environment variables) instead of the data
+    /// directory, which remembers the bucket for every later command (as `collect`'s).
+    #[arg(long, value_parser = super::parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
+    pub parquet_store: Option<url::Url>,
 }
 
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -643,8 +648,8 @@ fn missing_folders(data: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Removes the store an import created and stored nothing into: its lock file and empty WAL
-/// folder, then the folders made for it (`folders_made`, the data directory first). Anything
+/// Removes the store an import created and stored nothing into: its lock file, the bucket it
+/// would have kept its Parquet files in, and its empty WAL folder, then the folders made for it (`folders_made`, the data directory first). Anything
 /// else found there (written by something else meanwhile) keeps its folder, and the folders
 /// above it; says whether the data directory was removed.
 fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
@@ -652,6 +657,7 @@ fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
         return false;
     };
     let _ = std::fs::remove_file(data.join("LOCK"));
+    let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
     let _ = std::fs::remove_dir(data.join(WAL_DIR));
     let removed = folders_made
         .iter()
@@ -849,6 +855,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
         max_pending_segments: 2,
+        parquet_store: config.parquet_store.clone(),
         ..StoreConfig::for_batch(data)
     })
     .await

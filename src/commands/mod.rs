@@ -16,6 +16,7 @@ pub mod tui;
 use std::time::Duration;
 
 use faasobs_analyzer::location::DataLocation;
+use faasobs_collector::store::object_storage;
 
 /// Refuses a store on object storage for `command`, which writes a local data directory (its
 /// write-ahead log and Parquet files); the reading commands take either.
@@ -28,6 +29,18 @@ pub fn refuse_object_storage(data: &DataLocation, command: &str) -> anyhow::Resu
              its Parquet files there (`collect --parquet-store {data}`), or copy a directory's \
              files there (e.g. `aws s3 sync DIR {data}`)"
         ),
+    }
+}
+
+/// Parses `--parquet-store` (`collect`, `ingest`): an `s3://` URL, not a local path.
+pub fn parse_parquet_store(text: &str) -> Result<url::Url, String> {
+    match object_storage::parse_url(text) {
+        Ok(Some(url)) => Ok(url),
+        Ok(None) => Err(format!(
+            "{text:?} is not on object storage: give s3://BUCKET/PREFIX (a local data \
+             directory is --data)"
+        )),
+        Err(e) => Err(e.to_string()),
     }
 }
 
