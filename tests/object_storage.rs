@@ -434,6 +434,22 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
         assert!(!out.status.success(), "{url} was taken");
         String::from_utf8_lossy(&out.stderr).into_owned()
     };
+    // With the bucket's settings wrong (an http:// endpoint not allowed), a query of the
+    // directory names the settings to check.
+    let unconfigured = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .envs(s3.environment())
+        .env_remove("AWS_ALLOW_HTTP")
+        .args(["query", "SELECT 1"])
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&unconfigured.stderr);
+    assert!(!unconfigured.status.success());
+    assert!(
+        said.contains("object storage is configured by AWS_ENDPOINT_URL"),
+        "{said}"
+    );
     let said = refusal(data.path(), "s3://telemetry/other");
     assert!(
         said.contains("keeps its Parquet files in s3://telemetry/live, not s3://telemetry/other"),

@@ -9,7 +9,7 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
-use faasobs_collector::store::object_storage::CONFIGURED_BY;
+use faasobs_collector::store::object_storage::{CONFIGURED_BY, remembered};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
 pub enum Format {
@@ -64,9 +64,16 @@ pub async fn open_analyzer(
         },
     )
     .await
-    .with_context(|| match &location {
-        DataLocation::Directory(_) => format!("opening {location}"),
-        DataLocation::ObjectStore(_) => format!("opening {location} ({CONFIGURED_BY})"),
+    .with_context(|| {
+        // A directory may keep its Parquet files in a bucket too.
+        let in_bucket = match &location {
+            DataLocation::Directory(dir) => remembered(dir).is_ok_and(|url| url.is_some()),
+            DataLocation::ObjectStore(_) => true,
+        };
+        match in_bucket {
+            true => format!("opening {location} ({CONFIGURED_BY})"),
+            false => format!("opening {location}"),
+        }
     })?;
     if analyzer.holds_nothing() {
         eprintln!("{}", empty_store_note(&location));
