@@ -4,9 +4,10 @@
 //! - a collector keeping its Parquet files in a bucket (`--parquet-store`), its directory
 //!   remembering it, and queries over either answering as an import into a plain directory does.
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdout, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use crate::support::{
     COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, http_client, python, root, sample_store,
@@ -16,7 +17,8 @@ use crate::tui::{Tmux, invocations_shown};
 
 /// Starts moto's S3 server on a free loopback port, creates the bucket, uploads every file
 /// under the directory (argument 1) to the bucket (2) under the prefix (3), prints the endpoint
-/// and serves until its standard input closes.
+/// and serves until its standard input closes. Each line read meanwhile, `delete-bucket NAME`
+/// or `create-bucket NAME`, is done and answered `done`.
 const S3_SERVER: &str = r#"
 import logging, os, sys
 import boto3
@@ -39,13 +41,17 @@ for folder, _, names in os.walk(root):
         relative = os.path.relpath(path, root).replace(os.sep, "/")
         s3.upload_file(path, bucket, f"{prefix}/{relative}" if prefix else relative)
 print(endpoint, flush=True)
-sys.stdin.read()
+for line in sys.stdin:
+    action, name = line.split()
+    {"delete-bucket": s3.delete_bucket, "create-bucket": s3.create_bucket}[action](Bucket=name)
+    print("done", flush=True)
 server.stop()
 "#;
 
 /// moto's S3 server, with a bucket holding a copy of a directory; stopped when dropped.
 struct S3Server {
     server: Child,
+    answers: BufReader<ChildStdout>,
     endpoint: String,
 }
 
@@ -60,8 +66,9 @@ impl S3Server {
             .stdout(Stdio::piped())
             .spawn()
             .expect("python runs");
+        let mut answers = BufReader::new(server.stdout.take().expect("piped"));
         let mut endpoint = String::new();
-        BufReader::new(server.stdout.take().expect("piped"))
+        answers
             .read_line(&mut endpoint)
             .expect("the server says its endpoint");
         assert!(
@@ -70,8 +77,20 @@ impl S3Server {
         );
         S3Server {
             server,
+            answers,
             endpoint: endpoint.trim().to_string(),
         }
+    }
+
+    /// Deletes (`delete-bucket`) or creates (`create-bucket`) the bucket `name`.
+    fn bucket(&mut self, action: &str, name: &str) {
+        let stdin = self.server.stdin.as_mut().expect("piped");
+        writeln!(stdin, "{action} {name}").expect("the server reads");
+        let mut answer = String::new();
+        self.answers
+            .read_line(&mut answer)
+            .expect("the server answers");
+        assert_eq!(answer.trim(), "done", "{action} {name}");
     }
 
     /// The environment that points faasobs at this server, as a user would set it.
@@ -512,4 +531,68 @@ fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_no
         .output()
         .unwrap();
     assert!(!empty.exists(), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// The value of the counter `name` in the collector's `/metrics`.
+fn counter(collector: &RunningCollector, name: &str) -> u64 {
+    let metrics = http_client()
+        .get(format!("{}/metrics", collector.http))
+        .call()
+        .unwrap()
+        .into_body()
+        .read_to_string()
+        .unwrap();
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name} in {metrics}"))
+}
+
+#[test]
+fn spans_acknowledged_while_the_bucket_is_gone_wait_in_the_wal_and_reach_it_when_it_returns() {
+    let nothing = tempfile::tempdir().unwrap();
+    let mut s3 = S3Server::holding(nothing.path(), "outage", "");
+    let data = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start_with_env(
+        data.path(),
+        &["--parquet-store", "s3://outage/faasobs"],
+        &s3.environment(),
+    );
+    s3.bucket("delete-bucket", "outage");
+    send_one_span(&collector, 1);
+    send_one_span(&collector, 2);
+    // The flush fails (the bucket is gone) and is retried; the spans stay in the WAL, where
+    // queries of the directory still see them.
+    let started = Instant::now();
+    while counter(&collector, "faasobs_flush_failures_total") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no flush failed without the bucket"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(counter(&collector, "faasobs_segments_flushed_total"), 0);
+    let count = [
+        "query",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n FROM spans",
+    ];
+    let wal_only = faasobs()
+        .arg("--data")
+        .arg(data.path())
+        .envs(s3.environment())
+        .args(count)
+        .output()
+        .unwrap();
+    // The directory's bucket is gone too, so the query cannot list its files.
+    assert!(!wal_only.status.success());
+    assert!(String::from_utf8_lossy(&wal_only.stderr).contains("NoSuchBucket"));
+    // Back, and the collector's stop flushes the segments that waited.
+    s3.bucket("create-bucket", "outage");
+    collector.stop();
+    assert_eq!(
+        stdout_of(&mut s3.faasobs("s3://outage/faasobs"), &count),
+        "n\n2\n"
+    );
 }

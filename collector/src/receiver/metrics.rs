@@ -61,6 +61,7 @@ pub struct ReceiverMetrics {
     segments_flushed: Counter,
     flush_seconds_last: Gauge<f64, AtomicU64>,
     flush_seconds: Counter<f64, AtomicU64>,
+    flush_failures: Counter,
     /// Renders one at a time: the store's running totals are carried into the counters by how
     /// much they grew since the render before.
     render_lock: std::sync::Mutex<()>,
@@ -79,6 +80,7 @@ impl ReceiverMetrics {
         let segments_flushed = Counter::default();
         let flush_seconds_last = Gauge::<f64, AtomicU64>::default();
         let flush_seconds = Counter::<f64, AtomicU64>::default();
+        let flush_failures = Counter::default();
         registry.register(
             "records_accepted",
             "Records stored durably, per table",
@@ -129,6 +131,12 @@ impl ReceiverMetrics {
             "Seconds spent writing WAL segments to Parquet since start",
             flush_seconds.clone(),
         );
+        registry.register(
+            "flush_failures",
+            "Writes of a WAL segment to Parquet that failed and will be retried (a full disk, an \
+             unreachable bucket); the segment waits in the WAL",
+            flush_failures.clone(),
+        );
         ReceiverMetrics {
             registry,
             store,
@@ -142,6 +150,7 @@ impl ReceiverMetrics {
             segments_flushed,
             flush_seconds_last,
             flush_seconds,
+            flush_failures,
             render_lock: std::sync::Mutex::new(()),
         }
     }
@@ -203,6 +212,11 @@ impl ReceiverMetrics {
         if seconds > 0.0 {
             self.flush_seconds.inc_by(seconds);
         }
+        self.flush_failures.inc_by(
+            stats
+                .flush_failures
+                .saturating_sub(self.flush_failures.get()),
+        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");

@@ -318,6 +318,8 @@ struct FlushCounters {
     segments: AtomicU64,
     micros_total: AtomicU64,
     last_micros: AtomicU64,
+    /// Flushes of a WAL segment that failed (each retry that fails again counts).
+    failures: AtomicU64,
 }
 
 /// A snapshot of the store's state, for health and metrics.
@@ -334,6 +336,9 @@ pub struct StoreStats {
     /// Total and last time spent writing a segment to Parquet.
     pub flush_seconds_total: f64,
     pub last_flush_seconds: f64,
+    /// Flushes of a WAL segment that failed since the store opened, retries included: the
+    /// segment waits in the WAL meanwhile (a full disk, a bucket that cannot be reached).
+    pub flush_failures: u64,
 }
 
 /// Rows encoded for a store's WAL by a [`RowEncoder`].
@@ -486,6 +491,7 @@ impl StoreHandle {
             segments_flushed: self.flushes.segments.load(Ordering::Relaxed),
             flush_seconds_total: self.flushes.micros_total.load(Ordering::Relaxed) as f64 / 1e6,
             last_flush_seconds: self.flushes.last_micros.load(Ordering::Relaxed) as f64 / 1e6,
+            flush_failures: self.flushes.failures.load(Ordering::Relaxed),
         }
     }
 
@@ -993,6 +999,7 @@ impl Flusher {
         for id in std::mem::take(&mut self.failed) {
             if let Err(e) = self.flush(id, false) {
                 tracing::error!("flushing WAL segment {id} failed again (will retry): {e}");
+                self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 self.failed.insert(id);
             }
         }
@@ -1099,6 +1106,7 @@ fn run_flusher(
                 Ok(partitions) => flusher.compact_after_flush(&partitions),
                 Err(e) => {
                     tracing::error!("flushing WAL segment {id} failed (will retry): {e}");
+                    flusher.counters.failures.fetch_add(1, Ordering::Relaxed);
                     flusher.failed.insert(id);
                 }
             },
