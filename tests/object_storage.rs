@@ -535,13 +535,7 @@ fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_no
 
 /// The value of the counter `name` in the collector's `/metrics`.
 fn counter(collector: &RunningCollector, name: &str) -> u64 {
-    let metrics = http_client()
-        .get(format!("{}/metrics", collector.http))
-        .call()
-        .unwrap()
-        .into_body()
-        .read_to_string()
-        .unwrap();
+    let metrics = collector.metrics();
     metrics
         .lines()
         .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())

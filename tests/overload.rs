@@ -5,7 +5,7 @@
 
 use std::collections::HashMap;
 
-use crate::support::{RunningCollector, http_client, query_json, run_python};
+use crate::support::{RunningCollector, query_json, run_python};
 
 /// The peak resident memory the collector may reach under this overload (docs/operations.md).
 const PEAK_RSS_BOUND_KIB: u64 = 512 * 1024;
@@ -94,13 +94,7 @@ fn overloaded_collector_slows_sdk_exporters_without_losing_what_it_acknowledged(
         .map(|v| v.as_str().unwrap())
         .collect();
 
-    let metrics = http_client()
-        .get(format!("{}/metrics", collector.http))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_to_string()
-        .unwrap();
+    let metrics = collector.metrics();
     let refused: f64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("faasobs_requests_refused_overload_total "))

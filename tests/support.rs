@@ -198,6 +198,17 @@ impl RunningCollector {
         }
     }
 
+    /// The Prometheus text of its `/metrics`.
+    pub fn metrics(&self) -> String {
+        http_client()
+            .get(format!("{}/metrics", self.http))
+            .call()
+            .expect("/metrics answers")
+            .body_mut()
+            .read_to_string()
+            .expect("/metrics is text")
+    }
+
     /// The gRPC address without the scheme (what the Python gRPC exporter takes).
     pub fn grpc_host_port(&self) -> &str {
         self.grpc.trim_start_matches("http://")
