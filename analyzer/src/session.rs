@@ -57,7 +57,7 @@ use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
 use faasobs_collector::store::layout::{Listing, list_table};
 use faasobs_collector::store::object_storage::{self, Bucket};
-use faasobs_collector::store::writer::{Objects, shared_request_ids};
+use faasobs_collector::store::writer::{Objects, local_path, shared_request_ids};
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
 use faasobs_collector::wal::{list_segments, read_segment};
 use object_store::ObjectMeta;
@@ -273,10 +273,7 @@ impl FilesAt {
     fn url(&self, location: &ObjectPath) -> Result<ListingTableUrl, DataFusionError> {
         match self {
             FilesAt::Directory(root) => {
-                let path = location
-                    .parts()
-                    .fold(root.clone(), |acc, p| acc.join(p.as_ref()));
-                ListingTableUrl::parse(format!("file://{}", path.display()))
+                ListingTableUrl::parse(format!("file://{}", local_path(root, location).display()))
             }
             FilesAt::Bucket(bucket) => crate::location::file_url(bucket, location),
         }
@@ -415,13 +412,7 @@ impl Analyzer {
         config: AnalyzerConfig,
     ) -> Result<Analyzer, AnalyzerError> {
         let location = data.into();
-        let in_bucket = |bucket: Bucket| {
-            let objects = Objects {
-                store: bucket.within_prefix(),
-                local_root: None,
-            };
-            (objects, FilesAt::Bucket(bucket))
-        };
+        let in_bucket = |bucket: Bucket| (bucket.objects(), FilesAt::Bucket(bucket));
         // The local directory (canonicalized), whose WAL holds the rows not flushed yet.
         let mut directory = None;
         let (objects, files_at) = match &location {

@@ -233,7 +233,8 @@ async fn open_parquet_store(
     // Before a first flush: a mistyped bucket or refused credentials fail now, and are not
     // remembered.
     bucket
-        .within_prefix()
+        .objects()
+        .store
         .list(None)
         .try_next()
         .await
@@ -540,13 +541,7 @@ impl Store {
         let bucket = open_parquet_store(&data_dir, &local, config.parquet_store.as_ref()).await?;
         let (objects, parquet_store) = match bucket {
             None => (local, None),
-            Some((bucket, url)) => {
-                let objects = Objects {
-                    store: bucket.within_prefix(),
-                    local_root: None,
-                };
-                (objects, Some(url))
-            }
+            Some((bucket, url)) => (bucket.objects(), Some(url)),
         };
         let wal_dir = data_dir.join(WAL_DIR);
         fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {

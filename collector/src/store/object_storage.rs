@@ -21,6 +21,7 @@ use object_store::prefix::PrefixStore;
 use url::Url;
 
 use super::StoreError;
+use super::writer::Objects;
 
 /// The file in a data directory that names the bucket its Parquet files are kept in.
 pub const PARQUET_STORE_FILE: &str = "parquet-store";
@@ -103,15 +104,19 @@ impl Bucket {
         })
     }
 
-    /// The store's own view of the bucket: paths relative to its prefix.
-    pub fn within_prefix(&self) -> Arc<dyn ObjectStore> {
-        if self.prefix.as_ref().is_empty() {
+    /// The store's objects in the bucket: paths relative to its prefix, nothing local.
+    pub fn objects(&self) -> Objects {
+        let store: Arc<dyn ObjectStore> = if self.prefix.as_ref().is_empty() {
             Arc::clone(&self.store)
         } else {
             Arc::new(PrefixStore::new(
                 Arc::clone(&self.store),
                 self.prefix.clone(),
             ))
+        };
+        Objects {
+            store,
+            local_root: None,
         }
     }
 

@@ -899,6 +899,12 @@ pub fn temporary_path(path: &ObjectPath) -> ObjectPath {
     ObjectPath::from(format!("{path}{TEMP_SUFFIX}"))
 }
 
+/// The file under the local directory `root` that holds the object `path`.
+pub fn local_path(root: &std::path::Path, path: &ObjectPath) -> PathBuf {
+    path.parts()
+        .fold(root.to_path_buf(), |acc, part| acc.join(part.as_ref()))
+}
+
 /// The object store of a data directory, and its local root when it is a local filesystem (where
 /// faasobs syncs files and folders itself, since object_store does not).
 #[derive(Debug, Clone)]
@@ -909,10 +915,7 @@ pub struct Objects {
 
 impl Objects {
     fn local_path(&self, path: &ObjectPath) -> Option<PathBuf> {
-        self.local_root.as_ref().map(|root| {
-            path.parts()
-                .fold(root.clone(), |acc, part| acc.join(part.as_ref()))
-        })
+        self.local_root.as_ref().map(|root| local_path(root, path))
     }
 
     fn sync_local(&self, path: &ObjectPath, with_parents: usize) -> Result<(), StoreError> {
