@@ -365,9 +365,10 @@ async fn compacted_spans_are_sorted_though_flushed_as_they_came() {
     }
 }
 
-/// A retention of zero, which would delete every partition, and a receiver size or count of
-/// zero, which would accept no request, are refused before anything is opened; the store is
-/// left as it was.
+/// A retention of zero, which would delete every partition, a receiver size or count of zero,
+/// which would accept no request, a flush interval of zero (a Parquet file per request) and a
+/// dashboard refresh of zero (tokio's interval panics on it, and the dashboard would never
+/// refresh) are refused before anything is opened; the store is left as it was.
 #[test]
 fn a_retention_or_a_request_size_of_zero_is_refused() {
     let store = crate::support::sample_store();
@@ -390,6 +391,14 @@ fn a_retention_or_a_request_size_of_zero_is_refused() {
         (
             &["collect", "--max-in-flight", "0"][..],
             "\"0\" is not a whole number of at least 1",
+        ),
+        (
+            &["collect", "--flush-interval", "0s"][..],
+            "a flush interval of 0 would write a Parquet file for every request",
+        ),
+        (
+            &["tui", "--no-listen", "--refresh", "0ms"][..],
+            "a refresh of 0 would never let the dashboard refresh",
         ),
     ] {
         let out = crate::support::faasobs_at(store.path())

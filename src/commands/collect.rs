@@ -45,13 +45,23 @@ pub struct CollectConfig {
     #[arg(long, value_parser = super::parse_retention, env = "FAASOBS_RETENTION")]
     pub retention: Option<Duration>,
     /// Close a WAL segment and write it to Parquet at least this often.
-    #[arg(long, default_value = "10s", value_parser = super::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = parse_flush_interval)]
     pub flush_interval: Duration,
     /// Keep the Parquet files in this bucket of S3-compatible object storage
     /// (s3://BUCKET/PREFIX, configured by the AWS_* environment variables) instead of the data
     /// directory, which keeps the WAL and remembers the bucket for every later command.
     #[arg(long, value_parser = super::parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
     pub parquet_store: Option<url::Url>,
+}
+
+/// Parses `--flush-interval`, not zero: a segment closed at every write would make a Parquet file
+/// of every request.
+fn parse_flush_interval(text: &str) -> Result<Duration, String> {
+    super::parse_nonzero_duration(
+        text,
+        "a flush interval of 0 would write a Parquet file for every request: give how long a \
+         WAL segment may stay open (e.g. 10s)",
+    )
 }
 
 /// Parses a count of at least one (0 would let nothing through).

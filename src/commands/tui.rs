@@ -19,8 +19,8 @@ pub struct TuiConfig {
     /// platform logs as a subscription delivers them), so the dashboard moves at once.
     #[arg(long)]
     pub demo: bool,
-    /// How often the numbers refresh (less often when refreshes would cost more than 4% of a core).
-    #[arg(long, default_value = "1s", value_parser = super::parse_duration)]
+    /// How often the numbers refresh (less often when refreshes would cost more than 3% of a core).
+    #[arg(long, default_value = "1s", value_parser = parse_refresh)]
     pub refresh: Duration,
     /// The concurrency limit the concurrency screen shows headroom against (AWS's default
     /// account limit is 1000).
@@ -32,6 +32,15 @@ pub struct TuiConfig {
     /// The receivers' settings (as for `faasobs collect`), unless --no-listen.
     #[command(flatten)]
     pub collect: CollectConfig,
+}
+
+/// Parses `--refresh`, not zero: tokio's interval refuses a period of zero, and the dashboard
+/// would be left without refreshes.
+fn parse_refresh(text: &str) -> Result<Duration, String> {
+    super::parse_nonzero_duration(
+        text,
+        "a refresh of 0 would never let the dashboard refresh: give how often to refresh (e.g. 1s)",
+    )
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: TuiConfig) -> anyhow::Result<()> {
