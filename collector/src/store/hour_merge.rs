@@ -332,7 +332,7 @@ impl MergeOutput {
         others: Vec<u64>,
     ) -> Result<Self, StoreError> {
         let table = Table::Invocations;
-        let temp = temporary_path(output);
+        let temp = objects.staging_path(output);
         Ok(MergeOutput {
             writer: AsyncArrowWriter::try_new(
                 BufWriter::new(objects.store.clone(), temp.clone()),

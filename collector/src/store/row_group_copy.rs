@@ -21,7 +21,7 @@ use tokio::io::AsyncWriteExt;
 
 use super::StoreError;
 use super::layout::DataFile;
-use super::writer::{Objects, embeds_arrow_schema, parquet_schema, temporary_path};
+use super::writer::{Objects, embeds_arrow_schema, parquet_schema};
 use crate::model::Table;
 
 /// True when the row groups of a file with this footer can be copied into a file of `table` as
@@ -39,8 +39,8 @@ pub fn copyable(table: Table, metadata: &ParquetMetaData) -> bool {
 
 /// Writes the row groups of `inputs` (files of `table` with their footers read with the page
 /// index, each [`copyable`]), in order, as the file `output`, with `properties` (their key/value
-/// metadata, the embedded Arrow schema and `entry`, if any). The file is written under its temporary
-/// name and moved into place durably. Returns the number of rows.
+/// metadata, the embedded Arrow schema and `entry`, if any). The file is written at its staging
+/// path ([`Objects::staging_path`]) and put in place durably. Returns the number of rows.
 pub async fn copy_row_groups(
     objects: &Objects,
     table: Table,
@@ -58,7 +58,7 @@ pub async fn copy_row_groups(
         parquet_schema(table).root_schema_ptr(),
         Arc::new(properties),
     )?;
-    let temp = temporary_path(output);
+    let temp = objects.staging_path(output);
     let mut upload = BufWriter::new(objects.store.clone(), temp.clone());
     let upload_error = |source| StoreError::Io {
         path: temp.to_string().into(),

@@ -940,21 +940,40 @@ impl Objects {
         Ok(())
     }
 
-    /// Puts `bytes` at `path` so that it is whole and durable once this returns.
-    pub async fn put_durably(&self, path: &ObjectPath, bytes: Bytes) -> Result<(), StoreError> {
-        let temp = temporary_path(path);
-        self.store.put(&temp, PutPayload::from_bytes(bytes)).await?;
-        self.commit_durably(&temp, path).await
+    /// Where a file for `path` is written before [`Objects::commit_durably`] puts it in place:
+    /// a temporary file in a local directory, `path` itself in object storage. There an object
+    /// is seen only once its upload is whole, and is durable once that is answered, while a
+    /// rename is a copy and a delete: two more requests, and a copy is limited to 5 GB on S3.
+    pub fn staging_path(&self, path: &ObjectPath) -> ObjectPath {
+        match self.local_root {
+            Some(_) => temporary_path(path),
+            None => path.clone(),
+        }
     }
 
-    /// Moves the whole file written at `temp` to `path`, durably.
+    /// Puts `bytes` at `path` so that it is whole and durable once this returns: in object
+    /// storage one PUT, in a local directory a temporary file synced and renamed into place.
+    pub async fn put_durably(&self, path: &ObjectPath, bytes: Bytes) -> Result<(), StoreError> {
+        let staged = self.staging_path(path);
+        self.store
+            .put(&staged, PutPayload::from_bytes(bytes))
+            .await?;
+        self.commit_durably(&staged, path).await
+    }
+
+    /// Moves the whole file written at `staged` (its [`Objects::staging_path`]) to `path`,
+    /// durably.
     pub async fn commit_durably(
         &self,
-        temp: &ObjectPath,
+        staged: &ObjectPath,
         path: &ObjectPath,
     ) -> Result<(), StoreError> {
-        self.sync_local(temp, 0)?;
-        self.store.rename(temp, path).await?;
+        if staged == path {
+            // Object storage: the upload was whole and durable when it was answered.
+            return Ok(());
+        }
+        self.sync_local(staged, 0)?;
+        self.store.rename(staged, path).await?;
         // The file, its hour folder and the date folder above it may all be new.
         self.sync_local(path, 3)?;
         Ok(())
@@ -1728,5 +1747,161 @@ pub(in crate::store) mod tests {
                 && with.iter().all(|p| !p.contains('.')),
             "nested columns with statistics: {with:?}"
         );
+    }
+
+    /// An object store that remembers, in order, the paths written (`put`), copied to
+    /// (`copy`), renamed to (`rename`) and deleted in the store it wraps.
+    #[derive(Debug)]
+    struct OperationLog<S> {
+        inner: S,
+        operations: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+
+    impl<S> OperationLog<S> {
+        fn over(inner: S) -> Arc<Self> {
+            Arc::new(OperationLog {
+                inner,
+                operations: Arc::default(),
+            })
+        }
+
+        fn note(&self, operation: &str, path: &ObjectPath) {
+            let mut operations = self.operations.lock().unwrap();
+            operations.push(format!("{operation} {path}"));
+        }
+
+        fn operations(&self) -> Vec<String> {
+            self.operations.lock().unwrap().clone()
+        }
+    }
+
+    impl<S: std::fmt::Display> std::fmt::Display for OperationLog<S> {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "OperationLog({})", self.inner)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl<S: ObjectStore> ObjectStore for OperationLog<S> {
+        async fn put_opts(
+            &self,
+            location: &ObjectPath,
+            payload: PutPayload,
+            opts: object_store::PutOptions,
+        ) -> object_store::Result<object_store::PutResult> {
+            self.note("put", location);
+            self.inner.put_opts(location, payload, opts).await
+        }
+
+        async fn put_multipart_opts(
+            &self,
+            location: &ObjectPath,
+            opts: object_store::PutMultipartOptions,
+        ) -> object_store::Result<Box<dyn object_store::MultipartUpload>> {
+            self.note("put", location);
+            self.inner.put_multipart_opts(location, opts).await
+        }
+
+        async fn get_opts(
+            &self,
+            location: &ObjectPath,
+            options: object_store::GetOptions,
+        ) -> object_store::Result<object_store::GetResult> {
+            self.inner.get_opts(location, options).await
+        }
+
+        fn delete_stream(
+            &self,
+            locations: futures::stream::BoxStream<'static, object_store::Result<ObjectPath>>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectPath>> {
+            use futures::{StreamExt, TryStreamExt};
+            let operations = self.operations.clone();
+            let noted = locations.inspect_ok(move |path| {
+                operations.lock().unwrap().push(format!("delete {path}"));
+            });
+            self.inner.delete_stream(noted.boxed())
+        }
+
+        fn list(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> futures::stream::BoxStream<'static, object_store::Result<ObjectMeta>> {
+            self.inner.list(prefix)
+        }
+
+        async fn list_with_delimiter(
+            &self,
+            prefix: Option<&ObjectPath>,
+        ) -> object_store::Result<object_store::ListResult> {
+            self.inner.list_with_delimiter(prefix).await
+        }
+
+        async fn copy_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::CopyOptions,
+        ) -> object_store::Result<()> {
+            self.note("copy", to);
+            self.inner.copy_opts(from, to, options).await
+        }
+
+        async fn rename_opts(
+            &self,
+            from: &ObjectPath,
+            to: &ObjectPath,
+            options: object_store::RenameOptions,
+        ) -> object_store::Result<()> {
+            self.note("rename", to);
+            self.inner.rename_opts(from, to, options).await
+        }
+    }
+
+    /// In object storage a file is put where it belongs in one request: no temporary object,
+    /// and no rename, which there is a copy and a delete. In a local directory it goes through
+    /// a temporary file, synced, then renamed into place.
+    #[tokio::test]
+    async fn a_file_is_put_in_place_in_object_storage_and_through_a_temporary_file_on_disk() {
+        let path = ObjectPath::from("invocations/date=2026-11-23/hour=09/000001.parquet");
+        let read = |objects: &Objects| {
+            let (store, path) = (objects.store.clone(), path.clone());
+            async move { store.get(&path).await.unwrap().bytes().await.unwrap() }
+        };
+
+        let log = OperationLog::over(object_store::memory::InMemory::new());
+        let bucket = Objects {
+            store: log.clone(),
+            local_root: None,
+        };
+        bucket
+            .put_durably(&path, Bytes::from_static(b"PAR1"))
+            .await
+            .unwrap();
+        assert_eq!(log.operations(), [format!("put {path}")]);
+        assert_eq!(&read(&bucket).await[..], b"PAR1");
+        // The files streamed as they are written (an hour merge, a row group copy) too.
+        assert_eq!(bucket.staging_path(&path), path);
+
+        let dir = tempfile::tempdir().unwrap();
+        let log = OperationLog::over(
+            object_store::local::LocalFileSystem::new_with_prefix(dir.path()).unwrap(),
+        );
+        let local = Objects {
+            store: log.clone(),
+            local_root: Some(dir.path().to_path_buf()),
+        };
+        local
+            .put_durably(&path, Bytes::from_static(b"PAR1"))
+            .await
+            .unwrap();
+        assert_eq!(
+            log.operations(),
+            [
+                format!("put {}", temporary_path(&path)),
+                format!("rename {path}")
+            ]
+        );
+        assert_eq!(&read(&local).await[..], b"PAR1");
+        assert_eq!(local.staging_path(&path), temporary_path(&path));
     }
 }
