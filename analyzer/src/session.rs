@@ -454,6 +454,12 @@ impl Analyzer {
         // with fragments ("UNION field 0 have different type in inputs"), and is known upstream
         // for wrong results too (apache/datafusion#25459). Queries read the same columns without it.
         options.optimizer.enable_leaf_expression_pushdown = false;
+        // DataFusion 55 builds an aggregate's dynamic filter from its `min`/`max` of plain
+        // columns and ignores the others, so `SELECT min(start_time), max(coalesce(end_time,
+        // start_time))` pruned the files its second aggregate needed and answered a wrong
+        // maximum (apache/datafusion#24816, fixed upstream after 55; the dashboard's `all` window
+        // asks exactly that). Only aggregates without GROUP BY used the filter.
+        options.optimizer.enable_aggregate_dynamic_filter_pushdown = false;
         // Spill files hold merge states full of repeated names and hex ids. At 100M invocations
         // the cost query's uncompressed spill passed 19 GB and filled the disk; compressed with
         // zstd it wrote 7.5 GB and completed. On p50/p95/p99 at 100M, zstd wrote half of lz4's
@@ -943,6 +949,65 @@ mod tests {
             .unwrap()
             .to_string();
         assert!(text.contains("instance-01234"), "{text}");
+    }
+
+    /// `min` of a column beside `max` of an expression, without GROUP BY, over files of six
+    /// hours: DataFusion 55's aggregate dynamic filter, built from the `min` alone, pruned the
+    /// files a partition opened after another had seen the earliest start, so the maximum could
+    /// come out of the first hour (apache/datafusion#24816). The dashboard's `all` window asks
+    /// exactly this.
+    #[tokio::test]
+    async fn min_and_max_of_an_expression_read_every_file() {
+        use faasobs_collector::model::{Invocation, Records};
+        use faasobs_collector::store::{Store, StoreConfig};
+
+        // Six hours, each merged into a file of its own when the store closes.
+        let dir = tempfile::tempdir().unwrap();
+        let hour = 3_600_000_000_000;
+        let invocations = (0..6)
+            .map(|i| Invocation {
+                function_name: "orders".into(),
+                request_id: format!("request-{i}"),
+                start_time: i * hour,
+                end_time: Some(i * hour + 1_000_000),
+                ..Invocation::default()
+            })
+            .collect();
+        let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+        let records = Records {
+            invocations,
+            ..Default::default()
+        };
+        store.handle().write(&records).await.unwrap();
+        store.close().await.unwrap();
+        // Two partitions, so that the aggregation is split in partial ones (a single one has
+        // no dynamic filter), each reading its own files.
+        let config = AnalyzerConfig {
+            target_partitions: 2,
+            ..AnalyzerConfig::default()
+        };
+        let analyzer = Analyzer::open(dir.path(), config).await.unwrap();
+        let sql = "SELECT CAST(min(start_time) AS BIGINT) AS first, \
+                   CAST(max(coalesce(end_time, start_time)) AS BIGINT) AS last FROM invocations";
+        // Whether a file is pruned depends on which partition gets there first, so the plan is
+        // checked too: its scans must carry no dynamic filter.
+        let plan = analyzer.query(&format!("EXPLAIN {sql}")).await.unwrap();
+        let plan = arrow::util::pretty::pretty_format_batches(&plan)
+            .unwrap()
+            .to_string();
+        assert!(plan.contains("DataSourceExec"), "{plan}");
+        assert!(!plan.contains("DynamicFilter"), "{plan}");
+        let batches = analyzer.query(sql).await.unwrap();
+        let column = |name: &str| {
+            batches[0]
+                .column_by_name(name)
+                .unwrap()
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .unwrap()
+                .value(0)
+        };
+        assert_eq!((column("first"), column("last")), (0, 5 * hour + 1_000_000));
     }
 
     fn hex_of((high, low): &([u8; 8], [u8; 8])) -> String {
