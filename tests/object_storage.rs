@@ -17,15 +17,30 @@ use crate::tui::{Tmux, invocations_shown};
 
 /// Starts moto's S3 server on a free loopback port, creates the bucket, uploads every file
 /// under the directory (argument 1) to the bucket (2) under the prefix (3), prints the endpoint
-/// and serves until its standard input closes. Each line read meanwhile, `delete-bucket NAME`
-/// or `create-bucket NAME`, is done and answered `done`.
+/// and serves until its standard input closes. Each line read meanwhile, `delete-bucket NAME`,
+/// `create-bucket NAME` or `rename KEY NEW_KEY` (in the bucket, a copy then a delete, as S3
+/// renames), is done and answered `done`; `requests` is answered with the
+/// requests served since the last `requests`, counted by kind (`LIST`, else the HTTP method)
+/// from the server's request log, as a JSON object.
 const S3_SERVER: &str = r#"
-import logging, os, sys
+import collections, json, logging, os, re, sys
 import boto3
 from moto.server import ThreadedMotoServer
 
 root, bucket, prefix = sys.argv[1:4]
-logging.getLogger("werkzeug").setLevel(logging.ERROR)
+served = collections.Counter()
+
+class CountRequests(logging.Handler):
+    def emit(self, record):
+        line = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())  # its colours
+        request = re.search(r'"(GET|HEAD|PUT|POST|DELETE) (\S+)', line)
+        if request:
+            served["LIST" if "list-type=" in request[2] else request[1]] += 1
+
+requests_log = logging.getLogger("werkzeug")
+requests_log.setLevel(logging.INFO)
+requests_log.addHandler(CountRequests())
+requests_log.propagate = False
 server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 server.start()
 host, port = server.get_host_and_port()
@@ -42,8 +57,16 @@ for folder, _, names in os.walk(root):
         s3.upload_file(path, bucket, f"{prefix}/{relative}" if prefix else relative)
 print(endpoint, flush=True)
 for line in sys.stdin:
-    action, name = line.split()
-    {"delete-bucket": s3.delete_bucket, "create-bucket": s3.create_bucket}[action](Bucket=name)
+    action, *name = line.split()
+    if action == "requests":
+        print(json.dumps(served), flush=True)
+        served.clear()
+        continue
+    if action == "rename":
+        s3.copy_object(Bucket=bucket, CopySource={"Bucket": bucket, "Key": name[0]}, Key=name[1])
+        s3.delete_object(Bucket=bucket, Key=name[0])
+    else:
+        {"delete-bucket": s3.delete_bucket, "create-bucket": s3.create_bucket}[action](Bucket=name[0])
     print("done", flush=True)
 server.stop()
 "#;
@@ -82,7 +105,8 @@ impl S3Server {
         }
     }
 
-    /// Deletes (`delete-bucket`) or creates (`create-bucket`) the bucket `name`.
+    /// Deletes (`delete-bucket`) or creates (`create-bucket`) the bucket `name`, or renames an
+    /// object of the bucket (`rename`, `name` then being `KEY NEW_KEY`).
     fn bucket(&mut self, action: &str, name: &str) {
         let stdin = self.server.stdin.as_mut().expect("piped");
         writeln!(stdin, "{action} {name}").expect("the server reads");
@@ -91,6 +115,18 @@ impl S3Server {
             .read_line(&mut answer)
             .expect("the server answers");
         assert_eq!(answer.trim(), "done", "{action} {name}");
+    }
+
+    /// The requests served since the last call (or the start), by kind: `LIST`, else the HTTP
+    /// method.
+    fn requests(&mut self) -> std::collections::BTreeMap<String, u64> {
+        let stdin = self.server.stdin.as_mut().expect("piped");
+        writeln!(stdin, "requests").expect("the server reads");
+        let mut answer = String::new();
+        self.answers
+            .read_line(&mut answer)
+            .expect("the server answers");
+        serde_json::from_str(&answer).expect("counts as JSON")
     }
 
     /// The environment that points faasobs at this server, as a user would set it.
@@ -133,7 +169,7 @@ fn stdout_of(cmd: &mut assert_cmd::Command, args: &[&str]) -> String {
 #[test]
 fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
     let data = sample_store();
-    let s3 = S3Server::holding(data.path(), "telemetry", "teams/checkout/faasobs");
+    let mut s3 = S3Server::holding(data.path(), "telemetry", "teams/checkout/faasobs");
     let url = "s3://telemetry/teams/checkout/faasobs";
     let commands: &[&[&str]] = &[
         &[
@@ -185,6 +221,18 @@ fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
         &[],
     );
     assert_eq!(counted.trim(), format!("{}\n(1 row)", local.trim()));
+
+    // A query lists each table's folder once and reads the files it needs, with no HEAD of
+    // each file (DataFusion's scans send one per file, answered from the listing).
+    s3.requests();
+    stdout_of(&mut s3.faasobs(url), commands[0]);
+    let served = s3.requests();
+    assert_eq!(served.get("LIST"), Some(&4), "{served:?}");
+    assert!(
+        served.get("GET").is_some_and(|&gets| gets > 0),
+        "{served:?}"
+    );
+    assert_eq!(served.get("HEAD"), None, "{served:?}");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! faasobs-analyzer: DataFusion over the store's Parquet files.
 //!
 //! - [`location`]: where a store is read from, a local directory or S3-compatible object storage;
+//! - [`listed_objects`]: a bucket whose listed files' `HEAD`s are answered from the listing;
 //! - [`session`]: a DataFusion session tuned for this data (pruning, filter pushdown, page index,
 //!   a memory limit) with the `invocations`, `spans`, `logs` and `resources` tables registered
 //!   over the current Parquet files of a store (`spans` and `logs` joining their
@@ -19,6 +20,7 @@
 pub mod concurrency;
 pub mod cost;
 pub mod invocations_view;
+pub mod listed_objects;
 pub mod location;
 pub mod max_text;
 pub mod percentile;

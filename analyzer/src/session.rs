@@ -29,6 +29,7 @@ use crate::invocations_view::{
     Dialect, HOUR_MERGED_TABLE, SHARED_IDS_TABLE, STORE_SCHEMA, UNMERGED_TABLE, ViewInputs,
     invocations_view,
 };
+use crate::listed_objects::ListedObjects;
 use crate::location::DataLocation;
 use arrow::array::StringViewArray;
 use arrow::datatypes::{DataType, Field, Schema};
@@ -479,9 +480,6 @@ impl Analyzer {
             .with_physical_optimizer_rule(Arc::new(crate::run_sums::CollapseRunsBeforeSums))
             .build();
         let ctx = SessionContext::new_with_state(state);
-        if let FilesAt::Bucket(bucket) = &files_at {
-            ctx.register_object_store(&bucket.url, Arc::clone(&bucket.store));
-        }
         ctx.register_udaf(crate::concurrency::peak_concurrency_udaf());
         ctx.register_udaf(crate::concurrency::peak_concurrency_time_udaf());
         ctx.register_udaf(crate::percentile::percentile_cont_udaf());
@@ -491,6 +489,17 @@ impl Analyzer {
         let mut listings = Vec::new();
         for table in Table::ALL {
             listings.push((table, list_table(objects.store.as_ref(), table).await?));
+        }
+        if let FilesAt::Bucket(bucket) = &files_at {
+            // The scans' HEAD of each file is answered from this listing, not the bucket.
+            let listed = listings.iter().flat_map(|(_, listing)| {
+                listing.live.iter().map(|file| ObjectMeta {
+                    location: bucket.key(&file.meta.location),
+                    ..file.meta.clone()
+                })
+            });
+            let store = ListedObjects::new(Arc::clone(&bucket.store), listed);
+            ctx.register_object_store(&bucket.url, Arc::new(store));
         }
         // A copy on object storage has no WAL that a collector appends to.
         let mut unflushed = match &directory {
