@@ -304,20 +304,48 @@ fn an_empty_prefix_is_said_a_missing_bucket_fails_and_writers_refuse_object_stor
     assert_eq!(std::fs::read_dir(cwd.path()).unwrap().count(), 0);
 }
 
+/// The dashboard views a copy on S3. Its refreshes answer from one listing of the bucket for
+/// `BUCKET_LISTING_REUSE` (10 s); an invocations file replaced meanwhile, as a compaction
+/// replaces files, makes the refresh that misses it list again at once instead of showing an
+/// error.
 #[test]
 fn the_dashboard_views_a_copy_on_s3() {
     let data = sample_store();
-    let s3 = S3Server::holding(data.path(), "telemetry", "faasobs");
+    let mut s3 = S3Server::holding(data.path(), "telemetry", "faasobs");
     let url = Path::new("s3://telemetry/faasobs");
     let tmux = Tmux::start_with_env(
         "s3",
         &s3.environment(),
         url,
-        "--no-listen --concurrency-limit 20",
+        "--no-listen --concurrency-limit 20 --refresh 300ms",
     );
     tmux.wait_for("the sample, viewed on S3", |s| {
         s.contains("viewing s3://telemetry/faasobs") && invocations_shown(s) == Some(2415)
     });
+    let hour = "faasobs/invocations/2026-11-23/09";
+    let file = std::fs::read_dir(data.path().join("invocations/2026-11-23/09"))
+        .unwrap()
+        .map(|entry| entry.unwrap().file_name().into_string().unwrap())
+        .find(|name| name.ends_with(".parquet"))
+        .expect("the sample's invocations file");
+    // The same rows under a name whose segment range covers the old one's.
+    let (first, _) = file.split_once('-').unwrap();
+    let replacement = format!("{first}-{:020}.parquet", 99_999_999);
+    s3.bucket("rename", &format!("{hour}/{file} {hour}/{replacement}"));
+    s3.requests();
+    let watched = Instant::now();
+    while watched.elapsed() < Duration::from_secs(3) {
+        let screen = tmux.screen();
+        assert!(!screen.contains(" error: "), "{screen}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The refreshes after the rename listed again, before the 10 s were up.
+    let served = s3.requests();
+    assert!(
+        served.get("LIST").is_some_and(|&lists| lists >= 4),
+        "{served:?}"
+    );
+    assert_eq!(invocations_shown(&tmux.screen()), Some(2415));
     tmux.quit_cleanly();
 }
 

@@ -64,6 +64,76 @@ fn open(data: &Path, runtime: &tokio::runtime::Runtime) -> Analyzer {
         .unwrap()
 }
 
+/// A dashboard over object storage answers from one listing of the bucket for
+/// `BUCKET_LISTING_REUSE`, not a listing per refresh; a directory is listed at every refresh.
+/// Shown on a local directory with the reuse turned on: an invocation imported after the first
+/// load is not seen through the reused listing, and is through a fresh one. (A load that fails
+/// on a reused listing is tested on S3, in `object_storage.rs`.)
+#[test]
+fn a_reused_listing_waits_for_new_files_and_a_fresh_one_sees_them() {
+    let store = sample_store();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let config = faasobs_tui::DashboardConfig {
+            data: store.path().into(),
+            catalog: std::sync::Arc::new(faasobs_analyzer::cost::Catalog::builtin()),
+            refresh: Duration::from_secs(1),
+            memory_limit_bytes: 1 << 30,
+            concurrency_limit: 1000,
+            source: "test".into(),
+        };
+        let loader = |reuse: Option<Duration>| {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let loader = faasobs_tui::app::Loader::new(config.clone(), tx);
+            let loader = match reuse {
+                Some(period) => loader.reusing_listings_for(period),
+                None => loader,
+            };
+            (loader, rx)
+        };
+        async fn overview(
+            loader: &faasobs_tui::app::Loader,
+            rx: &mut tokio::sync::mpsc::UnboundedReceiver<Msg>,
+        ) -> i64 {
+            loader.spawn(TuiCommand::LoadOverview(Window::All));
+            match rx.recv().await {
+                Some(Msg::Loaded(snapshot)) => snapshot.invocations,
+                other => panic!("the overview did not load: {other:?}"),
+            }
+        }
+        // Directories are listed at every load unless told otherwise; buckets are not.
+        let reuse_of = |data: faasobs_analyzer::location::DataLocation| {
+            let config = faasobs_tui::DashboardConfig {
+                data,
+                ..config.clone()
+            };
+            faasobs_tui::app::Loader::new(config, tokio::sync::mpsc::unbounded_channel().0)
+                .listing_reuse()
+        };
+        assert_eq!(reuse_of(store.path().into()), None);
+        assert_eq!(
+            reuse_of(
+                faasobs_analyzer::location::DataLocation::parse(Path::new("s3://b/p")).unwrap()
+            ),
+            Some(faasobs_tui::app::BUCKET_LISTING_REUSE)
+        );
+        let (reusing, mut reusing_rx) = loader(Some(Duration::from_secs(3600)));
+        let before = overview(&reusing, &mut reusing_rx).await;
+        assert_eq!(before, 2415);
+
+        crate::support::faasobs_at(store.path())
+            .arg("ingest")
+            .arg(crate::support::real_fixture(
+                "datadog-cloudwatch-log-coldstart.json",
+            ))
+            .assert()
+            .success();
+        assert_eq!(overview(&reusing, &mut reusing_rx).await, before);
+        let (fresh, mut fresh_rx) = loader(None);
+        assert_eq!(overview(&fresh, &mut fresh_rx).await, before + 1);
+    });
+}
+
 /// An empty functions table says why: nothing stored, nothing in the window, or the filter.
 #[test]
 fn an_empty_overview_says_why_it_is_empty() {
@@ -310,7 +380,7 @@ impl Tmux {
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
-    fn screen(&self) -> String {
+    pub(crate) fn screen(&self) -> String {
         self.run(&["capture-pane", "-p", "-t", "dash"])
     }
 

@@ -76,21 +76,54 @@ impl RefreshBudget {
     }
 }
 
+/// How long a dashboard over object storage (`s3://…`) answers from one listing of the bucket
+/// before it lists it again. Each listing is a LIST request per table folder (and per thousand
+/// files in one), which providers bill: at the default refresh of 1 s that was about 345,000 a
+/// day. New files show up at most this much later; a collector closes its segments every 10 s
+/// by default, so they come about that often anyway. A local directory, and one whose Parquet
+/// files are in a bucket, are listed at every refresh: their WAL rows are read afresh, and a
+/// listing older than them would miss the rows just flushed out of the WAL.
+pub const BUCKET_LISTING_REUSE: Duration = Duration::from_secs(10);
+
+/// The store as last opened, with when, for loads that may reuse its listing.
+type OpenedStore = Arc<tokio::sync::Mutex<Option<(tokio::time::Instant, Arc<Analyzer>)>>>;
+
 /// Runs queries for commands; each result comes back on `tx` as a message.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Loader {
     config: DashboardConfig,
     tx: UnboundedSender<Msg>,
     budget: RefreshBudget,
+    /// How long one opening of the store (its listing) serves loads; none: each load opens it.
+    listing_reuse: Option<Duration>,
+    opened: OpenedStore,
 }
 
 impl Loader {
     pub fn new(config: DashboardConfig, tx: UnboundedSender<Msg>) -> Loader {
+        let listing_reuse = match config.data {
+            DataLocation::ObjectStore(_) => Some(BUCKET_LISTING_REUSE),
+            DataLocation::Directory(_) => None,
+        };
         Loader {
             config,
             tx,
             budget: RefreshBudget::default(),
+            listing_reuse,
+            opened: OpenedStore::default(),
         }
+    }
+
+    /// Lets one opening of the store serve the loads of the next `period`, wherever the store
+    /// is (a copy on object storage does by default, [`BUCKET_LISTING_REUSE`]).
+    pub fn reusing_listings_for(mut self, period: Duration) -> Loader {
+        self.listing_reuse = Some(period);
+        self
+    }
+
+    /// How long one opening of the store serves loads; none: each load opens it afresh.
+    pub fn listing_reuse(&self) -> Option<Duration> {
+        self.listing_reuse
     }
 
     /// The budget its loads charge, for [`forward_ticks`].
@@ -98,57 +131,27 @@ impl Loader {
         self.budget.clone()
     }
 
-    /// Opens the data directory afresh (so new files and WAL rows are seen) and runs the query.
+    /// Opens the store afresh (so new files and WAL rows are seen), or reuses its last opening
+    /// while that is younger than the listing reuse period, and runs the query. A load that
+    /// fails on a reused opening (a compaction may have replaced the files it lists) is run
+    /// again on a fresh one.
     pub fn spawn(&self, command: Command) {
-        let config = self.config.clone();
-        let tx = self.tx.clone();
-        let budget = self.budget.clone();
+        let loader = self.clone();
         tokio::spawn(async move {
             let (cpu_before, started) = (process_cpu_time(), tokio::time::Instant::now());
             let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX);
-            let analyzer = Analyzer::open(
-                config.data.clone(),
-                AnalyzerConfig {
-                    memory_limit_bytes: config.memory_limit_bytes,
-                    catalog: config.catalog.clone(),
-                    ..Default::default()
+            let msg = match loader.store(false).await {
+                Err(e) => Some(Msg::Failed(e)),
+                Ok((analyzer, reused)) => match answer(&analyzer, command.clone(), now).await {
+                    Some(Msg::Failed(_)) if reused => match loader.store(true).await {
+                        Ok((fresh, _)) => answer(&fresh, command, now).await,
+                        Err(e) => Some(Msg::Failed(e)),
+                    },
+                    answered => answered,
                 },
-            )
-            .await
-            .map_err(|e| e.to_string());
-            let msg = match (analyzer, command) {
-                (Err(e), _) => Msg::Failed(e),
-                (Ok(a), Command::LoadOverview(window)) => {
-                    match load_snapshot(&a, window, now).await {
-                        Ok(s) => Msg::Loaded(s),
-                        Err(e) => Msg::Failed(e),
-                    }
-                }
-                (Ok(a), Command::LoadDetail(function, window)) => {
-                    match load_detail(&a, &function, window, now).await {
-                        Ok(d) => Msg::DetailLoaded(d),
-                        Err(e) => Msg::Failed(e),
-                    }
-                }
-                (Ok(a), Command::LoadConcurrency(window)) => {
-                    match load_concurrency(&a, window, now).await {
-                        Ok(v) => Msg::ConcurrencyLoaded(v),
-                        Err(e) => Msg::Failed(e),
-                    }
-                }
-                (Ok(a), Command::LoadCost(window)) => match load_cost(&a, window, now).await {
-                    Ok(v) => Msg::CostLoaded(v),
-                    Err(e) => Msg::Failed(e),
-                },
-                (Ok(a), Command::LoadTrace(request)) => match load_trace(&a, &request).await {
-                    Ok(t) => Msg::TraceLoaded(t),
-                    Err(e) => Msg::Failed(e),
-                },
-                (Ok(a), Command::RunSql(query)) => match run_sql(&a, &query).await {
-                    Ok(r) => Msg::SqlDone(r),
-                    Err(e) => Msg::Failed(e),
-                },
-                (Ok(_), Command::Quit) => return,
+            };
+            let Some(msg) = msg else {
+                return;
             };
             // Both bound what the load used: the process's CPU (which also counts embedded
             // receivers) and the load's wall time on every core.
@@ -156,10 +159,76 @@ impl Loader {
             let used = process_cpu_time()
                 .saturating_sub(cpu_before)
                 .min(started.elapsed() * cores);
-            budget.quiet_until(tokio::time::Instant::now() + quiet_period(used, REFRESH_CPU_SHARE));
-            let _ = tx.send(msg);
+            loader
+                .budget
+                .quiet_until(tokio::time::Instant::now() + quiet_period(used, REFRESH_CPU_SHARE));
+            let _ = loader.tx.send(msg);
         });
     }
+
+    /// The store to load from and whether it is a reused opening: the last one while it is
+    /// young enough (unless `afresh`), else a new one, kept for the loads after.
+    async fn store(&self, afresh: bool) -> Result<(Arc<Analyzer>, bool), String> {
+        let Some(period) = self.listing_reuse else {
+            return Ok((Arc::new(self.open().await?), false));
+        };
+        let mut opened = self.opened.lock().await;
+        if !afresh
+            && let Some((at, analyzer)) = &*opened
+            && at.elapsed() < period
+        {
+            return Ok((analyzer.clone(), true));
+        }
+        let analyzer = Arc::new(self.open().await?);
+        *opened = Some((tokio::time::Instant::now(), analyzer.clone()));
+        Ok((analyzer, false))
+    }
+
+    async fn open(&self) -> Result<Analyzer, String> {
+        Analyzer::open(
+            self.config.data.clone(),
+            AnalyzerConfig {
+                memory_limit_bytes: self.config.memory_limit_bytes,
+                catalog: self.config.catalog.clone(),
+                ..Default::default()
+            },
+        )
+        .await
+        .map_err(|e| e.to_string())
+    }
+}
+
+/// Runs the query of `command` on `analyzer`; its result, or none for [`Command::Quit`].
+async fn answer(analyzer: &Analyzer, command: Command, now: i64) -> Option<Msg> {
+    Some(match command {
+        Command::LoadOverview(window) => match load_snapshot(analyzer, window, now).await {
+            Ok(s) => Msg::Loaded(s),
+            Err(e) => Msg::Failed(e),
+        },
+        Command::LoadDetail(function, window) => {
+            match load_detail(analyzer, &function, window, now).await {
+                Ok(d) => Msg::DetailLoaded(d),
+                Err(e) => Msg::Failed(e),
+            }
+        }
+        Command::LoadConcurrency(window) => match load_concurrency(analyzer, window, now).await {
+            Ok(v) => Msg::ConcurrencyLoaded(v),
+            Err(e) => Msg::Failed(e),
+        },
+        Command::LoadCost(window) => match load_cost(analyzer, window, now).await {
+            Ok(v) => Msg::CostLoaded(v),
+            Err(e) => Msg::Failed(e),
+        },
+        Command::LoadTrace(request) => match load_trace(analyzer, &request).await {
+            Ok(t) => Msg::TraceLoaded(t),
+            Err(e) => Msg::Failed(e),
+        },
+        Command::RunSql(query) => match run_sql(analyzer, &query).await {
+            Ok(r) => Msg::SqlDone(r),
+            Err(e) => Msg::Failed(e),
+        },
+        Command::Quit => return None,
+    })
 }
 
 /// The key a terminal key event means, if any.
