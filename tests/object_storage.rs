@@ -105,28 +105,28 @@ impl S3Server {
         }
     }
 
-    /// Deletes (`delete-bucket`) or creates (`create-bucket`) the bucket `name`, or renames an
-    /// object of the bucket (`rename`, `name` then being `KEY NEW_KEY`).
-    fn bucket(&mut self, action: &str, name: &str) {
+    /// Sends the helper one command line; its answer, a line.
+    fn ask(&mut self, command: &str) -> String {
         let stdin = self.server.stdin.as_mut().expect("piped");
-        writeln!(stdin, "{action} {name}").expect("the server reads");
+        writeln!(stdin, "{command}").expect("the server reads");
         let mut answer = String::new();
         self.answers
             .read_line(&mut answer)
             .expect("the server answers");
+        answer
+    }
+
+    /// Deletes (`delete-bucket`) or creates (`create-bucket`) the bucket `name`, or renames an
+    /// object of the bucket (`rename`, `name` then being `KEY NEW_KEY`).
+    fn bucket(&mut self, action: &str, name: &str) {
+        let answer = self.ask(&format!("{action} {name}"));
         assert_eq!(answer.trim(), "done", "{action} {name}");
     }
 
     /// The requests served since the last call (or the start), by kind: `LIST`, else the HTTP
     /// method.
     fn requests(&mut self) -> std::collections::BTreeMap<String, u64> {
-        let stdin = self.server.stdin.as_mut().expect("piped");
-        writeln!(stdin, "requests").expect("the server reads");
-        let mut answer = String::new();
-        self.answers
-            .read_line(&mut answer)
-            .expect("the server answers");
-        serde_json::from_str(&answer).expect("counts as JSON")
+        serde_json::from_str(&self.ask("requests")).expect("counts as JSON")
     }
 
     /// The environment that points faasobs at this server, as a user would set it.
