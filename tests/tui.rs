@@ -67,7 +67,8 @@ fn open(data: &Path, runtime: &tokio::runtime::Runtime) -> Analyzer {
 /// A dashboard over object storage answers from one listing of the bucket for
 /// `BUCKET_LISTING_REUSE`, not a listing per refresh; a directory is listed at every refresh.
 /// Shown on a local directory with the reuse turned on: an invocation imported after the first
-/// load is not seen through the reused listing, and is through a fresh one. (A load that fails
+/// load is not seen through the reused listing, and is through a fresh one, and through the
+/// reused one once the `r` key asks for a new listing. (A load that fails
 /// on a reused listing is tested on S3, in `object_storage.rs`.)
 #[test]
 fn a_reused_listing_waits_for_new_files_and_a_fresh_one_sees_them() {
@@ -131,6 +132,13 @@ fn a_reused_listing_waits_for_new_files_and_a_fresh_one_sees_them() {
         assert_eq!(overview(&reusing, &mut reusing_rx).await, before);
         let (fresh, mut fresh_rx) = loader(None);
         assert_eq!(overview(&fresh, &mut fresh_rx).await, before + 1);
+
+        // The `r` key lists afresh for its load, reuse or not.
+        let mut model = Model::new("test");
+        let commands = update(&mut model, Msg::Key(Key::Char('r')));
+        assert_eq!(commands[0], TuiCommand::Relist, "{commands:?}");
+        reusing.relist_next();
+        assert_eq!(overview(&reusing, &mut reusing_rx).await, before + 1);
     });
 }
 

@@ -4,6 +4,7 @@
 //! drive it with `TestBackend`.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use faasobs_analyzer::Analyzer;
@@ -97,6 +98,8 @@ pub struct Loader {
     /// How long one opening of the store (its listing) serves loads; none: each load opens it.
     listing_reuse: Option<Duration>,
     opened: OpenedStore,
+    /// Set by [`Loader::relist_next`]: the next load opens the store afresh.
+    relist: Arc<AtomicBool>,
 }
 
 impl Loader {
@@ -111,7 +114,14 @@ impl Loader {
             budget: RefreshBudget::default(),
             listing_reuse,
             opened: OpenedStore::default(),
+            relist: Arc::default(),
         }
+    }
+
+    /// Makes the next load open the store afresh, listing it again, even within the listing
+    /// reuse period.
+    pub fn relist_next(&self) {
+        self.relist.store(true, Ordering::Relaxed);
     }
 
     /// Lets one opening of the store serve the loads of the next `period`, wherever the store
@@ -173,6 +183,7 @@ impl Loader {
             return Ok((Arc::new(self.open().await?), false));
         };
         let mut opened = self.opened.lock().await;
+        let afresh = afresh | self.relist.swap(false, Ordering::Relaxed);
         if !afresh
             && let Some((at, analyzer)) = &*opened
             && at.elapsed() < period
@@ -198,7 +209,8 @@ impl Loader {
     }
 }
 
-/// Runs the query of `command` on `analyzer`; its result, or none for [`Command::Quit`].
+/// Runs the query of `command` on `analyzer`; its result, or none for the commands that query
+/// nothing ([`Command::Relist`], [`Command::Quit`]).
 async fn answer(analyzer: &Analyzer, command: Command, now: i64) -> Option<Msg> {
     Some(match command {
         Command::LoadOverview(window) => match load_snapshot(analyzer, window, now).await {
@@ -227,7 +239,7 @@ async fn answer(analyzer: &Analyzer, command: Command, now: i64) -> Option<Msg> 
             Ok(r) => Msg::SqlDone(r),
             Err(e) => Msg::Failed(e),
         },
-        Command::Quit => return None,
+        Command::Relist | Command::Quit => return None,
     })
 }
 
@@ -312,6 +324,7 @@ pub async fn run_loop<B: Backend>(
         for command in update(model, msg) {
             match command {
                 Command::Quit => return Ok(()),
+                Command::Relist => loader.relist_next(),
                 other => loader.spawn(other),
             }
         }

@@ -146,6 +146,9 @@ pub enum Command {
     LoadCost(Window),
     RunSql(String),
     LoadTrace(String),
+    /// List the store afresh for the next load, even within the listing's reuse period (the
+    /// `r` key: over object storage, refreshes reuse a listing for a while).
+    Relist,
     Quit,
 }
 

@@ -127,7 +127,11 @@ fn on_key(model: &mut Model, key: Key) -> Vec<Command> {
             model.window = model.window.next();
             reload(model)
         }
-        Key::Char('r') => reload(model),
+        Key::Char('r') => {
+            let mut commands = vec![Command::Relist];
+            commands.extend(reload(model));
+            commands
+        }
         Key::Char(c @ '1'..='4') => {
             let screen = match c {
                 '1' => Screen::Overview,
