@@ -413,6 +413,61 @@ fn an_empty_selection_says_why_it_is_empty() {
     }
 }
 
+/// Each statement of the shell sees what was stored since the shell started: an invocation
+/// imported between two statements is counted by the second. (The shell opens the store again
+/// before a statement when its opening is more than a second old.)
+#[test]
+fn the_sql_shell_sees_what_is_stored_between_its_statements() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+
+    let store = sample_store();
+    let mut shell = std::process::Command::new(env!("CARGO_BIN_EXE_faasobs"))
+        .arg("--data")
+        .arg(store.path())
+        .arg("sql")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = shell.stdin.take().unwrap();
+    let mut stdout = BufReader::new(shell.stdout.take().unwrap());
+    let mut count = |stdin: &mut std::process::ChildStdin| {
+        writeln!(stdin, "SELECT count(*) AS n FROM invocations;").unwrap();
+        let mut table = String::new();
+        loop {
+            let mut line = String::new();
+            assert!(stdout.read_line(&mut line).unwrap() > 0, "{table}");
+            if line.starts_with('(') {
+                break;
+            }
+            table.push_str(&line);
+        }
+        table
+            .lines()
+            .filter_map(|line| {
+                line.trim_matches(|c| c == '|' || c == ' ')
+                    .parse::<u64>()
+                    .ok()
+            })
+            .next()
+            .unwrap_or_else(|| panic!("no count in {table}"))
+    };
+    let before = count(&mut stdin);
+    assert_eq!(before, 2415);
+    faasobs_at(store.path())
+        .arg("ingest")
+        .arg(crate::support::real_fixture(
+            "datadog-cloudwatch-log-coldstart.json",
+        ))
+        .assert()
+        .success();
+    // Past the reopening age, however fast the import was.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    assert_eq!(count(&mut stdin), before + 1);
+    drop(stdin);
+    assert!(shell.wait().unwrap().success());
+}
 #[test]
 fn the_sql_shell_reads_statements_lists_and_describes_tables_and_stays_read_only() {
     let store = sample_store();

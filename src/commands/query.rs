@@ -53,13 +53,29 @@ pub async fn open_analyzer(
     memory_limit_mb: usize,
     window: Option<TimeWindow>,
 ) -> anyhow::Result<Analyzer> {
+    let analyzer =
+        open_analyzer_quietly(data, load_catalog(pricing)?, memory_limit_mb, window).await?;
+    if analyzer.holds_nothing() {
+        eprintln!("{}", empty_store_note(analyzer.location()));
+    }
+    Ok(analyzer)
+}
+
+/// [`open_analyzer`] with the pricing catalog loaded, and nothing said of an empty store (for
+/// opening it again, as the SQL shell does before a statement).
+pub async fn open_analyzer_quietly(
+    data: &Path,
+    catalog: Arc<Catalog>,
+    memory_limit_mb: usize,
+    window: Option<TimeWindow>,
+) -> anyhow::Result<Analyzer> {
     let location = DataLocation::parse(data)?;
-    let analyzer = Analyzer::open(
+    Analyzer::open(
         location.clone(),
         AnalyzerConfig {
             memory_limit_bytes: memory_limit_mb * 1024 * 1024,
             window,
-            catalog: load_catalog(pricing)?,
+            catalog,
             ..Default::default()
         },
     )
@@ -74,16 +90,12 @@ pub async fn open_analyzer(
             true => format!("opening {location} ({CONFIGURED_BY})"),
             false => format!("opening {location}"),
         }
-    })?;
-    if analyzer.holds_nothing() {
-        eprintln!("{}", empty_store_note(&location));
-    }
-    Ok(analyzer)
+    })
 }
 
 /// What a reading command says of a store without any rows (a first run, or a `--data` that
 /// names the wrong folder or prefix): its tables are empty, not missing.
-fn empty_store_note(data: &DataLocation) -> String {
+pub fn empty_store_note(data: &DataLocation) -> String {
     match data {
         DataLocation::Directory(dir) => {
             let state = if dir.exists() {

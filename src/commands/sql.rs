@@ -7,15 +7,18 @@
 //! `\q` quits. Line editing and history (kept in `DATA/.sql_history` of a local data directory)
 //! come from rustyline; when standard input is not a terminal the shell reads statements from it
 //! and prints no prompt, names the line of each statement that fails, and exits non-zero if any
-//! did.
+//! did. A statement sees what is stored when it runs: the store is opened again before it when
+//! its last opening is more than a second old.
 
 use std::io::IsTerminal;
-use std::path::Path;
-use std::time::Instant;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use arrow::record_batch::RecordBatch;
 use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
 use rustyline::error::ReadlineError;
 
@@ -45,8 +48,19 @@ fn describe_sql(table: &str) -> String {
     )
 }
 
+/// How old the shell's opening of the store may be when a statement runs: older, the store is
+/// opened again, so each statement typed sees the files and WAL rows stored meanwhile, while a
+/// script's statements, run back to back, share one opening.
+const REOPEN_AFTER: Duration = Duration::from_secs(1);
+
 struct Shell {
     analyzer: Analyzer,
+    /// When `analyzer` was opened.
+    opened: Instant,
+    /// What opens it again: `--data`, the pricing catalog, the memory limit (MiB).
+    data: PathBuf,
+    catalog: Arc<Catalog>,
+    memory_limit_mb: usize,
     timing: bool,
     /// Statements and meta commands that query (`\dt`, `\d`) run so far, and how many of them
     /// failed or were cancelled.
@@ -61,6 +75,9 @@ impl Shell {
     async fn run_sql(&mut self, sql: &str, line: Option<usize>) {
         self.ran += 1;
         let started = Instant::now();
+        if let Err(e) = self.reopen_if_old().await {
+            return self.fail(line, format!("{e:#}"));
+        }
         tokio::select! {
             result = self.analyzer.query(sql) => match result {
                 Ok(batches) => self.print(&batches, started),
@@ -71,6 +88,23 @@ impl Shell {
                 self.failed += 1;
             }
         }
+    }
+
+    /// Opens the store again when its opening is older than [`REOPEN_AFTER`], so that a
+    /// statement sees what was stored (and compacted) since.
+    async fn reopen_if_old(&mut self) -> anyhow::Result<()> {
+        if self.opened.elapsed() < REOPEN_AFTER {
+            return Ok(());
+        }
+        self.analyzer = super::query::open_analyzer_quietly(
+            &self.data,
+            self.catalog.clone(),
+            self.memory_limit_mb,
+            None,
+        )
+        .await?;
+        self.opened = Instant::now();
+        Ok(())
     }
 
     /// Says why a statement or command failed, and counts it.
@@ -112,6 +146,10 @@ impl Shell {
                 let table = table.trim_end_matches(';');
                 self.ran += 1;
                 let started = Instant::now();
+                if let Err(e) = self.reopen_if_old().await {
+                    self.fail(line, format!("{e:#}"));
+                    return true;
+                }
                 match self.analyzer.query(&describe_sql(table)).await {
                     Ok(b) if b.iter().map(|b| b.num_rows()).sum::<usize>() == 0 => {
                         self.fail(line, format!("no table named {table:?} (\\dt lists them)"))
@@ -131,7 +169,13 @@ impl Shell {
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyhow::Result<()> {
-    let analyzer = super::query::open_analyzer(data, pricing, config.memory_limit_mb, None).await?;
+    let catalog = super::query::load_catalog(pricing)?;
+    let analyzer =
+        super::query::open_analyzer_quietly(data, catalog.clone(), config.memory_limit_mb, None)
+            .await?;
+    if analyzer.holds_nothing() {
+        eprintln!("{}", super::query::empty_store_note(analyzer.location()));
+    }
     let interactive = std::io::stdin().is_terminal();
     let mut editor = rustyline::DefaultEditor::new().context("starting the line editor")?;
     // The history is kept in a local data directory (none for object storage).
@@ -147,6 +191,10 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
     }
     let mut shell = Shell {
         analyzer,
+        opened: Instant::now(),
+        data: data.to_path_buf(),
+        catalog,
+        memory_limit_mb: config.memory_limit_mb,
         timing: false,
         ran: 0,
         failed: 0,
