@@ -4,12 +4,11 @@
 //! points received, and the store's queue depth, WAL bytes and flush latency (read from the store
 //! at each scrape).
 
-use std::sync::atomic::AtomicU64;
-
-use prometheus_client::encoding::EncodeLabelSet;
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::{ConstCounter, Counter};
 use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::registry::Registry;
 
 use crate::model::{Records, Table};
@@ -55,16 +54,60 @@ pub struct ReceiverMetrics {
     rejected: Family<SignalLabel, Counter>,
     refused: Counter,
     metric_points: Counter,
-    queue_depth: Gauge,
-    queue_capacity: Gauge,
-    wal_bytes: Gauge,
-    segments_flushed: Counter,
-    flush_seconds_last: Gauge<f64, AtomicU64>,
-    flush_seconds: Counter<f64, AtomicU64>,
-    flush_failures: Counter,
-    /// Renders one at a time: the store's running totals are carried into the counters by how
-    /// much they grew since the render before.
-    render_lock: std::sync::Mutex<()>,
+}
+
+/// The store's queue, WAL and flush figures, read from it at each scrape.
+struct StoreFigures(StoreHandle);
+
+impl std::fmt::Debug for StoreFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreFigures")
+    }
+}
+
+impl Collector for StoreFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let stats = self.0.stats();
+        let mut encode = |name: &str, help: &str, metric: &dyn EncodeMetric| {
+            metric.encode(encoder.encode_descriptor(name, help, None, metric.metric_type())?)
+        };
+        encode(
+            "queue_depth",
+            "Writes waiting for the WAL writer",
+            &ConstGauge::new(stats.queue_depth as i64),
+        )?;
+        encode(
+            "queue_capacity",
+            "Writes that can wait before senders are told to retry",
+            &ConstGauge::new(stats.queue_capacity as i64),
+        )?;
+        encode(
+            "wal_bytes",
+            "Bytes in WAL segments not yet written to Parquet",
+            &ConstGauge::new(stats.wal_bytes as i64),
+        )?;
+        encode(
+            "segments_flushed",
+            "WAL segments written to Parquet since start",
+            &ConstCounter::new(stats.segments_flushed),
+        )?;
+        encode(
+            "flush_seconds_last",
+            "Seconds the last WAL segment took to write to Parquet",
+            &ConstGauge::new(stats.last_flush_seconds),
+        )?;
+        encode(
+            "flush_seconds",
+            "Seconds spent writing WAL segments to Parquet since start",
+            &ConstCounter::new(stats.flush_seconds_total),
+        )?;
+        encode(
+            "flush_failures",
+            "Writes of a WAL segment to Parquet that failed and will be retried (a full disk, an \
+             unreachable bucket); the segment waits in the WAL",
+            &ConstCounter::new(stats.flush_failures),
+        )
+    }
 }
 
 impl ReceiverMetrics {
@@ -74,13 +117,6 @@ impl ReceiverMetrics {
         let rejected = Family::<SignalLabel, Counter>::default();
         let refused = Counter::default();
         let metric_points = Counter::default();
-        let queue_depth = Gauge::default();
-        let queue_capacity = Gauge::default();
-        let wal_bytes = Gauge::default();
-        let segments_flushed = Counter::default();
-        let flush_seconds_last = Gauge::<f64, AtomicU64>::default();
-        let flush_seconds = Counter::<f64, AtomicU64>::default();
-        let flush_failures = Counter::default();
         registry.register(
             "records_accepted",
             "Records stored durably, per table",
@@ -101,42 +137,7 @@ impl ReceiverMetrics {
             "OTLP metric data points received and counted (not stored)",
             metric_points.clone(),
         );
-        registry.register(
-            "queue_depth",
-            "Writes waiting for the WAL writer",
-            queue_depth.clone(),
-        );
-        registry.register(
-            "queue_capacity",
-            "Writes that can wait before senders are told to retry",
-            queue_capacity.clone(),
-        );
-        registry.register(
-            "wal_bytes",
-            "Bytes in WAL segments not yet written to Parquet",
-            wal_bytes.clone(),
-        );
-        registry.register(
-            "segments_flushed",
-            "WAL segments written to Parquet since start",
-            segments_flushed.clone(),
-        );
-        registry.register(
-            "flush_seconds_last",
-            "Seconds the last WAL segment took to write to Parquet",
-            flush_seconds_last.clone(),
-        );
-        registry.register(
-            "flush_seconds",
-            "Seconds spent writing WAL segments to Parquet since start",
-            flush_seconds.clone(),
-        );
-        registry.register(
-            "flush_failures",
-            "Writes of a WAL segment to Parquet that failed and will be retried (a full disk, an \
-             unreachable bucket); the segment waits in the WAL",
-            flush_failures.clone(),
-        );
+        registry.register_collector(Box::new(StoreFigures(store.clone())));
         ReceiverMetrics {
             registry,
             store,
@@ -144,14 +145,6 @@ impl ReceiverMetrics {
             rejected,
             refused,
             metric_points,
-            queue_depth,
-            queue_capacity,
-            wal_bytes,
-            segments_flushed,
-            flush_seconds_last,
-            flush_seconds,
-            flush_failures,
-            render_lock: std::sync::Mutex::new(()),
         }
     }
 
@@ -194,29 +187,6 @@ impl ReceiverMetrics {
 
     /// The Prometheus text exposition of every metric, with the store's figures as of now.
     pub fn render(&self) -> String {
-        let _one_at_a_time = self
-            .render_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let stats = self.store.stats();
-        self.queue_depth.set(stats.queue_depth as i64);
-        self.queue_capacity.set(stats.queue_capacity as i64);
-        self.wal_bytes.set(stats.wal_bytes as i64);
-        self.segments_flushed.inc_by(
-            stats
-                .segments_flushed
-                .saturating_sub(self.segments_flushed.get()),
-        );
-        self.flush_seconds_last.set(stats.last_flush_seconds);
-        let seconds = stats.flush_seconds_total - self.flush_seconds.get();
-        if seconds > 0.0 {
-            self.flush_seconds.inc_by(seconds);
-        }
-        self.flush_failures.inc_by(
-            stats
-                .flush_failures
-                .saturating_sub(self.flush_failures.get()),
-        );
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry)
             .expect("writing to a String cannot fail");
