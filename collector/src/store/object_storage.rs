@@ -158,9 +158,7 @@ pub fn remember(data_dir: &Path, url: &Url) -> Result<(), StoreError> {
         .and_then(|f| f.sync_all())
         .map_err(io(&temp))?;
     std::fs::rename(&temp, &path).map_err(io(&path))?;
-    std::fs::File::open(data_dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io(data_dir))
+    Ok(crate::wal::sync_dir(data_dir)?)
 }
 
 #[cfg(test)]
