@@ -109,13 +109,14 @@ fn dashboard_log_file(data: &Path, config: &commands::tui::TuiConfig) -> Option<
 }
 
 /// Refuses `--data` on object storage (or a URL faasobs does not read) for the commands that
-/// write a local data directory, before they create anything.
+/// write a local data directory, a receiving dashboard among them, before they create anything.
 fn refuse_object_storage_for_writers(cli: &Cli) -> anyhow::Result<()> {
     let command = match &cli.command {
         Command::Demo(_) => "demo",
         Command::Collect(_) => "collect",
         Command::Ingest(_) => "ingest",
         Command::Compact(_) => "compact",
+        Command::Tui(c) if !c.no_listen => "tui",
         _ => return Ok(()),
     };
     commands::refuse_object_storage(&DataLocation::parse(&cli.data)?, command)

@@ -25,7 +25,7 @@ pub fn refuse_object_storage(data: &DataLocation, command: &str) -> anyhow::Resu
         DataLocation::Directory(_) => Ok(()),
         DataLocation::ObjectStore(_) => anyhow::bail!(
             "faasobs {command} writes a local data directory, not {data}: query, sql, report, \
-             summary and cost read object storage. Store into a directory whose collector keeps \
+             summary, cost and tui --no-listen read object storage. Store into a directory whose collector keeps \
              its Parquet files there (`collect --parquet-store {data}`), or copy a directory's \
              files there (e.g. `aws s3 sync DIR {data}`)"
         ),
