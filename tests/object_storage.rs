@@ -10,8 +10,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, http_client, python, root, sample_store,
-    store_importing,
+    COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, faasobs_at, http_client, python, root,
+    sample_store, store_importing,
 };
 use crate::tui::{Tmux, invocations_shown};
 
@@ -142,8 +142,8 @@ impl S3Server {
 
     /// `faasobs --data URL` with [`S3Server::environment`].
     fn faasobs(&self, url: &str) -> assert_cmd::Command {
-        let mut cmd = faasobs();
-        cmd.arg("--data").arg(url).envs(self.environment());
+        let mut cmd = faasobs_at(Path::new(url));
+        cmd.envs(self.environment());
         cmd
     }
 }
@@ -199,7 +199,7 @@ fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
         &["cost", "report", "--format", "json"],
     ];
     for args in commands {
-        let local = stdout_of(faasobs().arg("--data").arg(data.path()), args);
+        let local = stdout_of(&mut faasobs_at(data.path()), args);
         let remote = stdout_of(&mut s3.faasobs(url), args);
         assert!(
             local.contains("checkout-api"),
@@ -214,10 +214,7 @@ fn a_copy_on_s3_answers_every_reading_command_as_the_directory_does() {
         &["sql"],
     );
     let local = stdout_of(
-        faasobs()
-            .arg("--data")
-            .arg(data.path())
-            .args(["query", "SELECT count(*) AS spans FROM spans"]),
+        faasobs_at(data.path()).args(["query", "SELECT count(*) AS spans FROM spans"]),
         &[],
     );
     assert_eq!(counted.trim(), format!("{}\n(1 row)", local.trim()));
@@ -242,7 +239,7 @@ fn an_empty_prefix_is_said_a_missing_bucket_fails_and_writers_refuse_object_stor
     // The bucket's root holds the copy.
     let count = "SELECT count(*) AS n FROM invocations";
     let root = stdout_of(&mut s3.faasobs("s3://telemetry"), &["query", count]);
-    let local = stdout_of(faasobs().arg("--data").arg(data.path()), &["query", count]);
+    let local = stdout_of(&mut faasobs_at(data.path()), &["query", count]);
     assert_eq!(root, local);
 
     let empty = s3
@@ -428,15 +425,9 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
         &["summary", "--format", "json"],
     ];
     for args in queries {
-        let imported = stdout_of(faasobs().arg("--data").arg(plain.path()), args);
+        let imported = stdout_of(&mut faasobs_at(plain.path()), args);
         assert!(imported.contains("checkout-api"), "{imported}");
-        let through_directory = stdout_of(
-            faasobs()
-                .arg("--data")
-                .arg(data.path())
-                .envs(s3.environment()),
-            args,
-        );
+        let through_directory = stdout_of(faasobs_at(data.path()).envs(s3.environment()), args);
         assert_eq!(through_directory, imported, "{args:?} over the directory");
         assert_eq!(
             stdout_of(&mut s3.faasobs(bucket), args),
@@ -461,13 +452,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     );
     send_one_span(&collector, 1);
     let n = |csv: &str| csv.lines().nth(1).unwrap().parse::<u64>().unwrap();
-    let through_directory = stdout_of(
-        faasobs()
-            .arg("--data")
-            .arg(data.path())
-            .envs(s3.environment()),
-        &count,
-    );
+    let through_directory = stdout_of(faasobs_at(data.path()).envs(s3.environment()), &count);
     assert_eq!(n(&through_directory), n(&before) + 1);
     assert_eq!(stdout_of(&mut s3.faasobs(bucket), &count), before);
     collector.stop();
@@ -494,9 +479,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     // An import into the directory goes to the bucket too; `compact`'s retention deletes there.
     let logs = ["query", "--format", "csv", "SELECT count(*) AS n FROM logs"];
     assert_eq!(n(&stdout_of(&mut s3.faasobs(bucket), &logs)), 0);
-    faasobs()
-        .arg("--data")
-        .arg(data.path())
+    faasobs_at(data.path())
         .envs(s3.environment())
         .arg("ingest")
         .arg(root().join("sample-traces/data/lambda-logs"))
@@ -505,9 +488,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     assert!(n(&stdout_of(&mut s3.faasobs(bucket), &logs)) > 1000);
     assert_no_table_folders(data.path());
     // The sample's hours ended days ago.
-    faasobs()
-        .arg("--data")
-        .arg(data.path())
+    faasobs_at(data.path())
         .envs(s3.environment())
         .args(["compact", "--retention", "1d"])
         .assert()
@@ -518,9 +499,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     // Another bucket for this directory, a bucket for a directory with Parquet files of its
     // own, and a bucket that does not exist are refused, and nothing is remembered.
     let refusal = |data: &Path, url: &str| {
-        let out = faasobs()
-            .arg("--data")
-            .arg(data)
+        let out = faasobs_at(data)
             .envs(s3.environment())
             .args(COLLECT_ON_FREE_PORTS)
             .args(["--parquet-store", url])
@@ -531,9 +510,7 @@ fn a_collector_keeps_its_parquet_in_a_bucket_that_its_directory_remembers() {
     };
     // With the bucket's settings wrong (an http:// endpoint not allowed), a query of the
     // directory names the settings to check.
-    let unconfigured = faasobs()
-        .arg("--data")
-        .arg(data.path())
+    let unconfigured = faasobs_at(data.path())
         .envs(s3.environment())
         .env_remove("AWS_ALLOW_HTTP")
         .args(["query", "SELECT 1"])
@@ -571,9 +548,7 @@ fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_no
     let parent = tempfile::tempdir().unwrap();
     let data = parent.path().join("imports");
     let bucket = "s3://telemetry/imported";
-    faasobs()
-        .arg("--data")
-        .arg(&data)
+    faasobs_at(&data)
         .envs(s3.environment())
         .args(["ingest", "--parquet-store", bucket])
         .arg(root().join("sample-traces/data"))
@@ -585,7 +560,7 @@ fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_no
         &["summary", "--format", "json"][..],
         &["cost", "report", "--format", "json"][..],
     ] {
-        let imported = stdout_of(faasobs().arg("--data").arg(local.path()), args);
+        let imported = stdout_of(&mut faasobs_at(local.path()), args);
         assert!(imported.contains("checkout-api"), "{imported}");
         assert_eq!(
             stdout_of(&mut s3.faasobs(bucket), args),
@@ -598,9 +573,7 @@ fn an_import_keeps_its_parquet_in_a_bucket_and_one_that_stores_nothing_leaves_no
     let unreadable = parent.path().join("notes.txt");
     std::fs::write(&unreadable, "not telemetry\n").unwrap();
     let empty = parent.path().join("empty");
-    let out = faasobs()
-        .arg("--data")
-        .arg(&empty)
+    let out = faasobs_at(&empty)
         .envs(s3.environment())
         .args(["ingest", "--parquet-store", "s3://telemetry/empty"])
         .arg(&unreadable)
@@ -648,9 +621,7 @@ fn spans_acknowledged_while_the_bucket_is_gone_wait_in_the_wal_and_reach_it_when
         "csv",
         "SELECT count(*) AS n FROM spans",
     ];
-    let wal_only = faasobs()
-        .arg("--data")
-        .arg(data.path())
+    let wal_only = faasobs_at(data.path())
         .envs(s3.environment())
         .args(count)
         .output()
