@@ -422,7 +422,7 @@ fn the_sql_shell_sees_what_is_stored_between_its_statements() {
     use std::process::Stdio;
 
     let store = sample_store();
-    let mut shell = std::process::Command::new(env!("CARGO_BIN_EXE_faasobs"))
+    let mut shell = std::process::Command::new(faasobs().get_program())
         .arg("--data")
         .arg(store.path())
         .arg("sql")
