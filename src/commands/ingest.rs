@@ -649,9 +649,10 @@ fn missing_folders(data: &Path) -> Vec<PathBuf> {
 }
 
 /// Removes the store an import created and stored nothing into: its lock file, the bucket it
-/// would have kept its Parquet files in, and its empty WAL folder, then the folders made for it (`folders_made`, the data directory first). Anything
-/// else found there (written by something else meanwhile) keeps its folder, and the folders
-/// above it; says whether the data directory was removed.
+/// would have kept its Parquet files in, and its empty WAL folder, then the folders made for it
+/// (`folders_made`, the data directory first). Anything else found there (written by something
+/// else meanwhile) keeps its folder, and the folders above it; says whether the data directory
+/// was removed.
 fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
     let Some(data) = folders_made.first() else {
         return false;
