@@ -149,6 +149,81 @@ async fn compaction_merges_files_without_changing_any_query_result() {
     assert_eq!(text.lines().nth(1), Some("500,300,19.5"), "{text}");
 }
 
+/// Every stored file of `table` on disk, superseded ones too.
+async fn files_on_disk(data: &std::path::Path, table: Table) -> usize {
+    let objects = faasobs_collector::store::local_objects(data).unwrap();
+    let listing = list_table(objects.store.as_ref(), table).await.unwrap();
+    listing.live.len() + listing.superseded.len()
+}
+
+async fn invocation_count(analyzer: &Analyzer) -> String {
+    let rows = analyzer
+        .query("SELECT count(*) AS n FROM invocations")
+        .await
+        .unwrap();
+    render(&rows, OutputFormat::Csv).unwrap()
+}
+
+/// A query that listed the store before a running collector compacted it still reads every file
+/// it listed: the files a compaction replaced stay, superseded (listings after it skip them), for
+/// `replaced_files_kept`, and a later pass deletes them; a closing store deletes them at once.
+/// Deleted with the compaction, they were skipped by such a query, which answered fewer rows.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_that_listed_files_before_a_compaction_still_reads_them() {
+    for kept in [Duration::from_secs(3600), Duration::ZERO] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = StoreConfig::new(dir.path());
+        config.compact_after_files = 3;
+        config.flush_interval = Duration::from_secs(3600);
+        config.replaced_files_kept = kept;
+        let store = Store::open(config).await.unwrap();
+        let start = 1_795_424_400_000_000_000;
+        let flush_reports = |from: usize| {
+            (from..from + 100)
+                .map(|i| fragment(i, start, Source::PlatformReport))
+                .collect::<Vec<_>>()
+        };
+        for from in [0, 100] {
+            write_invocations(&store, flush_reports(from)).await;
+            store.handle().flush().await.unwrap();
+        }
+        let listed_before = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        // The third file makes the flusher compact the three into one.
+        write_invocations(&store, flush_reports(200)).await;
+        store.handle().flush().await.unwrap();
+        assert_eq!(
+            file_count(dir.path()).await,
+            1,
+            "the partition is compacted"
+        );
+        assert_eq!(files_on_disk(dir.path(), Table::Invocations).await, 4);
+
+        assert_eq!(invocation_count(&listed_before).await, "n\n200\n");
+        let listed_after = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(invocation_count(&listed_after).await, "n\n300\n");
+
+        // The next pass (after the next flush) deletes them once they have been kept long enough.
+        write_invocations(&store, flush_reports(300)).await;
+        store.handle().flush().await.unwrap();
+        let on_disk = files_on_disk(dir.path(), Table::Invocations).await;
+        if kept.is_zero() {
+            assert_eq!(on_disk, 2, "the replaced files are deleted");
+        } else {
+            assert_eq!(on_disk, 5, "the replaced files are kept for {kept:?}");
+        }
+        store.close().await.unwrap();
+        assert_eq!(files_on_disk(dir.path(), Table::Invocations).await, 1);
+        let closed = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        assert_eq!(invocation_count(&closed).await, "n\n400\n");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_invocations_view_merges_ids_across_files_into_the_tables_types() {
     let dir = tempfile::tempdir().unwrap();

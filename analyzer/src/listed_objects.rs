@@ -4,8 +4,9 @@
 //! DataFusion's `ListingTable` sends a `HEAD` for each file URL it is given, at every scan, to
 //! learn its size. On a local directory that is a `stat`; on S3 it was a billed request per file
 //! per query (hundreds for a month of hours), and several queries make one dashboard refresh.
-//! Every other request goes to the bucket. A listed file deleted since (a compaction replaced
-//! it) still fails when its bytes are read, as it would have between a `HEAD` and a `GET`.
+//! Every other request goes to the bucket. A listed file deleted since (by a closing store,
+//! which deletes the files its compaction replaced at once) still fails when its bytes are read,
+//! as it would have between a `HEAD` and a `GET`.
 
 use std::collections::HashMap;
 use std::fmt;

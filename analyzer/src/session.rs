@@ -1079,7 +1079,7 @@ mod tests {
         use faasobs_collector::model::attributes::AttributesBuilder;
         use faasobs_collector::model::resource::resource_id_of_refs;
         use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder};
-        use faasobs_collector::store::compaction::{KnownHourMerged, compact};
+        use faasobs_collector::store::compaction::{KnownHourMerged, ReplacedFiles, compact};
         use faasobs_collector::store::flush::flush_records;
         use faasobs_collector::store::layout::{SegmentRange, list_table};
         use faasobs_collector::store::{CompactionLevel, local_objects};
@@ -1139,6 +1139,7 @@ mod tests {
             |_, _| Some(CompactionLevel::Runs),
             &mut KnownHourMerged::default(),
             1,
+            ReplacedFiles::DeletedAtOnce,
         )
         .await
         .unwrap();

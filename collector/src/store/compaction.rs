@@ -5,14 +5,16 @@
 //! is done and never read again. A run stops early once what it has read decodes to more than
 //! [`COMPACTION_DECODED_BUDGET_BYTES`]. Each run of two or more files is read, invocation fragments that
 //! landed in different files are merged by request id, the rows are sorted again and written as
-//! one file named by the union of the run's segment ranges; then the inputs are deleted. A run
+//! one file named by the union of the run's segment ranges, which supersedes the inputs. A run
 //! that needs no merging (logs; invocation files that share no request id) and whose row groups
 //! are not small is written by copying its files' row groups as they are encoded instead, each
 //! still one sorted run (see [`MIN_COPIED_ROW_GROUP_ROWS`]). Runs are neighbours in segment
 //! order, so that union covers no file outside the run. Until the inputs are
 //! deleted, the new file's range supersedes theirs (see `layout`), so no reader ever counts a row
-//! twice and a crash at any point leaves a correct store. Query results are identical before and
-//! after (the `invocations` view merges fragments left in different files).
+//! twice and a crash at any point leaves a correct store. A running store deletes them only some
+//! minutes later ([`ReplacedFiles`]), so that a query that listed them still reads them. Query
+//! results are identical before and after (the `invocations` view merges fragments left in
+//! different files).
 //!
 //! The budget bounds a compaction's memory and the bytes it rewrites, whatever the size of the
 //! partition: a busy hour grows as files of about the budget's size, not one file rewritten over
@@ -26,6 +28,7 @@
 //! collector's CPU and its peak memory.
 
 use std::collections::{BTreeMap, HashSet};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use object_store::path::Path as ObjectPath;
@@ -33,7 +36,7 @@ use object_store::path::Path as ObjectPath;
 use super::StoreError;
 use super::flush::merge_rows;
 use super::hour_merge::{RepeatedIds, copyable_inputs, merge_hour};
-use super::layout::{DataFile, Partition, list_table};
+use super::layout::{DataFile, Listing, Partition, list_partition_files, list_table};
 use super::row_group_copy::copy_row_groups;
 use super::writer::{Objects, decode_parquet_batches, encode_sorted, writer_properties};
 use crate::model::Table;
@@ -97,6 +100,51 @@ pub enum CompactionLevel {
     WholeHourFully,
 }
 
+/// When the files a compaction replaced (superseded by its output) are deleted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplacedFiles {
+    /// As soon as each partition is compacted: a closing store's last pass.
+    DeletedAtOnce,
+    /// By the first pass at least this long after they were replaced. A query lists the files
+    /// when it starts and reads them as its scan reaches them; deleted with the compaction, the
+    /// files of a query that listed them before it were skipped (a directory's) or failed the
+    /// query (a bucket's), and a count over the hour came out short. Kept, they are read, and a
+    /// query that lists after the compaction skips them as superseded.
+    KeptFor(Duration),
+}
+
+impl ReplacedFiles {
+    /// Deletes the superseded files of `listing` whose time has come.
+    async fn delete_due(self, objects: &Objects, listing: &Listing) -> Result<(), StoreError> {
+        let due_before = match self {
+            ReplacedFiles::DeletedAtOnce => None,
+            ReplacedFiles::KeptFor(kept) => Some(
+                Utc::now() - chrono::Duration::from_std(kept).unwrap_or(chrono::TimeDelta::MAX),
+            ),
+        };
+        let due = listing.superseded.iter().filter(|file| match due_before {
+            None => true,
+            // Replaced by no listed file: what replaced it is gone (retention), so is the reason.
+            Some(cutoff) => listing.replaced_at(file).is_none_or(|at| at <= cutoff),
+        });
+        objects.delete_all(due.map(|f| &f.meta.location)).await
+    }
+
+    /// After `partition` is compacted: deletes the files that compaction replaced, if that is
+    /// due at once.
+    async fn after_compacting(
+        self,
+        objects: &Objects,
+        partition: Partition,
+    ) -> Result<(), StoreError> {
+        if self != ReplacedFiles::DeletedAtOnce {
+            return Ok(());
+        }
+        let listing = list_partition_files(objects.store.as_ref(), partition).await?;
+        self.delete_due(objects, &listing).await
+    }
+}
+
 /// What a compaction pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CompactionOutcome {
@@ -147,8 +195,9 @@ pub const LONE_FILES_REWRITTEN_PER_PASS: usize = 1;
 /// Compacts every partition that has at least two live files (and merges an over hour's lone
 /// invocation file that is not hour-merged yet, [`LONE_FILES_REWRITTEN_PER_PASS`] of them at the
 /// tiered level), at the level `wanted(partition, live_file_count)` says (`None`: not at all).
-/// Superseded files left by an interrupted compaction are deleted too. `known` remembers the
-/// lone files found hour-merged, between passes.
+/// Superseded files (replaced by an earlier pass, or left by an interrupted one) are deleted
+/// when `replaced` says they are due, and so are the files this pass replaces. `known` remembers
+/// the lone files found hour-merged, between passes.
 ///
 /// Hour merges at the untiered level (a closing store's) run up to `merges_at_once` together,
 /// each on a thread of its own (see `merge_hours`).
@@ -157,15 +206,14 @@ pub async fn compact(
     wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
     known: &mut KnownHourMerged,
     merges_at_once: usize,
+    replaced: ReplacedFiles,
 ) -> Result<CompactionOutcome, StoreError> {
     let mut outcome = CompactionOutcome::default();
     let mut lone_files_seen = HashSet::new();
     let mut lone_files_rewritten = 0;
     for table in Table::ALL {
         let listing = list_table(objects.store.as_ref(), table).await?;
-        objects
-            .delete_all(listing.superseded.iter().map(|f| &f.meta.location))
-            .await?;
+        replaced.delete_due(objects, &listing).await?;
         let mut by_partition: BTreeMap<Partition, Vec<DataFile>> = BTreeMap::new();
         for file in listing.live {
             by_partition.entry(file.partition).or_default().push(file);
@@ -205,6 +253,7 @@ pub async fn compact(
                 .await?;
                 lone_files_rewritten += usize::from(merged.is_some() && lone.is_some());
                 outcome.count_hour_merge(merged, lone, known);
+                replaced.after_compacting(objects, partition).await?;
                 continue;
             }
             if files.len() < 2 {
@@ -219,17 +268,22 @@ pub async fn compact(
                 outcome.files_in += files_in;
                 outcome.rows_out += rows_out;
             }
+            replaced.after_compacting(objects, partition).await?;
         }
         let (jobs, lone): (Vec<_>, Vec<_>) = untiered_merges
             .into_iter()
             .map(|(partition, files, lone)| ((partition, files), lone))
             .unzip();
+        let partitions: Vec<_> = jobs.iter().map(|(partition, _)| *partition).collect();
         for (merged, lone) in merge_hours(objects, jobs, merges_at_once)
             .await?
             .into_iter()
             .zip(lone)
         {
             outcome.count_hour_merge(merged, lone, known);
+        }
+        for partition in partitions {
+            replaced.after_compacting(objects, partition).await?;
         }
     }
     // Forget the files that are gone or no longer alone.
@@ -358,9 +412,6 @@ async fn compact_run(
     drop(merged);
     let range = DataFile::covering_range(files);
     objects.put_durably(&partition.file(range), encoded).await?;
-    objects
-        .delete_all(files.iter().map(|f| &f.meta.location))
-        .await?;
     Ok((files.len(), rows))
 }
 
@@ -413,9 +464,6 @@ async fn copy_run(
         &partition.file(range),
     )
     .await?;
-    objects
-        .delete_all(files.iter().map(|f| &f.meta.location))
-        .await?;
     Ok(Some((files.len(), rows)))
 }
 

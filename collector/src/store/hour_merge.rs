@@ -66,8 +66,9 @@ use crate::model::Table;
 /// request ids are unique, merging the rows of repeated ids in buckets of about `bucket_bytes` of
 /// Parquet input each; `tiered`
 /// leaves out a leading merged file larger than the files after it together. A lone file that is
-/// not hour-merged yet is rewritten as one. Returns the number of files merged and of rows
-/// written, or `None` when there was nothing to merge.
+/// not hour-merged yet is rewritten as one. The inputs are left in place, superseded by the
+/// output, for the compaction pass to delete ([`super::compaction::ReplacedFiles`]). Returns the
+/// number of files merged and of rows written, or `None` when there was nothing to merge.
 pub async fn merge_hour(
     objects: &Objects,
     partition: Partition,
@@ -122,15 +123,8 @@ pub async fn merge_hour(
         )
         .await?
     };
-    // A lone file rewritten in place has the output's name.
-    objects
-        .delete_all(
-            files
-                .iter()
-                .map(|f| &f.meta.location)
-                .filter(|location| **location != output),
-        )
-        .await?;
+    // The inputs are superseded by the output (a lone file rewritten in place is the output),
+    // and deleted when the compaction's `ReplacedFiles` says.
     Ok(Some((files.len(), rows)))
 }
 
@@ -643,7 +637,11 @@ mod tests {
             .unwrap();
         assert_eq!(listing.live.len(), 1, "one merged file");
         assert_eq!(listing.live[0].range, SegmentRange { lo: 1, hi: 6 });
-        assert!(listing.superseded.is_empty(), "the inputs are deleted");
+        assert_eq!(
+            listing.superseded.len(),
+            6,
+            "the inputs are left, superseded, for the compaction pass"
+        );
         assert!(listing.temporary.is_empty(), "no scratch piece is left");
         let stored = stored_rows(&objects).await;
         let ids: HashSet<_> = stored.iter().map(|r| r.request_id.as_str()).collect();
@@ -1012,7 +1010,7 @@ mod tests {
     /// A maintenance pass rewrites one lone file that is not hour-merged; the next pass the next.
     #[tokio::test]
     async fn a_maintenance_pass_rewrites_one_lone_file() {
-        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
         for (hour, id) in [(HOUR, 1), (HOUR + 2, 2)] {
@@ -1033,6 +1031,7 @@ mod tests {
                 |_, _| Some(CompactionLevel::WholeHour),
                 &mut known,
                 1,
+                ReplacedFiles::DeletedAtOnce,
             )
             .await
             .unwrap();
@@ -1146,7 +1145,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_lone_hour_merged_file_is_remembered_and_its_footer_not_read_every_pass() {
-        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
 
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
@@ -1158,11 +1157,13 @@ mod tests {
         put_file(&objects, 2, &reports).await;
         let over = |_: &Partition, _: usize| Some(CompactionLevel::WholeHour);
         let mut known = KnownHourMerged::default();
-        let merged = compact(&objects, over, &mut known, 1).await.unwrap();
+        let merged = compact(&objects, over, &mut known, 1, ReplacedFiles::DeletedAtOnce)
+            .await
+            .unwrap();
         assert_eq!((merged.files_in, merged.rows_out), (2, 50));
         // The next pass finds the hour's one file merged already, and remembers it.
         assert_eq!(
-            compact(&objects, over, &mut known, 1)
+            compact(&objects, over, &mut known, 1, ReplacedFiles::DeletedAtOnce)
                 .await
                 .unwrap()
                 .files_in,
@@ -1184,16 +1185,22 @@ mod tests {
                 .unwrap()
         };
         set_modified(modified);
-        compact(&objects, over, &mut known, 1).await.unwrap();
+        compact(&objects, over, &mut known, 1, ReplacedFiles::DeletedAtOnce)
+            .await
+            .unwrap();
         // A file that changed is read again.
         set_modified(modified + std::time::Duration::from_secs(1));
-        assert!(compact(&objects, over, &mut known, 1).await.is_err());
+        assert!(
+            compact(&objects, over, &mut known, 1, ReplacedFiles::DeletedAtOnce)
+                .await
+                .is_err()
+        );
     }
 
     /// What a compaction in runs leaves of invocation files holding `files` (each file's
     /// fragments): the rows, and the row groups of each file left.
     async fn compacted_in_runs(files: &[Vec<Invocation>]) -> (Vec<Invocation>, Vec<usize>) {
-        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
 
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
@@ -1201,9 +1208,15 @@ mod tests {
             put_file(&objects, id as u64 + 1, rows).await;
         }
         let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
-        let outcome = compact(&objects, runs, &mut KnownHourMerged::default(), 1)
-            .await
-            .unwrap();
+        let outcome = compact(
+            &objects,
+            runs,
+            &mut KnownHourMerged::default(),
+            1,
+            ReplacedFiles::DeletedAtOnce,
+        )
+        .await
+        .unwrap();
         assert_eq!(outcome.files_in, files.len());
         let mut row_groups = Vec::new();
         for file in live_files(&objects).await {
@@ -1255,7 +1268,7 @@ mod tests {
     async fn a_run_of_log_files_is_compacted_by_copying_row_groups() {
         use crate::model::{LogRecord, Records};
         use crate::store::compaction::{
-            CompactionLevel, KnownHourMerged, MIN_COPIED_ROW_GROUP_ROWS, compact,
+            CompactionLevel, KnownHourMerged, MIN_COPIED_ROW_GROUP_ROWS, ReplacedFiles, compact,
         };
 
         let dir = tempfile::tempdir().unwrap();
@@ -1294,9 +1307,15 @@ mod tests {
             written.push(batch);
         }
         let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
-        let outcome = compact(&objects, runs, &mut KnownHourMerged::default(), 1)
-            .await
-            .unwrap();
+        let outcome = compact(
+            &objects,
+            runs,
+            &mut KnownHourMerged::default(),
+            1,
+            ReplacedFiles::DeletedAtOnce,
+        )
+        .await
+        .unwrap();
         assert_eq!((outcome.files_in, outcome.rows_out), (2, 2 * n));
         let files = list_table(objects.store.as_ref(), Table::Logs)
             .await
@@ -1315,7 +1334,7 @@ mod tests {
 
     #[tokio::test]
     async fn closing_merges_run_together_store_what_one_at_a_time_stores() {
-        use crate::store::compaction::{CompactionLevel, KnownHourMerged, compact};
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
 
         // Five hours of invocations, each split in a span file and a report file; every tenth
         // invocation's report falls in the next hour, so neighbours share request ids.
@@ -1352,6 +1371,7 @@ mod tests {
                 |_, _| Some(CompactionLevel::WholeHourFully),
                 &mut KnownHourMerged::default(),
                 at_once,
+                ReplacedFiles::DeletedAtOnce,
             )
             .await
             .unwrap();

@@ -7,11 +7,12 @@
 //! ```
 //!
 //! A Parquet file is named by the range `lo..=hi` of WAL segment ids whose rows it holds. A flush
-//! of segment `n` writes `{n}-{n}`; compaction of a partition writes `{min lo}-{max hi}` and then
-//! deletes its inputs. A file whose range lies inside another file's range in the same partition
-//! is superseded: readers skip it, and start-up deletes it. This makes every step idempotent: a
-//! crash after a compacted file is in place but before its inputs are gone never shows a row twice,
-//! and replaying segment `n` after a crash rewrites `{n}-{n}` under the same name.
+//! of segment `n` writes `{n}-{n}`; compaction of a partition writes `{min lo}-{max hi}` in place of
+//! its inputs. A file whose range lies inside another file's range in
+//! the same partition is superseded: readers skip it, and a later compaction pass deletes it
+//! (`compaction::ReplacedFiles`). This makes every step idempotent: a crash after a compacted file
+//! is in place but before its inputs are gone never shows a row twice, and replaying segment `n`
+//! after a crash rewrites `{n}-{n}` under the same name.
 
 use chrono::{DateTime, Utc};
 use futures::TryStreamExt;
@@ -141,6 +142,19 @@ pub struct Listing {
     pub temporary: Vec<ObjectPath>,
 }
 
+impl Listing {
+    /// When `file` (one of `superseded`) was replaced: the earliest modification time of the
+    /// listed files whose range covers its own.
+    pub fn replaced_at(&self, file: &DataFile) -> Option<DateTime<Utc>> {
+        self.live
+            .iter()
+            .chain(&self.superseded)
+            .filter(|o| o.partition == file.partition && file.range.superseded_by(&o.range))
+            .map(|o| o.meta.last_modified)
+            .min()
+    }
+}
+
 fn parse_partition(table: Table, location: &ObjectPath) -> Option<(Partition, String)> {
     let parts: Vec<_> = location.parts().collect();
     let [t, date, hour, file] = parts.as_slice() else {
@@ -174,9 +188,15 @@ pub async fn list_partition(
     objects: &dyn ObjectStore,
     partition: Partition,
 ) -> Result<Vec<DataFile>, object_store::Error> {
-    Ok(list_under(objects, partition.table, &partition.prefix())
-        .await?
-        .live)
+    Ok(list_partition_files(objects, partition).await?.live)
+}
+
+/// Lists one partition's files and sorts them into live, superseded and temporary ones.
+pub async fn list_partition_files(
+    objects: &dyn ObjectStore,
+    partition: Partition,
+) -> Result<Listing, object_store::Error> {
+    list_under(objects, partition.table, &partition.prefix()).await
 }
 
 async fn list_under(
@@ -249,5 +269,55 @@ mod tests {
         assert!(!SegmentRange::single(10).superseded_by(&r));
         assert_eq!(SegmentRange::parse("x.parquet"), None);
         assert_eq!(SegmentRange::parse("9-3.parquet"), None);
+    }
+
+    /// A file replaced twice (`1-1` by `1-2`, then `1-2` by `1-3`) was replaced when the first of
+    /// those was written; a file of another hour with the same range replaces nothing here.
+    #[tokio::test]
+    async fn a_superseded_file_was_replaced_when_its_first_replacement_was_written() {
+        let store = object_store::memory::InMemory::new();
+        let hour = Partition::of(Table::Logs, 0);
+        let next_hour = Partition { hour: 1, ..hour };
+        let put = |partition: Partition, lo: u64, hi: u64| {
+            let path = partition.file(SegmentRange { lo, hi });
+            let store = &store;
+            async move {
+                object_store::ObjectStoreExt::put(store, &path, vec![0u8].into())
+                    .await
+                    .unwrap();
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+        };
+        put(hour, 1, 1).await;
+        put(next_hour, 1, 3).await;
+        put(hour, 1, 2).await;
+        put(hour, 1, 3).await;
+        let listing = list_table(&store, Table::Logs).await.unwrap();
+        let written = |partition: Partition, lo: u64, hi: u64| {
+            listing
+                .live
+                .iter()
+                .chain(&listing.superseded)
+                .find(|f| f.partition == partition && f.range == SegmentRange { lo, hi })
+                .unwrap()
+                .meta
+                .last_modified
+        };
+        let ranges: Vec<_> = listing.superseded.iter().map(|f| f.range).collect();
+        assert_eq!(
+            ranges,
+            [SegmentRange { lo: 1, hi: 1 }, SegmentRange { lo: 1, hi: 2 }]
+        );
+        assert_eq!(
+            listing.replaced_at(&listing.superseded[0]),
+            Some(written(hour, 1, 2))
+        );
+        assert_eq!(
+            listing.replaced_at(&listing.superseded[1]),
+            Some(written(hour, 1, 3))
+        );
+        assert!(written(hour, 1, 2) < written(hour, 1, 3));
+        assert!(written(next_hour, 1, 3) < written(hour, 1, 2));
+        assert_eq!(listing.replaced_at(&listing.live[0]), None);
     }
 }

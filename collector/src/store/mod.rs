@@ -16,6 +16,9 @@
 //! - At open, leftover temporary files are deleted, every segment on disk is replayed into Parquet
 //!   (a torn last write is dropped: it was never acknowledged), and compaction finishes any
 //!   compaction a crash interrupted.
+//! - Files a compaction replaced stay, superseded, for `replaced_files_kept` (5 minutes) while
+//!   the store is open, so that a query that listed them still reads them; a closing store
+//!   deletes them at once ([`ReplacedFiles`]).
 //! - One process at a time writes a data directory: `DATA/LOCK` is locked while a store is open.
 //! - The Parquet files may be kept in a bucket of S3-compatible object storage instead of the
 //!   directory, which keeps the WAL and remembers the bucket ([`object_storage`]).
@@ -48,7 +51,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{Records, Table};
 use crate::wal::{self, MemorySegment, SegmentWriter, WalError, encode_frame};
-pub use compaction::{CompactionLevel, CompactionOutcome};
+pub use compaction::{CompactionLevel, CompactionOutcome, ReplacedFiles};
 pub use layout::{Partition, WAL_DIR};
 pub use writer::Objects;
 
@@ -110,6 +113,10 @@ pub struct StoreConfig {
     pub compact_after_files: usize,
     /// Partitions whose hour ended longer ago than this are deleted; `None` keeps everything.
     pub retention: Option<Duration>,
+    /// How long the files a compaction replaced are kept (superseded, skipped by readers that
+    /// list after it) while the store is open, for the queries that listed them before it
+    /// ([`compaction::ReplacedFiles`]). A closing store deletes them.
+    pub replaced_files_kept: Duration,
     /// Hour merges that run together, a thread each, when the store closes. Each holds a merge's
     /// memory; the collector keeps one, a batch command (an import) one per core.
     pub closing_merges_at_once: usize,
@@ -139,6 +146,11 @@ pub enum WalMode {
     InMemory,
 }
 
+/// How long a running store keeps the files a compaction replaced: longer than a query takes
+/// from listing the files to reading the last of them (a dashboard over a bucket reuses a listing
+/// for 10 s; the benchmark's slowest query over 100M invocations takes under a minute).
+pub const REPLACED_FILES_KEPT: Duration = Duration::from_secs(300);
+
 impl StoreConfig {
     pub fn new(data_dir: impl Into<PathBuf>) -> StoreConfig {
         StoreConfig {
@@ -153,6 +165,7 @@ impl StoreConfig {
             max_pending_segments: 4,
             compact_after_files: 16,
             retention: None,
+            replaced_files_kept: REPLACED_FILES_KEPT,
             closing_merges_at_once: 1,
             flush_encoding_threads: 1,
             wal: WalMode::OnDisk,
@@ -944,21 +957,25 @@ impl Flusher {
         });
     }
 
-    /// Compacts with one hour merge at a time, as a running store does.
+    /// Compacts with one hour merge at a time, as a running store does, keeping the files it
+    /// replaces for the queries that listed them.
     fn compact_if(&mut self, wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>) {
-        self.compact_with(wanted, 1);
+        let kept = ReplacedFiles::KeptFor(self.config.replaced_files_kept);
+        self.compact_with(wanted, 1, kept);
     }
 
     fn compact_with(
         &mut self,
         wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
         merges_at_once: usize,
+        replaced: ReplacedFiles,
     ) {
         match self.runtime.block_on(compaction::compact(
             &self.objects,
             wanted,
             &mut self.known_hour_merged,
             merges_at_once,
+            replaced,
         )) {
             Ok(o) if o.partitions > 0 => {
                 self.report.partitions_compacted += o.partitions;
@@ -1126,6 +1143,7 @@ fn run_flusher(
                             flusher.compact_with(
                                 |_, _| Some(CompactionLevel::WholeHourFully),
                                 at_once,
+                                ReplacedFiles::DeletedAtOnce,
                             );
                         }
                         // Rows lost from memory fail the barrier, after what was stored is
