@@ -486,10 +486,16 @@ impl Analyzer {
         ctx.add_optimizer_rule(Arc::new(crate::shared_percentiles::SharePercentiles));
         ctx.register_udf(crate::utc_date_trunc::date_trunc_udf());
         register_merge_aggregates(&ctx);
-        let mut listings = Vec::new();
-        for table in Table::ALL {
-            listings.push((table, list_table(objects.store.as_ref(), table).await?));
-        }
+        // A copy on object storage has no WAL that a collector appends to.
+        let (listings, mut unflushed) =
+            files_and_unflushed_rows(directory.as_deref(), async || {
+                let mut listings = Vec::new();
+                for table in Table::ALL {
+                    listings.push((table, list_table(objects.store.as_ref(), table).await?));
+                }
+                Ok(listings)
+            })
+            .await?;
         if let FilesAt::Bucket(bucket) = &files_at {
             // The scans' HEAD of each file is answered from this listing, not the bucket.
             let listed = listings.iter().flat_map(|(_, listing)| {
@@ -501,11 +507,6 @@ impl Analyzer {
             let store = ListedObjects::new(Arc::clone(&bucket.store), listed);
             ctx.register_object_store(&bucket.url, Arc::new(store));
         }
-        // A copy on object storage has no WAL that a collector appends to.
-        let mut unflushed = match &directory {
-            Some(root) => unflushed_wal_rows(root, &listings),
-            None => HashMap::new(),
-        };
         // Before the window narrows the listings: a store with nothing in the window is not empty.
         let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
             && unflushed
@@ -805,42 +806,55 @@ fn with_query_types(frame: DataFrame, want: &Schema) -> Result<DataFrame, DataFu
     frame.select(columns)
 }
 
-/// The rows of WAL segments that no Parquet file holds yet (acknowledged, not yet flushed), by
-/// table. A segment is flushed when some live file's segment range covers its id; the flusher
-/// writes those files before it deletes the segment, so no row is read twice. A segment being
-/// appended to is read up to its last whole record.
-fn unflushed_wal_rows(
-    root: &Path,
-    listings: &[(Table, Listing)],
-) -> HashMap<Table, Vec<RecordBatch>> {
+/// The store's files, as `list_files` lists them, and the rows of the WAL segments that none of
+/// those files holds yet (acknowledged, not yet flushed), by table: one moment's view, whatever
+/// the flusher does meanwhile. A segment is flushed when some live file's segment range covers
+/// its id, and the flusher writes that file before it deletes the segment. So the WAL is read
+/// first: a segment flushed while the files are listed is then either in the listing (its rows
+/// are skipped here) or not (its rows come from here), never in neither nor in both. Read after
+/// the listing, a segment flushed and deleted in between was in neither, and that query missed
+/// its rows. A segment being appended to is read up to its last whole record.
+async fn files_and_unflushed_rows(
+    wal_root: Option<&Path>,
+    list_files: impl AsyncFnOnce() -> Result<Vec<(Table, Listing)>, AnalyzerError>,
+) -> Result<(Vec<(Table, Listing)>, HashMap<Table, Vec<RecordBatch>>), AnalyzerError> {
+    let segments = wal_root.map(read_wal).unwrap_or_default();
+    let listings = list_files().await?;
     let flushed: Vec<_> = listings
         .iter()
         .flat_map(|(_, l)| l.live.iter().map(|f| f.range))
         .collect();
     let mut rows: HashMap<Table, Vec<RecordBatch>> = HashMap::new();
+    for (id, records) in segments {
+        if flushed.iter().any(|r| r.lo <= id && id <= r.hi) {
+            continue;
+        }
+        for (table, batch) in records {
+            rows.entry(table).or_default().push(batch);
+        }
+    }
+    Ok((listings, rows))
+}
+
+/// The whole records of every WAL segment in the data directory `root`, by segment id.
+fn read_wal(root: &Path) -> Vec<(u64, Vec<(Table, RecordBatch)>)> {
     let segments = match list_segments(&root.join(WAL_DIR)) {
         Ok(s) => s,
         Err(e) => {
             tracing::warn!("could not list the WAL, querying Parquet only: {e}");
-            return rows;
+            return Vec::new();
         }
     };
+    let mut read = Vec::new();
     for (id, path) in segments {
-        if flushed.iter().any(|r| r.lo <= id && id <= r.hi) {
-            continue;
-        }
         match read_segment(&path) {
-            Ok(contents) => {
-                for (table, batch) in contents.records {
-                    rows.entry(table).or_default().push(batch);
-                }
-            }
-            // Flushed and deleted since the listing: its rows are in a file this session
-            // did not list; the next query sees them.
+            Ok(contents) => read.push((id, contents.records)),
+            // Flushed and deleted since it was listed: its file was written first, and the
+            // listing of the files, which comes next, finds it.
             Err(e) => tracing::debug!("WAL segment {id} not read: {e}"),
         }
     }
-    rows
+    read
 }
 
 #[cfg(test)]
@@ -1330,5 +1344,85 @@ mod tests {
         assert!(planned.contains("Rows=Exact(3)"), "{planned}");
         let planned = plan_text(Arc::new(WithoutPlanningStatistics(listing))).await;
         assert!(planned.contains("Rows=Absent"), "{planned}");
+    }
+
+    /// A flush between reading the WAL and listing the files, or while the files are listed,
+    /// leaves each row of the segment counted once: from the WAL when the listing missed the
+    /// segment's file, from the file when it found it.
+    #[tokio::test]
+    async fn rows_flushed_while_the_files_are_listed_are_counted_once() {
+        use faasobs_collector::model::{LogRecord, Records};
+        use faasobs_collector::store::flush::flush_segment;
+        use faasobs_collector::store::wal_frames;
+        use faasobs_collector::wal::{SegmentWriter, remove_segment};
+
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path();
+        let objects = local_objects(root).unwrap();
+        let wal = root.join(WAL_DIR);
+        std::fs::create_dir_all(&wal).unwrap();
+        let records = Records {
+            logs: (0..5)
+                .map(|i| LogRecord {
+                    time: i * 1_000,
+                    body: Some(format!("line {i}")),
+                    function_name: Some("fn".into()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let acknowledged = |id: u64| {
+            let mut segment = SegmentWriter::create(&wal, id).unwrap();
+            segment.append(&wal_frames(&records).unwrap()).unwrap();
+            segment.sync().unwrap();
+        };
+        // The flusher's steps for segment `id`: its file, then the segment deleted.
+        let flush = async |id: u64| {
+            let path = wal.join(faasobs_collector::wal::segment_file_name(id));
+            flush_segment(&objects, id, &path, 1).await.unwrap();
+            remove_segment(&wal, id).unwrap();
+        };
+        let list = async || {
+            let mut listings = Vec::new();
+            for table in Table::ALL {
+                listings.push((table, list_table(objects.store.as_ref(), table).await?));
+            }
+            Ok(listings)
+        };
+        let logs_in = |(listings, rows): &(Vec<(Table, Listing)>, HashMap<_, Vec<RecordBatch>>)| {
+            let in_files = listings
+                .iter()
+                .find(|(table, _)| *table == Table::Logs)
+                .map_or(0, |(_, listing)| listing.live.len());
+            let in_wal: usize = rows
+                .get(&Table::Logs)
+                .map_or(0, |batches| batches.iter().map(|b| b.num_rows()).sum());
+            (in_files, in_wal)
+        };
+
+        // Flushed just after the listing: not listed, so from the WAL.
+        acknowledged(1);
+        let view = files_and_unflushed_rows(Some(root), async || {
+            let listings = list().await;
+            flush(1).await;
+            listings
+        })
+        .await
+        .unwrap();
+        assert_eq!(logs_in(&view), (0, 5));
+        // Flushed just before the listing: listed, so not from the WAL.
+        acknowledged(2);
+        let view = files_and_unflushed_rows(Some(root), async || {
+            flush(2).await;
+            list().await
+        })
+        .await
+        .unwrap();
+        assert_eq!(logs_in(&view), (2, 0));
+        // Still in the WAL.
+        acknowledged(3);
+        let view = files_and_unflushed_rows(Some(root), list).await.unwrap();
+        assert_eq!(logs_in(&view), (2, 5));
     }
 }
