@@ -18,7 +18,7 @@
 //! each resource's attributes joined back from `resources` as `resource_attributes`
 //! (`resource_view`); files of schema version 1, which stored them on every row, still read.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, LazyLock, Mutex};
 
@@ -31,7 +31,9 @@ use crate::invocations_view::{
 };
 use crate::listed_objects::ListedObjects;
 use crate::location::DataLocation;
-use arrow::array::StringViewArray;
+use arrow::array::{AsArray, BooleanArray, StringViewArray};
+use arrow::compute::filter_record_batch;
+use arrow::datatypes::TimestampNanosecondType;
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use datafusion::catalog::MemorySchemaProvider;
@@ -56,7 +58,7 @@ use datafusion::logical_expr::TableProviderFilterPushDown;
 use datafusion::physical_plan::ExecutionPlan;
 use datafusion::prelude::{DataFrame, Expr, SessionConfig, SessionContext, cast};
 use faasobs_collector::model::Table;
-use faasobs_collector::store::layout::{Listing, list_table};
+use faasobs_collector::store::layout::{Listing, Partition, list_table};
 use faasobs_collector::store::object_storage::{self, Bucket};
 use faasobs_collector::store::writer::{Objects, local_path, shared_request_ids};
 use faasobs_collector::store::{StoreError, WAL_DIR, local_objects};
@@ -806,34 +808,68 @@ fn with_query_types(frame: DataFrame, want: &Schema) -> Result<DataFrame, DataFu
     frame.select(columns)
 }
 
-/// The store's files, as `list_files` lists them, and the rows of the WAL segments that none of
-/// those files holds yet (acknowledged, not yet flushed), by table: one moment's view, whatever
-/// the flusher does meanwhile. A segment is flushed when some live file's segment range covers
-/// its id, and the flusher writes that file before it deletes the segment. So the WAL is read
-/// first: a segment flushed while the files are listed is then either in the listing (its rows
-/// are skipped here) or not (its rows come from here), never in neither nor in both. Read after
-/// the listing, a segment flushed and deleted in between was in neither, and that query missed
-/// its rows. A segment being appended to is read up to its last whole record.
+/// The store's files, as `list_files` lists them, and the WAL's rows that none of those files
+/// holds yet (acknowledged, not yet flushed), by table: one moment's view, whatever the flusher
+/// does meanwhile. A flush of segment `n` writes a file `{n}-{n}` for each table and hour it has
+/// rows in, one after another, and then deletes the segment; a compaction's file covers the
+/// segments its inputs did. So a row of segment `n` is in a listed file exactly when a listed
+/// file of its table and hour covers `n`, and it is taken from the WAL otherwise. The WAL is read
+/// first: a segment flushed while the files are listed is then in the listing or in the rows
+/// read here, never in neither. Read after the listing, a segment flushed and deleted in between
+/// was in neither; and a segment judged flushed by any one of its files lost the rows of the
+/// files not listed yet (the spans of a segment whose invocations file was listed). A segment
+/// being appended to is read up to its last whole record.
 async fn files_and_unflushed_rows(
     wal_root: Option<&Path>,
     list_files: impl AsyncFnOnce() -> Result<Vec<(Table, Listing)>, AnalyzerError>,
 ) -> Result<(Vec<(Table, Listing)>, HashMap<Table, Vec<RecordBatch>>), AnalyzerError> {
     let segments = wal_root.map(read_wal).unwrap_or_default();
     let listings = list_files().await?;
-    let flushed: Vec<_> = listings
-        .iter()
-        .flat_map(|(_, l)| l.live.iter().map(|f| f.range))
-        .collect();
     let mut rows: HashMap<Table, Vec<RecordBatch>> = HashMap::new();
     for (id, records) in segments {
-        if flushed.iter().any(|r| r.lo <= id && id <= r.hi) {
-            continue;
-        }
         for (table, batch) in records {
-            rows.entry(table).or_default().push(batch);
+            // The hours of this table whose rows of segment `id` are in a listed file.
+            let flushed_hours: HashSet<i64> = listings
+                .iter()
+                .filter(|(listed, _)| *listed == table)
+                .flat_map(|(_, listing)| &listing.live)
+                .filter(|file| file.range.lo <= id && id <= file.range.hi)
+                .map(|file| file.partition.hour)
+                .collect();
+            let unflushed = if flushed_hours.is_empty() {
+                batch
+            } else {
+                rows_outside_hours(table, &batch, &flushed_hours)?
+            };
+            if unflushed.num_rows() > 0 {
+                rows.entry(table).or_default().push(unflushed);
+            }
         }
     }
     Ok((listings, rows))
+}
+
+/// The rows of `batch` (of `table`) whose hour is not one of `hours`.
+fn rows_outside_hours(
+    table: Table,
+    batch: &RecordBatch,
+    hours: &HashSet<i64>,
+) -> Result<RecordBatch, AnalyzerError> {
+    let times = batch
+        .column_by_name(table.time_column())
+        .and_then(|column| column.as_primitive_opt::<TimestampNanosecondType>())
+        .ok_or_else(|| {
+            DataFusionError::Internal(format!(
+                "WAL rows of {} without their time column",
+                table.name()
+            ))
+        })?;
+    let keep: BooleanArray = times
+        .values()
+        .iter()
+        .map(|ns| Some(!hours.contains(&Partition::of(table, *ns).hour)))
+        .collect();
+    Ok(filter_record_batch(batch, &keep)?)
 }
 
 /// The whole records of every WAL segment in the data directory `root`, by segment id.
@@ -1348,28 +1384,35 @@ mod tests {
 
     /// A flush between reading the WAL and listing the files, or while the files are listed,
     /// leaves each row of the segment counted once: from the WAL when the listing missed the
-    /// segment's file, from the file when it found it.
+    /// file of its table and hour, from the file when it found it.
     #[tokio::test]
     async fn rows_flushed_while_the_files_are_listed_are_counted_once() {
-        use faasobs_collector::model::{LogRecord, Records};
-        use faasobs_collector::store::flush::flush_segment;
+        use faasobs_collector::model::invocation::Invocation;
+        use faasobs_collector::model::{LogRecord, NANOS_PER_HOUR, Records};
+        use faasobs_collector::store::flush::{flush_records, flush_segment};
         use faasobs_collector::store::wal_frames;
-        use faasobs_collector::wal::{SegmentWriter, remove_segment};
+        use faasobs_collector::wal::{SegmentWriter, remove_segment, segment_file_name};
 
         let dir = tempfile::tempdir().unwrap();
         let root = dir.path();
         let objects = local_objects(root).unwrap();
         let wal = root.join(WAL_DIR);
         std::fs::create_dir_all(&wal).unwrap();
+        // Five log lines in each of two hours, and an invocation: three files when flushed.
         let records = Records {
-            logs: (0..5)
+            logs: (0..10)
                 .map(|i| LogRecord {
-                    time: i * 1_000,
+                    time: if i < 5 { i } else { NANOS_PER_HOUR + i },
                     body: Some(format!("line {i}")),
                     function_name: Some("fn".into()),
                     ..Default::default()
                 })
                 .collect(),
+            invocations: vec![Invocation {
+                function_name: "fn".into(),
+                request_id: "req-1".into(),
+                ..Default::default()
+            }],
             ..Default::default()
         };
         let acknowledged = |id: u64| {
@@ -1377,10 +1420,11 @@ mod tests {
             segment.append(&wal_frames(&records).unwrap()).unwrap();
             segment.sync().unwrap();
         };
-        // The flusher's steps for segment `id`: its file, then the segment deleted.
+        // The flusher's steps for segment `id`: its files, then the segment deleted.
         let flush = async |id: u64| {
-            let path = wal.join(faasobs_collector::wal::segment_file_name(id));
-            flush_segment(&objects, id, &path, 1).await.unwrap();
+            flush_segment(&objects, id, &wal.join(segment_file_name(id)), 1)
+                .await
+                .unwrap();
             remove_segment(&wal, id).unwrap();
         };
         let list = async || {
@@ -1390,16 +1434,23 @@ mod tests {
             }
             Ok(listings)
         };
-        let logs_in = |(listings, rows): &(Vec<(Table, Listing)>, HashMap<_, Vec<RecordBatch>>)| {
-            let in_files = listings
+        // The hours of the listed files of `table`, and the hours of its rows from the WAL.
+        type View = (Vec<(Table, Listing)>, HashMap<Table, Vec<RecordBatch>>);
+        let hours_in = |(listings, rows): &View, table: Table| {
+            let files: Vec<i64> = listings
                 .iter()
-                .find(|(table, _)| *table == Table::Logs)
-                .map_or(0, |(_, listing)| listing.live.len());
-            let in_wal: usize = rows
-                .get(&Table::Logs)
-                .map_or(0, |batches| batches.iter().map(|b| b.num_rows()).sum());
-            (in_files, in_wal)
+                .filter(|(listed, _)| *listed == table)
+                .flat_map(|(_, listing)| listing.live.iter().map(|f| f.partition.hour))
+                .collect();
+            let mut wal_rows = Vec::new();
+            for batch in rows.get(&table).into_iter().flatten() {
+                let times = batch.column_by_name(table.time_column()).unwrap();
+                let times = times.as_primitive::<TimestampNanosecondType>();
+                wal_rows.extend(times.values().iter().map(|ns| ns / NANOS_PER_HOUR));
+            }
+            (files, wal_rows)
         };
+        let five = |hour: i64| vec![hour; 5];
 
         // Flushed just after the listing: not listed, so from the WAL.
         acknowledged(1);
@@ -1410,7 +1461,11 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(logs_in(&view), (0, 5));
+        assert_eq!(
+            hours_in(&view, Table::Logs),
+            (vec![], [five(0), five(1)].concat())
+        );
+        assert_eq!(hours_in(&view, Table::Invocations), (vec![], vec![0]));
         // Flushed just before the listing: listed, so not from the WAL.
         acknowledged(2);
         let view = files_and_unflushed_rows(Some(root), async || {
@@ -1419,10 +1474,33 @@ mod tests {
         })
         .await
         .unwrap();
-        assert_eq!(logs_in(&view), (2, 0));
-        // Still in the WAL.
+        // Segment 1's files and segment 2's, by hour.
+        assert_eq!(hours_in(&view, Table::Logs), (vec![0, 0, 1, 1], vec![]));
+        assert_eq!(hours_in(&view, Table::Invocations), (vec![0, 0], vec![]));
+        // Listed while the flusher had written one of its files, the first hour's logs: those
+        // rows from that file, the rest from the WAL.
         acknowledged(3);
-        let view = files_and_unflushed_rows(Some(root), list).await.unwrap();
-        assert_eq!(logs_in(&view), (2, 5));
+        let view = files_and_unflushed_rows(Some(root), async || {
+            let first_hour = records
+                .to_batches()
+                .into_iter()
+                .filter_map(|(table, batch)| {
+                    let keep: BooleanArray = (0..batch.num_rows())
+                        .map(|row| Some(table == Table::Logs && row < 5))
+                        .collect();
+                    (table == Table::Logs)
+                        .then(|| (table, filter_record_batch(&batch, &keep).unwrap()))
+                });
+            flush_records(&objects, 3, first_hour.collect(), 1)
+                .await
+                .unwrap();
+            list().await
+        })
+        .await
+        .unwrap();
+        let (files, wal_rows) = hours_in(&view, Table::Logs);
+        assert_eq!(wal_rows, five(1));
+        assert_eq!(files.iter().filter(|hour| **hour == 0).count(), 3);
+        assert_eq!(hours_in(&view, Table::Invocations), (vec![0, 0], vec![0]));
     }
 }
