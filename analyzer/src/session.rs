@@ -498,17 +498,29 @@ impl Analyzer {
                 Ok(listings)
             })
             .await?;
-        if let FilesAt::Bucket(bucket) = &files_at {
-            // The scans' HEAD of each file is answered from this listing, not the bucket.
-            let listed = listings.iter().flat_map(|(_, listing)| {
-                listing.live.iter().map(|file| ObjectMeta {
-                    location: bucket.key(&file.meta.location),
+        // The scans' HEAD of each file is answered from this listing, not the store, and a file
+        // changed since fails the query instead of being read as nothing (`listed_objects`).
+        let listed = listings
+            .iter()
+            .flat_map(|(_, listing)| &listing.live)
+            .map(|file| {
+                Ok(ObjectMeta {
+                    location: files_at.url(&file.meta.location)?.prefix().clone(),
                     ..file.meta.clone()
                 })
-            });
-            let store = ListedObjects::new(Arc::clone(&bucket.store), listed);
-            ctx.register_object_store(&bucket.url, Arc::new(store));
-        }
+            })
+            .collect::<Result<Vec<_>, DataFusionError>>()?;
+        let (files_url, store) = match &files_at {
+            FilesAt::Bucket(bucket) => (
+                bucket.url.clone(),
+                ListedObjects::new(Arc::clone(&bucket.store), listed),
+            ),
+            FilesAt::Directory(_) => (
+                url::Url::parse("file://").expect("a URL"),
+                ListedObjects::local(listed),
+            ),
+        };
+        ctx.register_object_store(&files_url, Arc::new(store));
         // Before the window narrows the listings: a store with nothing in the window is not empty.
         let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
             && unflushed
@@ -1502,5 +1514,69 @@ mod tests {
         assert_eq!(wal_rows, five(1));
         assert_eq!(files.iter().filter(|hour| **hour == 0).count(), 3);
         assert_eq!(hours_in(&view, Table::Invocations), (vec![0, 0], vec![0]));
+    }
+
+    /// A file listed when the analyzer opened that is gone (a closing store deleted it) or is
+    /// another file (rewritten in place) when a query reads it fails that query with
+    /// `ListingOutdated`: read as nothing, a count came out short without a word. An analyzer
+    /// opened afresh answers for the files there are.
+    #[tokio::test]
+    async fn a_query_over_files_changed_since_the_listing_fails_as_outdated() {
+        use crate::listed_objects::is_listing_outdated;
+        use faasobs_collector::model::{LogRecord, Records};
+        use faasobs_collector::store::flush::flush_records;
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let lines = |n: i64| Records {
+            logs: (0..n)
+                .map(|i| LogRecord {
+                    time: i,
+                    body: Some(format!("line {i}")),
+                    function_name: Some("fn".into()),
+                    ..Default::default()
+                })
+                .collect(),
+            ..Default::default()
+        };
+        let flush = async |segment: u64, n: i64| {
+            flush_records(&objects, segment, lines(n).to_batches(), 1)
+                .await
+                .unwrap();
+        };
+        let open = async || {
+            Analyzer::open(dir.path(), AnalyzerConfig::default())
+                .await
+                .unwrap()
+        };
+        // One that reads the rows, not only the footers' row counts.
+        let count = "SELECT count(*) AS n FROM logs WHERE body LIKE 'line%'";
+        let counted = async |analyzer: &Analyzer| {
+            let rows = analyzer.query(count).await.unwrap();
+            crate::query::render(&rows, crate::query::OutputFormat::Csv).unwrap()
+        };
+        flush(1, 3).await;
+        flush(2, 4).await;
+        assert_eq!(counted(&open().await).await, "n\n7\n");
+
+        let listed_before = open().await;
+        let first = Partition::of(Table::Logs, 0)
+            .file(faasobs_collector::store::layout::SegmentRange::single(1));
+        objects.delete_all([&first]).await.unwrap();
+        let error = listed_before.query(count).await.unwrap_err();
+        assert!(is_listing_outdated(&error), "{error}");
+        assert!(
+            error
+                .to_string()
+                .contains("changed after the store was listed"),
+            "{error}"
+        );
+        assert_eq!(counted(&open().await).await, "n\n4\n");
+
+        let listed_before = open().await;
+        flush(2, 6).await;
+        let error = listed_before.query(count).await.unwrap_err();
+        assert!(is_listing_outdated(&error), "{error}");
+        assert_eq!(counted(&open().await).await, "n\n6\n");
     }
 }
