@@ -99,13 +99,6 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
         }
         CostCommand::Report(config) => {
             let (filter, window) = config.selection.invocations.options()?;
-            let analyzer = super::query::open_analyzer(
-                data,
-                pricing,
-                config.selection.memory_limit_mb,
-                Some(window),
-            )
-            .await?;
             let options = CostReportOptions {
                 by: match config.by {
                     By::Function => SpendGrouping::Function,
@@ -115,7 +108,14 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 filter,
                 free_tier: config.selection.free_tier,
             };
-            let report = analyzer.cost_report(&options).await?;
+            let (analyzer, report) = super::query::run_on_analyzer(
+                data,
+                pricing,
+                config.selection.memory_limit_mb,
+                Some(window),
+                async |analyzer| Ok(analyzer.cost_report(&options).await?),
+            )
+            .await?;
             print_report(&report, config.selection.format)?;
             let empty = super::report::no_rows(&report.sections, &["assumptions"]);
             super::report::explain_empty_report(&analyzer, &config.selection.invocations, empty)
@@ -124,8 +124,6 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
         CostCommand::Compare(config) => {
             let s = &config.selection;
             let (filter, window) = s.invocations.options()?;
-            let analyzer =
-                super::query::open_analyzer(data, pricing, s.memory_limit_mb, Some(window)).await?;
             let options = CompareOptions {
                 filter,
                 free_tier: s.free_tier,
@@ -140,7 +138,15 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 task_vcpu: config.task_vcpu,
                 task_memory_gb: config.task_memory_gb,
             };
-            print_report(&analyzer.cost_compare(&options).await?, s.format)
+            let (_, report) = super::query::run_on_analyzer(
+                data,
+                pricing,
+                s.memory_limit_mb,
+                Some(window),
+                async |analyzer| Ok(analyzer.cost_compare(&options).await?),
+            )
+            .await?;
+            print_report(&report, s.format)
         }
     }
 }

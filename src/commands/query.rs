@@ -6,6 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
+use faasobs_analyzer::listed_objects::is_listing_outdated;
 use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
 use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
@@ -44,24 +45,52 @@ pub fn load_catalog(pricing: Option<&Path>) -> anyhow::Result<Arc<Catalog>> {
     }))
 }
 
+/// Openings of the store a command makes at most for one query whose files changed after they
+/// were listed ([`run_on_analyzer`]).
+pub const OPENINGS: usize = 3;
+
+/// True when `error` came from reading a file that changed after the store was listed: the
+/// query runs again on a new listing.
+pub fn listing_outdated(error: &anyhow::Error) -> bool {
+    error.chain().any(is_listing_outdated)
+}
+
 /// Opens the analyzer over `data` (a directory, or `s3://BUCKET/PREFIX`) with a pricing
-/// catalog, a memory limit (MiB) and, for reports, a time window; says so on standard error when
-/// `data` holds no rows at all.
-pub async fn open_analyzer(
+/// catalog, a memory limit (MiB) and, for reports, a time window (saying so on standard error
+/// when `data` holds no rows at all), and runs `work` on it; returns the analyzer with what
+/// `work` answered. When a file the opening listed has changed by the time `work` reads it (a closing store, the
+/// end of `collect`, an import or `compact`, deletes the files its compaction replaced at once;
+/// an hour's lone file is rewritten in place), the store is opened again and `work` run again,
+/// up to [`OPENINGS`] openings in all.
+pub async fn run_on_analyzer<T>(
     data: &Path,
     pricing: Option<&Path>,
     memory_limit_mb: usize,
     window: Option<TimeWindow>,
-) -> anyhow::Result<Analyzer> {
-    let analyzer =
-        open_analyzer_quietly(data, load_catalog(pricing)?, memory_limit_mb, window).await?;
+    work: impl AsyncFn(&Analyzer) -> anyhow::Result<T>,
+) -> anyhow::Result<(Analyzer, T)> {
+    let catalog = load_catalog(pricing)?;
+    let mut analyzer =
+        open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await?;
     if analyzer.holds_nothing() {
         eprintln!("{}", empty_store_note(analyzer.location()));
     }
-    Ok(analyzer)
+    let mut openings = 1;
+    loop {
+        match work(&analyzer).await {
+            Ok(answer) => return Ok((analyzer, answer)),
+            Err(e) if openings < OPENINGS && listing_outdated(&e) => {
+                tracing::info!("{e:#}; listing the store again");
+                analyzer =
+                    open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await?;
+                openings += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
 }
 
-/// [`open_analyzer`] with the pricing catalog loaded, and nothing said of an empty store (for
+/// Opens the analyzer with the pricing catalog loaded, and nothing said of an empty store (for
 /// opening it again, as the SQL shell does before a statement).
 pub async fn open_analyzer_quietly(
     data: &Path,
@@ -118,8 +147,14 @@ pub fn empty_store_note(data: &DataLocation) -> String {
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> anyhow::Result<()> {
-    let analyzer = open_analyzer(data, pricing, config.memory_limit_mb, None).await?;
-    let (schema, batches) = analyzer.query_with_schema(&config.sql).await?;
+    let (_, (schema, batches)) = run_on_analyzer(
+        data,
+        pricing,
+        config.memory_limit_mb,
+        None,
+        async |analyzer| Ok(analyzer.query_with_schema(&config.sql).await?),
+    )
+    .await?;
     let format = match config.format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
@@ -150,4 +185,76 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> an
 fn say_written(path: &Path, batches: &[arrow::record_batch::RecordBatch]) {
     let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
     eprintln!("wrote {rows} rows to {}", path.display());
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faasobs_analyzer::listed_objects::ListingOutdated;
+    use faasobs_collector::model::{LogRecord, Records, Table};
+    use faasobs_collector::store::flush::flush_records;
+    use faasobs_collector::store::layout::{Partition, SegmentRange};
+    use faasobs_collector::store::local_objects;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A query one of whose listed files a closing store deleted before the query read it runs
+    /// again on a new listing and answers for the files there are; a query that fails otherwise
+    /// runs once; one whose files keep changing gives up after `OPENINGS` openings.
+    #[tokio::test]
+    async fn a_query_whose_files_changed_after_the_listing_runs_again_on_a_new_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        for (segment, lines) in [(1, 3), (2, 4)] {
+            let records = Records {
+                logs: (0..lines)
+                    .map(|i| LogRecord {
+                        time: i,
+                        body: Some(format!("line {i}")),
+                        function_name: Some("fn".into()),
+                        ..Default::default()
+                    })
+                    .collect(),
+                ..Default::default()
+            };
+            flush_records(&objects, segment, records.to_batches(), 1)
+                .await
+                .unwrap();
+        }
+        let first = Partition::of(Table::Logs, 0).file(SegmentRange::single(1));
+        // Reads the rows, not only the footers' row counts.
+        let count = "SELECT count(*) AS n FROM logs WHERE body LIKE 'line%'";
+        let runs = AtomicUsize::new(0);
+        let run = async |work: &dyn Fn(usize) -> Option<anyhow::Error>, sql: &str| {
+            runs.store(0, Ordering::Relaxed);
+            let answered = run_on_analyzer(dir.path(), None, 256, None, async |analyzer| {
+                if let Some(error) = work(runs.fetch_add(1, Ordering::Relaxed)) {
+                    return Err(error);
+                }
+                if runs.load(Ordering::Relaxed) == 1 {
+                    objects.delete_all([&first]).await?;
+                }
+                let rows = analyzer.query(sql).await?;
+                Ok(render(&rows, OutputFormat::Csv)?)
+            })
+            .await
+            .map(|(_, answer)| answer);
+            (answered, runs.load(Ordering::Relaxed))
+        };
+
+        let (answered, runs_made) = run(&|_| None, count).await;
+        assert_eq!((answered.unwrap(), runs_made), ("n\n4\n".to_string(), 2));
+
+        let (answered, runs_made) = run(&|_| None, "SELECT nothing FROM logs").await;
+        assert!(answered.is_err());
+        assert_eq!(runs_made, 1);
+
+        let always_outdated = |_| {
+            Some(anyhow::Error::new(ListingOutdated {
+                location: first.clone(),
+            }))
+        };
+        let (answered, runs_made) = run(&always_outdated, count).await;
+        assert!(listing_outdated(&answered.unwrap_err()));
+        assert_eq!(runs_made, OPENINGS);
+    }
 }

@@ -177,10 +177,14 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         Kind::Concurrency => ReportKind::Concurrency,
     };
     let format = output_format(config.output.format);
-    let analyzer =
-        super::query::open_analyzer(data, pricing, config.output.memory_limit_mb, Some(window))
-            .await?;
-    let sections = analyzer.report(kind, &options).await?;
+    let (analyzer, sections) = super::query::run_on_analyzer(
+        data,
+        pricing,
+        config.output.memory_limit_mb,
+        Some(window),
+        async |analyzer| Ok(analyzer.report(kind, &options).await?),
+    )
+    .await?;
     super::print_rendered(&render_report(&sections, format)?);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
@@ -196,10 +200,14 @@ pub async fn summary(
         approximate: config.output.approximate,
         ..selected
     };
-    let analyzer =
-        super::query::open_analyzer(data, pricing, config.output.memory_limit_mb, Some(window))
-            .await?;
-    let sections = analyzer.report(ReportKind::Summary, &options).await?;
+    let (analyzer, sections) = super::query::run_on_analyzer(
+        data,
+        pricing,
+        config.output.memory_limit_mb,
+        Some(window),
+        async |analyzer| Ok(analyzer.report(ReportKind::Summary, &options).await?),
+    )
+    .await?;
     let rows = sections.iter().flat_map(|s| s.batches.iter().cloned());
     let batches: Vec<_> = rows.collect();
     super::print_rendered(&render(&batches, output_format(config.output.format))?);

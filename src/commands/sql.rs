@@ -22,6 +22,8 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
 use rustyline::error::ReadlineError;
 
+use super::query::{OPENINGS, listing_outdated};
+
 #[derive(Debug, clap::Args)]
 pub struct SqlConfig {
     /// Memory a query may use, in MiB, before it fails cleanly.
@@ -79,7 +81,7 @@ impl Shell {
             return self.fail(line, format!("{e:#}"));
         }
         tokio::select! {
-            result = self.analyzer.query(sql) => match result {
+            result = self.query(sql) => match result {
                 Ok(batches) => self.print(&batches, started),
                 Err(e) => self.fail(line, e),
             },
@@ -90,12 +92,33 @@ impl Shell {
         }
     }
 
+    /// Runs `sql`, and again on a new opening of the store when a file the opening listed
+    /// changed before the query read it, up to [`OPENINGS`] openings in all (as the other reading
+    /// commands do, `run_on_analyzer`).
+    async fn query(&mut self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+        let mut openings = 1;
+        loop {
+            match self.analyzer.query(sql).await.map_err(anyhow::Error::from) {
+                Err(e) if openings < OPENINGS && listing_outdated(&e) => {
+                    tracing::info!("{e:#}; listing the store again");
+                    self.reopen().await?;
+                    openings += 1;
+                }
+                answered => return answered,
+            }
+        }
+    }
+
     /// Opens the store again when its opening is older than [`REOPEN_AFTER`], so that a
     /// statement sees what was stored (and compacted) since.
     async fn reopen_if_old(&mut self) -> anyhow::Result<()> {
         if self.opened.elapsed() < REOPEN_AFTER {
             return Ok(());
         }
+        self.reopen().await
+    }
+
+    async fn reopen(&mut self) -> anyhow::Result<()> {
         self.analyzer = super::query::open_analyzer_quietly(
             &self.data,
             self.catalog.clone(),

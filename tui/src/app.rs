@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
+use faasobs_analyzer::listed_objects::LISTING_OUTDATED_SAYS;
 use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::session::AnalyzerConfig;
 use ratatui::Terminal;
@@ -143,8 +144,8 @@ impl Loader {
 
     /// Opens the store afresh (so new files and WAL rows are seen), or reuses its last opening
     /// while that is younger than the listing reuse period, and runs the query. A load that
-    /// fails on a reused opening (a compaction may have replaced the files it lists) is run
-    /// again on a fresh one.
+    /// fails on a reused opening (a compaction may have replaced the files it lists), or on a
+    /// file changed since the listing, is run again on a fresh one.
     pub fn spawn(&self, command: Command) {
         let loader = self.clone();
         tokio::spawn(async move {
@@ -153,10 +154,12 @@ impl Loader {
             let msg = match loader.store(false).await {
                 Err(e) => Some(Msg::Failed(e)),
                 Ok((analyzer, reused)) => match answer(&analyzer, command.clone(), now).await {
-                    Some(Msg::Failed(_)) if reused => match loader.store(true).await {
-                        Ok((fresh, _)) => answer(&fresh, command, now).await,
-                        Err(e) => Some(Msg::Failed(e)),
-                    },
+                    Some(Msg::Failed(why)) if reused || why.contains(LISTING_OUTDATED_SAYS) => {
+                        match loader.store(true).await {
+                            Ok((fresh, _)) => answer(&fresh, command, now).await,
+                            Err(e) => Some(Msg::Failed(e)),
+                        }
+                    }
                     answered => answered,
                 },
             };
