@@ -571,6 +571,16 @@ mod tests {
             .unwrap();
     }
 
+    /// A compaction pass in runs over every partition, as a closing store's.
+    async fn compact_in_runs(objects: &Objects) -> crate::store::compaction::CompactionOutcome {
+        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
+        let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
+        let mut known = KnownHourMerged::default();
+        compact(objects, runs, &mut known, 1, ReplacedFiles::DeletedAtOnce)
+            .await
+            .unwrap()
+    }
+
     async fn live_files(objects: &Objects) -> Vec<DataFile> {
         list_table(objects.store.as_ref(), Table::Invocations)
             .await
@@ -1200,23 +1210,12 @@ mod tests {
     /// What a compaction in runs leaves of invocation files holding `files` (each file's
     /// fragments): the rows, and the row groups of each file left.
     async fn compacted_in_runs(files: &[Vec<Invocation>]) -> (Vec<Invocation>, Vec<usize>) {
-        use crate::store::compaction::{CompactionLevel, KnownHourMerged, ReplacedFiles, compact};
-
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
         for (id, rows) in files.iter().enumerate() {
             put_file(&objects, id as u64 + 1, rows).await;
         }
-        let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
-        let outcome = compact(
-            &objects,
-            runs,
-            &mut KnownHourMerged::default(),
-            1,
-            ReplacedFiles::DeletedAtOnce,
-        )
-        .await
-        .unwrap();
+        let outcome = compact_in_runs(&objects).await;
         assert_eq!(outcome.files_in, files.len());
         let mut row_groups = Vec::new();
         for file in live_files(&objects).await {
@@ -1267,9 +1266,7 @@ mod tests {
     #[tokio::test]
     async fn a_run_of_log_files_is_compacted_by_copying_row_groups() {
         use crate::model::{LogRecord, Records};
-        use crate::store::compaction::{
-            CompactionLevel, KnownHourMerged, MIN_COPIED_ROW_GROUP_ROWS, ReplacedFiles, compact,
-        };
+        use crate::store::compaction::MIN_COPIED_ROW_GROUP_ROWS;
 
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
@@ -1306,16 +1303,7 @@ mod tests {
                 .unwrap();
             written.push(batch);
         }
-        let runs = |_: &Partition, _: usize| Some(CompactionLevel::Runs);
-        let outcome = compact(
-            &objects,
-            runs,
-            &mut KnownHourMerged::default(),
-            1,
-            ReplacedFiles::DeletedAtOnce,
-        )
-        .await
-        .unwrap();
+        let outcome = compact_in_runs(&objects).await;
         assert_eq!((outcome.files_in, outcome.rows_out), (2, 2 * n));
         let files = list_table(objects.store.as_ref(), Table::Logs)
             .await
