@@ -205,15 +205,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let objects = local_objects(dir.path()).unwrap();
         for (segment, lines) in [(1, 3), (2, 4)] {
+            let line = LogRecord {
+                body: Some("line".into()),
+                function_name: Some("fn".into()),
+                ..Default::default()
+            };
             let records = Records {
-                logs: (0..lines)
-                    .map(|i| LogRecord {
-                        time: i,
-                        body: Some(format!("line {i}")),
-                        function_name: Some("fn".into()),
-                        ..Default::default()
-                    })
-                    .collect(),
+                logs: vec![line; lines],
                 ..Default::default()
             };
             flush_records(&objects, segment, records.to_batches(), 1)
