@@ -252,8 +252,10 @@ pub async fn compact(
                 )
                 .await?;
                 lone_files_rewritten += usize::from(merged.is_some() && lone.is_some());
+                if merged.is_some() {
+                    replaced.after_compacting(objects, partition).await?;
+                }
                 outcome.count_hour_merge(merged, lone, known);
-                replaced.after_compacting(objects, partition).await?;
                 continue;
             }
             if files.len() < 2 {
@@ -275,15 +277,12 @@ pub async fn compact(
             .map(|(partition, files, lone)| ((partition, files), lone))
             .unzip();
         let partitions: Vec<_> = jobs.iter().map(|(partition, _)| *partition).collect();
-        for (merged, lone) in merge_hours(objects, jobs, merges_at_once)
-            .await?
-            .into_iter()
-            .zip(lone)
-        {
+        let merged = merge_hours(objects, jobs, merges_at_once).await?;
+        for ((merged, lone), partition) in merged.into_iter().zip(lone).zip(partitions) {
+            if merged.is_some() {
+                replaced.after_compacting(objects, partition).await?;
+            }
             outcome.count_hour_merge(merged, lone, known);
-        }
-        for partition in partitions {
-            replaced.after_compacting(objects, partition).await?;
         }
     }
     // Forget the files that are gone or no longer alone.
