@@ -524,6 +524,42 @@ fn a_query_over_its_memory_limit_fails_cleanly_and_the_same_query_runs_with_room
         .unwrap();
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.starts_with("error: Resources exhausted"), "{stderr}");
+    // What to do first, then DataFusion's account of it.
+    let hint = "the query needs more memory than its limit of 1 MiB: give it more with \
+                --memory-limit-mb";
+    assert!(stderr.starts_with(&format!("error: {hint}")), "{stderr}");
+    assert!(stderr.contains("Resources exhausted"), "{stderr}");
     assert_eq!(query_json(store.path(), sql).len(), 3);
+    // The shell says the same of a statement, and goes on.
+    let out = faasobs()
+        .arg("--data")
+        .arg(store.path())
+        .args(["sql", "--memory-limit-mb", "1"])
+        .write_stdin(format!("{sql};\nSELECT 1 AS one;\n"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with(&format!("error: line 1: {hint}")),
+        "{stderr}"
+    );
+    assert!(stderr.contains("Resources exhausted"), "{stderr}");
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains("| 1   |"),
+        "{out:?}"
+    );
+    // An error of another kind has no such hint.
+    let out = faasobs()
+        .arg("--data")
+        .arg(store.path())
+        .args([
+            "query",
+            "--memory-limit-mb",
+            "1",
+            "SELECT nothing FROM logs",
+        ])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && !stderr.contains(hint), "{stderr}");
 }

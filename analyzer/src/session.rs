@@ -176,6 +176,14 @@ pub enum AnalyzerError {
     },
 }
 
+impl AnalyzerError {
+    /// True for a query that ran out of its memory limit (what could not spill).
+    pub fn is_over_memory_limit(&self) -> bool {
+        matches!(self, AnalyzerError::DataFusion(e)
+            if matches!(e.find_root(), DataFusionError::ResourcesExhausted(_)))
+    }
+}
+
 /// Tuning of the session.
 #[derive(Debug, Clone)]
 pub struct AnalyzerConfig {

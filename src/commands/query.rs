@@ -9,7 +9,7 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::listed_objects::is_listing_outdated;
 use faasobs_analyzer::location::DataLocation;
 use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
-use faasobs_analyzer::session::{AnalyzerConfig, TimeWindow};
+use faasobs_analyzer::session::{AnalyzerConfig, AnalyzerError, TimeWindow};
 use faasobs_collector::store::object_storage::{CONFIGURED_BY, remembered};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -55,6 +55,22 @@ pub fn listing_outdated(error: &anyhow::Error) -> bool {
     error.chain().any(is_listing_outdated)
 }
 
+/// What to do, said before the error, when `error` is a query's over the memory limit of
+/// `memory_limit_mb` MiB (what could not spill): DataFusion's message names its operators and
+/// their bytes, not the flag.
+pub fn memory_limit_hint(error: &anyhow::Error, memory_limit_mb: usize) -> Option<String> {
+    error
+        .downcast_ref::<AnalyzerError>()
+        .is_some_and(AnalyzerError::is_over_memory_limit)
+        .then(|| {
+            format!(
+                "the query needs more memory than its limit of {memory_limit_mb} MiB: give it \
+                 more with --memory-limit-mb, or ask for less (a narrower --since/--until or \
+                 WHERE, fewer groups)"
+            )
+        })
+}
+
 /// Opens the analyzer over `data` (a directory, or `s3://BUCKET/PREFIX`) with a pricing
 /// catalog, a memory limit (MiB) and, for reports, a time window (saying so on standard error
 /// when `data` holds no rows at all), and runs `work` on it; returns the analyzer with what
@@ -85,7 +101,12 @@ pub async fn run_on_analyzer<T>(
                     open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await?;
                 openings += 1;
             }
-            Err(e) => return Err(e),
+            Err(e) => {
+                return Err(match memory_limit_hint(&e, memory_limit_mb) {
+                    Some(hint) => e.context(hint),
+                    None => e,
+                });
+            }
         }
     }
 }

@@ -22,7 +22,7 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
 use rustyline::error::ReadlineError;
 
-use super::query::{OPENINGS, listing_outdated};
+use super::query::{OPENINGS, listing_outdated, memory_limit_hint};
 
 #[derive(Debug, clap::Args)]
 pub struct SqlConfig {
@@ -83,7 +83,10 @@ impl Shell {
         tokio::select! {
             result = self.query(sql) => match result {
                 Ok(batches) => self.print(&batches, started),
-                Err(e) => self.fail(line, e),
+                Err(e) => match memory_limit_hint(&e, self.memory_limit_mb) {
+                    Some(hint) => self.fail(line, format!("{hint}: {e}")),
+                    None => self.fail(line, e),
+                },
             },
             _ = tokio::signal::ctrl_c() => {
                 eprintln!("cancelled (its temporary spill files are deleted)");
