@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::session::AnalyzerConfig;
+use faasobs_tui::app::needs_fresh_opening;
 use faasobs_tui::data::{
     load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
 };
@@ -188,6 +189,40 @@ fn an_empty_overview_says_why_it_is_empty() {
         "{text}"
     );
     assert!(!text.contains("nothing stored"), "{text}");
+}
+
+/// A dashboard load that meets a file gone since its opening listed the store (a closing store
+/// deleted the files its compaction replaced) fails with what makes the loader run it again on a
+/// fresh opening, which loads; another failure is run again only on a reused opening.
+#[test]
+fn a_load_over_a_file_gone_since_the_listing_is_run_again_on_a_fresh_opening() {
+    let data = sample_store();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let listed_before = open(data.path(), &runtime);
+    let hour = std::fs::read_dir(data.path().join("invocations"))
+        .unwrap()
+        .flat_map(|date| std::fs::read_dir(date.unwrap().path()).unwrap())
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    for file in std::fs::read_dir(hour).unwrap() {
+        std::fs::remove_file(file.unwrap().path()).unwrap();
+    }
+    let now = 1_795_500_000_000_000_000;
+    let failure = runtime
+        .block_on(load_snapshot(&listed_before, Window::All, now))
+        .unwrap_err();
+    assert!(needs_fresh_opening(false, &failure), "{failure}");
+    // The sample's invocations are in one hour: a fresh opening shows none, without an error.
+    let fresh = open(data.path(), &runtime);
+    let snapshot = runtime
+        .block_on(load_snapshot(&fresh, Window::All, now))
+        .unwrap();
+    assert!(snapshot.functions.is_empty());
+    let mistyped = runtime.block_on(run_sql(&fresh, "SELEC 1")).unwrap_err();
+    assert!(!needs_fresh_opening(false, &mistyped), "{mistyped}");
+    assert!(needs_fresh_opening(true, &mistyped));
 }
 
 #[test]

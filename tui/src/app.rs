@@ -154,7 +154,7 @@ impl Loader {
             let msg = match loader.store(false).await {
                 Err(e) => Some(Msg::Failed(e)),
                 Ok((analyzer, reused)) => match answer(&analyzer, command.clone(), now).await {
-                    Some(Msg::Failed(why)) if reused || why.contains(LISTING_OUTDATED_SAYS) => {
+                    Some(Msg::Failed(why)) if needs_fresh_opening(reused, &why) => {
                         match loader.store(true).await {
                             Ok((fresh, _)) => answer(&fresh, command, now).await,
                             Err(e) => Some(Msg::Failed(e)),
@@ -210,6 +210,13 @@ impl Loader {
         .await
         .map_err(|e| e.to_string())
     }
+}
+
+/// Whether a load that failed with `failure` is run again on a fresh opening of the store: one
+/// that failed on a reused opening (a compaction may have replaced the files it lists), and one
+/// that met a file changed since its opening's listing.
+pub fn needs_fresh_opening(reused: bool, failure: &str) -> bool {
+    reused || failure.contains(LISTING_OUTDATED_SAYS)
 }
 
 /// Runs the query of `command` on `analyzer`; its result, or none for the commands that query
