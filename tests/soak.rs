@@ -1,8 +1,10 @@
 //! Soak: a steady stream over gRPC and HTTP for a bounded time (30 s here; set
 //! `FAASOBS_SOAK_SECONDS` for the long form) while the collector's resident memory and open file
 //! handles are sampled every second. Neither may trend upward, and everything acknowledged is
-//! stored.
+//! stored. Meanwhile queries run one after another, and each must count every invocation
+//! acknowledged before it started, however the collector's flushes and compactions fall.
 
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
@@ -53,34 +55,66 @@ fn a_steady_stream_does_not_grow_memory_or_file_handles() {
 
     let (mut memory, mut files) = (Vec::new(), Vec::new());
     let mut acknowledged = 0usize;
+    let acknowledged_so_far = AtomicUsize::new(0);
+    let sending = AtomicBool::new(true);
+    let counted = "SELECT count(DISTINCT request_id) AS n FROM invocation_fragments";
     let started = Instant::now();
     let mut next_sample = started;
     let mut seq = 0u64;
-    while started.elapsed() < Duration::from_secs(seconds) {
-        // About 1,000 spans a second: 50 per request, a request every 50 ms, gRPC and HTTP in turn.
-        seq += 1;
-        let (req, ids) = request(&format!("soak-{seq}"), 50, seq);
-        if seq.is_multiple_of(2) {
-            runtime
-                .block_on(client.export(req))
-                .expect("a steady stream is accepted");
-        } else {
-            let response = http
-                .post(format!("{}/v1/traces", collector.http))
-                .header("content-type", "application/x-protobuf")
-                .send(&req.encode_to_vec()[..])
-                .unwrap();
-            assert_eq!(response.status().as_u16(), 200);
+    // Each query's count against what was acknowledged when it started.
+    let answers = std::thread::scope(|scope| {
+        let reader = scope.spawn(|| {
+            let mut answers = Vec::new();
+            while sending.load(Ordering::Relaxed) {
+                let before = acknowledged_so_far.load(Ordering::Relaxed);
+                let n = query_json(dir.path(), counted)[0]["n"].as_i64().unwrap() as usize;
+                answers.push((before, n));
+            }
+            answers
+        });
+        while started.elapsed() < Duration::from_secs(seconds) {
+            // About 1,000 spans a second: 50 per request, a request every 50 ms, gRPC and HTTP in turn.
+            seq += 1;
+            let (req, ids) = request(&format!("soak-{seq}"), 50, seq);
+            if seq.is_multiple_of(2) {
+                runtime
+                    .block_on(client.export(req))
+                    .expect("a steady stream is accepted");
+            } else {
+                let response = http
+                    .post(format!("{}/v1/traces", collector.http))
+                    .header("content-type", "application/x-protobuf")
+                    .send(&req.encode_to_vec()[..])
+                    .unwrap();
+                assert_eq!(response.status().as_u16(), 200);
+            }
+            acknowledged += ids.len();
+            acknowledged_so_far.store(acknowledged, Ordering::Relaxed);
+            if Instant::now() >= next_sample {
+                memory.push(resident_kib(pid));
+                files.push(open_files(pid));
+                next_sample += Duration::from_secs(1);
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
-        acknowledged += ids.len();
-        if Instant::now() >= next_sample {
-            memory.push(resident_kib(pid));
-            files.push(open_files(pid));
-            next_sample += Duration::from_secs(1);
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
+        sending.store(false, Ordering::Relaxed);
+        reader.join().unwrap()
+    });
     assert!(memory.len() >= 10, "too few samples: {memory:?}");
+    assert!(!answers.is_empty());
+    for pair in answers.windows(2) {
+        assert!(
+            pair[0].1 <= pair[1].1,
+            "a later query counted fewer: {answers:?}"
+        );
+    }
+    for (before, n) in &answers {
+        assert!(
+            n >= before,
+            "acknowledged {before} before a query that counted {n}"
+        );
+    }
+    eprintln!("{} queries while sending", answers.len());
     eprintln!("resident KiB {memory:?}; open files {files:?}");
 
     let (memory_first, memory_last) = first_and_last_third(&memory);
