@@ -637,3 +637,86 @@ fn spans_acknowledged_while_the_bucket_is_gone_wait_in_the_wal_and_reach_it_when
         "n\n2\n"
     );
 }
+
+/// A TCP forwarder from a port of its own to `to` (`http://127.0.0.1:PORT`), started later
+/// than the port is named: until then, whatever connects there finds nothing.
+const FORWARDER: &str = r#"
+import asyncio, sys
+listen, target = int(sys.argv[1]), int(sys.argv[2])
+async def pipe(reader, writer):
+    try:
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    finally:
+        writer.close()
+async def forward(client_reader, client_writer):
+    server_reader, server_writer = await asyncio.open_connection("127.0.0.1", target)
+    await asyncio.gather(pipe(client_reader, server_writer), pipe(server_reader, client_writer))
+async def main():
+    server = await asyncio.start_server(forward, "127.0.0.1", listen)
+    print("forwarding", flush=True)
+    await server.serve_forever()
+asyncio.run(main())
+"#;
+
+/// A collector whose remembered bucket does not answer when it starts (here: its endpoint has
+/// no server yet) starts anyway: what it acknowledges waits in the WAL and reaches the bucket once
+/// the bucket answers. Its segment ids go on from the ones it reserved on disk, so its files do
+/// not take the names of the files stored before. Before, the collector refused to start.
+#[test]
+fn a_collector_starts_while_its_bucket_does_not_answer_and_flushes_once_it_does() {
+    let nothing = tempfile::tempdir().unwrap();
+    let s3 = S3Server::holding(nothing.path(), "outage", "");
+    let data = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start_with_env(
+        data.path(),
+        &["--parquet-store", "s3://outage/faasobs"],
+        &s3.environment(),
+    );
+    send_one_span(&collector, 1);
+    collector.stop();
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut unanswered = s3.environment();
+    unanswered[0].1 = format!("http://127.0.0.1:{port}");
+    let collector =
+        RunningCollector::start_with_env(data.path(), &["--flush-interval", "200ms"], &unanswered);
+    send_one_span(&collector, 2);
+    let started = Instant::now();
+    while counter(&collector, "faasobs_flush_failures_total") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no flush failed without the bucket"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The bucket answers again; the collector's stop flushes the segment that waited.
+    let moto_port = s3.endpoint.rsplit(':').next().unwrap().to_string();
+    let mut forwarder = Command::new(python())
+        .args(["-c", FORWARDER, &port.to_string(), &moto_port])
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("python runs");
+    let mut said = String::new();
+    BufReader::new(forwarder.stdout.take().unwrap())
+        .read_line(&mut said)
+        .unwrap();
+    assert_eq!(said.trim(), "forwarding");
+    collector.stop();
+    forwarder.kill().unwrap();
+    forwarder.wait().unwrap();
+
+    let spans = [
+        "query",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n, count(DISTINCT span_id) AS spans FROM spans",
+    ];
+    let mut query = s3.faasobs("s3://outage/faasobs");
+    assert_eq!(stdout_of(&mut query, &spans), "n,spans\n2,2\n");
+}

@@ -139,6 +139,8 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
     store_config.flush_interval = config.flush_interval;
     store_config.queue_depth = config.queue_depth;
     store_config.parquet_store = config.parquet_store.clone();
+    // A remembered bucket that does not answer now: receive anyway, into the WAL.
+    store_config.opens_while_bucket_is_down = true;
     let store = Store::open(store_config)
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;

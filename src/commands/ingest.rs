@@ -14,6 +14,7 @@ use faasobs_collector::store::{
     EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
     batch_threads, object_storage,
 };
+use faasobs_collector::wal;
 use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{SimulatedInvocation, Workload, simulate};
@@ -649,7 +650,8 @@ fn missing_folders(data: &Path) -> Vec<PathBuf> {
 }
 
 /// Removes the store an import created and stored nothing into: its lock file, the bucket it
-/// would have kept its Parquet files in, and its empty WAL folder, then the folders made for it
+/// would have kept its Parquet files in, and its WAL folder (empty but for the segment ids a
+/// store with a bucket reserves), then the folders made for it
 /// (`folders_made`, the data directory first). Anything else found there (written by something
 /// else meanwhile) keeps its folder, and the folders above it; says whether the data directory
 /// was removed.
@@ -659,6 +661,7 @@ fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
     };
     let _ = std::fs::remove_file(data.join("LOCK"));
     let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
+    let _ = std::fs::remove_file(data.join(WAL_DIR).join(wal::RESERVED_IDS_FILE));
     let _ = std::fs::remove_dir(data.join(WAL_DIR));
     let removed = folders_made
         .iter()

@@ -132,6 +132,10 @@ pub struct StoreConfig {
     /// directory, which then remembers it ([`object_storage`]). `None`: where the directory
     /// keeps them already, itself unless it names a bucket.
     pub parquet_store: Option<url::Url>,
+    /// Opens even when the bucket the directory remembers does not answer (a collector's store:
+    /// what it acknowledges waits in the WAL, and is flushed once the bucket answers). Otherwise
+    /// that refuses the open, as a bucket that a first `--parquet-store` names always does.
+    pub opens_while_bucket_is_down: bool,
 }
 
 /// Where a store keeps acknowledged writes until they are in Parquet.
@@ -170,6 +174,7 @@ impl StoreConfig {
             flush_encoding_threads: 1,
             wal: WalMode::OnDisk,
             parquet_store: None,
+            opens_while_bucket_is_down: false,
         }
     }
 
@@ -212,6 +217,7 @@ async fn open_parquet_store(
     data_dir: &Path,
     local: &Objects,
     wanted: Option<&url::Url>,
+    opens_while_down: bool,
 ) -> Result<Option<(object_storage::Bucket, url::Url)>, StoreError> {
     let url = match (wanted, object_storage::remembered(data_dir)?) {
         (None, None) => return Ok(None),
@@ -244,20 +250,22 @@ async fn open_parquet_store(
     };
     let bucket = object_storage::Bucket::open(&url)?;
     // Before a first flush: a mistyped bucket or refused credentials fail now, and are not
-    // remembered.
-    bucket
-        .objects()
-        .store
-        .list(None)
-        .try_next()
-        .await
-        .map_err(|e| {
-            StoreError::ParquetStore(format!(
-                "{}: {e} ({})",
-                object_storage::display_url(&url),
-                object_storage::CONFIGURED_BY
-            ))
-        })?;
+    // remembered. A remembered one has answered before: a collector opens without it.
+    let remembered = object_storage::remembered(data_dir)?.is_some();
+    if let Err(e) = bucket.objects().store.list(None).try_next().await {
+        let why = format!(
+            "{}: {e} ({})",
+            object_storage::display_url(&url),
+            object_storage::CONFIGURED_BY
+        );
+        if !(remembered && opens_while_down) {
+            return Err(StoreError::ParquetStore(why));
+        }
+        tracing::warn!(
+            "the bucket does not answer ({why}); receiving anyway: what is acknowledged waits \
+             in the WAL until it answers"
+        );
+    }
     if wanted.is_some() {
         object_storage::remember(data_dir, &url)?;
     }
@@ -551,7 +559,14 @@ impl Store {
         if lock.try_lock().is_err() {
             return Err(StoreError::Locked { path: data_dir });
         }
-        let bucket = open_parquet_store(&data_dir, &local, config.parquet_store.as_ref()).await?;
+        let bucket = open_parquet_store(
+            &data_dir,
+            &local,
+            config.parquet_store.as_ref(),
+            config.opens_while_bucket_is_down,
+        )
+        .await?;
+        let in_bucket = bucket.is_some();
         let (objects, parquet_store) = match bucket {
             None => (local, None),
             Some((bucket, url)) => (bucket.objects(), Some(url)),
@@ -583,6 +598,10 @@ impl Store {
                 })?
         };
         let (next_segment, recovery) = on_open.await.map_err(|_| StoreError::Closed)??;
+        let mut reserved = ReservedIds {
+            bound: in_bucket.then_some(0),
+        };
+        reserved.cover(&wal_dir, next_segment)?;
 
         let active = match config.wal {
             WalMode::OnDisk => {
@@ -596,7 +615,9 @@ impl Store {
             let wal_dir = wal_dir.clone();
             thread::Builder::new()
                 .name("faasobs-wal".into())
-                .spawn(move || run_wal_writer(active, wal_dir, config, lost, command_queue, jobs))
+                .spawn(move || {
+                    run_wal_writer(active, reserved, wal_dir, config, lost, command_queue, jobs)
+                })
                 .map_err(|source| StoreError::Io {
                     path: data_dir.clone(),
                     source,
@@ -769,8 +790,28 @@ impl ActiveSegment {
     }
 }
 
+/// The segment ids reserved on disk ahead of their use, for a store whose Parquet files are in a
+/// bucket ([`wal::RESERVED_IDS_FILE`]); `bound: None` reserves nothing.
+struct ReservedIds {
+    bound: Option<u64>,
+}
+
+impl ReservedIds {
+    /// Makes sure segment `id` is reserved before it is used.
+    fn cover(&mut self, wal_dir: &Path, id: u64) -> Result<(), StoreError> {
+        if let Some(bound) = &mut self.bound
+            && id >= *bound
+        {
+            *bound = id + wal::IDS_RESERVED_AHEAD;
+            wal::reserve_ids(wal_dir, *bound)?;
+        }
+        Ok(())
+    }
+}
+
 fn run_wal_writer(
     mut active: ActiveSegment,
+    mut reserved: ReservedIds,
     wal_dir: PathBuf,
     config: StoreConfig,
     lost: Arc<LostRows>,
@@ -778,10 +819,11 @@ fn run_wal_writer(
     jobs: std_mpsc::SyncSender<FlushJob>,
 ) {
     const MAX_GROUP: usize = 1024;
-    let rotate = |active: &mut ActiveSegment| -> Result<(), StoreError> {
+    let mut rotate = |active: &mut ActiveSegment| -> Result<(), StoreError> {
         if active.is_empty() {
             return Ok(());
         }
+        reserved.cover(&wal_dir, active.id() + 1)?;
         let job = active.rotate(&wal_dir)?;
         // Blocks while the flusher is `max_pending_segments` behind: backpressure.
         jobs.send(job).map_err(|_| StoreError::Closed)
@@ -866,6 +908,9 @@ struct Flusher {
     runtime: tokio::runtime::Runtime,
     /// Segments whose flush failed (a full disk, say), retried on every tick.
     failed: BTreeSet<u64>,
+    /// The newest segment at open, when it is among `failed` (its bucket did not answer): a
+    /// torn last write at its end was never acknowledged, and is dropped when it is flushed.
+    newest_at_open: Option<u64>,
     /// Set when an in-memory segment fails to flush: later writes and barriers fail.
     lost: Arc<LostRows>,
     report: FlushReport,
@@ -1009,7 +1054,7 @@ impl Flusher {
 
     fn retry_failed(&mut self) {
         for id in std::mem::take(&mut self.failed) {
-            if let Err(e) = self.flush(id, false) {
+            if let Err(e) = self.flush(id, self.newest_at_open == Some(id)) {
                 tracing::error!("flushing WAL segment {id} failed again (will retry): {e}");
                 self.counters.failures.fetch_add(1, Ordering::Relaxed);
                 self.failed.insert(id);
@@ -1017,14 +1062,35 @@ impl Flusher {
         }
     }
 
-    /// Replays the segments on disk; returns the next segment id and what was done.
+    /// Replays the segments on disk; returns the next segment id and what was done. A store
+    /// that may open while its bucket is down, and whose bucket does not answer, takes the next
+    /// id from the ids it reserved, and leaves its segments to be flushed once the bucket
+    /// answers.
     fn recover(&mut self) -> Result<(u64, RecoveryReport), StoreError> {
         let mut report = RecoveryReport::default();
         let mut max_seen = 0u64;
+        let mut bucket_down = false;
         for table in Table::ALL {
-            let listing = self
+            let listing = match self
                 .runtime
-                .block_on(layout::list_table(self.objects.store.as_ref(), table))?;
+                .block_on(layout::list_table(self.objects.store.as_ref(), table))
+            {
+                Ok(listing) => listing,
+                Err(e) if self.config.opens_while_bucket_is_down => {
+                    // Without the files' names, only the reserved ids tell which are free.
+                    let Some(reserved) = wal::reserved_ids(&self.wal_dir)? else {
+                        return Err(e.into());
+                    };
+                    tracing::warn!(
+                        "the bucket does not answer ({e}); segment ids go on from {reserved}, \
+                         below which they were reserved"
+                    );
+                    max_seen = reserved.saturating_sub(1);
+                    bucket_down = true;
+                    break;
+                }
+                Err(e) => return Err(e.into()),
+            };
             report.temporary_files_removed += listing.temporary.len();
             self.runtime
                 .block_on(self.objects.delete_all(listing.temporary.iter()))?;
@@ -1036,11 +1102,19 @@ impl Flusher {
         let newest = segments.last().map(|(id, _)| *id);
         for (id, _) in &segments {
             max_seen = max_seen.max(*id);
+            if bucket_down {
+                self.failed.insert(*id);
+                continue;
+            }
             self.flush(*id, Some(*id) == newest)?;
             report.segments_replayed += 1;
         }
         report.rows_replayed = self.report.rows.values().sum();
         self.report = FlushReport::default();
+        if bucket_down {
+            self.newest_at_open = newest;
+            return Ok((max_seen + 1, report));
+        }
         // Finish compactions a crash interrupted, and merge what replay wrote. An over hour's
         // lone file that is not hour-merged yet is left to the maintenance passes, one a minute
         // (see `compaction::LONE_FILES_REWRITTEN_PER_PASS`): a store from an older build has one
@@ -1098,6 +1172,7 @@ fn run_flusher(
         counters,
         runtime,
         failed: BTreeSet::new(),
+        newest_at_open: None,
         lost,
         report: FlushReport::default(),
         known_hour_merged: compaction::KnownHourMerged::default(),
@@ -1180,6 +1255,27 @@ mod tests {
     use super::*;
     use crate::model::{LogRecord, Records};
     use arrow::array::AsArray;
+
+    /// A store with a bucket reserves segment ids a thousand ahead, on disk, and writes the bound
+    /// again only when an id reaches it; one without reserves nothing.
+    #[test]
+    fn segment_ids_are_reserved_ahead_and_the_bound_moves_only_when_reached() {
+        let dir = tempfile::tempdir().unwrap();
+        assert_eq!(wal::reserved_ids(dir.path()).unwrap(), None);
+        let mut reserved = ReservedIds { bound: Some(0) };
+        reserved.cover(dir.path(), 5).unwrap();
+        let ahead = wal::IDS_RESERVED_AHEAD;
+        assert_eq!(wal::reserved_ids(dir.path()).unwrap(), Some(5 + ahead));
+        reserved.cover(dir.path(), 5 + ahead - 1).unwrap();
+        assert_eq!(wal::reserved_ids(dir.path()).unwrap(), Some(5 + ahead));
+        reserved.cover(dir.path(), 5 + ahead).unwrap();
+        assert_eq!(wal::reserved_ids(dir.path()).unwrap(), Some(5 + 2 * ahead));
+        assert_eq!(wal::list_segments(dir.path()).unwrap(), []);
+
+        let local = tempfile::tempdir().unwrap();
+        ReservedIds { bound: None }.cover(local.path(), 5).unwrap();
+        assert_eq!(std::fs::read_dir(local.path()).unwrap().count(), 0);
+    }
 
     /// An encoder for an import sorts each batch by function, then time; rows of one function
     /// at one time keep their order.

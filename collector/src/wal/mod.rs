@@ -41,8 +41,11 @@
 //!   place (see `store`).
 //!
 //! A store opened for an import may keep its segments in memory instead ([`MemorySegment`],
-//! `store::WalMode::InMemory`): nothing is written here then, and a crash loses the rows not yet
-//! in Parquet, which the import's input still holds.
+//! `store::WalMode::InMemory`): no segment is written here then, and a crash loses the rows not
+//! yet in Parquet, which the import's input still holds.
+//!
+//! A store whose Parquet files are in a bucket also keeps [`RESERVED_IDS_FILE`] here: a bound on
+//! the segment ids it may have used, for a start while the bucket does not answer.
 
 mod memory;
 mod segment;
@@ -110,6 +113,47 @@ pub fn list_segments(dir: &Path) -> Result<Vec<(u64, PathBuf)>, WalError> {
     }
     segments.sort();
     Ok(segments)
+}
+
+/// The file in the WAL folder of a store that keeps its Parquet files in a bucket, holding a
+/// bound on the segment ids the store may have used: every id used is below it. The ids are
+/// otherwise learned from the names of the files in the bucket, which a collector that starts
+/// while the bucket does not answer cannot list; reusing an id would have a new file take the
+/// name of a stored one, or be superseded by it.
+pub const RESERVED_IDS_FILE: &str = "reserved-ids";
+
+/// How many segment ids a store reserves at a time: an id is used every flush (10 s by
+/// default), so the file is written again every few hours.
+pub const IDS_RESERVED_AHEAD: u64 = 1024;
+
+/// The bound of the segment ids reserved in the WAL folder `dir`, if any (see
+/// [`RESERVED_IDS_FILE`]).
+pub fn reserved_ids(dir: &Path) -> Result<Option<u64>, WalError> {
+    let path = dir.join(RESERVED_IDS_FILE);
+    match fs::read_to_string(&path) {
+        Ok(text) => text.trim().parse().map(Some).map_err(|_| {
+            WalError::io(
+                &path,
+                io::Error::new(io::ErrorKind::InvalidData, "not a segment id"),
+            )
+        }),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(WalError::io(&path, e)),
+    }
+}
+
+/// Records durably, in the WAL folder `dir`, that the segment ids below `bound` may be used.
+pub fn reserve_ids(dir: &Path, bound: u64) -> Result<(), WalError> {
+    let path = dir.join(RESERVED_IDS_FILE);
+    let staged = dir.join(format!("{RESERVED_IDS_FILE}.tmp"));
+    let write = || -> io::Result<()> {
+        let mut file = fs::File::create(&staged)?;
+        io::Write::write_all(&mut file, format!("{bound}\n").as_bytes())?;
+        file.sync_all()?;
+        fs::rename(&staged, &path)
+    };
+    write().map_err(|e| WalError::io(&path, e))?;
+    sync_dir(dir)
 }
 
 /// Syncs a directory so that files created, renamed or deleted in it stay so after a crash.
