@@ -591,6 +591,18 @@ fn counter(collector: &RunningCollector, name: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name} in {metrics}"))
 }
 
+/// Waits (a minute at most) until the collector has counted a flush that failed.
+fn await_a_failed_flush(collector: &RunningCollector) {
+    let started = Instant::now();
+    while counter(collector, "faasobs_flush_failures_total") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "no flush failed without the bucket"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn spans_acknowledged_while_the_bucket_is_gone_wait_in_the_wal_and_reach_it_when_it_returns() {
     let nothing = tempfile::tempdir().unwrap();
@@ -606,14 +618,7 @@ fn spans_acknowledged_while_the_bucket_is_gone_wait_in_the_wal_and_reach_it_when
     send_one_span(&collector, 2);
     // The flush fails (the bucket is gone) and is retried; the spans stay in the WAL, where
     // queries of the directory still see them.
-    let started = Instant::now();
-    while counter(&collector, "faasobs_flush_failures_total") == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no flush failed without the bucket"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    await_a_failed_flush(&collector);
     assert_eq!(counter(&collector, "faasobs_segments_flushed_total"), 0);
     let count = [
         "query",
@@ -687,14 +692,7 @@ fn a_collector_starts_while_its_bucket_does_not_answer_and_flushes_once_it_does(
     let collector =
         RunningCollector::start_with_env(data.path(), &["--flush-interval", "200ms"], &unanswered);
     send_one_span(&collector, 2);
-    let started = Instant::now();
-    while counter(&collector, "faasobs_flush_failures_total") == 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "no flush failed without the bucket"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    await_a_failed_flush(&collector);
     // The bucket answers again; the collector's stop flushes the segment that waited.
     let moto_port = s3.endpoint.rsplit(':').next().unwrap().to_string();
     let mut forwarder = Command::new(python())
