@@ -21,7 +21,9 @@
 //!   deletes them at once ([`ReplacedFiles`]).
 //! - One process at a time writes a data directory: `DATA/LOCK` is locked while a store is open.
 //! - The Parquet files may be kept in a bucket of S3-compatible object storage instead of the
-//!   directory, which keeps the WAL and remembers the bucket ([`object_storage`]).
+//!   directory, which keeps the WAL and remembers the bucket ([`object_storage`]). Such a store
+//!   reserves its segment ids ahead in the WAL folder ([`wal::RESERVED_IDS_FILE`]), so that a
+//!   collector opens while the bucket does not answer (`opens_while_bucket_is_down`).
 //! - An import opens its store with [`WalMode::InMemory`]: segments are gathered in memory and
 //!   handed to the flusher as batches, and a write is acknowledged once appended. A crash loses
 //!   the rows not yet in Parquet; the input can be imported again.
