@@ -73,7 +73,8 @@ fn a_steady_stream_does_not_grow_memory_or_file_handles() {
             answers
         });
         while started.elapsed() < Duration::from_secs(seconds) {
-            // About 1,000 spans a second: 50 per request, a request every 50 ms, gRPC and HTTP in turn.
+            // About 1,000 spans a second: 50 per request, a request every 50 ms, gRPC and HTTP in
+            // turn.
             seq += 1;
             let (req, ids) = request(&format!("soak-{seq}"), 50, seq);
             if seq.is_multiple_of(2) {

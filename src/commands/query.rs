@@ -74,10 +74,11 @@ pub fn memory_limit_hint(error: &anyhow::Error, memory_limit_mb: usize) -> Optio
 /// Opens the analyzer over `data` (a directory, or `s3://BUCKET/PREFIX`) with a pricing
 /// catalog, a memory limit (MiB) and, for reports, a time window (saying so on standard error
 /// when `data` holds no rows at all), and runs `work` on it; returns the analyzer with what
-/// `work` answered. When a file the opening listed has changed by the time `work` reads it (a closing store, the
-/// end of `collect`, an import or `compact`, deletes the files its compaction replaced at once;
-/// an hour's lone file is rewritten in place), the store is opened again and `work` run again,
-/// up to [`OPENINGS`] openings in all.
+/// `work` answered. When a file the opening listed has changed by the time `work` reads it (a
+/// closing store, the end of `collect`, an import or `compact`, deletes the files its compaction
+/// replaced at once; an hour's lone file is rewritten in place), the store is opened again and
+/// `work` run again, up to [`OPENINGS`] openings in all. A query over its memory limit fails
+/// saying first what to do ([`memory_limit_hint`]).
 pub async fn run_on_analyzer<T>(
     data: &Path,
     pricing: Option<&Path>,

@@ -7,9 +7,9 @@
 //! ```
 //!
 //! A Parquet file is named by the range `lo..=hi` of WAL segment ids whose rows it holds. A flush
-//! of segment `n` writes `{n}-{n}`; compaction of a partition writes `{min lo}-{max hi}` in place of
-//! its inputs. A file whose range lies inside another file's range in
-//! the same partition is superseded: readers skip it, and a later compaction pass deletes it
+//! of segment `n` writes `{n}-{n}`; compaction of a partition writes `{min lo}-{max hi}` in place
+//! of its inputs. A file whose range lies inside another file's range in the same partition is
+//! superseded: readers skip it, and a later compaction pass deletes it
 //! (`compaction::ReplacedFiles`). This makes every step idempotent: a crash after a compacted file
 //! is in place but before its inputs are gone never shows a row twice, and replaying segment `n`
 //! after a crash rewrites `{n}-{n}` under the same name.
