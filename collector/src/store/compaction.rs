@@ -262,9 +262,10 @@ pub async fn compact(
                 continue;
             }
             let runs = runs_within_budget(files, COMPACTION_INPUT_BUDGET_BYTES);
-            if !runs.is_empty() {
-                outcome.partitions += 1;
+            if runs.is_empty() {
+                continue;
             }
+            outcome.partitions += 1;
             for run in runs {
                 let (files_in, rows_out) = compact_run(objects, partition, &run).await?;
                 outcome.files_in += files_in;
