@@ -221,7 +221,9 @@ async fn open_parquet_store(
     wanted: Option<&url::Url>,
     opens_while_down: bool,
 ) -> Result<Option<(object_storage::Bucket, url::Url)>, StoreError> {
-    let url = match (wanted, object_storage::remembered(data_dir)?) {
+    let remembered = object_storage::remembered(data_dir)?;
+    let was_remembered = remembered.is_some();
+    let url = match (wanted, remembered) {
         (None, None) => return Ok(None),
         (Some(wanted), Some(remembered)) if *wanted != remembered => {
             return Err(StoreError::ParquetStore(format!(
@@ -253,14 +255,13 @@ async fn open_parquet_store(
     let bucket = object_storage::Bucket::open(&url)?;
     // Before a first flush: a mistyped bucket or refused credentials fail now, and are not
     // remembered. A remembered one has answered before: a collector opens without it.
-    let remembered = object_storage::remembered(data_dir)?.is_some();
     if let Err(e) = bucket.objects().store.list(None).try_next().await {
         let why = format!(
             "{}: {e} ({})",
             object_storage::display_url(&url),
             object_storage::CONFIGURED_BY
         );
-        if !(remembered && opens_while_down) {
+        if !(was_remembered && opens_while_down) {
             return Err(StoreError::ParquetStore(why));
         }
         tracing::warn!(
