@@ -506,29 +506,6 @@ impl Analyzer {
                 Ok(listings)
             })
             .await?;
-        // The scans' HEAD of each file is answered from this listing, not the store, and a file
-        // changed since fails the query instead of being read as nothing (`listed_objects`).
-        let listed = listings
-            .iter()
-            .flat_map(|(_, listing)| &listing.live)
-            .map(|file| {
-                Ok(ObjectMeta {
-                    location: files_at.url(&file.meta.location)?.prefix().clone(),
-                    ..file.meta.clone()
-                })
-            })
-            .collect::<Result<Vec<_>, DataFusionError>>()?;
-        let (files_url, store) = match &files_at {
-            FilesAt::Bucket(bucket) => (
-                bucket.url.clone(),
-                ListedObjects::new(Arc::clone(&bucket.store), listed),
-            ),
-            FilesAt::Directory(_) => (
-                url::Url::parse("file://").expect("a URL"),
-                ListedObjects::local(listed),
-            ),
-        };
-        ctx.register_object_store(&files_url, Arc::new(store));
         // Before the window narrows the listings: a store with nothing in the window is not empty.
         let holds_nothing = listings.iter().all(|(_, listing)| listing.live.is_empty())
             && unflushed
@@ -543,6 +520,8 @@ impl Analyzer {
         ctx.catalog(&ctx.state().config_options().catalog.default_catalog)
             .expect("the default catalog exists")
             .register_schema(STORE_SCHEMA, Arc::new(MemorySchemaProvider::new()))?;
+        // The files the tables read, each by the key its URL names in the store.
+        let mut listed = Vec::new();
         for (table, mut listing) in listings {
             if let Some(window) = config.window {
                 listing.live.retain(|f| window.keeps(&f.partition));
@@ -552,6 +531,16 @@ impl Analyzer {
                 .iter()
                 .map(|f| files_at.url(&f.meta.location))
                 .collect::<Result<Vec<_>, _>>()?;
+            listed.extend(
+                listing
+                    .live
+                    .iter()
+                    .zip(&files)
+                    .map(|(file, url)| ObjectMeta {
+                        location: url.prefix().clone(),
+                        ..file.meta.clone()
+                    }),
+            );
             let wal_rows = unflushed.remove(&table).unwrap_or_default();
             // Invocation rows on disk may still be fragments; `invocations` is a view, and so
             // are `spans` and `logs`, which join their resources' attributes back.
@@ -617,6 +606,19 @@ impl Analyzer {
                 shared_ids: !invocation_files.shared_request_ids.is_empty(),
             };
         }
+        // The scans' HEAD of each file is answered from the listing, not the store, and a file
+        // changed since fails the query instead of being read as nothing (`listed_objects`).
+        let (files_url, store) = match &files_at {
+            FilesAt::Bucket(bucket) => (
+                bucket.url.clone(),
+                ListedObjects::new(Arc::clone(&bucket.store), listed),
+            ),
+            FilesAt::Directory(_) => (
+                url::Url::parse("file://").expect("a URL"),
+                ListedObjects::local(listed),
+            ),
+        };
+        ctx.register_object_store(&files_url, Arc::new(store));
         let shared_ids = RecordBatch::try_new(
             shared_ids_schema(),
             vec![Arc::new(StringViewArray::from(
