@@ -47,11 +47,11 @@ pub fn load_catalog(pricing: Option<&Path>) -> anyhow::Result<Arc<Catalog>> {
 
 /// Openings of the store a command makes at most for one query whose files changed after they
 /// were listed ([`run_on_analyzer`]).
-pub const OPENINGS: usize = 3;
+const OPENINGS: usize = 3;
 
 /// True when `error` came from reading a file that changed after the store was listed: the
 /// query runs again on a new listing.
-pub fn listing_outdated(error: &anyhow::Error) -> bool {
+fn listing_outdated(error: &anyhow::Error) -> bool {
     error.chain().any(is_listing_outdated)
 }
 
@@ -87,27 +87,38 @@ pub async fn run_on_analyzer<T>(
     work: impl AsyncFn(&Analyzer) -> anyhow::Result<T>,
 ) -> anyhow::Result<(Analyzer, T)> {
     let catalog = load_catalog(pricing)?;
-    let mut analyzer =
-        open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await?;
+    let reopen =
+        async || open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await;
+    let mut analyzer = reopen().await?;
     if analyzer.holds_nothing() {
         eprintln!("{}", empty_store_note(analyzer.location()));
     }
+    match on_current_listing(&mut analyzer, reopen, work).await {
+        Ok(answer) => Ok((analyzer, answer)),
+        Err(e) => Err(match memory_limit_hint(&e, memory_limit_mb) {
+            Some(hint) => e.context(hint),
+            None => e,
+        }),
+    }
+}
+
+/// Runs `work` on `analyzer`, and again on a new opening of the store (`reopen`, which becomes
+/// `analyzer`) when a file the opening listed changed before `work` read it, up to [`OPENINGS`]
+/// openings in all.
+pub async fn on_current_listing<T>(
+    analyzer: &mut Analyzer,
+    mut reopen: impl AsyncFnMut() -> anyhow::Result<Analyzer>,
+    work: impl AsyncFn(&Analyzer) -> anyhow::Result<T>,
+) -> anyhow::Result<T> {
     let mut openings = 1;
     loop {
-        match work(&analyzer).await {
-            Ok(answer) => return Ok((analyzer, answer)),
+        match work(analyzer).await {
             Err(e) if openings < OPENINGS && listing_outdated(&e) => {
                 tracing::info!("{e:#}; listing the store again");
-                analyzer =
-                    open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, window).await?;
+                *analyzer = reopen().await?;
                 openings += 1;
             }
-            Err(e) => {
-                return Err(match memory_limit_hint(&e, memory_limit_mb) {
-                    Some(hint) => e.context(hint),
-                    None => e,
-                });
-            }
+            answered => return answered,
         }
     }
 }

@@ -22,7 +22,7 @@ use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
 use rustyline::error::ReadlineError;
 
-use super::query::{OPENINGS, listing_outdated, memory_limit_hint};
+use super::query::{memory_limit_hint, on_current_listing, open_analyzer_quietly};
 
 #[derive(Debug, clap::Args)]
 pub struct SqlConfig {
@@ -96,20 +96,21 @@ impl Shell {
     }
 
     /// Runs `sql`, and again on a new opening of the store when a file the opening listed
-    /// changed before the query read it, up to [`OPENINGS`] openings in all (as the other reading
-    /// commands do, `run_on_analyzer`).
+    /// changed before the query read it ([`on_current_listing`], as the other reading commands
+    /// do).
     async fn query(&mut self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
-        let mut openings = 1;
-        loop {
-            match self.analyzer.query(sql).await.map_err(anyhow::Error::from) {
-                Err(e) if openings < OPENINGS && listing_outdated(&e) => {
-                    tracing::info!("{e:#}; listing the store again");
-                    self.reopen().await?;
-                    openings += 1;
-                }
-                answered => return answered,
-            }
-        }
+        let (data, catalog, memory_limit_mb) = (&self.data, &self.catalog, self.memory_limit_mb);
+        let opened = &mut self.opened;
+        let reopen = async || {
+            let analyzer =
+                open_analyzer_quietly(data, catalog.clone(), memory_limit_mb, None).await?;
+            *opened = Instant::now();
+            Ok(analyzer)
+        };
+        on_current_listing(&mut self.analyzer, reopen, async |analyzer| {
+            Ok(analyzer.query(sql).await?)
+        })
+        .await
     }
 
     /// Opens the store again when its opening is older than [`REOPEN_AFTER`], so that a
@@ -122,13 +123,9 @@ impl Shell {
     }
 
     async fn reopen(&mut self) -> anyhow::Result<()> {
-        self.analyzer = super::query::open_analyzer_quietly(
-            &self.data,
-            self.catalog.clone(),
-            self.memory_limit_mb,
-            None,
-        )
-        .await?;
+        self.analyzer =
+            open_analyzer_quietly(&self.data, self.catalog.clone(), self.memory_limit_mb, None)
+                .await?;
         self.opened = Instant::now();
         Ok(())
     }
@@ -197,8 +194,7 @@ impl Shell {
 pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyhow::Result<()> {
     let catalog = super::query::load_catalog(pricing)?;
     let analyzer =
-        super::query::open_analyzer_quietly(data, catalog.clone(), config.memory_limit_mb, None)
-            .await?;
+        open_analyzer_quietly(data, catalog.clone(), config.memory_limit_mb, None).await?;
     if analyzer.holds_nothing() {
         eprintln!("{}", super::query::empty_store_note(analyzer.location()));
     }
