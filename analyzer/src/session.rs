@@ -849,19 +849,24 @@ async fn files_and_unflushed_rows(
     let listings = list_files().await?;
     let mut rows: HashMap<Table, Vec<RecordBatch>> = HashMap::new();
     for (id, records) in segments {
+        // The hours of each table whose rows of segment `id` are in a listed file (once per
+        // segment: a segment holds a batch per write).
+        let flushed_hours: HashMap<Table, HashSet<i64>> = listings
+            .iter()
+            .map(|(table, listing)| {
+                let hours = listing
+                    .live
+                    .iter()
+                    .filter(|file| file.range.lo <= id && id <= file.range.hi)
+                    .map(|file| file.partition.hour)
+                    .collect();
+                (*table, hours)
+            })
+            .collect();
         for (table, batch) in records {
-            // The hours of this table whose rows of segment `id` are in a listed file.
-            let flushed_hours: HashSet<i64> = listings
-                .iter()
-                .filter(|(listed, _)| *listed == table)
-                .flat_map(|(_, listing)| &listing.live)
-                .filter(|file| file.range.lo <= id && id <= file.range.hi)
-                .map(|file| file.partition.hour)
-                .collect();
-            let unflushed = if flushed_hours.is_empty() {
-                batch
-            } else {
-                rows_outside_hours(table, &batch, &flushed_hours)?
+            let unflushed = match flushed_hours.get(&table) {
+                Some(hours) if !hours.is_empty() => rows_outside_hours(table, &batch, hours)?,
+                _ => batch,
             };
             if unflushed.num_rows() > 0 {
                 rows.entry(table).or_default().push(unflushed);
