@@ -10,9 +10,9 @@ use faasobs_collector::model::invocation::Sources;
 use faasobs_collector::model::{
     Invocation, InvocationStatus, NANOS_PER_HOUR, Records, Source, Table,
 };
-use faasobs_collector::store::layout::list_table;
+use faasobs_collector::store::layout::{SegmentRange, list_table};
 use faasobs_collector::store::writer::is_hour_merged;
-use faasobs_collector::store::{Store, StoreConfig};
+use faasobs_collector::store::{Partition, Store, StoreConfig};
 
 fn fragment(id: usize, start: i64, source: Source) -> Invocation {
     let report = source == Source::PlatformReport;
@@ -222,6 +222,59 @@ async fn a_query_that_listed_files_before_a_compaction_still_reads_them() {
             .unwrap();
         assert_eq!(invocation_count(&closed).await, "n\n400\n");
     }
+}
+
+/// A segment whose flush failed waits in the WAL and is flushed again later. Compaction meanwhile
+/// must not write a file whose range covers its id: that file would supersede the segment's own
+/// file once it is flushed, and its rows would be skipped by readers and deleted. Found by
+/// reading the flusher: a flush of segment 2 failed, segment 3's flush compacted files 1 and 3
+/// into `1-3`, and the 100 rows of segment 2, acknowledged, were gone once it was flushed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn compaction_waits_for_a_segment_whose_flush_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = StoreConfig::new(dir.path());
+    config.segment_max_bytes = 1; // every write is a segment of its own, flushed at once
+    config.compact_after_files = 2;
+    config.flush_interval = Duration::from_secs(3600);
+    config.replaced_files_kept = Duration::ZERO;
+    let store = Store::open(config).await.unwrap();
+    let start = 1_795_424_400_000_000_000;
+    let reports = |ids: std::ops::Range<usize>| {
+        ids.map(|i| fragment(i, start, Source::PlatformReport))
+            .collect::<Vec<_>>()
+    };
+    write_invocations(&store, reports(0..100)).await;
+    store.handle().flush().await.unwrap();
+    assert_eq!(file_count(dir.path()).await, 1);
+
+    // Segment 2's file cannot be put in place while a directory holds its name.
+    let blocked = Partition::of(Table::Invocations, start).file(SegmentRange::single(2));
+    let blocked = dir.path().join(blocked.as_ref());
+    std::fs::create_dir_all(&blocked).unwrap();
+    write_invocations(&store, reports(100..200)).await;
+    let waited = std::time::Instant::now();
+    while store.handle().stats().flush_failures == 0 {
+        assert!(
+            waited.elapsed() < Duration::from_secs(60),
+            "segment 2 never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    std::fs::remove_dir(&blocked).unwrap();
+
+    // Segment 3 is flushed (a second file in the partition) before segment 2 is retried.
+    write_invocations(&store, reports(200..400)).await;
+    store.handle().flush().await.unwrap();
+    let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(invocation_count(&analyzer).await, "n\n400\n");
+    store.close().await.unwrap();
+    assert_eq!(file_count(dir.path()).await, 1, "the close compacts them");
+    let closed = Analyzer::open(dir.path(), AnalyzerConfig::default())
+        .await
+        .unwrap();
+    assert_eq!(invocation_count(&closed).await, "n\n400\n");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,7 +9,8 @@
 //! that needs no merging (logs; invocation files that share no request id) and whose row groups
 //! are not small is written by copying its files' row groups as they are encoded instead, each
 //! still one sorted run (see [`MIN_COPIED_ROW_GROUP_ROWS`]). Runs are neighbours in segment
-//! order, so that union covers no file outside the run. Until the inputs are
+//! order, so that union covers no file outside the run; the store runs no compaction while a
+//! segment whose flush failed waits in the WAL, whose id the union could cover. Until the inputs are
 //! deleted, the new file's range supersedes theirs (see `layout`), so no reader ever counts a row
 //! twice and a crash at any point leaves a correct store. A running store deletes them only some
 //! minutes later ([`ReplacedFiles`]), so that a query that listed them still reads them. Query

@@ -1012,12 +1012,20 @@ impl Flusher {
         self.compact_with(wanted, 1, kept);
     }
 
+    /// Compacts the partitions `wanted` names, unless a segment waits to be flushed again.
+    /// A compaction names its file by the union of its inputs' segment ranges, which would cover
+    /// a waiting segment's id between them: its own file, flushed later, would then be superseded
+    /// at once, and its rows skipped by readers and deleted.
     fn compact_with(
         &mut self,
         wanted: impl Fn(&Partition, usize) -> Option<CompactionLevel>,
         merges_at_once: usize,
         replaced: ReplacedFiles,
     ) {
+        if let Some(waiting) = self.failed.first() {
+            tracing::debug!("compaction waits until WAL segment {waiting} is flushed");
+            return;
+        }
         match self.runtime.block_on(compaction::compact(
             &self.objects,
             wanted,
