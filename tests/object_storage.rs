@@ -19,7 +19,7 @@ use crate::tui::{Tmux, invocations_shown};
 /// under the directory (argument 1) to the bucket (2) under the prefix (3), prints the endpoint
 /// and serves until its standard input closes. Each line read meanwhile, `delete-bucket NAME`,
 /// `create-bucket NAME` or `rename KEY NEW_KEY` (in the bucket, a copy then a delete, as S3
-/// renames), is done and answered `done`; `requests` is answered with the
+/// renames), is done and answered `done` (a bucket is emptied before it is deleted); `requests` is answered with the
 /// requests served since the last `requests`, counted by kind (`LIST`, else the HTTP method)
 /// from the server's request log, as a JSON object.
 const S3_SERVER: &str = r#"
@@ -65,8 +65,12 @@ for line in sys.stdin:
     if action == "rename":
         s3.copy_object(Bucket=bucket, CopySource={"Bucket": bucket, "Key": name[0]}, Key=name[1])
         s3.delete_object(Bucket=bucket, Key=name[0])
+    elif action == "delete-bucket":
+        for listed in s3.list_objects_v2(Bucket=name[0]).get("Contents", []):
+            s3.delete_object(Bucket=name[0], Key=listed["Key"])
+        s3.delete_bucket(Bucket=name[0])
     else:
-        {"delete-bucket": s3.delete_bucket, "create-bucket": s3.create_bucket}[action](Bucket=name[0])
+        s3.create_bucket(Bucket=name[0])
     print("done", flush=True)
 server.stop()
 "#;
@@ -717,4 +721,98 @@ fn a_collector_starts_while_its_bucket_does_not_answer_and_flushes_once_it_does(
     ];
     let mut query = s3.faasobs("s3://outage/faasobs");
     assert_eq!(stdout_of(&mut query, &spans), "n,spans\n2,2\n");
+}
+
+/// The value of the counter `name`, waited for (a minute at most) until it reaches `at_least`.
+fn await_counter(collector: &RunningCollector, name: &str, at_least: u64) {
+    let started = Instant::now();
+    while counter(collector, name) < at_least {
+        assert!(
+            started.elapsed() < Duration::from_secs(60),
+            "{name} never reached {at_least}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// One data directory writes a bucket prefix at a time: files are named by each directory's own
+/// segment ids. A second directory is refused, naming the first, and remembers nothing; with
+/// `--take-over` it writes the prefix, numbering its segments far above the files there. The
+/// first, taken over, stores nothing more there; what it acknowledged meanwhile waits in its
+/// WAL, and is stored when it starts again, after the other's files. Every span is then stored
+/// once. Before the claim, the second directory's first segment took the id the first directory
+/// used next: the span of one overwrote the other's file, and a compaction named a file across
+/// the waiting segment's id, which hid it.
+#[test]
+fn a_second_directory_is_refused_a_prefix_and_one_that_takes_it_over_loses_nothing() {
+    let nothing = tempfile::tempdir().unwrap();
+    let s3 = S3Server::holding(nothing.path(), "shared", "");
+    let prefix = "s3://shared/faasobs";
+    let first = tempfile::tempdir().unwrap();
+    let second = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start_with_env(
+        first.path(),
+        &["--parquet-store", prefix],
+        &s3.environment(),
+    );
+    send_one_span(&collector, 1);
+    await_counter(&collector, "faasobs_segments_flushed_total", 1);
+
+    let refused = faasobs_at(second.path())
+        .envs(s3.environment())
+        .args(COLLECT_ON_FREE_PORTS)
+        .args(["--parquet-store", prefix])
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let said = String::from_utf8_lossy(&refused.stderr);
+    let first_dir = std::fs::canonicalize(first.path()).unwrap();
+    assert!(
+        said.contains(&format!(
+            "{prefix} is written by data directory {}",
+            first_dir.display()
+        )) && said.contains("--take-over"),
+        "{said}"
+    );
+    assert!(
+        !second.path().join("parquet-store").exists(),
+        "nothing remembered"
+    );
+
+    let taker = RunningCollector::start_with_env(
+        second.path(),
+        &["--parquet-store", prefix, "--take-over"],
+        &s3.environment(),
+    );
+    send_one_span(&taker, 2);
+    await_counter(&taker, "faasobs_segments_flushed_total", 1);
+    // Taken over: the first directory's next flush fails, and its span waits in its WAL.
+    send_one_span(&collector, 3);
+    await_a_failed_flush(&collector);
+    drop(collector); // killed: a machine the other directory was told was gone
+    send_one_span(&taker, 4);
+    taker.stop(); // compacts the hour: the first directory's file and its own, one file
+
+    let again = RunningCollector::start_with_env(first.path(), &[], &s3.environment());
+    again.stop();
+    let spans = [
+        "query",
+        "--format",
+        "csv",
+        "SELECT count(*) AS n, count(DISTINCT span_id) AS spans FROM spans",
+    ];
+    assert_eq!(stdout_of(&mut s3.faasobs(prefix), &spans), "n,spans\n4,4\n");
+    assert_eq!(
+        std::fs::read_dir(first.path().join("wal"))
+            .unwrap()
+            .filter(|e| e
+                .as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "wal"))
+            .count(),
+        0,
+        "nothing left waiting"
+    );
 }

@@ -52,6 +52,11 @@ pub struct CollectConfig {
     /// directory, which keeps the WAL and remembers the bucket for every later command.
     #[arg(long, value_parser = super::parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
     pub parquet_store: Option<url::Url>,
+    /// Write the bucket prefix even when another data directory's claim on it names that
+    /// directory: it is gone for good (a rebuilt machine). Its files stay; this directory numbers
+    /// its own after them. Two directories writing one prefix at once overwrite each other's files.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 /// Parses `--flush-interval`, not zero: a segment closed at every write would make a Parquet file
@@ -139,6 +144,7 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
     store_config.flush_interval = config.flush_interval;
     store_config.queue_depth = config.queue_depth;
     store_config.parquet_store = config.parquet_store.clone();
+    store_config.take_over_prefix = config.take_over;
     // A remembered bucket that does not answer now: receive anyway, into the WAL.
     store_config.opens_while_bucket_is_down = true;
     let store = Store::open(store_config)

@@ -11,6 +11,11 @@ pub struct CompactConfig {
     /// Delete partitions whose hour ended longer ago than this (e.g. 30d). Default: keep all.
     #[arg(long, value_parser = super::parse_retention, env = "FAASOBS_RETENTION")]
     pub retention: Option<Duration>,
+    /// Write the bucket prefix even when another data directory's claim on it names that
+    /// directory: it is gone for good (a rebuilt machine). Its files stay; this directory numbers
+    /// its own after them. Two directories writing one prefix at once overwrite each other's files.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
@@ -23,6 +28,7 @@ pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
     }
     let mut store_config = StoreConfig::for_batch(data);
     store_config.retention = config.retention;
+    store_config.take_over_prefix = config.take_over;
     let store = Store::open(store_config)
         .await
         .with_context(|| format!("opening the store in {}", data.display()))?;

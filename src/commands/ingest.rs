@@ -12,7 +12,7 @@ use faasobs_collector::ingest::{
 use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
 use faasobs_collector::store::{
     EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
-    batch_threads, object_storage,
+    batch_threads, claim, object_storage,
 };
 use faasobs_collector::wal;
 use faasobs_sample_traces::output::{manifest, render_files};
@@ -47,6 +47,11 @@ pub struct IngestConfig {
     /// directory, which remembers the bucket for every later command (as `collect`'s).
     #[arg(long, value_parser = super::parse_parquet_store, env = "FAASOBS_PARQUET_STORE")]
     pub parquet_store: Option<url::Url>,
+    /// Write the bucket prefix even when another data directory's claim on it names that
+    /// directory: it is gone for good (a rebuilt machine). Its files stay; this directory numbers
+    /// its own after them. Two directories writing one prefix at once overwrite each other's files.
+    #[arg(long)]
+    pub take_over: bool,
 }
 
 fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
@@ -662,6 +667,7 @@ fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
     let _ = std::fs::remove_file(data.join("LOCK"));
     let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
     let _ = std::fs::remove_file(data.join(WAL_DIR).join(wal::RESERVED_IDS_FILE));
+    let _ = std::fs::remove_file(data.join(claim::DIRECTORY_ID_FILE));
     let _ = std::fs::remove_dir(data.join(WAL_DIR));
     let removed = folders_made
         .iter()
@@ -860,6 +866,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
         max_pending_segments: 2,
         parquet_store: config.parquet_store.clone(),
+        take_over_prefix: config.take_over,
         ..StoreConfig::for_batch(data)
     })
     .await

@@ -23,11 +23,14 @@
 //! - The Parquet files may be kept in a bucket of S3-compatible object storage instead of the
 //!   directory, which keeps the WAL and remembers the bucket ([`object_storage`]). Such a store
 //!   reserves its segment ids ahead in the WAL folder ([`wal::RESERVED_IDS_FILE`]), so that a
-//!   collector opens while the bucket does not answer (`opens_while_bucket_is_down`).
+//!   collector opens while the bucket does not answer (`opens_while_bucket_is_down`). It claims
+//!   the bucket prefix before it lists or writes anything there, and checks the claim before each
+//!   write, so that one data directory writes a prefix ([`claim`]).
 //! - An import opens its store with [`WalMode::InMemory`]: segments are gathered in memory and
 //!   handed to the flusher as batches, and a write is acknowledged once appended. A crash loses
 //!   the rows not yet in Parquet; the input can be imported again.
 
+pub mod claim;
 pub mod compaction;
 pub mod flush;
 pub mod hour_merge;
@@ -53,6 +56,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::model::{Records, Table};
 use crate::wal::{self, MemorySegment, SegmentWriter, WalError, encode_frame};
+use claim::ClaimState;
 pub use compaction::{CompactionLevel, CompactionOutcome, ReplacedFiles};
 pub use layout::{Partition, WAL_DIR};
 pub use writer::Objects;
@@ -83,6 +87,9 @@ pub enum StoreError {
     Overloaded,
     #[error("the store is closed")]
     Closed,
+    /// The bucket prefix is claimed by another data directory ([`claim`]).
+    #[error("{0}")]
+    Claimed(String),
     #[error("data directory {path} is in use by another faasobs process (its LOCK file is held)")]
     Locked { path: PathBuf },
     #[error(
@@ -94,7 +101,10 @@ pub enum StoreError {
 impl StoreError {
     /// True when the same write may succeed later (overload, a full disk, an I/O error).
     pub fn is_retryable(&self) -> bool {
-        !matches!(self, StoreError::Schema(_) | StoreError::Locked { .. })
+        !matches!(
+            self,
+            StoreError::Schema(_) | StoreError::Locked { .. } | StoreError::Claimed(_)
+        )
     }
 }
 
@@ -138,6 +148,9 @@ pub struct StoreConfig {
     /// what it acknowledges waits in the WAL, and is flushed once the bucket answers). Otherwise
     /// that refuses the open, as a bucket that a first `--parquet-store` names always does.
     pub opens_while_bucket_is_down: bool,
+    /// Claims the bucket prefix even when another data directory's claim names it: that
+    /// directory is gone for good ([`claim`]). Otherwise such a claim refuses the open.
+    pub take_over_prefix: bool,
 }
 
 /// Where a store keeps acknowledged writes until they are in Parquet.
@@ -177,6 +190,7 @@ impl StoreConfig {
             wal: WalMode::OnDisk,
             parquet_store: None,
             opens_while_bucket_is_down: false,
+            take_over_prefix: false,
         }
     }
 
@@ -213,14 +227,15 @@ pub fn local_objects(data_dir: &Path) -> Result<Objects, StoreError> {
 }
 
 /// The bucket the store in `data_dir` keeps its Parquet files in: the one it remembers, else
-/// `wanted` (checked to answer, then remembered); `None` keeps them in the directory. A
-/// directory with Parquet files of its own does not move them to a bucket, which would hide them.
+/// `wanted` (checked to answer; the store remembers it once it has claimed it), with whether it
+/// is new to the directory; `None` keeps them in the directory. A directory with Parquet files of
+/// its own does not move them to a bucket, which would hide them.
 async fn open_parquet_store(
     data_dir: &Path,
     local: &Objects,
     wanted: Option<&url::Url>,
     opens_while_down: bool,
-) -> Result<Option<(object_storage::Bucket, url::Url)>, StoreError> {
+) -> Result<Option<(object_storage::Bucket, url::Url, bool)>, StoreError> {
     let remembered = object_storage::remembered(data_dir)?;
     let was_remembered = remembered.is_some();
     let url = match (wanted, remembered) {
@@ -269,10 +284,7 @@ async fn open_parquet_store(
              in the WAL until it answers"
         );
     }
-    if wanted.is_some() {
-        object_storage::remember(data_dir, &url)?;
-    }
-    Ok(Some((bucket, url)))
+    Ok(Some((bucket, url, !was_remembered)))
 }
 
 /// What [`Store::close`] and [`StoreHandle::flush`] report.
@@ -570,9 +582,9 @@ impl Store {
         )
         .await?;
         let in_bucket = bucket.is_some();
-        let (objects, parquet_store) = match bucket {
-            None => (local, None),
-            Some((bucket, url)) => (bucket.objects(), Some(url)),
+        let (objects, parquet_store, to_remember) = match bucket {
+            None => (local, None, false),
+            Some((bucket, url, new)) => (bucket.objects(), Some(url), new),
         };
         let wal_dir = data_dir.join(WAL_DIR);
         fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {
@@ -584,6 +596,13 @@ impl Store {
         let (opened, on_open) = oneshot::channel();
         let flushes = Arc::new(FlushCounters::default());
         let lost = Arc::new(LostRows::default());
+        let claiming = match &parquet_store {
+            None => Claiming::NotNeeded,
+            Some(url) => Claiming::Pending {
+                prefix: object_storage::display_url(url).to_string(),
+                data_dir: data_dir.clone(),
+            },
+        };
         let flusher = {
             let objects = objects.clone();
             let wal_dir = wal_dir.clone();
@@ -593,7 +612,15 @@ impl Store {
             thread::Builder::new()
                 .name("faasobs-flusher".into())
                 .spawn(move || {
-                    run_flusher(objects, wal_dir, config, flushes, lost, job_queue, opened)
+                    let setup = FlusherSetup {
+                        objects,
+                        wal_dir,
+                        config,
+                        counters: flushes,
+                        lost,
+                        claiming,
+                    };
+                    run_flusher(setup, job_queue, opened)
                 })
                 .map_err(|source| StoreError::Io {
                     path: data_dir.clone(),
@@ -601,6 +628,10 @@ impl Store {
                 })?
         };
         let (next_segment, recovery) = on_open.await.map_err(|_| StoreError::Closed)??;
+        // Claimed (a prefix another directory writes refuses the open before this): remembered.
+        if let Some(url) = parquet_store.as_ref().filter(|_| to_remember) {
+            object_storage::remember(&data_dir, url)?;
+        }
         let mut reserved = ReservedIds {
             bound: in_bucket.then_some(0),
         };
@@ -903,6 +934,33 @@ fn run_wal_writer(
     }
 }
 
+/// What a flusher is started with.
+struct FlusherSetup {
+    objects: Objects,
+    wal_dir: PathBuf,
+    config: StoreConfig,
+    counters: Arc<FlushCounters>,
+    lost: Arc<LostRows>,
+    claiming: Claiming,
+}
+
+/// Where a flusher stands with the claim on its bucket prefix ([`claim`]).
+enum Claiming {
+    /// Its files are in the data directory, whose `LOCK` is the claim.
+    NotNeeded,
+    /// Not claimed yet: the store is opening, or opened while the bucket did not answer.
+    Pending { prefix: String, data_dir: PathBuf },
+    /// Claimed.
+    Held {
+        claim: claim::Claim,
+        prefix: String,
+        data_dir: PathBuf,
+    },
+    /// Taken over by another data directory, or found unsafe to write: why. Nothing more is
+    /// written to the prefix; segments wait in the WAL until the store is opened again.
+    Lost(String),
+}
+
 struct Flusher {
     objects: Objects,
     wal_dir: PathBuf,
@@ -918,10 +976,12 @@ struct Flusher {
     lost: Arc<LostRows>,
     report: FlushReport,
     known_hour_merged: compaction::KnownHourMerged,
+    claiming: Claiming,
 }
 
 impl Flusher {
     fn flush(&mut self, id: u64, newest_at_open: bool) -> Result<BTreeSet<Partition>, StoreError> {
+        self.ensure_claim()?;
         let path = self.wal_dir.join(wal::segment_file_name(id));
         let started = Instant::now();
         let outcome = self.runtime.block_on(flush::flush_segment(
@@ -961,12 +1021,16 @@ impl Flusher {
         records: Vec<(Table, RecordBatch)>,
     ) -> Option<BTreeSet<Partition>> {
         let started = Instant::now();
-        match self.runtime.block_on(flush::flush_records(
-            &self.objects,
-            id,
-            records,
-            self.config.flush_encoding_threads,
-        )) {
+        let flushed = match self.ensure_claim() {
+            Ok(()) => self.runtime.block_on(flush::flush_records(
+                &self.objects,
+                id,
+                records,
+                self.config.flush_encoding_threads,
+            )),
+            Err(e) => Err(e),
+        };
+        match flushed {
             Ok(outcome) => {
                 self.count_flush(started);
                 Some(self.count_rows(outcome))
@@ -1026,6 +1090,10 @@ impl Flusher {
             tracing::debug!("compaction waits until WAL segment {waiting} is flushed");
             return;
         }
+        if let Err(e) = self.ensure_claim() {
+            tracing::debug!("no compaction: {e}");
+            return;
+        }
         match self.runtime.block_on(compaction::compact(
             &self.objects,
             wanted,
@@ -1048,10 +1116,11 @@ impl Flusher {
         }
     }
 
-    fn retention(&self) -> Result<usize, StoreError> {
+    fn retention(&mut self) -> Result<usize, StoreError> {
         let Some(keep) = self.config.retention else {
             return Ok(0);
         };
+        self.ensure_claim()?;
         let cutoff = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
             - i64::try_from(keep.as_nanos()).unwrap_or(i64::MAX);
         let deleted = self
@@ -1061,6 +1130,84 @@ impl Flusher {
             tracing::info!("retention deleted {} expired partitions", deleted.len());
         }
         Ok(deleted.len())
+    }
+
+    /// Makes sure the store may write to its bucket prefix: claims it if it is not claimed yet
+    /// (the bucket did not answer when the store opened) or its claim is gone, or checks that
+    /// the claim is still this store's (one `HEAD`, before each flush, compaction pass and
+    /// retention pass). A claim found taken over is lost for good: nothing more is written there.
+    fn ensure_claim(&mut self) -> Result<(), StoreError> {
+        match &self.claiming {
+            Claiming::NotNeeded => Ok(()),
+            Claiming::Lost(why) => Err(StoreError::Claimed(why.clone())),
+            Claiming::Held {
+                claim,
+                prefix,
+                data_dir,
+            } => match self.runtime.block_on(claim.state(&self.objects))? {
+                ClaimState::Held => Ok(()),
+                ClaimState::Missing => {
+                    tracing::warn!("the claim on {prefix} is gone: claiming it again");
+                    self.claiming = Claiming::Pending {
+                        prefix: prefix.clone(),
+                        data_dir: data_dir.clone(),
+                    };
+                    self.ensure_claim()
+                }
+                ClaimState::Replaced => {
+                    let why = format!(
+                        "{prefix} was taken over by another data directory: this one writes \
+                         nothing more there, and what it acknowledged waits in its WAL ({}). \
+                         Stop the other directory's writer and start this one again: its waiting \
+                         segments are then stored after the other's files",
+                        self.wal_dir.display()
+                    );
+                    tracing::error!("{why}");
+                    self.claiming = Claiming::Lost(why.clone());
+                    Err(StoreError::Claimed(why))
+                }
+            },
+            Claiming::Pending { prefix, data_dir } => {
+                // Segment ids went on from the ones reserved (or from the files listed at open).
+                // Files above those mean another directory wrote the prefix meanwhile; the
+                // waiting segments are numbered after them only by an open.
+                let (prefix, data_dir) = (prefix.clone(), data_dir.clone());
+                let claim = self.runtime.block_on(claim::claim(
+                    &self.objects,
+                    &data_dir,
+                    &prefix,
+                    false,
+                ))?;
+                let highest = self.runtime.block_on(highest_stored_id(&self.objects))?;
+                let reserved = wal::reserved_ids(&self.wal_dir)?;
+                if reserved.is_some_and(|bound| highest >= bound) {
+                    let why = format!(
+                        "{prefix} holds files another data directory wrote while this one did not \
+                         hold it: start this one again, so that its waiting segments are stored \
+                         after them"
+                    );
+                    tracing::error!("{why}");
+                    self.claiming = Claiming::Lost(why.clone());
+                    self.runtime.block_on(claim.release(&self.objects))?;
+                    return Err(StoreError::Claimed(why));
+                }
+                self.claiming = Claiming::Held {
+                    claim,
+                    prefix,
+                    data_dir,
+                };
+                Ok(())
+            }
+        }
+    }
+
+    /// Deletes the claim on the bucket prefix, when the store closes with nothing waiting.
+    fn release_claim(&mut self) {
+        if let Claiming::Held { claim, .. } = &self.claiming
+            && let Err(e) = self.runtime.block_on(claim.release(&self.objects))
+        {
+            tracing::warn!("could not delete the claim on the bucket prefix: {e}");
+        }
     }
 
     fn retry_failed(&mut self) {
@@ -1081,16 +1228,44 @@ impl Flusher {
         let mut report = RecoveryReport::default();
         let mut max_seen = 0u64;
         let mut bucket_down = false;
+        // A bucket prefix is claimed before anything in it is listed or deleted. A bucket that
+        // does not answer is met again by the listing below.
+        let mut took_over = false;
+        let mut unanswered = None;
+        if let Claiming::Pending { prefix, data_dir } = &self.claiming {
+            let (prefix, data_dir) = (prefix.clone(), data_dir.clone());
+            match self.runtime.block_on(claim::claim(
+                &self.objects,
+                &data_dir,
+                &prefix,
+                self.config.take_over_prefix,
+            )) {
+                Ok(claim) => {
+                    took_over = claim.took_over;
+                    self.claiming = Claiming::Held {
+                        claim,
+                        prefix,
+                        data_dir,
+                    };
+                }
+                Err(e @ StoreError::Claimed(_)) => return Err(e),
+                Err(e) => unanswered = Some(e),
+            }
+        }
         for table in Table::ALL {
-            let listing = match self
-                .runtime
-                .block_on(layout::list_table(self.objects.store.as_ref(), table))
-            {
+            let listed = match unanswered.take() {
+                Some(e) => Err(e),
+                None => self
+                    .runtime
+                    .block_on(layout::list_table(self.objects.store.as_ref(), table))
+                    .map_err(StoreError::from),
+            };
+            let listing = match listed {
                 Ok(listing) => listing,
                 Err(e) if self.config.opens_while_bucket_is_down => {
                     // Without the files' names, only the reserved ids tell which are free.
                     let Some(reserved) = wal::reserved_ids(&self.wal_dir)? else {
-                        return Err(e.into());
+                        return Err(e);
                     };
                     tracing::warn!(
                         "the bucket does not answer ({e}); segment ids go on from {reserved}, \
@@ -1100,7 +1275,7 @@ impl Flusher {
                     bucket_down = true;
                     break;
                 }
-                Err(e) => return Err(e.into()),
+                Err(e) => return Err(e),
             };
             report.temporary_files_removed += listing.temporary.len();
             self.runtime
@@ -1109,7 +1284,28 @@ impl Flusher {
                 max_seen = max_seen.max(f.range.hi);
             }
         }
-        let segments = wal::list_segments(&self.wal_dir)?;
+        let stored_max = max_seen;
+        if took_over {
+            max_seen = max_seen.saturating_add(claim::TAKEOVER_ID_GAP);
+        }
+        let mut segments = wal::list_segments(&self.wal_dir)?;
+        // Files at or above the ids this directory reserved were written by another directory
+        // that took the prefix over: the segments waiting here are numbered after them, or their
+        // files would take the names of that directory's files or be superseded by them.
+        if !bucket_down
+            && !segments.is_empty()
+            && wal::reserved_ids(&self.wal_dir)?.is_some_and(|bound| stored_max >= bound)
+        {
+            let local_max = segments.last().map_or(0, |(id, _)| *id);
+            let from = max_seen.max(local_max) + 1;
+            tracing::warn!(
+                "another data directory has written this store's bucket prefix since this one \
+                 last did: this one's {} waiting WAL segments are numbered from {from}, after \
+                 that directory's files",
+                segments.len()
+            );
+            segments = wal::renumber_segments(&self.wal_dir, &segments, from)?;
+        }
         let newest = segments.last().map(|(id, _)| *id);
         for (id, _) in &segments {
             max_seen = max_seen.max(*id);
@@ -1144,6 +1340,18 @@ impl Flusher {
     }
 }
 
+/// The highest segment id in the names of the stored files (0 when there are none).
+async fn highest_stored_id(objects: &Objects) -> Result<u64, StoreError> {
+    let mut highest = 0;
+    for table in Table::ALL {
+        let listing = layout::list_table(objects.store.as_ref(), table).await?;
+        for file in listing.live.iter().chain(listing.superseded.iter()) {
+            highest = highest.max(file.range.hi);
+        }
+    }
+    Ok(highest)
+}
+
 fn now_ns() -> i64 {
     chrono::Utc::now().timestamp_nanos_opt().unwrap_or(i64::MAX)
 }
@@ -1155,14 +1363,18 @@ fn hour_is_over(partition: &Partition, now: i64) -> bool {
 }
 
 fn run_flusher(
-    objects: Objects,
-    wal_dir: PathBuf,
-    config: StoreConfig,
-    counters: Arc<FlushCounters>,
-    lost: Arc<LostRows>,
+    setup: FlusherSetup,
     jobs: std_mpsc::Receiver<FlushJob>,
     opened: oneshot::Sender<Result<(u64, RecoveryReport), StoreError>>,
 ) {
+    let FlusherSetup {
+        objects,
+        wal_dir,
+        config,
+        counters,
+        lost,
+        claiming,
+    } = setup;
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -1187,6 +1399,7 @@ fn run_flusher(
         lost,
         report: FlushReport::default(),
         known_hour_merged: compaction::KnownHourMerged::default(),
+        claiming,
     };
     match flusher.recover() {
         Ok(next) => {
@@ -1231,6 +1444,7 @@ fn run_flusher(
                                 at_once,
                                 ReplacedFiles::DeletedAtOnce,
                             );
+                            flusher.release_claim();
                         }
                         // Rows lost from memory fail the barrier, after what was stored is
                         // compacted.

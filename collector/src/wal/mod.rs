@@ -174,6 +174,24 @@ pub fn remove_segment(dir: &Path, id: u64) -> Result<(), WalError> {
     sync_dir(dir)
 }
 
+/// Gives the segments `segments` (ids and paths, oldest first) the ids `from`, `from + 1`, … in
+/// the same order, as files of `dir`; returns them as [`list_segments`] would. A segment's file
+/// holds no id: its name is its id.
+pub fn renumber_segments(
+    dir: &Path,
+    segments: &[(u64, PathBuf)],
+    from: u64,
+) -> Result<Vec<(u64, PathBuf)>, WalError> {
+    let mut renumbered = Vec::with_capacity(segments.len());
+    for (new_id, (_, path)) in (from..).zip(segments) {
+        let new_path = dir.join(segment_file_name(new_id));
+        fs::rename(path, &new_path).map_err(|e| WalError::io(path, e))?;
+        renumbered.push((new_id, new_path));
+    }
+    sync_dir(dir)?;
+    Ok(renumbered)
+}
+
 /// Keeps a damaged segment aside, under `.wal.damaged`, so that it is not replayed again.
 pub fn set_aside_damaged(path: &Path) -> Result<PathBuf, WalError> {
     let aside = path.with_extension("wal.damaged");
