@@ -242,6 +242,9 @@ impl RunningReceivers {
 
 pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
     let receivers = start(data, &config).await?;
+    // Listened for before the collector says it listens: a stop sent as soon as it says so
+    // shuts it down, flushing, rather than killing it.
+    let stop = super::StopSignals::listen();
     // The first line on standard output, for scripts and tests that start the collector.
     let parquet = match receivers.store.parquet_store() {
         Some(url) => format!(
@@ -257,6 +260,6 @@ pub async fn run(data: &Path, config: CollectConfig) -> anyhow::Result<()> {
         receivers.http_addr,
         receivers.store.data_dir().display()
     );
-    super::stop_requested().await;
+    stop.requested().await;
     receivers.shutdown().await
 }

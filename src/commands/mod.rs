@@ -44,24 +44,58 @@ pub fn parse_parquet_store(text: &str) -> Result<url::Url, String> {
     }
 }
 
-/// Resolves when the process is asked to stop: Ctrl-C, or SIGTERM (how service managers and
-/// `timeout` stop a process).
-pub async fn stop_requested() {
+/// The signals that ask the process to stop: Ctrl-C, or SIGTERM (how service managers and
+/// `timeout` stop a process), listened for from the moment this is made, so that one sent before
+/// it is awaited still counts. Listened for only once awaited, a SIGTERM sent right after the
+/// collector said it was listening killed it by the signal's default action, without its flush
+/// (found by a test that stops a collector as soon as it has started).
+pub struct StopSignals {
     #[cfg(unix)]
-    let terminate = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut signal) => {
-                signal.recv().await;
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl StopSignals {
+    pub fn listen() -> StopSignals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            StopSignals {
+                interrupt: signal(SignalKind::interrupt()).ok(),
+                terminate: signal(SignalKind::terminate()).ok(),
             }
-            Err(_) => std::future::pending::<()>().await,
         }
-    };
-    #[cfg(not(unix))]
-    let terminate = std::future::pending::<()>();
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = terminate => {}
+        #[cfg(not(unix))]
+        StopSignals {}
     }
+
+    /// Resolves once one of the signals has arrived since [`StopSignals::listen`].
+    pub async fn requested(self) {
+        #[cfg(unix)]
+        {
+            async fn received(signal: Option<tokio::signal::unix::Signal>) {
+                match signal {
+                    Some(mut signal) => {
+                        signal.recv().await;
+                    }
+                    None => std::future::pending().await,
+                }
+            }
+            tokio::select! {
+                _ = received(self.interrupt) => {}
+                _ = received(self.terminate) => {}
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
+
+/// Resolves when the process is asked to stop ([`StopSignals`], listened for from the first
+/// poll on).
+pub async fn stop_requested() {
+    StopSignals::listen().requested().await
 }
 
 /// Runs a command whose queries may spill to the temporary folder until it ends or the process
@@ -105,4 +139,27 @@ pub fn parse_retention(text: &str) -> Result<Duration, String> {
         text,
         "a retention of 0 would delete every partition: give how long to keep data (e.g. 30d)",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A SIGTERM that arrives after the signals are listened for and before they are awaited
+    /// is counted, not left to its default action, which would end this test's process. The
+    /// collector listens before it says it listens: a SIGTERM sent as soon as it said so killed
+    /// it without its flush when the signals were listened for only once awaited.
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn a_stop_signal_sent_before_it_is_awaited_still_stops() {
+        let signals = StopSignals::listen();
+        let sent = std::process::Command::new("kill")
+            .args(["-TERM", &std::process::id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(sent.success());
+        tokio::time::timeout(std::time::Duration::from_secs(10), signals.requested())
+            .await
+            .expect("the signal sent before the wait is received");
+    }
 }
