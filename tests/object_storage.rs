@@ -736,7 +736,7 @@ fn await_counter(collector: &RunningCollector, name: &str, at_least: u64) {
 }
 
 /// One data directory writes a bucket prefix at a time: files are named by each directory's own
-/// segment ids. A second directory is refused, naming the first, and remembers nothing; with
+/// segment ids. A second directory is refused, naming the first, and leaves nothing; with
 /// `--take-over` it writes the prefix, numbering its segments far above the files there. The
 /// first, taken over, stores nothing more there; what it acknowledged meanwhile waits in its
 /// WAL, and is stored when it starts again, after the other's files. Every span is then stored
@@ -749,7 +749,8 @@ fn a_second_directory_is_refused_a_prefix_and_one_that_takes_it_over_loses_nothi
     let s3 = S3Server::holding(nothing.path(), "shared", "");
     let prefix = "s3://shared/faasobs";
     let first = tempfile::tempdir().unwrap();
-    let second = tempfile::tempdir().unwrap();
+    let parent = tempfile::tempdir().unwrap();
+    let second = parent.path().join("second");
     let collector = RunningCollector::start_with_env(
         first.path(),
         &["--parquet-store", prefix],
@@ -758,7 +759,7 @@ fn a_second_directory_is_refused_a_prefix_and_one_that_takes_it_over_loses_nothi
     send_one_span(&collector, 1);
     await_counter(&collector, "faasobs_segments_flushed_total", 1);
 
-    let refused = faasobs_at(second.path())
+    let refused = faasobs_at(&second)
         .envs(s3.environment())
         .args(COLLECT_ON_FREE_PORTS)
         .args(["--parquet-store", prefix])
@@ -774,13 +775,10 @@ fn a_second_directory_is_refused_a_prefix_and_one_that_takes_it_over_loses_nothi
         )) && said.contains("--take-over"),
         "{said}"
     );
-    assert!(
-        !second.path().join("parquet-store").exists(),
-        "nothing remembered"
-    );
+    assert!(!second.exists(), "the refused directory is not left behind");
 
     let taker = RunningCollector::start_with_env(
-        second.path(),
+        &second,
         &["--parquet-store", prefix, "--take-over"],
         &s3.environment(),
     );

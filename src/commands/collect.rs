@@ -139,6 +139,7 @@ async fn bind(addr: SocketAddr, receiver: &str, flag: &str) -> anyhow::Result<Tc
 pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<RunningReceivers> {
     let grpc_listener = bind(config.grpc_addr, "OTLP/gRPC", "--grpc-addr").await?;
     let http_listener = bind(config.http_addr, "HTTP", "--http-addr").await?;
+    let folders_made = super::missing_folders(data);
     let mut store_config = StoreConfig::new(data);
     store_config.retention = config.retention;
     store_config.flush_interval = config.flush_interval;
@@ -149,6 +150,10 @@ pub async fn start(data: &Path, config: &CollectConfig) -> anyhow::Result<Runnin
     store_config.opens_while_bucket_is_down = true;
     let store = Store::open(store_config)
         .await
+        .inspect_err(|_| {
+            // Refused (a bucket prefix another directory writes, say): nothing is left behind.
+            super::remove_empty_store(&folders_made);
+        })
         .with_context(|| format!("opening the store in {}", data.display()))?;
     let recovery = store.recovery();
     if recovery.segments_replayed > 0 {

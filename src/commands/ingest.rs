@@ -11,10 +11,8 @@ use faasobs_collector::ingest::{
 };
 use faasobs_collector::model::{Records, UNKNOWN_FUNCTION};
 use faasobs_collector::store::{
-    EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WAL_DIR, WalMode,
-    batch_threads, claim, object_storage,
+    EncodedRows, RowEncoder, Store, StoreConfig, StoreError, StoreHandle, WalMode, batch_threads,
 };
-use faasobs_collector::wal;
 use faasobs_sample_traces::output::{manifest, render_files};
 use faasobs_sample_traces::workload::SAMPLE_SEED;
 use faasobs_sample_traces::{SimulatedInvocation, Workload, simulate};
@@ -646,36 +644,6 @@ fn inputs_not_imported_before(
     inputs
 }
 
-/// `data` and those of its parent folders that do not exist yet, `data` first.
-fn missing_folders(data: &Path) -> Vec<PathBuf> {
-    data.ancestors()
-        .take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists())
-        .map(Path::to_path_buf)
-        .collect()
-}
-
-/// Removes the store an import created and stored nothing into: its lock file, the bucket it
-/// would have kept its Parquet files in, and its WAL folder (empty but for the segment ids a
-/// store with a bucket reserves), then the folders made for it
-/// (`folders_made`, the data directory first). Anything else found there (written by something
-/// else meanwhile) keeps its folder, and the folders above it; says whether the data directory
-/// was removed.
-fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
-    let Some(data) = folders_made.first() else {
-        return false;
-    };
-    let _ = std::fs::remove_file(data.join("LOCK"));
-    let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
-    let _ = std::fs::remove_file(data.join(WAL_DIR).join(wal::RESERVED_IDS_FILE));
-    let _ = std::fs::remove_file(data.join(claim::DIRECTORY_ID_FILE));
-    let _ = std::fs::remove_dir(data.join(WAL_DIR));
-    let removed = folders_made
-        .iter()
-        .take_while(|folder| std::fs::remove_dir(folder).is_ok())
-        .count();
-    removed > 0
-}
-
 /// Imports the built-in sample workload's files, rendered in memory.
 async fn import_sample(
     workload: &Workload,
@@ -860,7 +828,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     };
     // A first import that stores nothing (no input in a format faasobs reads) leaves no store,
     // nor the folders it made for it.
-    let folders_made = missing_folders(data);
+    let folders_made = super::missing_folders(data);
     let store = Store::open(StoreConfig {
         wal: IMPORT_WAL,
         // Closed segments wait for the flusher in memory: two at most, not the collector's four.
@@ -870,6 +838,10 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         ..StoreConfig::for_batch(data)
     })
     .await
+    .inspect_err(|_| {
+        // Refused (a bucket prefix another directory writes, say): nothing is left behind.
+        super::remove_empty_store(&folders_made);
+    })
     .with_context(|| format!("opening the store in {}", data.display()))?;
     let handle = store.handle();
     let mut tally = Tally::default();
@@ -930,7 +902,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
     }
     // A store removed for holding nothing keeps no ledger either.
     let store_removed =
-        !folders_made.is_empty() && tally.stored == 0 && remove_empty_store(&folders_made);
+        !folders_made.is_empty() && tally.stored == 0 && super::remove_empty_store(&folders_made);
     if !store_removed && let Err(e) = ledger.append(&stored_inputs) {
         eprintln!(
             "warning: the import ledger was not updated ({e:#}); importing these inputs again would store their log lines twice"

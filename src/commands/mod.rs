@@ -13,10 +13,12 @@ pub mod report;
 pub mod sql;
 pub mod tui;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faasobs_analyzer::location::DataLocation;
-use faasobs_collector::store::object_storage;
+use faasobs_collector::store::{WAL_DIR, claim, object_storage};
+use faasobs_collector::wal;
 
 /// Refuses a store on object storage for `command`, which writes a local data directory (its
 /// write-ahead log and Parquet files); the reading commands take either.
@@ -139,6 +141,36 @@ pub fn parse_retention(text: &str) -> Result<Duration, String> {
         text,
         "a retention of 0 would delete every partition: give how long to keep data (e.g. 30d)",
     )
+}
+
+/// `data` and those of its parent folders that do not exist yet, `data` first.
+pub fn missing_folders(data: &Path) -> Vec<PathBuf> {
+    data.ancestors()
+        .take_while(|folder| !folder.as_os_str().is_empty() && !folder.exists())
+        .map(Path::to_path_buf)
+        .collect()
+}
+
+/// Removes the store a command created and stored nothing into (an import of nothing, a store
+/// whose opening was refused): its lock file, the bucket it would have kept its Parquet files in
+/// and its claim's id, and its WAL folder (empty but for the segment ids a store with a bucket
+/// reserves), then the folders made for it (`folders_made`, the data directory first). Anything else found there (written by something
+/// else meanwhile) keeps its folder, and the folders above it; says whether the data directory
+/// was removed.
+pub fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
+    let Some(data) = folders_made.first() else {
+        return false;
+    };
+    let _ = std::fs::remove_file(data.join("LOCK"));
+    let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
+    let _ = std::fs::remove_file(data.join(WAL_DIR).join(wal::RESERVED_IDS_FILE));
+    let _ = std::fs::remove_file(data.join(claim::DIRECTORY_ID_FILE));
+    let _ = std::fs::remove_dir(data.join(WAL_DIR));
+    let removed = folders_made
+        .iter()
+        .take_while(|folder| std::fs::remove_dir(folder).is_ok())
+        .count();
+    removed > 0
 }
 
 #[cfg(test)]
