@@ -256,17 +256,14 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
         "{message}"
     );
 
-    // Still serving.
-    let reply = post(
-        &traces_url,
-        &[JSON],
-        otlp_json_request(&[resource_spans_json(
-            "http-good-3",
-            "5b8efff798038103d269b633813fc60d",
-        )])
-        .as_bytes(),
-    );
-    assert_eq!(reply.status, 200);
+    // Still serving; enum names read as their numbers, as the OpenTelemetry Collector reads them
+    // (before, `"kind":"SPAN_KIND_SERVER"` was refused as malformed).
+    let named = resource_spans_json("http-good-3", "5b8efff798038103d269b633813fc60d")
+        .replace(r#""kind":2"#, r#""kind":"SPAN_KIND_SERVER""#)
+        .replace(r#""code":2"#, r#""code":"STATUS_CODE_ERROR""#);
+    assert!(named.contains("SPAN_KIND_SERVER") && named.contains("STATUS_CODE_ERROR"));
+    let reply = post(&traces_url, &[JSON], otlp_json_request(&[named]).as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(
         get(&format!("{}/healthz", collector.http), None).status,
         200
@@ -296,6 +293,7 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
     assert_eq!(rows[1]["status"], "error");
     assert_eq!(rows[1]["memory_size_mb"], 512);
     assert_eq!(rows[1]["duration_ms"], 30.0);
+    assert_eq!(rows[2]["status"], "error", "STATUS_CODE_ERROR read as 2");
 }
 
 #[test]

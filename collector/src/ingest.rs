@@ -28,6 +28,7 @@ use serde_json::Value;
 use crate::model::{Records, ResourceRows};
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::lambda_json::{LambdaJson, RawObject, classify, is_lambda_json};
+use crate::normalize::otlp_json;
 use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::{normalize_trace_bytes, normalize_traces};
 use crate::normalize::report_line::LambdaLogStream;
@@ -496,7 +497,7 @@ fn json_input(
         if head.contains("\"resourceSpans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
                 normalize_traces(
-                    serde_json::from_str::<ExportTraceServiceRequest>(line)?,
+                    otlp_json::from_str::<ExportTraceServiceRequest>(line)?,
                     ResourceRows::default(),
                 )
             })
@@ -504,7 +505,7 @@ fn json_input(
         }
         if head.contains("\"resourceLogs\"") {
             return otlp_json(text, InputFormat::OtlpLogsJson, |line| {
-                let request: ExportLogsServiceRequest = serde_json::from_str(line)?;
+                let request: ExportLogsServiceRequest = otlp_json::from_str(line)?;
                 Ok(normalize_logs(request))
             })
             .map(Some);

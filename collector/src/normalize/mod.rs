@@ -1,7 +1,7 @@
 //! Normalization: every supported input format becomes typed [`Records`](crate::model::Records).
 //!
 //! One module per input: [`otlp_trace`] for OTLP spans (their requests read in place by
-//! [`otlp_wire`]), [`otlp_logs`] for OTLP log records,
+//! [`otlp_wire`], or from JSON by [`otlp_json`]), [`otlp_logs`] for OTLP log records,
 //! [`report_line`] for Lambda's text log format (and the stream reader that all Lambda logs go
 //! through), [`lambda_json`] for the Telemetry API, the JSON log format and Powertools logs,
 //! [`cloudwatch`] for CloudWatch Logs subscription payloads. Every function here is pure: bytes
@@ -10,6 +10,7 @@
 pub mod cloudwatch;
 pub mod lambda_json;
 pub mod otlp_common;
+pub mod otlp_json;
 pub mod otlp_logs;
 pub mod otlp_trace;
 pub mod otlp_wire;

@@ -46,6 +46,7 @@ use super::{Intake, IntakeError, Signal, logs_partial_success, traces_partial_su
 use crate::model::Records;
 use crate::normalize::Normalized;
 use crate::normalize::cloudwatch::normalize_subscription;
+use crate::normalize::otlp_json;
 use crate::normalize::otlp_logs::normalize_logs;
 use crate::normalize::otlp_trace::{normalize_trace_bytes, normalize_traces};
 use crate::normalize::report_line::LambdaLogStream;
@@ -229,7 +230,7 @@ where
 {
     let decoded = match encoding {
         Encoding::Protobuf => M::decode(bytes).map_err(|e| e.to_string()),
-        Encoding::Json => serde_json::from_slice(bytes).map_err(|e| e.to_string()),
+        Encoding::Json => otlp_json::from_slice(bytes).map_err(|e| e.to_string()),
     };
     decoded.map_err(|why| malformed(encoding, what, why))
 }
