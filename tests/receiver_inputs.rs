@@ -264,6 +264,31 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
     assert!(named.contains("SPAN_KIND_SERVER") && named.contains("STATUS_CODE_ERROR"));
     let reply = post(&traces_url, &[JSON], otlp_json_request(&[named]).as_bytes());
     assert_eq!(reply.status, 200, "{}", reply.text());
+    // Field names as the .proto files write them, as protobuf's printers keep them: before, the
+    // request was read as empty, answered 200 and nothing was stored.
+    let mut snake = otlp_json_request(&[resource_spans_json(
+        "http-good-4",
+        "5b8efff798038103d269b633813fc60e",
+    )]);
+    for (camel, snake_case) in [
+        ("resourceSpans", "resource_spans"),
+        ("scopeSpans", "scope_spans"),
+        ("traceId", "trace_id"),
+        ("spanId", "span_id"),
+        ("startTimeUnixNano", "start_time_unix_nano"),
+        ("endTimeUnixNano", "end_time_unix_nano"),
+        ("stringValue", "string_value"),
+        ("intValue", "int_value"),
+    ] {
+        snake = snake.replace(camel, snake_case);
+    }
+    let reply = post(&traces_url, &[JSON], snake.as_bytes());
+    assert_eq!(reply.status, 200, "{}", reply.text());
+    // A request of no OTLP field is refused, naming what it holds.
+    let reply = post(&traces_url, &[JSON], br#"{"spans":[{"name":"x"}]}"#);
+    assert_eq!(reply.status, 400);
+    let message = reply.json()["message"].as_str().unwrap().to_string();
+    assert!(message.contains(r#"only "spans""#), "{message}");
     assert_eq!(
         get(&format!("{}/healthz", collector.http), None).status,
         200
@@ -289,11 +314,15 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
         "SELECT request_id, status, memory_size_mb, duration_ms FROM invocations ORDER BY request_id",
     );
     let ids: Vec<_> = rows.iter().map(|r| r["request_id"].clone()).collect();
-    assert_eq!(ids, ["http-good-1", "http-good-2", "http-good-3"]);
+    assert_eq!(
+        ids,
+        ["http-good-1", "http-good-2", "http-good-3", "http-good-4"]
+    );
     assert_eq!(rows[1]["status"], "error");
     assert_eq!(rows[1]["memory_size_mb"], 512);
     assert_eq!(rows[1]["duration_ms"], 30.0);
     assert_eq!(rows[2]["status"], "error", "STATUS_CODE_ERROR read as 2");
+    assert_eq!(rows[3]["memory_size_mb"], 512, "int_value read");
 }
 
 #[test]

@@ -494,7 +494,8 @@ fn json_input(
     let start = text.trim_start();
     let head = &start[..start.floor_char_boundary(4096)];
     if start.starts_with('{') {
-        if head.contains("\"resourceSpans\"") {
+        // Field names in lowerCamelCase, or as the .proto files write them (`otlp_json`).
+        if head.contains("\"resourceSpans\"") || head.contains("\"resource_spans\"") {
             return otlp_json(text, InputFormat::OtlpTracesJson, |line| {
                 normalize_traces(
                     otlp_json::from_str::<ExportTraceServiceRequest>(line)?,
@@ -503,7 +504,7 @@ fn json_input(
             })
             .map(Some);
         }
-        if head.contains("\"resourceLogs\"") {
+        if head.contains("\"resourceLogs\"") || head.contains("\"resource_logs\"") {
             return otlp_json(text, InputFormat::OtlpLogsJson, |line| {
                 let request: ExportLogsServiceRequest = otlp_json::from_str(line)?;
                 Ok(normalize_logs(request))
@@ -1146,6 +1147,26 @@ mod hostile_input {
             let normalized = normalize_traces(request, ResourceRows::default()).unwrap();
             prop_assert_eq!(normalized.records.span_count() + normalized.rejected as usize, total);
         }
+    }
+
+    /// OTLP JSON files whose field names are those of the .proto files (snake_case, as protobuf's
+    /// printers keep them) are read as OTLP, as the receivers read them.
+    #[test]
+    fn otlp_json_files_in_snake_case_are_read_as_otlp() {
+        let traces = r#"{"resource_spans":[{"resource":{"attributes":[{"key":"faas.name",
+            "value":{"string_value":"snake-fn"}}]},"scope_spans":[{"spans":[{
+            "trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174",
+            "name":"handler","kind":"SPAN_KIND_SERVER","start_time_unix_nano":"1795428000000000000",
+            "end_time_unix_nano":"1795428000030000000"}]}]}]}"#;
+        let read = ingest_bytes(traces.as_bytes(), None, None).unwrap();
+        assert_eq!(read.format, InputFormat::OtlpTracesJson);
+        assert_eq!(read.records.span_count(), 1);
+        let logs = r#"{"resource_logs":[{"scope_logs":[{"log_records":[{
+            "time_unix_nano":"1795428000000000000","severity_number":9,
+            "body":{"string_value":"hello"}}]}]}]}"#;
+        let read = ingest_bytes(logs.as_bytes(), Some("snake-fn"), None).unwrap();
+        assert_eq!(read.format, InputFormat::OtlpLogsJson);
+        assert_eq!(read.records.log_count(), 1);
     }
 
     /// Input that is JSON or OTLP protobuf but does not parse is refused with where it breaks, not

@@ -226,7 +226,7 @@ async fn read_body(intake: &Intake, headers: &HeaderMap, body: Body) -> Result<V
 
 fn decode<M>(encoding: Encoding, bytes: &[u8], what: &str) -> Result<M, HttpError>
 where
-    M: Message + Default + serde::de::DeserializeOwned,
+    M: Message + Default + PartialEq + serde::de::DeserializeOwned,
 {
     let decoded = match encoding {
         Encoding::Protobuf => M::decode(bytes).map_err(|e| e.to_string()),
