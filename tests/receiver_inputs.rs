@@ -262,7 +262,9 @@ fn http_bad_inputs_get_their_documented_errors_and_the_collector_keeps_serving()
         .replace(r#""kind":2"#, r#""kind":"SPAN_KIND_SERVER""#)
         .replace(r#""code":2"#, r#""code":"STATUS_CODE_ERROR""#);
     assert!(named.contains("SPAN_KIND_SERVER") && named.contains("STATUS_CODE_ERROR"));
-    let reply = post(&traces_url, &[JSON], otlp_json_request(&[named]).as_bytes());
+    // zstd, as the OpenTelemetry Collector's exporters may send it.
+    let body = zstd::encode_all(otlp_json_request(&[named]).as_bytes(), 3).unwrap();
+    let reply = post(&traces_url, &[JSON, ("content-encoding", "zstd")], &body);
     assert_eq!(reply.status, 200, "{}", reply.text());
     // Field names as the .proto files write them, as protobuf's printers keep them: before, the
     // request was read as empty, answered 200 and nothing was stored.
@@ -412,11 +414,16 @@ except grpc.RpcError as e:
     // A method the trace service does not have: UNIMPLEMENTED.
     assert_eq!(call("Import", "").trim(), "UNIMPLEMENTED");
     runtime.block_on(async {
-        let mut client = TraceServiceClient::connect(endpoint).await.unwrap();
+        // zstd, as the OpenTelemetry Collector's exporters may send it (gzip and deflate are
+        // the Python SDK's, in tests/sdk_exporters.rs).
+        let mut client = TraceServiceClient::connect(endpoint)
+            .await
+            .unwrap()
+            .send_compressed(tonic::codec::CompressionEncoding::Zstd);
         client
             .export(traces(vec![span("grpc-good-2", 16, vec![])]))
             .await
-            .expect("still serving");
+            .expect("still serving, zstd read");
     });
     let metrics = get(&format!("{}/metrics", collector.http), None).text();
     assert!(

@@ -20,6 +20,7 @@ from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExport
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpSpans
 from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter as GrpcLogs
 from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter as HttpLogs
+from opentelemetry.exporter.otlp.proto.http import Compression as HttpCompression
 
 grpc_endpoint, http_endpoint = sys.argv[1], sys.argv[2]
 BASE = 1_795_428_000 * 10**9  # 2026-11-23T10:00:00Z
@@ -64,12 +65,14 @@ def report(function, exporter, line):
     logger.handle(record)
     provider.shutdown()
 
-# gzip, as exporters are often configured: the collector inflates the request before reading it.
-spans("py-grpc", GrpcSpans(endpoint=grpc_endpoint, insecure=True, compression=grpc.Compression.Gzip))
-spans("py-http", HttpSpans(endpoint=http_endpoint + "/v1/traces"))
-report("py-grpc", GrpcLogs(endpoint=grpc_endpoint, insecure=True),
+# Compressed, as exporters are often configured (OTEL_EXPORTER_OTLP_COMPRESSION): the collector
+# inflates the request before reading it. The exporters offer gzip and deflate; deflate was
+# refused (HTTP 415, gRPC UNIMPLEMENTED) before.
+spans("py-grpc", GrpcSpans(endpoint=grpc_endpoint, insecure=True, compression=grpc.Compression.Deflate))
+spans("py-http", HttpSpans(endpoint=http_endpoint + "/v1/traces", compression=HttpCompression.Deflate))
+report("py-grpc", GrpcLogs(endpoint=grpc_endpoint, insecure=True, compression=grpc.Compression.Gzip),
        "REPORT RequestId: py-grpc-0\tDuration: 12.50 ms\tBilled Duration: 13 ms\tMemory Size: 128 MB\tMax Memory Used: 60 MB\tInit Duration: 250.00 ms\t")
-report("py-http", HttpLogs(endpoint=http_endpoint + "/v1/logs"),
+report("py-http", HttpLogs(endpoint=http_endpoint + "/v1/logs", compression=HttpCompression.Gzip),
        "REPORT RequestId: py-http-0\tDuration: 15.25 ms\tBilled Duration: 16 ms\tMemory Size: 128 MB\tMax Memory Used: 61 MB\tInit Duration: 300.00 ms\t")
 print("sent")
 "#;

@@ -117,7 +117,7 @@ impl From<BodyError> for HttpError {
             BodyError::TooLarge { .. } | BodyError::InflatesTooLarge { .. } => {
                 StatusCode::PAYLOAD_TOO_LARGE
             }
-            BodyError::BadGzip(_) => StatusCode::BAD_REQUEST,
+            BodyError::BadCompression { .. } => StatusCode::BAD_REQUEST,
             BodyError::UnsupportedEncoding(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
         };
         HttpError::new(status, e.to_string())

@@ -287,21 +287,26 @@ pub async fn serve(
         intake: intake.clone(),
     };
     let auth = BearerAuth { intake };
-    let mut gzip = EnabledCompressionEncodings::default();
-    gzip.enable(CompressionEncoding::Gzip);
+    // The encodings the OpenTelemetry exporters offer (Python's: gzip and deflate).
+    let mut compression = EnabledCompressionEncodings::default();
+    let mut logs = LogsServiceServer::new(receiver.clone()).max_decoding_message_size(limit);
+    let mut metrics = MetricsServiceServer::new(receiver.clone()).max_decoding_message_size(limit);
+    for encoding in [
+        CompressionEncoding::Gzip,
+        CompressionEncoding::Deflate,
+        CompressionEncoding::Zstd,
+    ] {
+        compression.enable(encoding);
+        logs = logs.accept_compressed(encoding).send_compressed(encoding);
+        metrics = metrics
+            .accept_compressed(encoding)
+            .send_compressed(encoding);
+    }
     let traces = TraceServer {
-        receiver: receiver.clone(),
-        compression: gzip,
+        receiver,
+        compression,
         max_decoding_message_size: limit,
     };
-    let logs = LogsServiceServer::new(receiver.clone())
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
-    let metrics = MetricsServiceServer::new(receiver)
-        .accept_compressed(CompressionEncoding::Gzip)
-        .send_compressed(CompressionEncoding::Gzip)
-        .max_decoding_message_size(limit);
     let mut builder = tonic::transport::Server::builder();
     if let Some(files) = &tls {
         let (cert, key) = read_pem(files)?;
