@@ -597,13 +597,18 @@ fn counter(collector: &RunningCollector, name: &str) -> u64 {
 
 /// Waits (a minute at most) until the collector has counted a flush that failed.
 fn await_a_failed_flush(collector: &RunningCollector) {
+    await_counter(collector, "faasobs_flush_failures_total", 1);
+}
+
+/// Waits (a minute at most) until the counter `name` reaches `at_least`.
+fn await_counter(collector: &RunningCollector, name: &str, at_least: u64) {
     let started = Instant::now();
-    while counter(collector, "faasobs_flush_failures_total") == 0 {
+    while counter(collector, name) < at_least {
         assert!(
             started.elapsed() < Duration::from_secs(60),
-            "no flush failed without the bucket"
+            "{name} never reached {at_least}"
         );
-        std::thread::sleep(Duration::from_millis(100));
+        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -721,18 +726,6 @@ fn a_collector_starts_while_its_bucket_does_not_answer_and_flushes_once_it_does(
     ];
     let mut query = s3.faasobs("s3://outage/faasobs");
     assert_eq!(stdout_of(&mut query, &spans), "n,spans\n2,2\n");
-}
-
-/// The value of the counter `name`, waited for (a minute at most) until it reaches `at_least`.
-fn await_counter(collector: &RunningCollector, name: &str, at_least: u64) {
-    let started = Instant::now();
-    while counter(collector, name) < at_least {
-        assert!(
-            started.elapsed() < Duration::from_secs(60),
-            "{name} never reached {at_least}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// One data directory writes a bucket prefix at a time: files are named by each directory's own

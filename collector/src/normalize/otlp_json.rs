@@ -43,10 +43,9 @@ where
                 return Ok(empty);
             }
             let mut tree = Value::Object(fields);
-            if !snake_case_to_camel_case(&mut tree) {
+            if !rewrite(&mut tree).names {
                 return Err(unknown_fields(&tree));
             }
-            enum_names_to_numbers(&mut tree);
             return serde_json::from_value(tree);
         }
         Err(e) => e,
@@ -57,8 +56,8 @@ where
     let Ok(mut tree) = serde_json::from_slice::<Value>(json) else {
         return Err(first);
     };
-    let renamed = snake_case_to_camel_case(&mut tree);
-    if !enum_names_to_numbers(&mut tree) && !renamed {
+    let rewritten = rewrite(&mut tree);
+    if !rewritten.names && !rewritten.enums {
         // Nothing to replace: the first error, which says where the request breaks.
         return Err(first);
     }
@@ -90,39 +89,66 @@ fn unknown_fields(tree: &Value) -> serde_json::Error {
     ))
 }
 
+/// What [`rewrite`] replaced.
+#[derive(Debug, Default, Clone, Copy)]
+struct Rewritten {
+    /// Object keys in snake_case, now in lowerCamelCase.
+    names: bool,
+    /// Enum names, now their numbers.
+    enums: bool,
+}
+
+impl std::ops::BitOrAssign for Rewritten {
+    fn bitor_assign(&mut self, other: Rewritten) {
+        self.names |= other.names;
+        self.enums |= other.enums;
+    }
+}
+
 /// Renames every object key in snake_case (`resource_spans`) to lowerCamelCase
-/// (`resourceSpans`); says whether any was. Every object key of an OTLP request is a field
-/// name: attributes are `{"key": …, "value": …}` objects, so their names are never keys.
-fn snake_case_to_camel_case(value: &mut Value) -> bool {
+/// (`resourceSpans`), then replaces each enum name (`"SPAN_KIND_SERVER"`) by its number; says
+/// which it did. Every object key of an OTLP request is a field name: attributes are
+/// `{"key": …, "value": …}` objects, so their names are never keys, and only enum fields have the
+/// keys named here. An unknown enum name is left for the parse to refuse.
+fn rewrite(value: &mut Value) -> Rewritten {
+    let mut done = Rewritten::default();
     match value {
         Value::Array(items) => {
-            let mut changed = false;
             for item in items {
-                changed |= snake_case_to_camel_case(item);
+                done |= rewrite(item);
             }
-            changed
         }
         Value::Object(fields) => {
-            let mut changed = false;
             if fields.keys().any(|key| key.contains('_')) {
-                let old = std::mem::take(fields);
-                for (key, field) in old {
-                    let key = if key.contains('_') {
-                        changed = true;
-                        camel_case(&key)
-                    } else {
-                        key
-                    };
-                    fields.insert(key, field);
+                done.names = true;
+                *fields = std::mem::take(fields)
+                    .into_iter()
+                    .map(|(key, field)| (camel_case(&key), field))
+                    .collect();
+            }
+            for (key, field) in fields.iter_mut() {
+                let Value::String(name) = field else {
+                    done |= rewrite(field);
+                    continue;
+                };
+                let number = match key.as_str() {
+                    "kind" => SpanKind::from_str_name(name).map(|k| k as i32),
+                    "code" => StatusCode::from_str_name(name).map(|c| c as i32),
+                    "severityNumber" => SeverityNumber::from_str_name(name).map(|s| s as i32),
+                    "aggregationTemporality" => {
+                        AggregationTemporality::from_str_name(name).map(|a| a as i32)
+                    }
+                    _ => None,
+                };
+                if let Some(number) = number {
+                    *field = Value::from(number);
+                    done.enums = true;
                 }
             }
-            for field in fields.values_mut() {
-                changed |= snake_case_to_camel_case(field);
-            }
-            changed
         }
-        _ => false,
+        _ => {}
     }
+    done
 }
 
 /// `start_time_unix_nano` as `startTimeUnixNano`.
@@ -140,45 +166,6 @@ fn camel_case(snake: &str) -> String {
         }
     }
     camel
-}
-
-/// Replaces every enum name of an OTLP request's tree by its number; says whether any was.
-/// Only enum fields have these keys in OTLP requests (attributes are `{"key": …, "value": …}`
-/// objects, so their names are never keys). An unknown name is left for the parse to refuse.
-fn enum_names_to_numbers(value: &mut Value) -> bool {
-    match value {
-        Value::Array(items) => {
-            let mut changed = false;
-            for item in items {
-                changed |= enum_names_to_numbers(item);
-            }
-            changed
-        }
-        Value::Object(fields) => {
-            let mut changed = false;
-            for (key, field) in fields.iter_mut() {
-                if let Value::String(name) = field {
-                    let number = match key.as_str() {
-                        "kind" => SpanKind::from_str_name(name).map(|k| k as i32),
-                        "code" => StatusCode::from_str_name(name).map(|c| c as i32),
-                        "severityNumber" => SeverityNumber::from_str_name(name).map(|s| s as i32),
-                        "aggregationTemporality" => {
-                            AggregationTemporality::from_str_name(name).map(|a| a as i32)
-                        }
-                        _ => None,
-                    };
-                    if let Some(number) = number {
-                        *field = Value::from(number);
-                        changed = true;
-                    }
-                } else {
-                    changed |= enum_names_to_numbers(field);
-                }
-            }
-            changed
-        }
-        _ => false,
-    }
 }
 
 #[cfg(test)]
