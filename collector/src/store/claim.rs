@@ -88,8 +88,9 @@ pub async fn claim(
     // Two rounds at most: a claim written by another directory between our read and our write
     // makes the write fail, and the next round reads it.
     for _ in 0..2 {
-        let (mode, took_over) = match objects.store.get(&path).await {
-            Err(object_store::Error::NotFound { .. }) => (PutMode::Create, false),
+        // The other directory whose claim this one replaces, described.
+        let (mode, replaced) = match objects.store.get(&path).await {
+            Err(object_store::Error::NotFound { .. }) => (PutMode::Create, None),
             Err(e) => return Err(e.into()),
             Ok(found) => {
                 let version = UpdateVersion {
@@ -100,9 +101,9 @@ pub async fn claim(
                 let same = theirs
                     .as_ref()
                     .is_some_and(|t| t.directory_id == ours.directory_id);
+                let who = theirs
+                    .map_or_else(|| format!("an unreadable {CLAIM_OBJECT}"), |t| t.describe());
                 if !same && !take_over {
-                    let who = theirs
-                        .map_or_else(|| format!("an unreadable {CLAIM_OBJECT}"), |t| t.describe());
                     return Err(StoreError::Claimed(format!(
                         "{prefix} is written by {who}: one data directory writes a prefix, since \
                          each names its files by its own segment ids. Give this one another \
@@ -110,7 +111,7 @@ pub async fn claim(
                          start this one with --take-over"
                     )));
                 }
-                (PutMode::Update(version), !same)
+                (PutMode::Update(version), (!same).then_some(who))
             }
         };
         let options = PutOptions {
@@ -123,15 +124,15 @@ pub async fn claim(
             .await
         {
             Ok(result) => {
-                if took_over {
-                    tracing::warn!("took {prefix} over from the data directory that wrote it");
+                if let Some(who) = &replaced {
+                    tracing::warn!("took {prefix} over from {who}");
                 }
                 return Ok(Claim {
                     version: UpdateVersion {
                         e_tag: result.e_tag,
                         version: result.version,
                     },
-                    took_over,
+                    took_over: replaced.is_some(),
                 });
             }
             Err(
