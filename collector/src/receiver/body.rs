@@ -52,10 +52,14 @@ fn inflate_deflate(body: &[u8], limit: usize) -> Result<Vec<u8>, BodyError> {
     let zlib_header = body.len() >= 2
         && body[0] & 0x0f == 8
         && (u16::from(body[0]) << 8 | u16::from(body[1])) % 31 == 0;
-    if zlib_header {
-        inflate("deflate", flate2::read::ZlibDecoder::new(body), limit)
-    } else {
-        inflate("deflate", flate2::read::DeflateDecoder::new(body), limit)
+    let raw = || inflate("deflate", flate2::read::DeflateDecoder::new(body), limit);
+    if !zlib_header {
+        return raw();
+    }
+    match inflate("deflate", flate2::read::ZlibDecoder::new(body), limit) {
+        // A raw stream whose first bytes happen to read as a zlib header.
+        Err(BodyError::BadCompression { .. }) => raw(),
+        inflated => inflated,
     }
 }
 
