@@ -209,6 +209,11 @@ fn a_window_that_ends_before_it_starts_and_steps_or_limits_below_one_are_refused
             ["report", "concurrency", "--limit", "-5"],
             "\"-5\" is no concurrency limit",
         ),
+        // Too many buckets, said in the units the flags take.
+        (
+            ["report", "concurrency", "--step", "1us"],
+            "a step of 1us over 9m 58s gives more than 1000000 buckets",
+        ),
     ] {
         let run = faasobs_at(store.path()).args(args).assert().failure();
         let stderr = String::from_utf8_lossy(&run.get_output().stderr);

@@ -301,7 +301,12 @@ impl Analyzer {
             && (to - from) / step > MAX_BUCKETS
         {
             return Err(AnalyzerError::InvalidReport(format!(
-                "a step of {step} ns gives more than {MAX_BUCKETS} buckets; choose a larger --step or a shorter window"
+                "a step of {} over {} gives more than {MAX_BUCKETS} buckets; choose a larger \
+                 --step or a shorter window (--since, --until)",
+                humantime::format_duration(std::time::Duration::from_nanos(step as u64)),
+                humantime::format_duration(std::time::Duration::from_secs(
+                    ((to - from) / 1_000_000_000) as u64
+                )),
             )));
         }
         let mut groups: Vec<(String, Vec<(i64, i64)>)> = by_function.into_iter().collect();
