@@ -446,6 +446,7 @@ impl Analyzer {
                 let objects = Objects {
                     store: Arc::new(InMemory::new()),
                     local_root: Some(root.clone()),
+                    scratch: None,
                 };
                 (objects, FilesAt::Directory(root))
             }

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use faasobs_analyzer::location::DataLocation;
-use faasobs_collector::store::{WAL_DIR, claim, object_storage};
+use faasobs_collector::store::{SCRATCH_DIR, WAL_DIR, claim, object_storage};
 use faasobs_collector::wal;
 
 /// Refuses a store on object storage for `command`, which writes a local data directory (its
@@ -153,8 +153,8 @@ pub fn missing_folders(data: &Path) -> Vec<PathBuf> {
 
 /// Removes the store a command created and stored nothing into (an import of nothing, a store
 /// whose opening was refused): its lock file, the bucket it would have kept its Parquet files in
-/// and its claim's id, and its WAL folder (empty but for the segment ids a store with a bucket
-/// reserves), then the folders made for it (`folders_made`, the data directory first). Anything else found there (written by something
+/// and its claim's id, its WAL folder (empty but for the segment ids a store with a bucket
+/// reserves) and its scratch folder (empty), then the folders made for it (`folders_made`, the data directory first). Anything else found there (written by something
 /// else meanwhile) keeps its folder, and the folders above it; says whether the data directory
 /// was removed.
 pub fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
@@ -165,6 +165,7 @@ pub fn remove_empty_store(folders_made: &[PathBuf]) -> bool {
     let _ = std::fs::remove_file(data.join(object_storage::PARQUET_STORE_FILE));
     let _ = std::fs::remove_file(data.join(WAL_DIR).join(wal::RESERVED_IDS_FILE));
     let _ = std::fs::remove_file(data.join(claim::DIRECTORY_ID_FILE));
+    let _ = std::fs::remove_dir(data.join(SCRATCH_DIR));
     let _ = std::fs::remove_dir(data.join(WAL_DIR));
     let removed = folders_made
         .iter()

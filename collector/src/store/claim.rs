@@ -232,6 +232,7 @@ mod tests {
         let objects = Objects {
             store: Arc::new(InMemory::new()),
             local_root: None,
+            scratch: None,
         };
         let first = tempfile::tempdir().unwrap();
         let second = tempfile::tempdir().unwrap();

@@ -13,7 +13,8 @@
 //! 2. every input is streamed a row group at a time; a row whose id no other row holds is copied
 //!    to the output as it is, and the others are routed by a hash of their request id into one of
 //!    `ceil(their share of the input bytes / budget)` buckets; what the buckets gather is written
-//!    out as scratch pieces (`.tmp`) whenever it outgrows the decoded budget;
+//!    out as scratch pieces (`.tmp`, in [`Objects::scratch`]: the data directory's scratch
+//!    folder for a store whose files are in a bucket) whenever it outgrows the decoded budget;
 //! 3. each bucket, about a compaction run's size at most, is read back, merged by request id,
 //!    sorted by function and time, and appended to the output.
 //!
@@ -200,7 +201,7 @@ async fn merge_in_buckets(
     // Scratch pieces are deleted as they are used; after a failure, whatever is left. (What a
     // crash leaves is `.tmp` and deleted at the next open.)
     let leftovers: Vec<ObjectPath> = merge.pieces.into_iter().flatten().collect();
-    objects.delete_all(leftovers.iter()).await?;
+    objects.scratch().delete_all(leftovers.iter()).await?;
     outcome
 }
 
@@ -471,8 +472,10 @@ impl HourMerge {
         take_rows(batch, &UInt32Array::from(lone))
     }
 
-    /// Writes each bucket's pending rows as a scratch piece and frees them.
+    /// Writes each bucket's pending rows as a scratch piece ([`Objects::scratch`]) and frees
+    /// them.
     async fn write_pieces(&mut self, objects: &Objects) -> Result<(), StoreError> {
+        let scratch = objects.scratch();
         let table = self.partition.table;
         let output = self.partition.file(self.range);
         for (bucket, pending) in self.pending.iter_mut().enumerate() {
@@ -485,7 +488,7 @@ impl HourMerge {
                 "{output}.bucket{bucket}.piece{}",
                 self.piece_rounds
             )));
-            objects
+            scratch
                 .store
                 .put(&piece, encode_scratch(&rows)?.into())
                 .await?;
@@ -502,11 +505,12 @@ impl HourMerge {
         objects: &Objects,
         output: &mut MergeOutput,
     ) -> Result<(), StoreError> {
+        let scratch = objects.scratch();
         let table = self.partition.table;
         for bucket in 0..self.pending.len() {
             let mut batches = std::mem::take(&mut self.pending[bucket]);
             for piece in &self.pieces[bucket] {
-                batches.push(decode_scratch(table, objects.get(piece).await?)?);
+                batches.push(decode_scratch(table, scratch.get(piece).await?)?);
             }
             if batches.is_empty() {
                 continue;
@@ -519,7 +523,7 @@ impl HourMerge {
                     .await?;
             }
             let pieces = std::mem::take(&mut self.pieces[bucket]);
-            objects.delete_all(pieces.iter()).await?;
+            scratch.delete_all(pieces.iter()).await?;
         }
         Ok(())
     }
@@ -777,46 +781,80 @@ mod tests {
         );
     }
 
+    /// Decoded rows far over the budget go through pieces; the result is the same. The pieces go
+    /// to the store's scratch objects: the store itself for a directory, the data directory's
+    /// scratch folder for a bucket, which then sees none of them.
     #[tokio::test]
     async fn scratch_pieces_keep_memory_bounded_and_give_the_same_rows() {
-        // Decoded rows far over the budget go through pieces; the result is the same. The budget
-        // is a constant, so the pieces are forced here by a merge of many small buckets whose
-        // pending rows are written out every batch.
         let dir = tempfile::tempdir().unwrap();
-        let objects = local_objects(dir.path()).unwrap();
-        let expected = fragmented_hour(&objects).await;
-        let files = live_files(&objects).await;
+        let scratch_dir = tempfile::tempdir().unwrap();
+        let bucket = Objects {
+            store: std::sync::Arc::new(object_store::memory::InMemory::new()),
+            local_root: None,
+            scratch: Some(std::sync::Arc::new(
+                object_store::local::LocalFileSystem::new_with_prefix(scratch_dir.path()).unwrap(),
+            )),
+        };
+        for objects in [local_objects(dir.path()).unwrap(), bucket] {
+            let in_bucket = objects.scratch.is_some();
+            scratch_pieces_through(&objects).await;
+            let in_scratch_folder = std::fs::read_dir(scratch_dir.path()).unwrap().count();
+            assert_eq!(in_scratch_folder > 0, in_bucket, "{objects:?}");
+        }
+    }
+
+    /// Merges a fragmented hour of `objects` through scratch pieces, a round per input batch.
+    /// The budget is a constant, so the pieces are forced by a merge of many small buckets whose
+    /// pending rows are written out every batch.
+    async fn scratch_pieces_through(objects: &Objects) {
+        let expected = fragmented_hour(objects).await;
+        let files = live_files(objects).await;
         let partition = files[0].partition;
         let range = SegmentRange { lo: 1, hi: 6 };
-        let repeated = RepeatedIds::of(&objects, &files).await.unwrap();
+        let repeated = RepeatedIds::of(objects, &files).await.unwrap();
         let mut merge = HourMerge::new(partition, range, 3, repeated.hashes);
         let output_path = partition.file(range);
-        let mut output = MergeOutput::create(&objects, &output_path, Vec::new()).unwrap();
+        let mut output = MergeOutput::create(objects, &output_path, Vec::new()).unwrap();
         for file in &files {
             let mut batches = objects.read_batches(&file.meta).await.unwrap();
             while let Some(batch) = batches.try_next().await.unwrap() {
                 let lone = merge.route(&batch).unwrap();
                 output.write_sorted(&lone).await.unwrap();
-                merge.write_pieces(&objects).await.unwrap();
+                merge.write_pieces(objects).await.unwrap();
             }
         }
         assert_eq!(merge.piece_rounds, 6);
-        let pieces = list_table(objects.store.as_ref(), Table::Invocations)
-            .await
-            .unwrap()
-            .temporary
-            .into_iter()
-            .filter(|path| path.as_ref().contains(".piece"))
-            .count();
+        let scratch = objects.scratch();
+        let pieces_in = |objects: Objects| async move {
+            list_table(objects.store.as_ref(), Table::Invocations)
+                .await
+                .unwrap()
+                .temporary
+                .into_iter()
+                .filter(|path| path.as_ref().contains(".piece"))
+                .count()
+        };
         // Every id of the first five files is repeated; the sixth's reports are lone and copied
         // through, so its round writes no piece.
-        assert_eq!(pieces, 3 * 5, "a piece per bucket and round");
-        merge.write_buckets(&objects, &mut output).await.unwrap();
-        assert_eq!(output.commit(&objects, &output_path).await.unwrap(), 800);
+        assert_eq!(
+            pieces_in(scratch.clone()).await,
+            3 * 5,
+            "a piece per bucket and round"
+        );
+        if objects.scratch.is_some() {
+            assert_eq!(
+                pieces_in(objects.clone()).await,
+                0,
+                "no piece in the bucket"
+            );
+        }
+        merge.write_buckets(objects, &mut output).await.unwrap();
+        assert_eq!(output.commit(objects, &output_path).await.unwrap(), 800);
         objects
             .delete_all(files.iter().map(|f| &f.meta.location))
             .await
             .unwrap();
+        assert_eq!(pieces_in(scratch).await, 0, "every piece deleted once used");
         assert!(
             list_table(objects.store.as_ref(), Table::Invocations)
                 .await
@@ -824,7 +862,7 @@ mod tests {
                 .temporary
                 .is_empty()
         );
-        assert_eq!(stored_rows(&objects).await, expected);
+        assert_eq!(stored_rows(objects).await, expected);
     }
 
     /// The sort keys of each row group of `file`, in order.

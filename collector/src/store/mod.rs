@@ -223,7 +223,29 @@ pub fn local_objects(data_dir: &Path) -> Result<Objects, StoreError> {
     Ok(Objects {
         store: Arc::new(LocalFileSystem::new_with_prefix(&root)?),
         local_root: Some(root),
+        scratch: None,
     })
+}
+
+/// The folder in a data directory where a store whose files are in a bucket writes an hour
+/// merge's scratch pieces.
+pub const SCRATCH_DIR: &str = "scratch";
+
+/// The scratch folder of the data directory `data_dir` ([`SCRATCH_DIR`]), emptied of what a
+/// crash left there (nothing else writes it while the store is open).
+fn scratch_folder(data_dir: &Path) -> Result<Arc<dyn object_store::ObjectStore>, StoreError> {
+    let dir = data_dir.join(SCRATCH_DIR);
+    let io = |source| StoreError::Io {
+        path: dir.clone(),
+        source,
+    };
+    match fs::remove_dir_all(&dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io(e)),
+    }
+    fs::create_dir_all(&dir).map_err(io)?;
+    Ok(Arc::new(LocalFileSystem::new_with_prefix(&dir)?))
 }
 
 /// The bucket the store in `data_dir` keeps its Parquet files in: the one it remembers, else
@@ -584,7 +606,14 @@ impl Store {
         let in_bucket = bucket.is_some();
         let (objects, parquet_store, to_remember) = match bucket {
             None => (local, None, false),
-            Some((bucket, url, new)) => (bucket.objects(), Some(url), new),
+            Some((bucket, url, new)) => (
+                Objects {
+                    scratch: Some(scratch_folder(&data_dir)?),
+                    ..bucket.objects()
+                },
+                Some(url),
+                new,
+            ),
         };
         let wal_dir = data_dir.join(WAL_DIR);
         fs::create_dir_all(&wal_dir).map_err(|source| StoreError::Io {

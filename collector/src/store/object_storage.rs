@@ -117,6 +117,7 @@ impl Bucket {
         Objects {
             store,
             local_root: None,
+            scratch: None,
         }
     }
 

@@ -911,9 +911,27 @@ pub fn local_path(root: &std::path::Path, path: &ObjectPath) -> PathBuf {
 pub struct Objects {
     pub store: Arc<dyn ObjectStore>,
     pub local_root: Option<PathBuf>,
+    /// Where an hour merge writes its scratch pieces when not in `store`: the data directory's
+    /// scratch folder, for a store whose files are in a bucket.
+    pub scratch: Option<Arc<dyn ObjectStore>>,
 }
 
 impl Objects {
+    /// The objects an hour merge writes its scratch pieces to and reads them back from: the
+    /// data directory's scratch folder for a store whose files are in a bucket (a piece is read
+    /// back within the merge, so it need not cross the network twice, nor be paid for as
+    /// requests), else the store itself.
+    pub fn scratch(&self) -> Objects {
+        match &self.scratch {
+            Some(store) => Objects {
+                store: Arc::clone(store),
+                local_root: None,
+                scratch: None,
+            },
+            None => self.clone(),
+        }
+    }
+
     fn local_path(&self, path: &ObjectPath) -> Option<PathBuf> {
         self.local_root.as_ref().map(|root| local_path(root, path))
     }
@@ -1872,6 +1890,7 @@ pub(in crate::store) mod tests {
         let bucket = Objects {
             store: log.clone(),
             local_root: None,
+            scratch: None,
         };
         bucket
             .put_durably(&path, Bytes::from_static(b"PAR1"))
@@ -1889,6 +1908,7 @@ pub(in crate::store) mod tests {
         let local = Objects {
             store: log.clone(),
             local_root: Some(dir.path().to_path_buf()),
+            scratch: None,
         };
         local
             .put_durably(&path, Bytes::from_static(b"PAR1"))
