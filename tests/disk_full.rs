@@ -4,7 +4,6 @@
 //! ingestion resumes when space returns.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,6 +11,7 @@ use std::time::{Duration, Instant};
 use prost::Message;
 
 use crate::crash_recovery::request;
+use crate::support::first_line;
 use crate::support::http_client;
 
 /// The collector's life inside the namespace, stepped by files the test creates in `$CTRL`.
@@ -79,10 +79,7 @@ fn a_full_disk_refuses_writes_retryably_and_ingestion_resumes_when_space_returns
         .stdout(Stdio::piped())
         .spawn()
         .expect("unshare (util-linux) runs");
-    let mut line = String::new();
-    BufReader::new(namespace.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
+    let line = first_line(&mut namespace);
     // The collector's first segment opened before this line was printed.
     let started = Instant::now();
     let http = line

@@ -10,8 +10,8 @@ use std::process::{Child, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::support::{
-    COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, faasobs_at, http_client, python, root,
-    sample_store, store_importing,
+    COLLECT_ON_FREE_PORTS, RunningCollector, faasobs, faasobs_at, first_line, http_client, python,
+    root, sample_store, store_importing,
 };
 use crate::tui::{Tmux, invocations_shown};
 
@@ -709,11 +709,7 @@ fn a_collector_starts_while_its_bucket_does_not_answer_and_flushes_once_it_does(
         .stdout(Stdio::piped())
         .spawn()
         .expect("python runs");
-    let mut said = String::new();
-    BufReader::new(forwarder.stdout.take().unwrap())
-        .read_line(&mut said)
-        .unwrap();
-    assert_eq!(said.trim(), "forwarding");
+    assert_eq!(first_line(&mut forwarder).trim(), "forwarding");
     collector.stop();
     forwarder.kill().unwrap();
     forwarder.wait().unwrap();

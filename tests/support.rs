@@ -137,6 +137,17 @@ pub const COLLECT_ON_FREE_PORTS: [&str; 5] = [
     "127.0.0.1:0",
 ];
 
+/// The first line a child process started with a piped standard output writes there (what it says
+/// once it is ready: its address, say); the rest of its output is not read.
+pub fn first_line(child: &mut std::process::Child) -> String {
+    use std::io::{BufRead, BufReader};
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("standard output piped"))
+        .read_line(&mut line)
+        .expect("its standard output reads");
+    line
+}
+
 /// A `faasobs collect` process on loopback ports chosen by the system.
 pub struct RunningCollector {
     pub child: std::process::Child,
@@ -158,7 +169,6 @@ impl RunningCollector {
         extra: &[&str],
         env: &[(&str, String)],
     ) -> RunningCollector {
-        use std::io::{BufRead, BufReader};
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("faasobs"))
             .arg("--data")
             .arg(data)
@@ -176,10 +186,7 @@ impl RunningCollector {
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("collector starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+        let line = first_line(&mut child);
         // "listening for OTLP/gRPC on ADDR and HTTP on SCHEME://ADDR, storing into DIR"
         let words: Vec<&str> = line.split_whitespace().collect();
         let grpc_addr = words

@@ -143,6 +143,16 @@ pub struct Listing {
 }
 
 impl Listing {
+    /// The highest segment id in the listed files' names, superseded ones too (0 when none).
+    pub fn highest_id(&self) -> u64 {
+        self.live
+            .iter()
+            .chain(&self.superseded)
+            .map(|file| file.range.hi)
+            .max()
+            .unwrap_or(0)
+    }
+
     /// When `file` (one of `superseded`) was replaced: the earliest modification time of the
     /// listed files whose range covers its own.
     pub fn replaced_at(&self, file: &DataFile) -> Option<DateTime<Utc>> {

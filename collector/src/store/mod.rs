@@ -1309,9 +1309,7 @@ impl Flusher {
             report.temporary_files_removed += listing.temporary.len();
             self.runtime
                 .block_on(self.objects.delete_all(listing.temporary.iter()))?;
-            for f in listing.live.iter().chain(listing.superseded.iter()) {
-                max_seen = max_seen.max(f.range.hi);
-            }
+            max_seen = max_seen.max(listing.highest_id());
         }
         let stored_max = max_seen;
         if took_over {
@@ -1374,9 +1372,7 @@ async fn highest_stored_id(objects: &Objects) -> Result<u64, StoreError> {
     let mut highest = 0;
     for table in Table::ALL {
         let listing = layout::list_table(objects.store.as_ref(), table).await?;
-        for file in listing.live.iter().chain(listing.superseded.iter()) {
-            highest = highest.max(file.range.hi);
-        }
+        highest = highest.max(listing.highest_id());
     }
     Ok(highest)
 }
