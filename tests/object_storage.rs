@@ -19,9 +19,10 @@ use crate::tui::{Tmux, invocations_shown};
 /// under the directory (argument 1) to the bucket (2) under the prefix (3), prints the endpoint
 /// and serves until its standard input closes. Each line read meanwhile, `delete-bucket NAME`,
 /// `create-bucket NAME` or `rename KEY NEW_KEY` (in the bucket, a copy then a delete, as S3
-/// renames), is done and answered `done` (a bucket is emptied before it is deleted); `requests` is answered with the
-/// requests served since the last `requests`, counted by kind (`LIST`, else the HTTP method)
-/// from the server's request log, as a JSON object.
+/// renames), is done and answered `done` (a bucket is emptied before it is deleted). `requests`
+/// is answered with the requests served since the last `requests` or `sequence`, counted by kind
+/// (`LIST`, else the HTTP method) from the server's request log, as a JSON object; `sequence`
+/// with the same requests in the order they were served, each as `KIND STATUS`, as a JSON array.
 const S3_SERVER: &str = r#"
 import collections, json, logging, os, re, sys
 import boto3
@@ -29,13 +30,16 @@ from moto.server import ThreadedMotoServer
 
 root, bucket, prefix = sys.argv[1:4]
 served = collections.Counter()
+sequence = []
 
 class CountRequests(logging.Handler):
     def emit(self, record):
         line = re.sub(r"\x1b\[[0-9;]*m", "", record.getMessage())  # its colours
-        request = re.search(r'"(GET|HEAD|PUT|POST|DELETE) (\S+)', line)
+        request = re.search(r'"(GET|HEAD|PUT|POST|DELETE) (\S+)[^"]*" (\d{3})', line)
         if request:
-            served["LIST" if "list-type=" in request[2] else request[1]] += 1
+            kind = "LIST" if "list-type=" in request[2] else request[1]
+            served[kind] += 1
+            sequence.append(f"{kind} {request[3]}")
 
 requests_log = logging.getLogger("werkzeug")
 requests_log.setLevel(logging.INFO)
@@ -58,9 +62,10 @@ for folder, _, names in os.walk(root):
 print(endpoint, flush=True)
 for line in sys.stdin:
     action, *name = line.split()
-    if action == "requests":
-        print(json.dumps(served), flush=True)
+    if action in ("requests", "sequence"):
+        print(json.dumps(served if action == "requests" else sequence), flush=True)
         served.clear()
+        sequence.clear()
         continue
     if action == "rename":
         s3.copy_object(Bucket=bucket, CopySource={"Bucket": bucket, "Key": name[0]}, Key=name[1])
@@ -131,6 +136,12 @@ impl S3Server {
     /// method.
     fn requests(&mut self) -> std::collections::BTreeMap<String, u64> {
         serde_json::from_str(&self.ask("requests")).expect("counts as JSON")
+    }
+
+    /// The requests served since the last call or [`S3Server::requests`], in their order, each
+    /// as `KIND STATUS` (`LIST 200`, `GET 404`).
+    fn sequence(&mut self) -> Vec<String> {
+        serde_json::from_str(&self.ask("sequence")).expect("a JSON array")
     }
 
     /// The environment that points faasobs at this server, as a user would set it.
@@ -334,17 +345,33 @@ fn the_dashboard_views_a_copy_on_s3() {
     let replacement = format!("{first}-{:020}.parquet", 99_999_999);
     s3.bucket("rename", &format!("{hour}/{file} {hour}/{replacement}"));
     s3.requests();
+    // Watched until the dashboard has listed the four table folders again (a minute at most:
+    // how soon depends on this machine's speed, since the dashboard spaces its loads by the CPU
+    // they take), showing no error meanwhile.
+    let mut sequence = Vec::new();
     let watched = Instant::now();
-    while watched.elapsed() < Duration::from_secs(3) {
+    while sequence
+        .iter()
+        .filter(|r: &&String| r.starts_with("LIST"))
+        .count()
+        < 4
+    {
+        assert!(
+            watched.elapsed() < Duration::from_secs(60),
+            "no new listing: {sequence:?}"
+        );
         let screen = tmux.screen();
         assert!(!screen.contains(" error: "), "{screen}");
         std::thread::sleep(Duration::from_millis(100));
+        sequence.extend(s3.sequence());
     }
-    // The refreshes after the rename listed again, before the 10 s were up.
-    let served = s3.requests();
+    // It listed again because a listed file was gone, not because its listing had aged (10 s):
+    // the read of the file's old name was refused before the first new LIST. A listing that aged
+    // lists first, and then reads only the new name.
+    let first_list = sequence.iter().position(|r| r.starts_with("LIST")).unwrap();
     assert!(
-        served.get("LIST").is_some_and(|&lists| lists >= 4),
-        "{served:?}"
+        sequence[..first_list].iter().any(|r| r == "GET 404"),
+        "{sequence:?}"
     );
     assert_eq!(invocations_shown(&tmux.screen()), Some(2415));
     tmux.quit_cleanly();
