@@ -181,6 +181,95 @@ fn steady_high_traffic_is_cheaper_on_dedicated_servers_with_its_break_even_volum
     assert!((s - d).abs() / d < 0.01, "{servers}");
 }
 
+/// Right-sizing never recommends a size the function's observed memory use would not fit in,
+/// however much cheaper the duration model makes it; a function that ran out of memory is given
+/// more.
+#[test]
+fn right_sizing_keeps_each_function_above_its_peak_memory_used() {
+    // 1024 MB, using 25-60 % of it. With any p95 allowed, the cheapest size by duration alone
+    // is the smallest; the peak (about 600 MB) plus 10 % rules out everything below 1024 MB.
+    let data = store_with(
+        "thumbnailer",
+        1024,
+        80.0,
+        Arrivals::Every { seconds: 1.0 },
+        10,
+    );
+    let report = compare(data.path(), &["--max-p95-ms", "1000000"]);
+    let peak = number(&rows(&report, "observed")[0]["peak_memory_used_mb"]);
+    assert!((400.0..=615.0).contains(&peak), "{peak}");
+    let memory = rows(&report, "memory");
+    let row = |mb: f64| {
+        memory
+            .iter()
+            .find(|r| number(&r["memory_mb"]) == mb)
+            .unwrap_or_else(|| panic!("{mb} MB in {memory:#?}"))
+    };
+    assert_eq!(row(128.0)["meets_p95"], true);
+    assert!(
+        number(&row(128.0)["monthly_usd_at_tier1"]) < number(&row(1024.0)["monthly_usd_at_tier1"])
+    );
+    for (mb, fits) in [
+        (128.0, false),
+        (512.0, false),
+        (1024.0, true),
+        (2048.0, true),
+    ] {
+        assert_eq!(row(mb)["fits_memory"], fits, "{mb} MB");
+    }
+    let recommended: Vec<f64> = memory
+        .iter()
+        .filter(|r| r["recommended"] == true)
+        .map(|r| number(&r["memory_mb"]))
+        .collect();
+    assert_eq!(recommended, [1024.0]);
+    // Without the headroom, the peak itself still rules out 512 MB.
+    let report = compare(
+        data.path(),
+        &["--max-p95-ms", "1000000", "--memory-headroom", "0"],
+    );
+    let recommended = rows(&report, "memory")
+        .iter()
+        .find(|r| r["recommended"] == true)
+        .map(|r| number(&r["memory_mb"]));
+    assert_eq!(recommended, Some(1024.0));
+    let detail = scenario(&report, "serverless, memory right-sized")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.contains("peak memory used + 0%"), "{detail}");
+
+    // The sample's image-resize ran out of memory at 2048 MB: its own size does not fit it, so
+    // it is recommended a larger one, and the scenario says so.
+    let sample = sample_store();
+    let report = compare(sample.path(), &[]);
+    let image_resize: Vec<&Value> = rows(&report, "memory")
+        .iter()
+        .filter(|r| r["function_name"] == "image-resize")
+        .collect();
+    let current = image_resize.iter().find(|r| r["current"] == true).unwrap();
+    assert_eq!(current["fits_memory"], false, "{current}");
+    let recommended = image_resize
+        .iter()
+        .find(|r| r["recommended"] == true)
+        .unwrap();
+    assert!(number(&recommended["memory_mb"]) > 2048.0, "{recommended}");
+    let detail = scenario(&report, "serverless, memory right-sized")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.contains("1 needs more memory than it has"),
+        "{detail}"
+    );
+    // A negative headroom is refused by the flag's name.
+    let out = faasobs_at(sample.path())
+        .args(["cost", "compare", "--memory-headroom", "-0.5"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("--memory-headroom must be"), "{stderr}");
+}
+
 /// Fargate tasks of a size Fargate does not run are refused with the sizes it does; one it
 /// runs is priced.
 #[test]

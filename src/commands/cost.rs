@@ -5,7 +5,7 @@ use std::path::Path;
 
 use faasobs_analyzer::cost::catalog::DEFAULT_CATALOG;
 use faasobs_analyzer::cost::report::{CostReport, CostReportOptions, SpendGrouping};
-use faasobs_analyzer::cost::scenarios::CompareOptions;
+use faasobs_analyzer::cost::scenarios::{CompareOptions, DEFAULT_MEMORY_HEADROOM};
 use faasobs_analyzer::reports::render_report;
 
 use super::report::{Format, InvocationSelection, output_format};
@@ -65,6 +65,10 @@ pub struct CompareConfig {
     /// The p95 duration (ms) a memory size must keep. Default: each function's observed p95.
     #[arg(long, allow_hyphen_values = true)]
     pub max_p95_ms: Option<f64>,
+    /// The memory a size must leave above a function's peak memory used, as a fraction of that
+    /// peak (0.1: 10 % more). A smaller size is never recommended: it would run out of memory.
+    #[arg(long, default_value_t = DEFAULT_MEMORY_HEADROOM, allow_hyphen_values = true)]
+    pub memory_headroom: f64,
     /// arm64 duration as a multiple of x86_64's (0.9: 10 % faster on arm64).
     #[arg(long, default_value_t = 1.0, allow_hyphen_values = true)]
     pub arm_duration_factor: f64,
@@ -129,6 +133,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 free_tier: s.free_tier,
                 cpu_bound_fraction: config.cpu_bound_fraction,
                 max_p95_ms: config.max_p95_ms,
+                memory_headroom: config.memory_headroom,
                 arm_duration_factor: config.arm_duration_factor,
                 provisioned: config.provisioned,
                 percentile: config.percentile,

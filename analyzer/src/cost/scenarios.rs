@@ -58,6 +58,9 @@ pub struct CompareOptions {
     pub cpu_bound_fraction: Option<f64>,
     /// The p95 duration (ms) a memory size must keep; `None`: each function's observed p95.
     pub max_p95_ms: Option<f64>,
+    /// The memory a size must leave above a function's peak memory used, as a fraction of that
+    /// peak (0.1: a size fits a function that used at most 1000 MB from 1100 MB up).
+    pub memory_headroom: f64,
     /// arm64 duration as a multiple of x86_64's (1.0: as fast; 0.9: 10 % faster).
     pub arm_duration_factor: f64,
     /// Provisioned concurrency levels to try, per function.
@@ -82,6 +85,7 @@ impl Default for CompareOptions {
             free_tier: false,
             cpu_bound_fraction: None,
             max_p95_ms: None,
+            memory_headroom: DEFAULT_MEMORY_HEADROOM,
             arm_duration_factor: 1.0,
             provisioned: vec![1, 2, 5],
             percentile: 100.0,
@@ -96,6 +100,38 @@ impl Default for CompareOptions {
 
 /// The default fraction of a duration that scales with CPU when history cannot tell.
 pub const DEFAULT_CPU_BOUND_FRACTION: f64 = 0.5;
+
+/// The default memory a right-sized function keeps above its peak memory used (a fraction of it).
+pub const DEFAULT_MEMORY_HEADROOM: f64 = 0.1;
+
+/// What the right-sized scenario kept each function within.
+fn right_sized_detail(
+    memory_headroom: f64,
+    memory_use_unreported: usize,
+    memory_short: usize,
+) -> String {
+    let mut detail = format!(
+        "each AWS function at the cheapest memory size that keeps its p95 and its peak memory \
+         used + {}% (see memory)",
+        (memory_headroom * 100.0 * 1000.0).round() / 1000.0
+    );
+    if memory_short > 0 {
+        let (need, have) = if memory_short == 1 {
+            ("needs", "it has")
+        } else {
+            ("need", "they have")
+        };
+        detail.push_str(&format!(
+            "; {memory_short} {need} more memory than {have} (peak used + headroom)"
+        ));
+    }
+    if memory_use_unreported > 0 {
+        detail.push_str(&format!(
+            "; {memory_use_unreported} reporting no memory used sized by p95 alone"
+        ));
+    }
+    detail
+}
 
 impl CompareOptions {
     fn validate(&self) -> Result<(), String> {
@@ -134,6 +170,12 @@ impl CompareOptions {
                 "--provisioned levels must be at least 1 (0 is the serverless as observed scenario)"
                     .into(),
             );
+        }
+        if !(self.memory_headroom.is_finite() && self.memory_headroom >= 0.0) {
+            return Err(format!(
+                "--memory-headroom must be a fraction of 0 or more, not {}",
+                self.memory_headroom
+            ));
         }
         if !non_negative(self.server_reserved_memory_gib) {
             return Err("--server-reserved-memory-gib must not be negative".into());
@@ -883,7 +925,16 @@ impl Analyzer {
         let mut models = Vec::with_capacity(history.keys.len());
         let mut modal_memory = Vec::with_capacity(history.keys.len());
         let mut p95 = Vec::with_capacity(history.keys.len());
+        // The most memory any invocation of the function used; `None` where none reported it.
+        let mut peak_memory_used = Vec::with_capacity(history.keys.len());
         for key in 0..history.keys.len() {
+            peak_memory_used.push(
+                history
+                    .of_key(key)
+                    .filter_map(|i| i.max_memory_used_mb)
+                    .filter(|m| *m > 0.0)
+                    .max_by(f64::total_cmp),
+            );
             let mut by_memory: BTreeMap<i64, Vec<f64>> = BTreeMap::new();
             for i in history.of_key(key).filter(|i| i.billed) {
                 by_memory
@@ -927,6 +978,7 @@ impl Analyzer {
                 "invocations": n as i64, "monthly_requests": (requests * mf).round(),
                 "monthly_gb_seconds": (gb_s * mf * 1000.0).round() / 1000.0,
                 "p95_ms": (p95[k] * 1000.0).round() / 1000.0,
+                "peak_memory_used_mb": peak_memory_used[k],
                 "monthly_cold_starts": (cold * mf).round(),
                 "monthly_usd_at_tier1": usd(spent * mf),
                 "speed_model": models[k].describe(),
@@ -940,6 +992,8 @@ impl Analyzer {
         let mut right_sized_usage = Usage::default();
         let mut arm_usage = Usage::default();
         let mut arm_rows = Vec::new();
+        let mut memory_use_unreported = 0usize;
+        let mut memory_short = 0usize;
         for (k, key) in history.keys.iter().enumerate() {
             let price =
                 catalog.function_price(&key.provider, &key.region, &key.architecture, at_ns)?;
@@ -949,6 +1003,9 @@ impl Analyzer {
                 continue;
             }
             let limit = o.max_p95_ms.unwrap_or(p95[k]);
+            if peak_memory_used[k].is_none() {
+                memory_use_unreported += 1;
+            }
             let mut candidates = Vec::new();
             for &size in &LAMBDA_MEMORY_SIZES_MB {
                 let (mut gb_s, mut requests, mut d) = (0.0, 0.0, Vec::new());
@@ -967,9 +1024,16 @@ impl Analyzer {
                 .iter()
                 .find(|c| c.0 == modal_memory[k])
                 .map(|c| c.2);
+            let meets_p95 = |c: &(f64, f64, f64, f64, f64)| c.1 <= limit * (1.0 + 1e-9);
+            // A size below the memory the function was seen to use would run out of memory,
+            // however fast or cheap the model makes it. Unreported memory use cannot rule a size
+            // out.
+            let fits_memory = |c: &(f64, f64, f64, f64, f64)| {
+                peak_memory_used[k].map(|peak| c.0 >= peak * (1.0 + o.memory_headroom) - 1e-9)
+            };
             let chosen = candidates
                 .iter()
-                .filter(|c| c.1 <= limit * (1.0 + 1e-9))
+                .filter(|c| meets_p95(c) && fits_memory(c) != Some(false))
                 .min_by(|a, b| a.2.total_cmp(&b.2))
                 .map(|c| c.0);
             for c in &candidates {
@@ -978,10 +1042,16 @@ impl Analyzer {
                     "estimated_p95_ms": (c.1 * 1000.0).round() / 1000.0,
                     "monthly_usd_at_tier1": usd(c.2),
                     "difference_usd": current.map(|cur| usd(c.2 - cur)),
-                    "meets_p95": c.1 <= limit * (1.0 + 1e-9),
+                    "meets_p95": meets_p95(c),
+                    "fits_memory": fits_memory(c),
                     "current": c.0 == modal_memory[k],
                     "recommended": Some(c.0) == chosen,
                 }));
+            }
+            if let Some(current) = candidates.iter().find(|c| c.0 == modal_memory[k])
+                && fits_memory(current) == Some(false)
+            {
+                memory_short += 1;
             }
             match chosen.and_then(|m| candidates.iter().find(|c| c.0 == m)) {
                 Some(c) => right_sized_usage.add(key, &key.architecture, c.4, c.3, 0.0),
@@ -1199,7 +1269,7 @@ impl Analyzer {
                    "difference_usd": 0.0, "detail": format!("{}; free tier {}", history.describe_functions(), if o.free_tier { "deducted" } else { "not deducted" })}),
             json!({"scenario": "serverless, memory right-sized", "monthly_usd": usd(right_sized_usd),
                    "difference_usd": usd(right_sized_usd - observed_usd),
-                   "detail": "each AWS function at the cheapest memory size that keeps its p95 (see memory)"}),
+                   "detail": right_sized_detail(o.memory_headroom, memory_use_unreported, memory_short)}),
             json!({"scenario": "serverless, arm64", "monthly_usd": usd(arm_usd),
                    "difference_usd": usd(arm_usd - observed_usd),
                    "detail": format!("x86_64 AWS functions on arm64, duration x {}", o.arm_duration_factor)}),
@@ -1237,6 +1307,10 @@ impl Analyzer {
                 None => format!("fitted per function where history has two or more memory sizes, else cpu-bound fraction {DEFAULT_CPU_BOUND_FRACTION}"),
             }),
             ("memory p95 limit", match o.max_p95_ms { Some(ms) => format!("{ms} ms"), None => "each function's observed p95".into() }),
+            ("memory headroom", format!(
+                "a size fits a function from its peak memory used x {} up (--memory-headroom {}); a function that reports no memory used is sized by p95 alone",
+                1.0 + o.memory_headroom, o.memory_headroom
+            )),
             ("arm64 duration factor", o.arm_duration_factor.to_string()),
             ("provisioned concurrency", format!("{:?} per function, allocated all month; INIT of served invocations not billed", o.provisioned)),
             ("dedicated demand", format!(
@@ -1282,6 +1356,7 @@ impl Analyzer {
                         ("monthly_requests", DataType::Float64),
                         ("monthly_gb_seconds", DataType::Float64),
                         ("p95_ms", DataType::Float64),
+                        ("peak_memory_used_mb", DataType::Float64),
                         ("monthly_cold_starts", DataType::Float64),
                         ("monthly_usd_at_tier1", DataType::Float64),
                         ("speed_model", DataType::Utf8),
@@ -1299,6 +1374,7 @@ impl Analyzer {
                         ("monthly_usd_at_tier1", DataType::Float64),
                         ("difference_usd", DataType::Float64),
                         ("meets_p95", DataType::Boolean),
+                        ("fits_memory", DataType::Boolean),
                         ("current", DataType::Boolean),
                         ("recommended", DataType::Boolean),
                     ],
@@ -1420,6 +1496,8 @@ mod tests {
             (|o| o.arm_duration_factor = -1.0, "--arm-duration-factor"),
             (|o| o.redundancy = 0, "--redundancy"),
             (|o| o.cpu_bound_fraction = Some(1.5), "--cpu-bound-fraction"),
+            (|o| o.memory_headroom = -0.1, "--memory-headroom"),
+            (|o| o.memory_headroom = f64::NAN, "--memory-headroom"),
         ] {
             let error = refused(change);
             assert!(error.starts_with(flag), "{flag}: {error}");
