@@ -270,6 +270,44 @@ fn right_sizing_keeps_each_function_above_its_peak_memory_used() {
     assert!(stderr.contains("--memory-headroom must be"), "{stderr}");
 }
 
+/// Lambda takes any memory size in 1 MB steps: a function at one the console does not list is
+/// compared with its own size, which keeps its p95 by definition, so right-sizing never costs
+/// more than running as it is.
+#[test]
+fn a_function_at_an_unlisted_memory_size_is_compared_with_its_own_size() {
+    let data = store_with(
+        "pdf-render",
+        192,
+        150.0,
+        Arrivals::Every { seconds: 1.0 },
+        10,
+    );
+    let report = compare(data.path(), &[]);
+    let memory = rows(&report, "memory");
+    assert_eq!(memory.len(), 13, "{memory:#?}");
+    let sizes: Vec<f64> = memory.iter().map(|r| number(&r["memory_mb"])).collect();
+    assert!(sizes.windows(2).all(|w| w[0] < w[1]), "{sizes:?}");
+    let current: Vec<&Value> = memory.iter().filter(|r| r["current"] == true).collect();
+    assert_eq!(current.len(), 1, "{memory:#?}");
+    assert_eq!(number(&current[0]["memory_mb"]), 192.0);
+    assert_eq!(number(&current[0]["difference_usd"]), 0.0);
+    assert_eq!(current[0]["meets_p95"], true);
+    let recommended = memory.iter().find(|r| r["recommended"] == true).unwrap();
+    assert!(
+        number(&recommended["difference_usd"]) <= 0.0,
+        "{recommended}"
+    );
+    let right_sized = scenario(&report, "serverless, memory right-sized");
+    assert!(
+        number(&right_sized["difference_usd"]) <= 0.0,
+        "{right_sized}"
+    );
+    let detail = scenario(&report, "serverless as observed")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(detail.starts_with("1 function;"), "{detail}");
+}
+
 /// Fargate tasks of a size Fargate does not run are refused with the sizes it does; one it
 /// runs is priced.
 #[test]

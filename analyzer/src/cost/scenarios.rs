@@ -252,13 +252,14 @@ impl History {
     fn describe_functions(&self) -> String {
         let functions: std::collections::BTreeSet<&str> =
             self.keys.iter().map(|k| k.function.as_str()).collect();
+        let plural = |n: usize, word: &str| format!("{n} {word}{}", if n == 1 { "" } else { "s" });
         if functions.len() == self.keys.len() {
-            format!("{} functions", functions.len())
+            plural(functions.len(), "function")
         } else {
             format!(
-                "{} functions ({} configurations)",
-                functions.len(),
-                self.keys.len()
+                "{} ({})",
+                plural(functions.len(), "function"),
+                plural(self.keys.len(), "configuration")
             )
         }
     }
@@ -1007,7 +1008,13 @@ impl Analyzer {
                 memory_use_unreported += 1;
             }
             let mut candidates = Vec::new();
-            for &size in &LAMBDA_MEMORY_SIZES_MB {
+            // The usual sizes and the function's own, which Lambda's 1 MB steps let be any.
+            let mut sizes = LAMBDA_MEMORY_SIZES_MB.to_vec();
+            if !sizes.contains(&modal_memory[k]) {
+                sizes.push(modal_memory[k]);
+                sizes.sort_by(f64::total_cmp);
+            }
+            for size in sizes {
                 let (mut gb_s, mut requests, mut d) = (0.0, 0.0, Vec::new());
                 for i in history.of_key(k).filter(|i| i.billed) {
                     let run = i.duration_ms * models[k].ratio(i.memory_mb, size);
