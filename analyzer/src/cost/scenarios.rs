@@ -425,7 +425,21 @@ impl SpeedModel {
     }
 }
 
-/// The nearest-rank percentile of unsorted values (`p` in (0, 100]); 0 when empty.
+/// The percentile of unsorted durations (`p` in (0, 100]) interpolated between the two nearest
+/// ranks, as SQL's `percentile_cont` and the reports compute it, so that the p95 a memory size
+/// must keep is the one `faasobs report summary` shows; 0 when empty.
+fn duration_percentile(values: &mut [f64], p: f64) -> f64 {
+    if values.is_empty() {
+        return 0.0;
+    }
+    values.sort_by(f64::total_cmp);
+    let position = (p / 100.0).clamp(0.0, 1.0) * (values.len() - 1) as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    values[below] + (values[above] - values[below]) * (position - below as f64)
+}
+
+/// The nearest-rank percentile of unsorted values (`p` in (0, 100]), a value that occurred; 0
+/// when empty.
 fn percentile(values: &mut [f64], p: f64) -> f64 {
     if values.is_empty() {
         return 0.0;
@@ -957,7 +971,7 @@ impl Analyzer {
                     .unwrap_or(128.0),
             );
             let mut d: Vec<f64> = by_memory.values().flatten().copied().collect();
-            p95.push(percentile(&mut d, 95.0));
+            p95.push(duration_percentile(&mut d, 95.0));
         }
 
         // Observed.
@@ -1025,7 +1039,7 @@ impl Analyzer {
                 }
                 let monthly =
                     (requests * price.usd_per_request() + gb_s * price.tier1_usd_per_gb_s()) * mf;
-                candidates.push((size, percentile(&mut d, 95.0), monthly, gb_s, requests));
+                candidates.push((size, duration_percentile(&mut d, 95.0), monthly, gb_s, requests));
             }
             let current = candidates
                 .iter()
@@ -1551,6 +1565,16 @@ mod tests {
         assert_eq!(percentile(&mut v, 95.0), 95.0);
         assert_eq!(percentile(&mut v, 100.0), 100.0);
         assert_eq!(percentile(&mut [], 50.0), 0.0);
+    }
+
+    #[test]
+    fn duration_percentile_interpolates_as_percentile_cont() {
+        let mut v: Vec<f64> = (1..=100).rev().map(f64::from).collect();
+        // Position 0.95 * 99 = 94.05: between 95 and 96.
+        assert!((duration_percentile(&mut v, 95.0) - 95.05).abs() < 1e-9);
+        assert_eq!(duration_percentile(&mut v, 100.0), 100.0);
+        assert_eq!(duration_percentile(&mut [7.0], 95.0), 7.0);
+        assert_eq!(duration_percentile(&mut [], 95.0), 0.0);
     }
 
     #[test]
