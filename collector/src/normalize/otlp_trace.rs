@@ -309,7 +309,9 @@ fn append_invocation(record: &SpanRow, fragments: &mut InvocationBuilder) {
                 trace_id: Some(record.trace_id),
                 start_time: record.start_time,
                 end_time: Some(record.start_time),
-                duration_ms: Some(0.0),
+                // It never ran: no duration, which would pull the function's latency
+                // percentiles towards zero; and nothing billed.
+                duration_ms: None,
                 billed_duration_ms: Some(0),
                 status: InvocationStatus::Throttled,
                 error_type: Some(error_type.as_deref().unwrap_or("TooManyRequestsException")),
@@ -707,7 +709,7 @@ mod tests {
                     trace_id: Some([3; 16]),
                     start_time: 2_000_000_000,
                     end_time: Some(2_000_000_000),
-                    duration_ms: Some(0.0),
+                    duration_ms: None,
                     billed_duration_ms: Some(0),
                     status: InvocationStatus::Throttled,
                     error_type: Some("TooManyRequestsException".into()),
