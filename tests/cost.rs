@@ -392,7 +392,22 @@ fn cost_views_price_each_invocation_as_computed_by_hand() {
     for r in rows_of(&report, "spend") {
         let share = number(&r["init_share"]);
         assert!((0.0..=1.0).contains(&share), "{r}");
+        // Per million invocations that ran: the sample's throttles (search-suggest's), free,
+        // are not in it.
+        // (`total_usd` is rounded to 6 decimals.)
+        let billed = number(&r["billed_requests"]);
+        let per_million = number(&r["total_usd"]) / billed * 1e6;
+        assert!(
+            (number(&r["usd_per_million_invocations"]) - per_million).abs() <= 1.0 / billed,
+            "{r}"
+        );
     }
+    assert!(
+        rows_of(&report, "spend")
+            .iter()
+            .any(|r| number(&r["billed_requests"]) < number(&r["invocations"])),
+        "the sample has throttles"
+    );
     // No month of the sample is past the first tier, so months cost what the spend does; the free
     // tier then covers the sample entirely.
     let months: f64 = rows_of(&report, "months")

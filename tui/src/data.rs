@@ -218,7 +218,9 @@ pub async fn load_snapshot(
     let (batches, notice) = match analyzer
         .query(&per_function(
             "invocation_costs",
-            "sum(cost_usd), count(cost_usd)",
+            // Per million invocations that ran: a throttle costs nothing and would dilute it.
+            "sum(cost_usd), \
+             sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END)",
         ))
         .await
     {

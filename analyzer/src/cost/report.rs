@@ -185,7 +185,7 @@ impl Analyzer {
                  round(sum(duration_usd), 6) AS duration_usd, \
                  round(sum(request_usd), 6) AS request_usd, \
                  round(sum(cost_usd), 6) AS total_usd, \
-                 round(sum(cost_usd) / nullif(count(cost_usd), 0) * 1000000, 4) AS usd_per_million_invocations, \
+                 round(sum(cost_usd) / nullif(sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END), 0) * 1000000, 4) AS usd_per_million_invocations, \
                  round(sum(init_usd), 6) AS init_usd, \
                  round(sum(init_usd) / nullif(sum(cost_usd), 0), 4) AS init_share, \
                  sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts \

@@ -1039,7 +1039,13 @@ impl Analyzer {
                 }
                 let monthly =
                     (requests * price.usd_per_request() + gb_s * price.tier1_usd_per_gb_s()) * mf;
-                candidates.push((size, duration_percentile(&mut d, 95.0), monthly, gb_s, requests));
+                candidates.push((
+                    size,
+                    duration_percentile(&mut d, 95.0),
+                    monthly,
+                    gb_s,
+                    requests,
+                ));
             }
             let current = candidates
                 .iter()
