@@ -342,7 +342,12 @@ impl<'c> Pricer<'c> {
             }
             (None, None) => return None,
         };
-        let init_billed_ms = init_ms.min(billed_ms);
+        // Of a reported billed duration, INIT can have been billed only what the run left of it:
+        // a SnapStart restore (its `init_duration_ms`) is billed less than it lasted.
+        let init_billed_ms = match (facts.billed_duration_ms, facts.duration_ms) {
+            (Some(_), Some(run)) if billed_ms >= run => init_ms.min(billed_ms - run),
+            _ => init_ms.min(billed_ms),
+        };
         let (gb_s, ghz_s, duration_usd) = lookup.duration_charge(catalog, billed_ms, memory);
         let init_usd = if billed_ms > 0.0 {
             duration_usd * init_billed_ms / billed_ms
@@ -657,6 +662,24 @@ mod tests {
         .unwrap()
         .unwrap();
         assert_eq!(short.billed_ms, 100.0);
+    }
+
+    #[test]
+    fn a_snapstart_restore_is_billed_for_its_billed_part_only() {
+        let c = Catalog::builtin();
+        // REPORT: Duration 49 ms, Billed Duration 49 ms, Restore Duration 400.12 ms, Billed
+        // Restore Duration 118 ms: stored as billed 167 ms and init 400.12 ms.
+        let restored = InvocationFacts {
+            duration_ms: Some(49.0),
+            billed_duration_ms: Some(167),
+            init_duration_ms: Some(400.12),
+            cold_start: true,
+            ..facts(MARCH_2026)
+        };
+        let cost = price_invocation(&c, &restored).unwrap().unwrap();
+        assert_eq!(cost.billed_ms, 167.0);
+        assert!(close(cost.init_billed_ms, 118.0), "{}", cost.init_billed_ms);
+        assert!(close(cost.init_usd, cost.duration_usd * 118.0 / 167.0));
     }
 
     #[test]

@@ -454,6 +454,9 @@ fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
                 memory_size_mb: number(metrics, "memorySizeMB").map(|v| v as i32),
                 max_memory_used_mb: number(metrics, "maxMemoryUsedMB").map(|v| v as i32),
                 init_duration_ms: number(metrics, "initDurationMs"),
+                restore_duration_ms: number(metrics, "restoreDurationMs"),
+                billed_restore_duration_ms: number(metrics, "billedRestoreDurationMs")
+                    .map(|v| v as i64),
                 status: text(record, "status"),
                 error_type: text(record, "errorType"),
                 xray_trace_id: tracing,

@@ -60,6 +60,12 @@ pub struct Report {
     pub memory_size_mb: Option<i32>,
     pub max_memory_used_mb: Option<i32>,
     pub init_duration_ms: Option<f64>,
+    /// `Restore Duration`: a SnapStart function's new execution environment restored from its
+    /// snapshot (its cold start; such a `REPORT` has no `Init Duration`).
+    pub restore_duration_ms: Option<f64>,
+    /// `Billed Restore Duration`: the part of the restore that is billed, beside
+    /// `Billed Duration`.
+    pub billed_restore_duration_ms: Option<i64>,
     pub status: Option<String>,
     pub error_type: Option<String>,
     pub xray_trace_id: Option<String>,
@@ -77,7 +83,7 @@ pub fn unescape(message: &str) -> String {
 /// Splits `Key: value` fields separated by tabs (or by two or more spaces, or by a single space
 /// before a known key, as some copies of the format have).
 fn fields(rest: &str) -> Vec<(String, String)> {
-    const KEYS: [&str; 14] = [
+    const KEYS: [&str; 16] = [
         "Phase:",
         "RequestId:",
         "Version:",
@@ -86,6 +92,8 @@ fn fields(rest: &str) -> Vec<(String, String)> {
         "Memory Size:",
         "Max Memory Used:",
         "Init Duration:",
+        "Restore Duration:",
+        "Billed Restore Duration:",
         "Status:",
         "Error Type:",
         "XRAY TraceId:",
@@ -99,9 +107,15 @@ fn fields(rest: &str) -> Vec<(String, String)> {
         while let Some(pos) = rest[from..].find(key) {
             let at = from + pos;
             let boundary = at == 0 || rest[..at].ends_with([' ', '\t']);
-            // `Duration:` also occurs inside `Billed Duration:` and `Init Duration:`.
-            let inside_longer = key == "Duration:"
-                && (rest[..at].ends_with("Billed ") || rest[..at].ends_with("Init "));
+            // `Duration:` also occurs inside `Billed Duration:`, `Init Duration:` and
+            // `Restore Duration:`, and that inside `Billed Restore Duration:`.
+            let inside_longer = match key {
+                "Duration:" => ["Billed ", "Init ", "Restore "]
+                    .iter()
+                    .any(|prefix| rest[..at].ends_with(prefix)),
+                "Restore Duration:" => rest[..at].ends_with("Billed "),
+                _ => false,
+            };
             if boundary && !inside_longer {
                 starts.push((at, key));
             }
@@ -171,6 +185,10 @@ pub fn parse_platform_line(line: &str) -> Option<PlatformLine> {
                 .and_then(|v| number_with_unit(v, "MB"))
                 .map(|v| v as i32),
             init_duration_ms: get("Init Duration").and_then(|v| number_with_unit(v, "ms")),
+            restore_duration_ms: get("Restore Duration").and_then(|v| number_with_unit(v, "ms")),
+            billed_restore_duration_ms: get("Billed Restore Duration")
+                .and_then(|v| number_with_unit(v, "ms"))
+                .map(|v| v as i64),
             status: get("Status").map(String::from),
             error_type: get("Error Type").map(String::from),
             xray_trace_id: get("XRAY TraceId").map(String::from),
@@ -682,7 +700,15 @@ impl LambdaLogStream {
         }
         // Consume the INIT_START evidence even when the report itself proves the cold start.
         let init_phase_seen = std::mem::take(&mut self.init_seen);
-        let cold_start = report.init_duration_ms.is_some() || init_phase_seen;
+        // A SnapStart restore is the cold start of a function whose INIT ran when its version was
+        // published: its `Restore Duration` takes the place of `Init Duration`, and what of it is
+        // billed is billed beside `Billed Duration`.
+        let cold_start = report.init_duration_ms.is_some()
+            || report.restore_duration_ms.is_some()
+            || init_phase_seen;
+        let billed_duration_ms = report
+            .billed_duration_ms
+            .map(|billed| billed + report.billed_restore_duration_ms.unwrap_or(0));
         Invocation {
             function_name: self.function_name(),
             function_version: version,
@@ -695,8 +721,8 @@ impl LambdaLogStream {
             start_time: start,
             end_time: Some(start.saturating_add(duration_ns)),
             duration_ms: Some(duration_ms),
-            billed_duration_ms: report.billed_duration_ms,
-            init_duration_ms: report.init_duration_ms,
+            billed_duration_ms,
+            init_duration_ms: report.init_duration_ms.or(report.restore_duration_ms),
             cold_start,
             max_memory_used_mb: report.max_memory_used_mb,
             status,
@@ -965,6 +991,70 @@ mod tests {
         let records = json.finish();
         assert_eq!(records.invocations[0].status, InvocationStatus::InitError);
         assert_eq!(records.log_count(), 2);
+    }
+
+    /// A SnapStart function's new execution environment is restored, not initialized: its
+    /// `REPORT` says `Restore Duration` and `Billed Restore Duration` and no `Init Duration`.
+    /// That is its cold start; the restore is its startup time, and its billed part is billed.
+    #[test]
+    fn a_snapstart_restore_is_a_cold_start_in_text_and_json() {
+        let id = "8f5b1c3e-2d4a-4e6f-9a7b-1c2d3e4f5a6b";
+        for separator in ["\t", " "] {
+            let report = [
+                format!("REPORT RequestId: {id}"),
+                "Duration: 49.00 ms".into(),
+                "Billed Duration: 49 ms".into(),
+                "Memory Size: 512 MB".into(),
+                "Max Memory Used: 95 MB".into(),
+                "Restore Duration: 400.12 ms".into(),
+                "Billed Restore Duration: 118 ms".into(),
+            ]
+            .join(separator);
+            let Some(PlatformLine::Report(r)) = parse_platform_line(&report) else {
+                panic!("not a report: {report}")
+            };
+            assert_eq!(r.max_memory_used_mb, Some(95), "{report}");
+            assert_eq!(r.restore_duration_ms, Some(400.12), "{report}");
+            assert_eq!(r.billed_restore_duration_ms, Some(118), "{report}");
+            assert_eq!(r.duration_ms, 49.0);
+            assert_eq!(r.billed_duration_ms, Some(49));
+
+            let mut text = LambdaLogStream::new(Some("f"), None, None);
+            text.push(
+                Some(1_000),
+                "RESTORE_START Runtime Version: java:21.v20\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:abc",
+            );
+            text.push(Some(2_000), &format!("START RequestId: {id} Version: 3"));
+            text.push(Some(3_000), &report);
+            let inv = &text.finish().invocations[0];
+            assert!(inv.cold_start);
+            assert_eq!(inv.init_duration_ms, Some(400.12));
+            assert_eq!(inv.billed_duration_ms, Some(49 + 118));
+            assert_eq!(inv.max_memory_used_mb, Some(95));
+        }
+
+        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        assert!(json.push_value(
+            None,
+            serde_json::json!({"time": "2026-11-23T09:00:01Z", "type": "platform.report",
+                "record": {"requestId": id, "metrics": {"durationMs": 49.0,
+                  "billedDurationMs": 49, "memorySizeMB": 512, "maxMemoryUsedMB": 95,
+                  "restoreDurationMs": 400.12, "billedRestoreDurationMs": 118}}})
+        ));
+        let inv = &json.finish().invocations[0];
+        assert!(inv.cold_start);
+        assert_eq!(inv.init_duration_ms, Some(400.12));
+        assert_eq!(inv.billed_duration_ms, Some(167));
+
+        // A warm invocation of the same function says neither.
+        let mut warm = LambdaLogStream::new(Some("f"), None, None);
+        warm.push(
+            Some(3_000),
+            &format!("REPORT RequestId: {id}\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 512 MB\tMax Memory Used: 95 MB\t"),
+        );
+        let inv = &warm.finish().invocations[0];
+        assert!(!inv.cold_start);
+        assert_eq!(inv.billed_duration_ms, Some(9));
     }
 
     #[test]
