@@ -143,13 +143,13 @@ fn fields(rest: &str) -> Vec<(String, String)> {
     out
 }
 
+/// The number that leads a field's value (`49.00 ms`, `95MB`). Anything after it and its unit is
+/// a field this reader does not know yet, which the split by known keys left in the value: a
+/// `REPORT` gains fields now and then (SnapStart's `Restore Duration` did), and the known ones
+/// before it must still read.
 fn number_with_unit(value: &str, unit: &str) -> Option<f64> {
-    value
-        .strip_suffix(unit)
-        .unwrap_or(value)
-        .trim()
-        .parse()
-        .ok()
+    let first = value.split_whitespace().next()?;
+    first.strip_suffix(unit).unwrap_or(first).parse().ok()
 }
 
 /// Parses one platform line (without a leading timestamp); `None` for any other line.
@@ -1045,6 +1045,14 @@ mod tests {
         assert!(inv.cold_start);
         assert_eq!(inv.init_duration_ms, Some(400.12));
         assert_eq!(inv.billed_duration_ms, Some(167));
+
+        // A field this reader does not know does not hide the one before it.
+        let Some(PlatformLine::Report(r)) = parse_platform_line(&format!(
+            "REPORT RequestId: {id}\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 512 MB\tMax Memory Used: 95 MB\tFuture Field: 7 ms\t"
+        )) else {
+            panic!("not a report")
+        };
+        assert_eq!(r.max_memory_used_mb, Some(95));
 
         // A warm invocation of the same function says neither.
         let mut warm = LambdaLogStream::new(Some("f"), None, None);
