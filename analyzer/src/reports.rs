@@ -142,7 +142,7 @@ fn summary_sql(o: &ReportOptions) -> String {
        sum(CASE WHEN status <> 'success' THEN 1 ELSE 0 END) AS errors,
        round(avg(CASE WHEN status <> 'success' THEN 1.0 ELSE 0.0 END), 4) AS error_rate,
        sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
-       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round(avg(CASE WHEN cold_start THEN 1.0 WHEN status <> 'throttled' THEN 0.0 END), 4) AS cold_start_rate,
        round({p50}, 3) AS p50_ms,
        round({p95}, 3) AS p95_ms,
        round({p99}, 3) AS p99_ms,
@@ -164,7 +164,7 @@ fn coldstart_columns(o: &ReportOptions) -> String {
     format!(
         "count(*) AS invocations,
        sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
-       round(avg(CASE WHEN cold_start THEN 1.0 ELSE 0.0 END), 4) AS cold_start_rate,
+       round(avg(CASE WHEN cold_start THEN 1.0 WHEN status <> 'throttled' THEN 0.0 END), 4) AS cold_start_rate,
        round({p50}, 3) AS init_p50_ms,
        round({p95}, 3) AS init_p95_ms,
        round({p99}, 3) AS init_p99_ms,

@@ -211,7 +211,8 @@ pub async fn load_snapshot(
              sum(CASE WHEN cold_start THEN 1 ELSE 0 END), \
              percentile_cont(duration_ms, 0.5), percentile_cont(duration_ms, 0.95), \
              percentile_cont(duration_ms, 0.99), peak_concurrency(start_time, end_time), \
-             max(max_memory_used_mb), max(memory_size_mb), {cost} \
+             max(max_memory_used_mb), max(memory_size_mb), {cost}, \
+             sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END) \
              FROM {table} WHERE {filter} AND function_name IS NOT NULL GROUP BY function_name"
         )
     };
@@ -276,6 +277,7 @@ pub async fn load_snapshot(
         let cold = int(b, 3, r).unwrap_or(0);
         let cost = float(b, 10, r);
         let priced = int(b, 11, r).unwrap_or(0);
+        let ran = int(b, 12, r).unwrap_or(0);
         let (invocations_series, errors_series) = by_function
             .remove(&name)
             .unwrap_or_else(|| (vec![0; buckets.count], vec![0; buckets.count]));
@@ -297,7 +299,12 @@ pub async fn load_snapshot(
             invocations,
             per_minute: invocations as f64 / minutes,
             error_rate: share(errors),
-            cold_rate: share(cold),
+            // Of the invocations that ran: a throttle is neither cold nor warm.
+            cold_rate: if ran > 0 {
+                cold as f64 / ran as f64
+            } else {
+                0.0
+            },
             p50_ms: float(b, 4, r).unwrap_or(0.0),
             p95_ms: float(b, 5, r).unwrap_or(0.0),
             p99_ms: float(b, 6, r).unwrap_or(0.0),
