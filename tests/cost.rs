@@ -308,6 +308,78 @@ fn a_function_at_an_unlisted_memory_size_is_compared_with_its_own_size() {
     assert!(detail.starts_with("1 function;"), "{detail}");
 }
 
+/// One function name deployed in two accounts is two configurations, and every per-function
+/// section says which of them each row is.
+#[test]
+fn a_function_in_two_accounts_has_its_rows_told_apart() {
+    let start_ns: i64 = 1_795_424_400_000_000_000; // 2026-11-23T09:00:00Z
+    let resource = |account: &str, memory_bytes: i64, spans: Vec<String>| {
+        format!(
+            r#"{{"resource":{{"attributes":[
+              {{"key":"cloud.provider","value":{{"stringValue":"aws"}}}},
+              {{"key":"cloud.region","value":{{"stringValue":"us-east-1"}}}},
+              {{"key":"cloud.account.id","value":{{"stringValue":"{account}"}}}},
+              {{"key":"host.arch","value":{{"stringValue":"amd64"}}}},
+              {{"key":"faas.name","value":{{"stringValue":"orders-api"}}}},
+              {{"key":"faas.max_memory","value":{{"intValue":"{memory_bytes}"}}}}]}},
+             "scopeSpans":[{{"spans":[{}]}}]}}"#,
+            spans.join(",")
+        )
+    };
+    let span = |account: u8, i: i64, ms: i64| {
+        let start = start_ns + i * 60_000_000_000;
+        format!(
+            r#"{{"traceId":"{account:02x}{i:030x}","spanId":"{account:02x}{i:014x}","name":"handler","kind":2,
+               "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
+               "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{account}-{i}"}}}}]}}"#,
+            start + ms * 1_000_000
+        )
+    };
+    let production: Vec<String> = (0..30).map(|i| span(1, i, 120)).collect();
+    let staging: Vec<String> = (0..30).map(|i| span(2, i, 40)).collect();
+    let body = format!(
+        r#"{{"resourceSpans":[{},{}]}}"#,
+        resource("111111111111", 1024 << 20, production),
+        resource("222222222222", 512 << 20, staging)
+    );
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("spans.json");
+    std::fs::write(&file, body).unwrap();
+    let data = tempfile::tempdir().unwrap();
+    faasobs_at(data.path())
+        .arg("ingest")
+        .arg(&file)
+        .assert()
+        .success();
+
+    let report = compare(data.path(), &[]);
+    let detail = scenario(&report, "serverless as observed")["detail"]
+        .as_str()
+        .unwrap();
+    assert!(
+        detail.starts_with("1 function (2 configurations)"),
+        "{detail}"
+    );
+    for section in ["memory", "arm64", "provisioned"] {
+        let accounts: std::collections::BTreeSet<&str> = rows(&report, section)
+            .iter()
+            .map(|r| r["account_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            accounts,
+            ["111111111111", "222222222222"].into(),
+            "{section}: {report:#}"
+        );
+    }
+    // Each account's rows have its own size as the current one.
+    let current: Vec<(&str, f64)> = rows(&report, "memory")
+        .iter()
+        .filter(|r| r["current"] == true)
+        .map(|r| (r["account_id"].as_str().unwrap(), number(&r["memory_mb"])))
+        .collect();
+    assert_eq!(current, [("111111111111", 1024.0), ("222222222222", 512.0)]);
+}
+
 /// Fargate tasks of a size Fargate does not run are refused with the sizes it does; one it
 /// runs is priced.
 #[test]

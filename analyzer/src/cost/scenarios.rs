@@ -1065,7 +1065,8 @@ impl Analyzer {
                 .map(|c| c.0);
             for c in &candidates {
                 memory_rows.push(json!({
-                    "function_name": key.function, "memory_mb": c.0,
+                    "function_name": key.function, "account_id": key.account,
+                    "region": key.region, "architecture": key.architecture, "memory_mb": c.0,
                     "estimated_p95_ms": (c.1 * 1000.0).round() / 1000.0,
                     "monthly_usd_at_tier1": usd(c.2),
                     "difference_usd": current.map(|cur| usd(c.2 - cur)),
@@ -1109,8 +1110,8 @@ impl Analyzer {
                 Some(p) => {
                     arm_usage.add(key, &p.architecture, requests, a_gb_s, 0.0);
                     arm_rows.push(json!({
-                        "function_name": key.function, "region": key.region,
-                        "from_architecture": key.architecture,
+                        "function_name": key.function, "account_id": key.account,
+                        "region": key.region, "from_architecture": key.architecture,
                         "monthly_usd_at_tier1": usd(x_usd * mf),
                         "arm64_monthly_usd_at_tier1": usd(a_usd * mf),
                         "difference_usd": usd((a_usd - x_usd) * mf),
@@ -1169,7 +1170,9 @@ impl Analyzer {
                 pc_usd += allocated_usd + exec_usd * mf;
                 avoided_total += avoided * mf;
                 provisioned_rows.push(json!({
-                    "function_name": key.function, "provisioned_concurrency": n,
+                    "function_name": key.function, "account_id": key.account,
+                    "region": key.region, "architecture": key.architecture,
+                    "provisioned_concurrency": n,
                     "memory_mb": modal_memory[k],
                     "allocated_usd": usd(allocated_usd),
                     "provisioned_execution_usd": usd(exec_usd * mf),
@@ -1396,6 +1399,9 @@ impl Analyzer {
                 batches: table(
                     &[
                         ("function_name", DataType::Utf8),
+                        ("account_id", DataType::Utf8),
+                        ("region", DataType::Utf8),
+                        ("architecture", DataType::Utf8),
                         ("memory_mb", DataType::Float64),
                         ("estimated_p95_ms", DataType::Float64),
                         ("monthly_usd_at_tier1", DataType::Float64),
@@ -1413,6 +1419,7 @@ impl Analyzer {
                 batches: table(
                     &[
                         ("function_name", DataType::Utf8),
+                        ("account_id", DataType::Utf8),
                         ("region", DataType::Utf8),
                         ("from_architecture", DataType::Utf8),
                         ("monthly_usd_at_tier1", DataType::Float64),
@@ -1428,6 +1435,9 @@ impl Analyzer {
                 batches: table(
                     &[
                         ("function_name", DataType::Utf8),
+                        ("account_id", DataType::Utf8),
+                        ("region", DataType::Utf8),
+                        ("architecture", DataType::Utf8),
                         ("provisioned_concurrency", DataType::Int64),
                         ("memory_mb", DataType::Float64),
                         ("allocated_usd", DataType::Float64),
