@@ -10,7 +10,9 @@ use arrow::array::{ArrayRef, AsArray, StringArray, StringBuilder};
 use arrow::datatypes::{DataType, Field, Schema};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
+use datafusion::execution::SendableRecordBatchStream;
 use datafusion::execution::context::SQLOptions;
+use futures::StreamExt;
 
 use crate::session::{Analyzer, AnalyzerError};
 
@@ -238,18 +240,7 @@ pub fn write_parquet(
     schema: arrow::datatypes::SchemaRef,
     batches: &[RecordBatch],
 ) -> Result<(), AnalyzerError> {
-    use datafusion::parquet::arrow::ArrowWriter;
-    use datafusion::parquet::basic::{Compression, ZstdLevel};
-    use datafusion::parquet::file::properties::WriterProperties;
-    let file = std::fs::File::create(path).map_err(|source| AnalyzerError::Io {
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let properties = WriterProperties::builder()
-        .set_compression(Compression::ZSTD(ZstdLevel::default()))
-        .build();
-    let mut writer = ArrowWriter::try_new(file, schema, Some(properties))
-        .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    let mut writer = parquet_writer(path, schema)?;
     for batch in batches {
         writer
             .write(batch)
@@ -261,46 +252,180 @@ pub fn write_parquet(
     Ok(())
 }
 
+/// Writes a result stream as a Parquet file (ZSTD) a batch at a time, so that a result larger
+/// than memory can be written; returns its rows.
+pub async fn write_parquet_stream(
+    path: &std::path::Path,
+    mut stream: SendableRecordBatchStream,
+) -> Result<usize, AnalyzerError> {
+    let mut writer = parquet_writer(path, stream.schema())?;
+    let mut rows = 0;
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        rows += batch.num_rows();
+        writer
+            .write(&batch)
+            .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    }
+    writer
+        .close()
+        .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
+    Ok(rows)
+}
+
+fn parquet_writer(
+    path: &std::path::Path,
+    schema: arrow::datatypes::SchemaRef,
+) -> Result<datafusion::parquet::arrow::ArrowWriter<std::fs::File>, AnalyzerError> {
+    use datafusion::parquet::arrow::ArrowWriter;
+    use datafusion::parquet::basic::{Compression, ZstdLevel};
+    use datafusion::parquet::file::properties::WriterProperties;
+    let file = std::fs::File::create(path).map_err(|source| AnalyzerError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let properties = WriterProperties::builder()
+        .set_compression(Compression::ZSTD(ZstdLevel::default()))
+        .build();
+    ArrowWriter::try_new(file, schema, Some(properties))
+        .map_err(|e| AnalyzerError::DataFusion(e.into()))
+}
+
+/// The rows a result printed as a table shows unless told otherwise: a table is laid out from
+/// all the rows it shows, held in memory, and more than this is more than anyone reads in a
+/// terminal. The other formats write every row, a batch at a time.
+pub const DEFAULT_TABLE_ROWS: usize = 1000;
+
+/// The first rows of a result, to print as a table, and how many rows the result had in all.
+#[derive(Debug)]
+pub struct FirstRows {
+    /// At least one batch (an empty one with the result's columns when it had no rows).
+    pub batches: Vec<RecordBatch>,
+    /// The rows of the whole result.
+    pub total: usize,
+}
+
+impl FirstRows {
+    /// The rows kept in [`FirstRows::batches`].
+    pub fn shown(&self) -> usize {
+        self.batches.iter().map(RecordBatch::num_rows).sum()
+    }
+}
+
+/// Reads `stream` to its end, keeping its first `limit` rows (every row with `None`) and counting
+/// the rest, so that printing a large result as a table holds only what it shows.
+pub async fn first_rows(
+    mut stream: SendableRecordBatchStream,
+    limit: Option<usize>,
+) -> Result<FirstRows, AnalyzerError> {
+    let schema = stream.schema();
+    let (mut batches, mut total, mut kept) = (Vec::new(), 0, 0);
+    while let Some(batch) = stream.next().await {
+        let batch = batch?;
+        total += batch.num_rows();
+        let room = limit.map_or(usize::MAX, |limit| limit - kept);
+        if room > 0 && batch.num_rows() > 0 {
+            let batch = batch.slice(0, batch.num_rows().min(room));
+            kept += batch.num_rows();
+            batches.push(batch);
+        }
+    }
+    if batches.is_empty() {
+        batches.push(RecordBatch::new_empty(schema));
+    }
+    Ok(FirstRows { batches, total })
+}
+
+/// Writes a result in CSV, JSON or NDJSON a batch at a time, as [`render`] writes it whole.
+pub struct ResultWriter<W: std::io::Write> {
+    inner: TextWriter<W>,
+    rows: usize,
+}
+
+enum TextWriter<W: std::io::Write> {
+    Csv(Box<arrow::csv::Writer<W>>),
+    Json(arrow::json::ArrayWriter<W>),
+    Ndjson(arrow::json::LineDelimitedWriter<W>),
+}
+
+impl<W: std::io::Write> ResultWriter<W> {
+    /// A writer of `format` to `out`; `None` for [`OutputFormat::Table`], which is laid out from
+    /// all its rows at once ([`first_rows`], [`render`]).
+    pub fn new(format: OutputFormat, out: W) -> Option<Self> {
+        let inner = match format {
+            OutputFormat::Table => return None,
+            OutputFormat::Csv => TextWriter::Csv(Box::new(
+                arrow::csv::WriterBuilder::new()
+                    .with_header(true)
+                    .build(out),
+            )),
+            OutputFormat::Json => TextWriter::Json(arrow::json::ArrayWriter::new(out)),
+            OutputFormat::Ndjson => TextWriter::Ndjson(arrow::json::LineDelimitedWriter::new(out)),
+        };
+        Some(ResultWriter { inner, rows: 0 })
+    }
+
+    pub fn write(&mut self, batch: &RecordBatch) -> Result<(), AnalyzerError> {
+        self.rows += batch.num_rows();
+        match &mut self.inner {
+            TextWriter::Csv(writer) => {
+                let batch = floats_as_plain_decimals(&attribute_values_as_text(batch)?)?;
+                writer.write(&nested_columns_as_text(&batch)?)?;
+            }
+            TextWriter::Json(writer) => writer.write(batch)?,
+            TextWriter::Ndjson(writer) => writer.write(batch)?,
+        }
+        Ok(())
+    }
+
+    /// Ends the output (a JSON array's closing bracket); returns the rows written and `out`.
+    pub fn finish(self) -> Result<(usize, W), AnalyzerError> {
+        let out = match self.inner {
+            TextWriter::Csv(writer) => writer.into_inner(),
+            TextWriter::Json(mut writer) => {
+                writer.finish()?;
+                writer.into_inner()
+            }
+            TextWriter::Ndjson(mut writer) => {
+                writer.finish()?;
+                writer.into_inner()
+            }
+        };
+        Ok((self.rows, out))
+    }
+
+    /// Writes every batch of `stream` and ends the output: a result larger than memory is
+    /// written without being held. A result of no rows still writes its columns (CSV's header).
+    pub async fn write_stream(
+        mut self,
+        mut stream: SendableRecordBatchStream,
+    ) -> Result<(usize, W), AnalyzerError> {
+        let mut any = false;
+        while let Some(batch) = stream.next().await {
+            self.write(&batch?)?;
+            any = true;
+        }
+        if !any {
+            self.write(&RecordBatch::new_empty(stream.schema()))?;
+        }
+        self.finish()
+    }
+}
+
 /// Renders batches in the chosen format.
 pub fn render(batches: &[RecordBatch], format: OutputFormat) -> Result<String, AnalyzerError> {
-    Ok(match format {
-        OutputFormat::Table => {
-            let batches = batches
-                .iter()
-                .map(|b| floats_as_plain_decimals(&attribute_values_as_text(b)?))
-                .collect::<Result<Vec<_>, _>>()?;
-            arrow::util::pretty::pretty_format_batches(&batches)?.to_string()
-        }
-        OutputFormat::Csv => {
-            let mut out = Vec::new();
-            {
-                let mut writer = arrow::csv::WriterBuilder::new()
-                    .with_header(true)
-                    .build(&mut out);
-                for b in batches {
-                    let b = floats_as_plain_decimals(&attribute_values_as_text(b)?)?;
-                    writer.write(&nested_columns_as_text(&b)?)?;
-                }
-            }
-            String::from_utf8_lossy(&out).into_owned()
-        }
-        OutputFormat::Json => {
-            let mut writer = arrow::json::ArrayWriter::new(Vec::new());
-            for b in batches {
-                writer.write(b)?;
-            }
-            writer.finish()?;
-            String::from_utf8_lossy(&writer.into_inner()).into_owned()
-        }
-        OutputFormat::Ndjson => {
-            let mut writer = arrow::json::LineDelimitedWriter::new(Vec::new());
-            for b in batches {
-                writer.write(b)?;
-            }
-            writer.finish()?;
-            String::from_utf8_lossy(&writer.into_inner()).into_owned()
-        }
-    })
+    let Some(mut writer) = ResultWriter::new(format, Vec::new()) else {
+        let batches = batches
+            .iter()
+            .map(|b| floats_as_plain_decimals(&attribute_values_as_text(b)?))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(arrow::util::pretty::pretty_format_batches(&batches)?.to_string());
+    };
+    for b in batches {
+        writer.write(b)?;
+    }
+    let (_, out) = writer.finish()?;
+    Ok(String::from_utf8_lossy(&out).into_owned())
 }
 
 /// `batch` with its floating-point columns as text in plain decimals: arrow writes small values

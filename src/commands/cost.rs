@@ -98,7 +98,7 @@ pub struct CompareConfig {
 pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> anyhow::Result<()> {
     match command {
         CostCommand::Catalog => {
-            print!("{DEFAULT_CATALOG}");
+            super::print_rendered(DEFAULT_CATALOG);
             Ok(())
         }
         CostCommand::Report(config) => {

@@ -13,7 +13,10 @@ pub mod report;
 pub mod sql;
 pub mod tui;
 
+use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use faasobs_analyzer::location::DataLocation;
@@ -116,9 +119,110 @@ pub async fn until_stopped(
 
 /// Prints a rendered result on standard output with one newline at its end: CSV and NDJSON
 /// renderings end with one already, a table does not, and a blank last line would read as an
-/// empty record to the tools these formats are for.
+/// empty record to the tools these formats are for. A reader that went away (`| head`) ends the
+/// output quietly, as it does other command-line tools' (`println!` panicked).
 pub fn print_rendered(text: &str) {
-    println!("{}", text.trim_end_matches('\n'));
+    let (mut out, _) = StandardOutput::new();
+    let _ = out.write_all(text.trim_end_matches('\n').as_bytes());
+    out.end_line();
+}
+
+/// Standard output for a result written a batch at a time: buffered, passed on 64 KiB at a
+/// time, and quiet when its reader went away. [`Printed`] tells what became of it.
+pub struct StandardOutput {
+    buffer: Vec<u8>,
+    printed: Arc<Printed>,
+}
+
+/// What a [`StandardOutput`] passed on to standard output.
+#[derive(Debug, Default)]
+pub struct Printed {
+    bytes: AtomicUsize,
+    ended_line: AtomicBool,
+    reader_gone: AtomicBool,
+}
+
+impl Printed {
+    /// Bytes passed on to standard output (not those still buffered).
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(Ordering::Relaxed)
+    }
+
+    /// Whether standard output's reader went away (a broken pipe).
+    pub fn reader_gone(&self) -> bool {
+        self.reader_gone.load(Ordering::Relaxed)
+    }
+}
+
+impl StandardOutput {
+    const PASS_ON_AT: usize = 64 << 10;
+
+    pub fn new() -> (Self, Arc<Printed>) {
+        let printed = Arc::new(Printed::default());
+        let out = StandardOutput {
+            buffer: Vec::with_capacity(Self::PASS_ON_AT),
+            printed: Arc::clone(&printed),
+        };
+        (out, printed)
+    }
+
+    fn pass_on(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() || self.printed.reader_gone() {
+            self.buffer.clear();
+            return Ok(());
+        }
+        let mut out = std::io::stdout().lock();
+        match out.write_all(&self.buffer).and_then(|()| out.flush()) {
+            Ok(()) => {
+                let p = &self.printed;
+                p.bytes.fetch_add(self.buffer.len(), Ordering::Relaxed);
+                p.ended_line
+                    .store(self.buffer.ends_with(b"\n"), Ordering::Relaxed);
+                self.buffer.clear();
+                Ok(())
+            }
+            Err(e) => {
+                if e.kind() == std::io::ErrorKind::BrokenPipe {
+                    self.printed.reader_gone.store(true, Ordering::Relaxed);
+                }
+                self.buffer.clear();
+                Err(e)
+            }
+        }
+    }
+
+    /// Passes on what is buffered and ends the output with a newline unless it ends with one
+    /// already (an empty output is one empty line, as `println!` printed it). A failure to
+    /// write, other than a reader that went away, is said on standard error.
+    pub fn end_line(mut self) {
+        let ended = self.pass_on().and_then(|()| {
+            if self.printed.bytes() == 0 || !self.printed.ended_line.load(Ordering::Relaxed) {
+                self.buffer.push(b'\n');
+                self.pass_on()
+            } else {
+                Ok(())
+            }
+        });
+        if let Err(e) = ended
+            && !self.printed.reader_gone()
+        {
+            eprintln!("error: writing to standard output: {e}");
+        }
+    }
+}
+
+impl Write for StandardOutput {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        self.buffer.extend_from_slice(data);
+        if self.buffer.len() >= Self::PASS_ON_AT {
+            self.pass_on()?;
+        }
+        Ok(data.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.pass_on()
+    }
 }
 
 /// Parses durations like `30d`, `12h`, `10m`, `90s`.

@@ -8,7 +8,9 @@ use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::listed_objects::is_listing_outdated;
 use faasobs_analyzer::location::DataLocation;
-use faasobs_analyzer::query::{OutputFormat, render, write_parquet};
+use faasobs_analyzer::query::{
+    DEFAULT_TABLE_ROWS, OutputFormat, ResultWriter, first_rows, render, write_parquet_stream,
+};
 use faasobs_analyzer::session::{AnalyzerConfig, AnalyzerError, TimeWindow};
 use faasobs_collector::store::object_storage::{CONFIGURED_BY, remembered};
 
@@ -35,6 +37,10 @@ pub struct QueryConfig {
     /// Memory a query may use, in MiB, before it fails cleanly.
     #[arg(long, default_value_t = 2048, env = "FAASOBS_QUERY_MEMORY_MB")]
     pub memory_limit_mb: usize,
+    /// The rows a table shows at most (0: all); the rest are counted and said. The other
+    /// formats write every row, a batch at a time.
+    #[arg(long, default_value_t = DEFAULT_TABLE_ROWS)]
+    pub max_rows: usize,
 }
 
 /// The pricing catalog: the file given with `--pricing`, else the built-in one.
@@ -180,43 +186,97 @@ pub fn empty_store_note(data: &DataLocation) -> String {
 }
 
 pub async fn run(data: &Path, pricing: Option<&Path>, config: QueryConfig) -> anyhow::Result<()> {
-    let (_, (schema, batches)) = run_on_analyzer(
+    if matches!(config.format, Format::Parquet) && config.output.is_none() {
+        anyhow::bail!("--format parquet writes a file: give it with --output FILE");
+    }
+    run_on_analyzer(
         data,
         pricing,
         config.memory_limit_mb,
         None,
-        async |analyzer| Ok(analyzer.query_with_schema(&config.sql).await?),
+        async |analyzer| write_result(analyzer, &config).await,
     )
     .await?;
+    Ok(())
+}
+
+/// Runs the query of `config` and writes its result where and as `config` says, a batch at a
+/// time: only a table holds its rows, and at most `--max-rows` of them.
+async fn write_result(analyzer: &Analyzer, config: &QueryConfig) -> anyhow::Result<()> {
+    let stream = analyzer.query_stream(&config.sql).await?;
     let format = match config.format {
         Format::Table => OutputFormat::Table,
         Format::Csv => OutputFormat::Csv,
         Format::Json => OutputFormat::Json,
         Format::Ndjson => OutputFormat::Ndjson,
         Format::Parquet => {
-            let Some(path) = &config.output else {
-                anyhow::bail!("--format parquet writes a file: give it with --output FILE");
-            };
-            write_parquet(path, schema, &batches)
+            let path = config.output.as_deref().expect("checked before the query");
+            let rows = write_parquet_stream(path, stream)
+                .await
                 .with_context(|| format!("writing {}", path.display()))?;
-            say_written(path, &batches);
+            say_written(path, rows);
             return Ok(());
         }
     };
-    let text = render(&batches, format)?;
-    match config.output {
-        Some(path) => {
-            std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
-            say_written(&path, &batches);
+    if format == OutputFormat::Table {
+        let limit = (config.max_rows > 0).then_some(config.max_rows);
+        let first = first_rows(stream, limit).await?;
+        let text = render(&first.batches, OutputFormat::Table)?;
+        match &config.output {
+            Some(path) => {
+                std::fs::write(path, text)
+                    .with_context(|| format!("writing {}", path.display()))?;
+                say_written(path, first.shown());
+            }
+            None => super::print_rendered(&text),
         }
-        None => super::print_rendered(&text),
+        if first.total > first.shown() {
+            eprintln!(
+                "showing the first {} of {} rows: --max-rows N shows more (0: all), and \
+                 --format csv, ndjson or parquet writes them all",
+                first.shown(),
+                first.total
+            );
+        }
+        return Ok(());
+    }
+    match &config.output {
+        Some(path) => {
+            // Created anew by each run, so a run again on a new listing starts it over.
+            let file = std::fs::File::create(path)
+                .with_context(|| format!("writing {}", path.display()))?;
+            let writer = ResultWriter::new(format, std::io::BufWriter::new(file))
+                .expect("a table returned above");
+            let (rows, mut file) = writer
+                .write_stream(stream)
+                .await
+                .with_context(|| format!("writing {}", path.display()))?;
+            std::io::Write::flush(&mut file)
+                .with_context(|| format!("writing {}", path.display()))?;
+            say_written(path, rows);
+        }
+        None => {
+            let (out, printed) = super::StandardOutput::new();
+            let writer = ResultWriter::new(format, out).expect("a table returned above");
+            match writer.write_stream(stream).await {
+                Ok((_, out)) => out.end_line(),
+                // `| head` read what it wanted.
+                Err(_) if printed.reader_gone() => {}
+                // A run again would print its rows twice.
+                Err(e) if printed.bytes() > 0 => anyhow::bail!(
+                    "{e:#}; the result was cut short after {} bytes of it were printed: run the \
+                     query again",
+                    printed.bytes()
+                ),
+                Err(e) => return Err(e.into()),
+            }
+        }
     }
     Ok(())
 }
 
 /// Says on standard error how many rows went to `--output` (standard output stays empty).
-fn say_written(path: &Path, batches: &[arrow::record_batch::RecordBatch]) {
-    let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+fn say_written(path: &Path, rows: usize) {
     eprintln!("wrote {rows} rows to {}", path.display());
 }
 

@@ -16,12 +16,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context;
-use arrow::record_batch::RecordBatch;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::Catalog;
-use faasobs_analyzer::query::{OutputFormat, Statement, render, split_statements};
+use faasobs_analyzer::query::{
+    DEFAULT_TABLE_ROWS, FirstRows, OutputFormat, Statement, first_rows, render, split_statements,
+};
 use rustyline::error::ReadlineError;
 
+use super::print_rendered;
 use super::query::{memory_limit_hint, on_current_listing, open_analyzer_quietly};
 
 #[derive(Debug, clap::Args)]
@@ -29,6 +31,9 @@ pub struct SqlConfig {
     /// Memory a query may use, in MiB, before it fails cleanly.
     #[arg(long, default_value_t = 2048, env = "FAASOBS_QUERY_MEMORY_MB")]
     pub memory_limit_mb: usize,
+    /// The rows a result shows at most (0: all); the rest are counted and said.
+    #[arg(long, default_value_t = DEFAULT_TABLE_ROWS)]
+    pub max_rows: usize,
 }
 
 const HELP: &str = "\
@@ -63,6 +68,8 @@ struct Shell {
     data: PathBuf,
     catalog: Arc<Catalog>,
     memory_limit_mb: usize,
+    /// The rows a result shows at most; `None`: all.
+    max_rows: Option<usize>,
     timing: bool,
     /// Statements and meta commands that query (`\dt`, `\d`) run so far, and how many of them
     /// failed or were cancelled.
@@ -82,7 +89,7 @@ impl Shell {
         }
         tokio::select! {
             result = self.query(sql) => match result {
-                Ok(batches) => self.print(&batches, started),
+                Ok(rows) => self.print(&rows, started),
                 Err(e) => match memory_limit_hint(&e, self.memory_limit_mb) {
                     Some(hint) => self.fail(line, format!("{hint}: {e}")),
                     None => self.fail(line, e),
@@ -98,8 +105,9 @@ impl Shell {
     /// Runs `sql`, and again on a new opening of the store when a file the opening listed
     /// changed before the query read it ([`on_current_listing`], as the other reading commands
     /// do).
-    async fn query(&mut self, sql: &str) -> anyhow::Result<Vec<RecordBatch>> {
+    async fn query(&mut self, sql: &str) -> anyhow::Result<FirstRows> {
         let (data, catalog, memory_limit_mb) = (&self.data, &self.catalog, self.memory_limit_mb);
+        let max_rows = self.max_rows;
         let opened = &mut self.opened;
         let reopen = async || {
             let analyzer =
@@ -108,7 +116,7 @@ impl Shell {
             Ok(analyzer)
         };
         on_current_listing(&mut self.analyzer, reopen, async |analyzer| {
-            Ok(analyzer.query(sql).await?)
+            Ok(first_rows(analyzer.query_stream(sql).await?, max_rows).await?)
         })
         .await
     }
@@ -139,18 +147,26 @@ impl Shell {
         self.failed += 1;
     }
 
-    fn print(&self, batches: &[RecordBatch], started: Instant) {
-        let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
+    fn print(&self, result: &FirstRows, started: Instant) {
         // An empty result still shows its columns, as psql does.
-        match render(batches, OutputFormat::Table) {
-            Ok(text) => println!("{text}"),
+        match render(&result.batches, OutputFormat::Table) {
+            Ok(text) => print_rendered(&text),
             Err(e) => eprintln!("error: {e}"),
         }
+        let rows = result.total;
         let noun = if rows == 1 { "row" } else { "rows" };
-        if self.timing {
-            println!("({rows} {noun}, {:.3} s)", started.elapsed().as_secs_f64());
+        let shown = if result.shown() < rows {
+            format!("; the first {} shown (--max-rows)", result.shown())
         } else {
-            println!("({rows} {noun})");
+            String::new()
+        };
+        if self.timing {
+            print_rendered(&format!(
+                "({rows} {noun}{shown}, {:.3} s)",
+                started.elapsed().as_secs_f64()
+            ));
+        } else {
+            print_rendered(&format!("({rows} {noun}{shown})"));
         }
     }
 
@@ -177,7 +193,10 @@ impl Shell {
                     Ok(b) if b.iter().map(|b| b.num_rows()).sum::<usize>() == 0 => {
                         self.fail(line, format!("no table named {table:?} (\\dt lists them)"))
                     }
-                    Ok(batches) => self.print(&batches, started),
+                    Ok(batches) => {
+                        let total = batches.iter().map(|b| b.num_rows()).sum();
+                        self.print(&FirstRows { batches, total }, started)
+                    }
                     Err(e) => self.fail(line, e),
                 }
             }
@@ -217,6 +236,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: SqlConfig) -> anyh
         data: data.to_path_buf(),
         catalog,
         memory_limit_mb: config.memory_limit_mb,
+        max_rows: (config.max_rows > 0).then_some(config.max_rows),
         timing: false,
         ran: 0,
         failed: 0,
