@@ -8,6 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
+use arrow::array::AsArray;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_tui::app::needs_fresh_opening;
@@ -343,6 +344,18 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
         cell.contains("faas.trigger: http") && !cell.contains("int: "),
         "{cell}"
     );
+    // A large result keeps its first rows and counts the rest.
+    let result = runtime
+        .block_on(run_sql(&analyzer, "SELECT body FROM logs"))
+        .unwrap();
+    let logs = runtime
+        .block_on(analyzer.query("SELECT count(*) FROM logs"))
+        .unwrap()[0]
+        .column(0)
+        .as_primitive::<arrow::datatypes::Int64Type>()
+        .value(0) as usize;
+    assert_eq!(result.rows.len(), faasobs_tui::data::SQL_MAX_ROWS);
+    assert_eq!(result.more, logs - faasobs_tui::data::SQL_MAX_ROWS);
 
     assert_eq!(
         update(&mut model, Msg::Key(Key::Char('q'))),

@@ -624,16 +624,21 @@ pub struct SqlResult {
 pub const SQL_MAX_ROWS: usize = 1000;
 
 /// Runs a read-only query (the same checks as `faasobs query`).
+/// Only the rows kept are held: the rest are counted as they stream past.
 pub async fn run_sql(analyzer: &Analyzer, query: &str) -> Result<SqlResult, String> {
-    let (schema, batches) = analyzer
-        .query_with_schema(query)
+    let stream = analyzer
+        .query_stream(query)
+        .await
+        .map_err(|e| e.to_string())?;
+    let schema = stream.schema();
+    let first = faasobs_analyzer::query::first_rows(stream, Some(SQL_MAX_ROWS))
         .await
         .map_err(|e| e.to_string())?;
     let columns = schema.fields().iter().map(|f| f.name().clone()).collect();
     let options = arrow::util::display::FormatOptions::default().with_null("NULL");
     let mut out = Vec::new();
-    let mut more = 0;
-    for batch in &batches {
+    let more = first.total - first.shown();
+    for batch in &first.batches {
         let batch =
             faasobs_analyzer::query::attribute_values_as_text(batch).map_err(|e| e.to_string())?;
         let formatters: Vec<_> = batch
@@ -643,10 +648,6 @@ pub async fn run_sql(analyzer: &Analyzer, query: &str) -> Result<SqlResult, Stri
             .collect::<Result<_, _>>()
             .map_err(|e| e.to_string())?;
         for r in 0..batch.num_rows() {
-            if out.len() >= SQL_MAX_ROWS {
-                more += 1;
-                continue;
-            }
             out.push(formatters.iter().map(|f| f.value(r).to_string()).collect());
         }
     }
