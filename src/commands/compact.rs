@@ -34,7 +34,7 @@ pub async fn run(data: &Path, config: CompactConfig) -> anyhow::Result<()> {
         .with_context(|| format!("opening the store in {}", data.display()))?;
     let recovery = store.recovery().clone();
     let closed = store.close().await.context("compacting")?;
-    println!(
+    say!(
         "replayed {} WAL segments ({} rows), compacted {} partitions ({} files), removed {} \
          temporary files, deleted {} expired partitions",
         recovery.segments_replayed,

@@ -51,7 +51,7 @@ pub fn run(config: GenConfig) -> anyhow::Result<()> {
     let invocations = simulate(&workload);
     let manifest = write_workload(&workload, &invocations, &config.out)
         .with_context(|| format!("writing {}", config.out.display()))?;
-    println!(
+    say!(
         "wrote {} invocations ({} cold starts) of {} functions from {} to {} into {}",
         manifest.invocations,
         manifest.cold_starts,

@@ -797,7 +797,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         let invocations = simulate(&workload);
         let sample = InputStamp::of_sample(&manifest(&workload, &invocations));
         if let Some(when) = ledger.imported_at(&sample).filter(|_| !config.again) {
-            println!(
+            say!(
                 "{} already holds the built-in sample workload (imported {when}); --again \
                  imports it anyway",
                 data.display()
@@ -814,7 +814,7 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         samples.extend(folders);
         let inputs = inputs_not_imported_before(expand(&paths)?, &ledger, config.again);
         if inputs.is_empty() {
-            println!("nothing to import: stored 0 records in {}", data.display());
+            say!("nothing to import: stored 0 records in {}", data.display());
             return Ok(());
         }
         let mut files = Vec::with_capacity(inputs.len());
@@ -909,23 +909,23 @@ pub async fn run(data: &Path, config: IngestConfig) -> anyhow::Result<()> {
         );
     }
     for (format, (files, records)) in &tally.by_format {
-        println!(
+        say!(
             "{:<32} {files:>6} files {records:>10} records",
             format.name()
         );
     }
     if store_removed {
-        println!("stored 0 records; {} was not created", data.display());
+        say!("stored 0 records; {} was not created", data.display());
     } else {
-        println!("stored {} records in {}", tally.stored, data.display());
+        say!("stored {} records in {}", tally.stored, data.display());
     }
     if !tally.rejected.is_empty() {
-        println!("{} lines rejected:", tally.rejected.len());
+        say!("{} lines rejected:", tally.rejected.len());
         for r in tally.rejected.iter().take(50) {
-            println!("  {r}");
+            say!("  {r}");
         }
         if tally.rejected.len() > 50 {
-            println!("  ... and {} more", tally.rejected.len() - 50);
+            say!("  ... and {} more", tally.rejected.len() - 50);
         }
     }
     for (input, &rows) in &tally.of_unknown_function {

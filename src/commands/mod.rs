@@ -1,5 +1,13 @@
 //! One module per subcommand, each with its config struct and a `run` function.
 
+/// `println!` for what a command says on standard output, through [`print_rendered`]: a reader
+/// that went away (`| head`) ends it quietly instead of a panic.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::commands::print_rendered(&format!($($arg)*))
+    };
+}
+
 pub mod bench;
 pub mod collect;
 pub mod compact;
