@@ -36,10 +36,13 @@ pub enum PlatformEvent {
         function_name: Option<String>,
         function_version: Option<String>,
         runtime_version: Option<String>,
+        /// `initializationType`: `on-demand`, `provisioned-concurrency` or `snap-start`.
+        initialization_type: Option<String>,
     },
     InitReport {
         status: Option<String>,
         error_type: Option<String>,
+        initialization_type: Option<String>,
     },
     /// Any other `platform.*` event (`logsDropped`, `extension`, `restoreStart`, ...): kept as a log.
     Other,
@@ -466,10 +469,12 @@ fn platform_event(kind: &str, record: &Map<String, Value>) -> PlatformEvent {
             function_name: text(record, "functionName"),
             function_version: text(record, "functionVersion"),
             runtime_version: text(record, "runtimeVersion"),
+            initialization_type: text(record, "initializationType"),
         },
         ("platform.initReport" | "platform.initRuntimeDone", _) => PlatformEvent::InitReport {
             status: text(record, "status"),
             error_type: text(record, "errorType"),
+            initialization_type: text(record, "initializationType"),
         },
         _ => PlatformEvent::Other,
     }

@@ -247,6 +247,17 @@ pub fn split_timestamp(line: &str) -> (Option<i64>, &str) {
     }
 }
 
+/// Whether an INIT of this `initializationType` makes the invocation after it a cold start: an
+/// environment of provisioned concurrency is initialized ahead of the requests it serves, and a
+/// SnapStart INIT makes the version's snapshot (its environments start by a restore, which the
+/// `REPORT` says). Unsaid, as in text logs, it is the usual on-demand INIT.
+fn makes_cold_start(initialization_type: Option<&str>) -> bool {
+    !matches!(
+        initialization_type,
+        Some("provisioned-concurrency" | "snap-start")
+    )
+}
+
 /// Maps a `REPORT` status and error type to the data model's status.
 fn status_of(report: &Report) -> InvocationStatus {
     match (report.status.as_deref(), report.error_type.as_deref()) {
@@ -483,18 +494,26 @@ impl LambdaLogStream {
                 self.records.invocations.push(fragment);
                 Some(report.request_id)
             }
-            PlatformEvent::InitStart { function_name, .. } => {
-                self.init_seen = true;
+            PlatformEvent::InitStart {
+                function_name,
+                initialization_type,
+                ..
+            } => {
+                self.init_seen |= makes_cold_start(initialization_type.as_deref());
                 if self.function_name.is_none() {
                     self.function_name = function_name;
                 }
                 None
             }
-            PlatformEvent::InitReport { status, error_type } => {
+            PlatformEvent::InitReport {
+                status,
+                error_type,
+                initialization_type,
+            } => {
                 if status.as_deref().is_some_and(|s| s != "success") {
                     self.init_failure = Some(error_type);
                 }
-                self.init_seen = true;
+                self.init_seen |= makes_cold_start(initialization_type.as_deref());
                 None
             }
             PlatformEvent::Other => None,
@@ -1063,6 +1082,37 @@ mod tests {
         let inv = &warm.finish().invocations[0];
         assert!(!inv.cold_start);
         assert_eq!(inv.billed_duration_ms, Some(9));
+    }
+
+    /// Provisioned concurrency initializes an environment before any request reaches it: the
+    /// first invocation it serves is not a cold start, though the INIT is in its stream.
+    #[test]
+    fn an_init_of_provisioned_concurrency_does_not_make_a_cold_start() {
+        let id = "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+        for (initialization_type, cold) in [("provisioned-concurrency", false), ("on-demand", true)]
+        {
+            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            for event in [
+                serde_json::json!({"time": "2026-11-23T09:00:00Z", "type": "platform.initStart",
+                    "record": {"initializationType": initialization_type, "phase": "init",
+                      "runtimeVersion": "python:3.12.v25", "functionName": "f"}}),
+                serde_json::json!({"time": "2026-11-23T09:00:01Z", "type": "platform.initReport",
+                    "record": {"initializationType": initialization_type, "phase": "init",
+                      "status": "success", "metrics": {"durationMs": 300.0}}}),
+                serde_json::json!({"time": "2026-11-23T09:05:00Z", "type": "platform.start",
+                    "record": {"requestId": id}}),
+                serde_json::json!({"time": "2026-11-23T09:05:01Z", "type": "platform.report",
+                    "record": {"requestId": id, "metrics": {"durationMs": 12.0,
+                      "billedDurationMs": 12, "memorySizeMB": 256, "maxMemoryUsedMB": 80}}}),
+            ] {
+                assert!(json.push_value(None, event));
+            }
+            let records = json.finish();
+            assert_eq!(
+                records.invocations[0].cold_start, cold,
+                "{initialization_type}"
+            );
+        }
     }
 
     #[test]
