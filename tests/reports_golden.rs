@@ -622,6 +622,35 @@ fn a_large_result_is_streamed_and_a_table_shows_its_first_rows() {
     let rows: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(rows.as_array().unwrap().len(), logs);
 
+    // A query that fails part way leaves the file of that name as it was, and nothing beside.
+    let files = tempfile::tempdir().unwrap();
+    let kept = files.path().join("out.csv");
+    std::fs::write(&kept, "kept\n").unwrap();
+    for format in ["csv", "parquet", "table"] {
+        let out = faasobs_at(store.path())
+            .args([
+                "query",
+                "SELECT CAST(body AS INT) FROM logs",
+                "--format",
+                format,
+            ])
+            .arg("--output")
+            .arg(&kept)
+            .output()
+            .unwrap();
+        assert!(!out.status.success(), "{format}");
+        assert_eq!(
+            std::fs::read_to_string(&kept).unwrap(),
+            "kept\n",
+            "{format}"
+        );
+        assert_eq!(
+            std::fs::read_dir(files.path()).unwrap().count(),
+            1,
+            "{format}"
+        );
+    }
+
     let shell = faasobs_at(store.path())
         .args(["sql", "--max-rows", "3"])
         .write_stdin(format!("{sql};\n"))

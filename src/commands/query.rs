@@ -211,9 +211,9 @@ async fn write_result(analyzer: &Analyzer, config: &QueryConfig) -> anyhow::Resu
         Format::Ndjson => OutputFormat::Ndjson,
         Format::Parquet => {
             let path = config.output.as_deref().expect("checked before the query");
-            let rows = write_parquet_stream(path, stream)
-                .await
-                .with_context(|| format!("writing {}", path.display()))?;
+            let partial = partial_path(path);
+            let written = write_parquet_stream(&partial, stream).await;
+            let rows = into_place(&partial, path, written.map_err(Into::into))?;
             say_written(path, rows);
             return Ok(());
         }
@@ -224,8 +224,9 @@ async fn write_result(analyzer: &Analyzer, config: &QueryConfig) -> anyhow::Resu
         let text = render(&first.batches, OutputFormat::Table)?;
         match &config.output {
             Some(path) => {
-                std::fs::write(path, text)
-                    .with_context(|| format!("writing {}", path.display()))?;
+                let partial = partial_path(path);
+                let written = std::fs::write(&partial, text).map_err(anyhow::Error::from);
+                into_place(&partial, path, written)?;
                 say_written(path, first.shown());
             }
             None => super::print_rendered(&text),
@@ -242,17 +243,17 @@ async fn write_result(analyzer: &Analyzer, config: &QueryConfig) -> anyhow::Resu
     }
     match &config.output {
         Some(path) => {
-            // Created anew by each run, so a run again on a new listing starts it over.
-            let file = std::fs::File::create(path)
-                .with_context(|| format!("writing {}", path.display()))?;
-            let writer = ResultWriter::new(format, std::io::BufWriter::new(file))
-                .expect("a table returned above");
-            let (rows, mut file) = writer
-                .write_stream(stream)
-                .await
-                .with_context(|| format!("writing {}", path.display()))?;
-            std::io::Write::flush(&mut file)
-                .with_context(|| format!("writing {}", path.display()))?;
+            let partial = partial_path(path);
+            let written = async {
+                let file = std::fs::File::create(&partial)?;
+                let writer = ResultWriter::new(format, std::io::BufWriter::new(file))
+                    .expect("a table returned above");
+                let (rows, mut file) = writer.write_stream(stream).await?;
+                std::io::Write::flush(&mut file)?;
+                anyhow::Ok(rows)
+            }
+            .await;
+            let rows = into_place(&partial, path, written)?;
             say_written(path, rows);
         }
         None => {
@@ -273,6 +274,29 @@ async fn write_result(analyzer: &Analyzer, config: &QueryConfig) -> anyhow::Resu
         }
     }
     Ok(())
+}
+
+/// Where `--output PATH` is written before it is whole: beside it, hidden, so that a query
+/// that fails part way (or runs again on a new listing) leaves no half-written file under its
+/// name, and an earlier file of that name stays until the new one replaces it.
+fn partial_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    path.with_file_name(format!(".{name}.partial"))
+}
+
+/// Renames the `partial` output into place when it was `written`, else removes it.
+fn into_place<T>(partial: &Path, path: &Path, written: anyhow::Result<T>) -> anyhow::Result<T> {
+    let placed = written.and_then(|answer| {
+        std::fs::rename(partial, path)?;
+        Ok(answer)
+    });
+    if placed.is_err() {
+        let _ = std::fs::remove_file(partial);
+    }
+    placed.with_context(|| format!("writing {}", path.display()))
 }
 
 /// Says on standard error how many rows went to `--output` (standard output stays empty).
