@@ -127,7 +127,7 @@ fn right_sized_detail(
     }
     if memory_use_unreported > 0 {
         detail.push_str(&format!(
-            "; {memory_use_unreported} reporting no memory used sized by p95 alone"
+            "; {memory_use_unreported} without reported memory use, sized by p95 alone"
         ));
     }
     detail
