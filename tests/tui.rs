@@ -236,6 +236,38 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
         .block_on(load_snapshot(&analyzer, Window::All, now))
         .unwrap();
     assert_eq!(snapshot.functions.len(), 6);
+    // Rates of the invocations that ran: search-suggest's throttles (free, neither cold nor
+    // warm) dilute neither its cold-start rate nor its cost per million.
+    let stored = crate::support::query_json(
+        data.path(),
+        "SELECT count(*) FILTER (WHERE cold_start) AS cold, \
+         count(*) FILTER (WHERE status <> 'throttled') AS ran, count(*) AS all_rows \
+         FROM invocations WHERE function_name = 'search-suggest'",
+    );
+    let (cold, ran, all) = (
+        stored[0]["cold"].as_f64().unwrap(),
+        stored[0]["ran"].as_f64().unwrap(),
+        stored[0]["all_rows"].as_f64().unwrap(),
+    );
+    assert!(ran < all && cold > 0.0, "{stored:?}");
+    let search = snapshot
+        .functions
+        .iter()
+        .find(|f| f.name == "search-suggest")
+        .unwrap();
+    assert!((search.cold_rate - cold / ran).abs() < 1e-12, "{search:?}");
+    let spent = crate::support::query_json(
+        data.path(),
+        "SELECT sum(cost_usd) AS usd FROM invocation_costs WHERE function_name = 'search-suggest'",
+    )[0]["usd"]
+        .as_f64()
+        .unwrap();
+    let per_million = search.usd_per_million.unwrap();
+    assert!(
+        (per_million - spent / ran * 1e6).abs() < 1e-9,
+        "{per_million} vs {}",
+        spent / ran * 1e6
+    );
 
     let mut model = Model::new("viewing the sample");
     update(&mut model, Msg::Loaded(snapshot));
