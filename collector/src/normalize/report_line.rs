@@ -315,6 +315,9 @@ pub struct LambdaLogStream {
     starts: HashMap<String, (i64, Option<String>)>,
     timed_out: HashMap<String, f64>,
     errors: HashMap<String, (Option<String>, Option<String>)>,
+    /// The error type and message a structured log at level ERROR carried for a request id (the
+    /// runtime's error document in the JSON log format), for an invocation that failed.
+    logged_errors: HashMap<String, (Option<String>, Option<String>)>,
     /// Request ids a structured log already made a fragment for.
     logged: RequestIds,
     init_seen: bool,
@@ -344,6 +347,7 @@ impl LambdaLogStream {
             starts: HashMap::new(),
             timed_out: HashMap::new(),
             errors: HashMap::new(),
+            logged_errors: HashMap::new(),
             logged: RequestIds::default(),
             init_seen: false,
             init_failure: None,
@@ -482,7 +486,7 @@ impl LambdaLogStream {
                 error_type,
             } => {
                 if let Some(status) = status.filter(|s| s != "success") {
-                    let message = Some(format!("runtime finished with status {status}"));
+                    let message = Some(format!("{RUNTIME_STATUS} {status}"));
                     self.errors
                         .entry(request_id.clone())
                         .or_insert((error_type, message));
@@ -532,6 +536,13 @@ impl LambdaLogStream {
     }
 
     fn push_function_log(&mut self, time: i64, log: FunctionLog<'_>, raw: &str) {
+        if let Some(request_id) = log.request_id.as_deref()
+            && let Some(error) = logged_error(&log)
+        {
+            self.logged_errors
+                .entry(request_id.to_string())
+                .or_insert(error);
+        }
         let function_name = log
             .context
             .as_ref()
@@ -711,6 +722,21 @@ impl LambdaLogStream {
             }
             error_message = error_message.or(message);
         }
+        // The JSON log format's `platform.runtimeDone` says only the error's type; the runtime
+        // logged its message.
+        if let Some((ty, message)) = self.logged_errors.remove(&report.request_id)
+            && status != InvocationStatus::Success
+        {
+            if error_type.is_none() {
+                error_type = ty;
+            }
+            if error_message
+                .as_deref()
+                .is_none_or(|m| m.starts_with(RUNTIME_STATUS))
+            {
+                error_message = message.or(error_message);
+            }
+        }
         if let Some(init_error_type) = self.init_failure.take() {
             status = status.max(InvocationStatus::InitError);
             if error_type.is_none() {
@@ -764,6 +790,42 @@ impl LambdaLogStream {
         }
         self.records
     }
+}
+
+/// The error message of an invocation the runtime said failed but not why (`platform.runtimeDone`
+/// with a status and no message), followed by the status.
+const RUNTIME_STATUS: &str = "runtime finished with status";
+
+/// The error type and message of a structured log line at level ERROR (or FATAL, CRITICAL) that
+/// carries an error document, `errorType` and `errorMessage`, at its top level or as its message
+/// object, as the runtimes write an invocation's uncaught error in the JSON log format.
+fn logged_error(log: &FunctionLog<'_>) -> Option<(Option<String>, Option<String>)> {
+    let level = log.level.as_deref()?;
+    if !["ERROR", "FATAL", "CRITICAL"]
+        .iter()
+        .any(|l| level.eq_ignore_ascii_case(l))
+    {
+        return None;
+    }
+    let attribute = |key: &str| {
+        log.attributes
+            .iter()
+            .find(|(k, _)| *k == key)
+            .and_then(|(_, v)| v.as_text())
+            .map(|v| v.into_owned())
+    };
+    let (ty, message) = (attribute("errorType"), attribute("errorMessage"));
+    if ty.is_some() || message.is_some() {
+        return Some((ty, message));
+    }
+    let document = log.message.as_deref()?.trim_start();
+    if !document.starts_with('{') {
+        return None;
+    }
+    let value: serde_json::Value = serde_json::from_str(document).ok()?;
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+    let (ty, message) = (text("errorType"), text("errorMessage"));
+    (ty.is_some() || message.is_some()).then_some((ty, message))
 }
 
 /// The error a runtime reports in an `ERROR\tInvoke Error \t{"errorType":…}` line.
@@ -1082,6 +1144,58 @@ mod tests {
         let inv = &warm.finish().invocations[0];
         assert!(!inv.cold_start);
         assert_eq!(inv.billed_duration_ms, Some(9));
+    }
+
+    /// In the JSON log format the runtime logs an invocation's uncaught error as a structured
+    /// line at level ERROR, its error document at the top level (Python) or as its message
+    /// (Node.js); `platform.runtimeDone` says only its type. The invocation's error message is
+    /// the logged one. An invocation that succeeded keeps no error, whatever it logged.
+    #[test]
+    fn the_json_log_formats_logged_error_is_the_invocations_error_message() {
+        let failed = |id: &str, log: serde_json::Value, status: &str| {
+            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            for event in [
+                serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
+                    "record": {"requestId": id}}),
+                log,
+                serde_json::json!({"time": "2026-11-20T10:00:00.330Z", "type": "platform.runtimeDone",
+                    "record": {"requestId": id, "status": status, "errorType": "ValueError"}}),
+                serde_json::json!({"time": "2026-11-20T10:00:00.331Z", "type": "platform.report",
+                    "record": {"requestId": id, "status": status,
+                      "metrics": {"durationMs": 30.5, "billedDurationMs": 31, "memorySizeMB": 256}}}),
+            ] {
+                assert!(json.push_value(None, event));
+            }
+            json.finish().invocations.remove(0)
+        };
+        let id = "aaaaaaaa-1111-2222-3333-444444444444";
+        let node = failed(
+            id,
+            serde_json::json!({"timestamp": "2026-11-20T10:00:00.320Z", "level": "ERROR",
+                "requestId": id, "message": {"errorType": "ValueError", "errorMessage": "boom",
+                "stackTrace": ["at handler (/var/task/index.js:3:9)"]}}),
+            "error",
+        );
+        let python = failed(
+            id,
+            serde_json::json!({"timestamp": "2026-11-20T10:00:00.320Z", "level": "ERROR",
+                "requestId": id, "errorType": "ValueError", "errorMessage": "boom",
+                "stackTrace": ["  File \"/var/task/app.py\", line 3"]}),
+            "error",
+        );
+        for inv in [&node, &python] {
+            assert_eq!(inv.status, InvocationStatus::Error);
+            assert_eq!(inv.error_type.as_deref(), Some("ValueError"));
+            assert_eq!(inv.error_message.as_deref(), Some("boom"));
+        }
+        let handled = failed(
+            id,
+            serde_json::json!({"timestamp": "2026-11-20T10:00:00.320Z", "level": "ERROR",
+                "requestId": id, "errorType": "ValueError", "errorMessage": "retried"}),
+            "success",
+        );
+        assert_eq!(handled.status, InvocationStatus::Success);
+        assert_eq!(handled.error_message, None);
     }
 
     /// Provisioned concurrency initializes an environment before any request reaches it: the
