@@ -400,6 +400,7 @@ known_keys! {
     Level => "level",
     LevelName => "levelname",
     Severity => "severity",
+    LogLevel => "log_level",
     Message => "message",
     Msg => "msg",
     Timestamp => "timestamp",
@@ -550,7 +551,7 @@ fn function_log<'o>(members: impl Iterator<Item = (&'o str, Member<'o>)>) -> Fun
         time: [Timestamp, Time, AtTimestamp]
             .iter()
             .find_map(|&key| get(key)?.time()),
-        level: first_text(&[Level, LevelName, Severity]),
+        level: first_text(&[Level, LevelName, Severity, LogLevel]),
         request_id: first_text(&[FunctionRequestId, LambdaRequestId, RequestId, AwsRequestId]),
         message: get(Message).or(get(Msg)).map(Member::text_or_json),
         context,

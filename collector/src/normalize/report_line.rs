@@ -313,6 +313,9 @@ pub struct LambdaLogStream {
     instance_id: Option<String>,
     region: Option<String>,
     starts: HashMap<String, (i64, Option<String>)>,
+    /// The request id of the last `START` whose `REPORT` has not come: the invocation running,
+    /// which a line without a request id belongs to (an environment runs one at a time).
+    in_flight: Option<String>,
     timed_out: HashMap<String, f64>,
     errors: HashMap<String, (Option<String>, Option<String>)>,
     /// The error type and message a structured log at level ERROR carried for a request id (the
@@ -345,6 +348,7 @@ impl LambdaLogStream {
             instance_id,
             region,
             starts: HashMap::new(),
+            in_flight: None,
             timed_out: HashMap::new(),
             errors: HashMap::new(),
             logged_errors: HashMap::new(),
@@ -478,6 +482,7 @@ impl LambdaLogStream {
                 version,
             } => {
                 self.starts.insert(request_id.clone(), (time, version));
+                self.in_flight = Some(request_id.clone());
                 Some(request_id)
             }
             PlatformEvent::Done {
@@ -612,6 +617,7 @@ impl LambdaLogStream {
                 version,
             }) => {
                 self.starts.insert(id.clone(), (time, version.clone()));
+                self.in_flight = Some(id.clone());
                 request_id = Some(id.clone());
             }
             Some(PlatformLine::End { request_id: id }) => request_id = Some(id.clone()),
@@ -666,6 +672,14 @@ impl LambdaLogStream {
                     request_id = Some(last.request_id.clone());
                 }
             }
+            None if let Some(error) = uncaught_error(line) => {
+                // Python's runtime prints an invocation's uncaught error without its request id;
+                // a text `REPORT` has no status, so this line is what says the invocation failed.
+                if let Some(id) = self.in_flight.clone() {
+                    self.errors.entry(id.clone()).or_insert(error);
+                    request_id = Some(id);
+                }
+            }
             None => {
                 // Runtime log lines: `TIME\tREQUEST_ID\tLEVEL\tmessage`.
                 let mut parts = line.splitn(3, '\t');
@@ -703,6 +717,9 @@ impl LambdaLogStream {
         // A negative or NaN duration (hostile or corrupt input) counts as 0; huge ones saturate.
         let duration_ms = report.duration_ms.max(0.0);
         let duration_ns = (duration_ms * 1e6) as i64;
+        if self.in_flight.as_deref() == Some(report.request_id.as_str()) {
+            self.in_flight = None;
+        }
         let (start, version) = match self.starts.remove(&report.request_id) {
             Some((t, v)) => (t, v),
             None => (report_time.saturating_sub(duration_ns), None),
@@ -826,6 +843,20 @@ fn logged_error(log: &FunctionLog<'_>) -> Option<(Option<String>, Option<String>
     let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
     let (ty, message) = (text("errorType"), text("errorMessage"));
     (ty.is_some() || message.is_some()).then_some((ty, message))
+}
+
+/// The error type and message of the line Python's runtime prints for an invocation's uncaught
+/// error in the text log format, `[ERROR] ValueError: boom` and its traceback (on the same line
+/// after a `\r`, or on the next lines). A record of Python's `logging` reads `[ERROR]\tTIME\t…`.
+fn uncaught_error(line: &str) -> Option<(Option<String>, Option<String>)> {
+    let rest = line.strip_prefix("[ERROR] ")?;
+    let first = rest.split(['\r', '\n']).next()?.trim();
+    Some(match first.split_once(": ") {
+        Some((ty, message)) if !ty.is_empty() && !ty.contains(' ') => {
+            (Some(ty.to_string()), Some(message.to_string()))
+        }
+        _ => (None, Some(first.to_string()).filter(|m| !m.is_empty())),
+    })
 }
 
 /// The error a runtime reports in an `ERROR\tInvoke Error \t{"errorType":…}` line.
@@ -1196,6 +1227,57 @@ mod tests {
         );
         assert_eq!(handled.status, InvocationStatus::Success);
         assert_eq!(handled.error_message, None);
+    }
+
+    /// Python's runtime prints an uncaught error without the request id: in the text format,
+    /// `[ERROR] Type: message` between the invocation's `START` and `REPORT`; in the JSON format a
+    /// line whose level is `log_level`. A record of Python's `logging` at level ERROR
+    /// (`[ERROR]\tTIME\tREQUEST_ID\tmessage`) does not make the invocation an error.
+    #[test]
+    fn pythons_uncaught_error_makes_the_invocation_an_error_in_text_and_json() {
+        let id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
+        let text = |error_line: &str| {
+            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            stream.push(
+                Some(1_000),
+                &format!("START RequestId: {id} Version: $LATEST"),
+            );
+            stream.push(Some(2_000), error_line);
+            stream.push(Some(3_000), &format!("END RequestId: {id}"));
+            stream.push(
+                Some(3_000),
+                &format!("REPORT RequestId: {id}\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\t"),
+            );
+            stream.finish().invocations.remove(0)
+        };
+        let failed = text(
+            "[ERROR] ValueError: boom\rTraceback (most recent call last):\r  File \"/var/task/app.py\", line 3, in handler",
+        );
+        assert_eq!(failed.status, InvocationStatus::Error);
+        assert_eq!(failed.error_type.as_deref(), Some("ValueError"));
+        assert_eq!(failed.error_message.as_deref(), Some("boom"));
+        let logged = text(&format!(
+            "[ERROR]\t2026-11-20T10:00:00.002Z\t{id}\tpayment declined, retrying"
+        ));
+        assert_eq!(logged.status, InvocationStatus::Success);
+
+        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        for event in [
+            serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
+                "record": {"requestId": id}}),
+            serde_json::json!({"timestamp": "2026-11-20T10:00:00Z", "log_level": "ERROR",
+                "errorMessage": "boom", "errorType": "ValueError", "requestId": id,
+                "stackTrace": ["  File \"/var/task/app.py\", line 3, in handler\n"]}),
+            serde_json::json!({"time": "2026-11-20T10:00:00.331Z", "type": "platform.report",
+                "record": {"requestId": id, "status": "error", "errorType": "ValueError",
+                  "metrics": {"durationMs": 2.0, "billedDurationMs": 2, "memorySizeMB": 128}}}),
+        ] {
+            assert!(json.push_value(None, event));
+        }
+        let records = json.finish();
+        let inv = &records.invocations[0];
+        assert_eq!(inv.status, InvocationStatus::Error);
+        assert_eq!(inv.error_message.as_deref(), Some("boom"));
     }
 
     /// Provisioned concurrency initializes an environment before any request reaches it: the
