@@ -453,3 +453,38 @@ fn hours_merged_by_copying_row_groups_are_read_by_duckdb() {
         (3000.into(), 3000.into())
     );
 }
+
+/// The sample's Lambda logs alone say every invocation that failed with an error: Node.js's
+/// runtime writes an `Invoke Error` line with the request id, Python's an `[ERROR] Type:
+/// message` line without it (the generator writes both as the runtimes do).
+#[test]
+fn the_samples_lambda_logs_alone_say_each_error_in_both_runtimes_shapes() {
+    let logs = root().join("sample-traces/data/lambda-logs");
+    let data = crate::support::store_importing(&logs);
+    let mut by_shape = [0usize; 2];
+    for function in std::fs::read_dir(&logs).unwrap() {
+        let function = function.unwrap().path();
+        let name = function.file_name().unwrap().to_string_lossy().into_owned();
+        let mut lines = [0usize; 2];
+        for file in walk(&function) {
+            let text = std::fs::read_to_string(&file).unwrap();
+            lines[0] += text.matches("\tERROR\tInvoke Error").count();
+            lines[1] += text.matches(" [ERROR] ").count();
+        }
+        let stored = query_json(
+            data.path(),
+            &format!(
+                "SELECT count(*) AS n FROM invocations \
+                 WHERE function_name = '{name}' AND status = 'error' AND error_message IS NOT NULL"
+            ),
+        );
+        assert_eq!(
+            stored[0]["n"].as_u64().unwrap() as usize,
+            lines[0] + lines[1],
+            "{name}"
+        );
+        by_shape[0] += lines[0];
+        by_shape[1] += lines[1];
+    }
+    assert!(by_shape.iter().all(|n| *n > 0), "{by_shape:?}");
+}

@@ -354,6 +354,17 @@ pub fn lambda_logs(
             f.trigger
         );
         match i.outcome {
+            // Python's runtime prints an uncaught error without the request id, its traceback
+            // after `\r`s; Node.js's prints an `Invoke Error` line.
+            Outcome::Error if f.runtime_name == "cpython" => {
+                let _ = writeln!(
+                    text,
+                    "{} [ERROR] {}: {}\rTraceback (most recent call last):\r  File \"/var/task/handler.py\", line 42, in handler",
+                    at(end),
+                    i.error_type.unwrap_or("Exception"),
+                    i.error_message.as_deref().unwrap_or("")
+                );
+            }
             Outcome::Error => {
                 let _ = writeln!(
                     text,
