@@ -754,6 +754,20 @@ impl LambdaLogStream {
                 error_message = message.or(error_message);
             }
         }
+        // A timeout the report's status says, without the `Task timed out` line (the JSON log
+        // format), reads as the text format's does, so that the errors report groups them.
+        if status == InvocationStatus::Timeout {
+            error_type.get_or_insert_with(|| "Sandbox.Timedout".into());
+            if error_message
+                .as_deref()
+                .is_none_or(|m| m.starts_with(RUNTIME_STATUS))
+            {
+                error_message = Some(format!(
+                    "Task timed out after {:.2} seconds",
+                    duration_ms / 1000.0
+                ));
+            }
+        }
         if let Some(init_error_type) = self.init_failure.take() {
             status = status.max(InvocationStatus::InitError);
             if error_type.is_none() {
@@ -1227,6 +1241,32 @@ mod tests {
         );
         assert_eq!(handled.status, InvocationStatus::Success);
         assert_eq!(handled.error_message, None);
+    }
+
+    /// A timeout that only the report's status says (the JSON log format has no `Task timed
+    /// out` line) gets the text format's error type and message.
+    #[test]
+    fn a_timeout_in_the_json_log_format_reads_as_the_text_formats() {
+        let id = "bbbbbbbb-1111-2222-3333-444444444444";
+        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        for event in [
+            serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
+                "record": {"requestId": id}}),
+            serde_json::json!({"time": "2026-11-20T10:00:03.300Z", "type": "platform.runtimeDone",
+                "record": {"requestId": id, "status": "timeout"}}),
+            serde_json::json!({"time": "2026-11-20T10:00:03.301Z", "type": "platform.report",
+                "record": {"requestId": id, "status": "timeout", "metrics": {"durationMs": 3000.5,
+                  "billedDurationMs": 3000, "memorySizeMB": 256}}}),
+        ] {
+            assert!(json.push_value(None, event));
+        }
+        let inv = &json.finish().invocations[0];
+        assert_eq!(inv.status, InvocationStatus::Timeout);
+        assert_eq!(inv.error_type.as_deref(), Some("Sandbox.Timedout"));
+        assert_eq!(
+            inv.error_message.as_deref(),
+            Some("Task timed out after 3.00 seconds")
+        );
     }
 
     /// Python's runtime prints an uncaught error without the request id: in the text format,
