@@ -307,6 +307,9 @@ impl RequestIds {
     }
 }
 
+/// An invocation's error type and message, as a log line said them.
+type ErrorText = (Option<String>, Option<String>);
+
 /// Reads the lines of one Lambda log stream, in order.
 pub struct LambdaLogStream {
     function_name: Option<String>,
@@ -316,11 +319,14 @@ pub struct LambdaLogStream {
     /// The request id of the last `START` whose `REPORT` has not come: the invocation running,
     /// which a line without a request id belongs to (an environment runs one at a time).
     in_flight: Option<String>,
+    /// A `[ERROR] Type: message` line of the invocation running whose traceback is still to
+    /// come on the next line ([`uncaught_error`]).
+    uncaught_pending: Option<(String, ErrorText)>,
     timed_out: HashMap<String, f64>,
-    errors: HashMap<String, (Option<String>, Option<String>)>,
+    errors: HashMap<String, ErrorText>,
     /// The error type and message a structured log at level ERROR carried for a request id (the
     /// runtime's error document in the JSON log format), for an invocation that failed.
-    logged_errors: HashMap<String, (Option<String>, Option<String>)>,
+    logged_errors: HashMap<String, ErrorText>,
     /// Request ids a structured log already made a fragment for.
     logged: RequestIds,
     init_seen: bool,
@@ -349,6 +355,7 @@ impl LambdaLogStream {
             region,
             starts: HashMap::new(),
             in_flight: None,
+            uncaught_pending: None,
             timed_out: HashMap::new(),
             errors: HashMap::new(),
             logged_errors: HashMap::new(),
@@ -609,6 +616,13 @@ impl LambdaLogStream {
     }
 
     fn push_line(&mut self, time: i64, line: &str) {
+        // Python's uncaught error is the `[ERROR]` line with its traceback; a line alike without
+        // one is a log line of the function's own.
+        if let Some((id, error)) = self.uncaught_pending.take()
+            && line.trim_start().starts_with(TRACEBACK)
+        {
+            self.errors.entry(id).or_insert(error);
+        }
         let platform = parse_platform_line(line);
         let mut request_id = None;
         match &platform {
@@ -672,12 +686,16 @@ impl LambdaLogStream {
                     request_id = Some(last.request_id.clone());
                 }
             }
-            None if let Some(error) = uncaught_error(line) => {
+            None if let Some((error, traceback)) = uncaught_error(line) => {
                 // Python's runtime prints an invocation's uncaught error without its request id;
                 // a text `REPORT` has no status, so this line is what says the invocation failed.
                 if let Some(id) = self.in_flight.clone() {
-                    self.errors.entry(id.clone()).or_insert(error);
-                    request_id = Some(id);
+                    request_id = Some(id.clone());
+                    if traceback {
+                        self.errors.entry(id).or_insert(error);
+                    } else {
+                        self.uncaught_pending = Some((id, error));
+                    }
                 }
             }
             None => {
@@ -830,7 +848,7 @@ const RUNTIME_STATUS: &str = "runtime finished with status";
 /// The error type and message of a structured log line at level ERROR (or FATAL, CRITICAL) that
 /// carries an error document, `errorType` and `errorMessage`, at its top level or as its message
 /// object, as the runtimes write an invocation's uncaught error in the JSON log format.
-fn logged_error(log: &FunctionLog<'_>) -> Option<(Option<String>, Option<String>)> {
+fn logged_error(log: &FunctionLog<'_>) -> Option<ErrorText> {
     let level = log.level.as_deref()?;
     if !["ERROR", "FATAL", "CRITICAL"]
         .iter()
@@ -859,22 +877,32 @@ fn logged_error(log: &FunctionLog<'_>) -> Option<(Option<String>, Option<String>
     (ty.is_some() || message.is_some()).then_some((ty, message))
 }
 
+/// The line Python's runtime prints after an uncaught error's `[ERROR]` line, always (an empty
+/// stack trace still has it).
+const TRACEBACK: &str = "Traceback (most recent call last):";
+
 /// The error type and message of the line Python's runtime prints for an invocation's uncaught
-/// error in the text log format, `[ERROR] ValueError: boom` and its traceback (on the same line
-/// after a `\r`, or on the next lines). A record of Python's `logging` reads `[ERROR]\tTIME\t…`.
-fn uncaught_error(line: &str) -> Option<(Option<String>, Option<String>)> {
+/// error in the text log format, `[ERROR] ValueError: boom`, and whether its traceback follows on
+/// the same line (after a `\r`); else it must begin the next line. A record of Python's
+/// `logging` reads `[ERROR]\tTIME\t…`.
+fn uncaught_error(line: &str) -> Option<(ErrorText, bool)> {
     let rest = line.strip_prefix("[ERROR] ")?;
-    let first = rest.split(['\r', '\n']).next()?.trim();
-    Some(match first.split_once(": ") {
+    let mut parts = rest.split(['\r', '\n']);
+    let first = parts.next()?.trim();
+    let traceback = parts
+        .next()
+        .is_some_and(|p| p.trim_start().starts_with(TRACEBACK));
+    let error = match first.split_once(": ") {
         Some((ty, message)) if !ty.is_empty() && !ty.contains(' ') => {
             (Some(ty.to_string()), Some(message.to_string()))
         }
         _ => (None, Some(first.to_string()).filter(|m| !m.is_empty())),
-    })
+    };
+    Some((error, traceback))
 }
 
 /// The error a runtime reports in an `ERROR\tInvoke Error \t{"errorType":…}` line.
-fn invoke_error(level: &str, message: &str) -> Option<(Option<String>, Option<String>)> {
+fn invoke_error(level: &str, message: &str) -> Option<ErrorText> {
     if level == "ERROR"
         && let Some(json) = message.trim_start().strip_prefix("Invoke Error")
     {
@@ -1300,6 +1328,26 @@ mod tests {
             "[ERROR]\t2026-11-20T10:00:00.002Z\t{id}\tpayment declined, retrying"
         ));
         assert_eq!(logged.status, InvocationStatus::Success);
+        // A line of the function's own in that shape, with no traceback, is not one.
+        let printed = text("[ERROR] orders: payment declined, retrying");
+        assert_eq!(printed.status, InvocationStatus::Success);
+        // The traceback on the next line, as a forwarder that splits at `\r` delivers it.
+        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        stream.push(
+            Some(1_000),
+            &format!("START RequestId: {id} Version: $LATEST"),
+        );
+        stream.push(Some(2_000), "[ERROR] KeyError: 'sku'");
+        stream.push(None, "Traceback (most recent call last):");
+        stream.push(None, "  File \"/var/task/app.py\", line 3, in handler");
+        stream.push(
+            Some(3_000),
+            &format!("REPORT RequestId: {id}\tDuration: 2.00 ms\tBilled Duration: 2 ms\tMemory Size: 128 MB\tMax Memory Used: 40 MB\t"),
+        );
+        let split = stream.finish().invocations.remove(0);
+        assert_eq!(split.status, InvocationStatus::Error);
+        assert_eq!(split.error_type.as_deref(), Some("KeyError"));
+        assert_eq!(split.error_message.as_deref(), Some("'sku'"));
 
         let mut json = LambdaLogStream::new(Some("f"), None, None);
         for event in [
