@@ -234,26 +234,8 @@ fn missing_table(message: &str) -> Option<String> {
     })
 }
 
-/// Writes a result as a Parquet file (ZSTD), readable by any Parquet reader.
-pub fn write_parquet(
-    path: &std::path::Path,
-    schema: arrow::datatypes::SchemaRef,
-    batches: &[RecordBatch],
-) -> Result<(), AnalyzerError> {
-    let mut writer = parquet_writer(path, schema)?;
-    for batch in batches {
-        writer
-            .write(batch)
-            .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
-    }
-    writer
-        .close()
-        .map_err(|e| AnalyzerError::DataFusion(e.into()))?;
-    Ok(())
-}
-
-/// Writes a result stream as a Parquet file (ZSTD) a batch at a time, so that a result larger
-/// than memory can be written; returns its rows.
+/// Writes a result stream as a Parquet file (ZSTD), readable by any Parquet reader, a batch at a
+/// time, so that a result larger than memory can be written; returns its rows.
 pub async fn write_parquet_stream(
     path: &std::path::Path,
     mut stream: SendableRecordBatchStream,
