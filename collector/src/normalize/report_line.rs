@@ -106,24 +106,15 @@ fn fields(rest: &str) -> Vec<(String, String)> {
         let mut from = 0;
         while let Some(pos) = rest[from..].find(key) {
             let at = from + pos;
-            let boundary = at == 0 || rest[..at].ends_with([' ', '\t']);
-            // `Duration:` also occurs inside `Billed Duration:`, `Init Duration:` and
-            // `Restore Duration:`, and that inside `Billed Restore Duration:`.
-            let inside_longer = match key {
-                "Duration:" => ["Billed ", "Init ", "Restore "]
-                    .iter()
-                    .any(|prefix| rest[..at].ends_with(prefix)),
-                "Restore Duration:" => rest[..at].ends_with("Billed "),
-                _ => false,
-            };
-            if boundary && !inside_longer {
+            if at == 0 || rest[..at].ends_with([' ', '\t']) {
                 starts.push((at, key));
             }
             from = at + key.len();
         }
     }
     starts.sort();
-    // Drop keys found inside a longer key (`Version:` inside `Runtime Version:`).
+    // Drop keys found inside a longer key (`Version:` inside `Runtime Version:`, `Duration:`
+    // inside `Billed Duration:`, `Restore Duration:` inside `Billed Restore Duration:`).
     let mut kept: Vec<(usize, &str)> = Vec::new();
     for (at, key) in starts {
         if kept
