@@ -756,10 +756,7 @@ impl LambdaLogStream {
             if error_type.is_none() {
                 error_type = ty;
             }
-            if error_message
-                .as_deref()
-                .is_none_or(|m| m.starts_with(RUNTIME_STATUS))
-            {
+            if says_no_cause(&error_message) {
                 error_message = message.or(error_message);
             }
         }
@@ -767,10 +764,7 @@ impl LambdaLogStream {
         // format), reads as the text format's does, so that the errors report groups them.
         if status == InvocationStatus::Timeout {
             error_type.get_or_insert_with(|| "Sandbox.Timedout".into());
-            if error_message
-                .as_deref()
-                .is_none_or(|m| m.starts_with(RUNTIME_STATUS))
-            {
+            if says_no_cause(&error_message) {
                 error_message = Some(format!(
                     "Task timed out after {:.2} seconds",
                     duration_ms / 1000.0
@@ -836,6 +830,14 @@ impl LambdaLogStream {
 /// with a status and no message), followed by the status.
 const RUNTIME_STATUS: &str = "runtime finished with status";
 
+/// Whether an invocation's error message says nothing of the cause: none yet, or only the
+/// runtime's status ([`RUNTIME_STATUS`]), which a logged error or a timeout replaces.
+fn says_no_cause(message: &Option<String>) -> bool {
+    message
+        .as_deref()
+        .is_none_or(|m| m.starts_with(RUNTIME_STATUS))
+}
+
 /// The error type and message of a structured log line at level ERROR (or FATAL, CRITICAL) that
 /// carries an error document, `errorType` and `errorMessage`, at its top level or as its message
 /// object, as the runtimes write an invocation's uncaught error in the JSON log format.
@@ -862,10 +864,7 @@ fn logged_error(log: &FunctionLog<'_>) -> Option<ErrorText> {
     if !document.starts_with('{') {
         return None;
     }
-    let value: serde_json::Value = serde_json::from_str(document).ok()?;
-    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
-    let (ty, message) = (text("errorType"), text("errorMessage"));
-    (ty.is_some() || message.is_some()).then_some((ty, message))
+    error_document(document).filter(|(ty, message)| ty.is_some() || message.is_some())
 }
 
 /// The line Python's runtime prints after an uncaught error's `[ERROR]` line, always (an empty
@@ -897,11 +896,17 @@ fn invoke_error(level: &str, message: &str) -> Option<ErrorText> {
     if level == "ERROR"
         && let Some(json) = message.trim_start().strip_prefix("Invoke Error")
     {
-        let value: serde_json::Value = serde_json::from_str(json.trim()).ok()?;
-        let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
-        return Some((text("errorType"), text("errorMessage")));
+        return error_document(json.trim());
     }
     None
+}
+
+/// The `errorType` and `errorMessage` of a runtime's error document (JSON), each when it says
+/// one; `None` when it is not JSON.
+fn error_document(json: &str) -> Option<ErrorText> {
+    let value: serde_json::Value = serde_json::from_str(json).ok()?;
+    let text = |k: &str| value.get(k).and_then(|v| v.as_str()).map(String::from);
+    Some((text("errorType"), text("errorMessage")))
 }
 
 /// An X-Ray trace id (`1-5e34a614-10bdxmplf1fb44f07bc535a1`) as the 16-byte W3C trace id.
