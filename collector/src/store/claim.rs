@@ -199,13 +199,8 @@ fn directory_id(data_dir: &Path) -> Result<String, StoreError> {
         Err(e) => return Err(io(e)),
     }
     let id = hex::encode(rand::random::<[u8; 16]>());
-    let temp = data_dir.join(format!("{DIRECTORY_ID_FILE}.tmp"));
-    std::fs::write(&temp, format!("{id}\n")).map_err(io)?;
-    std::fs::File::open(&temp)
-        .and_then(|f| f.sync_all())
+    crate::wal::replace_file_durably(data_dir, DIRECTORY_ID_FILE, &format!("{id}\n"))
         .map_err(io)?;
-    std::fs::rename(&temp, &path).map_err(io)?;
-    crate::wal::sync_dir(data_dir)?;
     Ok(id)
 }
 

@@ -148,18 +148,13 @@ pub fn remembered(data_dir: &Path) -> Result<Option<Url>, StoreError> {
 
 /// Records in `data_dir` that its Parquet files are kept at `url`, durably.
 pub fn remember(data_dir: &Path, url: &Url) -> Result<(), StoreError> {
-    let path = data_dir.join(PARQUET_STORE_FILE);
-    let temp = data_dir.join(format!("{PARQUET_STORE_FILE}.tmp"));
-    let io = |path: &Path| {
-        let path = path.to_path_buf();
-        move |source| StoreError::Io { path, source }
-    };
-    std::fs::write(&temp, format!("{}\n", display_url(url))).map_err(io(&temp))?;
-    std::fs::File::open(&temp)
-        .and_then(|f| f.sync_all())
-        .map_err(io(&temp))?;
-    std::fs::rename(&temp, &path).map_err(io(&path))?;
-    Ok(crate::wal::sync_dir(data_dir)?)
+    let contents = format!("{}\n", display_url(url));
+    crate::wal::replace_file_durably(data_dir, PARQUET_STORE_FILE, &contents).map_err(|source| {
+        StoreError::Io {
+            path: data_dir.join(PARQUET_STORE_FILE),
+            source,
+        }
+    })
 }
 
 #[cfg(test)]

@@ -144,16 +144,19 @@ pub fn reserved_ids(dir: &Path) -> Result<Option<u64>, WalError> {
 
 /// Records durably, in the WAL folder `dir`, that the segment ids below `bound` may be used.
 pub fn reserve_ids(dir: &Path, bound: u64) -> Result<(), WalError> {
-    let path = dir.join(RESERVED_IDS_FILE);
-    let staged = dir.join(format!("{RESERVED_IDS_FILE}.tmp"));
-    let write = || -> io::Result<()> {
-        let mut file = fs::File::create(&staged)?;
-        io::Write::write_all(&mut file, format!("{bound}\n").as_bytes())?;
-        file.sync_all()?;
-        fs::rename(&staged, &path)
-    };
-    write().map_err(|e| WalError::io(&path, e))?;
-    sync_dir(dir)
+    replace_file_durably(dir, RESERVED_IDS_FILE, &format!("{bound}\n"))
+        .map_err(|e| WalError::io(&dir.join(RESERVED_IDS_FILE), e))
+}
+
+/// Writes the small file `dir/name` anew, durably: staged beside it, synced, renamed over it and
+/// the folder synced, so that a crash leaves the old file or the new one, whole.
+pub fn replace_file_durably(dir: &Path, name: &str, contents: &str) -> io::Result<()> {
+    let staged = dir.join(format!("{name}.tmp"));
+    let mut file = fs::File::create(&staged)?;
+    io::Write::write_all(&mut file, contents.as_bytes())?;
+    file.sync_all()?;
+    fs::rename(&staged, dir.join(name))?;
+    fs::File::open(dir)?.sync_all()
 }
 
 /// Syncs a directory so that files created, renamed or deleted in it stay so after a crash.
