@@ -168,7 +168,7 @@ impl StandardOutput {
     pub fn new() -> (Self, Arc<Printed>) {
         let printed = Arc::new(Printed::default());
         let out = StandardOutput {
-            buffer: Vec::with_capacity(Self::PASS_ON_AT),
+            buffer: Vec::new(),
             printed: Arc::clone(&printed),
         };
         (out, printed)
