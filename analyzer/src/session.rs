@@ -1317,6 +1317,7 @@ mod tests {
                     billed_duration_ms: some(next(1000), &mut next).map(|d| d as i64),
                     init_duration_ms: some(next(300), &mut next).map(|d| d as f64 / 4.0),
                     cold_start: next(5) == 0,
+                    cold_start_inferred: next(3) == 0,
                     max_memory_used_mb: some(next(512), &mut next).map(|m| m as i32),
                     status: statuses[next(3) as usize],
                     error_message: some(next(7), &mut next).map(|e| format!("failed {e}")),
@@ -1356,6 +1357,44 @@ mod tests {
         }
         assert_eq!(answers[0], answers[1]);
         assert_eq!(answers[0].lines().count(), 3000 + 4);
+
+        // The cold starts as the collector's merge (the hour merge's) decides them: evidence
+        // beats an inference.
+        let sql = format!(
+            "SELECT request_id, cold_start, cold_start_inferred FROM ({}) ORDER BY request_id",
+            crate::invocations_view::merging_view(FRAGMENTS_TABLE, Dialect::Faasobs)
+        );
+        let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+        let inferred_cold: std::collections::HashSet<String> = fragments
+            .iter()
+            .filter(|f| f.cold_start && f.cold_start_inferred)
+            .map(|f| f.request_id.clone())
+            .collect();
+        let mut merged = faasobs_collector::model::invocation::merge_fragments(fragments);
+        merged.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+        let by_collector: Vec<(String, bool, bool)> = merged
+            .into_iter()
+            .map(|i| (i.request_id, i.cold_start, i.cold_start_inferred))
+            .collect();
+        let mut by_view = Vec::new();
+        for batch in &batches {
+            let ids = arrow::compute::cast(batch.column(0), &DataType::Utf8).unwrap();
+            let (ids, cold, inferred) = (
+                ids.as_string::<i32>(),
+                batch.column(1).as_boolean(),
+                batch.column(2).as_boolean(),
+            );
+            for i in 0..batch.num_rows() {
+                by_view.push((ids.value(i).to_string(), cold.value(i), inferred.value(i)));
+            }
+        }
+        assert_eq!(by_view, by_collector);
+        assert!(
+            by_collector
+                .iter()
+                .any(|(id, cold, _)| inferred_cold.contains(id) && !cold),
+            "some inferred cold start was overridden by evidence"
+        );
     }
 
     #[tokio::test]

@@ -1,8 +1,10 @@
 -- The `invocations` view: one row per request id, merging the fragments that different sources
 -- reported (an OTLP span, a REPORT line, ...) with the same rules as the collector's
 -- Invocation::merge: the platform report is trusted for what the platform measures, the span for
--- ids, trigger and precise times, a cold start seen by any source is a cold start, and the most
--- specific failure status wins; a function's name beats 'unknown', the name of Lambda log lines
+-- ids, trigger and precise times, a cold start seen by any source is a cold start (but a
+-- source's evidence beats a cold start only inferred: cold_start_inferred, null in files of
+-- schema versions before 3, whose cold starts were all evidence), and the most specific failure
+-- status wins; a function's name beats 'unknown', the name of Lambda log lines
 -- that named none. Files that compaction already merged pass through unchanged.
 --
 -- Merging millions of request ids is under every invocation query, so text columns use
@@ -30,7 +32,8 @@ SELECT
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN duration_ms END), max(duration_ms)) AS duration_ms,
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN billed_duration_ms END), max(billed_duration_ms)) AS billed_duration_ms,
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN init_duration_ms END), max(init_duration_ms)) AS init_duration_ms,
-  bool_or(cold_start) AS cold_start,
+  CASE WHEN bool_and(cold_start_inferred IS TRUE) THEN bool_or(cold_start)
+       ELSE bool_or(cold_start AND cold_start_inferred IS NOT TRUE) END AS cold_start,
   coalesce(max(CASE WHEN strpos(sources, 'platform_report') > 0 THEN max_memory_used_mb END), max(max_memory_used_mb)) AS max_memory_used_mb,
   CASE max(CASE status WHEN 'success' THEN 0 WHEN 'error' THEN 1 WHEN 'throttled' THEN 2
                        WHEN 'timeout' THEN 3 WHEN 'out_of_memory' THEN 4 WHEN 'init_error' THEN 5 END)
@@ -42,6 +45,7 @@ SELECT
     CASE WHEN bool_or(strpos(sources, 'otlp_span') > 0) THEN 'otlp_span' END,
     CASE WHEN bool_or(strpos(sources, 'platform_report') > 0) THEN 'platform_report' END,
     CASE WHEN bool_or(strpos(sources, 'function_log') > 0) THEN 'function_log' END,
-    CASE WHEN bool_or(strpos(sources, 'caller_span') > 0) THEN 'caller_span' END) AS sources
+    CASE WHEN bool_or(strpos(sources, 'caller_span') > 0) THEN 'caller_span' END) AS sources,
+  bool_and(cold_start_inferred IS TRUE) AS cold_start_inferred
 FROM invocation_fragments
 GROUP BY request_id

@@ -177,6 +177,10 @@ pub struct Invocation {
     pub billed_duration_ms: Option<i64>,
     pub init_duration_ms: Option<f64>,
     pub cold_start: bool,
+    /// No source gave evidence of a cold start or a warm one (a span without `faas.coldstart`):
+    /// `cold_start` is then the last fallback of the data model, whether this was the first
+    /// invocation the store received of its instance (see `store::instances`).
+    pub cold_start_inferred: bool,
     pub max_memory_used_mb: Option<i32>,
     pub status: InvocationStatus,
     pub error_type: Option<String>,
@@ -202,8 +206,9 @@ impl Invocation {
     /// The platform report is authoritative for what the platform measures (durations, billed
     /// duration, memory, init); the span for what only tracing knows precisely (ids, trigger,
     /// nanosecond start and end). Otherwise a known value beats an unknown one (a function name
-    /// beats [`super::UNKNOWN_FUNCTION`]). A cold start seen
-    /// by any source is a cold start, and the most specific failure status wins.
+    /// beats [`super::UNKNOWN_FUNCTION`]). A cold start seen by any source is a cold start, but
+    /// a source's evidence beats a fragment whose cold start was only inferred, and the most
+    /// specific failure status wins.
     pub fn merge(&mut self, other: Invocation) {
         let report_wins = other.sources.contains(Source::PlatformReport)
             && !self.sources.contains(Source::PlatformReport);
@@ -250,7 +255,14 @@ impl Invocation {
             other.max_memory_used_mb,
             report_wins,
         );
-        self.cold_start |= other.cold_start;
+        match (self.cold_start_inferred, other.cold_start_inferred) {
+            (true, false) => {
+                self.cold_start = other.cold_start;
+                self.cold_start_inferred = false;
+            }
+            (false, true) => {}
+            _ => self.cold_start |= other.cold_start,
+        }
         self.status = self.status.more_specific(other.status);
         take_if_none(&mut self.error_type, other.error_type);
         take_if_none(&mut self.error_message, other.error_message);
@@ -300,6 +312,8 @@ static SCHEMA: LazyLock<SchemaRef> = LazyLock::new(|| {
         Field::new("error_type", DataType::Utf8, true),
         Field::new("error_message", DataType::Utf8, true),
         Field::new("sources", DataType::Utf8, false),
+        // Nullable: files written before schema version 3 lack it, and read it as null.
+        Field::new("cold_start_inferred", DataType::Boolean, true),
     ]))
 });
 
@@ -347,6 +361,7 @@ impl Invocation {
             billed_duration_ms: self.billed_duration_ms,
             init_duration_ms: self.init_duration_ms,
             cold_start: self.cold_start,
+            cold_start_inferred: self.cold_start_inferred,
             max_memory_used_mb: self.max_memory_used_mb,
             status: self.status,
             error_type: self.error_type.as_deref(),
@@ -380,6 +395,7 @@ pub struct InvocationRow<'a> {
     pub billed_duration_ms: Option<i64>,
     pub init_duration_ms: Option<f64>,
     pub cold_start: bool,
+    pub cold_start_inferred: bool,
     pub max_memory_used_mb: Option<i32>,
     pub status: InvocationStatus,
     pub error_type: Option<&'a str>,
@@ -427,6 +443,7 @@ pub struct InvocationBuilder {
     init_duration_ms: NullRuns<Float64Builder>,
     cold_start: BooleanBuilder,
     max_memory_used_mb: NullRuns<Int32Builder>,
+    cold_start_inferred: BooleanBuilder,
 }
 
 impl Default for InvocationBuilder {
@@ -482,6 +499,7 @@ impl InvocationBuilder {
             init_duration_ms: NullRuns::new(Float64Builder::with_capacity(rows)),
             cold_start: BooleanBuilder::with_capacity(rows),
             max_memory_used_mb: NullRuns::new(Int32Builder::with_capacity(rows)),
+            cold_start_inferred: BooleanBuilder::with_capacity(rows),
         }
     }
 
@@ -504,6 +522,8 @@ impl InvocationBuilder {
         self.cold_start.append_value(row.cold_start);
         self.max_memory_used_mb
             .append_option(row.max_memory_used_mb);
+        self.cold_start_inferred
+            .append_value(row.cold_start_inferred);
     }
 
     /// Rows appended since the last batch ended.
@@ -568,6 +588,7 @@ impl InvocationBuilder {
             error_type,
             error_message,
             sources,
+            Arc::new(self.cold_start_inferred.finish()),
         ];
         RecordBatch::try_new(schema(), columns).expect("columns follow the invocations schema")
     }
@@ -639,6 +660,14 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch
     let error_type = typed!("error_type", as_string_opt::<i32>);
     let error_message = typed!("error_message", as_string_opt::<i32>);
     let sources = typed!("sources", as_string_opt::<i32>);
+    // Absent from files written before schema version 3: their cold starts were all evidence.
+    let cold_start_inferred = match batch.column_by_name("cold_start_inferred") {
+        Some(column) => Some(column.as_boolean_opt().ok_or(SchemaMismatch {
+            column: "cold_start_inferred",
+            problem: "has the wrong type",
+        })?),
+        None => None,
+    };
 
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
@@ -662,6 +691,8 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch
             billed_duration_ms: opt(billed, i),
             init_duration_ms: opt(init, i),
             cold_start: cold_start.value(i),
+            cold_start_inferred: cold_start_inferred
+                .is_some_and(|inferred| inferred.is_valid(i) && inferred.value(i)),
             max_memory_used_mb: opt(max_memory, i),
             status: InvocationStatus::parse(status.value(i)).ok_or(SchemaMismatch {
                 column: "status",
@@ -732,6 +763,37 @@ mod tests {
         assert_eq!(row.status, InvocationStatus::Timeout);
         assert_eq!(row.error_type.as_deref(), Some("TypeError"));
         assert_eq!(row.sources.to_text(), "otlp_span,platform_report");
+    }
+
+    /// A span without `faas.coldstart` was inferred a cold start (the first request the store
+    /// received of its instance); the report of the same request says warm, and wins.
+    #[test]
+    fn evidence_of_a_warm_start_beats_an_inferred_cold_start() {
+        let inferred_cold = Invocation {
+            cold_start: true,
+            cold_start_inferred: true,
+            ..span_fragment()
+        };
+        let warm_report = Invocation {
+            init_duration_ms: None,
+            cold_start: false,
+            ..report_fragment()
+        };
+        for fragments in [
+            [inferred_cold.clone(), warm_report.clone()],
+            [warm_report.clone(), inferred_cold.clone()],
+        ] {
+            let row = &merge_fragments(fragments)[0];
+            assert!(!row.cold_start);
+            assert!(!row.cold_start_inferred);
+        }
+        // Two inferences: a cold start either saw is one.
+        let inferred_warm = Invocation {
+            cold_start: false,
+            ..inferred_cold.clone()
+        };
+        let row = &merge_fragments([inferred_warm, inferred_cold])[0];
+        assert!(row.cold_start && row.cold_start_inferred);
     }
 
     #[test]
@@ -807,12 +869,12 @@ mod tests {
             0u8..4,
             prop::option::of(1.0f64..1000.0),
             prop::option::of(1i64..2000),
-            any::<bool>(),
+            (any::<bool>(), any::<bool>()),
             0usize..6,
             0i64..1_000_000,
         )
             .prop_map(
-                |(source, duration, billed, cold, status, start)| Invocation {
+                |(source, duration, billed, (cold, inferred), status, start)| Invocation {
                     function_name: "f".into(),
                     request_id: "same".into(),
                     start_time: start,
@@ -820,6 +882,7 @@ mod tests {
                     duration_ms: duration,
                     billed_duration_ms: billed,
                     cold_start: cold,
+                    cold_start_inferred: inferred,
                     status: InvocationStatus::ALL[status],
                     sources: Sources::of(Source::ALL[source as usize]),
                     ..Default::default()
@@ -874,11 +937,17 @@ mod tests {
         fn any_fragments_of_one_request_merge_into_exactly_one_row(
             fragments in prop::collection::vec(arbitrary_fragment(), 1..8)
         ) {
-            let cold = fragments.iter().any(|f| f.cold_start);
+            // Evidence decides when any fragment has it; else the inferences do.
+            let told = fragments.iter().any(|f| !f.cold_start_inferred);
+            let cold = fragments
+                .iter()
+                .filter(|f| !told || !f.cold_start_inferred)
+                .any(|f| f.cold_start);
             let worst = fragments.iter().map(|f| f.status).max().unwrap();
             let merged = merge_fragments(fragments);
             prop_assert_eq!(merged.len(), 1);
             prop_assert_eq!(merged[0].cold_start, cold);
+            prop_assert_eq!(merged[0].cold_start_inferred, !told);
             prop_assert_eq!(merged[0].status, worst);
         }
     }

@@ -22,7 +22,7 @@ pub mod span;
 
 use std::sync::Arc;
 
-use arrow::array::{AsArray, FixedSizeBinaryBuilder};
+use arrow::array::{ArrayRef, AsArray, FixedSizeBinaryBuilder, new_null_array};
 use arrow::datatypes::{DataType, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
 
@@ -35,8 +35,9 @@ pub use span::{SpanBuilder, SpanEventRow, SpanRow};
 /// Version of the table schemas, written into every Parquet file's metadata.
 ///
 /// Version 2 keeps a resource's attributes once, in `resources`: `spans` and `logs` carry a
-/// `resource_id` where version 1 had `resource_attributes` on every row.
-pub const SCHEMA_VERSION: u32 = 2;
+/// `resource_id` where version 1 had `resource_attributes` on every row. Version 3 adds
+/// `invocations.cold_start_inferred`, which files of earlier versions read as null.
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// Rows of one batch a reader builds a row at a time: a builder is finished into a batch when it
 /// holds this many, so a batch is one write of an import and bounded in memory.
@@ -94,6 +95,35 @@ impl Table {
             Table::Spans => span::schema(),
             Table::Logs => log::schema(),
             Table::Resources => resource::schema(),
+        }
+    }
+
+    /// `batch` with the table's schema: a batch of an earlier schema version whose columns are
+    /// all in the schema (a WAL segment written before an upgrade) gets the columns added since,
+    /// all null; any other batch is given back as it is.
+    pub fn upgrade(self, batch: RecordBatch) -> RecordBatch {
+        let schema = self.schema();
+        if batch.schema().fields() == schema.fields() {
+            return batch;
+        }
+        let columns: Option<Vec<ArrayRef>> = schema
+            .fields()
+            .iter()
+            .map(|field| match batch.column_by_name(field.name()) {
+                Some(column) => (column.data_type() == field.data_type()).then(|| column.clone()),
+                None => field
+                    .is_nullable()
+                    .then(|| new_null_array(field.data_type(), batch.num_rows())),
+            })
+            .collect();
+        let known = batch
+            .schema()
+            .fields()
+            .iter()
+            .all(|field| schema.field_with_name(field.name()).is_ok());
+        match columns {
+            Some(columns) if known => RecordBatch::try_new(schema, columns).unwrap_or(batch),
+            _ => batch,
         }
     }
 
@@ -287,5 +317,58 @@ impl Records {
             }
         }
         batches
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::datatypes::Schema;
+
+    /// The rows of an invocations batch without the columns after `sources`, as schema
+    /// version 2 wrote them (a WAL segment left by the previous release).
+    fn version_2_invocations() -> RecordBatch {
+        let batch = invocation::to_batch(&[Invocation {
+            function_name: "resize".into(),
+            request_id: "r-1".into(),
+            cold_start: true,
+            ..Default::default()
+        }]);
+        let end = batch.schema().index_of("sources").unwrap() + 1;
+        let schema = Schema::new(batch.schema().fields()[..end].to_vec());
+        RecordBatch::try_new(Arc::new(schema), batch.columns()[..end].to_vec()).unwrap()
+    }
+
+    #[test]
+    fn a_batch_of_an_earlier_schema_gets_the_columns_added_since_as_nulls() {
+        let upgraded = Table::Invocations.upgrade(version_2_invocations());
+        assert_eq!(upgraded.schema(), Table::Invocations.schema());
+        assert_eq!(
+            upgraded
+                .column_by_name("cold_start_inferred")
+                .unwrap()
+                .null_count(),
+            1
+        );
+        let rows = invocation::from_batch(&upgraded).unwrap();
+        assert!(rows[0].cold_start && !rows[0].cold_start_inferred);
+        // A batch of the current schema is given back as it is.
+        let current = Table::Invocations.upgrade(upgraded.clone());
+        assert_eq!(current, upgraded);
+    }
+
+    #[test]
+    fn a_batch_with_a_column_the_schema_lacks_is_left_as_it_is() {
+        let batch = version_2_invocations();
+        let mut fields = batch.schema().fields().to_vec();
+        fields.push(Arc::new(arrow::datatypes::Field::new(
+            "resource_attributes",
+            DataType::Utf8,
+            true,
+        )));
+        let mut columns = batch.columns().to_vec();
+        columns.push(new_null_array(&DataType::Utf8, 1));
+        let other = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
+        assert_eq!(Table::Invocations.upgrade(other.clone()), other);
     }
 }

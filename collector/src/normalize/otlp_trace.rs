@@ -349,6 +349,7 @@ fn server_invocation(record: &SpanRow, request_id: &str, fragments: &mut Invocat
     ]
     .map(|key| text(record, key));
     let provider = provider_of(record);
+    let cold_start = lookup(record, "faas.coldstart").and_then(AttributeRef::as_bool);
     fragments.append(&InvocationRow {
         function_name: record.function_name.as_deref().unwrap_or_default(),
         function_version: version.as_deref(),
@@ -366,9 +367,9 @@ fn server_invocation(record: &SpanRow, request_id: &str, fragments: &mut Invocat
         start_time: record.start_time,
         end_time: Some(record.end_time),
         duration_ms: Some((record.end_time - record.start_time) as f64 / 1e6),
-        cold_start: lookup(record, "faas.coldstart")
-            .and_then(AttributeRef::as_bool)
-            .unwrap_or(false),
+        cold_start: cold_start.unwrap_or(false),
+        // Without `faas.coldstart` the span says nothing either way: the store infers it.
+        cold_start_inferred: cold_start.is_none(),
         status,
         error_type: error_type.as_deref(),
         error_message: error_message.as_deref(),

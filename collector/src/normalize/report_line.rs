@@ -587,6 +587,8 @@ impl LambdaLogStream {
                 instance_id: self.instance_id.as_deref(),
                 start_time: time,
                 cold_start: context.cold_start.unwrap_or(false),
+                // A line without `cold_start` says nothing either way.
+                cold_start_inferred: context.cold_start.is_none(),
                 sources: Sources::of(Source::FunctionLog),
                 ..Default::default()
             });

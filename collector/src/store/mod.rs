@@ -34,6 +34,7 @@ pub mod claim;
 pub mod compaction;
 pub mod flush;
 pub mod hour_merge;
+pub mod instances;
 pub mod layout;
 pub mod object_storage;
 pub mod retention;
@@ -51,6 +52,7 @@ use std::time::{Duration, Instant};
 
 use arrow::record_batch::RecordBatch;
 use futures::TryStreamExt;
+use instances::InstancesSeen;
 use object_store::local::LocalFileSystem;
 use tokio::sync::{mpsc, oneshot};
 
@@ -451,23 +453,45 @@ impl RowEncoder {
         }
     }
 
+    /// `records` encoded for the WAL. Their inferred cold starts are set when the store takes
+    /// them ([`StoreHandle::write_encoded`]), in the order it takes them.
     pub fn encode(&self, records: &Records) -> Result<EncodedRows, StoreError> {
+        self.encode_inferring(records, None)
+    }
+
+    /// [`Self::encode`], with the inferred cold starts set from `instances` first when the rows
+    /// become WAL frames here (which the store cannot change).
+    fn encode_inferring(
+        &self,
+        records: &Records,
+        instances: Option<&InstancesSeen>,
+    ) -> Result<EncodedRows, StoreError> {
         if records.is_empty() {
             return Ok(EncodedRows(Encoded::Frames(Vec::new())));
         }
         let mut batches = records.to_batches();
-        if self.sort_rows {
-            for (table, batch) in &mut batches {
-                // Spans are flushed in the order they came, so sorting them would be wasted.
-                if batch.num_rows() > 1 && !table.flushed_in_arrival_order() {
-                    *batch = writer::sort_batch(*table, batch)?;
-                }
+        for (table, batch) in &mut batches {
+            // Spans are flushed in the order they came, so sorting them would be wasted.
+            if self.sort_rows && batch.num_rows() > 1 && !table.flushed_in_arrival_order() {
+                *batch = writer::sort_batch(*table, batch)?;
+            }
+            if let Some(instances) = instances.filter(|_| self.wal == WalMode::OnDisk) {
+                infer_cold_starts(instances, *table, batch);
             }
         }
         Ok(EncodedRows(match self.wal {
             WalMode::OnDisk => Encoded::Frames(frames_of(&batches)?),
             WalMode::InMemory => Encoded::Batches(batches),
         }))
+    }
+}
+
+/// Sets the inferred cold starts of `batch` if it holds invocation rows.
+fn infer_cold_starts(instances: &InstancesSeen, table: Table, batch: &mut RecordBatch) {
+    if table == Table::Invocations
+        && let Some(inferred) = instances.infer_cold_starts(batch)
+    {
+        *batch = inferred;
     }
 }
 
@@ -491,17 +515,38 @@ pub struct StoreHandle {
     wal_dir: Arc<PathBuf>,
     flushes: Arc<FlushCounters>,
     encoder: RowEncoder,
+    /// The instances written so far, for the cold starts no source told ([`instances`]).
+    instances: Arc<InstancesSeen>,
 }
 
 impl StoreHandle {
     /// Stores `records`, waiting for room in the queue; resolves once they are durable in the WAL
     /// (appended, for a store whose WAL is in memory).
     pub async fn write(&self, records: &Records) -> Result<(), StoreError> {
-        self.write_encoded(self.encoder.encode(records)?).await
+        self.write_encoded(self.encode(records)?).await
+    }
+
+    /// `records` encoded by the store's encoder, their inferred cold starts set now if they
+    /// become WAL frames (in a store whose WAL is in memory, [`Self::write_encoded`] sets them).
+    fn encode(&self, records: &Records) -> Result<EncodedRows, StoreError> {
+        self.encoder
+            .encode_inferring(records, Some(&self.instances))
+    }
+
+    /// Sets the inferred cold starts of rows encoded as batches (frames have theirs already).
+    fn infer_cold_starts_of_batches(&self, rows: &mut EncodedRows) {
+        if let Encoded::Batches(batches) = &mut rows.0 {
+            for (table, batch) in batches {
+                infer_cold_starts(&self.instances, *table, batch);
+            }
+        }
     }
 
     /// [`Self::write`] of rows encoded already, by a [`RowEncoder`] of this store's [`WalMode`].
-    pub async fn write_encoded(&self, rows: EncodedRows) -> Result<(), StoreError> {
+    /// Rows encoded as batches (a WAL in memory: an import's) get their inferred cold starts
+    /// here, in the order they are written.
+    pub async fn write_encoded(&self, mut rows: EncodedRows) -> Result<(), StoreError> {
+        self.infer_cold_starts_of_batches(&mut rows);
         if rows.0.is_empty() {
             return Ok(());
         }
@@ -523,11 +568,10 @@ impl StoreHandle {
             mpsc::error::TrySendError::Full(()) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(()) => StoreError::Closed,
         })?;
+        let mut rows = self.encode(records)?;
+        self.infer_cold_starts_of_batches(&mut rows);
         let (ack, done) = oneshot::channel();
-        permit.send(Command::Write {
-            rows: self.encoder.encode(records)?.0,
-            ack,
-        });
+        permit.send(Command::Write { rows: rows.0, ack });
         done.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -714,6 +758,7 @@ impl Store {
                 wal_dir: Arc::new(wal_dir),
                 flushes,
                 encoder: RowEncoder::new(config.wal),
+                instances: InstancesSeen::new(),
             },
             objects,
             data_dir,

@@ -274,7 +274,8 @@ fn parse_segment(path: &Path, bytes: Buffer) -> Result<SegmentContents, WalError
         // SAFETY: the frame was written by `encode_frame` from a valid batch, and its CRC
         // matched: the payload is the bytes that were written.
         match unsafe { decode_checked_payload(payload) } {
-            Ok(batches) => records.extend(batches.into_iter().map(|b| (table, b))),
+            // A segment written before an upgrade holds rows of the earlier schema.
+            Ok(batches) => records.extend(batches.into_iter().map(|b| (table, table.upgrade(b)))),
             Err(e) => break stop(offset, &format!("undecodable payload: {e}")),
         }
         offset = payload_start + len;
