@@ -1,6 +1,7 @@
 //! The collector fed by OpenTelemetry SDK exporters nobody here wrote: Python's
 //! `opentelemetry-exporter-otlp` (gRPC and HTTP/protobuf, traces and logs, from PyPI) and the
-//! Rust `opentelemetry-otlp` exporter (through `faasobs demo`).
+//! Rust `opentelemetry-otlp` exporter (through `faasobs demo`); and the cold starts of spans that
+//! say nothing of them, received from the Python exporter or imported.
 
 use crate::support::{
     RunningCollector, faasobs, faasobs_ok, query_json, root, run_python, sample_store,
@@ -173,6 +174,192 @@ fn python_otlp_exporters_over_grpc_and_http_become_exact_invocations() {
     assert_eq!(
         serde_json::Value::from(resources),
         serde_json::json!([expected("py-grpc"), expected("py-http")])
+    );
+}
+
+/// Spans of a function whose instrumentation sets no `faas.coldstart` (as OpenTelemetry's
+/// resource detectors for Cloud Functions and Cloud Run name the instance, `faas.instance`, but
+/// not the cold start), each exported as it ends: instance env-a serves a-0 and a-1, env-b b-0,
+/// env-a again a-2 (a second exporter), a span without an instance n-0; env-c c-0, whose
+/// REPORT line (an OTLP log record) has no `Init Duration`: a warm start.
+const PYTHON_SPANS_WITHOUT_COLD_STARTS: &str = r#"
+import logging, sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+
+endpoint = sys.argv[1]
+BASE = 1_795_428_000 * 10**9  # 2026-11-23T10:00:00Z
+
+def resource(instance):
+    attributes = {"service.name": "thumbs", "faas.name": "thumbs", "cloud.provider": "gcp",
+                  "cloud.platform": "gcp_cloud_functions", "cloud.region": "europe-west1"}
+    if instance:
+        attributes["faas.instance"] = instance
+    return Resource.create(attributes)
+
+def serve(instance, requests):
+    provider = TracerProvider(resource=resource(instance))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=endpoint, insecure=True)))
+    tracer = provider.get_tracer("faasobs-interop-test")
+    for request, second in requests:
+        start = BASE + second * 1_000_000_000
+        span = tracer.start_span("handler", kind=SpanKind.SERVER, start_time=start,
+                                 attributes={"faas.invocation_id": request, "faas.trigger": "http"})
+        span.end(end_time=start + 20_000_000)
+    provider.shutdown()
+
+serve("env-a", [("a-0", 0), ("a-1", 1)])
+serve("env-b", [("b-0", 2)])
+serve("env-a", [("a-2", 3)])
+serve(None, [("n-0", 4)])
+serve("env-c", [("c-0", 5)])
+
+provider = LoggerProvider(resource=resource("env-c"))
+provider.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=endpoint, insecure=True)))
+logger = logging.getLogger("thumbs")
+logger.propagate = False
+logger.setLevel(logging.INFO)
+logger.addHandler(LoggingHandler(logger_provider=provider))
+record = logger.makeRecord("thumbs", logging.INFO, "report.py", 0,
+    "REPORT RequestId: c-0\tDuration: 19.00 ms\tBilled Duration: 19 ms\tMemory Size: 256 MB\tMax Memory Used: 70 MB\t",
+    None, None)
+record.created = (BASE + 5_020_000_000) / 1e9
+logger.handle(record)
+provider.shutdown()
+print("sent")
+"#;
+
+#[test]
+fn spans_that_say_nothing_of_cold_starts_get_one_per_instance_unless_a_report_says_otherwise() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let out = run_python(
+        PYTHON_SPANS_WITHOUT_COLD_STARTS,
+        &[collector.grpc_host_port()],
+    );
+    assert_eq!(out.trim(), "sent");
+    collector.stop();
+
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id, instance_id, cold_start, cold_start_inferred, sources \
+         FROM invocations ORDER BY request_id",
+    );
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap(),
+                r["cold_start"].as_bool().unwrap(),
+                r["cold_start_inferred"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("a-0", true, true),
+            ("a-1", false, true),
+            ("a-2", false, true),
+            ("b-0", true, true),
+            // The first span of env-c, but its REPORT says warm.
+            ("c-0", false, false),
+            // No instance: nothing tells.
+            ("n-0", false, true),
+        ],
+        "{rows:#?}"
+    );
+    assert_eq!(rows[4]["sources"], "otlp_span,platform_report");
+    assert_eq!(rows[0]["instance_id"], "env-a");
+
+    // Restarted, the collector still knows env-a and env-b (in its newest hours of files); a
+    // new instance's first span is still a cold start.
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let out = run_python(
+        r#"
+import sys
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+BASE = 1_795_428_000 * 10**9
+for instance, request, second in [("env-a", "a-3", 6), ("env-b", "b-1", 7), ("env-d", "d-0", 8)]:
+    provider = TracerProvider(resource=Resource.create({"faas.name": "thumbs", "faas.instance": instance}))
+    provider.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True)))
+    start = BASE + second * 1_000_000_000
+    span = provider.get_tracer("t").start_span("handler", kind=SpanKind.SERVER, start_time=start,
+                                               attributes={"faas.invocation_id": request})
+    span.end(end_time=start + 20_000_000)
+    provider.shutdown()
+print("sent")
+"#,
+        &[collector.grpc_host_port()],
+    );
+    assert_eq!(out.trim(), "sent");
+    collector.stop();
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id, cold_start FROM invocations \
+         WHERE request_id IN ('a-3', 'b-1', 'd-0') ORDER BY request_id",
+    );
+    assert_eq!(
+        serde_json::Value::from(rows),
+        serde_json::json!([
+            {"request_id": "a-3", "cold_start": false},
+            {"request_id": "b-1", "cold_start": false},
+            {"request_id": "d-0", "cold_start": true},
+        ])
+    );
+}
+
+/// An import takes the first request of an instance in its input as the cold start, as the
+/// collector does with what it receives: the file's order, whatever the pieces it is read in.
+#[test]
+fn an_import_infers_the_cold_starts_no_span_reports_in_the_order_of_its_input() {
+    let dir = tempfile::tempdir().unwrap();
+    let request = |instance: &str, request: &str, second: u64| {
+        let start = 1_795_428_000_000_000_000u64 + second * 1_000_000_000;
+        format!(
+            r#"{{"resourceSpans":[{{"resource":{{"attributes":[
+            {{"key":"faas.name","value":{{"stringValue":"thumbs"}}}},
+            {{"key":"faas.instance","value":{{"stringValue":"{instance}"}}}}]}},
+            "scopeSpans":[{{"spans":[{{"traceId":"0102030405060708090a0b0c0d0e0f10",
+            "spanId":"{second:016x}","name":"handler","kind":2,
+            "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
+            "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{request}"}}}}]}}]}}]}}]}}"#,
+            start + 20_000_000
+        )
+        .replace('\n', "")
+    };
+    let lines = [
+        request("env-a", "a-0", 0),
+        request("env-a", "a-1", 1),
+        request("env-b", "b-0", 2),
+        request("env-a", "a-2", 3),
+    ];
+    let input = dir.path().join("traces.jsonl");
+    std::fs::write(&input, lines.join("\n") + "\n").unwrap();
+    let data = dir.path().join("data");
+    faasobs_ok(&data, &["ingest".as_ref(), input.as_os_str()]);
+    let rows = query_json(
+        &data,
+        "SELECT request_id, cold_start FROM invocations ORDER BY request_id",
+    );
+    assert_eq!(
+        serde_json::Value::from(rows),
+        serde_json::json!([
+            {"request_id": "a-0", "cold_start": true},
+            {"request_id": "a-1", "cold_start": false},
+            {"request_id": "a-2", "cold_start": false},
+            {"request_id": "b-0", "cold_start": true},
+        ])
     );
 }
 

@@ -12,19 +12,43 @@
 //! (an import's, by function and time), requests in the order they are written. The store
 //! remembers the instances of the last [`INSTANCES_PER_GENERATION`] to twice as many instances
 //! that sent inferred rows, by a 64-bit hash of their function and instance and of the request
-//! id: an instance silent while that many others came is taken as new when it comes back, and
-//! so is every instance the first time a new process receives it.
+//! id: an instance silent while that many others came is taken as new when it comes back.
+//!
+//! A store that opens remembers the instances of the inferred rows in its newest
+//! [`HOURS_REMEMBERED`] hours of invocation files ([`InstancesSeen::remember_stored`]; row groups
+//! without an inferred row are skipped by their statistics), so that restarting the collector
+//! does not take every running instance for a new one. Rows still only in the WAL at open are
+//! replayed into those files first. An instance silent for longer than that is taken as new.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
 use arrow::record_batch::RecordBatch;
 use foldhash::fast::FixedState;
 use foldhash::{HashMap, HashMapExt};
+use futures::TryStreamExt;
+use parquet::file::metadata::RowGroupMetaData;
+use parquet::file::statistics::Statistics;
+
+use super::StoreError;
+use super::layout::list_table;
+use super::writer::Objects;
+use crate::model::Table;
 
 /// How many instances a generation remembers before the older generation is forgotten.
 pub const INSTANCES_PER_GENERATION: usize = 65_536;
+
+/// A store that opens remembers the instances of its newest this many hours of invocation files.
+pub const HOURS_REMEMBERED: i64 = 2;
+
+/// The columns [`InstancesSeen::remember_stored`] reads.
+const INSTANCE_COLUMNS: [&str; 4] = [
+    "function_name",
+    "instance_id",
+    "request_id",
+    "cold_start_inferred",
+];
 
 /// The instances a store received inferred rows of, each with the request id it came with first.
 #[derive(Debug, Default)]
@@ -64,36 +88,66 @@ impl InstancesSeen {
         Arc::default()
     }
 
+    /// Remembers the instances of the inferred rows stored in the newest [`HOURS_REMEMBERED`] hours
+    /// of invocation files, each with the first of its request ids read (files in the order of
+    /// their hours, rows in their files' order); how many rows that was.
+    pub async fn remember_stored(&self, objects: &Objects) -> Result<usize, StoreError> {
+        let mut files = list_table(objects.store.as_ref(), Table::Invocations)
+            .await?
+            .live;
+        let Some(newest) = files.iter().map(|f| f.partition.hour).max() else {
+            return Ok(0);
+        };
+        files.retain(|f| f.partition.hour > newest - HOURS_REMEMBERED);
+        files.sort_by_key(|f| (f.partition.hour, f.range.lo));
+        let mut rows = 0;
+        for file in files {
+            let mut batches = objects
+                .read_columns_of_row_groups(&file.meta, &INSTANCE_COLUMNS, may_hold_inferred_rows)
+                .await?;
+            while let Some(batch) = batches.try_next().await? {
+                // Files of schema versions before 3 have no inferred rows, nor the column.
+                rows += self.remember(&batch);
+            }
+        }
+        Ok(rows)
+    }
+
+    /// Remembers the instances of `batch`'s inferred rows, in its order; how many rows.
+    fn remember(&self, batch: &RecordBatch) -> usize {
+        let Some(columns) = InstanceColumns::of(batch) else {
+            return 0;
+        };
+        let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+        let mut rows = 0;
+        for i in 0..batch.num_rows() {
+            if let Some((instance, request)) = columns.inferred_row(i) {
+                generations.is_first(instance, request);
+                rows += 1;
+            }
+        }
+        rows
+    }
+
     /// `batch`, of the invocations table, with the `cold_start` of its inferred rows set from the
     /// instances received so far (and this batch's, in its order); `None` when it has no inferred
     /// row, or none with an instance. A row without an instance stays warm: nothing tells.
     pub fn infer_cold_starts(&self, batch: &RecordBatch) -> Option<RecordBatch> {
-        let inferred = batch
-            .column_by_name("cold_start_inferred")?
-            .as_boolean_opt()?;
-        if inferred.true_count() == 0 {
+        let columns = InstanceColumns::of(batch)?;
+        if columns.inferred.true_count() == 0 {
             return None;
         }
-        let text = |name: &str| batch.column_by_name(name)?.as_string_opt::<i32>();
-        let (functions, instances, requests) = (
-            text("function_name")?,
-            text("instance_id")?,
-            text("request_id")?,
-        );
         let (index, _) = batch.schema().column_with_name("cold_start")?;
         let cold = batch.column(index).as_boolean_opt()?;
-        let hasher = FixedState::default();
         let mut values: Vec<bool> = (0..cold.len()).map(|i| cold.value(i)).collect();
         let mut changed = false;
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         for (i, value) in values.iter_mut().enumerate() {
-            if !inferred.is_valid(i) || !inferred.value(i) || !instances.is_valid(i) {
-                continue;
+            if let Some((instance, request)) = columns.inferred_row(i) {
+                let first = generations.is_first(instance, request);
+                changed |= first != *value;
+                *value = first;
             }
-            let instance = hasher.hash_one((functions.value(i), instances.value(i)));
-            let first = generations.is_first(instance, hasher.hash_one(requests.value(i)));
-            changed |= first != *value;
-            *value = first;
         }
         drop(generations);
         if !changed {
@@ -104,6 +158,61 @@ impl InstancesSeen {
         Some(
             RecordBatch::try_new(batch.schema(), columns).expect("one column replaced by its kind"),
         )
+    }
+}
+
+/// The columns of invocation rows that say whose instance an inferred row is.
+struct InstanceColumns<'a> {
+    functions: &'a StringArray,
+    instances: &'a StringArray,
+    requests: &'a StringArray,
+    inferred: &'a BooleanArray,
+    hasher: FixedState,
+}
+
+impl<'a> InstanceColumns<'a> {
+    /// The columns of `batch` (the whole table, or [`INSTANCE_COLUMNS`]); `None` when it lacks
+    /// one (a batch of an earlier schema).
+    fn of(batch: &'a RecordBatch) -> Option<InstanceColumns<'a>> {
+        let text = |name: &str| batch.column_by_name(name)?.as_string_opt::<i32>();
+        Some(InstanceColumns {
+            functions: text("function_name")?,
+            instances: text("instance_id")?,
+            requests: text("request_id")?,
+            inferred: batch
+                .column_by_name("cold_start_inferred")?
+                .as_boolean_opt()?,
+            hasher: FixedState::default(),
+        })
+    }
+
+    /// The hashes of row `i`'s instance (with its function) and request id, when its cold start
+    /// is inferred and it names an instance.
+    fn inferred_row(&self, i: usize) -> Option<(u64, u64)> {
+        if !self.inferred.is_valid(i) || !self.inferred.value(i) || !self.instances.is_valid(i) {
+            return None;
+        }
+        Some((
+            self.hasher
+                .hash_one((self.functions.value(i), self.instances.value(i))),
+            self.hasher.hash_one(self.requests.value(i)),
+        ))
+    }
+}
+
+/// Whether a row group may hold an inferred row: not when its `cold_start_inferred` column is
+/// missing (a file of an earlier schema) or its statistics say every value is false.
+fn may_hold_inferred_rows(row_group: &RowGroupMetaData) -> bool {
+    let Some(column) = row_group
+        .columns()
+        .iter()
+        .find(|c| c.column_path().string() == "cold_start_inferred")
+    else {
+        return false;
+    };
+    match column.statistics() {
+        Some(Statistics::Boolean(values)) => values.max_opt().is_none_or(|max| *max),
+        _ => true,
     }
 }
 
@@ -184,6 +293,79 @@ mod tests {
         ]);
         let once = seen.infer_cold_starts(&batch).unwrap();
         assert!(seen.infer_cold_starts(&once).is_none(), "nothing changes");
+    }
+
+    /// Restarting the collector does not make every running instance new: a store that opens
+    /// remembers the instances of its newest hours' inferred rows (and forgets older ones).
+    #[tokio::test]
+    async fn a_reopened_store_remembers_the_instances_of_its_newest_inferred_rows() {
+        use crate::model::{NANOS_PER_HOUR, Records};
+        use crate::store::writer::decode_parquet_batches;
+        use crate::store::{Store, StoreConfig, local_objects};
+
+        const HOUR: i64 = 490_000;
+        let dir = tempfile::tempdir().unwrap();
+        let at = |hour: i64, request: &str, instance: &str| Invocation {
+            start_time: hour * NANOS_PER_HOUR,
+            ..fragment(request, Some(instance), true)
+        };
+        let write = |rows: Vec<Invocation>| async {
+            let store = Store::open(StoreConfig::new(dir.path())).await.unwrap();
+            let records = Records {
+                invocations: rows,
+                ..Default::default()
+            };
+            store.handle().write(&records).await.unwrap();
+            store.close().await.unwrap();
+        };
+        write(vec![
+            at(HOUR - 5, "old-1", "env-old"),
+            at(HOUR - 1, "a-1", "env-a"),
+            at(HOUR, "b-1", "env-b"),
+            // Evidence of a warm start: registers nothing.
+            Invocation {
+                cold_start_inferred: false,
+                ..at(HOUR, "d-1", "env-d")
+            },
+        ])
+        .await;
+        write(vec![
+            at(HOUR, "a-2", "env-a"),
+            at(HOUR, "b-2", "env-b"),
+            at(HOUR, "old-2", "env-old"),
+            at(HOUR, "c-1", "env-c"),
+            at(HOUR, "d-2", "env-d"),
+        ])
+        .await;
+
+        let objects = local_objects(dir.path()).unwrap();
+        let mut cold: Vec<(String, bool)> = Vec::new();
+        for file in list_table(objects.store.as_ref(), Table::Invocations)
+            .await
+            .unwrap()
+            .live
+        {
+            let bytes = objects.get(&file.meta.location).await.unwrap();
+            for batch in decode_parquet_batches(bytes).unwrap() {
+                let rows = from_batch(&batch).unwrap();
+                cold.extend(rows.into_iter().map(|r| (r.request_id, r.cold_start)));
+            }
+        }
+        cold.sort();
+        let expected = [
+            ("a-1", true),
+            ("a-2", false),
+            ("b-1", true),
+            ("b-2", false),
+            ("c-1", true),
+            ("d-1", false),
+            ("d-2", true),
+            ("old-1", true),
+            // Its instance's rows are older than the hours remembered: taken as new.
+            ("old-2", true),
+        ]
+        .map(|(id, cold)| (id.to_string(), cold));
+        assert_eq!(cold, expected);
     }
 
     #[test]

@@ -486,6 +486,17 @@ impl RowEncoder {
     }
 }
 
+/// Remembers the instances of the store's newest inferred rows ([`InstancesSeen::remember_stored`]);
+/// one that cannot is told, and opens all the same: only the inference of cold starts suffers.
+async fn remember_stored_instances(instances: &InstancesSeen, objects: &Objects) {
+    if let Err(e) = instances.remember_stored(objects).await {
+        tracing::warn!(
+            "could not read the instances of the newest stored invocations ({e}): their next \
+             invocations without cold-start evidence are taken as cold starts"
+        );
+    }
+}
+
 /// Sets the inferred cold starts of `batch` if it holds invocation rows.
 fn infer_cold_starts(instances: &InstancesSeen, table: Table, batch: &mut RecordBatch) {
     if table == Table::Invocations
@@ -705,6 +716,15 @@ impl Store {
         if let Some(url) = parquet_store.as_ref().filter(|_| to_remember) {
             object_storage::remember(&data_dir, url)?;
         }
+        let instances = InstancesSeen::new();
+        if in_bucket {
+            // A bucket that does not answer must not hold the open up (`opens_while_bucket_is_down`):
+            // rows written before this is done are inferred without the instances stored.
+            let (instances, objects) = (instances.clone(), objects.clone());
+            tokio::spawn(async move { remember_stored_instances(&instances, &objects).await });
+        } else {
+            remember_stored_instances(&instances, &objects).await;
+        }
         let mut reserved = ReservedIds {
             bound: in_bucket.then_some(0),
         };
@@ -758,7 +778,7 @@ impl Store {
                 wal_dir: Arc::new(wal_dir),
                 flushes,
                 encoder: RowEncoder::new(config.wal),
-                instances: InstancesSeen::new(),
+                instances,
             },
             objects,
             data_dir,

@@ -48,7 +48,8 @@ use parquet::arrow::{ArrowSchemaConverter, ArrowWriter, ProjectionMask};
 use parquet::basic::{Compression, Encoding, ZstdLevel};
 use parquet::errors::ParquetError;
 use parquet::file::metadata::{
-    KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, SortingColumn,
+    KeyValue, PageIndexPolicy, ParquetMetaData, ParquetMetaDataReader, RowGroupMetaData,
+    SortingColumn,
 };
 use parquet::file::properties::{EnabledStatistics, WriterProperties};
 use parquet::schema::types::{ColumnPath, SchemaDescriptor};
@@ -1049,10 +1050,26 @@ impl Objects {
         file: &ObjectMeta,
         columns: &[&str],
     ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
+        self.read_columns_of_row_groups(file, columns, |_| true)
+            .await
+    }
+
+    /// [`Self::read_columns`] of the row groups whose footer `keep` accepts (the others are not
+    /// read at all).
+    pub async fn read_columns_of_row_groups(
+        &self,
+        file: &ObjectMeta,
+        columns: &[&str],
+        keep: impl Fn(&RowGroupMetaData) -> bool,
+    ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
         let builder = ParquetRecordBatchStreamBuilder::new(self.reader(file)).await?;
         let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let row_groups = (0..builder.metadata().num_row_groups())
+            .filter(|&i| keep(builder.metadata().row_group(i)))
+            .collect();
         Ok(builder
             .with_projection(mask)
+            .with_row_groups(row_groups)
             .with_batch_size(64 * 1024)
             .build()?)
     }
