@@ -1257,6 +1257,106 @@ mod tests {
         assert_eq!(text("n"), ["3", "3"]);
     }
 
+    /// A store upgraded from schema version 2: its invocation files lack `cold_start_inferred`,
+    /// which queries read as null, and their fragments merge with the current version's by the
+    /// rules of evidence (theirs all evidence).
+    #[tokio::test]
+    async fn invocations_stored_with_schema_version_2_read_cold_start_inferred_as_null() {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use faasobs_collector::model::invocation::{Invocation, Source, Sources, to_batch};
+        use faasobs_collector::store::layout::SegmentRange;
+        use faasobs_collector::store::local_objects;
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let fragment = |request: &str, source: Source, cold: bool, inferred: bool| Invocation {
+            function_name: "resize".into(),
+            request_id: request.into(),
+            start_time: 1_000,
+            cold_start: cold,
+            cold_start_inferred: inferred,
+            sources: Sources::of(source),
+            ..Default::default()
+        };
+        // Version 2: a warm report of r-1 and a cold one of r-2.
+        let current = to_batch(&[
+            fragment("r-1", Source::PlatformReport, false, false),
+            fragment("r-2", Source::PlatformReport, true, false),
+        ]);
+        let kept: Vec<usize> = (0..current.num_columns() - 1).collect();
+        let old = current.project(&kept).unwrap();
+        assert!(old.column_by_name("cold_start_inferred").is_none());
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, old.schema(), None).unwrap();
+        writer.write(&old).unwrap();
+        writer.close().unwrap();
+        let partition = Partition {
+            table: Table::Invocations,
+            hour: 0,
+        };
+        objects
+            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
+            .await
+            .unwrap();
+        // This version: spans of r-1 (inferred cold), r-2 and r-3 (inferred warm).
+        let spans = to_batch(&[
+            fragment("r-1", Source::OtlpSpan, true, true),
+            fragment("r-2", Source::OtlpSpan, false, true),
+            fragment("r-3", Source::OtlpSpan, false, true),
+        ]);
+        objects
+            .put_durably(
+                &partition.file(SegmentRange::single(2)),
+                faasobs_collector::store::writer::encode_sorted(Table::Invocations, &[spans])
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+
+        let analyzer = Analyzer::open(dir.path(), AnalyzerConfig::default())
+            .await
+            .unwrap();
+        let rows = |sql: &str| {
+            let ctx = analyzer.context();
+            let sql = sql.to_string();
+            async move {
+                let batches = ctx.sql(&sql).await.unwrap().collect().await.unwrap();
+                let text = arrow::util::pretty::pretty_format_batches(&batches).unwrap();
+                text.to_string()
+            }
+        };
+        let stored = rows(
+            "SELECT request_id, cold_start, cold_start_inferred FROM invocation_fragments \
+             ORDER BY request_id, cold_start_inferred NULLS FIRST",
+        )
+        .await;
+        let merged = rows(
+            "SELECT request_id, cold_start, cold_start_inferred FROM invocations \
+             ORDER BY request_id",
+        )
+        .await;
+        assert_eq!(
+            stored.lines().skip(3).take(5).collect::<Vec<_>>(),
+            [
+                "| r-1        | false      |                     |",
+                "| r-1        | true       | true                |",
+                "| r-2        | true       |                     |",
+                "| r-2        | false      | true                |",
+                "| r-3        | false      | true                |",
+            ],
+            "{stored}"
+        );
+        assert_eq!(
+            merged.lines().skip(3).take(3).collect::<Vec<_>>(),
+            [
+                "| r-1        | false      | false               |",
+                "| r-2        | true       | false               |",
+                "| r-3        | false      | true                |",
+            ],
+            "{merged}"
+        );
+    }
+
     #[test]
     fn a_window_keeps_its_hours_and_one_hour_either_side() {
         const HOUR: i64 = 3_600_000_000_000;

@@ -376,13 +376,16 @@ async fn compact_run(
     let mut files_read = 0;
     let mut decoded_bytes = 0;
     for file in files {
-        let file_batches = decode_parquet_batches(objects.get(&file.meta.location).await?)?;
+        let file_batches: Vec<_> = decode_parquet_batches(objects.get(&file.meta.location).await?)?
+            .into_iter()
+            .map(|batch| table.upgrade(batch))
+            .collect();
         if file_batches
             .first()
             .is_some_and(|b| b.schema().fields() != table.schema().fields())
         {
-            // A file of an earlier schema version (spans and logs with their resources'
-            // attributes on every row) stays as it is; the analyzer reads both versions.
+            // A file of an earlier schema version that cannot be upgraded (spans and logs with
+            // their resources' attributes on every row) stays as it is; the analyzer reads both.
             break;
         }
         decoded_bytes += file_batches

@@ -422,6 +422,8 @@ impl HourMerge {
         for file in files {
             let mut batches = objects.read_batches(&file.meta).await?;
             while let Some(batch) = batches.try_next().await? {
+                // A file of an earlier schema version gets the columns added since.
+                let batch = Table::Invocations.upgrade(batch);
                 // Stored rows are sorted within each batch read (a row group holds one sorted
                 // run), so the rows that are copied through stay sorted.
                 let lone = self.route(&batch)?;
@@ -628,6 +630,69 @@ mod tests {
         let mut expected = invocation::merge_fragments(all);
         expected.sort_by(|a, b| a.request_id.cmp(&b.request_id));
         expected
+    }
+
+    /// A store upgraded in the middle of an hour holds files of schema version 2, without
+    /// `cold_start_inferred`, beside files of the current version: the hour merge and a
+    /// compaction read the older ones as the current schema (the column null), and lose no row.
+    #[tokio::test]
+    async fn files_of_the_previous_schema_version_are_merged_with_the_current_ones() {
+        let spans: Vec<_> = (0..300).map(|i| fragment(i, Source::OtlpSpan)).collect();
+        let reports: Vec<_> = (0..300)
+            .map(|i| Invocation {
+                cold_start: true,
+                cold_start_inferred: i % 2 == 0,
+                ..fragment(i, Source::PlatformReport)
+            })
+            .collect();
+        let mut expected = invocation::merge_fragments(spans.iter().chain(&reports).cloned());
+        expected.sort_by(|a, b| a.request_id.cmp(&b.request_id));
+        let partition = Partition {
+            table: Table::Invocations,
+            hour: HOUR,
+        };
+        // The reports in a file of the current version, then the spans in one of schema version
+        // 2 (uncompressed: the larger, so that the compaction's size tiering takes both).
+        let upgraded_mid_hour = |objects: Objects| {
+            let (spans, reports) = (spans.clone(), reports.clone());
+            async move {
+                let batch = invocation::to_batch(&spans);
+                let inferred = batch.schema().index_of("cold_start_inferred").unwrap();
+                let others: Vec<usize> = (0..batch.num_columns())
+                    .filter(|&c| c != inferred)
+                    .collect();
+                let version_2 = batch.project(&others).unwrap();
+                let mut bytes = Vec::new();
+                let mut writer =
+                    parquet::arrow::ArrowWriter::try_new(&mut bytes, version_2.schema(), None)
+                        .unwrap();
+                writer.write(&version_2).unwrap();
+                writer.close().unwrap();
+                put_file(&objects, 1, &reports).await;
+                objects
+                    .put_durably(&partition.file(SegmentRange::single(2)), bytes.into())
+                    .await
+                    .unwrap();
+                objects
+            }
+        };
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = upgraded_mid_hour(local_objects(dir.path()).unwrap()).await;
+        let files = live_files(&objects).await;
+        let merged = merge_hour(&objects, partition, files, 1 << 20, true).await;
+        assert_eq!(merged.unwrap(), Some((2, 300)));
+        assert_eq!(stored_rows(&objects).await, expected);
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = upgraded_mid_hour(local_objects(dir.path()).unwrap()).await;
+        compact_in_runs(&objects).await;
+        assert_eq!(
+            live_files(&objects).await.len(),
+            1,
+            "compacted into one file"
+        );
+        assert_eq!(stored_rows(&objects).await, expected);
     }
 
     #[tokio::test]

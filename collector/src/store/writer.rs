@@ -880,9 +880,13 @@ pub fn is_hour_merged(metadata: &ParquetMetaData) -> bool {
     shared_request_ids(metadata).is_some()
 }
 
-/// Decodes a whole Parquet file of the store into one batch.
+/// Decodes a whole Parquet file of the store into one batch (of the table's schema, when the
+/// file's is an earlier one that can be upgraded: see [`Table::upgrade`]).
 pub fn decode_parquet(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
-    let batches = decode_parquet_batches(bytes)?;
+    let batches: Vec<_> = decode_parquet_batches(bytes)?
+        .into_iter()
+        .map(|batch| table.upgrade(batch))
+        .collect();
     Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
 }
 
