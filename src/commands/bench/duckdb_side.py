@@ -44,6 +44,27 @@ def sql_text(value):
     return "'" + value.replace("'", "''") + "'"
 
 
+# Columns of invocation files that schema versions after 2 added, with their types: a data set
+# written by an earlier build lacks them, and faasobs reads them as null (docs/schema.md). A data
+# set is written by one build, so its files are read as one schema (`union_by_name` would have
+# DuckDB read every file's footer to plan each query).
+ADDED_INVOCATION_COLUMNS = {"cold_start_inferred": "BOOLEAN"}
+
+
+def invocation_view(con, name, source):
+    """A view `name` of invocation rows read by `source`, with the columns added since schema
+    version 2 as null when its files lack them."""
+    con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT * FROM {source}")
+    present = {row[0] for row in con.execute(f"DESCRIBE {name}").fetchall()}
+    added = "".join(
+        f", NULL::{kind} AS {column}"
+        for column, kind in ADDED_INVOCATION_COLUMNS.items()
+        if column not in present
+    )
+    if added:
+        con.execute(f"CREATE OR REPLACE VIEW {name} AS SELECT *{added} FROM {source}")
+
+
 def register_tables(con, job):
     # The same files faasobs reads: every hourly Parquet file of each table.
     data = job["data"]
@@ -51,7 +72,7 @@ def register_tables(con, job):
         glob = os.path.join(data, folder, "**", "*.parquet")
         return f"read_parquet({sql_text(glob)}, hive_partitioning = false)"
 
-    con.execute(f"CREATE OR REPLACE VIEW invocation_fragments AS SELECT * FROM {files('invocations')}")
+    invocation_view(con, "invocation_fragments", files("invocations"))
     con.execute(f"CREATE OR REPLACE VIEW resources AS SELECT * FROM {files('resources')}")
     # Spans and logs keep their resource's attributes once, in `resources`: joined back as
     # faasobs' own `spans` and `logs` views do (one row per resource id).
@@ -70,9 +91,10 @@ def register_tables(con, job):
     for table, files in invocations["file_tables"]:
         if files:
             listed = ", ".join(sql_text(f) for f in files)
-            con.execute(
-                f"CREATE OR REPLACE VIEW {table} AS "
-                f"SELECT * FROM read_parquet([{listed}], hive_partitioning = false)"
+            invocation_view(
+                con,
+                table,
+                f"read_parquet([{listed}], hive_partitioning = false)",
             )
     con.execute(
         f"CREATE OR REPLACE TABLE {invocations['shared_ids_table']} AS "
