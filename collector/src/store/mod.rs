@@ -453,8 +453,10 @@ impl RowEncoder {
         }
     }
 
-    /// `records` encoded for the WAL. Their inferred cold starts are set when the store takes
-    /// them ([`StoreHandle::write_encoded`]), in the order it takes them.
+    /// `records` encoded for the WAL. Encoded as batches (a WAL in memory), their inferred cold
+    /// starts are set when the store takes them ([`StoreHandle::write_encoded`]), in the order it
+    /// takes them; encoded as frames here, they stay unset (the store's own [`StoreHandle::write`]
+    /// sets them before it makes the frames).
     pub fn encode(&self, records: &Records) -> Result<EncodedRows, StoreError> {
         self.encode_inferring(records, None)
     }
@@ -491,8 +493,8 @@ impl RowEncoder {
 async fn remember_stored_instances(instances: &InstancesSeen, objects: &Objects) {
     if let Err(e) = instances.remember_stored(objects).await {
         tracing::warn!(
-            "could not read the instances of the newest stored invocations ({e}): their next \
-             invocations without cold-start evidence are taken as cold starts"
+            "could not read the instances of the newest stored invocations ({e}): the next \
+             invocation of each running instance that reports no cold start is taken as one"
         );
     }
 }
