@@ -277,6 +277,13 @@ fn spans_that_say_nothing_of_cold_starts_get_one_per_instance_unless_a_report_sa
     );
     assert_eq!(rows[4]["sources"], "otlp_span,platform_report");
     assert_eq!(rows[0]["instance_id"], "env-a");
+    // The cold-start report tells the inferred ones apart.
+    let (report, _) = faasobs_ok(dir.path(), &["report", "coldstarts", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let thumbs = &report["by_function"][0];
+    assert_eq!(thumbs["function_name"], "thumbs", "{report:#}");
+    assert_eq!(thumbs["cold_starts"], 2, "{report:#}");
+    assert_eq!(thumbs["inferred_cold_starts"], 2, "{report:#}");
 
     // Restarted, the collector still knows env-a and env-b (in its newest hours of files); a
     // new instance's first span is still a cold start.

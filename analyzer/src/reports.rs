@@ -165,6 +165,7 @@ fn coldstart_columns(o: &ReportOptions) -> String {
         "count(*) AS invocations,
        sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
        round(avg(CASE WHEN cold_start THEN 1.0 WHEN status <> 'throttled' THEN 0.0 END), 4) AS cold_start_rate,
+       sum(CASE WHEN cold_start AND cold_start_inferred THEN 1 ELSE 0 END) AS inferred_cold_starts,
        round({p50}, 3) AS init_p50_ms,
        round({p95}, 3) AS init_p95_ms,
        round({p99}, 3) AS init_p99_ms,

@@ -68,6 +68,7 @@ ORDER BY invocations DESC, function_name";
 const DUCKDB_COLDSTART_COLUMNS: &str = "count(*) AS invocations,
        sum(CASE WHEN cold_start THEN 1 ELSE 0 END) AS cold_starts,
        round(avg(CASE WHEN cold_start THEN 1.0 WHEN status <> 'throttled' THEN 0.0 END), 4) AS cold_start_rate,
+       sum(CASE WHEN cold_start AND cold_start_inferred THEN 1 ELSE 0 END) AS inferred_cold_starts,
        round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.5), 3) AS init_p50_ms,
        round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.95), 3) AS init_p95_ms,
        round(quantile_cont(CASE WHEN cold_start THEN init_duration_ms END, 0.99), 3) AS init_p99_ms,
