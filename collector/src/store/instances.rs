@@ -8,17 +8,22 @@
 //! source's evidence for the same request id beats the inference when fragments merge (a `REPORT`
 //! without `Init Duration` is a warm start, whatever the span's instance had been).
 //!
+//! A row whose evidence says cold start counts as its instance's first request too, so that an
+//! instrumentation that sets `faas.coldstart` only when it is true gives one cold start per
+//! instance, not two. Rows whose evidence says warm are not remembered: they are nearly every
+//! row, and an instance's rows are either all told or all inferred.
+//!
 //! "First received" is in the order rows reach the store: a request's rows in the order they came
 //! (an import's, by function and time), requests in the order they are written. The store
-//! remembers the instances of the last [`INSTANCES_PER_GENERATION`] to twice as many instances
-//! that sent inferred rows, by a 64-bit hash of their function and instance and of the request
-//! id: an instance silent while that many others came is taken as new when it comes back.
+//! remembers the last [`INSTANCES_PER_GENERATION`] to twice as many instances, by a 64-bit hash
+//! of their function and instance and of the request id: an instance silent while that many
+//! others came is taken as new when it comes back.
 //!
-//! A store that opens remembers the instances of the inferred rows in its newest
-//! [`HOURS_REMEMBERED`] hours of invocation files ([`InstancesSeen::remember_stored`]; row groups
-//! without an inferred row are skipped by their statistics), so that restarting the collector
-//! does not take every running instance for a new one. Rows still only in the WAL at open are
-//! replayed into those files first. An instance silent for longer than that is taken as new.
+//! A store that opens remembers the instances of its newest [`HOURS_REMEMBERED`] hours of
+//! invocation files ([`InstancesSeen::remember_stored`]; row groups without an inferred row or a
+//! cold start are skipped by their statistics), so that restarting the collector does not take
+//! every running instance for a new one. Rows still only in the WAL at open are replayed into
+//! those files first. An instance silent for longer than that is taken as new.
 
 use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
@@ -42,11 +47,13 @@ pub const INSTANCES_PER_GENERATION: usize = 65_536;
 /// A store that opens remembers the instances of its newest this many hours of invocation files.
 pub const HOURS_REMEMBERED: i64 = 2;
 
-/// The columns [`InstancesSeen::remember_stored`] reads.
-const INSTANCE_COLUMNS: [&str; 4] = [
+/// The columns [`InstancesSeen::remember_stored`] reads (a file of schema version 2 has all but
+/// the last).
+const INSTANCE_COLUMNS: [&str; 5] = [
     "function_name",
     "instance_id",
     "request_id",
+    "cold_start",
     "cold_start_inferred",
 ];
 
@@ -88,9 +95,9 @@ impl InstancesSeen {
         Arc::default()
     }
 
-    /// Remembers the instances of the inferred rows stored in the newest [`HOURS_REMEMBERED`] hours
-    /// of invocation files, each with the first of its request ids read (files in the order of
-    /// their hours, rows in their files' order); how many rows that was.
+    /// Remembers the instances of the rows stored in the newest [`HOURS_REMEMBERED`] hours of
+    /// invocation files that are inferred or cold starts, each with the first of its request ids
+    /// read (files in the order of their hours, rows in their files' order); how many rows.
     pub async fn remember_stored(&self, objects: &Objects) -> Result<usize, StoreError> {
         let mut files = list_table(objects.store.as_ref(), Table::Invocations)
             .await?
@@ -103,17 +110,21 @@ impl InstancesSeen {
         let mut rows = 0;
         for file in files {
             let mut batches = objects
-                .read_columns_of_row_groups(&file.meta, &INSTANCE_COLUMNS, may_hold_inferred_rows)
+                .read_columns_of_row_groups(
+                    &file.meta,
+                    &INSTANCE_COLUMNS,
+                    may_hold_rows_to_remember,
+                )
                 .await?;
             while let Some(batch) = batches.try_next().await? {
-                // Files of schema versions before 3 have no inferred rows, nor the column.
                 rows += self.remember(&batch);
             }
         }
         Ok(rows)
     }
 
-    /// Remembers the instances of `batch`'s inferred rows, in its order; how many rows.
+    /// Remembers the instances of `batch`'s inferred rows and cold starts, in its order; how
+    /// many rows.
     fn remember(&self, batch: &RecordBatch) -> usize {
         let Some(columns) = InstanceColumns::of(batch) else {
             return 0;
@@ -121,7 +132,7 @@ impl InstancesSeen {
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         let mut rows = 0;
         for i in 0..batch.num_rows() {
-            if let Some((instance, request)) = columns.inferred_row(i) {
+            if let Some((instance, request, _)) = columns.row_to_remember(i) {
                 generations.is_first(instance, request);
                 rows += 1;
             }
@@ -134,25 +145,34 @@ impl InstancesSeen {
     /// row, or none with an instance. A row without an instance stays warm: nothing tells.
     pub fn infer_cold_starts(&self, batch: &RecordBatch) -> Option<RecordBatch> {
         let columns = InstanceColumns::of(batch)?;
-        if columns.inferred.true_count() == 0 {
+        let inferred = columns.inferred?;
+        if inferred.true_count() == 0 && columns.cold.true_count() == 0 {
             return None;
         }
-        let (index, _) = batch.schema().column_with_name("cold_start")?;
-        let cold = batch.column(index).as_boolean_opt()?;
-        let mut values: Vec<bool> = (0..cold.len()).map(|i| cold.value(i)).collect();
+        let mut values: Vec<bool> = (0..batch.num_rows())
+            .map(|i| columns.cold.value(i))
+            .collect();
         let mut changed = false;
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         for (i, value) in values.iter_mut().enumerate() {
-            if let Some((instance, request)) = columns.inferred_row(i) {
-                let first = generations.is_first(instance, request);
-                changed |= first != *value;
-                *value = first;
+            match columns.row_to_remember(i) {
+                Some((instance, request, true)) => {
+                    let first = generations.is_first(instance, request);
+                    changed |= first != *value;
+                    *value = first;
+                }
+                // A cold start told: its request is the instance's first.
+                Some((instance, request, false)) => {
+                    generations.is_first(instance, request);
+                }
+                None => {}
             }
         }
         drop(generations);
         if !changed {
             return None;
         }
+        let (index, _) = batch.schema().column_with_name("cold_start")?;
         let mut columns = batch.columns().to_vec();
         columns[index] = Arc::new(BooleanArray::from(values)) as ArrayRef;
         Some(
@@ -161,59 +181,69 @@ impl InstancesSeen {
     }
 }
 
-/// The columns of invocation rows that say whose instance an inferred row is.
+/// The columns of invocation rows that say whose instance a row is and whether it is remembered.
 struct InstanceColumns<'a> {
     functions: &'a StringArray,
     instances: &'a StringArray,
     requests: &'a StringArray,
-    inferred: &'a BooleanArray,
+    cold: &'a BooleanArray,
+    /// `None` in a file of schema version 2: every cold start in it was told.
+    inferred: Option<&'a BooleanArray>,
     hasher: FixedState,
 }
 
 impl<'a> InstanceColumns<'a> {
     /// The columns of `batch` (the whole table, or [`INSTANCE_COLUMNS`]); `None` when it lacks
-    /// one (a batch of an earlier schema).
+    /// one.
     fn of(batch: &'a RecordBatch) -> Option<InstanceColumns<'a>> {
         let text = |name: &str| batch.column_by_name(name)?.as_string_opt::<i32>();
+        let flag = |name: &str| batch.column_by_name(name)?.as_boolean_opt();
         Some(InstanceColumns {
             functions: text("function_name")?,
             instances: text("instance_id")?,
             requests: text("request_id")?,
-            inferred: batch
-                .column_by_name("cold_start_inferred")?
-                .as_boolean_opt()?,
+            cold: flag("cold_start")?,
+            inferred: flag("cold_start_inferred"),
             hasher: FixedState::default(),
         })
     }
 
-    /// The hashes of row `i`'s instance (with its function) and request id, when its cold start
-    /// is inferred and it names an instance.
-    fn inferred_row(&self, i: usize) -> Option<(u64, u64)> {
-        if !self.inferred.is_valid(i) || !self.inferred.value(i) || !self.instances.is_valid(i) {
+    /// The hashes of row `i`'s instance (with its function) and request id, and whether its
+    /// cold start is inferred, when it names an instance and is inferred or a cold start told.
+    fn row_to_remember(&self, i: usize) -> Option<(u64, u64, bool)> {
+        let inferred = self
+            .inferred
+            .is_some_and(|inferred| inferred.is_valid(i) && inferred.value(i));
+        if !self.instances.is_valid(i) || !(inferred || self.cold.value(i)) {
             return None;
         }
         Some((
             self.hasher
                 .hash_one((self.functions.value(i), self.instances.value(i))),
             self.hasher.hash_one(self.requests.value(i)),
+            inferred,
         ))
     }
 }
 
-/// Whether a row group may hold an inferred row: not when its `cold_start_inferred` column is
-/// missing (a file of an earlier schema) or its statistics say every value is false.
-fn may_hold_inferred_rows(row_group: &RowGroupMetaData) -> bool {
-    let Some(column) = row_group
-        .columns()
-        .iter()
-        .find(|c| c.column_path().string() == "cold_start_inferred")
-    else {
-        return false;
+/// Whether a row group may hold a row to remember: not when its statistics say every
+/// `cold_start` is false and every `cold_start_inferred` is false (or missing, in a file of
+/// schema version 2).
+fn may_hold_rows_to_remember(row_group: &RowGroupMetaData) -> bool {
+    let may_be_true = |name: &str| {
+        let Some(column) = row_group
+            .columns()
+            .iter()
+            .find(|c| c.column_path().string() == name)
+        else {
+            return false;
+        };
+        match column.statistics() {
+            Some(Statistics::Boolean(values)) => values.max_opt().is_none_or(|max| *max),
+            _ => true,
+        }
     };
-    match column.statistics() {
-        Some(Statistics::Boolean(values)) => values.max_opt().is_none_or(|max| *max),
-        _ => true,
-    }
+    may_be_true("cold_start") || may_be_true("cold_start_inferred")
 }
 
 #[cfg(test)]
@@ -277,10 +307,26 @@ mod tests {
         let warm = fragment("a1", Some("env-a"), false);
         let batch = to_batch(std::slice::from_ref(&warm));
         assert!(seen.infer_cold_starts(&batch).is_none());
-        // Evidence registers nothing: an inferred row of the instance is still its first.
+        // A warm start told is not remembered: an inferred row of the instance is its first.
         assert_eq!(
             cold_starts(&seen, &[warm, fragment("a2", Some("env-a"), true)]),
             [false, true]
+        );
+    }
+
+    /// An instrumentation that sets `faas.coldstart` only when it is true: the instance's cold
+    /// start is told, and its later spans, inferred, are warm.
+    #[test]
+    fn a_cold_start_told_is_its_instances_first_request() {
+        let seen = InstancesSeen::new();
+        let told = Invocation {
+            cold_start: true,
+            ..fragment("b1", Some("env-b"), false)
+        };
+        assert_eq!(cold_starts(&seen, &[told]), [true]);
+        assert_eq!(
+            cold_starts(&seen, &[fragment("b2", Some("env-b"), true)]),
+            [false]
         );
     }
 
@@ -322,10 +368,16 @@ mod tests {
             at(HOUR - 5, "old-1", "env-old"),
             at(HOUR - 1, "a-1", "env-a"),
             at(HOUR, "b-1", "env-b"),
-            // Evidence of a warm start: registers nothing.
+            // Evidence of a warm start: not remembered.
             Invocation {
                 cold_start_inferred: false,
                 ..at(HOUR, "d-1", "env-d")
+            },
+            // Evidence of a cold start: remembered.
+            Invocation {
+                cold_start: true,
+                cold_start_inferred: false,
+                ..at(HOUR, "e-1", "env-e")
             },
         ])
         .await;
@@ -335,6 +387,7 @@ mod tests {
             at(HOUR, "old-2", "env-old"),
             at(HOUR, "c-1", "env-c"),
             at(HOUR, "d-2", "env-d"),
+            at(HOUR, "e-2", "env-e"),
         ])
         .await;
 
@@ -360,6 +413,8 @@ mod tests {
             ("c-1", true),
             ("d-1", false),
             ("d-2", true),
+            ("e-1", true),
+            ("e-2", false),
             ("old-1", true),
             // Its instance's rows are older than the hours remembered: taken as new.
             ("old-2", true),
