@@ -773,6 +773,11 @@ impl LambdaLogStream {
                 ));
             }
         }
+        // So does an out-of-memory failure: the text format's line for it is `RequestId: … Error:
+        // Runtime exited with error: signal: killed` (the kernel's OOM killer ends the runtime).
+        if status == InvocationStatus::OutOfMemory && says_no_cause(&error_message) {
+            error_message = Some(OUT_OF_MEMORY_MESSAGE.into());
+        }
         if let Some(init_error_type) = self.init_failure.take() {
             status = status.max(InvocationStatus::InitError);
             if error_type.is_none() {
@@ -831,6 +836,9 @@ impl LambdaLogStream {
 /// The error message of an invocation the runtime said failed but not why (`platform.runtimeDone`
 /// with a status and no message), followed by the status.
 const RUNTIME_STATUS: &str = "runtime finished with status";
+
+/// The text format's error message of an invocation that ran out of memory.
+const OUT_OF_MEMORY_MESSAGE: &str = "Runtime exited with error: signal: killed";
 
 /// Whether an invocation's error message says nothing of the cause: none yet, or only the
 /// runtime's status ([`RUNTIME_STATUS`]), which a logged error or a timeout replaces.
@@ -1293,6 +1301,30 @@ mod tests {
             inv.error_message.as_deref(),
             Some("Task timed out after 3.00 seconds")
         );
+    }
+
+    /// An out-of-memory failure that only the report says (the JSON log format) gets the text
+    /// format's message, so that the errors report groups the two.
+    #[test]
+    fn an_out_of_memory_failure_in_the_json_log_format_reads_as_the_text_formats() {
+        let id = "cccccccc-1111-2222-3333-444444444444";
+        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        for event in [
+            serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
+                "record": {"requestId": id}}),
+            serde_json::json!({"time": "2026-11-20T10:00:01.300Z", "type": "platform.runtimeDone",
+                "record": {"requestId": id, "status": "error", "errorType": "Runtime.OutOfMemory"}}),
+            serde_json::json!({"time": "2026-11-20T10:00:01.301Z", "type": "platform.report",
+                "record": {"requestId": id, "status": "error", "errorType": "Runtime.OutOfMemory",
+                  "metrics": {"durationMs": 1000.5, "billedDurationMs": 1001, "memorySizeMB": 128,
+                  "maxMemoryUsedMB": 128}}}),
+        ] {
+            assert!(json.push_value(None, event));
+        }
+        let inv = &json.finish().invocations[0];
+        assert_eq!(inv.status, InvocationStatus::OutOfMemory);
+        assert_eq!(inv.error_type.as_deref(), Some("Runtime.OutOfMemory"));
+        assert_eq!(inv.error_message.as_deref(), Some(OUT_OF_MEMORY_MESSAGE));
     }
 
     /// Python's runtime prints an uncaught error without the request id: in the text format,
