@@ -57,7 +57,8 @@ const INSTANCE_COLUMNS: [&str; 5] = [
     "cold_start_inferred",
 ];
 
-/// The instances a store received inferred rows of, each with the request id it came with first.
+/// The instances a store received inferred rows or cold starts of, each with the request id it
+/// came with first.
 #[derive(Debug, Default)]
 pub struct InstancesSeen {
     generations: Mutex<Generations>,
@@ -141,8 +142,9 @@ impl InstancesSeen {
     }
 
     /// `batch`, of the invocations table, with the `cold_start` of its inferred rows set from the
-    /// instances received so far (and this batch's, in its order); `None` when it has no inferred
-    /// row, or none with an instance. A row without an instance stays warm: nothing tells.
+    /// instances received so far (and this batch's, in its order), its cold starts told
+    /// remembered; `None` when no row changed. A row without an instance stays as it is: an
+    /// inferred one warm, since nothing tells.
     pub fn infer_cold_starts(&self, batch: &RecordBatch) -> Option<RecordBatch> {
         let columns = InstanceColumns::of(batch)?;
         let inferred = columns.inferred?;
