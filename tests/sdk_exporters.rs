@@ -177,9 +177,9 @@ fn python_otlp_exporters_over_grpc_and_http_become_exact_invocations() {
     );
 }
 
-/// Spans of a function whose instrumentation sets no `faas.coldstart` (as OpenTelemetry's
-/// resource detectors for Cloud Functions and Cloud Run name the instance, `faas.instance`, but
-/// not the cold start), each exported as it ends: instance env-a serves a-0 and a-1, env-b b-0,
+/// Spans of a function whose resource names its instance (`faas.instance`, as OpenTelemetry's
+/// resource detectors for Cloud Functions and Cloud Run do) but whose instrumentation sets no
+/// `faas.coldstart`, each exported as it ends: instance env-a serves a-0 and a-1, env-b b-0,
 /// env-a again a-2 (a second exporter), a span without an instance n-0; env-c c-0, whose
 /// REPORT line (an OTLP log record) has no `Init Duration`: a warm start.
 const PYTHON_SPANS_WITHOUT_COLD_STARTS: &str = r#"

@@ -636,6 +636,32 @@ mod tests {
         assert_eq!(contents.trailing.map(|(len, _)| len), Some(13));
     }
 
+    /// A segment an earlier build left, whose invocation rows lack the columns added since
+    /// (schema version 2: `cold_start_inferred`), reads as rows of the current schema, that
+    /// column null, so that its flush writes files of the current schema.
+    #[test]
+    fn rows_of_an_earlier_schema_read_as_the_current_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let current = records(3).to_batches().remove(0).1;
+        let inferred = current.schema().index_of("cold_start_inferred").unwrap();
+        let kept: Vec<usize> = (0..current.num_columns())
+            .filter(|&c| c != inferred)
+            .collect();
+        let version_2 = current.project(&kept).unwrap();
+        let mut w = SegmentWriter::create(dir.path(), 1).unwrap();
+        w.append(&[encode_frame(Table::Invocations, &version_2).unwrap()])
+            .unwrap();
+        w.sync().unwrap();
+        let path = dir.path().join(segment_file_name(1));
+        for contents in [read_segment(&path), read_closed_segment(&path)] {
+            let (table, batch) = contents.unwrap().records.remove(0);
+            assert_eq!(table, Table::Invocations);
+            assert_eq!(batch.schema(), Table::Invocations.schema());
+            assert_eq!(batch.column(inferred).null_count(), 3);
+            assert_eq!(batch.project(&kept).unwrap(), version_2);
+        }
+    }
+
     #[test]
     fn a_file_that_is_not_a_segment_is_refused() {
         let dir = tempfile::tempdir().unwrap();
