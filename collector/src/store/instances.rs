@@ -148,7 +148,17 @@ impl InstancesSeen {
     pub fn infer_cold_starts(&self, batch: &RecordBatch) -> Option<RecordBatch> {
         let columns = InstanceColumns::of(batch)?;
         let inferred = columns.inferred?;
-        if inferred.true_count() == 0 && columns.cold.true_count() == 0 {
+        if inferred.true_count() == 0 {
+            // Nothing to infer (the usual batch): only the cold starts told to remember, visited
+            // by their bits.
+            if columns.cold.true_count() > 0 {
+                let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
+                for i in columns.cold.values().set_indices() {
+                    if let Some((instance, request, _)) = columns.row_to_remember(i) {
+                        generations.is_first(instance, request);
+                    }
+                }
+            }
             return None;
         }
         let mut values: Vec<bool> = (0..batch.num_rows())
