@@ -29,6 +29,7 @@ use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex};
 
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, StringArray};
+use arrow::error::ArrowError;
 use arrow::record_batch::RecordBatch;
 use foldhash::fast::FixedState;
 use foldhash::{HashMap, HashMapExt};
@@ -111,10 +112,12 @@ impl InstancesSeen {
         let mut rows = 0;
         for file in files {
             let mut batches = objects
-                .read_columns_of_row_groups(
+                .read_rows_where(
                     &file.meta,
                     &INSTANCE_COLUMNS,
                     may_hold_rows_to_remember,
+                    &FLAG_COLUMNS,
+                    any_flag_set,
                 )
                 .await?;
             while let Some(batch) = batches.try_next().await? {
@@ -236,6 +239,27 @@ impl<'a> InstanceColumns<'a> {
             inferred,
         ))
     }
+}
+
+/// The columns whose flags make a stored row one to remember (a file of schema version 2 has the
+/// first).
+const FLAG_COLUMNS: [&str; 2] = ["cold_start", "cold_start_inferred"];
+
+/// Which rows of a batch of [`FLAG_COLUMNS`] have a flag set: cold starts and inferred rows.
+fn any_flag_set(flags: RecordBatch) -> Result<BooleanArray, ArrowError> {
+    let mut any = BooleanArray::from(vec![false; flags.num_rows()]);
+    for column in flags.columns() {
+        let flag = column.as_boolean_opt().ok_or_else(|| {
+            ArrowError::SchemaError("a cold-start flag that is not a boolean".into())
+        })?;
+        // A null flag is not set.
+        let flag = match flag.null_count() {
+            0 => flag.clone(),
+            _ => arrow::compute::prep_null_mask_filter(flag),
+        };
+        any = arrow::compute::or(&any, &flag)?;
+    }
+    Ok(any)
 }
 
 /// Whether a row group may hold a row to remember: not when its statistics say every
@@ -433,6 +457,55 @@ mod tests {
         ]
         .map(|(id, cold)| (id.to_string(), cold));
         assert_eq!(cold, expected);
+    }
+
+    /// A file of schema version 2 (no `cold_start_inferred`) still tells its cold starts' instances.
+    #[tokio::test]
+    async fn the_cold_starts_of_a_file_of_schema_version_2_are_remembered() {
+        use crate::model::NANOS_PER_HOUR;
+        use crate::store::layout::{Partition, SegmentRange};
+        use crate::store::local_objects;
+
+        let dir = tempfile::tempdir().unwrap();
+        let objects = local_objects(dir.path()).unwrap();
+        let rows: Vec<Invocation> = (0..100)
+            .map(|i| Invocation {
+                start_time: 490_000 * NANOS_PER_HOUR + i,
+                cold_start: i == 70,
+                ..fragment(&format!("r-{i}"), Some(&format!("env-{i}")), false)
+            })
+            .collect();
+        let batch = to_batch(&rows);
+        let inferred = batch.schema().index_of("cold_start_inferred").unwrap();
+        let kept: Vec<usize> = (0..batch.num_columns())
+            .filter(|&c| c != inferred)
+            .collect();
+        let version_2 = batch.project(&kept).unwrap();
+        let mut bytes = Vec::new();
+        let mut writer =
+            parquet::arrow::ArrowWriter::try_new(&mut bytes, version_2.schema(), None).unwrap();
+        writer.write(&version_2).unwrap();
+        writer.close().unwrap();
+        let partition = Partition {
+            table: Table::Invocations,
+            hour: 490_000,
+        };
+        objects
+            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
+            .await
+            .unwrap();
+
+        let seen = InstancesSeen::new();
+        assert_eq!(
+            seen.remember_stored(&objects).await.unwrap(),
+            1,
+            "the one cold start"
+        );
+        let later = [
+            fragment("r-100", Some("env-70"), true),
+            fragment("r-101", Some("env-71"), true),
+        ];
+        assert_eq!(cold_starts(&seen, &later), [false, true]);
     }
 
     #[test]

@@ -39,7 +39,9 @@ use futures::FutureExt;
 use futures::future::BoxFuture;
 use object_store::path::Path as ObjectPath;
 use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::arrow_reader::{ArrowReaderOptions, ParquetRecordBatchReaderBuilder};
+use parquet::arrow::arrow_reader::{
+    ArrowPredicateFn, ArrowReaderOptions, ParquetRecordBatchReaderBuilder, RowFilter,
+};
 use parquet::arrow::arrow_writer::ArrowWriterOptions;
 use parquet::arrow::async_reader::{
     AsyncFileReader, ParquetRecordBatchStream, ParquetRecordBatchStreamBuilder,
@@ -1054,26 +1056,39 @@ impl Objects {
         file: &ObjectMeta,
         columns: &[&str],
     ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
-        self.read_columns_of_row_groups(file, columns, |_| true)
-            .await
+        let builder = ParquetRecordBatchStreamBuilder::new(self.reader(file)).await?;
+        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        Ok(builder
+            .with_projection(mask)
+            .with_batch_size(64 * 1024)
+            .build()?)
     }
 
-    /// [`Self::read_columns`] of the row groups whose footer `keep` accepts (the others are not
-    /// read at all).
-    pub async fn read_columns_of_row_groups(
+    /// [`Self::read_columns`] of the rows that `keep_row` selects, from a batch of the columns
+    /// `row_columns` (those the file has), in the row groups whose footer `keep_row_group`
+    /// accepts: the other row groups are not read, and the other columns are decoded only for
+    /// the rows selected.
+    pub async fn read_rows_where(
         &self,
         file: &ObjectMeta,
         columns: &[&str],
-        keep: impl Fn(&RowGroupMetaData) -> bool,
+        keep_row_group: impl Fn(&RowGroupMetaData) -> bool,
+        row_columns: &[&str],
+        keep_row: impl FnMut(RecordBatch) -> Result<BooleanArray, ArrowError> + Send + 'static,
     ) -> Result<ParquetRecordBatchStream<StoredFileReader>, StoreError> {
         let builder = ParquetRecordBatchStreamBuilder::new(self.reader(file)).await?;
-        let mask = ProjectionMask::columns(builder.parquet_schema(), columns.iter().copied());
+        let schema = builder.parquet_schema();
+        let mask = ProjectionMask::columns(schema, columns.iter().copied());
+        let filter_mask = ProjectionMask::columns(schema, row_columns.iter().copied());
+        let row_filter =
+            RowFilter::new(vec![Box::new(ArrowPredicateFn::new(filter_mask, keep_row))]);
         let row_groups = (0..builder.metadata().num_row_groups())
-            .filter(|&i| keep(builder.metadata().row_group(i)))
+            .filter(|&i| keep_row_group(builder.metadata().row_group(i)))
             .collect();
         Ok(builder
             .with_projection(mask)
             .with_row_groups(row_groups)
+            .with_row_filter(row_filter)
             .with_batch_size(64 * 1024)
             .build()?)
     }
