@@ -706,6 +706,30 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch
     Ok(rows)
 }
 
+/// Test support: `rows` as schema version 2 wrote them, without `cold_start_inferred` (the
+/// rows of a store written before the upgrade).
+#[cfg(test)]
+pub(crate) fn version_2_batch(rows: &[Invocation]) -> RecordBatch {
+    let batch = to_batch(rows);
+    let inferred = batch.schema().index_of("cold_start_inferred").unwrap();
+    let kept: Vec<usize> = (0..batch.num_columns())
+        .filter(|&c| c != inferred)
+        .collect();
+    batch.project(&kept).unwrap()
+}
+
+/// Test support: a Parquet file of [`version_2_batch`] (uncompressed).
+#[cfg(test)]
+pub(crate) fn version_2_file(rows: &[Invocation]) -> bytes::Bytes {
+    let batch = version_2_batch(rows);
+    let mut bytes = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut bytes, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    bytes.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

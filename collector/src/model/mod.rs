@@ -325,18 +325,15 @@ mod tests {
     use super::*;
     use arrow::datatypes::Schema;
 
-    /// The rows of an invocations batch without the columns after `sources`, as schema
-    /// version 2 wrote them (a WAL segment left by the previous release).
+    /// An invocation row as schema version 2 wrote it (a WAL segment left by the previous
+    /// release).
     fn version_2_invocations() -> RecordBatch {
-        let batch = invocation::to_batch(&[Invocation {
+        invocation::version_2_batch(&[Invocation {
             function_name: "resize".into(),
             request_id: "r-1".into(),
             cold_start: true,
             ..Default::default()
-        }]);
-        let end = batch.schema().index_of("sources").unwrap() + 1;
-        let schema = Schema::new(batch.schema().fields()[..end].to_vec());
-        RecordBatch::try_new(Arc::new(schema), batch.columns()[..end].to_vec()).unwrap()
+        }])
     }
 
     #[test]

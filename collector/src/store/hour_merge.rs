@@ -656,21 +656,12 @@ mod tests {
         let upgraded_mid_hour = |objects: Objects| {
             let (spans, reports) = (spans.clone(), reports.clone());
             async move {
-                let batch = invocation::to_batch(&spans);
-                let inferred = batch.schema().index_of("cold_start_inferred").unwrap();
-                let others: Vec<usize> = (0..batch.num_columns())
-                    .filter(|&c| c != inferred)
-                    .collect();
-                let version_2 = batch.project(&others).unwrap();
-                let mut bytes = Vec::new();
-                let mut writer =
-                    parquet::arrow::ArrowWriter::try_new(&mut bytes, version_2.schema(), None)
-                        .unwrap();
-                writer.write(&version_2).unwrap();
-                writer.close().unwrap();
                 put_file(&objects, 1, &reports).await;
                 objects
-                    .put_durably(&partition.file(SegmentRange::single(2)), bytes.into())
+                    .put_durably(
+                        &partition.file(SegmentRange::single(2)),
+                        invocation::version_2_file(&spans),
+                    )
                     .await
                     .unwrap();
                 objects

@@ -475,23 +475,15 @@ mod tests {
                 ..fragment(&format!("r-{i}"), Some(&format!("env-{i}")), false)
             })
             .collect();
-        let batch = to_batch(&rows);
-        let inferred = batch.schema().index_of("cold_start_inferred").unwrap();
-        let kept: Vec<usize> = (0..batch.num_columns())
-            .filter(|&c| c != inferred)
-            .collect();
-        let version_2 = batch.project(&kept).unwrap();
-        let mut bytes = Vec::new();
-        let mut writer =
-            parquet::arrow::ArrowWriter::try_new(&mut bytes, version_2.schema(), None).unwrap();
-        writer.write(&version_2).unwrap();
-        writer.close().unwrap();
         let partition = Partition {
             table: Table::Invocations,
             hour: 490_000,
         };
         objects
-            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
+            .put_durably(
+                &partition.file(SegmentRange::single(1)),
+                crate::model::invocation::version_2_file(&rows),
+            )
             .await
             .unwrap();
 
