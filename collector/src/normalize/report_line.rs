@@ -1277,54 +1277,57 @@ mod tests {
         assert_eq!(handled.error_message, None);
     }
 
-    /// A timeout that only the report's status says (the JSON log format has no `Task timed
-    /// out` line) gets the text format's error type and message.
+    /// A timeout or an out-of-memory failure that only the report's status says (the JSON log
+    /// format has no `Task timed out` line, no `Runtime exited` line) gets the text format's error
+    /// type and message, so that the errors report groups the two formats' failures.
     #[test]
-    fn a_timeout_in_the_json_log_format_reads_as_the_text_formats() {
+    fn a_timeout_or_out_of_memory_in_the_json_log_format_reads_as_the_text_formats() {
         let id = "bbbbbbbb-1111-2222-3333-444444444444";
-        let mut json = LambdaLogStream::new(Some("f"), None, None);
-        for event in [
-            serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
-                "record": {"requestId": id}}),
-            serde_json::json!({"time": "2026-11-20T10:00:03.300Z", "type": "platform.runtimeDone",
-                "record": {"requestId": id, "status": "timeout"}}),
-            serde_json::json!({"time": "2026-11-20T10:00:03.301Z", "type": "platform.report",
-                "record": {"requestId": id, "status": "timeout", "metrics": {"durationMs": 3000.5,
-                  "billedDurationMs": 3000, "memorySizeMB": 256}}}),
+        for (status, error_type, expected) in [
+            (
+                "timeout",
+                None,
+                (
+                    InvocationStatus::Timeout,
+                    "Sandbox.Timedout",
+                    "Task timed out after 3.00 seconds",
+                ),
+            ),
+            (
+                "error",
+                Some("Runtime.OutOfMemory"),
+                (
+                    InvocationStatus::OutOfMemory,
+                    "Runtime.OutOfMemory",
+                    OUT_OF_MEMORY_MESSAGE,
+                ),
+            ),
         ] {
-            assert!(json.push_value(None, event));
+            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            for event in [
+                serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
+                    "record": {"requestId": id}}),
+                serde_json::json!({"time": "2026-11-20T10:00:03.300Z",
+                    "type": "platform.runtimeDone",
+                    "record": {"requestId": id, "status": status, "errorType": error_type}}),
+                serde_json::json!({"time": "2026-11-20T10:00:03.301Z", "type": "platform.report",
+                    "record": {"requestId": id, "status": status, "errorType": error_type,
+                      "metrics": {"durationMs": 3000.5, "billedDurationMs": 3000,
+                      "memorySizeMB": 256, "maxMemoryUsedMB": 256}}}),
+            ] {
+                assert!(json.push_value(None, event));
+            }
+            let inv = &json.finish().invocations[0];
+            assert_eq!(
+                (
+                    inv.status,
+                    inv.error_type.as_deref(),
+                    inv.error_message.as_deref()
+                ),
+                (expected.0, Some(expected.1), Some(expected.2)),
+                "{status}"
+            );
         }
-        let inv = &json.finish().invocations[0];
-        assert_eq!(inv.status, InvocationStatus::Timeout);
-        assert_eq!(inv.error_type.as_deref(), Some("Sandbox.Timedout"));
-        assert_eq!(
-            inv.error_message.as_deref(),
-            Some("Task timed out after 3.00 seconds")
-        );
-    }
-
-    /// An out-of-memory failure that only the report says (the JSON log format) gets the text
-    /// format's message, so that the errors report groups the two.
-    #[test]
-    fn an_out_of_memory_failure_in_the_json_log_format_reads_as_the_text_formats() {
-        let id = "cccccccc-1111-2222-3333-444444444444";
-        let mut json = LambdaLogStream::new(Some("f"), None, None);
-        for event in [
-            serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
-                "record": {"requestId": id}}),
-            serde_json::json!({"time": "2026-11-20T10:00:01.300Z", "type": "platform.runtimeDone",
-                "record": {"requestId": id, "status": "error", "errorType": "Runtime.OutOfMemory"}}),
-            serde_json::json!({"time": "2026-11-20T10:00:01.301Z", "type": "platform.report",
-                "record": {"requestId": id, "status": "error", "errorType": "Runtime.OutOfMemory",
-                  "metrics": {"durationMs": 1000.5, "billedDurationMs": 1001, "memorySizeMB": 128,
-                  "maxMemoryUsedMB": 128}}}),
-        ] {
-            assert!(json.push_value(None, event));
-        }
-        let inv = &json.finish().invocations[0];
-        assert_eq!(inv.status, InvocationStatus::OutOfMemory);
-        assert_eq!(inv.error_type.as_deref(), Some("Runtime.OutOfMemory"));
-        assert_eq!(inv.error_message.as_deref(), Some(OUT_OF_MEMORY_MESSAGE));
     }
 
     /// Python's runtime prints an uncaught error without the request id: in the text format,
