@@ -660,14 +660,9 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch
     let error_type = typed!("error_type", as_string_opt::<i32>);
     let error_message = typed!("error_message", as_string_opt::<i32>);
     let sources = typed!("sources", as_string_opt::<i32>);
-    // Absent from files written before schema version 3: their cold starts were all evidence.
-    let cold_start_inferred = match batch.column_by_name("cold_start_inferred") {
-        Some(column) => Some(column.as_boolean_opt().ok_or(SchemaMismatch {
-            column: "cold_start_inferred",
-            problem: "has the wrong type",
-        })?),
-        None => None,
-    };
+    // Null in rows of schema versions before 3 (`Table::upgrade`): their cold starts were all
+    // evidence.
+    let cold_start_inferred = typed!("cold_start_inferred", as_boolean_opt);
 
     let mut rows = Vec::with_capacity(batch.num_rows());
     for i in 0..batch.num_rows() {
@@ -691,8 +686,7 @@ pub fn from_batch(batch: &RecordBatch) -> Result<Vec<Invocation>, SchemaMismatch
             billed_duration_ms: opt(billed, i),
             init_duration_ms: opt(init, i),
             cold_start: cold_start.value(i),
-            cold_start_inferred: cold_start_inferred
-                .is_some_and(|inferred| inferred.is_valid(i) && inferred.value(i)),
+            cold_start_inferred: cold_start_inferred.is_valid(i) && cold_start_inferred.value(i),
             max_memory_used_mb: opt(max_memory, i),
             status: InvocationStatus::parse(status.value(i)).ok_or(SchemaMismatch {
                 column: "status",

@@ -376,10 +376,7 @@ async fn compact_run(
     let mut files_read = 0;
     let mut decoded_bytes = 0;
     for file in files {
-        let file_batches: Vec<_> = decode_parquet_batches(objects.get(&file.meta.location).await?)?
-            .into_iter()
-            .map(|batch| table.upgrade(batch))
-            .collect();
+        let file_batches = decode_parquet_batches(table, objects.get(&file.meta.location).await?)?;
         if file_batches
             .first()
             .is_some_and(|b| b.schema().fields() != table.schema().fields())

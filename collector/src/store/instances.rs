@@ -133,13 +133,27 @@ impl InstancesSeen {
         let Some(columns) = InstanceColumns::of(batch) else {
             return 0;
         };
+        let any_inferred = columns.inferred.is_some_and(|i| i.true_count() > 0);
+        if !any_inferred && columns.cold.true_count() == 0 {
+            return 0;
+        }
         let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
         let mut rows = 0;
-        for i in 0..batch.num_rows() {
+        let mut remember_row = |i: usize| {
             if let Some((instance, request, _)) = columns.row_to_remember(i) {
                 generations.is_first(instance, request);
                 rows += 1;
             }
+        };
+        if any_inferred {
+            (0..batch.num_rows()).for_each(&mut remember_row);
+        } else {
+            // Only cold starts to remember (the usual batch): visited by their bits.
+            columns
+                .cold
+                .values()
+                .set_indices()
+                .for_each(&mut remember_row);
         }
         rows
     }
@@ -152,16 +166,8 @@ impl InstancesSeen {
         let columns = InstanceColumns::of(batch)?;
         let inferred = columns.inferred?;
         if inferred.true_count() == 0 {
-            // Nothing to infer (the usual batch): only the cold starts told to remember, visited
-            // by their bits.
-            if columns.cold.true_count() > 0 {
-                let mut generations = self.generations.lock().unwrap_or_else(|e| e.into_inner());
-                for i in columns.cold.values().set_indices() {
-                    if let Some((instance, request, _)) = columns.row_to_remember(i) {
-                        generations.is_first(instance, request);
-                    }
-                }
-            }
+            // Nothing to infer: only cold starts told to remember.
+            self.remember(batch);
             return None;
         }
         let mut values: Vec<bool> = (0..batch.num_rows())
@@ -435,7 +441,7 @@ mod tests {
             .live
         {
             let bytes = objects.get(&file.meta.location).await.unwrap();
-            for batch in decode_parquet_batches(bytes).unwrap() {
+            for batch in decode_parquet_batches(Table::Invocations, bytes).unwrap() {
                 let rows = from_batch(&batch).unwrap();
                 cold.extend(rows.into_iter().map(|r| (r.request_id, r.cold_start)));
             }

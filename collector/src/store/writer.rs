@@ -883,22 +883,21 @@ pub fn is_hour_merged(metadata: &ParquetMetaData) -> bool {
 }
 
 /// Decodes a whole Parquet file of the store into one batch (of the table's schema, when the
-/// file's is an earlier one that can be upgraded: see [`Table::upgrade`]).
+/// file's is an earlier one that can be upgraded: see [`decode_parquet_batches`]).
 pub fn decode_parquet(table: Table, bytes: Bytes) -> Result<RecordBatch, StoreError> {
-    let batches: Vec<_> = decode_parquet_batches(bytes)?
-        .into_iter()
-        .map(|batch| table.upgrade(batch))
-        .collect();
+    let batches = decode_parquet_batches(table, bytes)?;
     Ok(arrow::compute::concat_batches(&table.schema(), &batches)?)
 }
 
-/// Decodes a whole Parquet file of the store as the reader's batches, for a caller that
-/// concatenates several files' batches once.
-pub fn decode_parquet_batches(bytes: Bytes) -> Result<Vec<RecordBatch>, StoreError> {
+/// Decodes a whole Parquet file of `table` as the reader's batches, for a caller that
+/// concatenates several files' batches once. A file of an earlier schema version that can be
+/// upgraded gives batches of the current schema ([`Table::upgrade`]); one that cannot (spans of
+/// version 1) gives its own.
+pub fn decode_parquet_batches(table: Table, bytes: Bytes) -> Result<Vec<RecordBatch>, StoreError> {
     let reader = ParquetRecordBatchReaderBuilder::try_new(bytes)?
         .with_batch_size(64 * 1024)
         .build()?;
-    Ok(reader.collect::<Result<Vec<_>, _>>()?)
+    reader.map(|batch| Ok(table.upgrade(batch?))).collect()
 }
 
 /// Where the file for `path` is written before it is moved into place.
