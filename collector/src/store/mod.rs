@@ -461,8 +461,7 @@ impl RowEncoder {
         self.encode_inferring(records, None)
     }
 
-    /// [`Self::encode`], with the inferred cold starts set from `instances` first when the rows
-    /// become WAL frames here (which the store cannot change).
+    /// [`Self::encode`], with the inferred cold starts set from `instances` first.
     fn encode_inferring(
         &self,
         records: &Records,
@@ -477,7 +476,7 @@ impl RowEncoder {
             if self.sort_rows && batch.num_rows() > 1 && !table.flushed_in_arrival_order() {
                 *batch = writer::sort_batch(*table, batch)?;
             }
-            if let Some(instances) = instances.filter(|_| self.wal == WalMode::OnDisk) {
+            if let Some(instances) = instances {
                 infer_cold_starts(instances, *table, batch);
             }
         }
@@ -536,30 +535,29 @@ impl StoreHandle {
     /// Stores `records`, waiting for room in the queue; resolves once they are durable in the WAL
     /// (appended, for a store whose WAL is in memory).
     pub async fn write(&self, records: &Records) -> Result<(), StoreError> {
-        self.write_encoded(self.encode(records)?).await
+        self.send(self.encode(records)?).await
     }
 
-    /// `records` encoded by the store's encoder, their inferred cold starts set now if they
-    /// become WAL frames (in a store whose WAL is in memory, [`Self::write_encoded`] sets them).
+    /// `records` encoded by the store's encoder, their inferred cold starts set.
     fn encode(&self, records: &Records) -> Result<EncodedRows, StoreError> {
         self.encoder
             .encode_inferring(records, Some(&self.instances))
-    }
-
-    /// Sets the inferred cold starts of rows encoded as batches (frames have theirs already).
-    fn infer_cold_starts_of_batches(&self, rows: &mut EncodedRows) {
-        if let Encoded::Batches(batches) = &mut rows.0 {
-            for (table, batch) in batches {
-                infer_cold_starts(&self.instances, *table, batch);
-            }
-        }
     }
 
     /// [`Self::write`] of rows encoded already, by a [`RowEncoder`] of this store's [`WalMode`].
     /// Rows encoded as batches (a WAL in memory: an import's) get their inferred cold starts
     /// here, in the order they are written.
     pub async fn write_encoded(&self, mut rows: EncodedRows) -> Result<(), StoreError> {
-        self.infer_cold_starts_of_batches(&mut rows);
+        if let Encoded::Batches(batches) = &mut rows.0 {
+            for (table, batch) in batches {
+                infer_cold_starts(&self.instances, *table, batch);
+            }
+        }
+        self.send(rows).await
+    }
+
+    /// Queues `rows` for the WAL and waits until they are durable there.
+    async fn send(&self, rows: EncodedRows) -> Result<(), StoreError> {
         if rows.0.is_empty() {
             return Ok(());
         }
@@ -581,10 +579,9 @@ impl StoreHandle {
             mpsc::error::TrySendError::Full(()) => StoreError::Overloaded,
             mpsc::error::TrySendError::Closed(()) => StoreError::Closed,
         })?;
-        let mut rows = self.encode(records)?;
-        self.infer_cold_starts_of_batches(&mut rows);
+        let rows = self.encode(records)?.0;
         let (ack, done) = oneshot::channel();
-        permit.send(Command::Write { rows: rows.0, ack });
+        permit.send(Command::Write { rows, ack });
         done.await.map_err(|_| StoreError::Closed)?
     }
 
