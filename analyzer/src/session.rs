@@ -1146,6 +1146,26 @@ mod tests {
         assert_eq!(spans.iter().map(RecordBatch::num_rows).sum::<usize>(), 0);
     }
 
+    /// Puts `rows`, of a schema an earlier version wrote, as the first file of `table`'s hour 0.
+    async fn put_file_of_an_earlier_version(
+        objects: &faasobs_collector::store::Objects,
+        table: Table,
+        rows: &RecordBatch,
+    ) {
+        use datafusion::parquet::arrow::ArrowWriter;
+        use faasobs_collector::store::layout::SegmentRange;
+
+        let mut bytes = Vec::new();
+        let mut writer = ArrowWriter::try_new(&mut bytes, rows.schema(), None).unwrap();
+        writer.write(rows).unwrap();
+        writer.close().unwrap();
+        let partition = Partition { table, hour: 0 };
+        objects
+            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
+            .await
+            .unwrap();
+    }
+
     /// A store upgraded from schema version 1 holds spans with their resource's attributes on
     /// every row and no `resource_id`. Its files are read as they are (the `spans` view shows the
     /// attributes they were stored with), beside newer rows whose resource is joined from
@@ -1153,13 +1173,12 @@ mod tests {
     #[tokio::test]
     async fn spans_stored_with_schema_version_1_keep_their_resource_attributes() {
         use arrow::array::AsArray;
-        use datafusion::parquet::arrow::ArrowWriter;
         use faasobs_collector::model::attributes::AttributesBuilder;
         use faasobs_collector::model::resource::resource_id_of_refs;
         use faasobs_collector::model::{AttributeRef, ResourceRows, SpanBuilder};
         use faasobs_collector::store::compaction::{KnownHourMerged, ReplacedFiles, compact};
         use faasobs_collector::store::flush::flush_records;
-        use faasobs_collector::store::layout::{SegmentRange, list_table};
+        use faasobs_collector::store::layout::list_table;
         use faasobs_collector::store::{CompactionLevel, local_objects};
 
         let dir = tempfile::tempdir().unwrap();
@@ -1190,18 +1209,7 @@ mod tests {
         ));
         columns[position] = attributes.finish();
         let old = RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap();
-        let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, old.schema(), None).unwrap();
-        writer.write(&old).unwrap();
-        writer.close().unwrap();
-        let partition = Partition {
-            table: Table::Spans,
-            hour: 0,
-        };
-        objects
-            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
-            .await
-            .unwrap();
+        put_file_of_an_earlier_version(&objects, Table::Spans, &old).await;
         // Rows of this version, flushed from a segment as the collector does.
         let mut resources = ResourceRows::default();
         let hour = resources.needs_row(new_id, 0).unwrap();
@@ -1262,7 +1270,6 @@ mod tests {
     /// rules of evidence (theirs all evidence).
     #[tokio::test]
     async fn invocations_stored_with_schema_version_2_read_cold_start_inferred_as_null() {
-        use datafusion::parquet::arrow::ArrowWriter;
         use faasobs_collector::model::invocation::{Invocation, Source, Sources, to_batch};
         use faasobs_collector::store::layout::SegmentRange;
         use faasobs_collector::store::local_objects;
@@ -1286,18 +1293,11 @@ mod tests {
         let kept: Vec<usize> = (0..current.num_columns() - 1).collect();
         let old = current.project(&kept).unwrap();
         assert!(old.column_by_name("cold_start_inferred").is_none());
-        let mut bytes = Vec::new();
-        let mut writer = ArrowWriter::try_new(&mut bytes, old.schema(), None).unwrap();
-        writer.write(&old).unwrap();
-        writer.close().unwrap();
+        put_file_of_an_earlier_version(&objects, Table::Invocations, &old).await;
         let partition = Partition {
             table: Table::Invocations,
             hour: 0,
         };
-        objects
-            .put_durably(&partition.file(SegmentRange::single(1)), bytes.into())
-            .await
-            .unwrap();
         // This version: spans of r-1 (inferred cold), r-2 and r-3 (inferred warm).
         let spans = to_batch(&[
             fragment("r-1", Source::OtlpSpan, true, true),
