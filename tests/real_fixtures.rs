@@ -20,7 +20,7 @@ fn ingest(
         dir.path(),
         "SELECT function_name, request_id, duration_ms, billed_duration_ms, memory_size_mb, \
          max_memory_used_mb, init_duration_ms, cold_start, status, instance_id, \
-         encode(trace_id, 'hex') AS trace FROM invocations ORDER BY request_id",
+         encode(trace_id, 'hex') AS trace, account_id FROM invocations ORDER BY request_id",
     );
     (dir, rows)
 }
@@ -43,6 +43,8 @@ fn a_cold_start_report_from_cloudwatch() {
         r["instance_id"],
         "2020/06/04/[$LATEST]af2b1e1843b84a2d80c67840ae3ffa72"
     );
+    // The subscription's owner is the account the function runs in.
+    assert_eq!(r["account_id"], "601427279990");
 }
 
 #[test]

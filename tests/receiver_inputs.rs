@@ -600,7 +600,7 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     ]);
     let reply = post(
         &format!(
-            "{}/lambda/logs?function=telemetry-fn&instance=env-1",
+            "{}/lambda/logs?function=telemetry-fn&instance=env-1&region=eu-west-1&account=123456789012",
             collector.http
         ),
         &[JSON],
@@ -654,8 +654,8 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     let rows = query_json(
         dir.path(),
         "SELECT function_name, request_id, status, cold_start, init_duration_ms, \
-         billed_duration_ms, memory_size_mb, instance_id, error_type FROM invocations \
-         ORDER BY request_id",
+         billed_duration_ms, memory_size_mb, instance_id, error_type, region, account_id \
+         FROM invocations ORDER BY request_id",
     );
     let by_id = |id: &str| {
         rows.iter()
@@ -669,6 +669,9 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     assert_eq!(timeout["init_duration_ms"], 300.5);
     assert_eq!(timeout["memory_size_mb"], 512);
     assert_eq!(timeout["instance_id"], "env-1");
+    // Where the extension said the function runs.
+    assert_eq!(timeout["region"], "eu-west-1");
+    assert_eq!(timeout["account_id"], "123456789012");
     let oom = by_id("tel-2");
     assert_eq!(oom["status"], "out_of_memory");
     assert_eq!(oom["cold_start"], false);
@@ -677,6 +680,9 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     assert_eq!(cold["billed_duration_ms"], 100);
     assert_eq!(cold["memory_size_mb"], 128);
     assert_eq!(cold["cold_start"], true);
+    // A subscription says its account (`owner`), not its region.
+    assert_eq!(cold["account_id"], "601427279990");
+    assert!(cold.get("region").is_none(), "{cold:?}");
     assert_eq!(rows.len(), 5, "{rows:#?}");
     let timeouts = rows.iter().filter(|r| r["status"] == "timeout").count();
     assert_eq!(timeouts, 2);

@@ -16,6 +16,9 @@ use crate::model::Records;
 pub struct SubscriptionPayload {
     #[serde(default)]
     pub message_type: Option<String>,
+    /// The AWS account the log data came from.
+    #[serde(default)]
+    pub owner: Option<String>,
     pub log_group: String,
     pub log_stream: String,
     #[serde(default)]
@@ -72,12 +75,14 @@ pub fn normalize_subscription(json: &[u8]) -> Result<Records, NormalizeError> {
     if payload.message_type.as_deref() == Some("CONTROL_MESSAGE") {
         return Ok(Records::default());
     }
+    // A subscription says the account its logs came from, not the region.
     let region = None;
     let mut stream = LambdaLogStream::new(
         Some(function_of_log_group(&payload.log_group)),
         Some(payload.log_stream.clone()),
         region,
-    );
+    )
+    .in_account(payload.owner.clone().filter(|owner| !owner.is_empty()));
     for event in &payload.log_events {
         stream.push(
             Some(event.timestamp.saturating_mul(1_000_000)),

@@ -54,6 +54,7 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
                                         instance,
                                         text(&resource, "cloud.region"),
                                     )
+                                    .in_account(text(&resource, "cloud.account.id"))
                                 });
                             stream.push(Some(record.time), body);
                         }
@@ -184,7 +185,11 @@ mod tests {
         let request = ExportLogsServiceRequest {
             resource_logs: vec![ResourceLogs {
                 resource: Some(Resource {
-                    attributes: vec![string("faas.name", "checkout")],
+                    attributes: vec![
+                        string("faas.name", "checkout"),
+                        string("cloud.region", "eu-west-1"),
+                        string("cloud.account.id", "123456789012"),
+                    ],
                     ..Default::default()
                 }),
                 scope_logs: vec![ScopeLogs {
@@ -211,10 +216,14 @@ mod tests {
         assert!(out.first_error.unwrap().contains("trace_id"));
         assert_eq!(out.records.logs.len(), 2);
         // Both records refer to their resource, which has one row (they share an hour).
-        let expected_id = resource_id_of(&[(
-            "faas.name".to_string(),
-            AttributeValue::String("checkout".into()),
-        )]);
+        let expected_id = resource_id_of(
+            &[
+                ("faas.name", "checkout"),
+                ("cloud.region", "eu-west-1"),
+                ("cloud.account.id", "123456789012"),
+            ]
+            .map(|(key, value)| (key.to_string(), AttributeValue::String(value.into()))),
+        );
         assert!(
             out.records
                 .logs
@@ -228,6 +237,9 @@ mod tests {
         assert_eq!(out.records.invocations.len(), 1);
         let inv = &out.records.invocations[0];
         assert_eq!(inv.function_name, "checkout");
+        // The REPORT's invocation runs where its resource says.
+        assert_eq!(inv.region.as_deref(), Some("eu-west-1"));
+        assert_eq!(inv.account_id.as_deref(), Some("123456789012"));
         assert_eq!(inv.start_time, 1_000_000);
         assert_eq!(inv.init_duration_ms, Some(100.5));
         assert!(inv.cold_start);

@@ -306,6 +306,9 @@ pub struct LambdaLogStream {
     function_name: Option<String>,
     instance_id: Option<String>,
     region: Option<String>,
+    /// The account the stream's function runs in, when its transport says it (a CloudWatch Logs
+    /// payload's `owner`, an OTLP resource's `cloud.account.id`).
+    account_id: Option<String>,
     starts: HashMap<String, (i64, Option<String>)>,
     /// The request id of the last `START` whose `REPORT` has not come: the invocation running,
     /// which a line without a request id belongs to (an environment runs one at a time).
@@ -344,6 +347,7 @@ impl LambdaLogStream {
             function_name: function_name.map(String::from),
             instance_id,
             region,
+            account_id: None,
             starts: HashMap::new(),
             in_flight: None,
             uncaught_pending: None,
@@ -358,6 +362,12 @@ impl LambdaLogStream {
             logs: LogBuilder::default(),
             fragments: InvocationBuilder::default(),
         }
+    }
+
+    /// The stream of a function that runs in `account_id`, when known.
+    pub fn in_account(mut self, account_id: Option<String>) -> Self {
+        self.account_id = account_id;
+        self
     }
 
     fn function_name(&self) -> String {
@@ -580,7 +590,7 @@ impl LambdaLogStream {
                     .unwrap_or(UNKNOWN_FUNCTION),
                 provider: Some("aws"),
                 region: context.region.or(self.region.as_deref()),
-                account_id: context.account_id,
+                account_id: context.account_id.or(self.account_id.as_deref()),
                 memory_size_mb: context.memory_size_mb,
                 request_id: &request_id,
                 trace_id: context.trace_id,
@@ -800,6 +810,7 @@ impl LambdaLogStream {
             function_version: version,
             provider: Some("aws".into()),
             region: self.region.clone(),
+            account_id: self.account_id.clone(),
             memory_size_mb: report.memory_size_mb,
             request_id: report.request_id.clone(),
             trace_id: report.xray_trace_id.as_deref().and_then(xray_trace_id),

@@ -3,7 +3,7 @@
 //! | route | body | what |
 //! |---|---|---|
 //! | `POST /v1/traces`, `/v1/logs`, `/v1/metrics` | OTLP protobuf or JSON, gzip optional | OTLP/HTTP |
-//! | `POST /lambda/logs?function=NAME[&instance=STREAM][&region=R]` | JSON array of Telemetry API / Logs API events | what a Lambda extension forwards |
+//! | `POST /lambda/logs?function=NAME[&instance=STREAM][&region=R][&account=A]` | JSON array of Telemetry API / Logs API events | what a Lambda extension forwards |
 //! | `POST /cloudwatch` | a subscription payload, decoded or in the `awslogs` envelope | CloudWatch Logs |
 //! | `GET /healthz` | — | liveness and the store's queue (no token needed) |
 //! | `GET /metrics` | — | Prometheus text format |
@@ -353,6 +353,7 @@ struct LambdaLogsTarget {
     function: Option<String>,
     instance: Option<String>,
     region: Option<String>,
+    account: Option<String>,
 }
 
 fn json_response(body: &Value) -> Response {
@@ -402,7 +403,8 @@ async fn lambda_logs(
         target.function.as_deref(),
         target.instance.clone(),
         target.region.clone(),
-    );
+    )
+    .in_account(target.account.clone());
     let mut normalized = Normalized::default();
     for event in events {
         let why = if !event.is_object() {
