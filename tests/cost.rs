@@ -8,7 +8,10 @@ use faasobs_sample_traces::workload::{Arrivals, FunctionProfile, Instrumentation
 use faasobs_sample_traces::{simulate, write_workload};
 use serde_json::Value;
 
-use crate::support::{faasobs, faasobs_at, faasobs_json, query_json, sample_store};
+use crate::support::{
+    Deployment, faasobs, faasobs_at, faasobs_json, query_json, sample_store,
+    store_of_one_function_deployed,
+};
 
 /// One function of the given shape, as platform logs, imported into a fresh store.
 fn store_with(
@@ -312,46 +315,20 @@ fn a_function_at_an_unlisted_memory_size_is_compared_with_its_own_size() {
 /// section says which of them each row is.
 #[test]
 fn a_function_in_two_accounts_has_its_rows_told_apart() {
-    let start_ns: i64 = 1_795_424_400_000_000_000; // 2026-11-23T09:00:00Z
-    let resource = |account: &str, memory_bytes: i64, spans: Vec<String>| {
-        format!(
-            r#"{{"resource":{{"attributes":[
-              {{"key":"cloud.provider","value":{{"stringValue":"aws"}}}},
-              {{"key":"cloud.region","value":{{"stringValue":"us-east-1"}}}},
-              {{"key":"cloud.account.id","value":{{"stringValue":"{account}"}}}},
-              {{"key":"host.arch","value":{{"stringValue":"amd64"}}}},
-              {{"key":"faas.name","value":{{"stringValue":"orders-api"}}}},
-              {{"key":"faas.max_memory","value":{{"intValue":"{memory_bytes}"}}}}]}},
-             "scopeSpans":[{{"spans":[{}]}}]}}"#,
-            spans.join(",")
-        )
-    };
-    let span = |account: u8, i: i64, ms: i64| {
-        let start = start_ns + i * 60_000_000_000;
-        format!(
-            r#"{{"traceId":"{account:02x}{i:030x}","spanId":"{account:02x}{i:014x}","name":"handler","kind":2,
-               "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
-               "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{account}-{i}"}}}}]}}"#,
-            start + ms * 1_000_000
-        )
-    };
-    let production: Vec<String> = (0..30).map(|i| span(1, i, 120)).collect();
-    let staging: Vec<String> = (0..30).map(|i| span(2, i, 40)).collect();
-    let body = format!(
-        r#"{{"resourceSpans":[{},{}]}}"#,
-        resource("111111111111", 1024 << 20, production),
-        resource("222222222222", 512 << 20, staging)
-    );
-    let files = tempfile::tempdir().unwrap();
-    let file = files.path().join("spans.json");
-    std::fs::write(&file, body).unwrap();
-    let data = tempfile::tempdir().unwrap();
-    faasobs_at(data.path())
-        .arg("ingest")
-        .arg(&file)
-        .assert()
-        .success();
-
+    let data = store_of_one_function_deployed(&[
+        Deployment {
+            region: "us-east-1",
+            account: "111111111111",
+            memory_mb: 1024,
+            duration_ms: 120,
+        },
+        Deployment {
+            region: "us-east-1",
+            account: "222222222222",
+            memory_mb: 512,
+            duration_ms: 40,
+        },
+    ]);
     let report = compare(data.path(), &[]);
     let detail = scenario(&report, "serverless as observed")["detail"]
         .as_str()

@@ -4,7 +4,10 @@
 
 use std::path::Path;
 
-use crate::support::{faasobs, faasobs_at, faasobs_ok, query_json, root, sample_store};
+use crate::support::{
+    Deployment, faasobs, faasobs_at, faasobs_ok, query_json, root, sample_store,
+    store_of_one_function_deployed,
+};
 
 fn check_golden(name: &str, actual: &serde_json::Value) {
     let path = root().join("tests/golden").join(format!("{name}.json"));
@@ -415,6 +418,127 @@ fn an_empty_selection_says_why_it_is_empty() {
         let (stdout, stderr) = faasobs_ok(store.path(), args);
         assert!(stdout.contains("checkout-api"), "{stdout}");
         assert!(!stderr.contains("note:"), "{args:?}: {stderr}");
+    }
+}
+
+/// A function name deployed in two regions and two accounts is one row of each report, adding
+/// them together: every report says so on standard error and names the flags that pick one
+/// place, `--region` and `--account` pick it, and a place nothing ran in is said to be empty
+/// with the places there are.
+#[test]
+fn a_function_in_several_regions_and_accounts_is_warned_of_and_each_place_can_be_picked() {
+    let deployment = |region, account| Deployment {
+        region,
+        account,
+        memory_mb: 1024,
+        duration_ms: 120,
+    };
+    let store = store_of_one_function_deployed(&[
+        deployment("us-east-1", "111111111111"),
+        deployment("eu-west-1", "111111111111"),
+        deployment("us-east-1", "222222222222"),
+    ]);
+    let summary = |args: &[&str]| {
+        let mut all = vec!["summary", "--format", "json"];
+        all.extend(args);
+        let (stdout, stderr) = faasobs_ok(store.path(), &all);
+        let rows: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+        let row = &rows.as_array().unwrap()[0];
+        let numbers = (
+            row["invocations"].as_i64().unwrap(),
+            row["peak_concurrency"].as_i64().unwrap(),
+        );
+        (numbers, stderr)
+    };
+    // The three deployments start in the same minutes: together they peak at 3.
+    let (numbers, stderr) = summary(&[]);
+    assert_eq!(numbers, (90, 3));
+    assert!(
+        stderr.contains(
+            "warning: orders-api ran in 2 regions (eu-west-1, us-east-1) and 2 accounts \
+             (111111111111, 222222222222): its rows add them together; --region and --account \
+             pick one"
+        ),
+        "{stderr}"
+    );
+    let (numbers, stderr) = summary(&["--region", "us-east-1"]);
+    assert_eq!(numbers, (60, 2));
+    assert!(
+        stderr.contains("ran in 2 accounts (111111111111, 222222222222)")
+            && stderr.contains("--account picks one"),
+        "{stderr}"
+    );
+    let (numbers, stderr) = summary(&["--region", "us-east-1", "--account", "222222222222"]);
+    assert_eq!(numbers, (30, 1));
+    assert!(!stderr.contains("warning"), "{stderr}");
+
+    // The concurrency report's account-wide rows add up every place too.
+    let (_, stderr) = faasobs_ok(store.path(), &["report", "concurrency", "--step", "1h"]);
+    assert!(
+        stderr.contains(
+            "warning: the (all) rows add up invocations of 2 regions (eu-west-1, us-east-1) and \
+             2 accounts (111111111111, 222222222222), while Lambda's concurrency limit is per \
+             account and region"
+        ),
+        "{stderr}"
+    );
+    let peaks = report(
+        store.path(),
+        &["concurrency", "--step", "1h", "--region", "eu-west-1"],
+    );
+    assert_eq!(total(&peaks["peaks"], "peak_concurrency"), 2, "{peaks:#}");
+
+    // A cost report's spend per function warns alike; spend per day has no function's rows.
+    // (The built-in catalog prices us-east-1 only.)
+    let (_, stderr) = faasobs_ok(
+        store.path(),
+        &[
+            "cost",
+            "report",
+            "--region",
+            "us-east-1",
+            "--format",
+            "json",
+        ],
+    );
+    assert!(
+        stderr.contains("warning: orders-api ran in 2 accounts"),
+        "{stderr}"
+    );
+    let (_, stderr) = faasobs_ok(
+        store.path(),
+        &["cost", "report", "--region", "us-east-1", "--by", "day"],
+    );
+    assert!(!stderr.contains("ran in"), "{stderr}");
+
+    // A place nothing ran in.
+    let (_, stderr) = faasobs_ok(
+        store.path(),
+        &[
+            "report",
+            "errors",
+            "--region",
+            "eu-central-1",
+            "--account",
+            "111111111111",
+        ],
+    );
+    assert!(
+        stderr.contains(
+            "note: no invocations in region eu-central-1 of account 111111111111 started; the \
+             regions stored are: eu-west-1, us-east-1"
+        ),
+        "{stderr}"
+    );
+
+    // The sample runs in one region of one account: nothing to warn of.
+    let sample = sample_store();
+    for args in [
+        &["summary"][..],
+        &["report", "concurrency", "--step", "1h"][..],
+    ] {
+        let (_, stderr) = faasobs_ok(sample.path(), args);
+        assert!(!stderr.contains("warning"), "{args:?}: {stderr}");
     }
 }
 

@@ -268,3 +268,58 @@ pub fn store_importing(input: &std::path::Path) -> tempfile::TempDir {
         .success();
     dir
 }
+
+/// Where one deployment of a function runs, and how it runs there.
+pub struct Deployment {
+    pub region: &'static str,
+    pub account: &'static str,
+    pub memory_mb: i64,
+    pub duration_ms: i64,
+}
+
+/// A fresh store holding 30 invocations of `orders-api` in each of `deployments`, one a minute
+/// from 2026-11-23T09:00:00Z (the same minutes in each): OTLP JSON spans whose resource says the
+/// deployment's region, account, x86_64 and memory, imported with `ingest`.
+pub fn store_of_one_function_deployed(deployments: &[Deployment]) -> tempfile::TempDir {
+    let start_ns: i64 = 1_795_424_400_000_000_000; // 2026-11-23T09:00:00Z
+    let resource_spans: Vec<String> = deployments
+        .iter()
+        .enumerate()
+        .map(|(d, deployment)| {
+            let tag = d + 1;
+            let spans: Vec<String> = (0..30_i64)
+                .map(|i| {
+                    let start = start_ns + i * 60_000_000_000;
+                    format!(
+                        r#"{{"traceId":"{tag:02x}{i:030x}","spanId":"{tag:02x}{i:014x}","name":"handler","kind":2,
+                           "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
+                           "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{tag}-{i}"}}}}]}}"#,
+                        start + deployment.duration_ms * 1_000_000
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"resource":{{"attributes":[
+                  {{"key":"cloud.provider","value":{{"stringValue":"aws"}}}},
+                  {{"key":"cloud.region","value":{{"stringValue":"{}"}}}},
+                  {{"key":"cloud.account.id","value":{{"stringValue":"{}"}}}},
+                  {{"key":"host.arch","value":{{"stringValue":"amd64"}}}},
+                  {{"key":"faas.name","value":{{"stringValue":"orders-api"}}}},
+                  {{"key":"faas.max_memory","value":{{"intValue":"{}"}}}}]}},
+                 "scopeSpans":[{{"spans":[{}]}}]}}"#,
+                deployment.region,
+                deployment.account,
+                deployment.memory_mb << 20,
+                spans.join(",")
+            )
+        })
+        .collect();
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("spans.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"resourceSpans":[{}]}}"#, resource_spans.join(",")),
+    )
+    .unwrap();
+    store_importing(&file)
+}

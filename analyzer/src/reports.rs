@@ -6,11 +6,11 @@
 //! names are stable and documented in `docs/reports.md`. Percentiles are exact unless
 //! [`ReportOptions::approximate`] asks for the t-digest estimate.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use arrow::array::{
-    ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
+    Array, ArrayRef, AsArray, Int64Array, RecordBatch, StringArray, TimestampNanosecondArray,
 };
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
@@ -31,6 +31,10 @@ pub enum ReportKind {
 pub struct ReportOptions {
     /// Only this function.
     pub function: Option<String>,
+    /// Only invocations that say they ran in this region.
+    pub region: Option<String>,
+    /// Only invocations that say they ran in this account.
+    pub account: Option<String>,
     /// Invocations that started at or after this instant (ns since the epoch).
     pub since: Option<i64>,
     /// Invocations that started before this instant (ns since the epoch).
@@ -47,6 +51,8 @@ impl Default for ReportOptions {
     fn default() -> Self {
         ReportOptions {
             function: None,
+            region: None,
+            account: None,
             since: None,
             until: None,
             step: None,
@@ -110,8 +116,14 @@ impl ReportOptions {
     /// The SQL condition selecting the report's invocations.
     pub(crate) fn filter(&self) -> String {
         let mut conditions = vec!["true".to_string()];
-        if let Some(f) = &self.function {
-            conditions.push(format!("function_name = {}", sql_string(f)));
+        for (column, value) in [
+            ("function_name", &self.function),
+            ("region", &self.region),
+            ("account_id", &self.account),
+        ] {
+            if let Some(v) = value {
+                conditions.push(format!("{column} = {}", sql_string(v)));
+            }
         }
         if let Some(t) = self.since {
             conditions.push(format!("start_time >= to_timestamp_nanos({t})"));
@@ -376,6 +388,90 @@ impl Analyzer {
                 batches: vec![series_batch],
             },
         ])
+    }
+}
+
+/// The regions and accounts each function name of a selection ran in, as its invocations say.
+///
+/// Reports group by `function_name` alone, so a name deployed in two regions or accounts (a
+/// multi-region API, or staging and production accounts) is one row that adds them together,
+/// although Lambda's concurrency limit is per account and region. This tells the reader when
+/// that happened. An invocation that does not say its region or account (Lambda logs without
+/// one) adds no place: only values that some source gave are counted.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Places {
+    by_function: BTreeMap<String, FunctionPlaces>,
+}
+
+/// The regions and accounts one function name ran in.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct FunctionPlaces {
+    pub regions: BTreeSet<String>,
+    pub accounts: BTreeSet<String>,
+}
+
+impl FunctionPlaces {
+    /// More than one region or more than one account.
+    pub fn several(&self) -> bool {
+        self.regions.len() > 1 || self.accounts.len() > 1
+    }
+}
+
+impl Places {
+    /// Counts an invocation of `function` that said `region` and `account` (either may be
+    /// unknown).
+    pub fn add(&mut self, function: &str, region: Option<&str>, account: Option<&str>) {
+        let places = self.by_function.entry(function.to_owned()).or_default();
+        places.regions.extend(region.map(String::from));
+        places.accounts.extend(account.map(String::from));
+    }
+
+    /// The function names that ran in more than one region or account, in name order.
+    pub fn functions_in_several(&self) -> impl Iterator<Item = (&str, &FunctionPlaces)> {
+        self.by_function
+            .iter()
+            .filter(|(_, places)| places.several())
+            .map(|(name, places)| (name.as_str(), places))
+    }
+
+    /// Every region and account of the selection, whichever function ran there.
+    pub fn all(&self) -> FunctionPlaces {
+        let mut all = FunctionPlaces::default();
+        for places in self.by_function.values() {
+            all.regions.extend(places.regions.iter().cloned());
+            all.accounts.extend(places.accounts.iter().cloned());
+        }
+        all
+    }
+}
+
+/// The text at `i` of `texts`, `None` when null.
+fn text_at(texts: &StringArray, i: usize) -> Option<&str> {
+    texts.is_valid(i).then(|| texts.value(i))
+}
+
+impl Analyzer {
+    /// Where the functions of a report's selection ran. Reads the stored fragments, not the
+    /// merged `invocations`: a region or account is the same whichever fragment of an
+    /// invocation says it, and the three columns are a small part of the rows.
+    pub async fn places(&self, o: &ReportOptions) -> Result<Places, AnalyzerError> {
+        let sql = format!(
+            "SELECT function_name, region, account_id FROM invocation_fragments \
+             WHERE {} AND (region IS NOT NULL OR account_id IS NOT NULL) GROUP BY 1, 2, 3",
+            o.filter()
+        );
+        let mut places = Places::default();
+        for batch in self.query(&sql).await? {
+            let names = crate::query::text_column(batch.column(0))?;
+            let regions = crate::query::text_column(batch.column(1))?;
+            let accounts = crate::query::text_column(batch.column(2))?;
+            for i in 0..batch.num_rows() {
+                if let Some(name) = text_at(&names, i) {
+                    places.add(name, text_at(&regions, i), text_at(&accounts, i));
+                }
+            }
+        }
+        Ok(places)
     }
 }
 

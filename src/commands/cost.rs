@@ -6,7 +6,7 @@ use std::path::Path;
 use faasobs_analyzer::cost::catalog::DEFAULT_CATALOG;
 use faasobs_analyzer::cost::report::{CostReport, CostReportOptions, SpendGrouping};
 use faasobs_analyzer::cost::scenarios::{CompareOptions, DEFAULT_MEMORY_HEADROOM};
-use faasobs_analyzer::reports::render_report;
+use faasobs_analyzer::reports::{Places, render_report};
 
 use super::report::{Format, InvocationSelection, output_format};
 
@@ -112,15 +112,24 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
                 filter,
                 free_tier: config.selection.free_tier,
             };
-            let (analyzer, report) = super::query::run_on_analyzer(
+            let (analyzer, (report, places)) = super::query::run_on_analyzer(
                 data,
                 pricing,
                 config.selection.memory_limit_mb,
                 Some(window),
-                async |analyzer| Ok(analyzer.cost_report(&options).await?),
+                async |analyzer| {
+                    let report = analyzer.cost_report(&options).await?;
+                    // Spend by day or month has no rows of one function to tell apart.
+                    let places = match options.by {
+                        SpendGrouping::Function => analyzer.places(&options.filter).await?,
+                        SpendGrouping::Day | SpendGrouping::Month => Places::default(),
+                    };
+                    Ok((report, places))
+                },
             )
             .await?;
             print_report(&report, config.selection.format)?;
+            super::report::warn_of_places(&places, false);
             let empty = super::report::no_rows(&report.sections, &["assumptions"]);
             super::report::explain_empty_report(&analyzer, &config.selection.invocations, empty)
                 .await

@@ -6,7 +6,8 @@ use std::time::Duration;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, nearest_name, render, text_column};
 use faasobs_analyzer::reports::{
-    ReportKind, ReportOptions, Section, parse_time_bound, render_report,
+    ALL_FUNCTIONS, FunctionPlaces, Places, ReportKind, ReportOptions, Section, parse_time_bound,
+    render_report,
 };
 use faasobs_analyzer::session::TimeWindow;
 
@@ -86,12 +87,22 @@ impl SummaryConfig {
     }
 }
 
-/// Which invocations a report covers: `--function`, `--since`, `--until` (reports and `cost`).
+/// Which invocations a report covers: `--function`, `--region`, `--account`, `--since`, `--until`
+/// (reports and `cost`).
 #[derive(Debug, Default, clap::Args)]
 pub struct InvocationSelection {
     /// Only this function.
     #[arg(long)]
     pub function: Option<String>,
+    /// Only invocations that say they ran in this region (`cloud.region`). Invocations whose
+    /// sources do not say it (Lambda text logs alone, CloudWatch payloads) are left out.
+    #[arg(long)]
+    pub region: Option<String>,
+    /// Only invocations that say they ran in this account (`cloud.account.id`, a CloudWatch
+    /// payload's owner). Invocations whose sources do not say it (Lambda text logs alone) are
+    /// left out.
+    #[arg(long)]
+    pub account: Option<String>,
     /// Invocations that started at or after this time: RFC 3339, a date or date and time in UTC
     /// (2026-11-23, 2026-11-23 09:30), or a duration ago (1h, 7d).
     #[arg(long)]
@@ -125,6 +136,8 @@ impl InvocationSelection {
         }
         let options = ReportOptions {
             function: self.function.clone(),
+            region: self.region.clone(),
+            account: self.account.clone(),
             since,
             until,
             ..Default::default()
@@ -177,15 +190,21 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         Kind::Concurrency => ReportKind::Concurrency,
     };
     let format = output_format(config.output.format);
-    let (analyzer, sections) = super::query::run_on_analyzer(
+    let (analyzer, (sections, places)) = super::query::run_on_analyzer(
         data,
         pricing,
         config.output.memory_limit_mb,
         Some(window),
-        async |analyzer| Ok(analyzer.report(kind, &options).await?),
+        async |analyzer| {
+            let sections = analyzer.report(kind, &options).await?;
+            Ok((sections, analyzer.places(&options).await?))
+        },
     )
     .await?;
     super::print_rendered(&render_report(&sections, format)?);
+    // The concurrency report adds an account-wide row unless it is of one function.
+    let account_wide = kind == ReportKind::Concurrency && options.function.is_none();
+    warn_of_places(&places, account_wide);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
@@ -200,22 +219,92 @@ pub async fn summary(
         approximate: config.output.approximate,
         ..selected
     };
-    let (analyzer, sections) = super::query::run_on_analyzer(
+    let (analyzer, (sections, places)) = super::query::run_on_analyzer(
         data,
         pricing,
         config.output.memory_limit_mb,
         Some(window),
-        async |analyzer| Ok(analyzer.report(ReportKind::Summary, &options).await?),
+        async |analyzer| {
+            let sections = analyzer.report(ReportKind::Summary, &options).await?;
+            Ok((sections, analyzer.places(&options).await?))
+        },
     )
     .await?;
     let rows = sections.iter().flat_map(|s| s.batches.iter().cloned());
     let batches: Vec<_> = rows.collect();
     super::print_rendered(&render(&batches, output_format(config.output.format))?);
+    warn_of_places(&places, false);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
 /// How many function names a note lists before it says how many more there are.
 const NAMES_LISTED: usize = 12;
+
+/// Says on standard error which function names' rows add up invocations of more than one region
+/// or account, and, for a report with account-wide rows (`account_wide`), when the whole
+/// selection does: Lambda's concurrency limit is per account and region.
+pub fn warn_of_places(places: &Places, account_wide: bool) {
+    for warning in place_warnings(places, account_wide) {
+        eprintln!("warning: {warning}");
+    }
+}
+
+fn place_warnings(places: &Places, account_wide: bool) -> Vec<String> {
+    let several: Vec<(&str, &FunctionPlaces)> = places.functions_in_several().collect();
+    let mut warnings: Vec<String> = several
+        .iter()
+        .take(NAMES_LISTED)
+        .map(|(name, places)| {
+            format!(
+                "{name} ran in {}: its rows add them together; {} one",
+                describe_places(places),
+                flags_that_pick(places)
+            )
+        })
+        .collect();
+    if several.len() > NAMES_LISTED {
+        warnings.push(format!(
+            "and {} more functions ran in more than one region or account",
+            several.len() - NAMES_LISTED
+        ));
+    }
+    let all = places.all();
+    if account_wide && all.several() {
+        warnings.push(format!(
+            "the {ALL_FUNCTIONS} rows add up invocations of {}, while Lambda's concurrency limit \
+             is per account and region; {} one",
+            describe_places(&all),
+            flags_that_pick(&all)
+        ));
+    }
+    warnings
+}
+
+/// "2 regions (eu-west-1, us-east-1)", "2 accounts (…)", or both.
+fn describe_places(places: &FunctionPlaces) -> String {
+    let list = |kind: &str, values: &std::collections::BTreeSet<String>| {
+        let values: Vec<&str> = values.iter().map(String::as_str).collect();
+        format!("{} {kind}s ({})", values.len(), values.join(", "))
+    };
+    match (places.regions.len() > 1, places.accounts.len() > 1) {
+        (true, true) => format!(
+            "{} and {}",
+            list("region", &places.regions),
+            list("account", &places.accounts)
+        ),
+        (true, false) => list("region", &places.regions),
+        _ => list("account", &places.accounts),
+    }
+}
+
+/// The flags that select one of the places that differ.
+fn flags_that_pick(places: &FunctionPlaces) -> &'static str {
+    match (places.regions.len() > 1, places.accounts.len() > 1) {
+        (true, true) => "--region and --account pick",
+        (true, false) => "--region picks",
+        _ => "--account picks",
+    }
+}
 
 /// Whether the sections have no rows, leaving out those named in `besides` (a cost report's
 /// assumptions, which it always lists).
@@ -243,8 +332,14 @@ pub async fn explain_empty_report(
         (None, Some(until)) => format!(" in the window --until {until}"),
         (None, None) => String::new(),
     };
+    let place = match (&selection.region, &selection.account) {
+        (Some(region), Some(account)) => format!(" in region {region} of account {account}"),
+        (Some(region), None) => format!(" in region {region}"),
+        (None, Some(account)) => format!(" of account {account}"),
+        (None, None) => String::new(),
+    };
     // The functions with invocations in the window's partitions (all of them without a window).
-    let names = stored_function_names(analyzer).await?;
+    let names = stored_values(analyzer, "function_name").await?;
     let note = match &selection.function {
         Some(function) if !names.is_empty() && !names.contains(function) => {
             let had = if window.is_empty() {
@@ -255,31 +350,57 @@ pub async fn explain_empty_report(
             let nearest = nearest_name(function, &names)
                 .map(|n| format!(" (did you mean {n}?)"))
                 .unwrap_or_default();
-            let mut listed = names
-                .iter()
-                .take(NAMES_LISTED)
-                .cloned()
-                .collect::<Vec<_>>()
-                .join(", ");
-            if names.len() > NAMES_LISTED {
-                listed.push_str(&format!(", and {} more", names.len() - NAMES_LISTED));
-            }
             format!(
                 "no function named \"{function}\" has invocations{had}{nearest}; the \
-                 functions that do are: {listed}"
+                 functions that do are: {}",
+                listed(&names)
             )
         }
-        Some(function) => format!("no invocations of \"{function}\" started{window}"),
-        None => format!("no invocations started{window}"),
+        Some(function) => format!("no invocations of \"{function}\"{place} started{window}"),
+        None => format!("no invocations{place} started{window}"),
     };
-    eprintln!("note: {note}");
+    let mut stored_places = Vec::new();
+    for (kind, column, given) in [
+        ("region", "region", &selection.region),
+        ("account", "account_id", &selection.account),
+    ] {
+        if given.is_some() {
+            let values = stored_values(analyzer, column).await?;
+            stored_places.push(if values.is_empty() {
+                format!("no stored invocation says its {kind}")
+            } else {
+                format!("the {kind}s stored are: {}", listed(&values))
+            });
+        }
+    }
+    if stored_places.is_empty() {
+        eprintln!("note: {note}");
+    } else {
+        eprintln!("note: {note}; {}", stored_places.join("; "));
+    }
     Ok(())
 }
 
-/// The names of the functions with invocations the analyzer reads, sorted.
-async fn stored_function_names(analyzer: &Analyzer) -> anyhow::Result<Vec<String>> {
+/// The first [`NAMES_LISTED`] of `names`, and how many more there are.
+fn listed(names: &[String]) -> String {
+    let mut listed = names
+        .iter()
+        .take(NAMES_LISTED)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > NAMES_LISTED {
+        listed.push_str(&format!(", and {} more", names.len() - NAMES_LISTED));
+    }
+    listed
+}
+
+/// The values of `column` of the invocations the analyzer reads (those not null), sorted.
+async fn stored_values(analyzer: &Analyzer, column: &str) -> anyhow::Result<Vec<String>> {
     let batches = analyzer
-        .query("SELECT DISTINCT function_name FROM invocations ORDER BY function_name")
+        .query(&format!(
+            "SELECT DISTINCT {column} FROM invocations WHERE {column} IS NOT NULL ORDER BY 1"
+        ))
         .await?;
     let mut names = Vec::new();
     for batch in &batches {
@@ -287,4 +408,56 @@ async fn stored_function_names(analyzer: &Analyzer) -> anyhow::Result<Vec<String
         names.extend(column.iter().flatten().map(String::from));
     }
     Ok(names)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn places_are_warned_of_per_function_and_for_the_account_wide_rows() {
+        let mut places = Places::default();
+        places.add("api", Some("us-east-1"), None);
+        places.add("api", Some("eu-west-1"), Some("111111111111"));
+        places.add("api", None, Some("111111111111"));
+        places.add("worker", Some("us-east-1"), Some("111111111111"));
+        places.add("worker", Some("us-east-1"), Some("222222222222"));
+        places.add("cron", Some("us-east-1"), Some("111111111111"));
+        places.add("cron", None, None);
+        assert_eq!(
+            place_warnings(&places, true),
+            [
+                "api ran in 2 regions (eu-west-1, us-east-1): its rows add them together; \
+                 --region picks one",
+                "worker ran in 2 accounts (111111111111, 222222222222): its rows add them \
+                 together; --account picks one",
+                "the (all) rows add up invocations of 2 regions (eu-west-1, us-east-1) and 2 \
+                 accounts (111111111111, 222222222222), while Lambda's concurrency limit is per \
+                 account and region; --region and --account pick one",
+            ]
+        );
+        assert_eq!(place_warnings(&places, false).len(), 2);
+
+        // One place each, however many functions: nothing to say.
+        let mut one_place = Places::default();
+        for function in ["a", "b"] {
+            one_place.add(function, Some("us-east-1"), Some("111111111111"));
+            one_place.add(function, None, None);
+        }
+        assert!(place_warnings(&one_place, true).is_empty());
+
+        // Past NAMES_LISTED functions, how many more.
+        let mut many = Places::default();
+        for i in 0..NAMES_LISTED + 3 {
+            for region in ["us-east-1", "us-west-2"] {
+                many.add(&format!("f{i:02}"), Some(region), None);
+            }
+        }
+        let warnings = place_warnings(&many, false);
+        assert_eq!(warnings.len(), NAMES_LISTED + 1);
+        assert_eq!(
+            warnings.last().unwrap(),
+            "and 3 more functions ran in more than one region or account"
+        );
+    }
 }
