@@ -15,7 +15,7 @@ use arrow::array::{
 use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
 use crate::concurrency::{Events, MAX_BUCKETS};
-use crate::session::{Analyzer, AnalyzerError};
+use crate::session::{Analyzer, AnalyzerError, FRAGMENTS_TABLE};
 
 /// The reports `faasobs report` prints.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -456,7 +456,7 @@ impl Analyzer {
     /// invocation says it, and the three columns are a small part of the rows.
     pub async fn places(&self, o: &ReportOptions) -> Result<Places, AnalyzerError> {
         let sql = format!(
-            "SELECT function_name, region, account_id FROM invocation_fragments \
+            "SELECT function_name, region, account_id FROM {FRAGMENTS_TABLE} \
              WHERE {} AND (region IS NOT NULL OR account_id IS NOT NULL) GROUP BY 1, 2, 3",
             o.filter()
         );

@@ -1,5 +1,6 @@
 //! `faasobs report`: the built-in reports on cold starts, errors, concurrency and a summary.
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -282,7 +283,7 @@ fn place_warnings(places: &Places, account_wide: bool) -> Vec<String> {
 
 /// "2 regions (eu-west-1, us-east-1)", "2 accounts (…)", or both.
 fn describe_places(places: &FunctionPlaces) -> String {
-    let list = |kind: &str, values: &std::collections::BTreeSet<String>| {
+    let list = |kind: &str, values: &BTreeSet<String>| {
         let values: Vec<&str> = values.iter().map(String::as_str).collect();
         format!("{} {kind}s ({})", values.len(), values.join(", "))
     };
