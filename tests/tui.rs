@@ -21,7 +21,7 @@ use faasobs_tui::view::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::support::{root, run_python, sample_store};
+use crate::support::{Deployment, root, run_python, sample_store, store_of_one_function_deployed};
 
 fn screen(model: &Model, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -533,6 +533,53 @@ pub(crate) fn invocations_shown(screen: &str) -> Option<u64> {
         .windows(2)
         .find(|w| w[1] == "invocations")
         .and_then(|w| w[0].parse().ok())
+}
+
+/// A function deployed in two regions: its screen says so, in the alarm colour, since its
+/// numbers add both together; the sample's functions each say their one place.
+#[test]
+fn a_function_screen_says_where_its_function_runs() {
+    let deployment = |region| Deployment {
+        region,
+        account: "111111111111",
+        memory_mb: 512,
+        duration_ms: 80,
+    };
+    let store = store_of_one_function_deployed(&[deployment("us-east-1"), deployment("eu-west-1")]);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let analyzer = open(store.path(), &runtime);
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, 0))
+        .unwrap();
+    let mut model = Model::new("viewing");
+    update(&mut model, Msg::Loaded(snapshot));
+    let commands = update(&mut model, Msg::Key(Key::Enter));
+    let [TuiCommand::LoadDetail(function, window)] = &commands[..] else {
+        panic!("Enter did not open a function: {commands:?}");
+    };
+    let detail = runtime
+        .block_on(load_detail(&analyzer, function, *window, 0))
+        .unwrap();
+    assert!(detail.places.several(), "{:?}", detail.places);
+    update(&mut model, Msg::DetailLoaded(detail));
+    let drawn = screen(&model, 140, 40);
+    let facts: String = drawn
+        .lines()
+        .filter_map(|line| line.split("││").nth(1))
+        .map(|side| side.trim_end_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        facts.contains("runs in 2 regions (eu-west-1, us-east-1): this screen adds them together"),
+        "{drawn}"
+    );
+
+    let sample = sample_store();
+    let analyzer = open(sample.path(), &runtime);
+    let detail = runtime
+        .block_on(load_detail(&analyzer, "checkout-api", Window::All, 0))
+        .unwrap();
+    assert_eq!(detail.places.describe(), "us-east-1, account 123456789012");
 }
 
 #[test]

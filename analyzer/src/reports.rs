@@ -415,6 +415,35 @@ impl FunctionPlaces {
     pub fn several(&self) -> bool {
         self.regions.len() > 1 || self.accounts.len() > 1
     }
+
+    /// What differs when there are several places ("2 regions (eu-west-1, us-east-1)", "2
+    /// accounts (…)", or both), else the one place said ("us-east-1, account 111111111111", or
+    /// "no region or account said").
+    pub fn describe(&self) -> String {
+        let list = |kind: &str, values: &BTreeSet<String>| {
+            let values: Vec<&str> = values.iter().map(String::as_str).collect();
+            format!("{} {kind}s ({})", values.len(), values.join(", "))
+        };
+        match (self.regions.len() > 1, self.accounts.len() > 1) {
+            (true, true) => format!(
+                "{} and {}",
+                list("region", &self.regions),
+                list("account", &self.accounts)
+            ),
+            (true, false) => list("region", &self.regions),
+            (false, true) => list("account", &self.accounts),
+            (false, false) => {
+                let region = self.regions.first().cloned();
+                let account = self.accounts.first().map(|a| format!("account {a}"));
+                let said: Vec<String> = region.into_iter().chain(account).collect();
+                if said.is_empty() {
+                    "no region or account said".to_string()
+                } else {
+                    said.join(", ")
+                }
+            }
+        }
+    }
 }
 
 impl Places {
@@ -432,6 +461,12 @@ impl Places {
             .iter()
             .filter(|(_, places)| places.several())
             .map(|(name, places)| (name.as_str(), places))
+    }
+
+    /// The regions and accounts `function` ran in (none when it has no invocations that say
+    /// them).
+    pub fn of(&self, function: &str) -> FunctionPlaces {
+        self.by_function.get(function).cloned().unwrap_or_default()
     }
 
     /// Every region and account of the selection, whichever function ran there.
@@ -520,6 +555,32 @@ pub fn render_report(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn places_describe_what_differs_or_the_one_place_said() {
+        let mut places = Places::default();
+        places.add("said-nothing", None, None);
+        places.add("one-region", Some("us-east-1"), None);
+        places.add("one-place", Some("us-east-1"), Some("111111111111"));
+        places.add("one-place", None, Some("111111111111"));
+        places.add("two-accounts", Some("us-east-1"), Some("111111111111"));
+        places.add("two-accounts", Some("us-east-1"), Some("222222222222"));
+        let described = |f| places.of(f).describe();
+        assert_eq!(described("said-nothing"), "no region or account said");
+        assert_eq!(described("not-stored"), "no region or account said");
+        assert_eq!(described("one-region"), "us-east-1");
+        assert_eq!(described("one-place"), "us-east-1, account 111111111111");
+        assert_eq!(
+            described("two-accounts"),
+            "2 accounts (111111111111, 222222222222)"
+        );
+        let several: Vec<&str> = places.functions_in_several().map(|(f, _)| f).collect();
+        assert_eq!(several, ["two-accounts"]);
+        assert_eq!(
+            places.all().describe(),
+            "2 accounts (111111111111, 222222222222)"
+        );
+    }
 
     #[test]
     fn time_bounds_are_times_dates_in_utc_or_durations_ago() {

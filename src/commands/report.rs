@@ -1,6 +1,5 @@
 //! `faasobs report`: the built-in reports on cold starts, errors, concurrency and a summary.
 
-use std::collections::BTreeSet;
 use std::path::Path;
 use std::time::Duration;
 
@@ -258,7 +257,7 @@ fn place_warnings(places: &Places, account_wide: bool) -> Vec<String> {
         .map(|(name, places)| {
             format!(
                 "{name} ran in {}: its rows add them together; {} one",
-                describe_places(places),
+                places.describe(),
                 flags_that_pick(places)
             )
         })
@@ -274,28 +273,11 @@ fn place_warnings(places: &Places, account_wide: bool) -> Vec<String> {
         warnings.push(format!(
             "the {ALL_FUNCTIONS} rows add up invocations of {}, while Lambda's concurrency limit \
              is per account and region; {} one",
-            describe_places(&all),
+            all.describe(),
             flags_that_pick(&all)
         ));
     }
     warnings
-}
-
-/// "2 regions (eu-west-1, us-east-1)", "2 accounts (…)", or both.
-fn describe_places(places: &FunctionPlaces) -> String {
-    let list = |kind: &str, values: &BTreeSet<String>| {
-        let values: Vec<&str> = values.iter().map(String::as_str).collect();
-        format!("{} {kind}s ({})", values.len(), values.join(", "))
-    };
-    match (places.regions.len() > 1, places.accounts.len() > 1) {
-        (true, true) => format!(
-            "{} and {}",
-            list("region", &places.regions),
-            list("account", &places.accounts)
-        ),
-        (true, false) => list("region", &places.regions),
-        _ => list("account", &places.accounts),
-    }
 }
 
 /// The flags that select one of the places that differ.

@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
-use faasobs_analyzer::reports::sql_string;
+use faasobs_analyzer::reports::{FunctionPlaces, ReportOptions, sql_string};
 
 use crate::model::{Column, Window};
 
@@ -97,6 +97,9 @@ pub struct Detail {
     pub errors: Vec<(String, i64, String)>,
     /// The latest invocations: (start RFC 3339, request id, duration ms, status, cold).
     pub recent: Vec<(String, String, Option<f64>, String, bool)>,
+    /// The regions and accounts its invocations in the window say: with several, the numbers
+    /// of the screen add them together.
+    pub places: FunctionPlaces,
 }
 
 fn float(batch: &RecordBatch, column: usize, row: usize) -> Option<f64> {
@@ -425,6 +428,17 @@ pub async fn load_detail(
         })
         .collect();
 
+    let places = analyzer
+        .places(&ReportOptions {
+            function: Some(function.to_string()),
+            since: Some(from),
+            until: Some(to.saturating_add(1)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?
+        .of(function);
+
     Ok(Detail {
         function: function.to_string(),
         window,
@@ -440,6 +454,7 @@ pub async fn load_detail(
         memory_size_mb: stat(4),
         errors,
         recent,
+        places,
     })
 }
 

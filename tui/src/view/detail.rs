@@ -5,7 +5,9 @@ use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::Style;
 use ratatui::text::Line;
-use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Sparkline, Table};
+use ratatui::widgets::{
+    Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Sparkline, Table, Wrap,
+};
 
 use super::{alarm, heading, number};
 use crate::model::Model;
@@ -77,9 +79,24 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             " peak {} in window",
             detail.concurrency_series.iter().max().copied().unwrap_or(0)
         )),
+        Line::styled("runs in", heading()),
+        if detail.places.several() {
+            Line::styled(
+                format!(
+                    " {}: this screen adds them together",
+                    detail.places.describe()
+                ),
+                alarm(),
+            )
+        } else {
+            Line::raw(format!(" {}", detail.places.describe()))
+        },
     ];
+    // Wrapped: the places a function runs in can be a long list.
     frame.render_widget(
-        Paragraph::new(facts).block(Block::bordered().title(" facts ")),
+        Paragraph::new(facts)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" facts ")),
         side,
     );
 
