@@ -535,8 +535,9 @@ pub(crate) fn invocations_shown(screen: &str) -> Option<u64> {
         .and_then(|w| w[0].parse().ok())
 }
 
-/// A function deployed in two regions: its screen says so, in the alarm colour, since its
-/// numbers add both together; the sample's functions each say their one place.
+/// A function deployed in two regions: the overview's footer and its screen say so, in the alarm
+/// colour, since their numbers add both together; the sample's functions each say their one
+/// place, and its overview has nothing to say of places.
 #[test]
 fn a_function_screen_says_where_its_function_runs() {
     let deployment = |region| Deployment {
@@ -551,6 +552,15 @@ fn a_function_screen_says_where_its_function_runs() {
     let snapshot = runtime
         .block_on(load_snapshot(&analyzer, Window::All, 0))
         .unwrap();
+    // After the notice that the built-in catalog does not price eu-west-1.
+    let notice = snapshot.notice.clone().unwrap();
+    assert!(
+        notice.starts_with("no costs: ")
+            && notice.ends_with(
+                "; orders-api runs in 2 regions (eu-west-1, us-east-1): its row adds them together"
+            ),
+        "{notice}"
+    );
     let mut model = Model::new("viewing");
     update(&mut model, Msg::Loaded(snapshot));
     let commands = update(&mut model, Msg::Key(Key::Enter));
@@ -576,6 +586,10 @@ fn a_function_screen_says_where_its_function_runs() {
 
     let sample = sample_store();
     let analyzer = open(sample.path(), &runtime);
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, 0))
+        .unwrap();
+    assert_eq!(snapshot.notice, None);
     let detail = runtime
         .block_on(load_detail(&analyzer, "checkout-api", Window::All, 0))
         .unwrap();

@@ -4,7 +4,7 @@
 //! function's screen. Both are plain data: loading them is the only I/O, and `view` only reads
 //! them. Costs come from the `invocation_costs` view; when the pricing catalog cannot price the
 //! data (a region it does not list) the numbers are still shown, without cost, and the reason is
-//! kept in `notice`.
+//! kept in `notice`, as are the function names whose rows add up several regions or accounts.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
-use faasobs_analyzer::reports::{FunctionPlaces, ReportOptions, sql_string};
+use faasobs_analyzer::reports::{FunctionPlaces, Places, ReportOptions, sql_string};
 
 use crate::model::{Column, Window};
 
@@ -71,7 +71,8 @@ pub struct Snapshot {
     pub errors: i64,
     pub cold_starts: i64,
     pub cost_usd: Option<f64>,
-    /// Why something is missing (e.g. costs), shown in the footer.
+    /// Why something is missing (e.g. costs), or which function names' rows add up several
+    /// regions or accounts, shown in the footer.
     pub notice: Option<String>,
 }
 
@@ -262,6 +263,16 @@ pub async fn load_snapshot(
         entry.1[i] += int(b, 3, r).unwrap_or(0) as u64;
     }
 
+    let places = analyzer
+        .places(&ReportOptions {
+            since: Some(from),
+            until: Some(to.saturating_add(1)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    let notices: Vec<String> = notice.into_iter().chain(places_notice(&places)).collect();
+
     let mut snapshot = Snapshot {
         window,
         from_ns: from,
@@ -271,7 +282,7 @@ pub async fn load_snapshot(
         errors: 0,
         cold_starts: 0,
         cost_usd: None,
-        notice,
+        notice: (!notices.is_empty()).then(|| notices.join("; ")),
     };
     for (b, r) in rows(&batches) {
         let name = text(b, 0, r).unwrap_or_default();
@@ -322,6 +333,36 @@ pub async fn load_snapshot(
     }
     snapshot.functions.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(snapshot)
+}
+
+/// How many function names the notice of functions in several places lists.
+const SEVERAL_PLACES_LISTED: usize = 3;
+
+/// The overview's notice of the function names whose rows add up more than one region or
+/// account, if any.
+fn places_notice(places: &Places) -> Option<String> {
+    let several: Vec<&str> = places
+        .functions_in_several()
+        .map(|(name, _)| name)
+        .collect();
+    match several[..] {
+        [] => None,
+        [one] => Some(format!(
+            "{one} runs in {}: its row adds them together",
+            places.of(one).describe()
+        )),
+        ref many => {
+            let mut listed = many[..many.len().min(SEVERAL_PLACES_LISTED)].join(", ");
+            if many.len() > SEVERAL_PLACES_LISTED {
+                listed.push_str(", …");
+            }
+            Some(format!(
+                "{} functions run in several regions or accounts ({listed}): their rows add \
+                 them together",
+                many.len()
+            ))
+        }
+    }
 }
 
 /// Loads one function's screen over `window`, as of `now_ns`.
@@ -793,4 +834,31 @@ pub async fn load_trace(analyzer: &Analyzer, request_id: &str) -> Result<TraceVi
         spans,
         logs,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_notice_of_places_names_one_function_or_counts_several() {
+        let mut places = Places::default();
+        assert_eq!(places_notice(&places), None);
+        places.add("api", Some("us-east-1"), Some("111111111111"));
+        assert_eq!(places_notice(&places), None);
+        places.add("api", Some("eu-west-1"), Some("111111111111"));
+        assert_eq!(
+            places_notice(&places).unwrap(),
+            "api runs in 2 regions (eu-west-1, us-east-1): its row adds them together"
+        );
+        for name in ["b", "c", "d"] {
+            places.add(name, None, Some("111111111111"));
+            places.add(name, None, Some("222222222222"));
+        }
+        assert_eq!(
+            places_notice(&places).unwrap(),
+            "4 functions run in several regions or accounts (api, b, c, …): their rows add them \
+             together"
+        );
+    }
 }
