@@ -368,6 +368,20 @@ fn an_import_infers_the_cold_starts_no_span_reports_in_the_order_of_its_input() 
             {"request_id": "b-0", "cold_start": true},
         ])
     );
+    // The cold-start report says those are guesses, and what head sampling does to them; over
+    // the sample, whose sources say every cold start, it says nothing of it.
+    let (_, stderr) = faasobs_ok(&data, &["report", "coldstarts"]);
+    assert!(
+        stderr.contains(
+            "note: 2 of 2 cold starts are inferred: no source said whether those invocations \
+             were cold, so each instance's first invocation received counts (with head \
+             sampling, its first sampled one)"
+        ),
+        "{stderr}"
+    );
+    let sample = sample_store();
+    let (_, stderr) = faasobs_ok(sample.path(), &["report", "coldstarts"]);
+    assert!(!stderr.contains("inferred"), "{stderr}");
 }
 
 /// The whole table but trace ids (the SDK makes its own), for comparing two stores.

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::time::Duration;
 
+use arrow::array::AsArray;
+use arrow::datatypes::Int64Type;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::query::{OutputFormat, nearest_name, render, text_column};
 use faasobs_analyzer::reports::{
@@ -205,6 +207,9 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
     // The concurrency report adds an account-wide row unless it is of one function.
     let account_wide = kind == ReportKind::Concurrency && options.function.is_none();
     warn_of_places(&places, account_wide);
+    if kind == ReportKind::Coldstarts {
+        note_inferred_cold_starts(&sections)?;
+    }
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
 }
 
@@ -287,6 +292,36 @@ fn flags_that_pick(places: &FunctionPlaces) -> &'static str {
         (true, false) => "--region picks",
         _ => "--account picks",
     }
+}
+
+/// Says on standard error how many of the cold starts of a `coldstarts` report are inferred
+/// (the first invocation received of an instance, for invocations no source said anything of),
+/// since head sampling makes that guess count an instance's first sampled invocation.
+fn note_inferred_cold_starts(sections: &[Section]) -> anyhow::Result<()> {
+    let Some(by_function) = sections.iter().find(|s| s.name == "by_function") else {
+        return Ok(());
+    };
+    let total = |column: &str| -> anyhow::Result<i64> {
+        let mut sum = 0;
+        for batch in &by_function.batches {
+            let Some(values) = batch.column_by_name(column) else {
+                continue;
+            };
+            let values = arrow::compute::cast(values, &arrow::datatypes::DataType::Int64)?;
+            sum += arrow::compute::sum(values.as_primitive::<Int64Type>()).unwrap_or(0);
+        }
+        Ok(sum)
+    };
+    let (cold, inferred) = (total("cold_starts")?, total("inferred_cold_starts")?);
+    if inferred > 0 {
+        eprintln!(
+            "note: {inferred} of {cold} cold starts are inferred: no source said whether those \
+             invocations were cold, so each instance's first invocation received counts (with \
+             head sampling, its first sampled one); `faas.coldstart` or the platform's logs \
+             give evidence"
+        );
+    }
+    Ok(())
 }
 
 /// Whether the sections have no rows, leaving out those named in `besides` (a cost report's
