@@ -602,7 +602,7 @@ fn lambda_json<'a>(
         Some(LambdaJson::Log(log)) if log.context.is_some() => InputFormat::Powertools,
         _ => InputFormat::LambdaJson,
     };
-    let mut reader = LambdaLogStream::new(function, stream, None);
+    let mut reader = LambdaLogStream::new(function, stream);
     let first = (line, Ok(JsonRecord::Value(first)), text);
     for (line, record, text) in std::iter::once(first).chain(values) {
         let pushed = match record {
@@ -764,7 +764,7 @@ fn cloudwatch_export(
         let name = event.log_stream_name.clone().or(stream.clone());
         streams
             .entry(name.clone())
-            .or_insert_with(|| LambdaLogStream::new(function, name, None))
+            .or_insert_with(|| LambdaLogStream::new(function, name))
             .push(
                 Some(event.timestamp.saturating_mul(1_000_000)),
                 &event.message,
@@ -797,7 +797,7 @@ fn looks_like_lambda_text(text: &str) -> bool {
 }
 
 fn lambda_text(text: &str, function: Option<&str>, stream: Option<String>) -> FileIngest {
-    let mut reader = LambdaLogStream::new(function, stream, None);
+    let mut reader = LambdaLogStream::new(function, stream);
     let mut rejected = Vec::new();
     for (i, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
@@ -1041,7 +1041,7 @@ mod hostile_input {
         fn any_lambda_log_lines_are_read(lines in proptest::collection::vec(lambda_line(), 0..16)) {
             let text = lines.join("\n");
             let _ = ingest_bytes(text.as_bytes(), Some("f"), Some("s".into()));
-            let mut stream = LambdaLogStream::new(None, None, None);
+            let mut stream = LambdaLogStream::new(None, None);
             for line in &lines {
                 stream.push(Some(1), line);
             }
@@ -1058,7 +1058,7 @@ mod hostile_input {
 
         #[test]
         fn any_json_records_are_read(values in proptest::collection::vec(json_value(), 0..8)) {
-            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            let mut stream = LambdaLogStream::new(Some("f"), None);
             for value in &values {
                 stream.push_value(None, value.clone());
             }

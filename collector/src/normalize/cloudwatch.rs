@@ -76,13 +76,14 @@ pub fn normalize_subscription(json: &[u8]) -> Result<Records, NormalizeError> {
         return Ok(Records::default());
     }
     // A subscription says the account its logs came from, not the region.
-    let region = None;
     let mut stream = LambdaLogStream::new(
         Some(function_of_log_group(&payload.log_group)),
         Some(payload.log_stream.clone()),
-        region,
     )
-    .in_account(payload.owner.clone().filter(|owner| !owner.is_empty()));
+    .running_in(
+        None,
+        payload.owner.clone().filter(|owner| !owner.is_empty()),
+    );
     for event in &payload.log_events {
         stream.push(
             Some(event.timestamp.saturating_mul(1_000_000)),

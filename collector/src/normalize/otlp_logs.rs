@@ -49,12 +49,10 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
                             let stream = streams
                                 .entry((function.clone(), instance.clone()))
                                 .or_insert_with(|| {
-                                    LambdaLogStream::new(
-                                        function.as_deref(),
-                                        instance,
+                                    LambdaLogStream::new(function.as_deref(), instance).running_in(
                                         text(&resource, "cloud.region"),
+                                        text(&resource, "cloud.account.id"),
                                     )
-                                    .in_account(text(&resource, "cloud.account.id"))
                                 });
                             stream.push(Some(record.time), body);
                         }

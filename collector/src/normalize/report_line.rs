@@ -305,9 +305,9 @@ type ErrorText = (Option<String>, Option<String>);
 pub struct LambdaLogStream {
     function_name: Option<String>,
     instance_id: Option<String>,
+    /// The region and account the stream's function runs in, when its transport says them
+    /// ([`LambdaLogStream::running_in`]).
     region: Option<String>,
-    /// The account the stream's function runs in, when its transport says it (a CloudWatch Logs
-    /// payload's `owner`, an OTLP resource's `cloud.account.id`).
     account_id: Option<String>,
     starts: HashMap<String, (i64, Option<String>)>,
     /// The request id of the last `START` whose `REPORT` has not come: the invocation running,
@@ -338,15 +338,11 @@ pub struct LambdaLogStream {
 impl LambdaLogStream {
     /// A stream of `function_name` (when known: a platform event or a structured log may name it
     /// later); `instance_id` is the log stream name when known.
-    pub fn new(
-        function_name: Option<&str>,
-        instance_id: Option<String>,
-        region: Option<String>,
-    ) -> Self {
+    pub fn new(function_name: Option<&str>, instance_id: Option<String>) -> Self {
         LambdaLogStream {
             function_name: function_name.map(String::from),
             instance_id,
-            region,
+            region: None,
             account_id: None,
             starts: HashMap::new(),
             in_flight: None,
@@ -364,8 +360,11 @@ impl LambdaLogStream {
         }
     }
 
-    /// The stream of a function that runs in `account_id`, when known.
-    pub fn in_account(mut self, account_id: Option<String>) -> Self {
+    /// The stream of a function that runs in `region` and `account_id`, as far as the stream's
+    /// transport says (an OTLP resource's `cloud.region` and `cloud.account.id`, a CloudWatch Logs
+    /// payload's `owner`, `/lambda/logs`' query). A structured line's own `function_arn` wins.
+    pub fn running_in(mut self, region: Option<String>, account_id: Option<String>) -> Self {
+        self.region = region;
         self.account_id = account_id;
         self
     }
@@ -957,7 +956,7 @@ mod tests {
     /// takes as one write each.
     #[test]
     fn a_long_stream_ends_its_log_batches_at_the_batch_size() {
-        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None);
         for i in 0..crate::model::BATCH_ROWS + 3 {
             assert!(stream.push(
                 None,
@@ -996,11 +995,8 @@ mod tests {
                 i % 1000
             )
         };
-        let mut stream = LambdaLogStream::new(
-            Some("orders"),
-            Some("stream-1".into()),
-            Some("eu-west-1".into()),
-        );
+        let mut stream = LambdaLogStream::new(Some("orders"), Some("stream-1".into()))
+            .running_in(Some("eu-west-1".into()), Some("123456789012".into()));
         let count = crate::model::BATCH_ROWS + 2;
         for i in 0..count {
             assert!(stream.push(None, &line(i, i == 0)));
@@ -1024,6 +1020,7 @@ mod tests {
                 function_name: "orders".into(),
                 provider: Some("aws".into()),
                 region: Some("eu-west-1".into()),
+                account_id: Some("123456789012".into()),
                 memory_size_mb: Some(256),
                 request_id: "r-0".into(),
                 trace_id: xray_trace_id("1-5e61292c-cc1229a4dfbeae1043928548"),
@@ -1071,7 +1068,7 @@ mod tests {
             "REPORT RequestId: r1\tDuration: NaN ms\t",
             "REPORT RequestId: r2\tDuration: 1e300 ms\t",
         ] {
-            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            let mut stream = LambdaLogStream::new(Some("f"), None);
             stream.push(Some(i64::MIN + 5), line);
             stream.push(Some(1), line);
             let invocations = stream.finish().invocations;
@@ -1088,7 +1085,7 @@ mod tests {
 
     #[test]
     fn a_timeout_line_after_the_report_marks_the_invocation() {
-        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None);
         let id = "7c9567b5-107b-4a6c-8798-0157ac21db52";
         assert!(stream.push(
             Some(1_000),
@@ -1113,7 +1110,7 @@ mod tests {
 
     #[test]
     fn an_invoke_error_line_makes_the_invocation_an_error() {
-        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None);
         let id = "8f507cfc-aaaa-4697-b07a-ac58fc914c95";
         stream.push(
             None,
@@ -1134,7 +1131,7 @@ mod tests {
     #[test]
     fn a_failed_init_makes_the_next_invocation_an_init_error_in_text_and_json() {
         let id = "0e2d6a51-8a3e-4b31-9b0a-3b7b1e8f9c11";
-        let mut text = LambdaLogStream::new(Some("f"), None, None);
+        let mut text = LambdaLogStream::new(Some("f"), None);
         text.push(Some(1_000), "INIT_START Runtime Version: python:3.12.v25\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:abc");
         text.push(Some(2_000), "INIT_REPORT Init Duration: 10000.10 ms\tPhase: init\tStatus: error\tError Type: Runtime.ExitError");
         text.push(
@@ -1150,7 +1147,7 @@ mod tests {
         assert_eq!(inv.error_type.as_deref(), Some("Runtime.ExitError"));
         assert!(inv.cold_start);
 
-        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        let mut json = LambdaLogStream::new(Some("f"), None);
         for event in [
             serde_json::json!({"time": "2026-11-23T09:00:00Z", "type": "platform.initReport",
                 "record": {"phase": "init", "status": "timeout"}}),
@@ -1190,7 +1187,7 @@ mod tests {
             assert_eq!(r.duration_ms, 49.0);
             assert_eq!(r.billed_duration_ms, Some(49));
 
-            let mut text = LambdaLogStream::new(Some("f"), None, None);
+            let mut text = LambdaLogStream::new(Some("f"), None);
             text.push(
                 Some(1_000),
                 "RESTORE_START Runtime Version: java:21.v20\tRuntime Version ARN: arn:aws:lambda:eu-west-1::runtime:abc",
@@ -1204,7 +1201,7 @@ mod tests {
             assert_eq!(inv.max_memory_used_mb, Some(95));
         }
 
-        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        let mut json = LambdaLogStream::new(Some("f"), None);
         assert!(json.push_value(
             None,
             serde_json::json!({"time": "2026-11-23T09:00:01Z", "type": "platform.report",
@@ -1226,7 +1223,7 @@ mod tests {
         assert_eq!(r.max_memory_used_mb, Some(95));
 
         // A warm invocation of the same function says neither.
-        let mut warm = LambdaLogStream::new(Some("f"), None, None);
+        let mut warm = LambdaLogStream::new(Some("f"), None);
         warm.push(
             Some(3_000),
             &format!("REPORT RequestId: {id}\tDuration: 9.00 ms\tBilled Duration: 9 ms\tMemory Size: 512 MB\tMax Memory Used: 95 MB\t"),
@@ -1243,7 +1240,7 @@ mod tests {
     #[test]
     fn the_json_log_formats_logged_error_is_the_invocations_error_message() {
         let failed = |id: &str, log: serde_json::Value, status: &str| {
-            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            let mut json = LambdaLogStream::new(Some("f"), None);
             for event in [
                 serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
                     "record": {"requestId": id}}),
@@ -1314,7 +1311,7 @@ mod tests {
                 ),
             ),
         ] {
-            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            let mut json = LambdaLogStream::new(Some("f"), None);
             for event in [
                 serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
                     "record": {"requestId": id}}),
@@ -1349,7 +1346,7 @@ mod tests {
     fn pythons_uncaught_error_makes_the_invocation_an_error_in_text_and_json() {
         let id = "0f1e2d3c-4b5a-4968-8776-a5b4c3d2e1f0";
         let text = |error_line: &str| {
-            let mut stream = LambdaLogStream::new(Some("f"), None, None);
+            let mut stream = LambdaLogStream::new(Some("f"), None);
             stream.push(
                 Some(1_000),
                 &format!("START RequestId: {id} Version: $LATEST"),
@@ -1376,7 +1373,7 @@ mod tests {
         let printed = text("[ERROR] orders: payment declined, retrying");
         assert_eq!(printed.status, InvocationStatus::Success);
         // The traceback on the next line, as a forwarder that splits at `\r` delivers it.
-        let mut stream = LambdaLogStream::new(Some("f"), None, None);
+        let mut stream = LambdaLogStream::new(Some("f"), None);
         stream.push(
             Some(1_000),
             &format!("START RequestId: {id} Version: $LATEST"),
@@ -1393,7 +1390,7 @@ mod tests {
         assert_eq!(split.error_type.as_deref(), Some("KeyError"));
         assert_eq!(split.error_message.as_deref(), Some("'sku'"));
 
-        let mut json = LambdaLogStream::new(Some("f"), None, None);
+        let mut json = LambdaLogStream::new(Some("f"), None);
         for event in [
             serde_json::json!({"time": "2026-11-20T10:00:00.300Z", "type": "platform.start",
                 "record": {"requestId": id}}),
@@ -1419,7 +1416,7 @@ mod tests {
         let id = "5a1b2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
         for (initialization_type, cold) in [("provisioned-concurrency", false), ("on-demand", true)]
         {
-            let mut json = LambdaLogStream::new(Some("f"), None, None);
+            let mut json = LambdaLogStream::new(Some("f"), None);
             for event in [
                 serde_json::json!({"time": "2026-11-23T09:00:00Z", "type": "platform.initStart",
                     "record": {"initializationType": initialization_type, "phase": "init",

@@ -399,12 +399,8 @@ async fn lambda_logs(
             ));
         }
     };
-    let mut stream = LambdaLogStream::new(
-        target.function.as_deref(),
-        target.instance.clone(),
-        target.region.clone(),
-    )
-    .in_account(target.account.clone());
+    let mut stream = LambdaLogStream::new(target.function.as_deref(), target.instance.clone())
+        .running_in(target.region.clone(), target.account.clone());
     let mut normalized = Normalized::default();
     for event in events {
         let why = if !event.is_object() {
