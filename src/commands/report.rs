@@ -197,10 +197,7 @@ pub async fn run(data: &Path, pricing: Option<&Path>, config: ReportConfig) -> a
         pricing,
         config.output.memory_limit_mb,
         Some(window),
-        async |analyzer| {
-            let sections = analyzer.report(kind, &options).await?;
-            Ok((sections, analyzer.places(&options).await?))
-        },
+        async |analyzer| report_and_places(analyzer, kind, &options).await,
     )
     .await?;
     super::print_rendered(&render_report(&sections, format)?);
@@ -229,10 +226,7 @@ pub async fn summary(
         pricing,
         config.output.memory_limit_mb,
         Some(window),
-        async |analyzer| {
-            let sections = analyzer.report(ReportKind::Summary, &options).await?;
-            Ok((sections, analyzer.places(&options).await?))
-        },
+        async |analyzer| report_and_places(analyzer, ReportKind::Summary, &options).await,
     )
     .await?;
     let rows = sections.iter().flat_map(|s| s.batches.iter().cloned());
@@ -240,6 +234,16 @@ pub async fn summary(
     super::print_rendered(&render(&batches, output_format(config.output.format))?);
     warn_of_places(&places, false);
     explain_empty_report(&analyzer, &config.selection, no_rows(&sections, &[])).await
+}
+
+/// A report and the regions and accounts its functions ran in (for [`warn_of_places`]).
+async fn report_and_places(
+    analyzer: &Analyzer,
+    kind: ReportKind,
+    options: &ReportOptions,
+) -> anyhow::Result<(Vec<Section>, Places)> {
+    let sections = analyzer.report(kind, options).await?;
+    Ok((sections, analyzer.places(options).await?))
 }
 
 /// How many function names a note lists before it says how many more there are.
