@@ -361,7 +361,7 @@ pub async fn explain_empty_report(
         (None, None) => String::new(),
     };
     // The functions with invocations in the window's partitions (all of them without a window).
-    let names = stored_values(analyzer, "function_name").await?;
+    let names = stored_function_names(analyzer).await?;
     let note = match &selection.function {
         Some(function) if !names.is_empty() && !names.contains(function) => {
             let had = if window.is_empty() {
@@ -381,13 +381,19 @@ pub async fn explain_empty_report(
         Some(function) => format!("no invocations of \"{function}\"{place} started{window}"),
         None => format!("no invocations{place} started{window}"),
     };
+    // The regions and accounts stored, read once from the fragments when a place was given.
+    let stored = if selection.region.is_some() || selection.account.is_some() {
+        analyzer.places(&ReportOptions::default()).await?.all()
+    } else {
+        FunctionPlaces::default()
+    };
     let mut stored_places = Vec::new();
-    for (kind, column, given) in [
-        ("region", "region", &selection.region),
-        ("account", "account_id", &selection.account),
+    for (kind, values, given) in [
+        ("region", &stored.regions, &selection.region),
+        ("account", &stored.accounts, &selection.account),
     ] {
         if given.is_some() {
-            let values = stored_values(analyzer, column).await?;
+            let values: Vec<String> = values.iter().cloned().collect();
             stored_places.push(if values.is_empty() {
                 format!("no stored invocation says its {kind}")
             } else {
@@ -417,12 +423,10 @@ fn listed(names: &[String]) -> String {
     listed
 }
 
-/// The values of `column` of the invocations the analyzer reads (those not null), sorted.
-async fn stored_values(analyzer: &Analyzer, column: &str) -> anyhow::Result<Vec<String>> {
+/// The names of the functions with invocations the analyzer reads, sorted.
+async fn stored_function_names(analyzer: &Analyzer) -> anyhow::Result<Vec<String>> {
     let batches = analyzer
-        .query(&format!(
-            "SELECT DISTINCT {column} FROM invocations WHERE {column} IS NOT NULL ORDER BY 1"
-        ))
+        .query("SELECT DISTINCT function_name FROM invocations ORDER BY function_name")
         .await?;
     let mut names = Vec::new();
     for batch in &batches {
