@@ -596,6 +596,103 @@ fn a_function_screen_says_where_its_function_runs() {
     assert_eq!(detail.places.describe(), "us-east-1, account 123456789012");
 }
 
+/// Spans that say nothing of cold starts have theirs inferred (each instance's first invocation
+/// received): the overview marks the function's cold-start rate and counts them in its totals,
+/// and the function's screen says how many of its cold starts are inferred. The sample's cold
+/// starts are all told by its sources, so nothing of it is marked.
+#[test]
+fn inferred_cold_starts_are_marked_on_the_overview_and_the_function_screen() {
+    let start_ns: i64 = 1_795_424_400_000_000_000; // 2026-11-23T09:00:00Z
+    // Two instances of `resize`, four invocations each, one a minute; no `faas.coldstart`.
+    let resources: Vec<String> = ["2026/11/23/[$LATEST]aaaa", "2026/11/23/[$LATEST]bbbb"]
+        .iter()
+        .enumerate()
+        .map(|(n, instance)| {
+            let spans: Vec<String> = (0..4_i64)
+                .map(|i| {
+                    let start = start_ns + (n as i64 * 4 + i) * 60_000_000_000;
+                    format!(
+                        r#"{{"traceId":"{n:02x}{i:030x}","spanId":"{n:02x}{i:014x}","name":"handler","kind":2,
+                           "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
+                           "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{n}-{i}"}}}}]}}"#,
+                        start + 40_000_000
+                    )
+                })
+                .collect();
+            format!(
+                r#"{{"resource":{{"attributes":[
+                  {{"key":"cloud.provider","value":{{"stringValue":"aws"}}}},
+                  {{"key":"cloud.region","value":{{"stringValue":"us-east-1"}}}},
+                  {{"key":"faas.name","value":{{"stringValue":"resize"}}}},
+                  {{"key":"faas.instance","value":{{"stringValue":"{instance}"}}}}]}},
+                 "scopeSpans":[{{"spans":[{}]}}]}}"#,
+                spans.join(",")
+            )
+        })
+        .collect();
+    let files = tempfile::tempdir().unwrap();
+    let file = files.path().join("spans.json");
+    std::fs::write(
+        &file,
+        format!(r#"{{"resourceSpans":[{}]}}"#, resources.join(",")),
+    )
+    .unwrap();
+    let store = crate::support::store_importing(&file);
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let analyzer = open(store.path(), &runtime);
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, 0))
+        .unwrap();
+    assert_eq!(
+        (snapshot.cold_starts, snapshot.inferred_cold_starts),
+        (2, 2),
+        "{snapshot:?}"
+    );
+    assert_eq!(snapshot.functions[0].inferred_cold_starts, 2);
+    let mut model = Model::new("viewing");
+    update(&mut model, Msg::Loaded(snapshot));
+    let drawn = screen(&model, 160, 12);
+    assert!(drawn.contains("2 cold starts (2 inferred)"), "{drawn}");
+    let row = drawn
+        .lines()
+        .find(|line| line.contains("resize"))
+        .unwrap_or_else(|| panic!("no row of resize:\n{drawn}"));
+    assert!(row.contains("~25.0"), "{row}");
+    let narrow = screen(&model, 100, 12);
+    assert!(narrow.contains("2 cold (2 inf.)"), "{narrow}");
+
+    update(&mut model, Msg::Key(Key::Enter));
+    let detail = runtime
+        .block_on(load_detail(&analyzer, "resize", Window::All, 0))
+        .unwrap();
+    assert_eq!(detail.inferred_cold_starts, 2);
+    update(&mut model, Msg::DetailLoaded(detail));
+    let facts: String = screen(&model, 140, 40)
+        .lines()
+        .filter_map(|line| line.split("││").nth(1))
+        .map(|side| side.trim_end_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ");
+    assert!(
+        facts.contains("2 inferred: no source said; an instance's first one seen counts"),
+        "{facts}"
+    );
+
+    let sample = sample_store();
+    let analyzer = open(sample.path(), &runtime);
+    let snapshot = runtime
+        .block_on(load_snapshot(&analyzer, Window::All, 0))
+        .unwrap();
+    assert!(snapshot.cold_starts > 0 && snapshot.inferred_cold_starts == 0);
+    let mut model = Model::new("viewing");
+    update(&mut model, Msg::Loaded(snapshot));
+    let drawn = screen(&model, 160, 12);
+    assert!(
+        !drawn.contains('~') && !drawn.contains("inferred"),
+        "{drawn}"
+    );
+}
+
 #[test]
 fn the_dashboard_shows_live_spans_opens_a_function_and_quits_cleanly() {
     let data = tempfile::tempdir().unwrap();

@@ -27,6 +27,9 @@ pub struct FunctionRow {
     pub per_minute: f64,
     pub error_rate: f64,
     pub cold_rate: f64,
+    /// How many of its cold starts are inferred (no source said whether those invocations were
+    /// cold: each instance's first invocation received counts), so its cold rate is a guess.
+    pub inferred_cold_starts: i64,
     pub p50_ms: f64,
     pub p95_ms: f64,
     pub p99_ms: f64,
@@ -70,6 +73,8 @@ pub struct Snapshot {
     pub invocations: i64,
     pub errors: i64,
     pub cold_starts: i64,
+    /// Of `cold_starts`, those inferred (see [`FunctionRow::inferred_cold_starts`]).
+    pub inferred_cold_starts: i64,
     pub cost_usd: Option<f64>,
     /// Why something is missing (e.g. costs), or which function names' rows add up several
     /// regions or accounts, shown in the footer.
@@ -87,6 +92,9 @@ pub struct Detail {
     pub histogram: Vec<(String, u64)>,
     /// Cold starts per bucket of the window, and their mean INIT duration (ms).
     pub cold_series: Vec<u64>,
+    /// Of the cold starts in the window, those inferred (see
+    /// [`FunctionRow::inferred_cold_starts`]).
+    pub inferred_cold_starts: u64,
     pub init_mean_ms: Option<f64>,
     pub init_p95_ms: Option<f64>,
     /// Peak concurrency per bucket of the window.
@@ -216,7 +224,8 @@ pub async fn load_snapshot(
              percentile_cont(duration_ms, 0.5), percentile_cont(duration_ms, 0.95), \
              percentile_cont(duration_ms, 0.99), peak_concurrency(start_time, end_time), \
              max(max_memory_used_mb), max(memory_size_mb), {cost}, \
-             sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END) \
+             sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END), \
+             sum(CASE WHEN cold_start AND cold_start_inferred THEN 1 ELSE 0 END) \
              FROM {table} WHERE {filter} AND function_name IS NOT NULL GROUP BY function_name"
         )
     };
@@ -281,6 +290,7 @@ pub async fn load_snapshot(
         invocations: 0,
         errors: 0,
         cold_starts: 0,
+        inferred_cold_starts: 0,
         cost_usd: None,
         notice: (!notices.is_empty()).then(|| notices.join("; ")),
     };
@@ -292,12 +302,14 @@ pub async fn load_snapshot(
         let cost = float(b, 10, r);
         let priced = int(b, 11, r).unwrap_or(0);
         let ran = int(b, 12, r).unwrap_or(0);
+        let inferred_cold_starts = int(b, 13, r).unwrap_or(0);
         let (invocations_series, errors_series) = by_function
             .remove(&name)
             .unwrap_or_else(|| (vec![0; buckets.count], vec![0; buckets.count]));
         snapshot.invocations += invocations;
         snapshot.errors += errors;
         snapshot.cold_starts += cold;
+        snapshot.inferred_cold_starts += inferred_cold_starts;
         if let Some(c) = cost {
             *snapshot.cost_usd.get_or_insert(0.0) += c;
         }
@@ -319,6 +331,7 @@ pub async fn load_snapshot(
             } else {
                 0.0
             },
+            inferred_cold_starts,
             p50_ms: float(b, 4, r).unwrap_or(0.0),
             p95_ms: float(b, 5, r).unwrap_or(0.0),
             p99_ms: float(b, 6, r).unwrap_or(0.0),
@@ -406,14 +419,17 @@ pub async fn load_detail(
 
     let buckets = Buckets::over(from, to);
     let cold = q(format!(
-        "SELECT {}, count(*) FROM invocations WHERE {filter} AND cold_start GROUP BY 1",
+        "SELECT {}, count(*), sum(CASE WHEN cold_start_inferred THEN 1 ELSE 0 END) \
+         FROM invocations WHERE {filter} AND cold_start GROUP BY 1",
         buckets.sql()
     ))
     .await?;
     let mut cold_series = vec![0u64; buckets.count];
+    let mut inferred_cold_starts = 0;
     for (b, r) in rows(&cold) {
         let i = buckets.slot(int(b, 0, r).unwrap_or(0));
         cold_series[i] += int(b, 1, r).unwrap_or(0) as u64;
+        inferred_cold_starts += int(b, 2, r).unwrap_or(0) as u64;
     }
 
     let stats = q(format!(
@@ -487,6 +503,7 @@ pub async fn load_detail(
         to_ns: to,
         histogram,
         cold_series,
+        inferred_cold_starts,
         init_mean_ms: stat(0),
         init_p95_ms: stat(1),
         concurrency_series,

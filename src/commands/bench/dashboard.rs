@@ -34,6 +34,8 @@ fn snapshot(functions: usize) -> Snapshot {
                 per_minute: (x * 37.0) % 997.0,
                 error_rate: (x * 0.013) % 0.2,
                 cold_rate: (x * 0.007) % 0.1,
+                // A third of the functions' cold rates are inferred (drawn with their mark).
+                inferred_cold_starts: if i % 3 == 0 { 1 + i as i64 % 40 } else { 0 },
                 p50_ms: 10.0 + (x * 3.1) % 200.0,
                 p95_ms: 100.0 + (x * 5.3) % 900.0,
                 p99_ms: 300.0 + (x * 7.7) % 3000.0,
@@ -59,6 +61,7 @@ fn snapshot(functions: usize) -> Snapshot {
         invocations: 10_000_000,
         errors: 120_000,
         cold_starts: 45_000,
+        inferred_cold_starts: 12_000,
         cost_usd: Some(1234.5),
         notice: None,
     }

@@ -56,7 +56,7 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         }
         _ => String::new(),
     };
-    let facts = vec![
+    let mut facts = vec![
         Line::styled("memory", heading()),
         Line::raw(format!(
             " used: mean {}, max {}",
@@ -74,6 +74,14 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             opt(detail.init_mean_ms, "ms"),
             opt(detail.init_p95_ms, "ms")
         )),
+    ];
+    if detail.inferred_cold_starts > 0 {
+        facts.push(Line::raw(format!(
+            " {} inferred: no source said; an instance's first one seen counts",
+            detail.inferred_cold_starts
+        )));
+    }
+    facts.extend([
         Line::styled("concurrency", heading()),
         Line::raw(format!(
             " peak {} in window",
@@ -91,7 +99,7 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         } else {
             Line::raw(format!(" {}", detail.places.describe()))
         },
-    ];
+    ]);
     // Wrapped: the places a function runs in can be a long list.
     frame.render_widget(
         Paragraph::new(facts)

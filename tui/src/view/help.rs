@@ -7,7 +7,7 @@ use ratatui::widgets::{Block, Clear, Paragraph};
 
 use super::heading;
 
-const KEYS: [(&str, &str); 15] = [
+const KEYS: [(&str, &str); 17] = [
     ("1 2 3 4", "functions, concurrency, cost, SQL"),
     ("↑ ↓  k j", "move the selection"),
     ("PgUp PgDn", "move a page"),
@@ -26,13 +26,18 @@ const KEYS: [(&str, &str); 15] = [
     ("q  Ctrl-C", "quit"),
     ("", ""),
     ("", "numbers refresh on their own (--refresh)"),
+    (
+        "~ in cold%",
+        "some cold starts inferred: no source said, so each",
+    ),
+    ("", "instance's first invocation received counts"),
 ];
 
 pub fn draw(frame: &mut Frame) {
     let [area] = Layout::vertical([Constraint::Length(KEYS.len() as u16 + 2)])
         .flex(Flex::Center)
         .areas(frame.area());
-    let [area] = Layout::horizontal([Constraint::Length(64)])
+    let [area] = Layout::horizontal([Constraint::Length(70)])
         .flex(Flex::Center)
         .areas(area);
     let lines: Vec<Line> = KEYS

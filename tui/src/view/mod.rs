@@ -170,8 +170,13 @@ fn draw_header(model: &Model, frame: &mut Frame, area: Rect) {
                     Style::default()
                 },
             ));
+            let inferred = match (s.inferred_cold_starts, narrow) {
+                (0, _) => String::new(),
+                (n, true) => format!(" ({n} inf.)"),
+                (n, false) => format!(" ({n} inferred)"),
+            };
             spans.push(Span::raw(format!(
-                "{gap}{} {cold}{gap}cost ${}",
+                "{gap}{} {cold}{inferred}{gap}cost ${}",
                 s.cold_starts,
                 dollars(s.cost_usd)
             )));

@@ -11,6 +11,10 @@ use super::{alarm, dollars, heading, number, sparkline};
 use crate::data::FunctionRow;
 use crate::model::{Column, Model, Window};
 
+/// Marks a cold-start rate that counts inferred cold starts (see
+/// [`FunctionRow::inferred_cold_starts`]).
+pub const INFERRED_MARK: &str = "~";
+
 /// Width of the sparkline columns.
 const SPARK: u16 = 16;
 
@@ -19,6 +23,10 @@ fn cell(row: &FunctionRow, column: Column) -> Cell<'static> {
         Column::Function => row.name.clone(),
         Column::PerMinute => number(row.per_minute, 1),
         Column::ErrorRate => number(row.error_rate * 100.0, 1),
+        // `~`: some of its cold starts are inferred, not said by any source.
+        Column::ColdRate if row.inferred_cold_starts > 0 => {
+            format!("{INFERRED_MARK}{}", number(row.cold_rate * 100.0, 1))
+        }
         Column::ColdRate => number(row.cold_rate * 100.0, 1),
         Column::P50 => number(row.p50_ms, 1),
         Column::P95 => number(row.p95_ms, 1),
