@@ -629,6 +629,68 @@ fn the_printed_catalog_round_trips_and_a_bad_one_is_a_clear_error() {
     );
 }
 
+/// Platform logs say neither the region nor the architecture: a cost report prices their
+/// invocations at the catalog's defaults and says so, with how to change them; a catalog whose
+/// `[defaults]` say arm64 prices the same GB-seconds at arm64's price.
+#[test]
+fn invocations_that_do_not_say_their_architecture_are_priced_at_the_catalogs_defaults() {
+    let data = store_with("thumbs", 1024, 100.0, Arrivals::Every { seconds: 1.0 }, 10);
+    let report = faasobs_json(data.path(), &["cost", "report", "--format", "json"]);
+    let invocations = assumption(&report, "invocations");
+    assert_ne!(invocations, "0");
+    assert_eq!(
+        assumption(&report, "invocations priced with the catalog's defaults"),
+        invocations
+    );
+    assert_eq!(
+        assumption(&report, "warning"),
+        format!(
+            "{invocations} of {invocations} invocations do not say their provider, region or \
+             architecture; priced as the catalog's defaults (aws us-east-1 x86_64), which \
+             `[defaults]` in a --pricing catalog changes (docs/cost.md says how to send them)"
+        )
+    );
+    // One month, priced at the architecture's first-tier GB-s price (the report rounds to
+    // millionths of a dollar).
+    let month_on = |report: &Value, architecture: &str, usd_per_gb_s: f64| {
+        let [month] = &rows(report, "months")[..] else {
+            panic!("one month: {report:#}");
+        };
+        assert_eq!(month["architecture"], architecture, "{month:#}");
+        let gb_seconds = number(&month["gb_seconds"]);
+        let duration_usd = number(&month["duration_usd"]);
+        assert!(
+            (duration_usd - gb_seconds * usd_per_gb_s).abs() <= 5e-7,
+            "{month:#}"
+        );
+        gb_seconds
+    };
+    let on_x86 = month_on(&report, "x86_64", 0.0000166667);
+    let printed = faasobs().args(["cost", "catalog"]).output().unwrap();
+    let catalog = String::from_utf8(printed.stdout).unwrap();
+    let x86_defaults = "architecture = \"x86_64\"\n\n";
+    assert!(catalog.contains(x86_defaults), "{catalog}");
+    let dir = tempfile::tempdir().unwrap();
+    let arm = dir.path().join("arm64.toml");
+    std::fs::write(
+        &arm,
+        catalog.replacen(x86_defaults, "architecture = \"arm64\"\n\n", 1),
+    )
+    .unwrap();
+    let on_arm = faasobs_json(
+        data.path(),
+        &[
+            "--pricing",
+            arm.to_str().unwrap(),
+            "cost",
+            "report",
+            "--format",
+            "json",
+        ],
+    );
+    assert_eq!(month_on(&on_arm, "arm64", 0.0000133334), on_x86);
+}
+
 /// Writes `text` as a catalog at `path`, runs `cost report` with it, expects a refusal and returns
 /// what was said on standard error.
 fn refused_catalog(data: &Path, path: &Path, text: &str) -> String {

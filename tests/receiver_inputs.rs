@@ -600,7 +600,7 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     ]);
     let reply = post(
         &format!(
-            "{}/lambda/logs?function=telemetry-fn&instance=env-1&region=eu-west-1&account=123456789012",
+            "{}/lambda/logs?function=telemetry-fn&instance=env-1&region=eu-west-1&account=123456789012&architecture=aarch64",
             collector.http
         ),
         &[JSON],
@@ -608,6 +608,32 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     );
     assert_eq!(reply.status, 200, "{}", reply.text());
     assert_eq!(reply.json()["invocations"], 2);
+    // A region the built-in catalog prices, so that the cost view shows the architecture at work.
+    let arm = serde_json::json!([
+        {"time": "2026-11-23T10:00:05.000Z", "type": "platform.start",
+         "record": {"requestId": "arm-1", "version": "$LATEST"}},
+        {"time": "2026-11-23T10:00:05.100Z", "type": "platform.report",
+         "record": {"requestId": "arm-1", "status": "success",
+                    "metrics": {"durationMs": 100.0, "billedDurationMs": 100,
+                                "memorySizeMB": 1024, "maxMemoryUsedMB": 60}}}
+    ]);
+    let with_architecture = |architecture: &str| {
+        post(
+            &format!(
+                "{}/lambda/logs?function=arm-fn&region=us-east-1&architecture={architecture}",
+                collector.http
+            ),
+            &[JSON],
+            arm.to_string().as_bytes(),
+        )
+    };
+    let reply = with_architecture("s390x");
+    assert_eq!(reply.status, 400);
+    assert_eq!(
+        reply.json()["message"],
+        "unknown architecture \"s390x\" in the query: expected x86_64 or arm64"
+    );
+    assert_eq!(with_architecture("arm64").status, 200);
     let reply = post(
         &format!("{}/lambda/logs?function=telemetry-fn", collector.http),
         &[JSON],
@@ -654,8 +680,8 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     let rows = query_json(
         dir.path(),
         "SELECT function_name, request_id, status, cold_start, init_duration_ms, \
-         billed_duration_ms, memory_size_mb, instance_id, error_type, region, account_id \
-         FROM invocations ORDER BY request_id",
+         billed_duration_ms, memory_size_mb, instance_id, error_type, region, account_id, \
+         architecture FROM invocations ORDER BY request_id",
     );
     let by_id = |id: &str| {
         rows.iter()
@@ -672,6 +698,7 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     // Where the extension said the function runs.
     assert_eq!(timeout["region"], "eu-west-1");
     assert_eq!(timeout["account_id"], "123456789012");
+    assert_eq!(timeout["architecture"], "arm64");
     let oom = by_id("tel-2");
     assert_eq!(oom["status"], "out_of_memory");
     assert_eq!(oom["cold_start"], false);
@@ -683,7 +710,21 @@ fn lambda_telemetry_batches_and_cloudwatch_payloads_are_received() {
     // A subscription says its account (`owner`), not its region.
     assert_eq!(cold["account_id"], "601427279990");
     assert!(cold.get("region").is_none(), "{cold:?}");
-    assert_eq!(rows.len(), 5, "{rows:#?}");
+    assert!(cold.get("architecture").is_none(), "{cold:?}");
+    assert_eq!(rows.len(), 6, "{rows:#?}");
+    // Priced at arm64's price, not the catalog's default architecture: 1 GB for 0.1 s.
+    let priced = query_json(
+        dir.path(),
+        "SELECT pricing_architecture, pricing_defaulted, duration_usd FROM invocation_costs \
+         WHERE request_id = 'arm-1'",
+    );
+    assert_eq!(priced[0]["pricing_architecture"], "arm64", "{priced:?}");
+    assert_eq!(priced[0]["pricing_defaulted"], false, "{priced:?}");
+    let duration_usd = priced[0]["duration_usd"].as_f64().unwrap();
+    assert!(
+        (duration_usd - 0.1 * 0.0000133334).abs() < 1e-15,
+        "{priced:?}"
+    );
     let timeouts = rows.iter().filter(|r| r["status"] == "timeout").count();
     assert_eq!(timeouts, 2);
 }

@@ -60,7 +60,8 @@ impl PricingCoverage {
         if self.defaulted > 0 {
             out.push(format!(
                 "{} of {} invocations do not say their provider, region or architecture; priced as \
-                 the catalog's defaults ({} {} {})",
+                 the catalog's defaults ({} {} {}), which `[defaults]` in a --pricing catalog \
+                 changes (docs/cost.md says how to send them)",
                 self.defaulted, self.invocations, d.provider, d.region, d.architecture
             ));
         }

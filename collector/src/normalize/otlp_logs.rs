@@ -13,6 +13,7 @@ use opentelemetry_proto::tonic::common::v1::any_value::Value;
 use opentelemetry_proto::tonic::logs::v1::LogRecord as OtlpLogRecord;
 
 use super::otlp_common::{attributes_of, json_of, optional_id, resource_attributes};
+use super::otlp_trace::architecture_name;
 use super::report_line::LambdaLogStream;
 use super::{NormalizeError, Normalized};
 use crate::model::attributes::find;
@@ -49,10 +50,15 @@ pub fn normalize_logs(request: ExportLogsServiceRequest) -> Normalized {
                             let stream = streams
                                 .entry((function.clone(), instance.clone()))
                                 .or_insert_with(|| {
-                                    LambdaLogStream::new(function.as_deref(), instance).running_in(
-                                        text(&resource, "cloud.region"),
-                                        text(&resource, "cloud.account.id"),
-                                    )
+                                    LambdaLogStream::new(function.as_deref(), instance)
+                                        .running_in(
+                                            text(&resource, "cloud.region"),
+                                            text(&resource, "cloud.account.id"),
+                                        )
+                                        .on_architecture(
+                                            text(&resource, "host.arch")
+                                                .and_then(|a| architecture_name(&a)),
+                                        )
                                 });
                             stream.push(Some(record.time), body);
                         }
@@ -187,6 +193,7 @@ mod tests {
                         string("faas.name", "checkout"),
                         string("cloud.region", "eu-west-1"),
                         string("cloud.account.id", "123456789012"),
+                        string("host.arch", "aarch64"),
                     ],
                     ..Default::default()
                 }),
@@ -219,6 +226,7 @@ mod tests {
                 ("faas.name", "checkout"),
                 ("cloud.region", "eu-west-1"),
                 ("cloud.account.id", "123456789012"),
+                ("host.arch", "aarch64"),
             ]
             .map(|(key, value)| (key.to_string(), AttributeValue::String(value.into()))),
         );
@@ -235,9 +243,10 @@ mod tests {
         assert_eq!(out.records.invocations.len(), 1);
         let inv = &out.records.invocations[0];
         assert_eq!(inv.function_name, "checkout");
-        // The REPORT's invocation runs where its resource says.
+        // The REPORT's invocation runs where, and on what, its resource says.
         assert_eq!(inv.region.as_deref(), Some("eu-west-1"));
         assert_eq!(inv.account_id.as_deref(), Some("123456789012"));
+        assert_eq!(inv.architecture.as_deref(), Some("arm64"));
         assert_eq!(inv.start_time, 1_000_000);
         assert_eq!(inv.init_duration_ms, Some(100.5));
         assert!(inv.cold_start);

@@ -309,6 +309,9 @@ pub struct LambdaLogStream {
     /// ([`LambdaLogStream::running_in`]).
     region: Option<String>,
     account_id: Option<String>,
+    /// The instruction set the stream's function runs on, when its transport says it
+    /// ([`LambdaLogStream::on_architecture`]): no platform line says it.
+    architecture: Option<&'static str>,
     starts: HashMap<String, (i64, Option<String>)>,
     /// The request id of the last `START` whose `REPORT` has not come: the invocation running,
     /// which a line without a request id belongs to (an environment runs one at a time).
@@ -344,6 +347,7 @@ impl LambdaLogStream {
             instance_id,
             region: None,
             account_id: None,
+            architecture: None,
             starts: HashMap::new(),
             in_flight: None,
             uncaught_pending: None,
@@ -366,6 +370,15 @@ impl LambdaLogStream {
     pub fn running_in(mut self, region: Option<String>, account_id: Option<String>) -> Self {
         self.region = region;
         self.account_id = account_id;
+        self
+    }
+
+    /// The stream of a function that runs on `architecture` (`x86_64` or `arm64`), as far as the
+    /// stream's transport says (an OTLP resource's `host.arch`, `/lambda/logs`' query): the
+    /// platform's lines never say it, and without it a log-only invocation is priced at the
+    /// pricing catalog's default architecture.
+    pub fn on_architecture(mut self, architecture: Option<&'static str>) -> Self {
+        self.architecture = architecture;
         self
     }
 
@@ -590,6 +603,7 @@ impl LambdaLogStream {
                 provider: Some("aws"),
                 region: context.region.or(self.region.as_deref()),
                 account_id: context.account_id.or(self.account_id.as_deref()),
+                architecture: self.architecture,
                 memory_size_mb: context.memory_size_mb,
                 request_id: &request_id,
                 trace_id: context.trace_id,
@@ -810,6 +824,7 @@ impl LambdaLogStream {
             provider: Some("aws".into()),
             region: self.region.clone(),
             account_id: self.account_id.clone(),
+            architecture: self.architecture.map(String::from),
             memory_size_mb: report.memory_size_mb,
             request_id: report.request_id.clone(),
             trace_id: report.xray_trace_id.as_deref().and_then(xray_trace_id),
@@ -996,7 +1011,8 @@ mod tests {
             )
         };
         let mut stream = LambdaLogStream::new(Some("orders"), Some("stream-1".into()))
-            .running_in(Some("eu-west-1".into()), Some("123456789012".into()));
+            .running_in(Some("eu-west-1".into()), Some("123456789012".into()))
+            .on_architecture(Some("arm64"));
         let count = crate::model::BATCH_ROWS + 2;
         for i in 0..count {
             assert!(stream.push(None, &line(i, i == 0)));
@@ -1021,6 +1037,7 @@ mod tests {
                 provider: Some("aws".into()),
                 region: Some("eu-west-1".into()),
                 account_id: Some("123456789012".into()),
+                architecture: Some("arm64".into()),
                 memory_size_mb: Some(256),
                 request_id: "r-0".into(),
                 trace_id: xray_trace_id("1-5e61292c-cc1229a4dfbeae1043928548"),

@@ -3,7 +3,7 @@
 //! | route | body | what |
 //! |---|---|---|
 //! | `POST /v1/traces`, `/v1/logs`, `/v1/metrics` | OTLP protobuf or JSON, gzip optional | OTLP/HTTP |
-//! | `POST /lambda/logs?function=NAME[&instance=STREAM][&region=R][&account=A]` | JSON array of Telemetry API / Logs API events | what a Lambda extension forwards |
+//! | `POST /lambda/logs?function=NAME[&instance=STREAM][&region=R][&account=A][&architecture=ARCH]` | JSON array of Telemetry API / Logs API events | what a Lambda extension forwards |
 //! | `POST /cloudwatch` | a subscription payload, decoded or in the `awslogs` envelope | CloudWatch Logs |
 //! | `GET /healthz` | — | liveness and the store's queue (no token needed) |
 //! | `GET /metrics` | — | Prometheus text format |
@@ -48,7 +48,7 @@ use crate::normalize::Normalized;
 use crate::normalize::cloudwatch::normalize_subscription;
 use crate::normalize::otlp_json;
 use crate::normalize::otlp_logs::normalize_logs;
-use crate::normalize::otlp_trace::{normalize_trace_bytes, normalize_traces};
+use crate::normalize::otlp_trace::{architecture_name, normalize_trace_bytes, normalize_traces};
 use crate::normalize::report_line::LambdaLogStream;
 
 /// How an OTLP body (and its response) is encoded.
@@ -354,6 +354,8 @@ struct LambdaLogsTarget {
     instance: Option<String>,
     region: Option<String>,
     account: Option<String>,
+    /// `x86_64` or `arm64` (or `host.arch`'s `amd64`, `aarch64`): no event says it.
+    architecture: Option<String>,
 }
 
 fn json_response(body: &Value) -> Response {
@@ -381,6 +383,15 @@ async fn lambda_logs(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, HttpError> {
+    let architecture = match target.architecture.as_deref() {
+        None => None,
+        Some(raw) => Some(architecture_name(raw).ok_or_else(|| {
+            HttpError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown architecture {raw:?} in the query: expected x86_64 or arm64"),
+            )
+        })?),
+    };
     let _permit = intake.admit()?;
     let bytes = read_body(&intake, &headers, body).await?;
     let events: Value = serde_json::from_slice(&bytes).map_err(|e| {
@@ -400,7 +411,8 @@ async fn lambda_logs(
         }
     };
     let mut stream = LambdaLogStream::new(target.function.as_deref(), target.instance.clone())
-        .running_in(target.region.clone(), target.account.clone());
+        .running_in(target.region.clone(), target.account.clone())
+        .on_architecture(architecture);
     let mut normalized = Normalized::default();
     for event in events {
         let why = if !event.is_object() {
