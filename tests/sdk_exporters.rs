@@ -1,7 +1,8 @@
 //! The collector fed by OpenTelemetry SDK exporters nobody here wrote: Python's
 //! `opentelemetry-exporter-otlp` (gRPC and HTTP/protobuf, traces and logs, from PyPI) and the
-//! Rust `opentelemetry-otlp` exporter (through `faasobs demo`); and the cold starts of spans that
-//! say nothing of them, received from the Python exporter or imported.
+//! Rust `opentelemetry-otlp` exporter (through `faasobs demo`); the cold starts of spans that
+//! say nothing of them, received from the Python exporter or imported; and the architecture an
+//! SDK's environment says, which prices its function's invocations.
 
 use crate::support::{
     RunningCollector, faasobs, faasobs_ok, query_json, root, run_python, sample_store,
@@ -382,6 +383,75 @@ fn an_import_infers_the_cold_starts_no_span_reports_in_the_order_of_its_input() 
     let sample = sample_store();
     let (_, stderr) = faasobs_ok(sample.path(), &["report", "coldstarts"]);
     assert!(!stderr.contains("inferred"), "{stderr}");
+}
+
+/// The architecture an arm64 function's SDK says through `OTEL_RESOURCE_ATTRIBUTES` (the AWS
+/// Lambda resource detectors leave `host.arch` out) reaches its spans' invocations and, through
+/// the logs exporter's resource, an invocation only its `REPORT` line tells of: both are priced
+/// as arm64, not at the pricing catalog's default architecture.
+#[test]
+fn an_architecture_set_in_the_sdks_environment_prices_spans_and_report_lines_as_arm64() {
+    let dir = tempfile::tempdir().unwrap();
+    let collector = RunningCollector::start(dir.path(), &[]);
+    let out = run_python(
+        r#"
+import logging, os, sys
+os.environ["OTEL_RESOURCE_ATTRIBUTES"] = "host.arch=aarch64"  # as set on the function
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk._logs import LoggerProvider, LoggingHandler
+from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+from opentelemetry.trace import SpanKind
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.exporter.otlp.proto.grpc._log_exporter import OTLPLogExporter
+BASE = 1_795_428_000 * 10**9
+resource = Resource.create({"faas.name": "resize", "cloud.provider": "aws",
+                            "cloud.region": "us-east-1", "faas.max_memory": 1 << 30})
+traces = TracerProvider(resource=resource)
+traces.add_span_processor(SimpleSpanProcessor(OTLPSpanExporter(endpoint=sys.argv[1], insecure=True)))
+span = traces.get_tracer("t").start_span("handler", kind=SpanKind.SERVER, start_time=BASE,
+                                         attributes={"faas.invocation_id": "traced-1"})
+span.end(end_time=BASE + 100_000_000)
+traces.shutdown()
+logs = LoggerProvider(resource=resource)
+logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter(endpoint=sys.argv[1], insecure=True)))
+logger = logging.getLogger("resize")
+logger.propagate = False
+logger.setLevel(logging.INFO)
+logger.addHandler(LoggingHandler(logger_provider=logs))
+logger.info("REPORT RequestId: untraced-1\tDuration: 100.00 ms\tBilled Duration: 100 ms\tMemory Size: 1024 MB\tMax Memory Used: 60 MB\t")
+logs.shutdown()
+print("sent")
+"#,
+        &[collector.grpc_host_port()],
+    );
+    assert_eq!(out.trim(), "sent");
+    collector.stop();
+    let rows = query_json(
+        dir.path(),
+        "SELECT request_id, architecture, pricing_architecture, pricing_defaulted \
+         FROM invocation_costs ORDER BY request_id",
+    );
+    let got: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            (
+                r["request_id"].as_str().unwrap(),
+                r["architecture"].as_str().unwrap(),
+                r["pricing_architecture"].as_str().unwrap(),
+                r["pricing_defaulted"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("traced-1", "arm64", "arm64", false),
+            ("untraced-1", "arm64", "arm64", false),
+        ],
+        "{rows:#?}"
+    );
 }
 
 /// The whole table but trace ids (the SDK makes its own), for comparing two stores.
