@@ -290,12 +290,7 @@ pub fn store_of_one_function_deployed(deployments: &[Deployment]) -> tempfile::T
             let spans: Vec<String> = (0..30_i64)
                 .map(|i| {
                     let start = start_ns + i * 60_000_000_000;
-                    format!(
-                        r#"{{"traceId":"{tag:02x}{i:030x}","spanId":"{tag:02x}{i:014x}","name":"handler","kind":2,
-                           "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
-                           "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{tag}-{i}"}}}}]}}"#,
-                        start + deployment.duration_ms * 1_000_000
-                    )
+                    invocation_span_json(tag, i, start, deployment.duration_ms)
                 })
                 .collect();
             format!(
@@ -314,6 +309,23 @@ pub fn store_of_one_function_deployed(deployments: &[Deployment]) -> tempfile::T
             )
         })
         .collect();
+    store_of_resource_spans(&resource_spans)
+}
+
+/// One OTLP JSON server span of the invocation `{tag}-{i}`, `duration_ms` long from `start_ns`
+/// (`tag` and `i` make its trace and span ids too).
+pub fn invocation_span_json(tag: usize, i: i64, start_ns: i64, duration_ms: i64) -> String {
+    format!(
+        r#"{{"traceId":"{tag:02x}{i:030x}","spanId":"{tag:02x}{i:014x}","name":"handler","kind":2,
+           "startTimeUnixNano":"{start_ns}","endTimeUnixNano":"{}",
+           "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{tag}-{i}"}}}}]}}"#,
+        start_ns + duration_ms * 1_000_000
+    )
+}
+
+/// A fresh store holding one OTLP JSON file of `resource_spans` (each a `{"resource": …,
+/// "scopeSpans": …}` object), imported with `ingest`.
+pub fn store_of_resource_spans(resource_spans: &[String]) -> tempfile::TempDir {
     let files = tempfile::tempdir().unwrap();
     let file = files.path().join("spans.json");
     std::fs::write(

@@ -21,7 +21,10 @@ use faasobs_tui::view::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 
-use crate::support::{Deployment, root, run_python, sample_store, store_of_one_function_deployed};
+use crate::support::{
+    Deployment, invocation_span_json, root, run_python, sample_store,
+    store_of_one_function_deployed, store_of_resource_spans,
+};
 
 fn screen(model: &Model, width: u16, height: u16) -> String {
     let mut terminal = Terminal::new(TestBackend::new(width, height)).unwrap();
@@ -38,6 +41,16 @@ fn screen(model: &Model, width: u16, height: u16) -> String {
         .collect::<Vec<_>>()
         .join("\n")
         + "\n"
+}
+
+/// The text of a function screen's facts panel (right of the histogram), its lines joined.
+fn facts_panel(drawn: &str) -> String {
+    drawn
+        .lines()
+        .filter_map(|line| line.split("││").nth(1))
+        .map(|side| side.trim_end_matches('│').trim())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn check_snapshot(name: &str, actual: &str) {
@@ -573,12 +586,7 @@ fn a_function_screen_says_where_its_function_runs() {
     assert!(detail.places.several(), "{:?}", detail.places);
     update(&mut model, Msg::DetailLoaded(detail));
     let drawn = screen(&model, 140, 40);
-    let facts: String = drawn
-        .lines()
-        .filter_map(|line| line.split("││").nth(1))
-        .map(|side| side.trim_end_matches('│').trim())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let facts = facts_panel(&drawn);
     assert!(
         facts.contains("runs in 2 regions (eu-west-1, us-east-1): this screen adds them together"),
         "{drawn}"
@@ -611,12 +619,7 @@ fn inferred_cold_starts_are_marked_on_the_overview_and_the_function_screen() {
             let spans: Vec<String> = (0..4_i64)
                 .map(|i| {
                     let start = start_ns + (n as i64 * 4 + i) * 60_000_000_000;
-                    format!(
-                        r#"{{"traceId":"{n:02x}{i:030x}","spanId":"{n:02x}{i:014x}","name":"handler","kind":2,
-                           "startTimeUnixNano":"{start}","endTimeUnixNano":"{}",
-                           "attributes":[{{"key":"faas.invocation_id","value":{{"stringValue":"{n}-{i}"}}}}]}}"#,
-                        start + 40_000_000
-                    )
+                    invocation_span_json(n + 1, i, start, 40)
                 })
                 .collect();
             format!(
@@ -630,14 +633,7 @@ fn inferred_cold_starts_are_marked_on_the_overview_and_the_function_screen() {
             )
         })
         .collect();
-    let files = tempfile::tempdir().unwrap();
-    let file = files.path().join("spans.json");
-    std::fs::write(
-        &file,
-        format!(r#"{{"resourceSpans":[{}]}}"#, resources.join(",")),
-    )
-    .unwrap();
-    let store = crate::support::store_importing(&file);
+    let store = store_of_resource_spans(&resources);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let analyzer = open(store.path(), &runtime);
     let snapshot = runtime
@@ -667,12 +663,7 @@ fn inferred_cold_starts_are_marked_on_the_overview_and_the_function_screen() {
         .unwrap();
     assert_eq!(detail.inferred_cold_starts, 2);
     update(&mut model, Msg::DetailLoaded(detail));
-    let facts: String = screen(&model, 140, 40)
-        .lines()
-        .filter_map(|line| line.split("││").nth(1))
-        .map(|side| side.trim_end_matches('│').trim())
-        .collect::<Vec<_>>()
-        .join(" ");
+    let facts = facts_panel(&screen(&model, 140, 40));
     assert!(
         facts.contains("2 inferred: no source said; an instance's first one seen counts"),
         "{facts}"
