@@ -272,14 +272,7 @@ pub async fn load_snapshot(
         entry.1[i] += int(b, 3, r).unwrap_or(0) as u64;
     }
 
-    let places = analyzer
-        .places(&ReportOptions {
-            since: Some(from),
-            until: Some(to.saturating_add(1)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?;
+    let places = places_in(analyzer, None, from, to).await?;
     let notices: Vec<String> = notice.into_iter().chain(places_notice(&places)).collect();
 
     let mut snapshot = Snapshot {
@@ -348,24 +341,41 @@ pub async fn load_snapshot(
     Ok(snapshot)
 }
 
+/// The regions and accounts the invocations started from `from` to `to` (ns, both included)
+/// say, of `function` or of every function.
+async fn places_in(
+    analyzer: &Analyzer,
+    function: Option<&str>,
+    from: i64,
+    to: i64,
+) -> Result<Places, String> {
+    analyzer
+        .places(&ReportOptions {
+            function: function.map(String::from),
+            since: Some(from),
+            until: Some(to.saturating_add(1)),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// How many function names the notice of functions in several places lists.
 const SEVERAL_PLACES_LISTED: usize = 3;
 
 /// The overview's notice of the function names whose rows add up more than one region or
 /// account, if any.
 fn places_notice(places: &Places) -> Option<String> {
-    let several: Vec<&str> = places
-        .functions_in_several()
-        .map(|(name, _)| name)
-        .collect();
+    let several: Vec<(&str, &FunctionPlaces)> = places.functions_in_several().collect();
     match several[..] {
         [] => None,
-        [one] => Some(format!(
+        [(one, its_places)] => Some(format!(
             "{one} runs in {}: its row adds them together",
-            places.of(one).describe()
+            its_places.describe()
         )),
         ref many => {
-            let mut listed = many[..many.len().min(SEVERAL_PLACES_LISTED)].join(", ");
+            let names: Vec<&str> = many.iter().map(|(name, _)| *name).collect();
+            let mut listed = names[..names.len().min(SEVERAL_PLACES_LISTED)].join(", ");
             if many.len() > SEVERAL_PLACES_LISTED {
                 listed.push_str(", …");
             }
@@ -485,15 +495,8 @@ pub async fn load_detail(
         })
         .collect();
 
-    let places = analyzer
-        .places(&ReportOptions {
-            function: Some(function.to_string()),
-            since: Some(from),
-            until: Some(to.saturating_add(1)),
-            ..Default::default()
-        })
-        .await
-        .map_err(|e| e.to_string())?
+    let places = places_in(analyzer, Some(function), from, to)
+        .await?
         .of(function);
 
     Ok(Detail {

@@ -23,11 +23,15 @@ fn cell(row: &FunctionRow, column: Column) -> Cell<'static> {
         Column::Function => row.name.clone(),
         Column::PerMinute => number(row.per_minute, 1),
         Column::ErrorRate => number(row.error_rate * 100.0, 1),
-        // `~`: some of its cold starts are inferred, not said by any source.
-        Column::ColdRate if row.inferred_cold_starts > 0 => {
-            format!("{INFERRED_MARK}{}", number(row.cold_rate * 100.0, 1))
+        Column::ColdRate => {
+            // `~`: some of its cold starts are inferred, not said by any source.
+            let mark = if row.inferred_cold_starts > 0 {
+                INFERRED_MARK
+            } else {
+                ""
+            };
+            format!("{mark}{}", number(row.cold_rate * 100.0, 1))
         }
-        Column::ColdRate => number(row.cold_rate * 100.0, 1),
         Column::P50 => number(row.p50_ms, 1),
         Column::P95 => number(row.p95_ms, 1),
         Column::P99 => number(row.p99_ms, 1),
