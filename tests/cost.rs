@@ -9,7 +9,7 @@ use faasobs_sample_traces::{simulate, write_workload};
 use serde_json::Value;
 
 use crate::support::{
-    Deployment, faasobs, faasobs_at, faasobs_json, query_json, sample_store,
+    Deployment, faasobs, faasobs_at, faasobs_json, faasobs_ok, query_json, sample_store,
     store_of_one_function_deployed,
 };
 
@@ -631,9 +631,10 @@ fn the_printed_catalog_round_trips_and_a_bad_one_is_a_clear_error() {
 
 /// Platform logs say neither the region nor the architecture: a cost report prices their
 /// invocations at the catalog's defaults and says so, with how to change them; a catalog whose
-/// `[defaults]` say arm64 prices the same GB-seconds at arm64's price.
+/// `[defaults]` say arm64 prices the same GB-seconds at arm64's price, and so does one whose
+/// `[[functions]]`, from `aws lambda list-functions`, say the function is arm64.
 #[test]
-fn invocations_that_do_not_say_their_architecture_are_priced_at_the_catalogs_defaults() {
+fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_or_the_defaults() {
     let data = store_with("thumbs", 1024, 100.0, Arrivals::Every { seconds: 1.0 }, 10);
     let report = faasobs_json(data.path(), &["cost", "report", "--format", "json"]);
     let invocations = assumption(&report, "invocations");
@@ -646,8 +647,9 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_the_catalogs_def
         assumption(&report, "warning"),
         format!(
             "{invocations} of {invocations} invocations do not say their provider, region or \
-             architecture; priced as the catalog's defaults (aws us-east-1 x86_64), which \
-             `[defaults]` in a --pricing catalog changes (docs/cost.md says how to send them)"
+             architecture; priced as the catalog's defaults (aws us-east-1 x86_64); a --pricing \
+             catalog can say where each function runs (`faasobs cost catalog \
+             --lambda-functions`) or change `[defaults]` (docs/cost.md)"
         )
     );
     // One month, priced at the architecture's first-tier GB-s price (the report rounds to
@@ -689,6 +691,112 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_the_catalogs_def
         ],
     );
     assert_eq!(month_on(&on_arm, "arm64", 0.0000133334), on_x86);
+
+    // What `aws lambda list-functions` printed, added to the catalog by `cost catalog`: the
+    // function's region and architecture price its invocations, without the defaults' warning;
+    // a function in a region the catalog has no prices for keeps its region commented out.
+    let listed = dir.path().join("functions.json");
+    std::fs::write(
+        &listed,
+        r#"{"Functions": [
+            {"FunctionName": "thumbs", "MemorySize": 1024, "Architectures": ["arm64"],
+             "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:thumbs"},
+            {"FunctionName": "mailer", "MemorySize": 256, "Architectures": ["x86_64"],
+             "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:mailer"}
+        ]}"#,
+    )
+    .unwrap();
+    let (with_functions, notes) = faasobs_ok(
+        data.path(),
+        &[
+            "cost",
+            "catalog",
+            "--lambda-functions",
+            listed.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        with_functions.starts_with(catalog.trim_end())
+            && with_functions.contains(
+                "[[functions]]\nname = \"thumbs\"\nregion = \"us-east-1\"\n\
+                 architecture = \"arm64\"\nsource = \"aws lambda list-functions (functions.json)\"\n"
+            ),
+        "{with_functions}"
+    );
+    assert!(
+        notes.contains("no AWS Lambda prices for eu-west-1"),
+        "{notes}"
+    );
+    let listed_catalog = dir.path().join("listed.toml");
+    std::fs::write(&listed_catalog, &with_functions).unwrap();
+    let pricing = ["--pricing", listed_catalog.to_str().unwrap()];
+    let on_listed = faasobs_json(
+        data.path(),
+        &[&pricing[..], &["cost", "report", "--format", "json"]].concat(),
+    );
+    assert_eq!(month_on(&on_listed, "arm64", 0.0000133334), on_x86);
+    assert_eq!(
+        assumption(&on_listed, "invocations priced with the catalog's defaults"),
+        "0"
+    );
+    assert_eq!(
+        assumption(
+            &on_listed,
+            "invocations priced with the region or architecture of the catalog's functions"
+        ),
+        invocations
+    );
+    assert!(
+        rows(&on_listed, "assumptions")
+            .iter()
+            .all(|r| r["assumption"] != "warning"),
+        "{on_listed:#}"
+    );
+    let compared = faasobs_json(
+        data.path(),
+        &[&pricing[..], &["cost", "compare", "--format", "json"]].concat(),
+    );
+    let [observed] = &rows(&compared, "observed")[..] else {
+        panic!("one function: {compared:#}");
+    };
+    assert_eq!(
+        (&observed["region"], &observed["architecture"]),
+        (&Value::from("us-east-1"), &Value::from("arm64")),
+        "{observed:#}"
+    );
+    // The stored rows are as they were: only their pricing says arm64.
+    let (stored, _) = faasobs_ok(
+        data.path(),
+        &[
+            &pricing[..],
+            &[
+                "query",
+                "--format",
+                "csv",
+                "SELECT DISTINCT architecture IS NULL AS unsaid, pricing_architecture \
+                 FROM invocation_costs",
+            ],
+        ]
+        .concat(),
+    );
+    assert_eq!(stored, "unsaid,pricing_architecture\ntrue,arm64\n");
+
+    // A catalog that lists the function already, in the same region, is refused by name.
+    let twice = faasobs()
+        .args(["--pricing", listed_catalog.to_str().unwrap()])
+        .args([
+            "cost",
+            "catalog",
+            "--lambda-functions",
+            listed.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&twice.stderr);
+    assert!(
+        !twice.status.success() && err.contains("(thumbs): listed twice in us-east-1"),
+        "{err}"
+    );
 }
 
 /// Writes `text` as a catalog at `path`, runs `cost report` with it, expects a refusal and returns

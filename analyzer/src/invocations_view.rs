@@ -274,7 +274,7 @@ mod tests {
 
         // `invocation_costs` prices each row as the pricing functions do from all its columns,
         // whether it reads rows as stored (in two branches) or merged ones.
-        let arguments = crate::cost::sql::COST_ARGUMENTS;
+        let arguments = crate::cost::sql::cost_arguments(analyzer.catalog());
         let mut costs = Vec::new();
         for sql in [
             "SELECT request_id, cost_usd, billed_ms FROM invocation_costs ORDER BY request_id"

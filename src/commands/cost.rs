@@ -1,9 +1,13 @@
 //! `faasobs cost`: spend from the observed history, scenarios side by side, and the built-in
 //! pricing catalog.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
+use anyhow::Context;
+
+use faasobs_analyzer::cost::Catalog;
 use faasobs_analyzer::cost::catalog::DEFAULT_CATALOG;
+use faasobs_analyzer::cost::function_configurations;
 use faasobs_analyzer::cost::report::{CostReport, CostReportOptions, SpendGrouping};
 use faasobs_analyzer::cost::scenarios::{CompareOptions, DEFAULT_MEMORY_HEADROOM};
 use faasobs_analyzer::reports::{Places, render_report};
@@ -18,8 +22,19 @@ pub enum CostCommand {
     /// Scenarios side by side, projected to a month: as observed, memory right-sized, arm64,
     /// provisioned concurrency, dedicated servers, containers, and the break-even volumes.
     Compare(CompareConfig),
-    /// Print the built-in pricing catalog (TOML), to edit and pass back with `--pricing FILE`.
-    Catalog,
+    /// Print the built-in pricing catalog (TOML), to edit and pass back with `--pricing FILE`;
+    /// with `--pricing FILE`, that catalog.
+    Catalog(CatalogConfig),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct CatalogConfig {
+    /// What `aws lambda list-functions` printed (JSON; repeat for several regions or
+    /// accounts): add each function's region and architecture to the catalog as
+    /// `[[functions]]`, which price its invocations that do not say them (Lambda text logs say
+    /// neither).
+    #[arg(long, value_name = "FILE")]
+    pub lambda_functions: Vec<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -97,8 +112,8 @@ pub struct CompareConfig {
 
 pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> anyhow::Result<()> {
     match command {
-        CostCommand::Catalog => {
-            super::print_rendered(DEFAULT_CATALOG);
+        CostCommand::Catalog(config) => {
+            super::print_rendered(&catalog_text(pricing, &config.lambda_functions)?);
             Ok(())
         }
         CostCommand::Report(config) => {
@@ -163,6 +178,38 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
             print_report(&report, s.format)
         }
     }
+}
+
+/// The catalog `cost catalog` prints: the `--pricing` file's text (the built-in catalog's
+/// without one), with the functions listed in `lambda_functions` added; checked to load.
+fn catalog_text(pricing: Option<&Path>, lambda_functions: &[PathBuf]) -> anyhow::Result<String> {
+    let mut text = match pricing {
+        Some(path) => std::fs::read_to_string(path)
+            .with_context(|| format!("reading the pricing catalog {}", path.display()))?,
+        None => DEFAULT_CATALOG.to_string(),
+    };
+    if lambda_functions.is_empty() {
+        return Ok(text);
+    }
+    let origin = pricing.map_or_else(|| "(built in)".into(), |p| p.display().to_string());
+    let catalog = Catalog::parse(&text, &origin)?;
+    let mut listed = Vec::new();
+    for path in lambda_functions {
+        let json =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        listed.extend(
+            function_configurations::from_lambda_list_functions(&json, &path.display().to_string())
+                .map_err(anyhow::Error::msg)?,
+        );
+    }
+    let (functions, notes) = function_configurations::functions_toml(&listed, &catalog);
+    for note in notes {
+        eprintln!("note: {note}");
+    }
+    text.push_str(&functions);
+    // A function the catalog lists already, in the same region, is refused here, naming it.
+    Catalog::parse(&text, &format!("{origin} with the listed functions"))?;
+    Ok(text)
 }
 
 /// Prints the report on standard output and its warnings on standard error.

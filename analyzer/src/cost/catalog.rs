@@ -54,6 +54,9 @@ pub struct Catalog {
     /// The task sizes container platforms run; a platform without any runs any size.
     #[serde(default)]
     pub container_task_sizes: Vec<ContainerTaskSize>,
+    /// Where functions run, for their invocations that do not say it.
+    #[serde(default)]
+    pub functions: Vec<FunctionConfiguration>,
 }
 
 /// What an invocation that does not say where it ran is priced as.
@@ -64,6 +67,26 @@ pub struct Defaults {
     pub region: String,
     pub architecture: String,
 }
+
+/// Where one function runs, for its invocations that do not say it: Lambda text logs carry
+/// neither the region nor the architecture, and the OpenTelemetry SDKs' Lambda resources no
+/// architecture. Pricing takes these before `[defaults]`; see
+/// [`super::function_configurations`].
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct FunctionConfiguration {
+    /// The function's name, as its invocations' `function_name`.
+    pub name: String,
+    /// Its region; an entry without one applies in every region of the function.
+    pub region: Option<String>,
+    /// `x86_64` or `arm64`.
+    pub architecture: Option<String>,
+    /// Where the entry came from.
+    pub source: Option<String>,
+}
+
+/// The architectures functions are configured with.
+pub const ARCHITECTURES: [&str; 2] = ["x86_64", "arm64"];
 
 /// How a provider turns durations into billed durations, over a span of dates.
 #[derive(Debug, Clone, Deserialize)]
@@ -433,6 +456,34 @@ impl Catalog {
                 ));
             }
         }
+        for (i, function) in self.functions.iter().enumerate() {
+            let name = format!("functions[{i}] ({})", function.name);
+            if function.name.is_empty() {
+                return Err(format!("functions[{i}]: name must not be empty"));
+            }
+            if function.region.is_none() && function.architecture.is_none() {
+                return Err(format!("{name}: give its region, its architecture or both"));
+            }
+            if let Some(architecture) = &function.architecture
+                && !ARCHITECTURES.contains(&architecture.as_str())
+            {
+                return Err(format!(
+                    "{name}: architecture {architecture:?}: expected x86_64 or arm64"
+                ));
+            }
+            if self.functions[..i]
+                .iter()
+                .any(|other| (&other.name, &other.region) == (&function.name, &function.region))
+            {
+                return Err(format!(
+                    "{name}: listed twice{}",
+                    match &function.region {
+                        Some(region) => format!(" in {region}"),
+                        None => " without a region".to_string(),
+                    }
+                ));
+            }
+        }
         let fleet = &self.fleet;
         if ![
             fleet.load_balancer_usd_per_hour,
@@ -719,5 +770,38 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("overlap"), "{err}");
+    }
+
+    #[test]
+    fn functions_are_refused_without_a_place_with_another_architecture_or_twice() {
+        let with = |functions: &str| {
+            Catalog::parse(&format!("{DEFAULT_CATALOG}\n{functions}"), "f.toml")
+                .map(|c| c.functions.len())
+                .map_err(|e| e.to_string())
+        };
+        let function = |region: &str, architecture: &str| {
+            format!("[[functions]]\nname = \"resize\"\n{region}{architecture}")
+        };
+        let (east, arm) = ("region = \"us-east-1\"\n", "architecture = \"arm64\"\n");
+        assert_eq!(with(&function(east, arm)), Ok(1));
+        assert_eq!(with(&(function(east, arm) + &function("", arm))), Ok(2));
+        assert_eq!(
+            with(&function("", "")).unwrap_err(),
+            "pricing catalog f.toml: functions[0] (resize): give its region, its architecture or both"
+        );
+        assert_eq!(
+            with(&function(east, "architecture = \"aarch64\"\n")).unwrap_err(),
+            "pricing catalog f.toml: functions[0] (resize): architecture \"aarch64\": expected \
+             x86_64 or arm64"
+        );
+        assert_eq!(
+            with(&(function(east, arm) + &function(east, ""))).unwrap_err(),
+            "pricing catalog f.toml: functions[1] (resize): listed twice in us-east-1"
+        );
+        assert!(
+            with("[[functions]]\nname = \"\"\narchitecture = \"arm64\"\n")
+                .unwrap_err()
+                .ends_with("functions[0]: name must not be empty")
+        );
     }
 }

@@ -2,6 +2,8 @@
 //!
 //! The pipeline's last step for money, in the order data flows:
 //! - [`catalog`]: the versioned pricing catalog (TOML; built in, or `--pricing FILE`);
+//! - [`function_configurations`]: where each function runs, for its invocations that do not
+//!   say it (the catalog's `[[functions]]`, and reading them from `aws lambda list-functions`);
 //! - [`billing`]: pricing one invocation and billing a month (tiers, free tier);
 //! - [`reported_files`]: which stored files the cost view prices from reported billed durations
 //!   alone, by their footers;
@@ -13,6 +15,7 @@
 
 pub mod billing;
 pub mod catalog;
+pub mod function_configurations;
 pub mod report;
 pub mod reported_files;
 pub mod scenarios;

@@ -45,6 +45,8 @@ pub(crate) struct PricingCoverage {
     pub invocations: i64,
     pub unpriced: i64,
     pub defaulted: i64,
+    /// Priced with the region or architecture the catalog's `functions` give.
+    pub configured: i64,
 }
 
 impl PricingCoverage {
@@ -60,8 +62,9 @@ impl PricingCoverage {
         if self.defaulted > 0 {
             out.push(format!(
                 "{} of {} invocations do not say their provider, region or architecture; priced as \
-                 the catalog's defaults ({} {} {}), which `[defaults]` in a --pricing catalog \
-                 changes (docs/cost.md says how to send them)",
+                 the catalog's defaults ({} {} {}); a --pricing catalog can say where each \
+                 function runs (`faasobs cost catalog --lambda-functions`) or change `[defaults]` \
+                 (docs/cost.md)",
                 self.defaulted, self.invocations, d.provider, d.region, d.architecture
             ));
         }
@@ -77,7 +80,9 @@ impl Analyzer {
         let batches = self
             .query(&format!(
                 "SELECT count(*), sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END), \
-                 sum(CASE WHEN pricing_defaulted THEN 1 ELSE 0 END) \
+                 sum(CASE WHEN pricing_defaulted THEN 1 ELSE 0 END), \
+                 sum(CASE WHEN NOT pricing_defaulted AND (region IS NULL OR architecture IS NULL) \
+                   THEN 1 ELSE 0 END) \
                  FROM invocation_costs WHERE {filter}"
             ))
             .await?;
@@ -99,6 +104,7 @@ impl Analyzer {
                 coverage.invocations += col(0);
                 coverage.unpriced += col(1);
                 coverage.defaulted += col(2);
+                coverage.configured += col(3);
             }
         }
         Ok(coverage)
@@ -254,6 +260,10 @@ impl Analyzer {
             ("invocations", coverage.invocations.to_string()),
             ("unpriced invocations", coverage.unpriced.to_string()),
             ("invocations priced with the catalog's defaults", coverage.defaulted.to_string()),
+            (
+                "invocations priced with the region or architecture of the catalog's functions",
+                coverage.configured.to_string(),
+            ),
         ];
         assumptions.extend(warnings.iter().map(|w| ("warning", w.clone())));
         Ok(CostReport {

@@ -32,6 +32,7 @@ use datafusion::prelude::SessionContext;
 
 use super::billing::{InvocationCost, InvocationFacts, Pricer, tiered_usd, timeout_from_message};
 use super::catalog::{Catalog, FunctionPrice};
+use super::function_configurations;
 
 /// The fields `invocation_cost` returns, in order.
 pub const COST_FIELDS: [(&str, DataType); 12] = [
@@ -63,10 +64,16 @@ fn cost_struct_fields() -> Fields {
     Fields::from(fields)
 }
 
-/// The columns of `invocations` that `invocation_cost` and `invocation_cost_usd` take, in order.
-pub const COST_ARGUMENTS: &str = "provider, region, architecture, memory_size_mb, \
-    max_memory_used_mb, start_time, duration_ms, billed_duration_ms, init_duration_ms, \
-    cold_start, status, error_message";
+/// The columns of `invocations` that `invocation_cost` and `invocation_cost_usd` take, in order,
+/// as the cost view gives them with `catalog`: the provider, region and architecture by
+/// [`function_configurations::place_arguments`].
+pub fn cost_arguments(catalog: &Catalog) -> String {
+    format!(
+        "{}, memory_size_mb, max_memory_used_mb, start_time, duration_ms, billed_duration_ms, \
+         init_duration_ms, cold_start, status, error_message",
+        function_configurations::place_arguments(catalog)
+    )
+}
 
 /// How `invocations` gives its rows, which decides how `invocation_costs` reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,15 +107,18 @@ pub async fn register(
         catalog.clone(),
         12,
     ))));
+    function_configurations::register(ctx, &catalog);
+    let places = function_configurations::place_arguments(&catalog);
     ctx.register_udf(ScalarUDF::from(TieredDurationUdf(PricedWith::new(
-        catalog, 6,
+        catalog.clone(),
+        6,
     ))));
     // `cost_usd` by its own function: a query that only sums it prices without the struct.
     let fields: Vec<String> = COST_FIELDS
         .iter()
         .map(|(name, _)| format!("c['{name}'] AS {name}"))
         .collect();
-    let arguments = COST_ARGUMENTS;
+    let arguments = &cost_arguments(&catalog);
     let priced = |cost_arguments: &str, from: &str, filter: &str| {
         format!(
             "SELECT * EXCLUDE (c), {fields}, invocation_cost_usd({cost_arguments}) AS cost_usd \
@@ -123,8 +133,8 @@ pub async fn register(
     // benchmarks-history.md).
     let reported_arguments = |max_memory: &str, start: &str| {
         format!(
-            "provider, region, architecture, memory_size_mb, {max_memory}, {start}, NULL, \
-             billed_duration_ms, NULL, NULL, status, NULL"
+            "{places}, memory_size_mb, {max_memory}, {start}, NULL, billed_duration_ms, NULL, \
+             NULL, status, NULL"
         )
     };
     let sql = match &rows {
@@ -190,7 +200,7 @@ pub async fn register(
 
 /// Text arguments are taken as `Utf8View`, the tables' text type: a no-op for columns, a cheap
 /// conversion for `Utf8` literals and expressions.
-fn text_at(strings: &StringViewArray, i: usize) -> Option<&str> {
+pub(crate) fn text_at(strings: &StringViewArray, i: usize) -> Option<&str> {
     strings.is_valid(i).then(|| strings.value(i))
 }
 

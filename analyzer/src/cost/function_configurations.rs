@@ -1,0 +1,571 @@
+//! Where each function runs, for its invocations that do not say it: the catalog's
+//! `[[functions]]`, looked up by the SQL functions `configured_region` and
+//! `configured_architecture` that the cost view prices with, and read from what
+//! `aws lambda list-functions` prints.
+//!
+//! Lambda text logs carry neither the region nor the architecture, and the OpenTelemetry SDKs'
+//! Lambda resources no architecture, so without these an arm64 function known from its logs is
+//! priced as the catalog's default architecture. An invocation's own region and architecture
+//! always win; the catalog's `[defaults]` price what neither gives.
+
+use std::collections::HashMap;
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef, AsArray, StringViewArray, StringViewBuilder};
+use arrow::datatypes::DataType;
+use datafusion::common::{DataFusionError, Result};
+use datafusion::logical_expr::{
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+};
+use datafusion::prelude::SessionContext;
+use serde::Deserialize;
+
+#[cfg(test)]
+use super::catalog::DEFAULT_CATALOG;
+use super::catalog::{ARCHITECTURES, Catalog, FunctionConfiguration};
+use super::sql::text_at;
+
+/// The catalog's `functions` by name.
+#[derive(Debug, Default)]
+pub struct ConfiguredFunctions {
+    by_name: HashMap<String, Vec<FunctionConfiguration>>,
+}
+
+/// The one value `values` give, `None` when they give none or disagree.
+fn agreed<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+    let first = values.next()?;
+    values.all(|v| v == first).then_some(first)
+}
+
+impl ConfiguredFunctions {
+    pub fn new(entries: &[FunctionConfiguration]) -> ConfiguredFunctions {
+        let mut by_name: HashMap<String, Vec<_>> = HashMap::new();
+        for e in entries {
+            by_name.entry(e.name.clone()).or_default().push(e.clone());
+        }
+        ConfiguredFunctions { by_name }
+    }
+
+    fn entries(&self, name: &str) -> impl Iterator<Item = &FunctionConfiguration> {
+        self.by_name.get(name).into_iter().flatten()
+    }
+
+    /// The region of function `name`: the one its entries give; `None` when they give none or
+    /// several (its invocations that do not say theirs cannot be told apart).
+    pub fn region(&self, name: &str) -> Option<&str> {
+        agreed(self.entries(name).filter_map(|e| e.region.as_deref()))
+    }
+
+    /// The architecture of function `name` in `region` (in any of its regions when that is not
+    /// known): the one its entries there give, an entry without a region counting in each.
+    pub fn architecture(&self, name: &str, region: Option<&str>) -> Option<&str> {
+        agreed(
+            self.entries(name)
+                .filter(|e| region.is_none() || e.region.is_none() || e.region.as_deref() == region)
+                .filter_map(|e| e.architecture.as_deref()),
+        )
+    }
+}
+
+/// The provider, region and architecture arguments the cost view gives the pricing functions:
+/// the stored columns, and, when the catalog has `functions`, theirs for the rows that do not
+/// say them.
+pub fn place_arguments(catalog: &Catalog) -> &'static str {
+    if catalog.functions.is_empty() {
+        "provider, region, architecture"
+    } else {
+        "provider, configured_region(function_name, region), \
+         configured_architecture(function_name, configured_region(function_name, region), \
+         architecture)"
+    }
+}
+
+/// Registers `configured_region(function_name, region)` and
+/// `configured_architecture(function_name, region, architecture)`: each returns its last
+/// argument, or where that is null, what the catalog's `functions` give the function.
+pub fn register(ctx: &SessionContext, catalog: &Catalog) {
+    let functions = Arc::new(ConfiguredFunctions::new(&catalog.functions));
+    for asks in [Asks::Region, Asks::Architecture] {
+        ctx.register_udf(ScalarUDF::from(ConfiguredUdf {
+            functions: functions.clone(),
+            asks,
+            signature: Signature::any(
+                match asks {
+                    Asks::Region => 2,
+                    Asks::Architecture => 3,
+                },
+                Volatility::Immutable,
+            ),
+        }));
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Asks {
+    Region,
+    Architecture,
+}
+
+/// `configured_region` or `configured_architecture`.
+#[derive(Debug)]
+struct ConfiguredUdf {
+    functions: Arc<ConfiguredFunctions>,
+    asks: Asks,
+    signature: Signature,
+}
+
+impl PartialEq for ConfiguredUdf {
+    fn eq(&self, other: &Self) -> bool {
+        self.asks == other.asks && Arc::ptr_eq(&self.functions, &other.functions)
+    }
+}
+impl Eq for ConfiguredUdf {}
+impl Hash for ConfiguredUdf {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.asks.hash(state);
+        self.functions.by_name.len().hash(state);
+    }
+}
+
+fn texts(array: &ArrayRef) -> Result<StringViewArray> {
+    Ok(arrow::compute::cast(array, &DataType::Utf8View)?
+        .as_string_view()
+        .clone())
+}
+
+impl ScalarUDFImpl for ConfiguredUdf {
+    fn name(&self) -> &str {
+        match self.asks {
+            Asks::Region => "configured_region",
+            Asks::Architecture => "configured_architecture",
+        }
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        let arrays = ColumnarValue::values_to_arrays(&args.args)?;
+        let [names, region, own @ ..] = &arrays[..] else {
+            return Err(DataFusionError::Plan(format!(
+                "{} takes {} arguments",
+                self.name(),
+                self.signature.type_signature.to_string_repr().join(", ")
+            )));
+        };
+        let own = texts(own.first().unwrap_or(region))?;
+        if own.null_count() == 0 {
+            return Ok(ColumnarValue::Array(Arc::new(own)));
+        }
+        let (names, region) = (texts(names)?, texts(region)?);
+        let mut out = StringViewBuilder::with_capacity(own.len());
+        // Rows come in runs of one function: look each run up once.
+        let mut last: Option<(Option<&str>, Option<&str>, Option<&str>)> = None;
+        for i in 0..own.len() {
+            if let Some(value) = text_at(&own, i) {
+                out.append_value(value);
+                continue;
+            }
+            let (name, place) = (text_at(&names, i), text_at(&region, i));
+            let configured = match last {
+                Some((n, p, answer)) if n == name && p == place => answer,
+                _ => {
+                    let answer = name.and_then(|name| match self.asks {
+                        Asks::Region => self.functions.region(name),
+                        Asks::Architecture => self.functions.architecture(name, place),
+                    });
+                    last = Some((name, place, answer));
+                    answer
+                }
+            };
+            out.append_option(configured);
+        }
+        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+/// One function as `aws lambda list-functions` prints it (the fields read here).
+#[derive(Debug, Deserialize)]
+struct ListedFunction {
+    #[serde(rename = "FunctionName")]
+    name: String,
+    #[serde(rename = "FunctionArn")]
+    arn: Option<String>,
+    /// Lambda's default, `x86_64`, when absent.
+    #[serde(rename = "Architectures", default)]
+    architectures: Vec<String>,
+}
+
+/// The functions the JSON `aws lambda list-functions` prints lists (an object whose `Functions`
+/// lists them, or that list alone, as `--query Functions` prints it), `origin` naming it in
+/// errors and sources: one entry per listing, with its region (from its ARN) and architecture.
+/// [`functions_toml`] makes them the catalog's entries.
+pub fn from_lambda_list_functions(
+    json: &str,
+    origin: &str,
+) -> Result<Vec<FunctionConfiguration>, String> {
+    let invalid = |message: String| format!("{origin}: {message}");
+    let value: serde_json::Value =
+        serde_json::from_str(json).map_err(|e| invalid(format!("not JSON: {e}")))?;
+    let listed = match value {
+        serde_json::Value::Object(mut listing) => listing.remove("Functions").ok_or_else(|| {
+            invalid("no \"Functions\": expected what `aws lambda list-functions` prints".into())
+        })?,
+        list @ serde_json::Value::Array(_) => list,
+        _ => {
+            return Err(invalid(
+                "expected what `aws lambda list-functions` prints (an object with \"Functions\")"
+                    .into(),
+            ));
+        }
+    };
+    let listed: Vec<ListedFunction> =
+        serde_json::from_value(listed).map_err(|e| invalid(format!("a listed function: {e}")))?;
+    let source = format!(
+        "aws lambda list-functions ({})",
+        std::path::Path::new(origin)
+            .file_name()
+            .map_or_else(|| origin.into(), |n| n.to_string_lossy())
+    );
+    listed
+        .into_iter()
+        .map(|function| {
+            let region = function.arn.as_deref().and_then(|arn| {
+                match arn.split(':').collect::<Vec<_>>()[..] {
+                    ["arn", _, "lambda", region, ..] if !region.is_empty() => {
+                        Some(region.to_string())
+                    }
+                    _ => None,
+                }
+            });
+            let architecture = match &function.architectures[..] {
+                [] => "x86_64".to_string(),
+                [one] if ARCHITECTURES.contains(&one.as_str()) => one.clone(),
+                other => {
+                    return Err(invalid(format!(
+                        "function {}: architectures {other:?}: expected one of x86_64 or arm64",
+                        function.name
+                    )));
+                }
+            };
+            Ok(FunctionConfiguration {
+                name: function.name,
+                region,
+                architecture: Some(architecture),
+                source: Some(source.clone()),
+            })
+        })
+        .collect()
+}
+
+/// `listed` as the catalog's `[[functions]]` (TOML, to append to `catalog`'s text), with notes
+/// on what could not be written as listed.
+///
+/// A region `catalog` has no AWS Lambda prices for is written commented out, with why: pricing
+/// invocations there would stop at the missing price, where now the catalog's defaults price
+/// them (and the cost report warns of it). A function listed more than once in a region as
+/// written (its versions, with `--function-version ALL`, or several files) is one entry, without
+/// an architecture when its listings disagree; one left with neither is not written.
+pub fn functions_toml(
+    listed: &[FunctionConfiguration],
+    catalog: &Catalog,
+) -> (String, Vec<String>) {
+    let priced = |region: &str| {
+        catalog
+            .function_prices
+            .iter()
+            .any(|p| p.provider == "aws" && p.region == region)
+    };
+    // (name, region as written) → unpriced regions, architectures, sources, in listed order.
+    type Written<'a> = (
+        (&'a str, Option<&'a str>),
+        Vec<&'a str>,
+        Vec<&'a str>,
+        Vec<&'a str>,
+    );
+    let mut written: Vec<Written<'_>> = Vec::new();
+    for f in listed {
+        let region = f.region.as_deref().filter(|r| priced(r));
+        let key = (f.name.as_str(), region);
+        let i = match written.iter().position(|w| w.0 == key) {
+            Some(i) => i,
+            None => {
+                written.push((key, Vec::new(), Vec::new(), Vec::new()));
+                written.len() - 1
+            }
+        };
+        let (_, unpriced, architectures, sources) = &mut written[i];
+        push_new(unpriced, f.region.as_deref().filter(|r| !priced(r)));
+        push_new(architectures, f.architecture.as_deref());
+        push_new(sources, f.source.as_deref());
+    }
+    // A JSON string is a TOML basic string: the same quotes and escapes.
+    let quoted = |text: &str| serde_json::Value::from(text).to_string();
+    let mut notes = Vec::new();
+    let mut out = String::from(
+        "\n# Where each function runs, for its invocations that do not say it (Lambda text logs\n\
+         # carry neither the region nor the architecture). An invocation's own values win; what\n\
+         # neither gives is priced as [defaults].\n",
+    );
+    for ((name, region), unpriced, architectures, sources) in &written {
+        let architecture = match architectures[..] {
+            [one] => Some(one),
+            _ => None,
+        };
+        let place = region.map_or_else(String::new, |r| format!(" in {r}"));
+        if architectures.len() > 1 {
+            notes.push(format!(
+                "{name} is listed with both architectures{place}: written without one, so its \
+                 invocations that do not say theirs are priced as [defaults]"
+            ));
+        }
+        if region.is_none() && architecture.is_none() {
+            notes.push(format!(
+                "{name}: nothing to write (its region unpriced, its architectures disagreeing)"
+            ));
+            continue;
+        }
+        out.push_str(&format!("[[functions]]\nname = {}\n", quoted(name)));
+        if let Some(region) = region {
+            out.push_str(&format!("region = {}\n", quoted(region)));
+        }
+        for region in unpriced {
+            out.push_str(&format!(
+                "# region = {}  # no AWS Lambda prices for {region} in this catalog: add them \
+                 under [[function_prices]], then uncomment\n",
+                quoted(region)
+            ));
+        }
+        if let Some(architecture) = architecture {
+            out.push_str(&format!("architecture = {}\n", quoted(architecture)));
+        }
+        if !sources.is_empty() {
+            out.push_str(&format!("source = {}\n", quoted(&sources.join(", "))));
+        }
+    }
+    let mut unpriced: Vec<&str> = written.iter().flat_map(|w| w.1.iter().copied()).collect();
+    unpriced.sort_unstable();
+    unpriced.dedup();
+    notes.extend(unpriced.iter().map(|region| {
+        format!(
+            "this catalog has no AWS Lambda prices for {region}: the region of its functions is \
+             written commented out; add prices for it under [[function_prices]], then uncomment it"
+        )
+    }));
+    (out, notes)
+}
+
+/// Adds `value` to `list` unless it is there already.
+fn push_new<'a>(list: &mut Vec<&'a str>, value: Option<&'a str>) {
+    if let Some(value) = value.filter(|v| !list.contains(v)) {
+        list.push(value);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(
+        name: &str,
+        region: Option<&str>,
+        architecture: Option<&str>,
+    ) -> FunctionConfiguration {
+        FunctionConfiguration {
+            name: name.into(),
+            region: region.map(Into::into),
+            architecture: architecture.map(Into::into),
+            source: None,
+        }
+    }
+
+    /// A function's region is the one its entries give; its architecture the one they give
+    /// where it runs, an entry without a region counting in each; disagreement gives nothing.
+    #[test]
+    fn a_function_is_given_its_one_region_and_the_architecture_of_its_region() {
+        let functions = ConfiguredFunctions::new(&[
+            entry("resize", Some("eu-west-1"), Some("arm64")),
+            entry("orders", Some("us-east-1"), Some("arm64")),
+            entry("orders", Some("eu-west-1"), Some("x86_64")),
+            entry("mail", None, Some("arm64")),
+            entry("audit", Some("us-east-1"), None),
+        ]);
+        assert_eq!(functions.region("resize"), Some("eu-west-1"));
+        assert_eq!(functions.architecture("resize", None), Some("arm64"));
+        assert_eq!(
+            functions.architecture("resize", Some("eu-west-1")),
+            Some("arm64")
+        );
+        assert_eq!(functions.architecture("resize", Some("us-east-1")), None);
+
+        assert_eq!(functions.region("orders"), None);
+        assert_eq!(functions.architecture("orders", None), None);
+        assert_eq!(
+            functions.architecture("orders", Some("us-east-1")),
+            Some("arm64")
+        );
+        assert_eq!(
+            functions.architecture("orders", Some("eu-west-1")),
+            Some("x86_64")
+        );
+
+        assert_eq!(functions.region("mail"), None);
+        assert_eq!(
+            functions.architecture("mail", Some("ap-south-1")),
+            Some("arm64")
+        );
+        assert_eq!(functions.region("audit"), Some("us-east-1"));
+        assert_eq!(functions.architecture("audit", None), None);
+        assert_eq!(functions.region("unlisted"), None);
+        assert_eq!(functions.architecture("unlisted", None), None);
+    }
+
+    /// In SQL, a row's own region and architecture win; a row without them gets its function's.
+    #[tokio::test]
+    async fn the_sql_functions_fill_only_what_a_row_does_not_say() {
+        let mut catalog = Catalog::builtin();
+        catalog.functions = vec![
+            entry("resize", Some("us-east-1"), Some("arm64")),
+            entry("orders", Some("us-east-1"), Some("arm64")),
+            entry("orders", Some("eu-west-1"), Some("x86_64")),
+        ];
+        let ctx = SessionContext::new();
+        register(&ctx, &catalog);
+        let batches = ctx
+            .sql(
+                "SELECT n, configured_region(n, r) AS region, \
+                 configured_architecture(n, configured_region(n, r), a) AS architecture \
+                 FROM (VALUES ('resize', NULL, NULL), ('resize', 'eu-west-1', 'x86_64'), \
+                 ('resize', NULL, NULL), ('orders', NULL, NULL), ('orders', 'eu-west-1', NULL), \
+                 ('other', NULL, NULL)) AS t(n, r, a)",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let text = arrow::util::pretty::pretty_format_batches(&batches)
+            .unwrap()
+            .to_string();
+        let expected = [
+            "+--------+-----------+--------------+",
+            "| n      | region    | architecture |",
+            "+--------+-----------+--------------+",
+            "| resize | us-east-1 | arm64        |",
+            "| resize | eu-west-1 | x86_64       |",
+            "| resize | us-east-1 | arm64        |",
+            "| orders |           |              |",
+            "| orders | eu-west-1 | x86_64       |",
+            "| other  |           |              |",
+            "+--------+-----------+--------------+",
+        ];
+        assert_eq!(text, expected.join("\n"));
+        assert_eq!(
+            place_arguments(&Catalog::builtin()),
+            "provider, region, architecture"
+        );
+        assert!(place_arguments(&catalog).contains("configured_architecture(function_name"));
+    }
+
+    /// What `aws lambda list-functions` prints, in the shape of its documentation's example.
+    const LISTED: &str = r#"{
+        "Functions": [
+            {"FunctionName": "resize", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:resize",
+             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"]},
+            {"FunctionName": "resize", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:resize:3",
+             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"]},
+            {"FunctionName": "legacy", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:legacy",
+             "Runtime": "nodejs18.x", "MemorySize": 128},
+            {"FunctionName": "orders", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders",
+             "Architectures": ["x86_64"]},
+            {"FunctionName": "orders", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:7",
+             "Architectures": ["arm64"]},
+            {"FunctionName": "thumbs", "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:thumbs",
+             "Architectures": ["arm64"]}
+        ],
+        "NextMarker": null
+    }"#;
+
+    #[test]
+    fn listed_functions_become_catalog_entries_and_unpriced_regions_stay_commented_out() {
+        let listed = from_lambda_list_functions(LISTED, "dir/functions.json").unwrap();
+        assert_eq!(listed.len(), 6);
+        assert_eq!(
+            listed[2],
+            FunctionConfiguration {
+                name: "legacy".into(),
+                region: Some("us-east-1".into()),
+                // Lambda's default architecture when none is listed.
+                architecture: Some("x86_64".into()),
+                source: Some("aws lambda list-functions (functions.json)".into()),
+            }
+        );
+        // `--query Functions` prints the list alone.
+        let alone = format!(
+            "[{}]",
+            LISTED
+                .split_once('[')
+                .unwrap()
+                .1
+                .rsplit_once(']')
+                .unwrap()
+                .0
+        );
+        assert_eq!(
+            from_lambda_list_functions(&alone, "functions.json").unwrap(),
+            listed
+        );
+
+        let builtin = Catalog::builtin();
+        let (toml, notes) = functions_toml(&listed, &builtin);
+        let catalog = Catalog::parse(&format!("{DEFAULT_CATALOG}{toml}"), "t").unwrap();
+        let written: Vec<_> = catalog
+            .functions
+            .iter()
+            .map(|f| {
+                (
+                    f.name.as_str(),
+                    f.region.as_deref(),
+                    f.architecture.as_deref(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            written,
+            [
+                ("resize", Some("us-east-1"), Some("arm64")),
+                ("legacy", Some("us-east-1"), Some("x86_64")),
+                ("orders", Some("us-east-1"), None),
+                ("thumbs", None, Some("arm64")),
+            ]
+        );
+        assert!(
+            toml.contains(
+                "# region = \"eu-west-1\"  # no AWS Lambda prices for eu-west-1 in this catalog"
+            ),
+            "{toml}"
+        );
+        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert!(notes[0].starts_with("orders is listed with both architectures in us-east-1"));
+        assert!(notes[1].contains("no AWS Lambda prices for eu-west-1"));
+    }
+
+    #[test]
+    fn output_that_is_not_a_listing_of_functions_is_a_clear_error() {
+        let err = |json: &str| from_lambda_list_functions(json, "f.json").unwrap_err();
+        assert!(err("{").starts_with("f.json: not JSON"));
+        assert!(err(r#"{"Configuration": {}}"#).contains("no \"Functions\""));
+        assert!(err("3").contains("an object with \"Functions\""));
+        assert!(err(r#"{"Functions": [{"FunctionArn": "x"}]}"#).contains("FunctionName"));
+        assert_eq!(
+            err(r#"[{"FunctionName": "f", "Architectures": ["sparc"]}]"#),
+            "f.json: function f: architectures [\"sparc\"]: expected one of x86_64 or arm64"
+        );
+    }
+}
