@@ -13,7 +13,7 @@ use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_tui::app::needs_fresh_opening;
 use faasobs_tui::data::{
-    load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
+    PricingGaps, load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
 };
 use faasobs_tui::model::{Command as TuiCommand, Key, Model, Msg, Window};
 use faasobs_tui::update::update;
@@ -349,6 +349,17 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
         cost.scenarios
             .iter()
             .any(|(s, _)| s.starts_with("dedicated servers"))
+    );
+    // The sample's log-only functions (and search-suggest's untraced invocations) say no
+    // architecture: the screen says how many were priced with the catalog's defaults.
+    assert_eq!(
+        cost.pricing,
+        PricingGaps {
+            invocations: 2415,
+            defaulted: 729,
+            unpriced: 0,
+            defaults: "aws us-east-1 x86_64".into(),
+        }
     );
     update(&mut model, Msg::CostLoaded(cost));
     check_snapshot("cost", &screen(&model, 140, 36));

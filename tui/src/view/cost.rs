@@ -7,7 +7,8 @@ use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Table};
 
-use super::{dollars, heading, thousands};
+use super::{alarm, dollars, heading, thousands};
+use crate::data::PricingGaps;
 use crate::model::Model;
 
 pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
@@ -37,10 +38,14 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         .and_then(|r| r.parse::<f64>().ok())
         .map_or("?".to_string(), thousands);
     let title = format!(" projected monthly cost at {requests} requests a month ");
+    let mut chart_block = Block::bordered().title(Line::styled(title, heading()));
+    if let Some(note) = pricing_note(&view.pricing) {
+        chart_block = chart_block.title_bottom(Line::styled(format!(" {note} "), alarm()));
+    }
     frame.render_widget(
         BarChart::default()
             .direction(Direction::Horizontal)
-            .block(Block::bordered().title(Line::styled(title, heading())))
+            .block(chart_block)
             .data(BarGroup::default().bars(&bars))
             .bar_width(1)
             .bar_gap(0),
@@ -95,4 +100,51 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             .block(Block::bordered().title(Line::styled(" break-even ", heading()))),
         break_even_area,
     );
+}
+
+/// What of the spend is not priced as stored, in a line; `None` when every invocation is.
+fn pricing_note(gaps: &PricingGaps) -> Option<String> {
+    let invocations = thousands(gaps.invocations as f64);
+    let mut parts = Vec::new();
+    if gaps.defaulted > 0 {
+        parts.push(format!(
+            "{} of {invocations} invocations lack a region or architecture: the catalog's \
+             defaults ({}) priced them (docs/cost.md)",
+            thousands(gaps.defaulted as f64),
+            gaps.defaults
+        ));
+    }
+    if gaps.unpriced > 0 {
+        parts.push(format!(
+            "{} of {invocations} not priced: no memory size or duration",
+            thousands(gaps.unpriced as f64)
+        ));
+    }
+    (!parts.is_empty()).then(|| parts.join("; "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_note_says_what_was_priced_with_the_defaults_and_what_not_at_all() {
+        let gaps = |defaulted, unpriced| PricingGaps {
+            invocations: 12_000,
+            defaulted,
+            unpriced,
+            defaults: "aws us-east-1 x86_64".into(),
+        };
+        assert_eq!(pricing_note(&gaps(0, 0)), None);
+        assert_eq!(
+            pricing_note(&gaps(0, 3)).unwrap(),
+            "3 of 12,000 not priced: no memory size or duration"
+        );
+        assert_eq!(
+            pricing_note(&gaps(1500, 3)).unwrap(),
+            "1,500 of 12,000 invocations lack a region or architecture: the catalog's defaults \
+             (aws us-east-1 x86_64) priced them (docs/cost.md); 3 of 12,000 not priced: no \
+             memory size or duration"
+        );
+    }
 }
