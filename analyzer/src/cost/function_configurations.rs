@@ -90,21 +90,33 @@ pub fn register(ctx: &SessionContext, catalog: &Catalog) {
         ctx.register_udf(ScalarUDF::from(ConfiguredUdf {
             functions: functions.clone(),
             asks,
-            signature: Signature::any(
-                match asks {
-                    Asks::Region => 2,
-                    Asks::Architecture => 3,
-                },
-                Volatility::Immutable,
-            ),
+            signature: Signature::any(asks.arity(), Volatility::Immutable),
         }));
     }
 }
 
+/// What a `configured_*` function gives.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 enum Asks {
     Region,
     Architecture,
+}
+
+impl Asks {
+    fn name(self) -> &'static str {
+        match self {
+            Asks::Region => "configured_region",
+            Asks::Architecture => "configured_architecture",
+        }
+    }
+
+    /// `function_name, region` and, for the architecture, `architecture`.
+    fn arity(self) -> usize {
+        match self {
+            Asks::Region => 2,
+            Asks::Architecture => 3,
+        }
+    }
 }
 
 /// `configured_region` or `configured_architecture`.
@@ -136,10 +148,7 @@ fn texts(array: &ArrayRef) -> Result<StringViewArray> {
 
 impl ScalarUDFImpl for ConfiguredUdf {
     fn name(&self) -> &str {
-        match self.asks {
-            Asks::Region => "configured_region",
-            Asks::Architecture => "configured_architecture",
-        }
+        self.asks.name()
     }
 
     fn signature(&self) -> &Signature {
@@ -155,8 +164,8 @@ impl ScalarUDFImpl for ConfiguredUdf {
         let [names, region, own @ ..] = &arrays[..] else {
             return Err(DataFusionError::Plan(format!(
                 "{} takes {} arguments",
-                self.name(),
-                self.signature.type_signature.to_string_repr().join(", ")
+                self.asks.name(),
+                self.asks.arity()
             )));
         };
         let own = texts(own.first().unwrap_or(region))?;
@@ -282,28 +291,30 @@ pub fn functions_toml(
             .iter()
             .any(|p| p.provider == "aws" && p.region == region)
     };
-    // (name, region as written) → unpriced regions, architectures, sources, in listed order.
-    type Written<'a> = (
-        (&'a str, Option<&'a str>),
-        Vec<&'a str>,
-        Vec<&'a str>,
-        Vec<&'a str>,
-    );
-    let mut written: Vec<Written<'_>> = Vec::new();
+    let mut written: Vec<WrittenEntry<'_>> = Vec::new();
     for f in listed {
         let region = f.region.as_deref().filter(|r| priced(r));
-        let key = (f.name.as_str(), region);
-        let i = match written.iter().position(|w| w.0 == key) {
+        let i = match written
+            .iter()
+            .position(|w| w.name == f.name && w.region == region)
+        {
             Some(i) => i,
             None => {
-                written.push((key, Vec::new(), Vec::new(), Vec::new()));
+                written.push(WrittenEntry {
+                    name: &f.name,
+                    region,
+                    ..Default::default()
+                });
                 written.len() - 1
             }
         };
-        let (_, unpriced, architectures, sources) = &mut written[i];
-        push_new(unpriced, f.region.as_deref().filter(|r| !priced(r)));
-        push_new(architectures, f.architecture.as_deref());
-        push_new(sources, f.source.as_deref());
+        let w = &mut written[i];
+        push_new(
+            &mut w.unpriced_regions,
+            f.region.as_deref().filter(|r| !priced(r)),
+        );
+        push_new(&mut w.architectures, f.architecture.as_deref());
+        push_new(&mut w.sources, f.source.as_deref());
     }
     // A JSON string is a TOML basic string: the same quotes and escapes.
     let quoted = |text: &str| serde_json::Value::from(text).to_string();
@@ -313,13 +324,14 @@ pub fn functions_toml(
          # carry neither the region nor the architecture). An invocation's own values win; what\n\
          # neither gives is priced as [defaults].\n",
     );
-    for ((name, region), unpriced, architectures, sources) in &written {
-        let architecture = match architectures[..] {
+    for w in &written {
+        let (name, region) = (w.name, w.region);
+        let architecture = match w.architectures[..] {
             [one] => Some(one),
             _ => None,
         };
         let place = region.map_or_else(String::new, |r| format!(" in {r}"));
-        if architectures.len() > 1 {
+        if w.architectures.len() > 1 {
             notes.push(format!(
                 "{name} is listed with both architectures{place}: written without one, so its \
                  invocations that do not say theirs are priced as [defaults]"
@@ -335,7 +347,7 @@ pub fn functions_toml(
         if let Some(region) = region {
             out.push_str(&format!("region = {}\n", quoted(region)));
         }
-        for region in unpriced {
+        for region in &w.unpriced_regions {
             out.push_str(&format!(
                 "# region = {}  # no AWS Lambda prices for {region} in this catalog: add them \
                  under [[function_prices]], then uncomment\n",
@@ -345,11 +357,14 @@ pub fn functions_toml(
         if let Some(architecture) = architecture {
             out.push_str(&format!("architecture = {}\n", quoted(architecture)));
         }
-        if !sources.is_empty() {
-            out.push_str(&format!("source = {}\n", quoted(&sources.join(", "))));
+        if !w.sources.is_empty() {
+            out.push_str(&format!("source = {}\n", quoted(&w.sources.join(", "))));
         }
     }
-    let mut unpriced: Vec<&str> = written.iter().flat_map(|w| w.1.iter().copied()).collect();
+    let mut unpriced: Vec<&str> = written
+        .iter()
+        .flat_map(|w| w.unpriced_regions.iter().copied())
+        .collect();
     unpriced.sort_unstable();
     unpriced.dedup();
     notes.extend(unpriced.iter().map(|region| {
@@ -359,6 +374,18 @@ pub fn functions_toml(
         )
     }));
     (out, notes)
+}
+
+/// One `[[functions]]` entry [`functions_toml`] writes: a function in a region the catalog
+/// prices (or in none), and what its listings there say.
+#[derive(Default)]
+struct WrittenEntry<'a> {
+    name: &'a str,
+    region: Option<&'a str>,
+    /// Regions of its listings the catalog has no prices for, written commented out.
+    unpriced_regions: Vec<&'a str>,
+    architectures: Vec<&'a str>,
+    sources: Vec<&'a str>,
 }
 
 /// Adds `value` to `list` unless it is there already.
