@@ -727,6 +727,17 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
         notes.contains("no AWS Lambda prices for eu-west-1"),
         "{notes}"
     );
+    // The same from standard input (`aws lambda list-functions | faasobs cost catalog …`).
+    let piped = faasobs()
+        .args(["cost", "catalog", "--lambda-functions", "-"])
+        .write_stdin(std::fs::read(&listed).unwrap())
+        .output()
+        .unwrap();
+    assert!(piped.status.success());
+    assert_eq!(
+        String::from_utf8(piped.stdout).unwrap(),
+        with_functions.replace("(functions.json)", "(standard input)")
+    );
     let listed_catalog = dir.path().join("listed.toml");
     std::fs::write(&listed_catalog, &with_functions).unwrap();
     let pricing = ["--pricing", listed_catalog.to_str().unwrap()];

@@ -29,8 +29,8 @@ pub enum CostCommand {
 
 #[derive(Debug, clap::Args)]
 pub struct CatalogConfig {
-    /// What `aws lambda list-functions` printed (JSON; repeat for several regions or
-    /// accounts): add each function's region and architecture to the catalog as
+    /// What `aws lambda list-functions` printed (JSON; `-` reads standard input; repeat for
+    /// several regions or accounts): add each function's region and architecture to the catalog as
     /// `[[functions]]`, which price its invocations that do not say them (Lambda text logs say
     /// neither).
     #[arg(long, value_name = "FILE")]
@@ -195,10 +195,18 @@ fn catalog_text(pricing: Option<&Path>, lambda_functions: &[PathBuf]) -> anyhow:
     let catalog = Catalog::parse(&text, &origin)?;
     let mut listed = Vec::new();
     for path in lambda_functions {
-        let json =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let (json, origin) = if path.as_os_str() == "-" {
+            let mut json = String::new();
+            std::io::Read::read_to_string(&mut std::io::stdin(), &mut json)
+                .context("reading standard input")?;
+            (json, "standard input".to_string())
+        } else {
+            let json = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            (json, path.display().to_string())
+        };
         listed.extend(
-            function_configurations::from_lambda_list_functions(&json, &path.display().to_string())
+            function_configurations::from_lambda_list_functions(&json, &origin)
                 .map_err(anyhow::Error::msg)?,
         );
     }
