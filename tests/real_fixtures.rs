@@ -473,3 +473,83 @@ fn compressed_real_logs_store_what_they_hold() {
     assert!(stderr.contains("(the same bytes as "), "{stderr}");
     assert_eq!(counts(&from_gzip), expected);
 }
+
+/// A real CloudWatch invocation says neither its region nor its architecture; the function as
+/// `aws lambda list-functions` lists it, added to the pricing catalog, says both. Listed as
+/// x86_64 in us-east-1, the invocation is priced there, in the subscription's account, without
+/// the catalog's defaults; listed as arm64, its date (June 2020, before Lambda ran on arm64) has
+/// no price, and the report says so rather than pricing it.
+#[test]
+fn a_function_listed_by_the_aws_cli_prices_a_real_invocation_that_says_no_region() {
+    let (data, _) = ingest("datadog-cloudwatch-log-coldstart.json");
+    let files = tempfile::tempdir().unwrap();
+    let catalog_listing = |architecture: &str| {
+        let listed = files.path().join(format!("functions-{architecture}.json"));
+        std::fs::write(
+            &listed,
+            format!(
+                r#"{{"Functions": [{{"FunctionName": "storms-cloudwatch-event",
+                    "FunctionArn": "arn:aws:lambda:us-east-1:601427279990:function:storms-cloudwatch-event",
+                    "MemorySize": 128, "Architectures": ["{architecture}"]}}]}}"#
+            ),
+        )
+        .unwrap();
+        let (catalog, _) = faasobs_ok(
+            data.path(),
+            &[
+                "cost",
+                "catalog",
+                "--lambda-functions",
+                listed.to_str().unwrap(),
+            ],
+        );
+        let path = files.path().join(format!("pricing-{architecture}.toml"));
+        std::fs::write(&path, catalog).unwrap();
+        path
+    };
+    let cost_report = |pricing: &std::path::Path| {
+        faasobs_at(data.path())
+            .arg("--pricing")
+            .arg(pricing)
+            .args(["cost", "report", "--format", "json"])
+            .output()
+            .unwrap()
+    };
+
+    let on_x86 = cost_report(&catalog_listing("x86_64"));
+    assert!(on_x86.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&on_x86.stdout).unwrap();
+    let month = &report["months"][0];
+    assert_eq!(
+        [
+            &month["account_id"],
+            &month["region"],
+            &month["architecture"]
+        ],
+        ["601427279990", "us-east-1", "x86_64"],
+        "{report:#}"
+    );
+    let assumed = |name: &str| {
+        report["assumptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["assumption"] == name)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(
+        assumed("invocations priced with the catalog's defaults"),
+        Some("0".into())
+    );
+    assert_eq!(
+        assumed("invocations priced with the region or architecture of the catalog's functions"),
+        Some("1".into())
+    );
+
+    let on_arm = cost_report(&catalog_listing("arm64"));
+    let err = String::from_utf8_lossy(&on_arm.stderr);
+    assert!(
+        !on_arm.status.success() && err.contains("for aws us-east-1 arm64 on 2020-06-04"),
+        "{err}"
+    );
+}
