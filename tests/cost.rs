@@ -810,6 +810,79 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
     );
 }
 
+/// Head sampling leaves the sample's search-suggest with 78 invocations known only from its
+/// logs, which say no architecture, beside 302 traced ones that say arm64: `cost catalog
+/// --from-store` lists it as arm64 from its own invocations, so a report prices those 78 as
+/// arm64; the log-only functions, which no invocation places, are named on standard error.
+#[test]
+fn a_catalog_from_the_store_places_a_function_by_what_its_other_invocations_say() {
+    let data = sample_store();
+    let unsaid = "SELECT function_name, count(*) AS n FROM invocations \
+         WHERE architecture IS NULL GROUP BY 1 ORDER BY 1";
+    assert_eq!(
+        query_json(data.path(), unsaid),
+        query_json(
+            data.path(),
+            "SELECT * FROM (VALUES ('auth-edge', 641), ('nightly-report', 10), \
+             ('search-suggest', 78)) AS t(function_name, n)"
+        )
+    );
+    let (catalog, notes) = faasobs_ok(data.path(), &["cost", "catalog", "--from-store"]);
+    let entry = format!(
+        "[[functions]]\nname = \"search-suggest\"\nregion = \"us-east-1\"\n\
+         architecture = \"arm64\"\nsource = \"its invocations in {}\"\n",
+        data.path().display()
+    );
+    assert!(catalog.ends_with(&entry), "{catalog}");
+    assert_eq!(catalog.matches("\n[[functions]]\n").count(), 1, "{catalog}");
+    assert!(
+        notes.contains(
+            "none of the invocations of auth-edge, nightly-report say their region or architecture"
+        ),
+        "{notes}"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let pricing = dir.path().join("pricing.toml");
+    std::fs::write(&pricing, &catalog).unwrap();
+    let pricing = pricing.to_str().unwrap();
+    let report = faasobs_json(
+        data.path(),
+        &["--pricing", pricing, "cost", "report", "--format", "json"],
+    );
+    assert_eq!(
+        assumption(&report, "invocations priced with the catalog's defaults"),
+        (641 + 10).to_string()
+    );
+    assert_eq!(
+        assumption(
+            &report,
+            "invocations priced with the region or architecture of the catalog's functions"
+        ),
+        "78"
+    );
+    let priced = query_json(
+        data.path(),
+        "SELECT DISTINCT pricing_architecture FROM invocation_costs \
+         WHERE function_name = 'search-suggest'",
+    );
+    // Without the catalog, the untraced ones are priced at the default architecture.
+    assert_eq!(priced.len(), 2, "{priced:?}");
+    let (with_catalog, _) = faasobs_ok(
+        data.path(),
+        &[
+            "--pricing",
+            pricing,
+            "query",
+            "--format",
+            "csv",
+            "SELECT DISTINCT pricing_architecture FROM invocation_costs \
+             WHERE function_name = 'search-suggest'",
+        ],
+    );
+    assert_eq!(with_catalog, "pricing_architecture\narm64\n");
+}
+
 /// Writes `text` as a catalog at `path`, runs `cost report` with it, expects a refusal and returns
 /// what was said on standard error.
 fn refused_catalog(data: &Path, path: &Path, text: &str) -> String {

@@ -35,6 +35,12 @@ pub struct CatalogConfig {
     /// neither).
     #[arg(long, value_name = "FILE")]
     pub lambda_functions: Vec<PathBuf>,
+    /// Add `[[functions]]` from the store's own invocations: for each function some of whose
+    /// invocations do not say their region or architecture (head sampling leaves untraced
+    /// invocations to logs, which say no architecture), what its other invocations say, where
+    /// they agree.
+    #[arg(long)]
+    pub from_store: bool,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -113,7 +119,8 @@ pub struct CompareConfig {
 pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> anyhow::Result<()> {
     match command {
         CostCommand::Catalog(config) => {
-            super::print_rendered(&catalog_text(pricing, &config.lambda_functions)?);
+            let store = config.from_store.then_some(data);
+            super::print_rendered(&catalog_text(pricing, &config.lambda_functions, store).await?);
             Ok(())
         }
         CostCommand::Report(config) => {
@@ -181,14 +188,19 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
 }
 
 /// The catalog `cost catalog` prints: the `--pricing` file's text (the built-in catalog's
-/// without one), with the functions listed in `lambda_functions` added; checked to load.
-fn catalog_text(pricing: Option<&Path>, lambda_functions: &[PathBuf]) -> anyhow::Result<String> {
+/// without one), with the functions listed in `lambda_functions` and, with a `store`, what its
+/// invocations say of their functions added; checked to load.
+async fn catalog_text(
+    pricing: Option<&Path>,
+    lambda_functions: &[PathBuf],
+    store: Option<&Path>,
+) -> anyhow::Result<String> {
     let mut text = match pricing {
         Some(path) => std::fs::read_to_string(path)
             .with_context(|| format!("reading the pricing catalog {}", path.display()))?,
         None => DEFAULT_CATALOG.to_string(),
     };
-    if lambda_functions.is_empty() {
+    if lambda_functions.is_empty() && store.is_none() {
         return Ok(text);
     }
     let origin = pricing.map_or_else(|| "(built in)".into(), |p| p.display().to_string());
@@ -209,6 +221,21 @@ fn catalog_text(pricing: Option<&Path>, lambda_functions: &[PathBuf]) -> anyhow:
             function_configurations::from_lambda_list_functions(&json, &origin)
                 .map_err(anyhow::Error::msg)?,
         );
+    }
+    if let Some(data) = store {
+        let (_, (stated, unsaid)) =
+            super::query::run_on_analyzer(data, pricing, 2048, None, async |analyzer| {
+                Ok(analyzer.stated_places().await?)
+            })
+            .await?;
+        listed.extend(stated);
+        if !unsaid.is_empty() {
+            eprintln!(
+                "note: none of the invocations of {} say their region or architecture: list \
+                 them with --lambda-functions, or by hand",
+                unsaid.join(", ")
+            );
+        }
     }
     let (functions, notes) = function_configurations::functions_toml(&listed, &catalog);
     for note in notes {

@@ -1,7 +1,7 @@
 //! Where each function runs, for its invocations that do not say it: the catalog's
 //! `[[functions]]`, looked up by the SQL functions `configured_region` and
 //! `configured_architecture` that the cost view prices with, and read from what
-//! `aws lambda list-functions` prints.
+//! `aws lambda list-functions` prints or from what the function's other invocations say.
 //!
 //! Lambda text logs carry neither the region nor the architecture, and the OpenTelemetry SDKs'
 //! Lambda resources no architecture, so without these an arm64 function known from its logs is
@@ -271,6 +271,58 @@ pub fn from_lambda_list_functions(
             })
         })
         .collect()
+}
+
+impl crate::Analyzer {
+    /// What a store's own invocations say of where their functions run, for the functions some
+    /// of whose invocations do not say it (head sampling leaves a traced function's untraced
+    /// invocations to its logs, which say no architecture): one entry per function, region and
+    /// architecture its other invocations say, for [`functions_toml`], which writes what they
+    /// agree on. Also the names of such functions none of whose invocations say anything.
+    pub async fn stated_places(
+        &self,
+    ) -> Result<(Vec<FunctionConfiguration>, Vec<String>), crate::session::AnalyzerError> {
+        let batches = self
+            .query(
+                "SELECT function_name, region, architecture, count(*) AS invocations \
+                 FROM invocations WHERE function_name IN (SELECT DISTINCT function_name \
+                 FROM invocations WHERE region IS NULL OR architecture IS NULL) \
+                 GROUP BY 1, 2, 3 ORDER BY 1, 4 DESC, 2, 3",
+            )
+            .await?;
+        let source = format!("its invocations in {}", self.location());
+        let mut stated = Vec::new();
+        let mut unsaid: Vec<String> = Vec::new();
+        for b in &batches {
+            let names = crate::query::text_column(b.column(0))?;
+            let regions = crate::query::text_column(b.column(1))?;
+            let architectures = crate::query::text_column(b.column(2))?;
+            for i in 0..b.num_rows() {
+                let Some(name) = names.is_valid(i).then(|| names.value(i)) else {
+                    continue;
+                };
+                let region = regions.is_valid(i).then(|| regions.value(i).to_string());
+                let architecture = architectures
+                    .is_valid(i)
+                    .then(|| architectures.value(i).to_string());
+                if region.is_none() && architecture.is_none() {
+                    if !unsaid.iter().any(|u| u == name) {
+                        unsaid.push(name.to_string());
+                    }
+                    continue;
+                }
+                stated.push(FunctionConfiguration {
+                    name: name.to_string(),
+                    region,
+                    architecture,
+                    source: Some(source.clone()),
+                });
+            }
+        }
+        // A function some of whose invocations say where it runs is not one that none say.
+        unsaid.retain(|name| !stated.iter().any(|s| &s.name == name));
+        Ok((stated, unsaid))
+    }
 }
 
 /// `listed` as the catalog's `[[functions]]` (TOML, to append to `catalog`'s text), with notes
