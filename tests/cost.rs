@@ -649,7 +649,7 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
             "{invocations} of {invocations} invocations do not say their provider, region or \
              architecture; priced as the catalog's defaults (aws us-east-1 x86_64); a --pricing \
              catalog can say where each function runs (`faasobs cost catalog \
-             --lambda-functions`) or change `[defaults]` (docs/cost.md)"
+             --lambda-functions FILE` or `--from-store`) or change `[defaults]` (docs/cost.md)"
         )
     );
     // One month, priced at the architecture's first-tier GB-s price (the report rounds to

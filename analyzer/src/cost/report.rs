@@ -63,8 +63,8 @@ impl PricingCoverage {
             out.push(format!(
                 "{} of {} invocations do not say their provider, region or architecture; priced as \
                  the catalog's defaults ({} {} {}); a --pricing catalog can say where each \
-                 function runs (`faasobs cost catalog --lambda-functions`) or change `[defaults]` \
-                 (docs/cost.md)",
+                 function runs (`faasobs cost catalog --lambda-functions FILE` or `--from-store`) \
+                 or change `[defaults]` (docs/cost.md)",
                 self.defaulted, self.invocations, d.provider, d.region, d.architecture
             ));
         }
