@@ -9,8 +9,8 @@ use faasobs_sample_traces::{simulate, write_workload};
 use serde_json::Value;
 
 use crate::support::{
-    Deployment, faasobs, faasobs_at, faasobs_json, faasobs_ok, query_json, sample_store,
-    store_of_one_function_deployed,
+    Deployment, catalog_listing, faasobs, faasobs_at, faasobs_json, faasobs_ok, query_json,
+    sample_store, store_of_one_function_deployed,
 };
 
 /// One function of the given shape, as platform logs, imported into a fresh store.
@@ -696,7 +696,8 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
     // function's region and architecture price its invocations, without the defaults' warning;
     // a function in a region the catalog has no prices for keeps its region commented out.
     let listed = dir.path().join("functions.json");
-    std::fs::write(
+    let (with_functions, notes) = catalog_listing(
+        data.path(),
         &listed,
         r#"{"Functions": [
             {"FunctionName": "thumbs", "MemorySize": 1024, "Architectures": ["arm64"],
@@ -704,16 +705,6 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
             {"FunctionName": "mailer", "MemorySize": 256, "Architectures": ["x86_64"],
              "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:mailer"}
         ]}"#,
-    )
-    .unwrap();
-    let (with_functions, notes) = faasobs_ok(
-        data.path(),
-        &[
-            "cost",
-            "catalog",
-            "--lambda-functions",
-            listed.to_str().unwrap(),
-        ],
     );
     assert!(
         with_functions.starts_with(catalog.trim_end())

@@ -1,6 +1,6 @@
 //! Real captured Lambda logs (see ../shared/fixtures/real/SOURCES.md) through `faasobs ingest`.
 
-use crate::support::{faasobs, faasobs_at, faasobs_ok, query_json, real_fixture};
+use crate::support::{catalog_listing, faasobs, faasobs_at, faasobs_ok, query_json, real_fixture};
 
 fn ingest(
     name: &str,
@@ -483,25 +483,15 @@ fn compressed_real_logs_store_what_they_hold() {
 fn a_function_listed_by_the_aws_cli_prices_a_real_invocation_that_says_no_region() {
     let (data, _) = ingest("datadog-cloudwatch-log-coldstart.json");
     let files = tempfile::tempdir().unwrap();
-    let catalog_listing = |architecture: &str| {
-        let listed = files.path().join(format!("functions-{architecture}.json"));
-        std::fs::write(
-            &listed,
-            format!(
+    let pricing_listing = |architecture: &str| {
+        let (catalog, _) = catalog_listing(
+            data.path(),
+            &files.path().join(format!("functions-{architecture}.json")),
+            &format!(
                 r#"{{"Functions": [{{"FunctionName": "storms-cloudwatch-event",
                     "FunctionArn": "arn:aws:lambda:us-east-1:601427279990:function:storms-cloudwatch-event",
                     "MemorySize": 128, "Architectures": ["{architecture}"]}}]}}"#
             ),
-        )
-        .unwrap();
-        let (catalog, _) = faasobs_ok(
-            data.path(),
-            &[
-                "cost",
-                "catalog",
-                "--lambda-functions",
-                listed.to_str().unwrap(),
-            ],
         );
         let path = files.path().join(format!("pricing-{architecture}.toml"));
         std::fs::write(&path, catalog).unwrap();
@@ -516,7 +506,7 @@ fn a_function_listed_by_the_aws_cli_prices_a_real_invocation_that_says_no_region
             .unwrap()
     };
 
-    let on_x86 = cost_report(&catalog_listing("x86_64"));
+    let on_x86 = cost_report(&pricing_listing("x86_64"));
     assert!(on_x86.status.success());
     let report: serde_json::Value = serde_json::from_slice(&on_x86.stdout).unwrap();
     let month = &report["months"][0];
@@ -546,7 +536,7 @@ fn a_function_listed_by_the_aws_cli_prices_a_real_invocation_that_says_no_region
         Some("1".into())
     );
 
-    let on_arm = cost_report(&catalog_listing("arm64"));
+    let on_arm = cost_report(&pricing_listing("arm64"));
     let err = String::from_utf8_lossy(&on_arm.stderr);
     assert!(
         !on_arm.status.success() && err.contains("for aws us-east-1 arm64 on 2020-06-04"),

@@ -89,6 +89,25 @@ pub fn faasobs_json(data: &std::path::Path, args: &[&str]) -> serde_json::Value 
     serde_json::from_str(&faasobs_ok(data, args).0).expect("JSON on standard output")
 }
 
+/// Writes `json` (what `aws lambda list-functions` printed) at `listed` and returns what
+/// `faasobs cost catalog --lambda-functions LISTED` prints: the catalog, and its notes.
+pub fn catalog_listing(
+    data: &std::path::Path,
+    listed: &std::path::Path,
+    json: &str,
+) -> (String, String) {
+    std::fs::write(listed, json).unwrap();
+    faasobs_ok(
+        data,
+        &[
+            "cost",
+            "catalog",
+            "--lambda-functions",
+            listed.to_str().unwrap(),
+        ],
+    )
+}
+
 /// Runs `faasobs --data DATA ARGS…`, expects success and returns its standard output and error.
 pub fn faasobs_ok<S: AsRef<std::ffi::OsStr>>(
     data: &std::path::Path,
