@@ -10,10 +10,11 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::cost::report::PricingCoverage;
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_tui::app::needs_fresh_opening;
 use faasobs_tui::data::{
-    PricingGaps, load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
+    load_concurrency, load_cost, load_detail, load_snapshot, load_trace, run_sql,
 };
 use faasobs_tui::model::{Command as TuiCommand, Key, Model, Msg, Window};
 use faasobs_tui::update::update;
@@ -353,13 +354,16 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
     // The sample's log-only functions (and search-suggest's untraced invocations) say no
     // architecture: the screen says how many were priced with the catalog's defaults.
     assert_eq!(
-        cost.pricing,
-        PricingGaps {
-            invocations: 2415,
-            defaulted: 729,
-            unpriced: 0,
-            defaults: "aws us-east-1 x86_64".into(),
-        }
+        (cost.pricing, cost.defaults.as_str()),
+        (
+            PricingCoverage {
+                invocations: 2415,
+                defaulted: 729,
+                unpriced: 0,
+                configured: 0,
+            },
+            "aws us-east-1 x86_64"
+        )
     );
     update(&mut model, Msg::CostLoaded(cost));
     check_snapshot("cost", &screen(&model, 140, 36));

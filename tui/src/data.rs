@@ -12,6 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
+use faasobs_analyzer::cost::report::PricingCoverage;
 use faasobs_analyzer::reports::{FunctionPlaces, Places, ReportOptions, sql_string};
 
 use crate::model::{Column, Window};
@@ -589,20 +590,10 @@ pub struct CostView {
     pub break_even: Vec<(String, Option<f64>, String)>,
     /// Monthly requests the window projects to.
     pub monthly_requests: Option<String>,
-    /// What of the spend is not priced as stored.
-    pub pricing: PricingGaps,
-}
-
-/// Invocations of the cost screen's window not priced as stored.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct PricingGaps {
-    pub invocations: i64,
-    /// Priced with the catalog's defaults: they said no provider, region or architecture, nor
-    /// did the catalog's `[[functions]]`.
-    pub defaulted: i64,
-    /// Not priced: no memory size or duration.
-    pub unpriced: i64,
-    /// The catalog's default provider, region and architecture.
+    /// How the window's invocations were priced.
+    pub pricing: PricingCoverage,
+    /// The catalog's default provider, region and architecture, which priced those that said
+    /// none.
     pub defaults: String,
 }
 
@@ -690,14 +681,16 @@ pub async fn load_cost(
         })
         .collect();
     let monthly_requests = assumption(&compare.sections, "monthly requests (projected)");
-    let pricing = pricing_gaps(analyzer, &report.sections);
+    let d = &analyzer.catalog().defaults;
+    let defaults = format!("{} {} {}", d.provider, d.region, d.architecture);
     Ok(CostView {
         window,
         spend,
         scenarios,
         break_even,
         monthly_requests,
-        pricing,
+        pricing: report.coverage,
+        defaults,
     })
 }
 
@@ -706,22 +699,6 @@ fn assumption(sections: &[faasobs_analyzer::reports::Section], name: &str) -> Op
     rows(section(sections, "assumptions"))
         .find(|(b, r)| text(b, 0, *r).as_deref() == Some(name))
         .and_then(|(b, r)| text(b, 1, r))
-}
-
-/// What the cost report's assumptions say was not priced as stored.
-fn pricing_gaps(analyzer: &Analyzer, report: &[faasobs_analyzer::reports::Section]) -> PricingGaps {
-    let count = |name: &str| {
-        assumption(report, name)
-            .and_then(|n| n.parse::<i64>().ok())
-            .unwrap_or(0)
-    };
-    let d = &analyzer.catalog().defaults;
-    PricingGaps {
-        invocations: count("invocations"),
-        defaulted: count("invocations priced with the catalog's defaults"),
-        unpriced: count("unpriced invocations"),
-        defaults: format!("{} {} {}", d.provider, d.region, d.architecture),
-    }
 }
 
 /// The result of a query typed on the SQL screen, as text cells.

@@ -37,20 +37,26 @@ pub struct CostReportOptions {
 pub struct CostReport {
     pub sections: Vec<Section>,
     pub warnings: Vec<String>,
+    /// How the report's invocations were priced.
+    pub coverage: PricingCoverage,
 }
 
 /// Counts of invocations that were not priced exactly as stored.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct PricingCoverage {
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct PricingCoverage {
     pub invocations: i64,
+    /// Not priced: no memory size or duration.
     pub unpriced: i64,
+    /// Priced with the catalog's defaults: they said no provider, region or architecture, nor
+    /// did the catalog's `[[functions]]`.
     pub defaulted: i64,
     /// Priced with the region or architecture the catalog's `functions` give.
     pub configured: i64,
 }
 
 impl PricingCoverage {
-    pub(crate) fn warnings(&self, analyzer: &Analyzer) -> Vec<String> {
+    /// What a reader must be warned of.
+    pub fn warnings(&self, analyzer: &Analyzer) -> Vec<String> {
         let d = &analyzer.catalog().defaults;
         let mut out = Vec::new();
         if self.unpriced > 0 {
@@ -282,6 +288,7 @@ impl Analyzer {
                 },
             ],
             warnings,
+            coverage,
         })
     }
 }

@@ -924,10 +924,8 @@ impl Analyzer {
         let history = self.load_history(o).await?;
         let at_ns = history.to_ns;
         let mf = history.month_factor;
-        let mut warnings = self
-            .pricing_coverage(&o.filter.filter())
-            .await?
-            .warnings(self);
+        let coverage = self.pricing_coverage(&o.filter.filter()).await?;
+        let mut warnings = coverage.warnings(self);
         if history.window_hours() < 24.0 {
             warnings.push(format!(
                 "the projection to a month rests on {:.2} hours of history; daily and weekly cycles \
@@ -1506,7 +1504,11 @@ impl Analyzer {
                 batches: assumption_table(&assumptions)?,
             },
         ];
-        Ok(CostReport { sections, warnings })
+        Ok(CostReport {
+            sections,
+            warnings,
+            coverage,
+        })
     }
 }
 

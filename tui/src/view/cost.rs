@@ -8,7 +8,8 @@ use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Table};
 
 use super::{alarm, dollars, heading, thousands};
-use crate::data::PricingGaps;
+use faasobs_analyzer::cost::report::PricingCoverage;
+
 use crate::model::Model;
 
 pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
@@ -39,7 +40,7 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         .map_or("?".to_string(), thousands);
     let title = format!(" projected monthly cost at {requests} requests a month ");
     let mut chart_block = Block::bordered().title(Line::styled(title, heading()));
-    if let Some(note) = pricing_note(&view.pricing) {
+    if let Some(note) = pricing_note(&view.pricing, &view.defaults) {
         chart_block = chart_block.title_bottom(Line::styled(format!(" {note} "), alarm()));
     }
     frame.render_widget(
@@ -103,7 +104,7 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
 }
 
 /// What of the spend is not priced as stored, in a line; `None` when every invocation is.
-fn pricing_note(gaps: &PricingGaps) -> Option<String> {
+fn pricing_note(gaps: &PricingCoverage, defaults: &str) -> Option<String> {
     let invocations = thousands(gaps.invocations as f64);
     let mut parts = Vec::new();
     if gaps.defaulted > 0 {
@@ -111,7 +112,7 @@ fn pricing_note(gaps: &PricingGaps) -> Option<String> {
             "{} of {invocations} invocations lack a region or architecture: the catalog's \
              defaults ({}) priced them (docs/cost.md)",
             thousands(gaps.defaulted as f64),
-            gaps.defaults
+            defaults
         ));
     }
     if gaps.unpriced > 0 {
@@ -129,19 +130,22 @@ mod tests {
 
     #[test]
     fn the_note_says_what_was_priced_with_the_defaults_and_what_not_at_all() {
-        let gaps = |defaulted, unpriced| PricingGaps {
-            invocations: 12_000,
-            defaulted,
-            unpriced,
-            defaults: "aws us-east-1 x86_64".into(),
+        let note = |defaulted, unpriced| {
+            let gaps = PricingCoverage {
+                invocations: 12_000,
+                defaulted,
+                unpriced,
+                configured: 0,
+            };
+            pricing_note(&gaps, "aws us-east-1 x86_64")
         };
-        assert_eq!(pricing_note(&gaps(0, 0)), None);
+        assert_eq!(note(0, 0), None);
         assert_eq!(
-            pricing_note(&gaps(0, 3)).unwrap(),
+            note(0, 3).unwrap(),
             "3 of 12,000 not priced: no memory size or duration"
         );
         assert_eq!(
-            pricing_note(&gaps(1500, 3)).unwrap(),
+            note(1500, 3).unwrap(),
             "1,500 of 12,000 invocations lack a region or architecture: the catalog's defaults \
              (aws us-east-1 x86_64) priced them (docs/cost.md); 3 of 12,000 not priced: no \
              memory size or duration"
