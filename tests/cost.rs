@@ -801,6 +801,120 @@ fn invocations_that_do_not_say_their_architecture_are_priced_at_their_functions_
     );
 }
 
+/// A function listed with 10,240 MB of ephemeral storage pays for the 9.5 GB above the included
+/// 512 MB for each second of its billed duration, at the storage price, in the view, the report's
+/// spend and months (outside the free tier) and the scenarios; without a size, nothing.
+#[test]
+fn ephemeral_storage_a_listing_gives_is_billed_for_the_billed_duration() {
+    let data = store_with("thumbs", 1024, 2000.0, Arrivals::Every { seconds: 1.0 }, 10);
+    let report = |pricing: &[&str], extra: &[&str]| {
+        faasobs_json(
+            data.path(),
+            &[pricing, &["cost", "report", "--format", "json"], extra].concat(),
+        )
+    };
+    let [spend] = &rows(&report(&[], &[]), "spend").clone()[..] else {
+        panic!("one function");
+    };
+    assert_eq!(number(&spend["ephemeral_storage_usd"]), 0.0, "{spend:#}");
+    assert!(
+        assumption(&report(&[], &[]), "ephemeral storage").starts_with(
+            "the included size, which costs nothing (Lambda: 512 MB), for every function"
+        ),
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let (listed, _) = catalog_listing(
+        data.path(),
+        &dir.path().join("functions.json"),
+        r#"{"Functions": [{"FunctionName": "thumbs", "MemorySize": 1024,
+            "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:thumbs",
+            "Architectures": ["x86_64"], "EphemeralStorage": {"Size": 10240}}]}"#,
+    );
+    assert!(
+        listed.contains("architecture = \"x86_64\"\nephemeral_storage_mb = 10240\n"),
+        "{listed}"
+    );
+    let catalog = dir.path().join("listed.toml");
+    std::fs::write(&catalog, &listed).unwrap();
+    let pricing = ["--pricing", catalog.to_str().unwrap()];
+
+    // Every invocation: billed seconds × 9.5 GB at $0.0000000309, on top of its price before.
+    let sums = "SELECT sum(billed_duration_ms) AS billed, sum(ephemeral_storage_gb_seconds) AS gb_s, \
+                sum(ephemeral_storage_usd) AS storage, sum(cost_usd) AS cost, \
+                sum(request_usd + duration_usd) AS rest FROM invocation_costs";
+    let (before, _) = faasobs_ok(data.path(), &["query", "--format", "json", sums]);
+    let (after, _) = faasobs_ok(
+        data.path(),
+        &[&pricing[..], &["query", "--format", "json", sums]].concat(),
+    );
+    let (before, after): (Vec<Value>, Vec<Value>) = (
+        serde_json::from_str(&before).unwrap(),
+        serde_json::from_str(&after).unwrap(),
+    );
+    let (before, after) = (&before[0], &after[0]);
+    let billed_s = number(&after["billed"]) / 1000.0;
+    assert!(billed_s > 1000.0, "{after}");
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-9 * b.abs().max(1e-9);
+    let storage_usd = billed_s * 9.5 * 0.0000000309;
+    assert!(close(number(&after["gb_s"]), billed_s * 9.5), "{after}");
+    assert!(close(number(&after["storage"]), storage_usd), "{after}");
+    assert!(
+        close(
+            number(&after["cost"]),
+            number(&before["cost"]) + storage_usd
+        ),
+        "{after} {before}"
+    );
+    assert!(
+        close(number(&after["rest"]), number(&before["rest"])),
+        "{after} {before}"
+    );
+    assert_eq!(number(&before["storage"]), 0.0);
+
+    // The report: a column of its own in the spend, and in the month, where the free tier (which
+    // takes all of this function's requests and GB-s) leaves it whole.
+    let priced = report(&pricing, &["--free-tier"]);
+    let [spend] = &rows(&priced, "spend")[..] else {
+        panic!("one function: {priced:#}");
+    };
+    let [month] = &rows(&priced, "months")[..] else {
+        panic!("one month: {priced:#}");
+    };
+    for row in [spend, month] {
+        assert!(
+            (number(&row["ephemeral_storage_usd"]) - storage_usd).abs() <= 1e-6,
+            "{row:#}"
+        );
+    }
+    assert_eq!(number(&month["free_requests"]), number(&month["requests"]));
+    assert_eq!(
+        month["total_usd"], month["ephemeral_storage_usd"],
+        "{month:#}"
+    );
+    assert_eq!(
+        assumption(&priced, "ephemeral storage"),
+        "as the catalog's [[functions]] give it for 1 function; the included size, which costs \
+         nothing (Lambda: 512 MB) for the others"
+    );
+
+    // The scenarios keep it: as observed, it is the whole difference.
+    let observed_usd = |pricing: &[&str]| {
+        let compared = faasobs_json(
+            data.path(),
+            &[pricing, &["cost", "compare", "--format", "json"]].concat(),
+        );
+        number(&scenario(&compared, "serverless as observed")["monthly_usd"])
+    };
+    let month_factor = 730.0 * 60.0 / 10.0;
+    let difference = observed_usd(&pricing) - observed_usd(&[]);
+    assert!(
+        (difference - storage_usd * month_factor).abs() <= 0.01 * storage_usd * month_factor,
+        "{difference} vs {}",
+        storage_usd * month_factor
+    );
+}
+
 /// Head sampling leaves the sample's search-suggest with 78 invocations known only from its
 /// logs, which say no architecture, beside 302 traced ones that say arm64: `cost catalog
 /// --from-store` lists it as arm64 from its own invocations, so a report prices those 78 as

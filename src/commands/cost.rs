@@ -32,7 +32,7 @@ pub struct CatalogConfig {
     /// What `aws lambda list-functions` printed (JSON; `-` reads standard input; repeat for
     /// several regions or accounts): add each function's region and architecture to the catalog as
     /// `[[functions]]`, which price its invocations that do not say them (Lambda text logs say
-    /// neither).
+    /// neither), and its ephemeral storage where above the included 512 MB, which is billed.
     #[arg(long, value_name = "FILE")]
     pub lambda_functions: Vec<PathBuf>,
     /// Add `[[functions]]` from the store's own invocations: for each function some of whose

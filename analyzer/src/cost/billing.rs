@@ -26,6 +26,9 @@ pub struct InvocationFacts<'a> {
     pub status: &'a str,
     /// The configured timeout, when known: a timed-out invocation is billed up to it.
     pub timeout_ms: Option<f64>,
+    /// The function's configured ephemeral storage, MB, when known: the part above the price's
+    /// included size is billed for the billed duration.
+    pub ephemeral_storage_mb: Option<f64>,
 }
 
 /// The cost of one invocation.
@@ -45,6 +48,9 @@ pub struct InvocationCost<'c> {
     pub duration_usd: f64,
     /// The part of `duration_usd` that pays for the init phase.
     pub init_usd: f64,
+    /// GB-seconds of ephemeral storage above the included size.
+    pub ephemeral_storage_gb_s: f64,
+    pub ephemeral_storage_usd: f64,
     pub total_usd: f64,
 }
 
@@ -320,6 +326,8 @@ impl<'c> Pricer<'c> {
                 request_usd: 0.0,
                 duration_usd: 0.0,
                 init_usd: 0.0,
+                ephemeral_storage_gb_s: 0.0,
+                ephemeral_storage_usd: 0.0,
                 total_usd: 0.0,
             });
         }
@@ -354,6 +362,8 @@ impl<'c> Pricer<'c> {
         } else {
             0.0
         };
+        let (ephemeral_storage_gb_s, ephemeral_storage_usd) =
+            ephemeral_storage_charge(price, facts.ephemeral_storage_mb, billed_ms);
         Some(InvocationCost {
             price,
             defaulted,
@@ -365,7 +375,9 @@ impl<'c> Pricer<'c> {
             request_usd,
             duration_usd,
             init_usd,
-            total_usd: request_usd + duration_usd,
+            ephemeral_storage_gb_s,
+            ephemeral_storage_usd,
+            total_usd: request_usd + duration_usd + ephemeral_storage_usd,
         })
     }
 
@@ -397,13 +409,33 @@ impl<'c> Pricer<'c> {
         billed_duration_ms: i64,
         memory_size_mb: Option<f64>,
         max_memory_used_mb: impl FnOnce() -> Option<f64>,
+        ephemeral_storage_mb: Option<f64>,
     ) -> Option<f64> {
         let catalog = self.catalog;
         let lookup = self.last.as_mut().expect("select before pricing");
         let memory = billed_memory_mb(lookup.rule, memory_size_mb, max_memory_used_mb)?;
         let billed_ms = billed_duration_ms.max(0) as f64;
         let (_, _, duration_usd) = lookup.duration_charge(catalog, billed_ms, memory);
-        Some(lookup.usd_per_request + duration_usd)
+        let (_, storage_usd) =
+            ephemeral_storage_charge(lookup.price, ephemeral_storage_mb, billed_ms);
+        Some(lookup.usd_per_request + duration_usd + storage_usd)
+    }
+}
+
+/// GB-seconds of `storage_mb` of ephemeral storage (none when unknown) billed for `billed_ms`,
+/// and their charge under `price`.
+#[inline(always)]
+fn ephemeral_storage_charge(
+    price: &FunctionPrice,
+    storage_mb: Option<f64>,
+    billed_ms: f64,
+) -> (f64, f64) {
+    match storage_mb {
+        None => (0.0, 0.0),
+        Some(mb) => {
+            let gb_s = price.ephemeral_storage_gb_s(mb, billed_ms);
+            (gb_s, price.ephemeral_storage_usd(gb_s))
+        }
     }
 }
 
@@ -435,6 +467,8 @@ pub struct MonthlyUsage {
     pub requests: f64,
     pub gb_s: f64,
     pub ghz_s: f64,
+    /// GB-seconds of ephemeral storage above the included size.
+    pub ephemeral_storage_gb_s: f64,
 }
 
 /// The bill of one [`MonthlyUsage`].
@@ -445,11 +479,14 @@ pub struct MonthlyBill {
     pub free_gb_s: f64,
     pub request_usd: f64,
     pub duration_usd: f64,
+    /// Ephemeral storage, untiered and not in the free tier.
+    pub ephemeral_storage_usd: f64,
     pub total_usd: f64,
 }
 
 /// Bills months of use: requests at their price, GB-seconds through the tiers of their region and
-/// architecture, and, with `free_tier`, each account's monthly free allowance deducted first.
+/// architecture, and, with `free_tier`, each account's monthly free allowance deducted first;
+/// ephemeral storage at its one price, which the free tier does not cover.
 ///
 /// Providers do not say how the free allowance is split when an account uses several regions or
 /// architectures in a month; here it goes to the usage with the highest first-tier price first
@@ -513,13 +550,15 @@ pub fn bill_months(
             let request_usd = (u.requests - free_requests) * price.usd_per_request();
             let duration_usd = tiered_usd(&price.tiers, u.gb_s - free_gb_s)
                 + (u.ghz_s - free_ghz_s) * price.usd_per_ghz_s.unwrap_or(0.0);
+            let ephemeral_storage_usd = price.ephemeral_storage_usd(u.ephemeral_storage_gb_s);
             MonthlyBill {
                 usage: u.clone(),
                 free_requests,
                 free_gb_s,
                 request_usd,
                 duration_usd,
-                total_usd: request_usd + duration_usd,
+                ephemeral_storage_usd,
+                total_usd: request_usd + duration_usd + ephemeral_storage_usd,
             }
         })
         .collect())
@@ -785,7 +824,81 @@ mod tests {
             requests,
             gb_s,
             ghz_s: 0.0,
+            ephemeral_storage_gb_s: 0.0,
         }
+    }
+
+    /// Storage above the included 512 MB is billed for the billed duration, reported or computed,
+    /// at its flat price, with the free tier taking none of it; unknown storage bills nothing.
+    #[test]
+    fn ephemeral_storage_above_the_included_size_is_billed_for_the_billed_duration() {
+        let c = Catalog::builtin();
+        // 10,240 MB of storage: 9.5 GB above the included 512 MB, for 251 ms.
+        let storage = InvocationFacts {
+            ephemeral_storage_mb: Some(10_240.0),
+            ..facts(MARCH_2026)
+        };
+        let with = price_invocation(&c, &storage).unwrap().unwrap();
+        let without = price_invocation(&c, &facts(MARCH_2026)).unwrap().unwrap();
+        assert!(close(with.ephemeral_storage_gb_s, 0.251 * 9.5));
+        assert!(close(
+            with.ephemeral_storage_usd,
+            0.251 * 9.5 * 0.0000000309
+        ));
+        assert!(close(
+            with.total_usd,
+            without.total_usd + 0.251 * 9.5 * 0.0000000309
+        ));
+        assert_eq!(with.duration_usd, without.duration_usd);
+        assert_eq!(
+            (
+                without.ephemeral_storage_gb_s,
+                without.ephemeral_storage_usd
+            ),
+            (0.0, 0.0)
+        );
+        // The included size itself costs nothing.
+        let included = InvocationFacts {
+            ephemeral_storage_mb: Some(512.0),
+            ..facts(MARCH_2026)
+        };
+        assert_eq!(
+            price_invocation(&c, &included).unwrap().unwrap().total_usd,
+            without.total_usd
+        );
+        // A reported billed duration prices it the same way, on the fast path too.
+        let reported = InvocationFacts {
+            billed_duration_ms: Some(251),
+            ..storage
+        };
+        let mut pricer = Pricer::new(&c);
+        let total = pricer.price(&reported).unwrap().unwrap().total_usd;
+        assert_eq!(total, with.total_usd);
+        assert_eq!(
+            pricer.selected_total_usd_reported(251, Some(1024.0), || None, Some(10_240.0)),
+            Some(total)
+        );
+        // A throttle never ran and holds no storage.
+        let throttled = InvocationFacts {
+            status: "throttled",
+            ..storage
+        };
+        assert_eq!(
+            price_invocation(&c, &throttled).unwrap().unwrap().total_usd,
+            0.0
+        );
+
+        // A month: storage at its flat price, outside the free tier.
+        let month = MonthlyUsage {
+            ephemeral_storage_gb_s: 1_000_000.0,
+            ..usage("x86_64", 100.0, 10.0)
+        };
+        let bill = &bill_months(&c, &[month], true).unwrap()[0];
+        assert!(close(
+            bill.ephemeral_storage_usd,
+            1_000_000.0 * 0.0000000309
+        ));
+        assert!(close(bill.total_usd, bill.ephemeral_storage_usd));
     }
 
     #[test]

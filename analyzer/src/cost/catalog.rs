@@ -81,6 +81,9 @@ pub struct FunctionConfiguration {
     pub region: Option<String>,
     /// `x86_64` or `arm64`.
     pub architecture: Option<String>,
+    /// Its configured ephemeral storage (`/tmp`), MB: what above the price's included size is
+    /// billed per GB-second of its invocations' billed duration. Unknown, none is billed.
+    pub ephemeral_storage_mb: Option<u32>,
     /// Where the entry came from.
     pub source: Option<String>,
 }
@@ -135,6 +138,8 @@ pub struct FunctionPrice {
     pub provisioned_allocated_usd_per_gb_s: Option<f64>,
     pub provisioned_duration_usd_per_gb_s: Option<f64>,
     pub ephemeral_storage_usd_per_gb_s: Option<f64>,
+    /// The ephemeral storage every function has without charge, MB; 512 (Lambda's) when absent.
+    pub ephemeral_storage_included_mb: Option<u32>,
     pub source: String,
 }
 
@@ -148,7 +153,36 @@ impl FunctionPrice {
     pub fn usd_per_request(&self) -> f64 {
         self.request_usd_per_million / 1e6
     }
+
+    /// The ephemeral storage functions have without charge, MB.
+    pub fn ephemeral_storage_included_mb(&self) -> u32 {
+        self.ephemeral_storage_included_mb
+            .unwrap_or(LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB)
+    }
+
+    /// The billed GB-seconds of `storage_mb` of ephemeral storage over `billed_ms`: the part
+    /// above the included size, and only where these prices charge for storage.
+    #[inline]
+    pub fn ephemeral_storage_gb_s(&self, storage_mb: f64, billed_ms: f64) -> f64 {
+        if self.ephemeral_storage_usd_per_gb_s.is_none() {
+            return 0.0;
+        }
+        let extra_mb = (storage_mb - self.ephemeral_storage_included_mb() as f64).max(0.0);
+        billed_ms / 1000.0 * extra_mb / 1024.0
+    }
+
+    /// The charge for `gb_s` GB-seconds of ephemeral storage (untiered).
+    #[inline]
+    pub fn ephemeral_storage_usd(&self, gb_s: f64) -> f64 {
+        gb_s * self.ephemeral_storage_usd_per_gb_s.unwrap_or(0.0)
+    }
 }
+
+/// The ephemeral storage every Lambda function has without charge, and the least it can be
+/// configured with, MB.
+pub const LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB: u32 = 512;
+/// The most ephemeral storage a Lambda function can be configured with, MB.
+pub const LAMBDA_MAX_EPHEMERAL_STORAGE_MB: u32 = 10_240;
 
 /// The CPU clock a provider allocates with a memory size (Google Cloud Functions 1st gen).
 #[derive(Debug, Clone, Deserialize)]
@@ -461,8 +495,22 @@ impl Catalog {
             if function.name.is_empty() {
                 return Err(format!("functions[{i}]: name must not be empty"));
             }
-            if function.region.is_none() && function.architecture.is_none() {
-                return Err(format!("{name}: give its region, its architecture or both"));
+            if function.region.is_none()
+                && function.architecture.is_none()
+                && function.ephemeral_storage_mb.is_none()
+            {
+                return Err(format!(
+                    "{name}: give its region, its architecture or its ephemeral storage"
+                ));
+            }
+            if let Some(mb) = function.ephemeral_storage_mb
+                && !(LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB..=LAMBDA_MAX_EPHEMERAL_STORAGE_MB)
+                    .contains(&mb)
+            {
+                return Err(format!(
+                    "{name}: ephemeral_storage_mb {mb}: expected {LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB} \
+                     to {LAMBDA_MAX_EPHEMERAL_STORAGE_MB} (Lambda's sizes)"
+                ));
             }
             if let Some(architecture) = &function.architecture
                 && !ARCHITECTURES.contains(&architecture.as_str())
@@ -773,7 +821,7 @@ mod tests {
     }
 
     #[test]
-    fn functions_are_refused_without_a_place_with_another_architecture_or_twice() {
+    fn functions_are_refused_without_a_place_with_another_architecture_or_storage_or_twice() {
         let with = |functions: &str| {
             Catalog::parse(&format!("{DEFAULT_CATALOG}\n{functions}"), "f.toml")
                 .map(|c| c.functions.len())
@@ -787,8 +835,21 @@ mod tests {
         assert_eq!(with(&(function(east, arm) + &function("", arm))), Ok(2));
         assert_eq!(
             with(&function("", "")).unwrap_err(),
-            "pricing catalog f.toml: functions[0] (resize): give its region, its architecture or both"
+            "pricing catalog f.toml: functions[0] (resize): give its region, its architecture or \
+             its ephemeral storage"
         );
+        // Ephemeral storage alone places nothing but is an entry; Lambda's sizes only.
+        let storage = |mb: u32| format!("ephemeral_storage_mb = {mb}\n");
+        assert_eq!(with(&function("", &storage(10_240))), Ok(1));
+        for mb in [511, 10_241] {
+            assert_eq!(
+                with(&function(east, &storage(mb))).unwrap_err(),
+                format!(
+                    "pricing catalog f.toml: functions[0] (resize): ephemeral_storage_mb {mb}: \
+                     expected 512 to 10240 (Lambda's sizes)"
+                )
+            );
+        }
         assert_eq!(
             with(&function(east, "architecture = \"aarch64\"\n")).unwrap_err(),
             "pricing catalog f.toml: functions[0] (resize): architecture \"aarch64\": expected \

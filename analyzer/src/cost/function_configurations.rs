@@ -1,6 +1,7 @@
-//! Where each function runs, for its invocations that do not say it: the catalog's
-//! `[[functions]]`, looked up by the SQL functions `configured_region` and
-//! `configured_architecture` that the cost view prices with, and read from what
+//! Where each function runs, for its invocations that do not say it, and with how much
+//! ephemeral storage, which nothing stored says: the catalog's `[[functions]]`, looked up by the
+//! SQL functions `configured_region`, `configured_architecture` and
+//! `configured_ephemeral_storage_mb` that the cost view prices with, and read from what
 //! `aws lambda list-functions` prints or from what the function's other invocations say.
 //!
 //! Lambda text logs carry neither the region nor the architecture, and the OpenTelemetry SDKs'
@@ -12,7 +13,7 @@ use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef, AsArray, StringViewArray, StringViewBuilder};
+use arrow::array::{Array, ArrayRef, AsArray, Float64Array, StringViewArray, StringViewBuilder};
 use arrow::datatypes::DataType;
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
@@ -23,7 +24,9 @@ use serde::Deserialize;
 
 #[cfg(test)]
 use super::catalog::DEFAULT_CATALOG;
-use super::catalog::{ARCHITECTURES, Catalog, FunctionConfiguration};
+use super::catalog::{
+    ARCHITECTURES, Catalog, FunctionConfiguration, LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB,
+};
 use super::sql::text_at;
 
 /// The catalog's `functions` by name.
@@ -33,7 +36,7 @@ pub struct ConfiguredFunctions {
 }
 
 /// The one value `values` give, `None` when they give none or disagree.
-fn agreed<'a>(mut values: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+fn agreed<T: PartialEq>(mut values: impl Iterator<Item = T>) -> Option<T> {
     let first = values.next()?;
     values.all(|v| v == first).then_some(first)
 }
@@ -47,7 +50,10 @@ impl ConfiguredFunctions {
         ConfiguredFunctions { by_name }
     }
 
-    fn entries(&self, name: &str) -> impl Iterator<Item = &FunctionConfiguration> {
+    fn entries<'s>(
+        &'s self,
+        name: &str,
+    ) -> impl Iterator<Item = &'s FunctionConfiguration> + use<'s> {
         self.by_name.get(name).into_iter().flatten()
     }
 
@@ -61,10 +67,30 @@ impl ConfiguredFunctions {
     /// known): the one its entries there give, an entry without a region counting in each.
     pub fn architecture(&self, name: &str, region: Option<&str>) -> Option<&str> {
         agreed(
-            self.entries(name)
-                .filter(|e| region.is_none() || e.region.is_none() || e.region.as_deref() == region)
+            self.in_region(name, region)
                 .filter_map(|e| e.architecture.as_deref()),
         )
+    }
+
+    /// The ephemeral storage of function `name` in `region` (in any of its regions when that is
+    /// not known), MB, as [`ConfiguredFunctions::architecture`] finds the architecture.
+    pub fn ephemeral_storage_mb(&self, name: &str, region: Option<&str>) -> Option<u32> {
+        agreed(
+            self.in_region(name, region)
+                .filter_map(|e| e.ephemeral_storage_mb),
+        )
+    }
+
+    /// The entries of function `name` that apply in `region` (all of them when it is not
+    /// known): those of that region and those without one.
+    fn in_region<'s, 'r>(
+        &'s self,
+        name: &str,
+        region: Option<&'r str>,
+    ) -> impl Iterator<Item = &'s FunctionConfiguration> + use<'s, 'r> {
+        self.entries(name).filter(move |e| {
+            region.is_none() || e.region.is_none() || e.region.as_deref() == region
+        })
     }
 }
 
@@ -81,12 +107,28 @@ pub fn place_arguments(catalog: &Catalog) -> &'static str {
     }
 }
 
+/// The argument the cost view gives the pricing functions after their twelve when some of the
+/// catalog's `functions` have an ephemeral storage size: each row's function's, in the region
+/// it is priced in. `None` otherwise, and the view prices with twelve arguments as before.
+pub fn ephemeral_storage_argument(catalog: &Catalog) -> Option<&'static str> {
+    catalog
+        .functions
+        .iter()
+        .any(|f| f.ephemeral_storage_mb.is_some())
+        .then_some(
+            "configured_ephemeral_storage_mb(function_name, configured_region(function_name, \
+             region))",
+        )
+}
+
 /// Registers `configured_region(function_name, region)` and
-/// `configured_architecture(function_name, region, architecture)`: each returns its last
-/// argument, or where that is null, what the catalog's `functions` give the function.
+/// `configured_architecture(function_name, region, architecture)`, each of which returns its
+/// last argument, or where that is null, what the catalog's `functions` give the function; and
+/// `configured_ephemeral_storage_mb(function_name, region)`, the function's ephemeral storage
+/// there (null where the catalog does not give it).
 pub fn register(ctx: &SessionContext, catalog: &Catalog) {
     let functions = Arc::new(ConfiguredFunctions::new(&catalog.functions));
-    for asks in [Asks::Region, Asks::Architecture] {
+    for asks in [Asks::Region, Asks::Architecture, Asks::EphemeralStorage] {
         ctx.register_udf(ScalarUDF::from(ConfiguredUdf {
             functions: functions.clone(),
             asks,
@@ -100,6 +142,7 @@ pub fn register(ctx: &SessionContext, catalog: &Catalog) {
 enum Asks {
     Region,
     Architecture,
+    EphemeralStorage,
 }
 
 impl Asks {
@@ -107,19 +150,20 @@ impl Asks {
         match self {
             Asks::Region => "configured_region",
             Asks::Architecture => "configured_architecture",
+            Asks::EphemeralStorage => "configured_ephemeral_storage_mb",
         }
     }
 
     /// `function_name, region` and, for the architecture, `architecture`.
     fn arity(self) -> usize {
         match self {
-            Asks::Region => 2,
+            Asks::Region | Asks::EphemeralStorage => 2,
             Asks::Architecture => 3,
         }
     }
 }
 
-/// `configured_region` or `configured_architecture`.
+/// `configured_region`, `configured_architecture` or `configured_ephemeral_storage_mb`.
 #[derive(Debug)]
 struct ConfiguredUdf {
     functions: Arc<ConfiguredFunctions>,
@@ -156,7 +200,10 @@ impl ScalarUDFImpl for ConfiguredUdf {
     }
 
     fn return_type(&self, _arg_types: &[DataType]) -> Result<DataType> {
-        Ok(DataType::Utf8View)
+        Ok(match self.asks {
+            Asks::EphemeralStorage => DataType::Float64,
+            Asks::Region | Asks::Architecture => DataType::Utf8View,
+        })
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
@@ -168,6 +215,11 @@ impl ScalarUDFImpl for ConfiguredUdf {
                 self.asks.arity()
             )));
         };
+        if self.asks == Asks::EphemeralStorage {
+            return Ok(ColumnarValue::Array(Arc::new(
+                self.ephemeral_storage(&texts(names)?, &texts(region)?),
+            )));
+        }
         let own = texts(own.first().unwrap_or(region))?;
         if own.null_count() == 0 {
             return Ok(ColumnarValue::Array(Arc::new(own)));
@@ -188,6 +240,7 @@ impl ScalarUDFImpl for ConfiguredUdf {
                     let answer = name.and_then(|name| match self.asks {
                         Asks::Region => self.functions.region(name),
                         Asks::Architecture => self.functions.architecture(name, place),
+                        Asks::EphemeralStorage => unreachable!("answered above"),
                     });
                     last = Some((name, place, answer));
                     answer
@@ -196,6 +249,29 @@ impl ScalarUDFImpl for ConfiguredUdf {
             out.append_option(configured);
         }
         Ok(ColumnarValue::Array(Arc::new(out.finish())))
+    }
+}
+
+impl ConfiguredUdf {
+    /// Each row's function's ephemeral storage in its region, MB; null where not configured.
+    fn ephemeral_storage(&self, names: &StringViewArray, region: &StringViewArray) -> Float64Array {
+        // Rows come in runs of one function: look each run up once.
+        let mut last: Option<(Option<&str>, Option<&str>, Option<f64>)> = None;
+        (0..names.len())
+            .map(|i| {
+                let (name, place) = (text_at(names, i), text_at(region, i));
+                match last {
+                    Some((n, p, answer)) if n == name && p == place => answer,
+                    _ => {
+                        let answer = name
+                            .and_then(|name| self.functions.ephemeral_storage_mb(name, place))
+                            .map(f64::from);
+                        last = Some((name, place, answer));
+                        answer
+                    }
+                }
+            })
+            .collect()
     }
 }
 
@@ -209,11 +285,22 @@ struct ListedFunction {
     /// Lambda's default, `x86_64`, when absent.
     #[serde(rename = "Architectures", default)]
     architectures: Vec<String>,
+    /// Lambda's default, 512 MB, when absent.
+    #[serde(rename = "EphemeralStorage")]
+    ephemeral_storage: Option<ListedEphemeralStorage>,
+}
+
+/// A listed function's `EphemeralStorage`.
+#[derive(Debug, Deserialize)]
+struct ListedEphemeralStorage {
+    #[serde(rename = "Size")]
+    size_mb: u32,
 }
 
 /// The functions the JSON `aws lambda list-functions` prints lists (an object whose `Functions`
 /// lists them, or that list alone, as `--query Functions` prints it), `origin` naming it in
-/// errors and sources: one entry per listing, with its region (from its ARN) and architecture.
+/// errors and sources: one entry per listing, with its region (from its ARN), architecture and
+/// ephemeral storage.
 /// [`functions_toml`] makes them the catalog's entries.
 pub fn from_lambda_list_functions(
     json: &str,
@@ -267,6 +354,7 @@ pub fn from_lambda_list_functions(
                 name: function.name,
                 region,
                 architecture: Some(architecture),
+                ephemeral_storage_mb: function.ephemeral_storage.map(|s| s.size_mb),
                 source: Some(source.clone()),
             })
         })
@@ -315,6 +403,7 @@ impl crate::Analyzer {
                     name: name.to_string(),
                     region,
                     architecture,
+                    ephemeral_storage_mb: None,
                     source: Some(source.clone()),
                 });
             }
@@ -332,7 +421,10 @@ impl crate::Analyzer {
 /// invocations there would stop at the missing price, where now the catalog's defaults price
 /// them (and the cost report warns of it). A function listed more than once in a region as
 /// written (its versions, with `--function-version ALL`, or several files) is one entry, without
-/// an architecture when its listings disagree; one left with neither is not written.
+/// an architecture when its listings disagree (and without an ephemeral storage size when
+/// those do); one left with nothing is not written. Ephemeral storage is written only above
+/// Lambda's included 512 MB, which costs nothing: a catalog without any prices as fast as the
+/// built-in one.
 pub fn functions_toml(
     listed: &[FunctionConfiguration],
     catalog: &Catalog,
@@ -366,6 +458,9 @@ pub fn functions_toml(
             f.region.as_deref().filter(|r| !priced(r)),
         );
         push_new(&mut w.architectures, f.architecture.as_deref());
+        if !w.ephemeral_storage_mb.contains(&f.ephemeral_storage_mb) {
+            w.ephemeral_storage_mb.push(f.ephemeral_storage_mb);
+        }
         push_new(&mut w.sources, f.source.as_deref());
     }
     // A JSON string is a TOML basic string: the same quotes and escapes.
@@ -389,7 +484,18 @@ pub fn functions_toml(
                  invocations that do not say theirs are priced as [defaults]"
             ));
         }
-        if region.is_none() && architecture.is_none() {
+        let ephemeral_storage_mb = match w.ephemeral_storage_mb[..] {
+            [Some(mb)] if mb > LAMBDA_INCLUDED_EPHEMERAL_STORAGE_MB => Some(mb),
+            [_] => None,
+            _ => {
+                notes.push(format!(
+                    "{name} is listed with several ephemeral storage sizes{place}: written \
+                     without one, so none of its ephemeral storage is priced"
+                ));
+                None
+            }
+        };
+        if region.is_none() && architecture.is_none() && ephemeral_storage_mb.is_none() {
             notes.push(format!(
                 "{name}: nothing to write (its region unpriced, its architectures disagreeing)"
             ));
@@ -408,6 +514,9 @@ pub fn functions_toml(
         }
         if let Some(architecture) = architecture {
             out.push_str(&format!("architecture = {}\n", quoted(architecture)));
+        }
+        if let Some(mb) = ephemeral_storage_mb {
+            out.push_str(&format!("ephemeral_storage_mb = {mb}\n"));
         }
         if !w.sources.is_empty() {
             out.push_str(&format!("source = {}\n", quoted(&w.sources.join(", "))));
@@ -437,6 +546,8 @@ struct WrittenEntry<'a> {
     /// Regions of its listings the catalog has no prices for, written commented out.
     unpriced_regions: Vec<&'a str>,
     architectures: Vec<&'a str>,
+    /// The ephemeral storage sizes its listings give (`None`: one that gives none).
+    ephemeral_storage_mb: Vec<Option<u32>>,
     sources: Vec<&'a str>,
 }
 
@@ -460,6 +571,7 @@ mod tests {
             name: name.into(),
             region: region.map(Into::into),
             architecture: architecture.map(Into::into),
+            ephemeral_storage_mb: None,
             source: None,
         }
     }
@@ -503,6 +615,32 @@ mod tests {
         assert_eq!(functions.architecture("audit", None), None);
         assert_eq!(functions.region("unlisted"), None);
         assert_eq!(functions.architecture("unlisted", None), None);
+
+        // Ephemeral storage is found as the architecture is, and places nothing.
+        let sized = |name: &str, region: Option<&str>, mb: u32| FunctionConfiguration {
+            ephemeral_storage_mb: Some(mb),
+            ..entry(name, region, None)
+        };
+        let functions = ConfiguredFunctions::new(&[
+            sized("orders", Some("us-east-1"), 10_240),
+            sized("orders", Some("eu-west-1"), 2_048),
+            sized("mail", None, 1_024),
+            entry("resize", Some("us-east-1"), Some("arm64")),
+        ]);
+        assert_eq!(
+            functions.ephemeral_storage_mb("orders", Some("eu-west-1")),
+            Some(2_048)
+        );
+        assert_eq!(functions.ephemeral_storage_mb("orders", None), None);
+        assert_eq!(
+            functions.ephemeral_storage_mb("mail", Some("ap-south-1")),
+            Some(1_024)
+        );
+        assert_eq!(functions.region("mail"), None);
+        assert_eq!(
+            functions.ephemeral_storage_mb("resize", Some("us-east-1")),
+            None
+        );
     }
 
     /// In SQL, a row's own region and architecture win; a row without them gets its function's.
@@ -550,21 +688,52 @@ mod tests {
             "provider, region, architecture"
         );
         assert!(place_arguments(&catalog).contains("configured_architecture(function_name"));
+        // No storage given, no storage argument: the pricing functions take twelve.
+        assert_eq!(ephemeral_storage_argument(&catalog), None);
+
+        // A function's storage in the region a row is priced in.
+        catalog.functions[1].ephemeral_storage_mb = Some(4_096);
+        let ctx = SessionContext::new();
+        register(&ctx, &catalog);
+        let batches = ctx
+            .sql(
+                "SELECT configured_ephemeral_storage_mb(n, r) AS mb FROM (VALUES ('orders', \
+                 'us-east-1'), ('orders', 'eu-west-1'), ('orders', NULL), ('resize', 'us-east-1'), \
+                 (NULL, 'us-east-1')) AS t(n, r)",
+            )
+            .await
+            .unwrap()
+            .collect()
+            .await
+            .unwrap();
+        let mb: Vec<Option<f64>> = batches
+            .iter()
+            .flat_map(|b| {
+                b.column(0)
+                    .as_primitive::<arrow::datatypes::Float64Type>()
+                    .iter()
+            })
+            .collect();
+        // An unknown region: the one size its entries give (eu-west-1's gives none).
+        assert_eq!(mb, [Some(4_096.0), None, Some(4_096.0), None, None]);
+        assert!(ephemeral_storage_argument(&catalog).is_some());
     }
 
     /// What `aws lambda list-functions` prints, in the shape of its documentation's example.
     const LISTED: &str = r#"{
         "Functions": [
             {"FunctionName": "resize", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:resize",
-             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"]},
+             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"],
+             "EphemeralStorage": {"Size": 10240}},
             {"FunctionName": "resize", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:resize:3",
-             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"]},
+             "Runtime": "python3.12", "MemorySize": 1024, "Architectures": ["arm64"],
+             "EphemeralStorage": {"Size": 10240}},
             {"FunctionName": "legacy", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:legacy",
-             "Runtime": "nodejs18.x", "MemorySize": 128},
+             "Runtime": "nodejs18.x", "MemorySize": 128, "EphemeralStorage": {"Size": 512}},
             {"FunctionName": "orders", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders",
-             "Architectures": ["x86_64"]},
+             "Architectures": ["x86_64"], "EphemeralStorage": {"Size": 2048}},
             {"FunctionName": "orders", "FunctionArn": "arn:aws:lambda:us-east-1:123456789012:function:orders:7",
-             "Architectures": ["arm64"]},
+             "Architectures": ["arm64"], "EphemeralStorage": {"Size": 4096}},
             {"FunctionName": "thumbs", "FunctionArn": "arn:aws:lambda:eu-west-1:123456789012:function:thumbs",
              "Architectures": ["arm64"]}
         ],
@@ -582,6 +751,7 @@ mod tests {
                 region: Some("us-east-1".into()),
                 // Lambda's default architecture when none is listed.
                 architecture: Some("x86_64".into()),
+                ephemeral_storage_mb: Some(512),
                 source: Some("aws lambda list-functions (functions.json)".into()),
             }
         );
@@ -612,16 +782,18 @@ mod tests {
                     f.name.as_str(),
                     f.region.as_deref(),
                     f.architecture.as_deref(),
+                    f.ephemeral_storage_mb,
                 )
             })
             .collect();
+        // Storage is written above the included 512 MB only, and not where versions disagree.
         assert_eq!(
             written,
             [
-                ("resize", Some("us-east-1"), Some("arm64")),
-                ("legacy", Some("us-east-1"), Some("x86_64")),
-                ("orders", Some("us-east-1"), None),
-                ("thumbs", None, Some("arm64")),
+                ("resize", Some("us-east-1"), Some("arm64"), Some(10_240)),
+                ("legacy", Some("us-east-1"), Some("x86_64"), None),
+                ("orders", Some("us-east-1"), None, None),
+                ("thumbs", None, Some("arm64"), None),
             ]
         );
         assert!(
@@ -630,9 +802,10 @@ mod tests {
             ),
             "{toml}"
         );
-        assert_eq!(notes.len(), 2, "{notes:?}");
+        assert_eq!(notes.len(), 3, "{notes:?}");
         assert!(notes[0].starts_with("orders is listed with both architectures in us-east-1"));
-        assert!(notes[1].contains("no AWS Lambda prices for eu-west-1"));
+        assert!(notes[1].starts_with("orders is listed with several ephemeral storage sizes"));
+        assert!(notes[2].contains("no AWS Lambda prices for eu-west-1"));
     }
 
     #[test]

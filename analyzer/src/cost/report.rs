@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use serde_json::json;
 
 use super::billing::{MonthlyUsage, bill_months};
-use super::{table, usd};
+use super::{Catalog, table, usd};
 use crate::reports::{ReportOptions, Section};
 use crate::session::{Analyzer, AnalyzerError};
 
@@ -125,13 +125,14 @@ impl Analyzer {
             .query(&format!(
                 // Grouped by the truncated time and formatted per group, not per row.
                 "SELECT to_char(month, '%Y-%m') AS month, month_start_ns, account_id, \
-                 pricing_provider, pricing_region, pricing_architecture, requests, gb_s, ghz_s \
-                 FROM (SELECT date_trunc('month', start_time) AS month, \
+                 pricing_provider, pricing_region, pricing_architecture, requests, gb_s, ghz_s, \
+                 storage_gb_s FROM (SELECT date_trunc('month', start_time) AS month, \
                  CAST(min(start_time) AS BIGINT) AS month_start_ns, \
                  coalesce(account_id, '') AS account_id, pricing_provider, pricing_region, \
                  pricing_architecture, \
                  CAST(sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END) AS DOUBLE) AS requests, \
-                 sum(gb_seconds) AS gb_s, sum(ghz_seconds) AS ghz_s \
+                 sum(gb_seconds) AS gb_s, sum(ghz_seconds) AS ghz_s, \
+                 sum(ephemeral_storage_gb_seconds) AS storage_gb_s \
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL \
                  GROUP BY 1, 3, 4, 5, 6) ORDER BY 1, 3, 4, 5, 6"
             ))
@@ -143,7 +144,8 @@ impl Analyzer {
                 (text(0)?, text(2)?, text(3)?, text(4)?, text(5)?);
             let start = b.column(1).as_primitive::<Int64Type>();
             let number = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
-            let (requests, gb_s, ghz_s) = (number(6), number(7), number(8));
+            let (requests, gb_s, ghz_s, storage_gb_s) =
+                (number(6), number(7), number(8), number(9));
             for r in 0..b.num_rows() {
                 out.push(MonthlyUsage {
                     month: month.value(r).to_string(),
@@ -158,6 +160,11 @@ impl Analyzer {
                         0.0
                     } else {
                         ghz_s.value(r)
+                    },
+                    ephemeral_storage_gb_s: if storage_gb_s.is_null(r) {
+                        0.0
+                    } else {
+                        storage_gb_s.value(r)
                     },
                 });
             }
@@ -191,12 +198,14 @@ impl Analyzer {
         let spend = self
             .query(&format!(
                 "SELECT {shown} AS {key_name}, invocations, billed_requests, gb_seconds, \
-                 duration_usd, request_usd, total_usd, usd_per_million_invocations, init_usd, \
+                 duration_usd, request_usd, ephemeral_storage_usd, total_usd, \
+                 usd_per_million_invocations, init_usd, \
                  init_share, cold_starts FROM (SELECT {key} AS k, count(*) AS invocations, \
                  sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END) AS billed_requests, \
                  round(sum(gb_seconds), 3) AS gb_seconds, \
                  round(sum(duration_usd), 6) AS duration_usd, \
                  round(sum(request_usd), 6) AS request_usd, \
+                 round(sum(ephemeral_storage_usd), 6) AS ephemeral_storage_usd, \
                  round(sum(cost_usd), 6) AS total_usd, \
                  round(sum(cost_usd) / nullif(sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END), 0) * 1000000, 4) AS usd_per_million_invocations, \
                  round(sum(init_usd), 6) AS init_usd, \
@@ -223,6 +232,7 @@ impl Analyzer {
                     "free_gb_seconds": (b.free_gb_s * 1000.0).round() / 1000.0,
                     "request_usd": usd(b.request_usd),
                     "duration_usd": usd(b.duration_usd),
+                    "ephemeral_storage_usd": usd(b.ephemeral_storage_usd),
                     "total_usd": usd(b.total_usd),
                 })
             })
@@ -240,6 +250,7 @@ impl Analyzer {
                 ("free_gb_seconds", DataType::Float64),
                 ("request_usd", DataType::Float64),
                 ("duration_usd", DataType::Float64),
+                ("ephemeral_storage_usd", DataType::Float64),
                 ("total_usd", DataType::Float64),
             ],
             &month_rows,
@@ -252,20 +263,29 @@ impl Analyzer {
             ("pricing catalog", catalog.catalog_version.clone()),
             (
                 "spend",
-                "each invocation at the first tier's (marginal) GB-s price plus its request price; \
-                 billed duration as the platform reported it, else computed by the catalog's rules"
+                "each invocation at the first tier's (marginal) GB-s price plus its request price \
+                 and its ephemeral storage above the included size; billed duration as the \
+                 platform reported it, else computed by the catalog's rules"
                     .to_string(),
             ),
+            ("ephemeral storage", ephemeral_storage_assumption(catalog)),
             (
                 "months",
                 format!(
                     "tiers applied to each month's GB-s per account, region and architecture; free tier {}",
-                    if o.free_tier { "deducted" } else { "not deducted (--free-tier to deduct it)" }
+                    if o.free_tier {
+                        "deducted"
+                    } else {
+                        "not deducted (--free-tier to deduct it)"
+                    }
                 ),
             ),
             ("invocations", coverage.invocations.to_string()),
             ("unpriced invocations", coverage.unpriced.to_string()),
-            ("invocations priced with the catalog's defaults", coverage.defaulted.to_string()),
+            (
+                "invocations priced with the catalog's defaults",
+                coverage.defaulted.to_string(),
+            ),
             (
                 "invocations priced with the region or architecture of the catalog's functions",
                 coverage.configured.to_string(),
@@ -290,6 +310,27 @@ impl Analyzer {
             warnings,
             coverage,
         })
+    }
+}
+
+/// What the ephemeral storage of the priced functions was taken to be.
+pub(crate) fn ephemeral_storage_assumption(catalog: &Catalog) -> String {
+    let sized: std::collections::BTreeSet<&str> = catalog
+        .functions
+        .iter()
+        .filter(|f| f.ephemeral_storage_mb.is_some())
+        .map(|f| f.name.as_str())
+        .collect();
+    let included = "the included size, which costs nothing (Lambda: 512 MB)";
+    match sized.len() {
+        0 => format!(
+            "{included}, for every function: nothing stored says it; the catalog's [[functions]] \
+             can (ephemeral_storage_mb, docs/cost.md)"
+        ),
+        n => format!(
+            "as the catalog's [[functions]] give it for {n} function{}; {included} for the others",
+            if n == 1 { "" } else { "s" }
+        ),
     }
 }
 

@@ -210,6 +210,9 @@ struct Invocation {
     billed: bool,
     gb_s: f64,
     ghz_s: f64,
+    /// GB-seconds of ephemeral storage above the included size, which every scenario that runs
+    /// the invocation on Lambda keeps as observed (storage is the function's, not its memory's).
+    ephemeral_storage_gb_s: f64,
     total_usd: f64,
 }
 
@@ -217,6 +220,16 @@ impl Invocation {
     /// 1 for a billed request, 0 for a throttle.
     fn requests(&self) -> f64 {
         if self.billed { 1.0 } else { 0.0 }
+    }
+
+    /// Its use as it was billed.
+    fn observed_use(&self) -> Use {
+        Use {
+            requests: self.requests(),
+            gb_s: self.gb_s,
+            ghz_s: self.ghz_s,
+            ephemeral_storage_gb_s: self.ephemeral_storage_gb_s,
+        }
     }
 
     /// The billed duration had this invocation run `ms` of billable time, under the rule of its
@@ -276,7 +289,16 @@ impl History {
 
 /// Monthly use per account, provider, region and architecture, billed with tiers.
 #[derive(Debug, Default, Clone)]
-struct Usage(BTreeMap<UsageKey, (f64, f64, f64)>);
+struct Usage(BTreeMap<UsageKey, Use>);
+
+/// What a [`Usage`] adds up for one key.
+#[derive(Debug, Default, Clone, Copy)]
+struct Use {
+    requests: f64,
+    gb_s: f64,
+    ghz_s: f64,
+    ephemeral_storage_gb_s: f64,
+}
 
 /// Account, provider, region, architecture.
 type UsageKey = (String, String, String, String);
@@ -285,7 +307,7 @@ type UsageKey = (String, String, String, String);
 type CostAtScale<'a> = Box<dyn Fn(f64) -> f64 + 'a>;
 
 impl Usage {
-    fn add(&mut self, key: &FunctionKey, architecture: &str, requests: f64, gb_s: f64, ghz_s: f64) {
+    fn add(&mut self, key: &FunctionKey, architecture: &str, add: Use) {
         let entry = self
             .0
             .entry((
@@ -295,9 +317,10 @@ impl Usage {
                 architecture.to_string(),
             ))
             .or_default();
-        entry.0 += requests;
-        entry.1 += gb_s;
-        entry.2 += ghz_s;
+        entry.requests += add.requests;
+        entry.gb_s += add.gb_s;
+        entry.ghz_s += add.ghz_s;
+        entry.ephemeral_storage_gb_s += add.ephemeral_storage_gb_s;
     }
 
     /// Adds a function's invocations as they were billed.
@@ -307,7 +330,7 @@ impl Usage {
         invocations: impl Iterator<Item = &'a Invocation>,
     ) {
         for i in invocations {
-            self.add(key, &key.architecture, i.requests(), i.gb_s, i.ghz_s);
+            self.add(key, &key.architecture, i.observed_use());
         }
     }
 
@@ -323,16 +346,17 @@ impl Usage {
             .0
             .iter()
             .map(
-                |((account, provider, region, architecture), (r, g, h))| MonthlyUsage {
+                |((account, provider, region, architecture), used)| MonthlyUsage {
                     month: "projected".into(),
                     month_start_ns: at_ns,
                     account: account.clone(),
                     provider: provider.clone(),
                     region: region.clone(),
                     architecture: architecture.clone(),
-                    requests: r * scale,
-                    gb_s: g * scale,
-                    ghz_s: h * scale,
+                    requests: used.requests * scale,
+                    gb_s: used.gb_s * scale,
+                    ghz_s: used.ghz_s * scale,
+                    ephemeral_storage_gb_s: used.ephemeral_storage_gb_s * scale,
                 },
             )
             .collect();
@@ -341,7 +365,7 @@ impl Usage {
     }
 
     fn requests(&self) -> f64 {
-        self.0.values().map(|v| v.0).sum()
+        self.0.values().map(|v| v.requests).sum()
     }
 }
 
@@ -742,7 +766,7 @@ impl Analyzer {
                  CAST(memory_size_mb AS DOUBLE) AS memory_size_mb, \
                  CAST(max_memory_used_mb AS DOUBLE) AS max_memory_used_mb, \
                  coalesce(cold_start, false) AS cold_start, coalesce(status, '') <> 'throttled' AS billed, \
-                 gb_seconds, ghz_seconds, cost_usd \
+                 gb_seconds, ghz_seconds, cost_usd, ephemeral_storage_gb_seconds \
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL"
             ))
             .await?;
@@ -772,6 +796,7 @@ impl Analyzer {
                 gb_s,
                 ghz_s,
                 cost,
+                storage_gb_s,
             ) = (
                 num(7),
                 num(8),
@@ -782,6 +807,7 @@ impl Analyzer {
                 num(15),
                 num(16),
                 num(17),
+                num(18),
             );
             let (cold, billed) = (
                 b.column(13).as_boolean().clone(),
@@ -831,6 +857,7 @@ impl Analyzer {
                     billed: billed.is_valid(r) && billed.value(r),
                     gb_s: opt(&gb_s, r).unwrap_or(0.0),
                     ghz_s: opt(&ghz_s, r).unwrap_or(0.0),
+                    ephemeral_storage_gb_s: opt(&storage_gb_s, r).unwrap_or(0.0),
                     total_usd: opt(&cost, r).unwrap_or(0.0),
                 });
             }
@@ -1020,6 +1047,9 @@ impl Analyzer {
                 memory_use_unreported += 1;
             }
             let mut candidates = Vec::new();
+            // Ephemeral storage is kept as observed whatever the memory size.
+            let storage_gb_s: f64 = history.of_key(k).map(|i| i.ephemeral_storage_gb_s).sum();
+            let storage_usd = price.ephemeral_storage_usd(storage_gb_s);
             // The usual sizes and the function's own, which Lambda's 1 MB steps let be any.
             let mut sizes = LAMBDA_MEMORY_SIZES_MB.to_vec();
             if !sizes.contains(&modal_memory[k]) {
@@ -1035,8 +1065,10 @@ impl Analyzer {
                     requests += 1.0;
                     d.push(run);
                 }
-                let monthly =
-                    (requests * price.usd_per_request() + gb_s * price.tier1_usd_per_gb_s()) * mf;
+                let monthly = (requests * price.usd_per_request()
+                    + gb_s * price.tier1_usd_per_gb_s()
+                    + storage_usd)
+                    * mf;
                 candidates.push((
                     size,
                     duration_percentile(&mut d, 95.0),
@@ -1080,7 +1112,16 @@ impl Analyzer {
                 memory_short += 1;
             }
             match chosen.and_then(|m| candidates.iter().find(|c| c.0 == m)) {
-                Some(c) => right_sized_usage.add(key, &key.architecture, c.4, c.3, 0.0),
+                Some(c) => right_sized_usage.add(
+                    key,
+                    &key.architecture,
+                    Use {
+                        requests: c.4,
+                        gb_s: c.3,
+                        ghz_s: 0.0,
+                        ephemeral_storage_gb_s: storage_gb_s,
+                    },
+                ),
                 None => right_sized_usage.add_observed(key, history.of_key(k)),
             }
 
@@ -1093,6 +1134,9 @@ impl Analyzer {
                 })
                 .flatten();
             let (mut x_usd, mut a_usd, mut a_gb_s, mut requests) = (0.0, 0.0, 0.0, 0.0);
+            if let Some(p) = arm_price {
+                a_usd += p.ephemeral_storage_usd(storage_gb_s);
+            }
             for i in history.of_key(k).filter(|i| i.billed) {
                 let run = i.duration_ms * o.arm_duration_factor;
                 let billed = i.billed_ms_if(catalog, key, run + i.init_billed_ms)?;
@@ -1106,7 +1150,16 @@ impl Analyzer {
             }
             match arm_price {
                 Some(p) => {
-                    arm_usage.add(key, &p.architecture, requests, a_gb_s, 0.0);
+                    arm_usage.add(
+                        key,
+                        &p.architecture,
+                        Use {
+                            requests,
+                            gb_s: a_gb_s,
+                            ghz_s: 0.0,
+                            ephemeral_storage_gb_s: storage_gb_s,
+                        },
+                    );
                     arm_rows.push(json!({
                         "function_name": key.function, "account_id": key.account,
                         "region": key.region, "from_architecture": key.architecture,
@@ -1154,12 +1207,14 @@ impl Analyzer {
                         running.push(Reverse(i.end_ns.max(i.start_ns)));
                         // Provisioned environments are initialized: no INIT is billed.
                         let billed = i.billed_ms_if(catalog, key, i.duration_ms)?;
-                        exec_usd +=
-                            price.usd_per_request() + billed / 1000.0 * i.memory_mb / 1024.0 * exec;
+                        // Ephemeral storage is billed alike for provisioned environments.
+                        exec_usd += price.usd_per_request()
+                            + billed / 1000.0 * i.memory_mb / 1024.0 * exec
+                            + price.ephemeral_storage_usd(i.ephemeral_storage_gb_s);
                         served += 1.0;
                         avoided += if i.cold_start { 1.0 } else { 0.0 };
                     } else {
-                        on_demand.add(key, &key.architecture, 1.0, i.gb_s, i.ghz_s);
+                        on_demand.add(key, &key.architecture, i.observed_use());
                         od_usd += i.total_usd;
                     }
                 }
@@ -1338,6 +1393,10 @@ impl Analyzer {
             ("memory headroom", format!(
                 "a size fits a function from its peak memory used x {} up (--memory-headroom {}); a function that reports no memory used is sized by p95 alone",
                 1.0 + o.memory_headroom, o.memory_headroom
+            )),
+            ("ephemeral storage", format!(
+                "{}; kept as observed in the memory, arm64 and provisioned what-ifs",
+                super::report::ephemeral_storage_assumption(catalog)
             )),
             ("arm64 duration factor", o.arm_duration_factor.to_string()),
             ("provisioned concurrency", format!("{:?} per function, allocated all month; INIT of served invocations not billed", o.provisioned)),

@@ -3,9 +3,9 @@
 //!
 //! - `invocation_cost(provider, region, architecture, memory_size_mb, max_memory_used_mb,
 //!   start_time, duration_ms, billed_duration_ms, init_duration_ms, cold_start, status,
-//!   error_message)` returns a struct with the price of one invocation at the marginal (first
-//!   tier) price; see [`super::billing::price_invocation`]. `invocation_cost_usd(...)`, the same
-//!   arguments, returns only its `cost_usd`.
+//!   error_message[, ephemeral_storage_mb])` returns a struct with the price of one invocation at
+//!   the marginal (first tier) price; see [`super::billing::price_invocation`].
+//!   `invocation_cost_usd(...)`, the same arguments, returns only its `cost_usd`.
 //! - `invocation_costs`: every column of `invocations` plus that struct's fields (`cost_usd` by
 //!   `invocation_cost_usd`, so a query that only sums it builds no struct).
 //! - `tiered_duration_usd(provider, region, architecture, time, gb_seconds, ghz_seconds)`: a
@@ -26,7 +26,8 @@ use arrow::datatypes::{
 };
 use datafusion::common::{DataFusionError, Result};
 use datafusion::logical_expr::{
-    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, Volatility,
+    ColumnarValue, ScalarFunctionArgs, ScalarUDF, ScalarUDFImpl, Signature, TypeSignature,
+    Volatility,
 };
 use datafusion::prelude::SessionContext;
 
@@ -35,7 +36,7 @@ use super::catalog::{Catalog, FunctionPrice};
 use super::function_configurations;
 
 /// The fields `invocation_cost` returns, in order.
-pub const COST_FIELDS: [(&str, DataType); 12] = [
+pub const COST_FIELDS: [(&str, DataType); 14] = [
     ("pricing_provider", DataType::Utf8View),
     ("pricing_region", DataType::Utf8View),
     ("pricing_architecture", DataType::Utf8View),
@@ -48,6 +49,8 @@ pub const COST_FIELDS: [(&str, DataType); 12] = [
     ("request_usd", DataType::Float64),
     ("duration_usd", DataType::Float64),
     ("init_usd", DataType::Float64),
+    ("ephemeral_storage_gb_seconds", DataType::Float64),
+    ("ephemeral_storage_usd", DataType::Float64),
 ];
 
 /// The view of every invocation with its price.
@@ -66,14 +69,25 @@ fn cost_struct_fields() -> Fields {
 
 /// The columns of `invocations` that `invocation_cost` and `invocation_cost_usd` take, in order,
 /// as the cost view gives them with `catalog`: the provider, region and architecture by
-/// [`function_configurations::place_arguments`].
+/// [`function_configurations::place_arguments`], and the ephemeral storage by
+/// [`function_configurations::ephemeral_storage_argument`] when the catalog gives any.
 pub fn cost_arguments(catalog: &Catalog) -> String {
     format!(
         "{}, memory_size_mb, max_memory_used_mb, start_time, duration_ms, billed_duration_ms, \
-         init_duration_ms, cold_start, status, error_message",
-        function_configurations::place_arguments(catalog)
+         init_duration_ms, cold_start, status, error_message{}",
+        function_configurations::place_arguments(catalog),
+        ephemeral_storage_arguments(catalog)
     )
 }
+
+/// `, ` and the ephemeral storage argument when the catalog gives one; nothing otherwise.
+fn ephemeral_storage_arguments(catalog: &Catalog) -> String {
+    function_configurations::ephemeral_storage_argument(catalog)
+        .map_or_else(String::new, |storage| format!(", {storage}"))
+}
+
+/// The pricing functions' arguments: twelve, and the ephemeral storage.
+const COST_ARITIES: [usize; 2] = [12, 13];
 
 /// How `invocations` gives its rows, which decides how `invocation_costs` reads them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -101,17 +115,17 @@ pub async fn register(
 ) -> Result<()> {
     ctx.register_udf(ScalarUDF::from(InvocationCostUdf(PricedWith::new(
         catalog.clone(),
-        12,
+        &COST_ARITIES,
     ))));
     ctx.register_udf(ScalarUDF::from(InvocationCostUsdUdf(PricedWith::new(
         catalog.clone(),
-        12,
+        &COST_ARITIES,
     ))));
     function_configurations::register(ctx, &catalog);
     let places = function_configurations::place_arguments(&catalog);
     ctx.register_udf(ScalarUDF::from(TieredDurationUdf(PricedWith::new(
         catalog.clone(),
-        6,
+        &[6],
     ))));
     // `cost_usd` by its own function: a query that only sums it prices without the struct.
     let fields: Vec<String> = COST_FIELDS
@@ -131,10 +145,11 @@ pub async fn register(
     // or init duration, cold start or message, and a query that sums it does not decode those
     // four columns for them (12 % of the cost query's CPU over 10M invocations,
     // benchmarks-history.md).
+    let storage = ephemeral_storage_arguments(&catalog);
     let reported_arguments = |max_memory: &str, start: &str| {
         format!(
             "{places}, memory_size_mb, {max_memory}, {start}, NULL, billed_duration_ms, NULL, \
-             NULL, status, NULL"
+             NULL, status, NULL{storage}"
         )
     };
     let sql = match &rows {
@@ -182,12 +197,14 @@ pub async fn register(
              pricing_architecture AS architecture, \
              sum(CASE WHEN cost_usd IS NOT NULL AND status <> 'throttled' THEN 1 ELSE 0 END) AS requests, \
              sum(gb_seconds) AS gb_seconds, sum(ghz_seconds) AS ghz_seconds, \
+             sum(ephemeral_storage_gb_seconds) AS ephemeral_storage_gb_seconds, \
              sum(request_usd) AS request_usd, \
              tiered_duration_usd(pricing_provider, pricing_region, pricing_architecture, \
                date_trunc('month', start_time), sum(gb_seconds), sum(ghz_seconds)) AS duration_usd, \
+             sum(ephemeral_storage_usd) AS ephemeral_storage_usd, \
              sum(request_usd) + tiered_duration_usd(pricing_provider, pricing_region, \
                pricing_architecture, date_trunc('month', start_time), sum(gb_seconds), \
-               sum(ghz_seconds)) AS total_usd, \
+               sum(ghz_seconds)) + sum(ephemeral_storage_usd) AS total_usd, \
              sum(CASE WHEN cost_usd IS NULL THEN 1 ELSE 0 END) AS unpriced_invocations \
              FROM invocation_costs WHERE pricing_provider IS NOT NULL \
              GROUP BY 1, 2, 3, 4, 5",
@@ -229,11 +246,16 @@ struct PricedWith {
 }
 
 impl PricedWith {
-    fn new(catalog: Arc<Catalog>, arguments: usize) -> PricedWith {
-        PricedWith {
-            catalog,
-            signature: Signature::any(arguments, Volatility::Immutable),
-        }
+    /// A function of `catalog` that takes any of `arities` arguments.
+    fn new(catalog: Arc<Catalog>, arities: &[usize]) -> PricedWith {
+        let signature = match arities {
+            [one] => Signature::any(*one, Volatility::Immutable),
+            several => Signature::one_of(
+                several.iter().map(|n| TypeSignature::Any(*n)).collect(),
+                Volatility::Immutable,
+            ),
+        };
+        PricedWith { catalog, signature }
     }
 }
 
@@ -275,7 +297,7 @@ impl ScalarUDFImpl for InvocationCostUdf {
         let mut priceable = NullBufferBuilder::new(rows);
         let mut names = PricingNames::with_capacity(rows);
         let mut defaulted = Vec::with_capacity(rows);
-        let mut numbers: [Vec<f64>; 9] = std::array::from_fn(|_| Vec::with_capacity(rows));
+        let mut numbers: [Vec<f64>; 11] = std::array::from_fn(|_| Vec::with_capacity(rows));
         arguments.price_each(&self.0.catalog, |priced| {
             let Some(c) = priced else {
                 priceable.append_null();
@@ -296,6 +318,8 @@ impl ScalarUDFImpl for InvocationCostUdf {
                 c.request_usd,
                 c.duration_usd,
                 c.init_usd,
+                c.ephemeral_storage_gb_s,
+                c.ephemeral_storage_usd,
                 c.total_usd,
             ];
             for (column, v) in numbers.iter_mut().zip(values) {
@@ -423,6 +447,8 @@ struct CostArguments {
     cold: Option<ArrayRef>,
     status: ArrayRef,
     message: Option<ArrayRef>,
+    /// The ephemeral storage, MB: `None` with twelve arguments or none known.
+    storage: Option<ArrayRef>,
 }
 
 impl CostArguments {
@@ -445,6 +471,10 @@ impl CostArguments {
             cold: unless_all_null(&arrays[9], &DataType::Boolean)?,
             status: cast(&arrays[10], &text)?,
             message: unless_all_null(&arrays[11], &text)?,
+            storage: match arrays.get(12) {
+                Some(storage) => unless_all_null(storage, &f64t)?,
+                None => None,
+            },
         })
     }
 
@@ -481,6 +511,7 @@ impl CostArguments {
                 return;
             };
             if let Some(rate) = pricer.selected_flat_rate()
+                && columns.storage.is_none()
                 && columns.all_reported_and_unthrottled(rows.clone())
             {
                 // The common run in one loop over two columns, without a branch per row: row by
@@ -505,6 +536,7 @@ impl CostArguments {
                         columns.billed.value(i),
                         value_at(columns.memory, i),
                         || columns.max_memory.and_then(|a| value_at(a, i)),
+                        columns.storage.and_then(|a| value_at(a, i)),
                     )
                 } else {
                     pricer
@@ -530,6 +562,7 @@ impl CostArguments {
             cold: self.cold.as_ref().map(|a| a.as_boolean()),
             status: self.status.as_string_view(),
             message: self.message.as_ref().map(|a| a.as_string_view()),
+            storage: self.storage.as_ref().map(|a| a.as_primitive()),
         }
     }
 
@@ -604,6 +637,7 @@ struct CostColumns<'a> {
     cold: Option<&'a BooleanArray>,
     status: &'a StringViewArray,
     message: Option<&'a StringViewArray>,
+    storage: Option<&'a PrimitiveArray<Float64Type>>,
 }
 
 /// The status of a request that never ran, which is free.
@@ -653,6 +687,7 @@ impl<'a> CostColumns<'a> {
                 .then(|| self.message.and_then(|a| text_at(a, i)))
                 .flatten()
                 .and_then(timeout_from_message),
+            ephemeral_storage_mb: self.storage.and_then(|a| value_at(a, i)),
         }
     }
 }
@@ -792,6 +827,13 @@ mod tests {
         crate::cost::catalog::with_a_price_change("2026-03-11")
     }
 
+    /// Functions of the rows, and the ephemeral storage a catalog may give them, MB.
+    const FUNCTIONS: [(&str, Option<u32>); 3] = [
+        ("resize", Some(10_240)),
+        ("orders", Some(2_048)),
+        ("mail", None),
+    ];
+
     /// Rows as stored, all in the `invocations` table, priced by the branches that filter on the
     /// billed duration (the table's footers are not known).
     fn stored_rows() -> InvocationRows {
@@ -821,14 +863,17 @@ mod tests {
     async fn every_row_is_priced_as_alone_whatever_the_rows_around_it() {
         // A long text repeated at a new place of the buffer each time, and at one place; the
         // view of rows as stored and that of merged rows.
+        // With a catalog that gives some functions ephemeral storage, and one that gives none.
         for deduplicated in [false, true] {
             for view in [stored_rows(), InvocationRows::Merged] {
-                prices_rows_as_alone(deduplicated, view).await;
+                for storage in [false, true] {
+                    prices_rows_as_alone(deduplicated, view.clone(), storage).await;
+                }
             }
         }
     }
 
-    async fn prices_rows_as_alone(deduplicated: bool, view: InvocationRows) {
+    async fn prices_rows_as_alone(deduplicated: bool, view: InvocationRows, storage: bool) {
         // Runs of one key, broken by another architecture, a long region, unknown (defaulted)
         // keys, a missing start and midnight.
         type Row = (
@@ -946,10 +991,31 @@ mod tests {
                     (0..rows).map(|_| "123456789012"),
                 )),
             ),
+            (
+                "function_name",
+                Arc::new(StringViewArray::from_iter_values(
+                    (0..rows).map(|i| FUNCTIONS[i % 3].0),
+                )),
+            ),
             ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
         ])
         .unwrap();
-        let catalog = Arc::new(catalog());
+        let mut catalog = catalog();
+        if storage {
+            catalog.functions = FUNCTIONS
+                .iter()
+                .filter(|(_, mb)| mb.is_some())
+                .map(|(name, mb)| crate::cost::catalog::FunctionConfiguration {
+                    name: name.to_string(),
+                    region: None,
+                    architecture: None,
+                    ephemeral_storage_mb: *mb,
+                    source: None,
+                })
+                .collect();
+        }
+        let storage_of_row = |i: usize| FUNCTIONS[i % 3].1.filter(|_| storage).map(f64::from);
+        let catalog = Arc::new(catalog);
         let result = query_costs(
             batch,
             &catalog,
@@ -964,6 +1030,8 @@ mod tests {
         let mut prices_after_midnight = 0;
         // Priced rows by provider and by whether their billed duration was reported.
         let mut priced = std::collections::BTreeMap::<(&str, bool), usize>::new();
+        // Whether rows charged for ephemeral storage had their billed duration reported.
+        let mut storage_charged = std::collections::BTreeSet::new();
         for i in 0..rows {
             let key = key_of_row(i);
             let expected = start(i).and_then(|start_ns| {
@@ -982,6 +1050,7 @@ mod tests {
                         cold_start: i.is_multiple_of(5),
                         status: status(i).unwrap_or("success"),
                         timeout_ms: (status(i) == Some("timeout")).then_some(500.0),
+                        ephemeral_storage_mb: storage_of_row(i),
                     },
                 )
                 .unwrap()
@@ -1004,7 +1073,17 @@ mod tests {
                     .entry((c.price.provider.as_str(), billed(i).is_some()))
                     .or_default() += 1;
             }
+            if expected.is_some_and(|c| c.ephemeral_storage_usd > 0.0) {
+                storage_charged.insert(billed(i).is_some());
+            }
         }
+        // Storage was charged, to rows with a reported duration and without, exactly when the
+        // catalog gives it.
+        let expected_charged = if storage { vec![false, true] } else { vec![] };
+        assert_eq!(
+            storage_charged.into_iter().collect::<Vec<_>>(),
+            expected_charged
+        );
         // The rows did cross into the new price, and some were not priceable.
         assert!(prices_after_midnight > 0);
         assert!(cost.null_count() > 0);
