@@ -467,8 +467,9 @@ pub struct MonthlyUsage {
     pub requests: f64,
     pub gb_s: f64,
     pub ghz_s: f64,
-    /// GB-seconds of ephemeral storage above the included size.
-    pub ephemeral_storage_gb_s: f64,
+    /// The invocations' ephemeral storage charges, summed: untiered and outside the free tier,
+    /// so the sum of each invocation's at the price of its day is the month's.
+    pub ephemeral_storage_usd: f64,
 }
 
 /// The bill of one [`MonthlyUsage`].
@@ -486,7 +487,7 @@ pub struct MonthlyBill {
 
 /// Bills months of use: requests at their price, GB-seconds through the tiers of their region and
 /// architecture, and, with `free_tier`, each account's monthly free allowance deducted first;
-/// ephemeral storage at its one price, which the free tier does not cover.
+/// ephemeral storage as its invocations were charged, which no tier or free tier changes.
 ///
 /// Providers do not say how the free allowance is split when an account uses several regions or
 /// architectures in a month; here it goes to the usage with the highest first-tier price first
@@ -550,7 +551,7 @@ pub fn bill_months(
             let request_usd = (u.requests - free_requests) * price.usd_per_request();
             let duration_usd = tiered_usd(&price.tiers, u.gb_s - free_gb_s)
                 + (u.ghz_s - free_ghz_s) * price.usd_per_ghz_s.unwrap_or(0.0);
-            let ephemeral_storage_usd = price.ephemeral_storage_usd(u.ephemeral_storage_gb_s);
+            let ephemeral_storage_usd = u.ephemeral_storage_usd;
             MonthlyBill {
                 usage: u.clone(),
                 free_requests,
@@ -575,6 +576,8 @@ mod tests {
     const JUNE_2020: i64 = 1_591_714_946_000_000_000;
     /// 2024-05-01T00:00:00Z.
     const MAY_2024: i64 = 1_714_521_600_000_000_000;
+    /// 2021-05-01T00:00:00Z.
+    const MAY_2021: i64 = 1_619_827_200_000_000_000;
 
     fn close(a: f64, b: f64) -> bool {
         (a - b).abs() <= 1e-12 + 1e-9 * b.abs()
@@ -824,7 +827,7 @@ mod tests {
             requests,
             gb_s,
             ghz_s: 0.0,
-            ephemeral_storage_gb_s: 0.0,
+            ephemeral_storage_usd: 0.0,
         }
     }
 
@@ -888,17 +891,24 @@ mod tests {
             0.0
         );
 
-        // A month: storage at its flat price, outside the free tier.
+        // A month: storage as charged, outside the free tier.
         let month = MonthlyUsage {
-            ephemeral_storage_gb_s: 1_000_000.0,
+            ephemeral_storage_usd: 0.0309,
             ..usage("x86_64", 100.0, 10.0)
         };
         let bill = &bill_months(&c, &[month], true).unwrap()[0];
-        assert!(close(
-            bill.ephemeral_storage_usd,
-            1_000_000.0 * 0.0000000309
-        ));
-        assert!(close(bill.total_usd, bill.ephemeral_storage_usd));
+        assert_eq!(bill.ephemeral_storage_usd, 0.0309);
+        assert_eq!(bill.total_usd, 0.0309);
+
+        // Before 24 Mar 2022 every function had 512 MB, without charge: a size the catalog gives
+        // today is not billed for an older invocation.
+        let older = InvocationFacts {
+            start_ns: MAY_2021,
+            ..storage
+        };
+        let older = price_invocation(&c, &older).unwrap().unwrap();
+        assert_eq!(older.ephemeral_storage_usd, 0.0);
+        assert_eq!(older.total_usd, older.request_usd + older.duration_usd);
     }
 
     #[test]

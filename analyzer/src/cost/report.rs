@@ -126,13 +126,13 @@ impl Analyzer {
                 // Grouped by the truncated time and formatted per group, not per row.
                 "SELECT to_char(month, '%Y-%m') AS month, month_start_ns, account_id, \
                  pricing_provider, pricing_region, pricing_architecture, requests, gb_s, ghz_s, \
-                 storage_gb_s FROM (SELECT date_trunc('month', start_time) AS month, \
+                 storage_usd FROM (SELECT date_trunc('month', start_time) AS month, \
                  CAST(min(start_time) AS BIGINT) AS month_start_ns, \
                  coalesce(account_id, '') AS account_id, pricing_provider, pricing_region, \
                  pricing_architecture, \
                  CAST(sum(CASE WHEN status <> 'throttled' THEN 1 ELSE 0 END) AS DOUBLE) AS requests, \
                  sum(gb_seconds) AS gb_s, sum(ghz_seconds) AS ghz_s, \
-                 sum(ephemeral_storage_gb_seconds) AS storage_gb_s \
+                 sum(ephemeral_storage_usd) AS storage_usd \
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL \
                  GROUP BY 1, 3, 4, 5, 6) ORDER BY 1, 3, 4, 5, 6"
             ))
@@ -144,8 +144,7 @@ impl Analyzer {
                 (text(0)?, text(2)?, text(3)?, text(4)?, text(5)?);
             let start = b.column(1).as_primitive::<Int64Type>();
             let number = |i: usize| b.column(i).as_primitive::<Float64Type>().clone();
-            let (requests, gb_s, ghz_s, storage_gb_s) =
-                (number(6), number(7), number(8), number(9));
+            let (requests, gb_s, ghz_s, storage_usd) = (number(6), number(7), number(8), number(9));
             for r in 0..b.num_rows() {
                 out.push(MonthlyUsage {
                     month: month.value(r).to_string(),
@@ -161,10 +160,10 @@ impl Analyzer {
                     } else {
                         ghz_s.value(r)
                     },
-                    ephemeral_storage_gb_s: if storage_gb_s.is_null(r) {
+                    ephemeral_storage_usd: if storage_usd.is_null(r) {
                         0.0
                     } else {
-                        storage_gb_s.value(r)
+                        storage_usd.value(r)
                     },
                 });
             }

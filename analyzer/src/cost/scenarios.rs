@@ -210,9 +210,9 @@ struct Invocation {
     billed: bool,
     gb_s: f64,
     ghz_s: f64,
-    /// GB-seconds of ephemeral storage above the included size, which every scenario that runs
+    /// The charge for ephemeral storage above the included size, which every scenario that runs
     /// the invocation on Lambda keeps as observed (storage is the function's, not its memory's).
-    ephemeral_storage_gb_s: f64,
+    ephemeral_storage_usd: f64,
     total_usd: f64,
 }
 
@@ -228,7 +228,7 @@ impl Invocation {
             requests: self.requests(),
             gb_s: self.gb_s,
             ghz_s: self.ghz_s,
-            ephemeral_storage_gb_s: self.ephemeral_storage_gb_s,
+            ephemeral_storage_usd: self.ephemeral_storage_usd,
         }
     }
 
@@ -297,7 +297,7 @@ struct Use {
     requests: f64,
     gb_s: f64,
     ghz_s: f64,
-    ephemeral_storage_gb_s: f64,
+    ephemeral_storage_usd: f64,
 }
 
 /// Account, provider, region, architecture.
@@ -320,7 +320,7 @@ impl Usage {
         entry.requests += add.requests;
         entry.gb_s += add.gb_s;
         entry.ghz_s += add.ghz_s;
-        entry.ephemeral_storage_gb_s += add.ephemeral_storage_gb_s;
+        entry.ephemeral_storage_usd += add.ephemeral_storage_usd;
     }
 
     /// Adds a function's invocations as they were billed.
@@ -356,7 +356,7 @@ impl Usage {
                     requests: used.requests * scale,
                     gb_s: used.gb_s * scale,
                     ghz_s: used.ghz_s * scale,
-                    ephemeral_storage_gb_s: used.ephemeral_storage_gb_s * scale,
+                    ephemeral_storage_usd: used.ephemeral_storage_usd * scale,
                 },
             )
             .collect();
@@ -766,7 +766,7 @@ impl Analyzer {
                  CAST(memory_size_mb AS DOUBLE) AS memory_size_mb, \
                  CAST(max_memory_used_mb AS DOUBLE) AS max_memory_used_mb, \
                  coalesce(cold_start, false) AS cold_start, coalesce(status, '') <> 'throttled' AS billed, \
-                 gb_seconds, ghz_seconds, cost_usd, ephemeral_storage_gb_seconds \
+                 gb_seconds, ghz_seconds, cost_usd, ephemeral_storage_usd \
                  FROM invocation_costs WHERE {filter} AND cost_usd IS NOT NULL"
             ))
             .await?;
@@ -796,7 +796,7 @@ impl Analyzer {
                 gb_s,
                 ghz_s,
                 cost,
-                storage_gb_s,
+                storage_usd,
             ) = (
                 num(7),
                 num(8),
@@ -857,7 +857,7 @@ impl Analyzer {
                     billed: billed.is_valid(r) && billed.value(r),
                     gb_s: opt(&gb_s, r).unwrap_or(0.0),
                     ghz_s: opt(&ghz_s, r).unwrap_or(0.0),
-                    ephemeral_storage_gb_s: opt(&storage_gb_s, r).unwrap_or(0.0),
+                    ephemeral_storage_usd: opt(&storage_usd, r).unwrap_or(0.0),
                     total_usd: opt(&cost, r).unwrap_or(0.0),
                 });
             }
@@ -1048,8 +1048,7 @@ impl Analyzer {
             }
             let mut candidates = Vec::new();
             // Ephemeral storage is kept as observed whatever the memory size.
-            let storage_gb_s: f64 = history.of_key(k).map(|i| i.ephemeral_storage_gb_s).sum();
-            let storage_usd = price.ephemeral_storage_usd(storage_gb_s);
+            let storage_usd: f64 = history.of_key(k).map(|i| i.ephemeral_storage_usd).sum();
             // The usual sizes and the function's own, which Lambda's 1 MB steps let be any.
             let mut sizes = LAMBDA_MEMORY_SIZES_MB.to_vec();
             if !sizes.contains(&modal_memory[k]) {
@@ -1119,7 +1118,7 @@ impl Analyzer {
                         requests: c.4,
                         gb_s: c.3,
                         ghz_s: 0.0,
-                        ephemeral_storage_gb_s: storage_gb_s,
+                        ephemeral_storage_usd: storage_usd,
                     },
                 ),
                 None => right_sized_usage.add_observed(key, history.of_key(k)),
@@ -1134,8 +1133,8 @@ impl Analyzer {
                 })
                 .flatten();
             let (mut x_usd, mut a_usd, mut a_gb_s, mut requests) = (0.0, 0.0, 0.0, 0.0);
-            if let Some(p) = arm_price {
-                a_usd += p.ephemeral_storage_usd(storage_gb_s);
+            if arm_price.is_some() {
+                a_usd += storage_usd;
             }
             for i in history.of_key(k).filter(|i| i.billed) {
                 let run = i.duration_ms * o.arm_duration_factor;
@@ -1157,7 +1156,7 @@ impl Analyzer {
                             requests,
                             gb_s: a_gb_s,
                             ghz_s: 0.0,
-                            ephemeral_storage_gb_s: storage_gb_s,
+                            ephemeral_storage_usd: storage_usd,
                         },
                     );
                     arm_rows.push(json!({
@@ -1210,7 +1209,7 @@ impl Analyzer {
                         // Ephemeral storage is billed alike for provisioned environments.
                         exec_usd += price.usd_per_request()
                             + billed / 1000.0 * i.memory_mb / 1024.0 * exec
-                            + price.ephemeral_storage_usd(i.ephemeral_storage_gb_s);
+                            + i.ephemeral_storage_usd;
                         served += 1.0;
                         avoided += if i.cold_start { 1.0 } else { 0.0 };
                     } else {
