@@ -185,6 +185,14 @@ impl FlatRate<'_> {
         let billed_ms = billed_duration_ms.max(0) as f64;
         self.request_usd + first_tier_usd(self.price, gb_seconds(billed_ms, memory_size_mb), 0.0)
     }
+
+    /// The ephemeral storage charge [`Pricer::selected_total_usd_reported`] adds for
+    /// `storage_mb` over `billed_duration_ms`: the same number, to the bit.
+    #[inline(always)]
+    pub fn ephemeral_storage_usd(&self, billed_duration_ms: i64, storage_mb: f64) -> f64 {
+        let billed_ms = billed_duration_ms.max(0) as f64;
+        ephemeral_storage_charge(self.price, Some(storage_mb), billed_ms).1
+    }
 }
 
 /// The memory an invocation is billed for under `rule`: the configured size, or the observed one

@@ -511,19 +511,29 @@ impl CostArguments {
                 return;
             };
             if let Some(rate) = pricer.selected_flat_rate()
-                && columns.storage.is_none()
                 && columns.all_reported_and_unthrottled(rows.clone())
             {
                 // The common run in one loop over two columns, without a branch per row: row by
                 // row, pricing these runs was 10 % of the cost query's samples, in this loop 3.7 %.
                 let billed = &columns.billed.values()[rows.clone()];
                 let memory = &columns.memory.values()[rows.clone()];
-                usd.extend(
-                    billed
-                        .iter()
-                        .zip(memory)
-                        .map(|(b, m)| rate.total_usd(*b, *m)),
-                );
+                let totals = billed
+                    .iter()
+                    .zip(memory)
+                    .map(|(b, m)| rate.total_usd(*b, *m));
+                match columns.storage {
+                    None => usd.extend(totals),
+                    // Storage, where a row's function has a size, added as the row's pricing
+                    // adds it.
+                    Some(storage) => usd.extend(totals.zip(rows.clone()).map(|(total, i)| {
+                        match value_at(storage, i) {
+                            Some(mb) => {
+                                total + rate.ephemeral_storage_usd(billed[i - rows.start], mb)
+                            }
+                            None => total,
+                        }
+                    })),
+                }
                 priceable.append_n_non_nulls(rows.len());
                 return;
             }
@@ -834,6 +844,21 @@ mod tests {
         ("mail", None),
     ];
 
+    /// Catalog entries giving [`FUNCTIONS`] their ephemeral storage, in every region.
+    fn functions_with_storage() -> Vec<crate::cost::catalog::FunctionConfiguration> {
+        FUNCTIONS
+            .iter()
+            .filter(|(_, mb)| mb.is_some())
+            .map(|(name, mb)| crate::cost::catalog::FunctionConfiguration {
+                name: name.to_string(),
+                region: None,
+                architecture: None,
+                ephemeral_storage_mb: *mb,
+                source: None,
+            })
+            .collect()
+    }
+
     /// Rows as stored, all in the `invocations` table, priced by the branches that filter on the
     /// billed duration (the table's footers are not known).
     fn stored_rows() -> InvocationRows {
@@ -1002,17 +1027,7 @@ mod tests {
         .unwrap();
         let mut catalog = catalog();
         if storage {
-            catalog.functions = FUNCTIONS
-                .iter()
-                .filter(|(_, mb)| mb.is_some())
-                .map(|(name, mb)| crate::cost::catalog::FunctionConfiguration {
-                    name: name.to_string(),
-                    region: None,
-                    architecture: None,
-                    ephemeral_storage_mb: *mb,
-                    source: None,
-                })
-                .collect();
+            catalog.functions = functions_with_storage();
         }
         let storage_of_row = |i: usize| FUNCTIONS[i % 3].1.filter(|_| storage).map(f64::from);
         let catalog = Arc::new(catalog);
@@ -1098,25 +1113,42 @@ mod tests {
         }
     }
 
-    #[tokio::test]
-    async fn runs_of_reported_durations_are_priced_as_row_by_row() {
-        // Every row reported, in runs of 40 rows of one key: AWS runs are priced as a flat rate
-        // unless a row is throttled or has no memory; Azure and Google runs never are.
-        let keys = [
+    /// The key of row `i` of the runs test: runs of 40 rows.
+    fn run_key(i: usize) -> (&'static str, &'static str, &'static str) {
+        const KEYS: [(&str, &str, &str); 4] = [
             ("aws", "us-east-1", "x86_64"),
             ("aws", "us-east-1", "arm64"),
             ("azure", "eastus", "x86_64"),
             ("gcp", "us-central1", "x86_64"),
         ];
-        let rows = 480;
-        let key = |i: usize| keys[i / 40 % keys.len()];
-        let memory = |i: usize| if i == 45 { 0 } else { [128, 512, 1769][i % 3] };
-        let billed = |i: usize| (i * 37 % 1000) as i64 + [0, -5][usize::from(i == 3)];
-        let status = |i: usize| match i {
+        KEYS[i / 40 % KEYS.len()]
+    }
+
+    /// Row `i`'s memory: none in one row.
+    fn run_memory(i: usize) -> i32 {
+        if i == 45 { 0 } else { [128, 512, 1769][i % 3] }
+    }
+
+    /// Row `i`'s reported billed duration: a negative one in one row.
+    fn run_billed(i: usize) -> i64 {
+        (i * 37 % 1000) as i64 + [0, -5][usize::from(i == 3)]
+    }
+
+    /// Row `i`'s status: two throttles.
+    fn run_status(i: usize) -> &'static str {
+        match i {
             50 | 200 => "throttled",
             _ if i.is_multiple_of(7) => "error",
             _ => "success",
-        };
+        }
+    }
+
+    #[tokio::test]
+    async fn runs_of_reported_durations_are_priced_as_row_by_row() {
+        // Every row reported, in runs of 40 rows of one key: AWS runs are priced as a flat rate
+        // unless a row is throttled or has no memory; Azure and Google runs never are.
+        let rows = 480;
+        let (key, memory, billed, status) = (run_key, run_memory, run_billed, run_status);
         let text = |f: fn((&'static str, &'static str, &'static str)) -> &'static str| {
             Arc::new(StringViewArray::from_iter_values(
                 (0..rows).map(|i| f(key(i))),
@@ -1161,18 +1193,41 @@ mod tests {
             ),
             ("error_message", nulls(DataType::Utf8View)),
             ("account_id", nulls(DataType::Utf8View)),
+            (
+                "function_name",
+                Arc::new(StringViewArray::from_iter_values(
+                    (0..rows).map(|i| FUNCTIONS[i / 20 % 3].0),
+                )),
+            ),
             ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
         ])
         .unwrap();
-        let catalog = Arc::new(catalog());
+        // Without ephemeral storage and with it, for the functions of some rows of each run.
+        for storage in [false, true] {
+            let mut catalog = catalog();
+            if storage {
+                catalog.functions = functions_with_storage();
+            }
+            runs_are_priced_as_row_by_row(&batch, &Arc::new(catalog), storage).await;
+        }
+    }
+
+    async fn runs_are_priced_as_row_by_row(
+        batch: &RecordBatch,
+        catalog: &Arc<Catalog>,
+        storage: bool,
+    ) {
+        let rows = batch.num_rows();
+        let (key, memory, billed, status) = (run_key, run_memory, run_billed, run_status);
+        let storage_of_row = |i: usize| FUNCTIONS[i / 20 % 3].1.filter(|_| storage).map(f64::from);
         for view in [stored_rows(), InvocationRows::Merged] {
             let sql = "SELECT cost_usd FROM invocation_costs ORDER BY n";
-            let result = query_costs(batch.clone(), &catalog, view.clone(), sql).await;
+            let result = query_costs(batch.clone(), catalog, view.clone(), sql).await;
             let cost = result.column(0).as_primitive::<Float64Type>();
             for i in 0..rows {
                 let (provider, region, architecture) = key(i);
                 let expected = price_invocation(
-                    &catalog,
+                    catalog,
                     &InvocationFacts {
                         provider: Some(provider),
                         region: Some(region),
@@ -1182,6 +1237,7 @@ mod tests {
                         start_ns: EVENING + i as i64 * 1_000_000_000,
                         billed_duration_ms: Some(billed(i)),
                         status: status(i),
+                        ephemeral_storage_mb: storage_of_row(i),
                         ..Default::default()
                     },
                 )
@@ -1192,7 +1248,7 @@ mod tests {
                 assert_eq!(
                     got.map(f64::to_bits),
                     expected.map(f64::to_bits),
-                    "row {i}, {view:?}"
+                    "row {i}, {view:?}, storage {storage}"
                 );
             }
             // Rows of no memory are not priceable; throttled ones are free.
