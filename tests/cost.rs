@@ -357,6 +357,123 @@ fn a_function_in_two_accounts_has_its_rows_told_apart() {
     assert_eq!(current, [("111111111111", 1024.0), ("222222222222", 512.0)]);
 }
 
+/// A store with invocations in eu-west-1, which the built-in catalog does not price: the report
+/// stops at the missing price and says how to copy us-east-1's; the catalog that
+/// `cost catalog --copy-prices us-east-1:eu-west-1` writes prices them as us-east-1's, and every
+/// report priced with the copies says so.
+#[test]
+fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
+    let deployment = |region, memory_mb| Deployment {
+        region,
+        account: "111111111111",
+        memory_mb,
+        duration_ms: 120,
+    };
+    let data = store_of_one_function_deployed(&[
+        deployment("eu-west-1", 1024),
+        deployment("us-east-1", 512),
+    ]);
+    let refused = faasobs_at(data.path())
+        .args(["cost", "report"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success()
+            && err.contains("no function price in pricing catalog")
+            && err.contains("for aws eu-west-1 x86_64 on 2026-11-23")
+            && err.contains(
+                "`faasobs cost catalog --copy-prices us-east-1:eu-west-1 > pricing.toml`"
+            ),
+        "{err}"
+    );
+
+    let (copied, _) = faasobs_ok(
+        data.path(),
+        &["cost", "catalog", "--copy-prices", "us-east-1:eu-west-1"],
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let catalog = dir.path().join("copied.toml");
+    std::fs::write(&catalog, &copied).unwrap();
+    let pricing = ["--pricing", catalog.to_str().unwrap()];
+    let report = faasobs_json(
+        data.path(),
+        &[&pricing[..], &["cost", "report", "--format", "json"]].concat(),
+    );
+    // Each region's month at the x86_64 first-tier price: 30 invocations of 120 ms.
+    let months: Vec<(&str, f64, f64)> = rows(&report, "months")
+        .iter()
+        .map(|m| {
+            (
+                m["region"].as_str().unwrap(),
+                number(&m["gb_seconds"]),
+                number(&m["duration_usd"]),
+            )
+        })
+        .collect();
+    assert_eq!(months.len(), 2, "{report:#}");
+    for (region, gb_seconds, duration_usd) in months {
+        let memory_gb = if region == "eu-west-1" { 1.0 } else { 0.5 };
+        assert!(
+            (gb_seconds - 30.0 * 0.12 * memory_gb).abs() < 1e-9,
+            "{region}"
+        );
+        assert!(
+            (duration_usd - gb_seconds * 0.0000166667).abs() <= 5e-7,
+            "{region}: {report:#}"
+        );
+    }
+    let copy_warning = "aws eu-west-1 x86_64 is priced with us-east-1's prices, copied by \
+                        `faasobs cost catalog --copy-prices us-east-1:eu-west-1`: check them \
+                        against the provider's page for eu-west-1";
+    let warnings: Vec<&str> = rows(&report, "assumptions")
+        .iter()
+        .filter(|r| r["assumption"] == "warning")
+        .map(|r| r["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(warnings, [copy_warning], "{report:#}");
+    // `cost compare` warns too, of the arm64 prices its what-if uses as well.
+    let compared = faasobs_json(
+        data.path(),
+        &[&pricing[..], &["cost", "compare", "--format", "json"]].concat(),
+    );
+    let warned: Vec<&str> = rows(&compared, "assumptions")
+        .iter()
+        .filter(|r| r["assumption"] == "warning")
+        .map(|r| r["value"].as_str().unwrap())
+        .filter(|w| w.contains("copied"))
+        .collect();
+    assert_eq!(
+        warned,
+        [
+            copy_warning.replace("x86_64", "arm64").as_str(),
+            copy_warning
+        ],
+        "{compared:#}"
+    );
+
+    // Copies that cannot be made are refused, saying why.
+    let refusal = |pricing: &[&str], pair: &str| {
+        let out = faasobs_at(data.path())
+            .args(pricing)
+            .args(["cost", "catalog", "--copy-prices", pair])
+            .output()
+            .unwrap();
+        assert!(!out.status.success() && out.stdout.is_empty(), "{pair}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    assert!(refusal(&[], "eu-north-1:eu-west-1").contains(
+        "--copy-prices eu-north-1:eu-west-1: the catalog has no function prices for \
+             eu-north-1 (it has eastus, us-central1, us-east-1)"
+    ));
+    assert!(
+        refusal(&pricing, "us-east-1:eu-west-1")
+            .contains("the catalog has function prices for eu-west-1 already")
+    );
+    assert!(refusal(&[], "us-east-1:us-east-1").contains("the same region twice"));
+    assert!(refusal(&[], "eu-west-1").contains("expected FROM:TO"));
+}
+
 /// Fargate tasks of a size Fargate does not run are refused with the sizes it does; one it
 /// runs is priced.
 #[test]

@@ -41,6 +41,24 @@ pub struct CatalogConfig {
     /// they agree.
     #[arg(long)]
     pub from_store: bool,
+    /// Add prices for region TO, copied from region FROM (repeatable), for a region the catalog
+    /// does not price: AWS Lambda charges most commercial regions what it charges us-east-1, a
+    /// few more. Each copy says where it came from, and cost reports warn of it: check the
+    /// provider's page for TO.
+    #[arg(long, value_name = "FROM:TO", value_parser = region_pair)]
+    pub copy_prices: Vec<(String, String)>,
+}
+
+/// `FROM:TO`, two region names.
+fn region_pair(text: &str) -> Result<(String, String), String> {
+    match text.split_once(':') {
+        Some((from, to)) if !from.trim().is_empty() && !to.trim().is_empty() => {
+            Ok((from.trim().to_string(), to.trim().to_string()))
+        }
+        _ => Err(format!(
+            "expected FROM:TO, two regions (us-east-1:eu-west-1), not {text:?}"
+        )),
+    }
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -120,7 +138,15 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
     match command {
         CostCommand::Catalog(config) => {
             let store = config.from_store.then_some(data);
-            super::print_rendered(&catalog_text(pricing, &config.lambda_functions, store).await?);
+            super::print_rendered(
+                &catalog_text(
+                    pricing,
+                    &config.copy_prices,
+                    &config.lambda_functions,
+                    store,
+                )
+                .await?,
+            );
             Ok(())
         }
         CostCommand::Report(config) => {
@@ -188,10 +214,12 @@ pub async fn run(data: &Path, pricing: Option<&Path>, command: CostCommand) -> a
 }
 
 /// The catalog `cost catalog` prints: the `--pricing` file's text (the built-in catalog's
-/// without one), with the functions listed in `lambda_functions` and, with a `store`, what its
-/// invocations say of their functions added; checked to load.
+/// without one), with the prices `copies` copy from one region to another, the functions listed
+/// in `lambda_functions` and, with a `store`, what its invocations say of their functions added;
+/// checked to load.
 async fn catalog_text(
     pricing: Option<&Path>,
+    copies: &[(String, String)],
     lambda_functions: &[PathBuf],
     store: Option<&Path>,
 ) -> anyhow::Result<String> {
@@ -200,11 +228,20 @@ async fn catalog_text(
             .with_context(|| format!("reading the pricing catalog {}", path.display()))?,
         None => DEFAULT_CATALOG.to_string(),
     };
-    if lambda_functions.is_empty() && store.is_none() {
+    if copies.is_empty() && lambda_functions.is_empty() && store.is_none() {
         return Ok(text);
     }
     let origin = pricing.map_or_else(|| "(built in)".into(), |p| p.display().to_string());
-    let catalog = Catalog::parse(&text, &origin)?;
+    let mut catalog = Catalog::parse(&text, &origin)?;
+    for (from, to) in copies {
+        text.push_str(
+            &catalog
+                .copy_prices_toml(from, to)
+                .map_err(anyhow::Error::msg)?,
+        );
+        // The next copy, and the listed functions' regions, see this one.
+        catalog = Catalog::parse(&text, &format!("{origin} with the copied prices"))?;
+    }
     let mut listed = Vec::new();
     for path in lambda_functions {
         let (json, origin) = if path.as_os_str() == "-" {
@@ -236,6 +273,9 @@ async fn catalog_text(
                 unsaid.join(", ")
             );
         }
+    }
+    if lambda_functions.is_empty() && store.is_none() {
+        return Ok(text);
     }
     let (functions, notes) = function_configurations::functions_toml(&listed, &catalog);
     for note in notes {

@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
-use faasobs_analyzer::cost::report::PricingCoverage;
+use faasobs_analyzer::cost::report::{CopiedPrices, PricingCoverage};
 use faasobs_analyzer::reports::{FunctionPlaces, Places, ReportOptions, sql_string};
 
 use crate::model::{Column, Window};
@@ -595,6 +595,8 @@ pub struct CostView {
     /// The catalog's default provider, region and architecture, which priced those that said
     /// none.
     pub defaults: String,
+    /// The places priced with prices copied from another region.
+    pub copied_prices: Vec<CopiedPrices>,
 }
 
 fn section<'a>(
@@ -691,6 +693,7 @@ pub async fn load_cost(
         monthly_requests,
         pricing: report.coverage,
         defaults,
+        copied_prices: report.copied_prices,
     })
 }
 

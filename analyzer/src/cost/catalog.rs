@@ -10,7 +10,7 @@
 use std::path::Path;
 
 use chrono::{DateTime, NaiveDate, Utc};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The catalog shipped with faasobs.
 pub const DEFAULT_CATALOG: &str = include_str!("default-pricing.toml");
@@ -22,13 +22,15 @@ pub enum CatalogError {
     Invalid { origin: String, message: String },
     #[error(
         "no {what} in pricing catalog {version} for {key} on {date}; add one to a copy of the catalog \
-         (`faasobs cost catalog > pricing.toml`) and pass it with --pricing"
+         (`faasobs cost catalog > pricing.toml`) and pass it with --pricing{hint}"
     )]
     Missing {
         what: &'static str,
         key: String,
         date: String,
         version: String,
+        /// More on how to add it (empty, or starting with `; `).
+        hint: String,
     },
 }
 
@@ -115,31 +117,43 @@ pub struct BillingRule {
 }
 
 /// One tier of the monthly GB-second price.
-#[derive(Debug, Clone, Copy, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct Tier {
     /// The tier covers monthly GB-s up to this total; `None` for the last tier.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub up_to_gb_s: Option<f64>,
     pub usd_per_gb_s: f64,
 }
 
 /// The prices of functions of one provider, region and architecture over a span of dates.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct FunctionPrice {
     pub provider: String,
     pub region: String,
     pub architecture: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_from: Option<NaiveDate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub effective_until: Option<NaiveDate>,
     pub request_usd_per_million: f64,
     pub tiers: Vec<Tier>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub usd_per_ghz_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioned_allocated_usd_per_gb_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub provisioned_duration_usd_per_gb_s: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_usd_per_gb_s: Option<f64>,
     /// The ephemeral storage every function has without charge, MB; 512 (Lambda's) when absent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ephemeral_storage_included_mb: Option<u32>,
+    /// The region these prices were copied from (`faasobs cost catalog --copy-prices`): assumed,
+    /// not read from the provider's page for this region, which reports say.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub copied_from: Option<String>,
     pub source: String,
 }
 
@@ -386,6 +400,9 @@ impl Catalog {
             if price.tiers.is_empty() {
                 return Err(format!("{name}: no tiers"));
             }
+            if price.copied_from.as_deref() == Some(price.region.as_str()) {
+                return Err(format!("{name}: copied_from names its own region"));
+            }
             let optional = [
                 price.usd_per_ghz_s,
                 price.provisioned_allocated_usd_per_gb_s,
@@ -546,13 +563,72 @@ impl Catalog {
         Ok(())
     }
 
-    fn missing(&self, what: &'static str, key: String, time_ns: i64) -> CatalogError {
+    fn missing(&self, what: &'static str, key: String, time_ns: i64, hint: String) -> CatalogError {
         CatalogError::Missing {
             what,
             key,
             date: date_of(time_ns).to_string(),
             version: self.catalog_version.clone(),
+            hint,
         }
+    }
+
+    /// `[[function_prices]]` for region `to` with every price the catalog has for region `from`
+    /// (of each provider, architecture and date range that has it), as TOML to append to the
+    /// catalog's text: for a region whose prices are those of another (AWS Lambda charges most
+    /// commercial regions what it charges us-east-1). Each copy says where it came from, which
+    /// the cost reports repeat as a warning. An error when `from` has no prices or `to` has some.
+    pub fn copy_prices_toml(&self, from: &str, to: &str) -> Result<String, String> {
+        if from == to {
+            return Err(format!("--copy-prices {from}:{to}: the same region twice"));
+        }
+        let copies: Vec<FunctionPrice> = self
+            .function_prices
+            .iter()
+            .filter(|p| p.region == from)
+            .map(|p| FunctionPrice {
+                region: to.to_string(),
+                copied_from: Some(from.to_string()),
+                source: format!(
+                    "{from}'s prices, copied by `faasobs cost catalog --copy-prices {from}:{to}`: \
+                     check them against the provider's page for {to} ({from}: {})",
+                    p.source
+                ),
+                ..p.clone()
+            })
+            .collect();
+        if copies.is_empty() {
+            let mut regions: Vec<&str> = self
+                .function_prices
+                .iter()
+                .map(|p| p.region.as_str())
+                .collect();
+            regions.sort_unstable();
+            regions.dedup();
+            return Err(format!(
+                "--copy-prices {from}:{to}: the catalog has no function prices for {from} (it has \
+                 {})",
+                regions.join(", ")
+            ));
+        }
+        if self.function_prices.iter().any(|p| p.region == to) {
+            return Err(format!(
+                "--copy-prices {from}:{to}: the catalog has function prices for {to} already"
+            ));
+        }
+        #[derive(Serialize)]
+        struct Copies {
+            function_prices: Vec<FunctionPrice>,
+        }
+        let toml = toml::to_string(&Copies {
+            function_prices: copies,
+        })
+        .map_err(|e| format!("--copy-prices {from}:{to}: {e}"))?;
+        Ok(format!(
+            "\n# {to}: the prices of {from}, copied by `faasobs cost catalog --copy-prices \
+             {from}:{to}`; check them\n# against the provider's page for {to} before relying on \
+             them.\n{toml}"
+        ))
     }
 
     /// Whether every billing rule and function price the catalog has is the same at every
@@ -589,7 +665,14 @@ impl Catalog {
         self.billing_rules
             .iter()
             .find(|r| r.provider == provider && covers(r.effective_from, r.effective_until, date))
-            .ok_or_else(|| self.missing("billing rule", format!("provider {provider}"), time_ns))
+            .ok_or_else(|| {
+                self.missing(
+                    "billing rule",
+                    format!("provider {provider}"),
+                    time_ns,
+                    String::new(),
+                )
+            })
     }
 
     /// The function prices of a provider, region and architecture at an instant.
@@ -610,10 +693,27 @@ impl Catalog {
                     && covers(p.effective_from, p.effective_until, date)
             })
             .ok_or_else(|| {
+                // Another region of the provider with a price for the architecture that day.
+                let other = self.function_prices.iter().find(|p| {
+                    p.provider == provider
+                        && p.region != region
+                        && p.architecture == architecture
+                        && p.copied_from.is_none()
+                        && covers(p.effective_from, p.effective_until, date)
+                });
+                let hint = other.map_or_else(String::new, |other| {
+                    format!(
+                        "; where {region} charges what {from} does, `faasobs cost catalog \
+                         --copy-prices {from}:{region} > pricing.toml` writes that catalog \
+                         (check the provider's page)",
+                        from = other.region
+                    )
+                });
                 self.missing(
                     "function price",
                     format!("{provider} {region} {architecture}"),
                     time_ns,
+                    hint,
                 )
             })
     }
@@ -818,6 +918,81 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("overlap"), "{err}");
+    }
+
+    /// Copied prices are the originals in another region, for every architecture and date range,
+    /// each saying where it came from; the copy loads, and a missing price names the copy to make.
+    #[test]
+    fn a_region_s_prices_copy_into_another_whole_and_marked() {
+        let builtin = Catalog::builtin();
+        let err = builtin
+            .function_price("aws", "eu-west-1", "arm64", NOON_2026)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with(
+                "; where eu-west-1 charges what us-east-1 does, `faasobs cost catalog \
+                 --copy-prices us-east-1:eu-west-1 > pricing.toml` writes that catalog (check \
+                 the provider's page)"
+            ),
+            "{err}"
+        );
+        let toml = builtin.copy_prices_toml("us-east-1", "eu-west-1").unwrap();
+        let copied = Catalog::parse(&format!("{DEFAULT_CATALOG}{toml}"), "t").unwrap();
+        let originals: Vec<&FunctionPrice> = builtin
+            .function_prices
+            .iter()
+            .filter(|p| p.region == "us-east-1")
+            .collect();
+        let copies: Vec<&FunctionPrice> = copied
+            .function_prices
+            .iter()
+            .filter(|p| p.region == "eu-west-1")
+            .collect();
+        assert_eq!(copies.len(), originals.len());
+        assert_eq!(copies.len(), 4);
+        for (copy, original) in copies.iter().zip(&originals) {
+            assert_eq!(copy.copied_from.as_deref(), Some("us-east-1"));
+            assert!(copy.source.contains(&original.source), "{}", copy.source);
+            assert_eq!(
+                FunctionPrice {
+                    region: "us-east-1".into(),
+                    copied_from: None,
+                    source: original.source.clone(),
+                    ..(*copy).clone()
+                },
+                **original
+            );
+        }
+        for architecture in ["x86_64", "arm64"] {
+            let price = |region| {
+                copied
+                    .function_price("aws", region, architecture, NOON_2026)
+                    .unwrap()
+                    .tiers
+                    .clone()
+            };
+            assert_eq!(price("eu-west-1"), price("us-east-1"));
+        }
+        // A copy is not offered as the source of another.
+        let err = copied
+            .function_price("aws", "eu-north-1", "x86_64", NOON_2026)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--copy-prices us-east-1:eu-north-1"), "{err}");
+        assert_eq!(
+            Catalog::parse(
+                &format!(
+                    "{DEFAULT_CATALOG}{}",
+                    toml.replace("copied_from = \"us-east-1\"", "copied_from = \"eu-west-1\"")
+                ),
+                "t"
+            )
+            .unwrap_err()
+            .to_string(),
+            "pricing catalog t: function_prices[6] (aws eu-west-1 x86_64): copied_from names its \
+             own region"
+        );
     }
 
     #[test]

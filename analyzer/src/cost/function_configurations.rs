@@ -531,7 +531,9 @@ pub fn functions_toml(
     notes.extend(unpriced.iter().map(|region| {
         format!(
             "this catalog has no AWS Lambda prices for {region}: the region of its functions is \
-             written commented out; add prices for it under [[function_prices]], then uncomment it"
+             written commented out; add prices for it under [[function_prices]] and uncomment \
+             it, or, where it charges what us-east-1 does, run this again with --copy-prices \
+             us-east-1:{region}"
         )
     }));
     (out, notes)

@@ -39,6 +39,32 @@ pub struct CostReport {
     pub warnings: Vec<String>,
     /// How the report's invocations were priced.
     pub coverage: PricingCoverage,
+    /// The places priced with prices copied from another region.
+    pub copied_prices: Vec<CopiedPrices>,
+}
+
+/// A provider, region and architecture whose prices are a copy of another region's
+/// (`faasobs cost catalog --copy-prices`), which a report priced rows with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CopiedPrices {
+    /// `aws eu-west-1 x86_64`.
+    pub place: String,
+    pub region: String,
+    /// The region copied.
+    pub from: String,
+}
+
+impl CopiedPrices {
+    /// The warning a report gives of it.
+    pub fn warning(&self) -> String {
+        format!(
+            "{} is priced with {from}'s prices, copied by `faasobs cost catalog --copy-prices \
+             {from}:{region}`: check them against the provider's page for {region}",
+            self.place,
+            from = self.from,
+            region = self.region
+        )
+    }
 }
 
 /// Counts of invocations that were not priced exactly as stored.
@@ -256,8 +282,20 @@ impl Analyzer {
         )?;
 
         let coverage = self.pricing_coverage(&filter).await?;
-        let warnings = coverage.warnings(self);
         let catalog = self.catalog();
+        let mut warnings = coverage.warnings(self);
+        let copied_prices = copied_prices(
+            catalog,
+            bills.iter().map(|b| {
+                let u = &b.usage;
+                (
+                    u.provider.as_str(),
+                    u.region.as_str(),
+                    u.architecture.as_str(),
+                )
+            }),
+        );
+        warnings.extend(copied_prices.iter().map(CopiedPrices::warning));
         let mut assumptions = vec![
             ("pricing catalog", catalog.catalog_version.clone()),
             (
@@ -308,8 +346,35 @@ impl Analyzer {
             ],
             warnings,
             coverage,
+            copied_prices,
         })
     }
+}
+
+/// Those of `places` (provider, region, architecture) the catalog prices with prices copied
+/// from another region (`faasobs cost catalog --copy-prices`), in order, once each.
+pub(crate) fn copied_prices<'a>(
+    catalog: &Catalog,
+    places: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+) -> Vec<CopiedPrices> {
+    let mut places: Vec<_> = places.into_iter().collect();
+    places.sort_unstable();
+    places.dedup();
+    places
+        .into_iter()
+        .filter_map(|(provider, region, architecture)| {
+            let from = catalog.function_prices.iter().find_map(|p| {
+                (p.provider == provider && p.region == region && p.architecture == architecture)
+                    .then_some(p.copied_from.as_deref())
+                    .flatten()
+            })?;
+            Some(CopiedPrices {
+                place: format!("{provider} {region} {architecture}"),
+                region: region.to_string(),
+                from: from.to_string(),
+            })
+        })
+        .collect()
 }
 
 /// What the ephemeral storage of the priced functions was taken to be.

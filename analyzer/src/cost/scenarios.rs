@@ -953,6 +953,19 @@ impl Analyzer {
         let mf = history.month_factor;
         let coverage = self.pricing_coverage(&o.filter.filter()).await?;
         let mut warnings = coverage.warnings(self);
+        let copied_prices = super::report::copied_prices(
+            catalog,
+            history.keys.iter().flat_map(|k| {
+                // The arm64 what-if prices x86_64 functions with their region's arm64 prices.
+                [k.architecture.as_str(), "arm64"]
+                    .map(|architecture| (k.provider.as_str(), k.region.as_str(), architecture))
+            }),
+        );
+        warnings.extend(
+            copied_prices
+                .iter()
+                .map(super::report::CopiedPrices::warning),
+        );
         if history.window_hours() < 24.0 {
             warnings.push(format!(
                 "the projection to a month rests on {:.2} hours of history; daily and weekly cycles \
@@ -1566,6 +1579,7 @@ impl Analyzer {
             sections,
             warnings,
             coverage,
+            copied_prices,
         })
     }
 }

@@ -8,7 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Table};
 
 use super::{alarm, dollars, heading, thousands};
-use faasobs_analyzer::cost::report::PricingCoverage;
+use faasobs_analyzer::cost::report::{CopiedPrices, PricingCoverage};
 
 use crate::model::Model;
 
@@ -40,7 +40,7 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
         .map_or("?".to_string(), thousands);
     let title = format!(" projected monthly cost at {requests} requests a month ");
     let mut chart_block = Block::bordered().title(Line::styled(title, heading()));
-    if let Some(note) = pricing_note(&view.pricing, &view.defaults) {
+    if let Some(note) = pricing_note(&view.pricing, &view.defaults, &view.copied_prices) {
         chart_block = chart_block.title_bottom(Line::styled(format!(" {note} "), alarm()));
     }
     frame.render_widget(
@@ -103,10 +103,23 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
     );
 }
 
-/// What of the spend is not priced as stored, in a line; `None` when every invocation is.
-fn pricing_note(gaps: &PricingCoverage, defaults: &str) -> Option<String> {
+/// What of the spend is not priced as stored, or with prices copied from another region, in a
+/// line; `None` when every invocation is priced as stored with the catalog's own prices.
+fn pricing_note(
+    gaps: &PricingCoverage,
+    defaults: &str,
+    copied_prices: &[CopiedPrices],
+) -> Option<String> {
     let invocations = thousands(gaps.invocations as f64);
-    let mut parts = Vec::new();
+    let mut parts: Vec<String> = copied_prices
+        .iter()
+        .map(|c| {
+            format!(
+                "{} priced with {}'s prices, copied: check them",
+                c.place, c.from
+            )
+        })
+        .collect();
     if gaps.defaulted > 0 {
         parts.push(format!(
             "{} of {invocations} invocations lack a region or architecture: the catalog's \
@@ -137,7 +150,7 @@ mod tests {
                 unpriced,
                 configured: 0,
             };
-            pricing_note(&gaps, "aws us-east-1 x86_64")
+            pricing_note(&gaps, "aws us-east-1 x86_64", &[])
         };
         assert_eq!(note(0, 0), None);
         assert_eq!(
@@ -149,6 +162,19 @@ mod tests {
             "1,500 of 12,000 invocations lack a region or architecture: the catalog's defaults \
              (aws us-east-1 x86_64) priced them (docs/cost.md); 3 of 12,000 not priced: no \
              memory size or duration"
+        );
+        let copied = CopiedPrices {
+            place: "aws eu-west-1 x86_64".into(),
+            region: "eu-west-1".into(),
+            from: "us-east-1".into(),
+        };
+        let gaps = PricingCoverage {
+            invocations: 12_000,
+            ..Default::default()
+        };
+        assert_eq!(
+            pricing_note(&gaps, "aws us-east-1 x86_64", &[copied]).unwrap(),
+            "aws eu-west-1 x86_64 priced with us-east-1's prices, copied: check them"
         );
     }
 }
