@@ -338,6 +338,36 @@ fn every_real_fixture_ingests_in_one_run_with_a_summary_per_format() {
     // powertools (cold).
     assert_eq!(rows[0]["n"], 4);
     assert_eq!(rows[0]["cold"], 3);
+
+    // Their cost: Powertools' invocation, which says eu-west-1 (a region the built-in catalog
+    // has no prices for) but neither a duration nor a billed one, is left unpriced rather than
+    // stopping the report; the three REPORT lines are priced as the catalog's defaults.
+    let (report, warnings) = faasobs_ok(dir.path(), &["cost", "report", "--format", "json"]);
+    let report: serde_json::Value = serde_json::from_str(&report).unwrap();
+    let assumed = |name: &str| {
+        report["assumptions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["assumption"] == name)
+            .map(|a| a["value"].clone())
+    };
+    assert_eq!(assumed("unpriced invocations"), Some("1".into()));
+    assert_eq!(
+        assumed("invocations priced with the catalog's defaults"),
+        Some("3".into())
+    );
+    assert!(
+        warnings.contains("1 of 4 invocations lack a memory size or a duration"),
+        "{warnings}"
+    );
+    let requests: i64 = report["months"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["requests"].as_i64().unwrap())
+        .sum();
+    assert_eq!(requests, 3, "{report:#}");
 }
 
 #[test]

@@ -97,6 +97,18 @@ fn same_text(a: &str, b: &str) -> bool {
 /// ns in a UTC day: the catalog's prices and rules take effect on dates.
 const NANOS_PER_DAY: i64 = 86_400_000_000_000;
 
+/// The UTC day (ns from, ns to) of the instant `ns`: the catalog's answers for an invocation that
+/// started at `ns` hold for every invocation that started that day (with the same provider,
+/// region and architecture), which needs no new [`Pricer::select`].
+pub fn utc_day(ns: i64) -> (i64, i64) {
+    let day = ns.div_euclid(NANOS_PER_DAY);
+    // Saturating: the last day a nanosecond time can hold ends past `i64::MAX`.
+    (
+        day.saturating_mul(NANOS_PER_DAY),
+        (day + 1).saturating_mul(NANOS_PER_DAY),
+    )
+}
+
 /// Prices invocations one after another as [`price_invocation`] does, remembering the catalog's
 /// answers while the provider, region, architecture and day stay the same, as they do over long
 /// runs of rows. (Searching the catalog for every row, with a date conversion each time, was
@@ -268,18 +280,6 @@ impl<'c> Pricer<'c> {
             });
         }
         Ok(())
-    }
-
-    /// The UTC day (ns from, ns to) whose prices are selected: an invocation that started in it
-    /// with the same provider, region and architecture needs no new [`Pricer::select`].
-    pub fn selected_day(&self) -> Option<(i64, i64)> {
-        self.last.as_ref().map(|l| {
-            // Saturating: the last day a nanosecond time can hold ends past `i64::MAX`.
-            (
-                l.day.saturating_mul(NANOS_PER_DAY),
-                (l.day + 1).saturating_mul(NANOS_PER_DAY),
-            )
-        })
     }
 
     /// The cost of one invocation; see [`price_invocation`]. Inlined into each caller, so that a
@@ -667,21 +667,20 @@ mod tests {
     }
 
     #[test]
-    fn the_selected_day_is_the_invocations_utc_day_even_at_the_ends_of_time() {
-        let c = Catalog::builtin();
-        let mut pricer = Pricer::new(&c);
-        pricer.select(None, None, None, MARCH_2026).unwrap();
-        let (from, to) = pricer.selected_day().unwrap();
+    fn the_utc_day_of_an_instant_holds_it_even_at_the_ends_of_time() {
+        let (from, to) = utc_day(MARCH_2026);
         assert!((from..to).contains(&MARCH_2026));
         assert_eq!(to - from, NANOS_PER_DAY);
         assert_eq!(from % NANOS_PER_DAY, 0);
         // The last day of nanosecond time ends after `i64::MAX`: the range stops there.
         let last = i64::MAX - 1;
         let day = last.div_euclid(NANOS_PER_DAY);
-        pricer.last.as_mut().unwrap().day = day;
-        let (from, to) = pricer.selected_day().unwrap();
+        let (from, to) = utc_day(last);
         assert_eq!((from, to), (day * NANOS_PER_DAY, i64::MAX));
         assert!((from..to).contains(&last));
+        // Before 1970 too.
+        let (from, to) = utc_day(-1);
+        assert_eq!((from, to), (-NANOS_PER_DAY, 0));
     }
 
     #[test]

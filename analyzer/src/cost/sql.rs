@@ -31,7 +31,9 @@ use datafusion::logical_expr::{
 };
 use datafusion::prelude::SessionContext;
 
-use super::billing::{InvocationCost, InvocationFacts, Pricer, tiered_usd, timeout_from_message};
+use super::billing::{
+    InvocationCost, InvocationFacts, Pricer, tiered_usd, timeout_from_message, utc_day,
+};
 use super::catalog::{Catalog, FunctionPrice};
 use super::function_configurations;
 
@@ -591,6 +593,7 @@ impl CostArguments {
             self.architecture.as_string_view(),
         );
         let mut pricer = Pricer::new(catalog);
+        let columns = self.columns();
         let mut first = 0;
         while first < self.rows {
             if !start.is_valid(first) {
@@ -606,10 +609,8 @@ impl CostArguments {
                 text_at(region, first),
                 text_at(architecture, first),
             );
-            pricer
-                .select(key.0, key.1, key.2, start.value(first))
-                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
-            let (from, to) = pricer.selected_day().expect("just selected");
+            let selected = pricer.select(key.0, key.1, key.2, start.value(first));
+            let (from, to) = utc_day(start.value(first));
             // Rows come in long runs of one key and day. A row whose key has the same views as
             // the run's first row has the same texts, without reading them (comparing texts for
             // every row was about a tenth of the cost query), and a block of rows is compared at
@@ -624,7 +625,16 @@ impl CostArguments {
             let end = [provider, region, architecture]
                 .into_iter()
                 .fold(end, |end, texts| same_views_until(texts, first, end));
-            priced(Some((&mut pricer, key)), first..end);
+            match selected {
+                Ok(()) => priced(Some((&mut pricer, key)), first..end),
+                // A missing price stops the query only where it would price something: rows
+                // without a memory size or a duration are not priced whatever their region,
+                // and a throttle costs nothing.
+                Err(e) if (first..end).any(|i| columns.priceable(i)) => {
+                    return Err(DataFusionError::Execution(e.to_string()));
+                }
+                Err(_) => priced(None, first..end),
+            }
             first = end;
         }
         Ok(())
@@ -675,6 +685,17 @@ impl<'a> CostColumns<'a> {
             && lengths.fold(true, |all, length| {
                 all & (length as usize != THROTTLED.len())
             })
+    }
+
+    /// Whether row `i` is one that a price would price: not a throttle (free), with a memory
+    /// size (configured or used) and a duration (measured or billed).
+    fn priceable(&self, i: usize) -> bool {
+        let positive = |memory: Option<&PrimitiveArray<Float64Type>>| {
+            memory.and_then(|m| value_at(m, i)).is_some_and(|m| m > 0.0)
+        };
+        !self.throttled(i)
+            && (positive(Some(self.memory)) || positive(self.max_memory))
+            && (self.billed.is_valid(i) || self.duration.is_some_and(|d| d.is_valid(i)))
     }
 
     /// All that pricing knows of row `i`, priced with the selection of `key`.
@@ -1110,6 +1131,138 @@ mod tests {
                     "no {provider} row priced with reported {reported}: {priced:?}"
                 );
             }
+        }
+    }
+
+    /// Rows of a region the catalog has no price for need none when nothing of them could be
+    /// priced (no memory size or duration, or a throttle): they are left unpriced; one row that
+    /// could be priced makes it the error it is.
+    #[tokio::test]
+    async fn a_missing_price_stops_the_query_only_where_it_would_price_a_row() {
+        let batch = |priceable: bool| {
+            let rows = 6;
+            RecordBatch::try_from_iter([
+                (
+                    "provider",
+                    Arc::new(StringViewArray::from_iter_values((0..rows).map(|_| "aws")))
+                        as ArrayRef,
+                ),
+                (
+                    "region",
+                    Arc::new(StringViewArray::from_iter_values(
+                        (0..rows).map(|i| if i < 4 { "eu-north-1" } else { "us-east-1" }),
+                    )),
+                ),
+                (
+                    "architecture",
+                    Arc::new(StringViewArray::from_iter_values(
+                        (0..rows).map(|_| "x86_64"),
+                    )),
+                ),
+                (
+                    "memory_size_mb",
+                    Arc::new(Float64Array::from(vec![
+                        Some(128.0),
+                        None,
+                        Some(128.0),
+                        Some(256.0),
+                        Some(128.0),
+                        Some(128.0),
+                    ])),
+                ),
+                (
+                    "max_memory_used_mb",
+                    Arc::new(Float64Array::from(vec![None::<f64>; rows])),
+                ),
+                (
+                    "start_time",
+                    Arc::new(
+                        TimestampNanosecondArray::from_iter_values((0..rows).map(|_| EVENING))
+                            .with_timezone("UTC"),
+                    ),
+                ),
+                (
+                    "duration_ms",
+                    Arc::new(Float64Array::from(vec![
+                        None,
+                        Some(10.0),
+                        Some(10.0),
+                        priceable.then_some(10.0),
+                        Some(10.0),
+                        None,
+                    ])),
+                ),
+                (
+                    "billed_duration_ms",
+                    Arc::new(Int64Array::from(vec![None::<i64>; rows])),
+                ),
+                (
+                    "init_duration_ms",
+                    Arc::new(Float64Array::from(vec![None::<f64>; rows])),
+                ),
+                (
+                    "cold_start",
+                    Arc::new(BooleanArray::from(vec![None::<bool>; rows])),
+                ),
+                (
+                    "status",
+                    Arc::new(StringViewArray::from_iter_values([
+                        "success",
+                        "success",
+                        "throttled",
+                        "success",
+                        "success",
+                        "success",
+                    ])),
+                ),
+                (
+                    "error_message",
+                    Arc::new(StringViewArray::from(vec![None::<&str>; rows])),
+                ),
+                (
+                    "account_id",
+                    Arc::new(StringViewArray::from(vec![None::<&str>; rows])),
+                ),
+                ("n", Arc::new(Int64Array::from_iter_values(0..rows as i64))),
+            ])
+            .unwrap()
+        };
+        let catalog = Arc::new(Catalog::builtin());
+        for view in [stored_rows(), InvocationRows::Merged] {
+            let result = query_costs(
+                batch(false),
+                &catalog,
+                view.clone(),
+                "SELECT cost_usd, pricing_region FROM invocation_costs ORDER BY n",
+            )
+            .await;
+            let cost = result.column(0).as_primitive::<Float64Type>();
+            // eu-north-1's rows unpriced, us-east-1's priced where they can be.
+            let priced: Vec<bool> = (0..6).map(|i| cost.is_valid(i)).collect();
+            assert_eq!(
+                priced,
+                [false, false, false, false, true, false],
+                "{view:?}"
+            );
+
+            let ctx = SessionContext::new();
+            let b = batch(true);
+            let table = MemTable::try_new(b.schema(), vec![vec![b]]).unwrap();
+            ctx.register_table("invocations", Arc::new(table)).unwrap();
+            register(&ctx, catalog.clone(), view.clone()).await.unwrap();
+            let err = ctx
+                .sql("SELECT sum(cost_usd) FROM invocation_costs")
+                .await
+                .unwrap()
+                .collect()
+                .await
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.contains("no function price in pricing catalog")
+                    && err.contains("for aws eu-north-1 x86_64"),
+                "{err}"
+            );
         }
     }
 
