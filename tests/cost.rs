@@ -388,10 +388,30 @@ fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
         "{err}"
     );
 
+    // Reading the store, `cost catalog` says which of its regions the catalog does not price.
+    let (_, notes) = faasobs_ok(data.path(), &["cost", "catalog", "--from-store"]);
+    assert!(
+        notes.contains(
+            "note: the store has invocations in aws eu-west-1, which this catalog has \
+             no prices for"
+        ) && !notes.contains("us-east-1, which"),
+        "{notes}"
+    );
     let (copied, _) = faasobs_ok(
         data.path(),
         &["cost", "catalog", "--copy-prices", "us-east-1:eu-west-1"],
     );
+    let (_, notes) = faasobs_ok(
+        data.path(),
+        &[
+            "cost",
+            "catalog",
+            "--copy-prices",
+            "us-east-1:eu-west-1",
+            "--from-store",
+        ],
+    );
+    assert!(!notes.contains("no prices for"), "{notes}");
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("copied.toml");
     std::fs::write(&catalog, &copied).unwrap();

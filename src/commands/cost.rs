@@ -260,11 +260,20 @@ async fn catalog_text(
         );
     }
     if let Some(data) = store {
-        let (_, (stated, unsaid)) =
+        let (_, (stated, unsaid, unpriced)) =
             super::query::run_on_analyzer(data, pricing, 2048, None, async |analyzer| {
-                Ok(analyzer.stated_places().await?)
+                let (stated, unsaid) = analyzer.stated_places().await?;
+                Ok((stated, unsaid, analyzer.unpriced_regions(&catalog).await?))
             })
             .await?;
+        for (provider, region) in unpriced {
+            eprintln!(
+                "note: the store has invocations in {provider} {region}, which this catalog has \
+                 no prices for: cost reports stop at them; where {region} charges what another \
+                 region does, --copy-prices FROM:{region} copies that region's (us-east-1 for \
+                 most AWS regions; check the provider's page)"
+            );
+        }
         listed.extend(stated);
         if !unsaid.is_empty() {
             eprintln!(

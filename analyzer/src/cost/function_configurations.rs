@@ -362,6 +362,36 @@ pub fn from_lambda_list_functions(
 }
 
 impl crate::Analyzer {
+    /// The providers and regions the store's invocations name that `catalog` has no function
+    /// prices for: each would stop a cost report at its missing price.
+    pub async fn unpriced_regions(
+        &self,
+        catalog: &Catalog,
+    ) -> Result<Vec<(String, String)>, crate::session::AnalyzerError> {
+        let batches = self
+            .query(
+                "SELECT DISTINCT provider, region FROM invocations \
+                 WHERE provider IS NOT NULL AND region IS NOT NULL ORDER BY 1, 2",
+            )
+            .await?;
+        let mut unpriced = Vec::new();
+        for b in &batches {
+            let providers = crate::query::text_column(b.column(0))?;
+            let regions = crate::query::text_column(b.column(1))?;
+            for i in 0..b.num_rows() {
+                let (provider, region) = (providers.value(i), regions.value(i));
+                if !catalog
+                    .function_prices
+                    .iter()
+                    .any(|p| p.provider == provider && p.region == region)
+                {
+                    unpriced.push((provider.to_string(), region.to_string()));
+                }
+            }
+        }
+        Ok(unpriced)
+    }
+
     /// What a store's own invocations say of where their functions run, for the functions some
     /// of whose invocations do not say it (head sampling leaves a traced function's untraced
     /// invocations to its logs, which say no architecture): one entry per function, region and
