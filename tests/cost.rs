@@ -412,6 +412,36 @@ fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
         ],
     );
     assert!(!notes.contains("no prices for"), "{notes}");
+    // Listed with the copy, a function of eu-west-1 is written with its region, not commented out.
+    let dir = tempfile::tempdir().unwrap();
+    let listing = dir.path().join("functions.json");
+    std::fs::write(
+        &listing,
+        r#"[{"FunctionName": "orders-api", "Architectures": ["x86_64"],
+             "FunctionArn": "arn:aws:lambda:eu-west-1:111111111111:function:orders-api"}]"#,
+    )
+    .unwrap();
+    let listed = |extra: &[&str]| {
+        faasobs_ok(
+            data.path(),
+            &[
+                &[
+                    "cost",
+                    "catalog",
+                    "--lambda-functions",
+                    listing.to_str().unwrap(),
+                ][..],
+                extra,
+            ]
+            .concat(),
+        )
+        .0
+    };
+    assert!(listed(&[]).contains("# region = \"eu-west-1\"  # no AWS Lambda prices"));
+    assert!(
+        listed(&["--copy-prices", "us-east-1:eu-west-1"])
+            .contains("name = \"orders-api\"\nregion = \"eu-west-1\"\n")
+    );
     let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("copied.toml");
     std::fs::write(&catalog, &copied).unwrap();

@@ -404,7 +404,7 @@ impl<'c> PricingNames<'c> {
 }
 
 /// `invocation_cost_usd(...)`, the same arguments as `invocation_cost`: only its `cost_usd`, so a
-/// query that sums the cost (`invocation_costs.cost_usd`) builds no struct of twelve fields per
+/// query that sums the cost (`invocation_costs.cost_usd`) builds no struct of fourteen fields per
 /// row.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct InvocationCostUsdUdf(PricedWith);
