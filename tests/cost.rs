@@ -380,7 +380,7 @@ fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
     let err = String::from_utf8_lossy(&refused.stderr);
     assert!(
         !refused.status.success()
-            && err.contains("no function price in pricing catalog")
+            && err.starts_with("error: no function price in pricing catalog")
             && err.contains("for aws eu-west-1 x86_64 on 2026-11-23")
             && err.contains(
                 "`faasobs cost catalog --copy-prices us-east-1:eu-west-1 > pricing.toml`"

@@ -148,7 +148,11 @@ pub enum AnalyzerError {
     #[error("object store: {0}")]
     ObjectStore(#[from] object_store::Error),
     #[error(transparent)]
-    DataFusion(#[from] DataFusionError),
+    DataFusion(DataFusionError),
+    /// A price or billing rule the catalog does not have, met while a query priced invocations:
+    /// the catalog's words, which say what to add.
+    #[error("{0}")]
+    MissingPrice(String),
     #[error(transparent)]
     Arrow(#[from] arrow::error::ArrowError),
     #[error("queries are read-only: {0}")]
@@ -174,6 +178,19 @@ pub enum AnalyzerError {
         #[source]
         source: std::io::Error,
     },
+}
+
+impl From<DataFusionError> for AnalyzerError {
+    fn from(error: DataFusionError) -> Self {
+        // The cost functions fail with the catalog's error inside DataFusion's, which would
+        // otherwise be said after `External error: `.
+        if let DataFusionError::External(inner) = error.find_root()
+            && inner.downcast_ref::<crate::cost::CatalogError>().is_some()
+        {
+            return AnalyzerError::MissingPrice(inner.to_string());
+        }
+        AnalyzerError::DataFusion(error)
+    }
 }
 
 impl AnalyzerError {

@@ -631,7 +631,7 @@ impl CostArguments {
                 // without a memory size or a duration are not priced whatever their region,
                 // and a throttle costs nothing.
                 Err(e) if (first..end).any(|i| columns.priceable(i)) => {
-                    return Err(DataFusionError::Execution(e.to_string()));
+                    return Err(DataFusionError::External(Box::new(e)));
                 }
                 Err(_) => priced(None, first..end),
             }
@@ -826,7 +826,7 @@ impl ScalarUDFImpl for TieredDurationUdf {
                 .0
                 .catalog
                 .function_price(p, r, a, time.value(i))
-                .map_err(|e| DataFusionError::Execution(e.to_string()))?;
+                .map_err(|e| DataFusionError::External(Box::new(e)))?;
             let ghz = if ghz_s.is_valid(i) {
                 ghz_s.value(i)
             } else {
