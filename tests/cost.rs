@@ -121,6 +121,15 @@ fn reference_api_costs_a_few_dollars_serverless_against_tens_on_dedicated_server
     assert!((850_000.0..=1_150_000.0).contains(&requests), "{requests}");
     assert!(assumption(&report, "load balancer").contains("Load Balancer"));
     assert!(assumption(&report, "redundancy").contains("at least 2"));
+    // Where the alternatives' prices come from, their region with them.
+    assert_eq!(
+        assumption(&report, "server prices"),
+        "EC2 on-demand, us-east-1, Linux"
+    );
+    assert_eq!(
+        assumption(&report, "container prices"),
+        "AWS Fargate, us-east-1, Linux/x86; AWS Fargate, us-east-1, Linux/ARM"
+    );
     // Serverless is cheaper here, so dedicated only breaks even at a higher volume.
     let servers = &rows(&report, "break_even")[0];
     assert!(

@@ -1420,6 +1420,8 @@ impl Analyzer {
             ("redundancy", format!("at least {} servers or tasks; sized to carry the load with {} down", o.redundancy, o.redundancy - 1)),
             ("server reserved memory", format!("{} GiB per server", o.server_reserved_memory_gib)),
             ("burstable servers", "only where the average vCPU stays within the baseline of the fleet".into()),
+            ("server prices", distinct_sources(catalog.servers.iter().map(|s| s.source.as_str()))),
+            ("container prices", distinct_sources(catalog.containers.iter().map(|c| c.source.as_str()))),
             ("load balancer", catalog.fleet.load_balancer_source.clone()),
             ("volumes", format!("{} GB per server; {}", catalog.fleet.volume_gb_per_server, catalog.fleet.volume_source)),
             ("containers", format!("{} vCPU / {} GB tasks; per hour: max(redundancy, needed + redundancy - 1) tasks", o.task_vcpu, o.task_memory_gb)),
@@ -1582,6 +1584,18 @@ impl Analyzer {
             copied_prices,
         })
     }
+}
+
+/// The sources of a catalog's entries, each once, in order: where the dedicated alternatives'
+/// prices come from (their region among them), beside the functions' own.
+fn distinct_sources<'a>(sources: impl Iterator<Item = &'a str>) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for source in sources {
+        if !seen.contains(&source) {
+            seen.push(source);
+        }
+    }
+    seen.join("; ")
 }
 
 #[cfg(test)]
