@@ -451,7 +451,6 @@ fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
         listed(&["--copy-prices", "us-east-1:eu-west-1"])
             .contains("name = \"orders-api\"\nregion = \"eu-west-1\"\n")
     );
-    let dir = tempfile::tempdir().unwrap();
     let catalog = dir.path().join("copied.toml");
     std::fs::write(&catalog, &copied).unwrap();
     let pricing = ["--pricing", catalog.to_str().unwrap()];

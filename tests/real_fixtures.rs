@@ -25,6 +25,16 @@ fn ingest(
     (dir, rows)
 }
 
+/// The value of a cost report's (JSON) assumption `name`.
+fn assumption(report: &serde_json::Value, name: &str) -> Option<serde_json::Value> {
+    report["assumptions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["assumption"] == name)
+        .map(|a| a["value"].clone())
+}
+
 #[test]
 fn a_cold_start_report_from_cloudwatch() {
     let (_dir, rows) = ingest("datadog-cloudwatch-log-coldstart.json");
@@ -344,14 +354,7 @@ fn every_real_fixture_ingests_in_one_run_with_a_summary_per_format() {
     // stopping the report; the three REPORT lines are priced as the catalog's defaults.
     let (report, warnings) = faasobs_ok(dir.path(), &["cost", "report", "--format", "json"]);
     let report: serde_json::Value = serde_json::from_str(&report).unwrap();
-    let assumed = |name: &str| {
-        report["assumptions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["assumption"] == name)
-            .map(|a| a["value"].clone())
-    };
+    let assumed = |name: &str| assumption(&report, name);
     assert_eq!(assumed("unpriced invocations"), Some("1".into()));
     assert_eq!(
         assumed("invocations priced with the catalog's defaults"),
@@ -549,14 +552,7 @@ fn a_function_listed_by_the_aws_cli_prices_a_real_invocation_that_says_no_region
         ["601427279990", "us-east-1", "x86_64"],
         "{report:#}"
     );
-    let assumed = |name: &str| {
-        report["assumptions"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["assumption"] == name)
-            .map(|a| a["value"].clone())
-    };
+    let assumed = |name: &str| assumption(&report, name);
     assert_eq!(
         assumed("invocations priced with the catalog's defaults"),
         Some("0".into())
