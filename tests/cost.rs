@@ -509,6 +509,14 @@ fn a_region_the_catalog_does_not_price_takes_copied_prices_with_a_warning() {
         ],
         "{compared:#}"
     );
+    // And that the dedicated alternatives are priced as in us-east-1.
+    assert!(
+        rows(&compared, "assumptions").iter().any(|r| r["value"]
+            == "the dedicated servers, load balancer, volumes and containers are priced as in \
+                us-east-1 (the catalog's [fleet] region), while functions run in eu-west-1: \
+                their prices there differ; a --pricing catalog can hold that region's"),
+        "{compared:#}"
+    );
 
     // Copies that cannot be made are refused, saying why.
     let refusal = |pricing: &[&str], pair: &str| {

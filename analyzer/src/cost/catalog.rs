@@ -235,6 +235,10 @@ pub struct Server {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Fleet {
+    /// The AWS region whose prices the servers, this fleet's load balancer and volumes, and the
+    /// containers are, when the catalog says: `cost compare` warns of functions that run in
+    /// another.
+    pub region: Option<String>,
     pub load_balancer_usd_per_hour: f64,
     pub load_balancer_source: String,
     pub volume_gb_per_server: f64,

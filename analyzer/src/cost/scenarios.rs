@@ -966,6 +966,9 @@ impl Analyzer {
                 .iter()
                 .map(super::report::CopiedPrices::warning),
         );
+        if let Some(warning) = dedicated_region_warning(catalog, &history.keys) {
+            warnings.push(warning);
+        }
         if history.window_hours() < 24.0 {
             warnings.push(format!(
                 "the projection to a month rests on {:.2} hours of history; daily and weekly cycles \
@@ -1584,6 +1587,27 @@ impl Analyzer {
             copied_prices,
         })
     }
+}
+
+/// A warning when AWS functions of `keys` run in a region other than the one the catalog's
+/// servers, fleet and containers are priced in (`[fleet] region`): prices differ by region.
+fn dedicated_region_warning(catalog: &Catalog, keys: &[FunctionKey]) -> Option<String> {
+    let priced_in = catalog.fleet.region.as_deref()?;
+    let mut elsewhere: Vec<&str> = keys
+        .iter()
+        .filter(|k| k.provider == "aws" && k.region != priced_in)
+        .map(|k| k.region.as_str())
+        .collect();
+    elsewhere.sort_unstable();
+    elsewhere.dedup();
+    (!elsewhere.is_empty()).then(|| {
+        format!(
+            "the dedicated servers, load balancer, volumes and containers are priced as in \
+             {priced_in} (the catalog's [fleet] region), while functions run in {}: their \
+             prices there differ; a --pricing catalog can hold that region's",
+            elsewhere.join(", ")
+        )
+    })
 }
 
 /// The sources of a catalog's entries, each once, in order: where the dedicated alternatives'
