@@ -16,14 +16,17 @@ use super::report::{Format, InvocationSelection, output_format};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum CostCommand {
-    /// Spend from the observed history: requests, GB-s, duration and request cost, cost per 1M
-    /// invocations and the share INIT billing adds; and each month's bill with tiers.
+    /// Spend from the observed history: requests, GB-s, duration, request and ephemeral storage
+    /// cost, cost per 1M invocations and the share INIT billing adds; and each month's bill with
+    /// tiers.
     Report(CostReportConfig),
     /// Scenarios side by side, projected to a month: as observed, memory right-sized, arm64,
     /// provisioned concurrency, dedicated servers, containers, and the break-even volumes.
     Compare(CompareConfig),
     /// Print the built-in pricing catalog (TOML), to edit and pass back with `--pricing FILE`;
-    /// with `--pricing FILE`, that catalog.
+    /// with `--pricing FILE`, that catalog. Its flags add entries: where functions run and their
+    /// ephemeral storage (`--lambda-functions`, `--from-store`), a region priced as another
+    /// (`--copy-prices`).
     Catalog(CatalogConfig),
 }
 
