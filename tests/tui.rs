@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use arrow::array::AsArray;
 use faasobs_analyzer::Analyzer;
+use faasobs_analyzer::cost::catalog::{Catalog, DEFAULT_CATALOG};
 use faasobs_analyzer::cost::report::PricingCoverage;
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_tui::app::needs_fresh_opening;
@@ -365,6 +366,8 @@ fn every_screen_of_the_sample_matches_its_snapshot() {
             "aws us-east-1 x86_64"
         )
     );
+    assert_eq!(cost.dedicated_elsewhere, None);
+    assert!(cost.copied_prices.is_empty());
     update(&mut model, Msg::CostLoaded(cost));
     check_snapshot("cost", &screen(&model, 140, 36));
 
@@ -617,6 +620,55 @@ fn a_function_screen_says_where_its_function_runs() {
         .block_on(load_detail(&analyzer, "checkout-api", Window::All, 0))
         .unwrap();
     assert_eq!(detail.places.describe(), "us-east-1, account 123456789012");
+}
+
+/// Functions in eu-west-1 priced with us-east-1's prices copied (`cost catalog --copy-prices`):
+/// the cost screen says the prices are copies, and that the servers it breaks even with are
+/// priced as in us-east-1.
+#[test]
+fn the_cost_screen_says_which_prices_are_copied_and_where_servers_are_priced() {
+    let store = store_of_one_function_deployed(&[Deployment {
+        region: "eu-west-1",
+        account: "111111111111",
+        memory_mb: 1024,
+        duration_ms: 120,
+    }]);
+    let builtin = Catalog::builtin();
+    let copies = builtin.copy_prices_toml("us-east-1", "eu-west-1").unwrap();
+    let catalog = Catalog::parse(&format!("{DEFAULT_CATALOG}{copies}"), "copied").unwrap();
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let analyzer = runtime
+        .block_on(Analyzer::open(
+            store.path(),
+            AnalyzerConfig {
+                catalog: std::sync::Arc::new(catalog),
+                ..AnalyzerConfig::default()
+            },
+        ))
+        .unwrap();
+    let cost = runtime
+        .block_on(load_cost(&analyzer, Window::All, 0))
+        .unwrap();
+    assert_eq!(
+        cost.dedicated_elsewhere,
+        Some(("us-east-1".to_string(), vec!["eu-west-1".to_string()]))
+    );
+    let copied: Vec<&str> = cost
+        .copied_prices
+        .iter()
+        .map(|c| c.place.as_str())
+        .collect();
+    assert_eq!(copied, ["aws eu-west-1 x86_64"]);
+    let mut model = Model::new("viewing");
+    update(&mut model, Msg::Key(Key::Char('3')));
+    update(&mut model, Msg::CostLoaded(cost));
+    let drawn = screen(&model, 160, 40);
+    for note in [
+        "aws eu-west-1 x86_64 priced with us-east-1's prices, copied: check them",
+        "servers priced as in us-east-1; functions run in eu-west-1",
+    ] {
+        assert!(drawn.contains(note), "{note}: {drawn}");
+    }
 }
 
 /// Spans that say nothing of cold starts have theirs inferred (each instance's first invocation

@@ -597,6 +597,9 @@ pub struct CostView {
     pub defaults: String,
     /// The places priced with prices copied from another region.
     pub copied_prices: Vec<CopiedPrices>,
+    /// The region the dedicated alternatives are priced in, when AWS functions of the window run
+    /// in others (those, in order): the break-even volumes compare prices of different places.
+    pub dedicated_elsewhere: Option<(String, Vec<String>)>,
 }
 
 fn section<'a>(
@@ -683,6 +686,26 @@ pub async fn load_cost(
         })
         .collect();
     let monthly_requests = assumption(&compare.sections, "monthly requests (projected)");
+    let dedicated_elsewhere = analyzer
+        .catalog()
+        .fleet
+        .region
+        .clone()
+        .and_then(|priced_in| {
+            let mut elsewhere: Vec<String> = rows(section(&compare.sections, "observed"))
+                .filter(|(b, r)| {
+                    column(b, "provider")
+                        .and_then(|c| text(b, c, *r))
+                        .as_deref()
+                        == Some("aws")
+                })
+                .filter_map(|(b, r)| column(b, "region").and_then(|c| text(b, c, r)))
+                .filter(|region| *region != priced_in)
+                .collect();
+            elsewhere.sort_unstable();
+            elsewhere.dedup();
+            (!elsewhere.is_empty()).then_some((priced_in, elsewhere))
+        });
     let d = &analyzer.catalog().defaults;
     let defaults = format!("{} {} {}", d.provider, d.region, d.architecture);
     Ok(CostView {
@@ -694,6 +717,7 @@ pub async fn load_cost(
         pricing: report.coverage,
         defaults,
         copied_prices: report.copied_prices,
+        dedicated_elsewhere,
     })
 }
 

@@ -96,11 +96,23 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
             ]
         })
         .collect();
+    let mut break_even_block = Block::bordered().title(Line::styled(" break-even ", heading()));
+    if let Some(note) = dedicated_note(view.dedicated_elsewhere.as_ref()) {
+        break_even_block = break_even_block.title_bottom(Line::styled(note, alarm()));
+    }
     frame.render_widget(
-        Paragraph::new(lines)
-            .block(Block::bordered().title(Line::styled(" break-even ", heading()))),
+        Paragraph::new(lines).block(break_even_block),
         break_even_area,
     );
+}
+
+/// Where the dedicated alternatives are priced, when functions run elsewhere, in a line.
+fn dedicated_note(elsewhere: Option<&(String, Vec<String>)>) -> Option<String> {
+    let (priced_in, regions) = elsewhere?;
+    Some(format!(
+        " servers priced as in {priced_in}; functions run in {} ",
+        regions.join(", ")
+    ))
 }
 
 /// What of the spend is not priced as stored, or with prices copied from another region, in a
@@ -175,6 +187,16 @@ mod tests {
         assert_eq!(
             pricing_note(&gaps, "aws us-east-1 x86_64", &[copied]).unwrap(),
             "aws eu-west-1 x86_64 priced with us-east-1's prices, copied: check them"
+        );
+    }
+
+    #[test]
+    fn the_break_even_note_says_where_servers_are_priced_when_functions_run_elsewhere() {
+        assert_eq!(dedicated_note(None), None);
+        let elsewhere = ("us-east-1".to_string(), vec!["eu-west-1".to_string()]);
+        assert_eq!(
+            dedicated_note(Some(&elsewhere)).unwrap(),
+            " servers priced as in us-east-1; functions run in eu-west-1 "
         );
     }
 }
