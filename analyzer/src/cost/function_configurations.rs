@@ -215,63 +215,94 @@ impl ScalarUDFImpl for ConfiguredUdf {
                 self.asks.arity()
             )));
         };
-        if self.asks == Asks::EphemeralStorage {
-            return Ok(ColumnarValue::Array(Arc::new(
-                self.ephemeral_storage(&texts(names)?, &texts(region)?),
-            )));
-        }
-        let own = texts(own.first().unwrap_or(region))?;
-        if own.null_count() == 0 {
-            return Ok(ColumnarValue::Array(Arc::new(own)));
-        }
         let (names, region) = (texts(names)?, texts(region)?);
-        let mut out = StringViewBuilder::with_capacity(own.len());
-        // Rows come in runs of one function: look each run up once.
-        let mut last: Option<(Option<&str>, Option<&str>, Option<&str>)> = None;
-        for i in 0..own.len() {
-            if let Some(value) = text_at(&own, i) {
-                out.append_value(value);
-                continue;
+        let answers: ArrayRef = match self.asks {
+            Asks::Region => {
+                self.configured_texts(&names, &region, own, |name, _| self.functions.region(name))?
             }
-            let (name, place) = (text_at(&names, i), text_at(&region, i));
-            let configured = match last {
-                Some((n, p, answer)) if n == name && p == place => answer,
-                _ => {
-                    let answer = name.and_then(|name| match self.asks {
-                        Asks::Region => self.functions.region(name),
-                        Asks::Architecture => self.functions.architecture(name, place),
-                        Asks::EphemeralStorage => unreachable!("answered above"),
-                    });
-                    last = Some((name, place, answer));
-                    answer
-                }
-            };
-            out.append_option(configured);
-        }
-        Ok(ColumnarValue::Array(Arc::new(out.finish())))
+            Asks::Architecture => self.configured_texts(&names, &region, own, |name, place| {
+                self.functions.architecture(name, place)
+            })?,
+            Asks::EphemeralStorage => {
+                let mut per_run = PerRun::default();
+                let storage: Float64Array = (0..names.len())
+                    .map(|i| {
+                        per_run.answer(text_at(&names, i), text_at(&region, i), |name, place| {
+                            self.functions
+                                .ephemeral_storage_mb(name, place)
+                                .map(f64::from)
+                        })
+                    })
+                    .collect();
+                Arc::new(storage)
+            }
+        };
+        Ok(ColumnarValue::Array(answers))
     }
 }
 
 impl ConfiguredUdf {
-    /// Each row's function's ephemeral storage in its region, MB; null where not configured.
-    fn ephemeral_storage(&self, names: &StringViewArray, region: &StringViewArray) -> Float64Array {
-        // Rows come in runs of one function: look each run up once.
-        let mut last: Option<(Option<&str>, Option<&str>, Option<f64>)> = None;
-        (0..names.len())
-            .map(|i| {
-                let (name, place) = (text_at(names, i), text_at(region, i));
-                match last {
-                    Some((n, p, answer)) if n == name && p == place => answer,
-                    _ => {
-                        let answer = name
-                            .and_then(|name| self.functions.ephemeral_storage_mb(name, place))
-                            .map(f64::from);
-                        last = Some((name, place, answer));
-                        answer
-                    }
-                }
-            })
-            .collect()
+    /// A `configured_region` or `configured_architecture` result: each row's own value (the last
+    /// argument, `region` itself when there is none), or where that is null what `look_up` gives
+    /// its function in its region.
+    fn configured_texts<'f>(
+        &'f self,
+        names: &StringViewArray,
+        region: &StringViewArray,
+        own: &[ArrayRef],
+        look_up: impl Fn(&str, Option<&str>) -> Option<&'f str>,
+    ) -> Result<ArrayRef> {
+        let own = match own.first() {
+            Some(own) => texts(own)?,
+            None => region.clone(),
+        };
+        if own.null_count() == 0 {
+            return Ok(Arc::new(own));
+        }
+        let mut out = StringViewBuilder::with_capacity(own.len());
+        let mut per_run = PerRun::default();
+        for i in 0..own.len() {
+            match text_at(&own, i) {
+                Some(value) => out.append_value(value),
+                None => out.append_option(per_run.answer(
+                    text_at(names, i),
+                    text_at(region, i),
+                    &look_up,
+                )),
+            }
+        }
+        Ok(Arc::new(out.finish()))
+    }
+}
+
+/// The catalog's answer for a row's function and region, looked up once for a run of rows that
+/// share them: rows come in runs of one function.
+struct PerRun<'r, T> {
+    last: Option<(Option<&'r str>, Option<&'r str>, Option<T>)>,
+}
+
+impl<T> Default for PerRun<'_, T> {
+    fn default() -> Self {
+        PerRun { last: None }
+    }
+}
+
+impl<'r, T: Copy> PerRun<'r, T> {
+    /// The answer for function `name` in `place`: `look_up`'s, unless the row before had them.
+    fn answer(
+        &mut self,
+        name: Option<&'r str>,
+        place: Option<&'r str>,
+        look_up: impl Fn(&str, Option<&str>) -> Option<T>,
+    ) -> Option<T> {
+        match self.last {
+            Some((n, p, answer)) if n == name && p == place => answer,
+            _ => {
+                let answer = name.and_then(|name| look_up(name, place));
+                self.last = Some((name, place, answer));
+                answer
+            }
+        }
     }
 }
 
