@@ -487,7 +487,7 @@ impl CostArguments {
         mut each: impl FnMut(Option<InvocationCost<'c>>),
     ) -> Result<()> {
         let columns = self.columns();
-        self.for_each_selection(catalog, |selection, rows| {
+        self.for_each_selection(catalog, &columns, |selection, rows| {
             let Some((pricer, key)) = selection else {
                 rows.for_each(|_| each(None));
                 return;
@@ -506,7 +506,7 @@ impl CostArguments {
         let columns = self.columns();
         let mut usd = Vec::with_capacity(self.rows);
         let mut priceable = NullBufferBuilder::new(self.rows);
-        self.for_each_selection(catalog, |selection, rows| {
+        self.for_each_selection(catalog, &columns, |selection, rows| {
             let Some((pricer, key)) = selection else {
                 usd.extend(std::iter::repeat_n(0.0, rows.len()));
                 priceable.append_n_nulls(rows.len());
@@ -580,10 +580,12 @@ impl CostArguments {
 
     /// Selects the prices of each run of rows that share a provider, region, architecture and
     /// UTC day, and hands `priced` the pricer, the run's key and its rows; rows without a start
-    /// time, which cannot be priced, come with no selection.
+    /// time, which cannot be priced, come with no selection. `columns` are the arguments'
+    /// [`CostArguments::columns`], which the caller reads too.
     fn for_each_selection<'c>(
         &self,
         catalog: &'c Catalog,
+        columns: &CostColumns<'_>,
         mut priced: impl FnMut(Option<(&mut Pricer<'c>, SelectionKey<'_>)>, Range<usize>),
     ) -> Result<()> {
         let start = &self.start;
@@ -593,7 +595,6 @@ impl CostArguments {
             self.architecture.as_string_view(),
         );
         let mut pricer = Pricer::new(catalog);
-        let columns = self.columns();
         let mut first = 0;
         while first < self.rows {
             if !start.is_valid(first) {
