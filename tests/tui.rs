@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use arrow::array::AsArray;
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::cost::catalog::{Catalog, DEFAULT_CATALOG};
-use faasobs_analyzer::cost::report::PricingCoverage;
+use faasobs_analyzer::cost::report::{DedicatedElsewhere, PricingCoverage};
 use faasobs_analyzer::session::AnalyzerConfig;
 use faasobs_tui::app::needs_fresh_opening;
 use faasobs_tui::data::{
@@ -651,7 +651,10 @@ fn the_cost_screen_says_which_prices_are_copied_and_where_servers_are_priced() {
         .unwrap();
     assert_eq!(
         cost.dedicated_elsewhere,
-        Some(("us-east-1".to_string(), vec!["eu-west-1".to_string()]))
+        Some(DedicatedElsewhere {
+            priced_in: "us-east-1".into(),
+            regions: vec!["eu-west-1".into()],
+        })
     );
     let copied: Vec<&str> = cost
         .copied_prices

@@ -12,7 +12,7 @@ use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{Float64Type, Int64Type};
 use faasobs_analyzer::Analyzer;
 use faasobs_analyzer::concurrency::Events;
-use faasobs_analyzer::cost::report::{CopiedPrices, PricingCoverage};
+use faasobs_analyzer::cost::report::{CopiedPrices, DedicatedElsewhere, PricingCoverage};
 use faasobs_analyzer::reports::{FunctionPlaces, Places, ReportOptions, sql_string};
 
 use crate::model::{Column, Window};
@@ -598,8 +598,8 @@ pub struct CostView {
     /// The places priced with prices copied from another region.
     pub copied_prices: Vec<CopiedPrices>,
     /// The region the dedicated alternatives are priced in, when AWS functions of the window run
-    /// in others (those, in order): the break-even volumes compare prices of different places.
-    pub dedicated_elsewhere: Option<(String, Vec<String>)>,
+    /// in others: the break-even volumes compare prices of different places.
+    pub dedicated_elsewhere: Option<DedicatedElsewhere>,
 }
 
 fn section<'a>(
@@ -686,26 +686,6 @@ pub async fn load_cost(
         })
         .collect();
     let monthly_requests = assumption(&compare.sections, "monthly requests (projected)");
-    let dedicated_elsewhere = analyzer
-        .catalog()
-        .fleet
-        .region
-        .clone()
-        .and_then(|priced_in| {
-            let mut elsewhere: Vec<String> = rows(section(&compare.sections, "observed"))
-                .filter(|(b, r)| {
-                    column(b, "provider")
-                        .and_then(|c| text(b, c, *r))
-                        .as_deref()
-                        == Some("aws")
-                })
-                .filter_map(|(b, r)| column(b, "region").and_then(|c| text(b, c, r)))
-                .filter(|region| *region != priced_in)
-                .collect();
-            elsewhere.sort_unstable();
-            elsewhere.dedup();
-            (!elsewhere.is_empty()).then_some((priced_in, elsewhere))
-        });
     let d = &analyzer.catalog().defaults;
     let defaults = format!("{} {} {}", d.provider, d.region, d.architecture);
     Ok(CostView {
@@ -717,7 +697,7 @@ pub async fn load_cost(
         pricing: report.coverage,
         defaults,
         copied_prices: report.copied_prices,
-        dedicated_elsewhere,
+        dedicated_elsewhere: compare.dedicated_elsewhere,
     })
 }
 

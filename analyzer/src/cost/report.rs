@@ -41,6 +41,30 @@ pub struct CostReport {
     pub coverage: PricingCoverage,
     /// The places priced with prices copied from another region.
     pub copied_prices: Vec<CopiedPrices>,
+    /// `cost compare`'s: functions that run in another region than the dedicated alternatives
+    /// are priced in.
+    pub dedicated_elsewhere: Option<DedicatedElsewhere>,
+}
+
+/// The region the catalog's servers, fleet and containers are priced in (`[fleet] region`), and
+/// the other regions compared AWS functions run in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DedicatedElsewhere {
+    pub priced_in: String,
+    pub regions: Vec<String>,
+}
+
+impl DedicatedElsewhere {
+    /// The warning `cost compare` gives of it.
+    pub fn warning(&self) -> String {
+        format!(
+            "the dedicated servers, load balancer, volumes and containers are priced as in \
+             {} (the catalog's [fleet] region), while functions run in {}: their prices there \
+             differ; a --pricing catalog can hold that region's",
+            self.priced_in,
+            self.regions.join(", ")
+        )
+    }
 }
 
 /// A provider, region and architecture whose prices are a copy of another region's
@@ -347,6 +371,7 @@ impl Analyzer {
             warnings,
             coverage,
             copied_prices,
+            dedicated_elsewhere: None,
         })
     }
 }

@@ -27,7 +27,7 @@ use serde_json::json;
 
 use super::billing::{MonthlyUsage, bill_months};
 use super::catalog::{Catalog, Container, Server, non_negative};
-use super::report::{CostReport, assumption_table};
+use super::report::{CostReport, DedicatedElsewhere, assumption_table};
 use super::{table, usd};
 use crate::reports::{ReportOptions, Section};
 use crate::session::{Analyzer, AnalyzerError};
@@ -966,9 +966,12 @@ impl Analyzer {
                 .iter()
                 .map(super::report::CopiedPrices::warning),
         );
-        if let Some(warning) = dedicated_region_warning(catalog, &history.keys) {
-            warnings.push(warning);
-        }
+        let dedicated_elsewhere = dedicated_elsewhere(catalog, &history.keys);
+        warnings.extend(
+            dedicated_elsewhere
+                .as_ref()
+                .map(DedicatedElsewhere::warning),
+        );
         if history.window_hours() < 24.0 {
             warnings.push(format!(
                 "the projection to a month rests on {:.2} hours of history; daily and weekly cycles \
@@ -1585,28 +1588,25 @@ impl Analyzer {
             warnings,
             coverage,
             copied_prices,
+            dedicated_elsewhere,
         })
     }
 }
 
-/// A warning when AWS functions of `keys` run in a region other than the one the catalog's
-/// servers, fleet and containers are priced in (`[fleet] region`): prices differ by region.
-fn dedicated_region_warning(catalog: &Catalog, keys: &[FunctionKey]) -> Option<String> {
+/// The AWS functions of `keys` that run in a region other than the one the catalog's servers,
+/// fleet and containers are priced in (`[fleet] region`), whose prices differ by region.
+fn dedicated_elsewhere(catalog: &Catalog, keys: &[FunctionKey]) -> Option<DedicatedElsewhere> {
     let priced_in = catalog.fleet.region.as_deref()?;
-    let mut elsewhere: Vec<&str> = keys
+    let mut regions: Vec<String> = keys
         .iter()
         .filter(|k| k.provider == "aws" && k.region != priced_in)
-        .map(|k| k.region.as_str())
+        .map(|k| k.region.clone())
         .collect();
-    elsewhere.sort_unstable();
-    elsewhere.dedup();
-    (!elsewhere.is_empty()).then(|| {
-        format!(
-            "the dedicated servers, load balancer, volumes and containers are priced as in \
-             {priced_in} (the catalog's [fleet] region), while functions run in {}: their \
-             prices there differ; a --pricing catalog can hold that region's",
-            elsewhere.join(", ")
-        )
+    regions.sort_unstable();
+    regions.dedup();
+    (!regions.is_empty()).then(|| DedicatedElsewhere {
+        priced_in: priced_in.to_string(),
+        regions,
     })
 }
 

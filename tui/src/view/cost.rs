@@ -8,7 +8,7 @@ use ratatui::text::Line;
 use ratatui::widgets::{Bar, BarChart, BarGroup, Block, Cell, Paragraph, Row, Table};
 
 use super::{alarm, dollars, heading, thousands};
-use faasobs_analyzer::cost::report::{CopiedPrices, PricingCoverage};
+use faasobs_analyzer::cost::report::{CopiedPrices, DedicatedElsewhere, PricingCoverage};
 
 use crate::model::Model;
 
@@ -107,11 +107,12 @@ pub fn draw(model: &Model, frame: &mut Frame, area: Rect) {
 }
 
 /// Where the dedicated alternatives are priced, when functions run elsewhere, in a line.
-fn dedicated_note(elsewhere: Option<&(String, Vec<String>)>) -> Option<String> {
-    let (priced_in, regions) = elsewhere?;
+fn dedicated_note(elsewhere: Option<&DedicatedElsewhere>) -> Option<String> {
+    let elsewhere = elsewhere?;
     Some(format!(
-        " servers priced as in {priced_in}; functions run in {} ",
-        regions.join(", ")
+        " servers priced as in {}; functions run in {} ",
+        elsewhere.priced_in,
+        elsewhere.regions.join(", ")
     ))
 }
 
@@ -193,7 +194,10 @@ mod tests {
     #[test]
     fn the_break_even_note_says_where_servers_are_priced_when_functions_run_elsewhere() {
         assert_eq!(dedicated_note(None), None);
-        let elsewhere = ("us-east-1".to_string(), vec!["eu-west-1".to_string()]);
+        let elsewhere = DedicatedElsewhere {
+            priced_in: "us-east-1".into(),
+            regions: vec!["eu-west-1".into()],
+        };
         assert_eq!(
             dedicated_note(Some(&elsewhere)).unwrap(),
             " servers priced as in us-east-1; functions run in eu-west-1 "
