@@ -577,6 +577,14 @@ impl Catalog {
         }
     }
 
+    /// Whether the catalog has function prices for `provider` in `region`, at any date and for
+    /// any architecture.
+    pub fn prices_region(&self, provider: &str, region: &str) -> bool {
+        self.function_prices
+            .iter()
+            .any(|p| p.provider == provider && p.region == region)
+    }
+
     /// `[[function_prices]]` for region `to` with every price the catalog has for region `from`
     /// (of each provider, architecture and date range that has it), as TOML to append to the
     /// catalog's text: for a region whose prices are those of another (AWS Lambda charges most

@@ -411,11 +411,7 @@ impl crate::Analyzer {
             let regions = crate::query::text_column(b.column(1))?;
             for i in 0..b.num_rows() {
                 let (provider, region) = (providers.value(i), regions.value(i));
-                if !catalog
-                    .function_prices
-                    .iter()
-                    .any(|p| p.provider == provider && p.region == region)
-                {
+                if !catalog.prices_region(provider, region) {
                     unpriced.push((provider.to_string(), region.to_string()));
                 }
             }
@@ -490,12 +486,7 @@ pub fn functions_toml(
     listed: &[FunctionConfiguration],
     catalog: &Catalog,
 ) -> (String, Vec<String>) {
-    let priced = |region: &str| {
-        catalog
-            .function_prices
-            .iter()
-            .any(|p| p.provider == "aws" && p.region == region)
-    };
+    let priced = |region: &str| catalog.prices_region("aws", region);
     let mut written: Vec<WrittenEntry<'_>> = Vec::new();
     for f in listed {
         let region = f.region.as_deref().filter(|r| priced(r));
